@@ -1,0 +1,110 @@
+package adapters
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Sink delivers events to one downstream system.
+//
+// Calls, in order: Connect until it returns nil (the daemon backs off between tries
+// and reports the error to the health tracker); then Send for each due event; then
+// Close once. Send is called concurrently up to the MaxInFlight the sink registered,
+// but never for two events with the same non-empty Key at the same time. Send must
+// return promptly once ctx is done.
+//
+// Send's result decides the event's fate: nil means delivered (the outbox entry is
+// removed); an error marked [Permanent] dead-letters it with the error as the reason;
+// any other error schedules a retry with exponential backoff and jitter, no sooner
+// than a [RetryAfter] hint carried by the error. An error that wraps
+// [ErrNotConnected] additionally makes the daemon call Connect before the next Send.
+//
+// Close is called once, after the last Send has returned; it must release every
+// resource and may be called even if Connect never succeeded.
+type Sink interface {
+	Connect(ctx context.Context) error
+	Send(ctx context.Context, e *Event) error
+	Close(ctx context.Context) error
+}
+
+// Source receives events from one upstream system and hands them to a Publisher.
+//
+// Run is called once per start, in its own goroutine. It blocks until ctx is done (then
+// it returns nil) or until the source cannot continue (then it returns the error; the
+// daemon logs it, marks the source unhealthy and calls Run again after a backoff).
+//
+// A source acknowledges an event upstream only after the done callback it passed to
+// Publisher.Publish was called with a nil error. A non-nil error means the event was
+// not accepted (store failure, shutdown): the source must leave it unacknowledged so
+// that upstream redelivers it.
+type Source interface {
+	Run(ctx context.Context, pub Publisher) error
+}
+
+// Publisher is implemented by the daemon and handed to Source.Run.
+type Publisher interface {
+	// Publish hands e to the daemon. It returns as soon as the event is queued for
+	// routing; it blocks only to apply back-pressure (the store is not keeping up or is
+	// failing) and returns ctx.Err() if ctx ends first, in which case done is never
+	// called. Otherwise done is called exactly once, from any goroutine, possibly before
+	// Publish returns: with nil when every sink the event routes to has it durably
+	// stored or already delivered (or the event was deliberately dropped by policy),
+	// and with an error when the event must be redelivered by upstream.
+	//
+	// Events published by one goroutine keep their order per Key. done must not block.
+	Publish(ctx context.Context, e *Event, done func(error)) error
+}
+
+// PublisherFunc adapts a function to the Publisher interface.
+type PublisherFunc func(ctx context.Context, e *Event, done func(error)) error
+
+// Publish calls f.
+func (f PublisherFunc) Publish(ctx context.Context, e *Event, done func(error)) error {
+	return f(ctx, e, done)
+}
+
+// PublishWait publishes e and waits until done is called, returning its error. It suits
+// sources that acknowledge one event at a time (HTTP ingest, one-shot commands).
+func PublishWait(ctx context.Context, pub Publisher, e *Event) error {
+	ch := make(chan error, 1)
+	if err := pub.Publish(ctx, e, func(err error) { ch <- err }); err != nil {
+		return err
+	}
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Health is the slice of the daemon's health tracker an adapter may use. Conditions are
+// named by the adapter ("connected", "subscribed", "tls"); the daemon qualifies them
+// with the adapter name. A nil Health is never passed to an adapter.
+type Health interface {
+	// Set records a condition: ok=false with a short human-readable detail makes the
+	// adapter not ready; ok=true clears it.
+	Set(condition string, ok bool, detail string)
+}
+
+// Deps is what the daemon hands to an adapter's constructor. It is a struct so that
+// new fields never break existing adapters.
+type Deps struct {
+	// Name is the instance name from the configuration ("plant-alarms").
+	Name string
+	// Log is already narrowed with the adapter's kind and name.
+	Log *slog.Logger
+	// Health reports conditions shown on /ready, the status line and LEDs.
+	Health Health
+	// Now is the clock; tests may replace it. Never nil.
+	Now func() time.Time
+	// Version is the daemon's version, for User-Agent headers.
+	Version string
+}
+
+// Info describes a registered adapter; the daemon reads it at startup.
+type Info struct {
+	// MaxInFlight bounds concurrent Send calls for a sink. Zero means 1.
+	MaxInFlight int
+}

@@ -1,0 +1,188 @@
+package adapters
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Direction says whether a registered adapter is a source or a sink.
+type Direction string
+
+// The two directions.
+const (
+	DirSource Direction = "source"
+	DirSink   Direction = "sink"
+)
+
+// Validator is implemented by adapter configs that check themselves. Validate reports
+// every problem at once (errors.Join), each naming its YAML key.
+type Validator interface {
+	Validate() error
+}
+
+// SinkSpec registers a sink type whose configuration is C.
+type SinkSpec[C any] struct {
+	// Summary is one line for `edgerelay version` and the docs.
+	Summary string
+	// Sample is a YAML example of the sink's settings (the adapter's sample.yaml).
+	Sample string
+	// Defaults returns a config with every default filled in. Nil means C's zero value.
+	Defaults func() C
+	// New builds the sink from a decoded and validated config. It must not connect.
+	New func(cfg C, d Deps) (Sink, error)
+	// Info describes how the daemon may drive the sink.
+	Info Info
+}
+
+// SourceSpec registers a source type whose configuration is C.
+type SourceSpec[C any] struct {
+	Summary  string
+	Sample   string
+	Defaults func() C
+	// New builds the source from a decoded and validated config. It must not connect.
+	New func(cfg C, d Deps) (Source, error)
+}
+
+// Factory is a registered adapter type with its configuration erased. The daemon's
+// config loader uses it: NewConfig, decode the YAML section into the pointer strictly,
+// Validate, then Build.
+type Factory struct {
+	Type      string
+	Dir       Direction
+	Summary   string
+	Sample    string
+	Info      Info
+	newConfig func() any
+	build     func(cfg any, d Deps) (any, error)
+}
+
+// NewConfig returns a pointer to a fresh config with defaults applied, ready to decode
+// into.
+func (f *Factory) NewConfig() any { return f.newConfig() }
+
+// Validate runs the config's Validate method if it has one.
+func (f *Factory) Validate(cfg any) error {
+	if v, ok := cfg.(Validator); ok {
+		return v.Validate()
+	}
+	return nil
+}
+
+// BuildSink constructs a sink from a config returned by NewConfig.
+func (f *Factory) BuildSink(cfg any, d Deps) (Sink, error) {
+	if f.Dir != DirSink {
+		return nil, fmt.Errorf("%s is a %s, not a sink", f.Type, f.Dir)
+	}
+	v, err := f.build(cfg, d)
+	if err != nil {
+		return nil, err
+	}
+	return v.(Sink), nil
+}
+
+// BuildSource constructs a source from a config returned by NewConfig.
+func (f *Factory) BuildSource(cfg any, d Deps) (Source, error) {
+	if f.Dir != DirSource {
+		return nil, fmt.Errorf("%s is a %s, not a source", f.Type, f.Dir)
+	}
+	v, err := f.build(cfg, d)
+	if err != nil {
+		return nil, err
+	}
+	return v.(Source), nil
+}
+
+var (
+	regMu sync.RWMutex // guards registry
+	// registry maps direction+"/"+type to its factory.
+	registry = map[string]*Factory{}
+)
+
+func register(f *Factory) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	k := string(f.Dir) + "/" + f.Type
+	if _, dup := registry[k]; dup {
+		panic("adapters: " + k + " registered twice")
+	}
+	registry[k] = f
+}
+
+func newConfigFunc[C any](defaults func() C) func() any {
+	return func() any {
+		c := new(C)
+		if defaults != nil {
+			*c = defaults()
+		}
+		return c
+	}
+}
+
+// RegisterSink registers a sink type. Call it from the adapter package's init; it
+// panics if typ is already registered as a sink.
+func RegisterSink[C any](typ string, spec SinkSpec[C]) {
+	register(&Factory{
+		Type: typ, Dir: DirSink, Summary: spec.Summary, Sample: spec.Sample, Info: spec.Info,
+		newConfig: newConfigFunc(spec.Defaults),
+		build: func(cfg any, d Deps) (any, error) {
+			c, ok := cfg.(*C)
+			if !ok {
+				return nil, fmt.Errorf("sink %s: config is %T, want %T", typ, cfg, c)
+			}
+			return spec.New(*c, d)
+		},
+	})
+}
+
+// RegisterSource registers a source type. Call it from the adapter package's init; it
+// panics if typ is already registered as a source.
+func RegisterSource[C any](typ string, spec SourceSpec[C]) {
+	register(&Factory{
+		Type: typ, Dir: DirSource, Summary: spec.Summary, Sample: spec.Sample,
+		newConfig: newConfigFunc(spec.Defaults),
+		build: func(cfg any, d Deps) (any, error) {
+			c, ok := cfg.(*C)
+			if !ok {
+				return nil, fmt.Errorf("source %s: config is %T, want %T", typ, cfg, c)
+			}
+			return spec.New(*c, d)
+		},
+	})
+}
+
+// Lookup returns the factory registered for dir and typ.
+func Lookup(dir Direction, typ string) (*Factory, bool) {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	f, ok := registry[string(dir)+"/"+typ]
+	return f, ok
+}
+
+// Registered returns every registered factory, sorted by direction then type.
+func Registered() []*Factory {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	out := make([]*Factory, 0, len(registry))
+	for _, f := range registry {
+		out = append(out, f)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Dir != out[j].Dir {
+			return out[i].Dir < out[j].Dir
+		}
+		return out[i].Type < out[j].Type
+	})
+	return out
+}
+
+// Types returns the registered type names for dir, sorted.
+func Types(dir Direction) []string {
+	var out []string
+	for _, f := range Registered() {
+		if f.Dir == dir {
+			out = append(out, f.Type)
+		}
+	}
+	return out
+}

@@ -1,0 +1,241 @@
+package pipeline
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/store"
+)
+
+// commitRetryDelay is the wait before a failed commit is tried again.
+const commitRetryDelay = 500 * time.Millisecond
+
+// state is where an item stands with respect to the store.
+type state uint8
+
+const (
+	stFresh   state = iota // in memory only, not yet written
+	stStoring              // carried by a commit in progress
+	stStored               // in the sink's outbox under seq
+	stDone                 // delivered or dead-lettered: nothing left to do
+)
+
+// item is one event on its way to one sink. Every field below ev is guarded by the
+// owning lane's mu.
+type item struct {
+	ev       *adapters.Event
+	job      *pubJob // nil for items loaded from the store
+	lane     *lane
+	key      string
+	enqueued time.Time
+
+	seq       uint64
+	st        state
+	spilled   bool // backlog mode: lives only in the store until the loader reads it
+	inMem     bool
+	inflight  bool
+	settled   bool
+	attempts  int
+	persisted int // attempts as last written to the store
+	next      time.Time
+	lastErr   string
+	// deadReason, when set, dead-letters the item instead of (or right after) storing.
+	deadReason string
+	// deliveredInCommit records a delivery that finished while a commit carried the item.
+	deliveredInCommit bool
+}
+
+func (it *item) entry(data []byte) *store.Entry {
+	return &store.Entry{
+		Sink: it.lane.name, Seq: it.seq, Key: it.ev.Key, Data: data, Enqueued: it.enqueued,
+		Attempts: it.attempts, NextAttempt: it.next, LastError: it.lastErr,
+	}
+}
+
+// pubJob is one published event: its items, the writer job that stores the undelivered
+// ones, and the source's done callback.
+type pubJob struct {
+	p         *Pipeline
+	ev        *adapters.Event
+	items     []*item
+	remaining atomic.Int32
+	done      func(error)
+	once      sync.Once
+
+	// Used only on the writer goroutine between Prepare and Done.
+	data     []byte
+	prepared []*item
+	entries  []*store.Entry
+}
+
+// finish reports the outcome to the source, once, and frees the back-pressure slot.
+func (j *pubJob) finish(err error) {
+	j.once.Do(func() {
+		<-j.p.slots
+		if j.done != nil {
+			j.done(err)
+		}
+	})
+}
+
+// Prepare writes the items no sink has delivered yet (the write-avoidance rule).
+func (j *pubJob) Prepare(b *store.Batch) {
+	j.prepared, j.entries = j.prepared[:0], j.entries[:0]
+	for _, it := range j.items {
+		l := it.lane
+		l.mu.Lock()
+		if it.st == stFresh {
+			if j.data == nil {
+				j.data, _ = j.ev.MarshalBinary() // never fails
+			}
+			e := it.entry(j.data)
+			if it.deadReason != "" {
+				b.DeadLetter(e, it.deadReason)
+			} else {
+				b.Put(e)
+			}
+			it.st, it.persisted = stStoring, it.attempts
+			j.prepared = append(j.prepared, it)
+			j.entries = append(j.entries, e)
+		}
+		l.mu.Unlock()
+	}
+}
+
+// Done settles what the commit made durable, or puts the items back to fresh and
+// tries again later.
+func (j *pubJob) Done(err error) {
+	if err != nil {
+		for _, it := range j.prepared {
+			l := it.lane
+			l.mu.Lock()
+			if it.st == stStoring {
+				it.st = stFresh
+			}
+			l.mu.Unlock()
+		}
+		j.p.storeFailed(err)
+		j.p.submitLater(j, commitRetryDelay)
+		return
+	}
+	j.p.storeOK()
+	var finished []*pubJob
+	for i, it := range j.prepared {
+		e := j.entries[i]
+		l := it.lane
+		var ops []op
+		l.mu.Lock()
+		wasDead := it.deadReason != "" && e.Seq == 0
+		it.seq = e.Seq
+		switch {
+		case wasDead:
+			it.st = stDone // dead-lettered directly by this commit
+		case it.deliveredInCommit:
+			it.st = stDone
+			l.forgetting[it.seq] = struct{}{}
+			ops = append(ops, op{kind: opDelete, seq: it.seq})
+		case it.deadReason != "":
+			it.st = stDone
+			l.forgetting[it.seq] = struct{}{}
+			ops = append(ops, op{kind: opDead, seq: it.seq, entry: it.entry(j.data), reason: it.deadReason})
+		default:
+			it.st = stStored
+			if it.inMem {
+				l.known[it.seq] = struct{}{}
+			}
+			if it.attempts != it.persisted {
+				ops = append(ops, op{kind: opUpdate, seq: it.seq, attempts: it.attempts, next: it.next, lastErr: it.lastErr})
+				it.persisted = it.attempts
+			}
+		}
+		if it.spilled {
+			l.spillPending--
+			l.spillGen++
+			l.maybeLoadLocked()
+		}
+		if f := l.settleLocked(it); f != nil {
+			finished = append(finished, f)
+		}
+		l.mu.Unlock()
+		if len(ops) > 0 {
+			j.p.submit(&opJob{p: j.p, lane: l, ops: ops})
+		}
+	}
+	for _, f := range finished {
+		f.finish(nil)
+	}
+	j.data = nil
+}
+
+type opKind uint8
+
+const (
+	opDelete opKind = iota
+	opUpdate
+	opDead
+)
+
+// op is one change to an item already in the store.
+type op struct {
+	kind     opKind
+	seq      uint64
+	attempts int
+	next     time.Time
+	lastErr  string
+	entry    *store.Entry // opDead
+	reason   string       // opDead
+}
+
+// opJob carries deletes, attempt updates and dead letters to the writer.
+type opJob struct {
+	p    *Pipeline
+	lane *lane // nil for rejected events
+	ops  []op
+	done func(error) // optional; for rejected events
+}
+
+// Prepare adds the operations.
+func (j *opJob) Prepare(b *store.Batch) {
+	for _, o := range j.ops {
+		switch o.kind {
+		case opDelete:
+			b.Delete(j.sinkName(), o.seq)
+		case opUpdate:
+			b.Update(j.sinkName(), o.seq, o.attempts, o.next, o.lastErr)
+		case opDead:
+			b.DeadLetter(o.entry, o.reason)
+		}
+	}
+}
+
+func (j *opJob) sinkName() string {
+	if j.lane == nil {
+		return RejectedSink
+	}
+	return j.lane.name
+}
+
+// Done forgets deleted sequences, or retries the operations after a failed commit.
+func (j *opJob) Done(err error) {
+	if err != nil {
+		j.p.storeFailed(err)
+		j.p.submitLater(j, commitRetryDelay)
+		return
+	}
+	j.p.storeOK()
+	if j.lane != nil {
+		j.lane.mu.Lock()
+		for _, o := range j.ops {
+			if o.kind == opDelete || o.kind == opDead {
+				delete(j.lane.forgetting, o.seq)
+				delete(j.lane.known, o.seq)
+			}
+		}
+		j.lane.mu.Unlock()
+	}
+	if j.done != nil {
+		j.done(nil)
+	}
+}

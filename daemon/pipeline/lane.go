@@ -1,0 +1,554 @@
+package pipeline
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/store"
+)
+
+// maxErrText bounds the error text kept per event and in the store.
+const maxErrText = 512
+
+// keyQ is the FIFO of items of one ordering key.
+type keyQ struct {
+	items     []*item
+	scheduled bool // the key sits in the ready list or the delay heap
+}
+
+// lane delivers to one sink.
+type lane struct {
+	p           *Pipeline
+	name        string
+	sink        adapters.Sink
+	retry       Retry
+	maxInFlight int
+	memLimit    int
+	log         *slog.Logger
+
+	wake    chan struct{} // capacity 1: work may be ready
+	connReq chan struct{} // capacity 1: the sink needs Connect
+
+	mu           sync.Mutex // guards every field below
+	keys         map[string]*keyQ
+	ready        []string
+	delayed      delayHeap
+	timer        *time.Timer
+	memCount     int
+	inflight     int
+	connected    bool
+	backlog      bool
+	loading      bool
+	loadedSeq    uint64
+	spillPending int
+	spillGen     uint64              // bumped whenever a spilled item is committed
+	known        map[uint64]struct{} // seqs of stored items held in memory
+	forgetting   map[uint64]struct{} // seqs whose delete or dead letter is being committed
+	depth        int64
+	lastErr      string
+	failing      bool
+	lastProgress time.Time
+	stopped      bool
+	started      bool
+}
+
+func newLane(p *Pipeline, s Sink) *lane {
+	n := s.MaxInFlight
+	if n <= 0 {
+		n = 1
+	}
+	l := &lane{
+		p: p, name: s.Name, sink: s.Sink, retry: s.Retry.WithDefaults(), maxInFlight: n,
+		memLimit: p.opt.MemLimit, log: p.log.With("sink", s.Name),
+		wake: make(chan struct{}, 1), connReq: make(chan struct{}, 1),
+		keys: map[string]*keyQ{}, known: map[uint64]struct{}{}, forgetting: map[uint64]struct{}{},
+		backlog: true, // until the first load has seen the end of the stored outbox
+	}
+	l.connReq <- struct{}{}
+	return l
+}
+
+// start counts the stored backlog and launches the lane's goroutines on wg.
+func (l *lane) start(ctx, sendCtx context.Context, wg *sync.WaitGroup) error {
+	stats, err := l.p.opt.DB.Stats()
+	if err != nil {
+		return fmt.Errorf("read outbox of sink %s: %w", l.name, err)
+	}
+	l.mu.Lock()
+	l.depth += int64(stats.Sinks[l.name].Pending)
+	l.lastProgress = l.p.now()
+	l.started = true
+	l.loading = true
+	after, n, gen := l.loadedSeq, l.memLimit-l.memCount, l.spillGen
+	l.mu.Unlock()
+	// The first page loads before Publish is let through, so a lane with an empty
+	// outbox starts in direct mode.
+	l.load(after, n, gen)
+
+	wg.Add(1 + l.maxInFlight)
+	go func() { // exits when ctx ends
+		defer wg.Done()
+		l.connectLoop(ctx)
+	}()
+	for i := 0; i < l.maxInFlight; i++ {
+		go func() { // exits when ctx ends, after its current send
+			defer wg.Done()
+			l.worker(ctx, sendCtx)
+		}()
+	}
+	return nil
+}
+
+func (l *lane) stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stopped = true
+	if l.timer != nil {
+		l.timer.Stop()
+	}
+}
+
+func (l *lane) signal() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// offer adds a freshly published item: to memory in direct mode, or to the store only
+// (spilled) in backlog mode.
+func (l *lane) offer(it *item) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.depth++
+	if !l.backlog && l.memCount < l.memLimit {
+		it.inMem = true
+		l.enqueueLocked(it)
+		return
+	}
+	if !l.backlog {
+		l.backlog = true
+		l.log.Info("sink is behind: new events go to the store and are paged back in order",
+			"in_memory", l.memCount)
+	}
+	it.spilled = true
+	l.spillPending++
+}
+
+func (l *lane) enqueueLocked(it *item) {
+	q := l.keys[it.key]
+	if q == nil {
+		q = &keyQ{}
+		l.keys[it.key] = q
+	}
+	q.items = append(q.items, it)
+	l.memCount++
+	if len(q.items) == 1 {
+		l.scheduleLocked(it.key, q)
+	}
+}
+
+// scheduleLocked puts key on the ready list, or on the delay heap if its head waits
+// for a retry time.
+func (l *lane) scheduleLocked(key string, q *keyQ) {
+	if len(q.items) == 0 || q.scheduled || q.items[0].inflight {
+		return
+	}
+	q.scheduled = true
+	head := q.items[0]
+	if !head.next.IsZero() && head.next.After(l.p.now()) {
+		heap.Push(&l.delayed, delayed{at: head.next, key: key})
+		l.armTimerLocked()
+		return
+	}
+	l.ready = append(l.ready, key)
+	l.signal()
+}
+
+func (l *lane) armTimerLocked() {
+	if l.stopped || len(l.delayed) == 0 {
+		return
+	}
+	d := l.delayed[0].at.Sub(l.p.now())
+	if d < 0 {
+		d = 0
+	}
+	if l.timer == nil {
+		l.timer = time.AfterFunc(d, l.onTimer) // one shot; re-armed by armTimerLocked
+	} else {
+		l.timer.Reset(d)
+	}
+}
+
+// onTimer moves keys whose retry time has come to the ready list.
+func (l *lane) onTimer() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.p.now()
+	for len(l.delayed) > 0 && !l.delayed[0].at.After(now) {
+		d := heap.Pop(&l.delayed).(delayed)
+		q := l.keys[d.key]
+		if q == nil || len(q.items) == 0 {
+			continue
+		}
+		if h := q.items[0]; h.next.After(now) {
+			heap.Push(&l.delayed, delayed{at: h.next, key: d.key})
+			continue
+		}
+		l.ready = append(l.ready, d.key)
+		l.signal()
+	}
+	l.armTimerLocked()
+}
+
+// take blocks until the sink is connected and a key's head is due, marks it in
+// flight and returns it; nil once ctx ends.
+func (l *lane) take(ctx context.Context) *item {
+	for {
+		l.mu.Lock()
+		if ctx.Err() != nil || l.stopped {
+			l.mu.Unlock()
+			return nil
+		}
+		for l.connected && len(l.ready) > 0 {
+			key := l.ready[0]
+			l.ready[0] = ""
+			l.ready = l.ready[1:]
+			q := l.keys[key]
+			if q == nil {
+				continue
+			}
+			q.scheduled = false
+			if len(q.items) == 0 || q.items[0].inflight {
+				continue
+			}
+			it := q.items[0]
+			it.inflight = true
+			l.inflight++
+			if len(l.ready) > 0 {
+				l.signal()
+			}
+			l.mu.Unlock()
+			return it
+		}
+		l.mu.Unlock()
+		select {
+		case <-l.wake:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// worker sends until ctx ends. In-flight sends use sendCtx, which outlives ctx by the
+// drain timeout.
+func (l *lane) worker(ctx, sendCtx context.Context) {
+	for {
+		it := l.take(ctx)
+		if it == nil {
+			return
+		}
+		err := l.send(sendCtx, it.ev)
+		if err != nil && errors.Is(err, adapters.ErrNotConnected) {
+			l.mu.Lock()
+			l.connected = false
+			l.mu.Unlock()
+			select {
+			case l.connReq <- struct{}{}:
+			default:
+			}
+		}
+		l.finish(it, err)
+	}
+}
+
+func (l *lane) send(ctx context.Context, e *adapters.Event) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = adapters.Permanent(fmt.Errorf("sink panicked: %v", r))
+		}
+	}()
+	return l.sink.Send(ctx, e)
+}
+
+// connectLoop calls Connect with backoff whenever the sink needs it, until ctx ends.
+func (l *lane) connectLoop(ctx context.Context) {
+	for {
+		select {
+		case <-l.connReq:
+		case <-ctx.Done():
+			return
+		}
+		for attempt := 1; ; attempt++ {
+			err := l.sink.Connect(ctx)
+			if err == nil {
+				l.mu.Lock()
+				l.connected = true
+				l.mu.Unlock()
+				if attempt > 1 {
+					l.log.Info("sink connected", "attempt", attempt)
+				}
+				l.signal()
+				break
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			d := l.retry.Delay(attempt, 0)
+			l.mu.Lock()
+			l.lastErr, l.failing = truncate(err.Error()), true
+			l.mu.Unlock()
+			l.p.limiter.log(l.log, "connect:"+l.name, "sink connect failed", "attempt", attempt,
+				"retry_in_s", d.Seconds(), "err", err)
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// finish records the outcome of one send.
+func (l *lane) finish(it *item, err error) {
+	now := l.p.now()
+	var ops []op
+	var finished *pubJob
+	l.mu.Lock()
+	it.inflight = false
+	l.inflight--
+	l.lastProgress = now
+	switch {
+	case err == nil:
+		l.failing = false
+		l.removeHeadLocked(it)
+		switch it.st {
+		case stFresh:
+			it.st = stDone
+		case stStoring:
+			it.deliveredInCommit = true
+		case stStored:
+			it.st = stDone
+			l.forgetting[it.seq] = struct{}{}
+			ops = append(ops, op{kind: opDelete, seq: it.seq})
+		}
+		finished = l.settleLocked(it)
+		l.p.obs.Delivered(l.name)
+	default:
+		msg := truncate(err.Error())
+		l.failing, l.lastErr = true, msg
+		it.attempts++
+		it.lastErr = msg
+		reason := ""
+		switch {
+		case adapters.IsPermanent(err):
+			reason = "rejected: " + msg
+		case l.retry.MaxAttempts > 0 && it.attempts >= l.retry.MaxAttempts:
+			reason = fmt.Sprintf("gave up after %d attempts: %s", it.attempts, msg)
+		case l.retry.MaxAge > 0 && now.Sub(it.ev.Received) > l.retry.MaxAge:
+			reason = fmt.Sprintf("gave up after %s: %s", l.retry.MaxAge, msg)
+		}
+		if reason != "" {
+			l.removeHeadLocked(it)
+			l.p.obs.DeadLettered(l.name)
+			l.p.limiter.log(l.log, "dead:"+l.name, "event dead-lettered", "event_id", it.ev.ID,
+				"attempt", it.attempts, "reason", reason)
+			switch it.st {
+			case stFresh, stStoring:
+				it.deadReason = reason // the commit carrying it writes the dead letter
+			case stStored:
+				it.st = stDone
+				l.forgetting[it.seq] = struct{}{}
+				data, _ := it.ev.MarshalBinary()
+				ops = append(ops, op{kind: opDead, seq: it.seq, entry: it.entry(data), reason: reason})
+			}
+			break
+		}
+		hint, _ := adapters.RetryDelay(err)
+		d := l.retry.Delay(it.attempts, hint)
+		it.next = now.Add(d)
+		l.p.obs.Retried(l.name)
+		l.p.limiter.log(l.log, "retry:"+l.name, "send failed, will retry", "event_id", it.ev.ID,
+			"attempt", it.attempts, "retry_in_s", d.Seconds(), "err", msg)
+		if it.st == stStored {
+			ops = append(ops, op{kind: opUpdate, seq: it.seq, attempts: it.attempts, next: it.next, lastErr: it.lastErr})
+			it.persisted = it.attempts
+		}
+		l.scheduleLocked(it.key, l.keys[it.key])
+	}
+	l.mu.Unlock()
+	if len(ops) > 0 {
+		l.p.submit(&opJob{p: l.p, lane: l, ops: ops})
+	}
+	if finished != nil {
+		finished.finish(nil)
+	}
+}
+
+// removeHeadLocked drops it, the head of its key, from memory and schedules the next.
+func (l *lane) removeHeadLocked(it *item) {
+	q := l.keys[it.key]
+	q.items[0] = nil
+	q.items = q.items[1:]
+	l.memCount--
+	l.depth--
+	if it.seq != 0 {
+		delete(l.known, it.seq)
+	}
+	if len(q.items) == 0 {
+		delete(l.keys, it.key)
+	} else {
+		l.scheduleLocked(it.key, q)
+	}
+	l.maybeLoadLocked()
+}
+
+// settleLocked counts it towards its publish; it returns the job when that was the
+// last item, for the caller to finish outside the lock.
+func (l *lane) settleLocked(it *item) *pubJob {
+	if it.job == nil || it.settled {
+		return nil
+	}
+	it.settled = true
+	if it.job.remaining.Add(-1) == 0 {
+		return it.job
+	}
+	return nil
+}
+
+// maybeLoadLocked starts a page load from the store when the lane is in backlog mode
+// and memory has room.
+func (l *lane) maybeLoadLocked() {
+	if !l.backlog || l.loading || l.stopped || !l.started || l.memCount > l.memLimit/2 {
+		return
+	}
+	l.loading = true
+	after, n, gen := l.loadedSeq, l.memLimit-l.memCount, l.spillGen
+	go l.load(after, n, gen) // one page, then exits
+}
+
+// load reads up to n stored items after seq and queues them in memory.
+func (l *lane) load(after uint64, n int, gen uint64) {
+	var entries []store.Entry
+	err := l.p.opt.DB.Scan(l.name, after, n, func(e store.Entry) error {
+		entries = append(entries, e)
+		return nil
+	})
+	var ops []op
+	l.mu.Lock()
+	l.loading = false
+	if err != nil {
+		l.log.Error("reading the outbox failed; retrying", "err", err)
+		time.AfterFunc(time.Second, func() { // one shot
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			l.maybeLoadLocked()
+		})
+		l.mu.Unlock()
+		return
+	}
+	for i := range entries {
+		e := &entries[i]
+		if e.Seq > l.loadedSeq {
+			l.loadedSeq = e.Seq
+		}
+		if _, ok := l.known[e.Seq]; ok {
+			continue
+		}
+		if _, ok := l.forgetting[e.Seq]; ok {
+			continue
+		}
+		ev := new(adapters.Event)
+		if err := ev.UnmarshalBinary(e.Data); err != nil {
+			l.depth--
+			l.forgetting[e.Seq] = struct{}{}
+			ops = append(ops, op{kind: opDead, seq: e.Seq, entry: e, reason: "undecodable event: " + err.Error()})
+			continue
+		}
+		it := &item{
+			ev: ev, lane: l, key: orderKey(ev), enqueued: e.Enqueued, seq: e.Seq, st: stStored,
+			inMem: true, settled: true, attempts: e.Attempts, persisted: e.Attempts,
+			next: e.NextAttempt, lastErr: e.LastError,
+		}
+		l.known[e.Seq] = struct{}{}
+		l.enqueueLocked(it)
+	}
+	if len(entries) < n && l.spillPending == 0 && gen == l.spillGen {
+		if l.backlog && l.loadedSeq > 0 {
+			l.log.Info("sink caught up with its stored backlog")
+		}
+		l.backlog = false
+	} else {
+		l.maybeLoadLocked()
+	}
+	l.mu.Unlock()
+	if len(ops) > 0 {
+		l.p.submit(&opJob{p: l.p, lane: l, ops: ops})
+	}
+}
+
+func (l *lane) status() SinkStatus {
+	l.mu.Lock()
+	s := SinkStatus{
+		Name: l.name, Connected: l.connected, Depth: l.depth, InFlight: l.inflight,
+		Backlog: l.backlog, LastError: l.lastErr, Failing: l.failing,
+	}
+	for _, q := range l.keys {
+		if len(q.items) > 0 && (s.Oldest.IsZero() || q.items[0].enqueued.Before(s.Oldest)) {
+			s.Oldest = q.items[0].enqueued
+		}
+	}
+	backlog := l.backlog
+	l.mu.Unlock()
+	if backlog {
+		_ = l.p.opt.DB.Scan(l.name, 0, 1, func(e store.Entry) error {
+			if s.Oldest.IsZero() || e.Enqueued.Before(s.Oldest) {
+				s.Oldest = e.Enqueued
+			}
+			return nil
+		})
+	}
+	return s
+}
+
+func (l *lane) alive(now time.Time, stuckAfter time.Duration) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.inflight >= l.maxInFlight && len(l.ready) > 0 && now.Sub(l.lastProgress) > stuckAfter {
+		return fmt.Errorf("sink %s: no send has finished for %s while events wait", l.name, now.Sub(l.lastProgress).Round(time.Second))
+	}
+	return nil
+}
+
+func truncate(s string) string {
+	if len(s) > maxErrText {
+		return s[:maxErrText] + "…"
+	}
+	return s
+}
+
+// delayed is a key waiting for its head's retry time.
+type delayed struct {
+	at  time.Time
+	key string
+}
+
+// delayHeap is a min-heap of delayed keys by time.
+type delayHeap []delayed
+
+func (h delayHeap) Len() int           { return len(h) }
+func (h delayHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h delayHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *delayHeap) Push(x any)        { *h = append(*h, x.(delayed)) }
+func (h *delayHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}

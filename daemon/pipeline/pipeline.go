@@ -1,0 +1,427 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/store"
+)
+
+// RejectedSink is the pseudo-sink whose dead-letter bucket keeps events no route
+// accepted (unrouted, too large, not JSON) when the policy is dead_letter.
+const RejectedSink = "@rejected"
+
+// ErrStopping is returned by Publish once the daemon is shutting down.
+var ErrStopping = errors.New("relay is shutting down")
+
+// Policy says what happens to an event that cannot be routed.
+type Policy string
+
+// Policies for rejected events.
+const (
+	Drop       Policy = "drop"        // count and log it, acknowledge upstream
+	DeadLetter Policy = "dead_letter" // keep it in the @rejected dead-letter bucket
+)
+
+// Sink is one configured destination.
+type Sink struct {
+	Name        string
+	Sink        adapters.Sink
+	MaxInFlight int
+	Retry       Retry
+}
+
+// Observer receives counts for metrics. Every method must be cheap and must not block.
+type Observer interface {
+	Published(source string)
+	Delivered(sink string)
+	Retried(sink string)
+	DeadLettered(sink string)
+	Rejected(source, reason string)
+}
+
+// Options configure a Pipeline.
+type Options struct {
+	DB     *store.DB
+	Writer *store.Writer
+	Router *Router
+	Sinks  []Sink
+	// MaxEventBytes rejects larger payloads. Zero means no limit.
+	MaxEventBytes int
+	// Unrouted is the policy for events no route matches (and for routes' invalid
+	// payloads). Empty means Drop.
+	Unrouted Policy
+	// Oversize is the policy for payloads over MaxEventBytes. Empty means DeadLetter.
+	Oversize Policy
+	// MaxPending bounds events accepted but not yet settled; Publish blocks past it.
+	// Zero means 4096.
+	MaxPending int
+	// MemLimit bounds items a lane keeps in memory. Zero means 4096.
+	MemLimit int
+	// DrainTimeout bounds how long Run waits for in-flight sends after its context
+	// ends. Zero means 5s.
+	DrainTimeout time.Duration
+	Log          *slog.Logger
+	Observer     Observer
+	Now          func() time.Time
+}
+
+// Pipeline routes published events to sink lanes through the store.
+type Pipeline struct {
+	opt      Options
+	log      *slog.Logger
+	obs      Observer
+	now      func() time.Time
+	lanes    map[string]*lane
+	order    []*lane
+	slots    chan struct{}
+	stopping atomic.Bool
+	limiter  *logLimiter
+
+	// started is closed once Run has loaded every lane's first page; Publish waits
+	// for it so that early events keep their place behind a stored backlog.
+	started chan struct{}
+
+	storeFailing atomic.Bool
+	storeMu      sync.Mutex // guards storeErr
+	storeErr     string
+
+	// runCtx is the context of Run; resubmissions of failed commits stop with it.
+	runMu  sync.Mutex // guards runCtx
+	runCtx context.Context
+}
+
+// New checks opts and builds the lanes. It loads nothing yet: Run does.
+func New(opt Options) (*Pipeline, error) {
+	if opt.DB == nil || opt.Writer == nil || opt.Router == nil {
+		return nil, errors.New("pipeline: DB, Writer and Router are required")
+	}
+	if opt.MaxPending <= 0 {
+		opt.MaxPending = 4096
+	}
+	if opt.MemLimit <= 0 {
+		opt.MemLimit = 4096
+	}
+	if opt.DrainTimeout <= 0 {
+		opt.DrainTimeout = 5 * time.Second
+	}
+	if opt.Unrouted == "" {
+		opt.Unrouted = Drop
+	}
+	if opt.Oversize == "" {
+		opt.Oversize = DeadLetter
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Observer == nil {
+		opt.Observer = nopObserver{}
+	}
+	p := &Pipeline{
+		opt: opt, log: opt.Log, obs: opt.Observer, now: opt.Now,
+		lanes:   map[string]*lane{},
+		slots:   make(chan struct{}, opt.MaxPending),
+		limiter: newLogLimiter(opt.Now, 10*time.Second),
+		runCtx:  context.Background(),
+		started: make(chan struct{}),
+	}
+	for _, s := range opt.Sinks {
+		if _, dup := p.lanes[s.Name]; dup {
+			return nil, fmt.Errorf("pipeline: sink %q configured twice", s.Name)
+		}
+		l := newLane(p, s)
+		p.lanes[s.Name] = l
+		p.order = append(p.order, l)
+	}
+	return p, nil
+}
+
+// Publisher returns the Publisher handed to the source named source: it stamps the
+// source name on each event and counts it.
+func (p *Pipeline) Publisher(source string) adapters.Publisher {
+	return adapters.PublisherFunc(func(ctx context.Context, e *adapters.Event, done func(error)) error {
+		return p.Publish(ctx, source, e, done)
+	})
+}
+
+// StopIntake makes every later Publish fail with ErrStopping. Call it after the
+// sources have stopped and before the pipeline's context ends.
+func (p *Pipeline) StopIntake() { p.stopping.Store(true) }
+
+// Publish routes e and queues it for its sinks; see adapters.Publisher for the
+// contract of done.
+func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event, done func(error)) error {
+	if p.stopping.Load() {
+		return ErrStopping
+	}
+	select {
+	case <-p.started:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if e.Source == "" {
+		e.Source = source
+	}
+	if e.ID == "" {
+		e.ID = adapters.NewID()
+	}
+	if e.Received.IsZero() {
+		e.Received = p.now()
+	}
+	p.obs.Published(e.Source)
+
+	if p.opt.MaxEventBytes > 0 && len(e.Payload) > p.opt.MaxEventBytes {
+		return p.reject(ctx, e, "too_large",
+			fmt.Sprintf("payload of %d bytes exceeds store.max_event_bytes (%d)", len(e.Payload), p.opt.MaxEventBytes),
+			p.opt.Oversize, done)
+	}
+	d := p.opt.Router.Route(e)
+	if len(d.Sinks) == 0 {
+		if len(d.Invalid) > 0 {
+			return p.reject(ctx, e, "not_json",
+				fmt.Sprintf("payload is not valid JSON, which route %q requires", d.Invalid[0]), p.opt.Unrouted, done)
+		}
+		return p.reject(ctx, e, "unrouted", fmt.Sprintf("no route matches topic %q", e.Topic), p.opt.Unrouted, done)
+	}
+	for _, r := range d.Invalid {
+		p.obs.Rejected(e.Source, "not_json")
+		p.limiter.log(p.log, "not_json:"+r, "event skipped by a route", "route", r, "event_id", e.ID,
+			"reason", "payload is not valid JSON")
+	}
+
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	j := &pubJob{p: p, ev: e, done: done}
+	j.items = make([]*item, 0, len(d.Sinks))
+	for _, name := range d.Sinks {
+		l := p.lanes[name]
+		if l == nil {
+			continue // config validation guarantees this does not happen
+		}
+		j.items = append(j.items, &item{ev: e, job: j, lane: l, key: orderKey(e), enqueued: e.Received})
+	}
+	if len(j.items) == 0 {
+		j.finish(nil)
+		return nil
+	}
+	j.remaining.Store(int32(len(j.items)))
+	for _, it := range j.items {
+		it.lane.offer(it)
+	}
+	if err := p.opt.Writer.Submit(ctx, j); err != nil {
+		j.finish(fmt.Errorf("queue event for commit: %w", err))
+	}
+	return nil
+}
+
+// reject applies policy to an event no sink will get.
+func (p *Pipeline) reject(ctx context.Context, e *adapters.Event, reason, detail string, policy Policy, done func(error)) error {
+	p.obs.Rejected(e.Source, reason)
+	p.limiter.log(p.log, reason, "event rejected", "reason", reason, "detail", detail,
+		"source", e.Source, "topic", e.Topic, "event_id", e.ID, "policy", string(policy))
+	if policy != DeadLetter {
+		done(nil)
+		return nil
+	}
+	data, err := e.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	entry := &store.Entry{Sink: RejectedSink, Key: e.Key, Data: data, Enqueued: e.Received}
+	job := &opJob{p: p, ops: []op{{kind: opDead, entry: entry, reason: reason + ": " + detail}}, done: done}
+	if err := p.opt.Writer.Submit(ctx, job); err != nil {
+		return err
+	}
+	return nil
+}
+
+// orderKey is the lane key for e: its ordering key, or for unordered events a key of
+// its own so it never waits behind another event.
+func orderKey(e *adapters.Event) string {
+	if e.Key != "" {
+		return e.Key
+	}
+	return "\x00" + e.ID
+}
+
+// Run loads every sink's backlog, connects the sinks and delivers until ctx ends. It
+// then stops taking work, waits up to DrainTimeout for in-flight sends (cancelling
+// them after that; they are retried after restart) and returns nil. Sinks are not
+// closed: the caller closes them after Run returns.
+func (p *Pipeline) Run(ctx context.Context) error {
+	p.runMu.Lock()
+	p.runCtx = ctx
+	p.runMu.Unlock()
+	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSends()
+	var wg sync.WaitGroup
+	for _, l := range p.order {
+		if err := l.start(ctx, sendCtx, &wg); err != nil {
+			return err
+		}
+	}
+	close(p.started)
+	<-ctx.Done()
+	drained := make(chan struct{})
+	go func() { wg.Wait(); close(drained) }() // exits when every lane goroutine has
+	select {
+	case <-drained:
+	case <-time.After(p.opt.DrainTimeout):
+		p.log.Warn("drain timeout: cancelling in-flight sends; they will be retried after restart",
+			"timeout_s", p.opt.DrainTimeout.Seconds())
+		cancelSends()
+		<-drained
+	}
+	for _, l := range p.order {
+		l.stop()
+	}
+	return nil
+}
+
+func (p *Pipeline) ctx() context.Context {
+	p.runMu.Lock()
+	defer p.runMu.Unlock()
+	return p.runCtx
+}
+
+// submitLater resubmits j to the writer after d unless the pipeline stops first.
+func (p *Pipeline) submitLater(j store.Job, d time.Duration) {
+	ctx := p.ctx()
+	time.AfterFunc(d, func() { // runs once; Submit returns when ctx ends
+		if ctx.Err() != nil {
+			return
+		}
+		if err := p.opt.Writer.Submit(ctx, j); err != nil {
+			p.log.Debug("resubmit after failed commit abandoned", "err", err)
+		}
+	})
+}
+
+// submit hands ops to the writer. A failure here only happens at shutdown; the ops
+// then simply do not happen, which costs a duplicate delivery after restart, never a
+// loss.
+func (p *Pipeline) submit(j store.Job) {
+	if err := p.opt.Writer.Submit(p.ctx(), j); err != nil {
+		p.log.Debug("store update abandoned at shutdown", "err", err)
+	}
+}
+
+// SinkStatus is a snapshot of one lane for health, metrics and the STATUS line.
+type SinkStatus struct {
+	Name      string
+	Connected bool
+	// Depth counts events not yet delivered or dead-lettered.
+	Depth int64
+	// Oldest is when the oldest undelivered event was received; zero if none.
+	Oldest    time.Time
+	InFlight  int
+	Backlog   bool
+	LastError string
+	// Failing is true from a failed attempt until the next success.
+	Failing bool
+}
+
+// Status returns a snapshot of every lane, in configuration order.
+func (p *Pipeline) Status() []SinkStatus {
+	out := make([]SinkStatus, 0, len(p.order))
+	for _, l := range p.order {
+		out = append(out, l.status())
+	}
+	return out
+}
+
+// Alive reports an error when a lane has work, all its workers are busy and none has
+// finished a send for stuckAfter: a hung delivery the watchdog should not hide.
+func (p *Pipeline) Alive(stuckAfter time.Duration) error {
+	now := p.now()
+	for _, l := range p.order {
+		if err := l.alive(now, stuckAfter); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Published(string)        {}
+func (nopObserver) Delivered(string)        {}
+func (nopObserver) Retried(string)          {}
+func (nopObserver) DeadLettered(string)     {}
+func (nopObserver) Rejected(string, string) {}
+
+// logLimiter logs the first occurrence of a reason and then at most once per period,
+// with the number of suppressed lines, so bad input cannot flood the journal.
+type logLimiter struct {
+	now    func() time.Time
+	period time.Duration
+	mu     sync.Mutex // guards last and suppressed
+	last   map[string]time.Time
+	supp   map[string]int
+}
+
+func newLogLimiter(now func() time.Time, period time.Duration) *logLimiter {
+	return &logLimiter{now: now, period: period, last: map[string]time.Time{}, supp: map[string]int{}}
+}
+
+func (ll *logLimiter) log(log *slog.Logger, reason, msg string, args ...any) {
+	ll.mu.Lock()
+	now := ll.now()
+	if t, ok := ll.last[reason]; ok && now.Sub(t) < ll.period {
+		ll.supp[reason]++
+		ll.mu.Unlock()
+		return
+	}
+	n := ll.supp[reason]
+	ll.last[reason] = now
+	ll.supp[reason] = 0
+	ll.mu.Unlock()
+	if n > 0 {
+		args = append(args, "suppressed_since_last", n)
+	}
+	log.Warn(msg, args...)
+}
+
+// storeFailed records a failed commit, logging once per distinct error.
+func (p *Pipeline) storeFailed(err error) {
+	p.storeMu.Lock()
+	defer p.storeMu.Unlock()
+	if msg := err.Error(); msg != p.storeErr {
+		p.log.Error("store commit failed: sources stop acknowledging until it recovers; deliveries continue",
+			"err", err)
+		p.storeErr = msg
+	}
+	p.storeFailing.Store(true)
+}
+
+// storeOK clears the failure recorded by storeFailed.
+func (p *Pipeline) storeOK() {
+	if !p.storeFailing.Load() {
+		return
+	}
+	p.storeMu.Lock()
+	defer p.storeMu.Unlock()
+	if p.storeFailing.Swap(false) {
+		p.log.Info("store commits recovered")
+		p.storeErr = ""
+	}
+}
+
+// StoreError returns the last commit error, or "" while commits succeed.
+func (p *Pipeline) StoreError() string {
+	p.storeMu.Lock()
+	defer p.storeMu.Unlock()
+	return p.storeErr
+}

@@ -1,0 +1,158 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/edgerelay/edgerelay/adapters"
+)
+
+// Route sends events from some sources, on some topics, to some sinks.
+type Route struct {
+	// Name identifies the route in logs and dead-letter reasons.
+	Name string
+	// From lists source names; empty means every source.
+	From []string
+	// Topics lists MQTT-style topic filters (+ and #); empty means every topic.
+	Topics []string
+	// Kinds lists event kinds; empty means every kind.
+	Kinds []string
+	// To lists sink names. At least one.
+	To []string
+	// RequireJSON rejects events whose payload is not valid JSON for this route.
+	RequireJSON bool
+}
+
+// Router decides which sinks get an event. It is immutable after New and safe for
+// concurrent use.
+type Router struct {
+	routes []Route
+}
+
+// NewRouter returns a router over routes, evaluated in order.
+func NewRouter(routes []Route) *Router { return &Router{routes: routes} }
+
+// Decision is the outcome of routing one event.
+type Decision struct {
+	// Sinks are the destinations, each once, in first-match order.
+	Sinks []string
+	// Invalid names the routes that matched but rejected the payload (not JSON).
+	Invalid []string
+}
+
+// Route returns the sinks e goes to.
+func (r *Router) Route(e *adapters.Event) Decision {
+	var d Decision
+	jsonChecked, isJSON := false, false
+	for i := range r.routes {
+		rt := &r.routes[i]
+		if !rt.matches(e) {
+			continue
+		}
+		if rt.RequireJSON {
+			if !jsonChecked {
+				isJSON, jsonChecked = json.Valid(e.Payload), true
+			}
+			if !isJSON {
+				d.Invalid = append(d.Invalid, rt.Name)
+				continue
+			}
+		}
+		for _, s := range rt.To {
+			if !contains(d.Sinks, s) {
+				d.Sinks = append(d.Sinks, s)
+			}
+		}
+	}
+	return d
+}
+
+func (rt *Route) matches(e *adapters.Event) bool {
+	if len(rt.From) > 0 && !contains(rt.From, e.Source) {
+		return false
+	}
+	if len(rt.Kinds) > 0 && !contains(rt.Kinds, e.Kind) {
+		return false
+	}
+	if len(rt.Topics) == 0 {
+		return true
+	}
+	for _, f := range rt.Topics {
+		if MatchTopic(f, e.Topic) {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// MatchTopic reports whether an MQTT topic name matches filter, following MQTT 3.1.1
+// §4.7: '+' matches one whole level, '#' (last) matches the parent level and
+// everything below, and a wildcard in the first level does not match topics starting
+// with '$'. A shared-subscription prefix "$share/<group>/" on the filter is ignored.
+func MatchTopic(filter, topic string) bool {
+	if strings.HasPrefix(filter, "$share/") {
+		rest := filter[len("$share/"):]
+		i := strings.IndexByte(rest, '/')
+		if i < 0 {
+			return false
+		}
+		filter = rest[i+1:]
+	}
+	if strings.HasPrefix(topic, "$") && (strings.HasPrefix(filter, "+") || strings.HasPrefix(filter, "#")) {
+		return false
+	}
+	for {
+		fl, frest, fmore := strings.Cut(filter, "/")
+		if fl == "#" {
+			return !fmore
+		}
+		tl, trest, tmore := strings.Cut(topic, "/")
+		if fl != "+" && fl != tl {
+			return false
+		}
+		if !fmore && !tmore {
+			return true
+		}
+		if !fmore {
+			return false
+		}
+		if !tmore {
+			// "a/#" matches "a": the filter's remaining level must be exactly "#".
+			return frest == "#"
+		}
+		filter, topic = frest, trest
+	}
+}
+
+// ValidFilter reports whether filter is a syntactically valid MQTT topic filter.
+func ValidFilter(filter string) bool {
+	if strings.HasPrefix(filter, "$share/") {
+		parts := strings.SplitN(filter, "/", 3)
+		if len(parts) < 3 || parts[1] == "" || strings.ContainsAny(parts[1], "+#") {
+			return false
+		}
+		filter = parts[2]
+	}
+	if filter == "" {
+		return false
+	}
+	levels := strings.Split(filter, "/")
+	for i, l := range levels {
+		switch {
+		case l == "#" && i != len(levels)-1:
+			return false
+		case l != "#" && l != "+" && strings.ContainsAny(l, "+#"):
+			return false
+		}
+	}
+	return true
+}
