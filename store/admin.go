@@ -1,0 +1,232 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// Retry moves the given dead letters of sink (all of them when seqs is nil) to the end
+// of its outbox with a new Seq, zero attempts, no last error and NextAttempt zero, in
+// one transaction. Seqs that are not dead letters are ignored; it returns how many
+// were moved.
+func (db *DB) Retry(sink string, seqs []uint64) (int, error) {
+	n := 0
+	err := db.update(func(tx *bbolt.Tx) error {
+		n = 0
+		dead, _ := sinkBucket(tx.Bucket(bucketDead), sink, false)
+		if dead == nil {
+			return nil
+		}
+		keys := pick(dead, seqs)
+		if len(keys) == 0 {
+			return nil
+		}
+		out, err := sinkBucket(tx.Bucket(bucketOutbox), sink, true)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			v := dead.Get(k)
+			if v == nil {
+				continue
+			}
+			r, err := decodeRecord(v, false)
+			if err != nil {
+				return fmt.Errorf("retry %s/%x: %w", sink, k, err)
+			}
+			r.attempts, r.lastError, r.reason = 0, "", ""
+			r.nextAttempt, r.at = time.Time{}, time.Time{}
+			if _, err := appendRecord(out, &r); err != nil {
+				return fmt.Errorf("retry %s/%x: %w", sink, k, err)
+			}
+			if err := dead.Delete(k); err != nil {
+				return fmt.Errorf("retry %s/%x: %w", sink, k, err)
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("retry dead letters of %q: %w", sink, err)
+	}
+	return n, nil
+}
+
+// Drop deletes entries of sink: from the dead-letter bucket when dead is set, else
+// from the outbox; all of them when seqs is nil. Missing seqs are ignored; it returns
+// how many were deleted. The buckets stay, so Seqs keep growing.
+func (db *DB) Drop(sink string, dead bool, seqs []uint64) (int, error) {
+	parent := bucketOutbox
+	if dead {
+		parent = bucketDead
+	}
+	n := 0
+	err := db.update(func(tx *bbolt.Tx) error {
+		n = 0
+		sb, _ := sinkBucket(tx.Bucket(parent), sink, false)
+		if sb == nil {
+			return nil
+		}
+		for _, k := range pick(sb, seqs) {
+			if sb.Get(k) == nil {
+				continue
+			}
+			if err := sb.Delete(k); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("drop %s entries of %q: %w", parent, sink, err)
+	}
+	return n, nil
+}
+
+// pick returns the keys for seqs, or every key of b when seqs is nil. Keys are
+// collected first because a bbolt cursor must not walk a bucket it deletes from.
+func pick(b *bbolt.Bucket, seqs []uint64) [][]byte {
+	var keys [][]byte
+	if seqs != nil {
+		for _, s := range seqs {
+			keys = append(keys, seqKey(s))
+		}
+		return keys
+	}
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if v != nil {
+			keys = append(keys, append([]byte(nil), k...))
+		}
+	}
+	return keys
+}
+
+// maxProblems caps how many problems Check lists one by one.
+const maxProblems = 1000
+
+// Check runs bbolt's consistency check and decodes every record of every bucket of the
+// layout. It returns nil when all is well, or an error listing every problem found (up
+// to a thousand, then a count). It holds the write lock while it runs, which bbolt
+// requires for a safe check, so writers wait; it is meant for tests and the CLI.
+func (db *DB) Check() error {
+	var probs []error
+	err := guard(func() error {
+		var err error
+		probs, err = db.check(true)
+		return err
+	})
+	if err != nil {
+		var ce *corruptError
+		if !errors.As(err, &ce) {
+			return fmt.Errorf("check store %s: %w", db.path, err)
+		}
+		probs = append(probs, err)
+	}
+	if len(probs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("check store %s: %d problems:\n%w", db.path, len(probs), errors.Join(probs...))
+}
+
+// problems collects check findings, keeping at most maxProblems.
+type problems struct {
+	list []error
+	more int
+}
+
+func (p *problems) add(format string, args ...any) {
+	if len(p.list) < maxProblems {
+		p.list = append(p.list, fmt.Errorf(format, args...))
+		return
+	}
+	p.more++
+}
+
+func (p *problems) errors() []error {
+	if p.more > 0 {
+		return append(p.list, fmt.Errorf("and %d more problems", p.more))
+	}
+	return p.list
+}
+
+// check walks the layout (and runs bbolt's check when withBolt is set) in a write
+// transaction that it rolls back.
+func (db *DB) check(withBolt bool) ([]error, error) {
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	tx, err := db.bolt.Begin(true)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+
+	var p problems
+	if withBolt {
+		for err := range tx.Check() {
+			p.add("bbolt: %w", err)
+		}
+	}
+	if mb := tx.Bucket(bucketMeta); mb == nil {
+		p.add("bucket %s is missing", bucketMeta)
+	} else if v := mb.Get(keySchema); len(v) != 8 {
+		p.add("%s/%s is %d bytes, want 8", bucketMeta, keySchema, len(v))
+	} else if s := binary.BigEndian.Uint64(v); s == 0 || s > schemaVersion {
+		p.add("%s/%s is %d, want 1..%d", bucketMeta, keySchema, s, schemaVersion)
+	}
+	for _, name := range [][]byte{bucketOutbox, bucketDead} {
+		b := tx.Bucket(name)
+		if b == nil {
+			p.add("bucket %s is missing", name)
+			continue
+		}
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if v != nil {
+				p.add("%s/%q: a value where a sink bucket belongs", name, k)
+				continue
+			}
+			checkRecords(b.Bucket(k), fmt.Sprintf("%s/%s", name, k), &p)
+		}
+	}
+	if cb := tx.Bucket(bucketCursors); cb == nil {
+		p.add("bucket %s is missing", bucketCursors)
+	} else {
+		c := cb.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if v == nil {
+				p.add("%s/%q: a bucket where a cursor value belongs", bucketCursors, k)
+			}
+		}
+	}
+	return p.errors(), nil
+}
+
+// checkRecords decodes every record of one sink bucket.
+func checkRecords(b *bbolt.Bucket, where string, p *problems) {
+	last := b.Sequence()
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if v == nil {
+			p.add("%s: nested bucket %q", where, k)
+			continue
+		}
+		seq, ok := keySeq(k)
+		if !ok {
+			p.add("%s: key %x is not an 8-byte sequence number", where, k)
+			continue
+		}
+		if seq == 0 || seq > last {
+			p.add("%s/%d: sequence beyond the bucket's counter %d, a new entry would overwrite it", where, seq, last)
+		}
+		if _, err := decodeRecord(v, false); err != nil {
+			p.add("%s/%d: %w", where, seq, err)
+		}
+	}
+}

@@ -1,0 +1,196 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"os"
+	"sort"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// scanChunk is how many records Scan copies per read transaction.
+const scanChunk = 256
+
+// Scan calls fn for the entries of sink's outbox with Seq > afterSeq, in ascending Seq
+// order, at most limit of them (limit <= 0: all). Data is a copy the caller may keep.
+// fn runs outside any transaction, in chunks, so it may call other DB methods; an
+// entry committed during the scan may or may not be seen. An error from fn stops the
+// scan and is returned. A sink without an outbox has no entries.
+func (db *DB) Scan(sink string, afterSeq uint64, limit int, fn func(Entry) error) error {
+	return db.scan(bucketOutbox, sink, afterSeq, limit, func(seq uint64, r *record) error {
+		return fn(r.entry(sink, seq))
+	})
+}
+
+// ScanDead is Scan for sink's dead letters.
+func (db *DB) ScanDead(sink string, afterSeq uint64, limit int, fn func(Dead) error) error {
+	return db.scan(bucketDead, sink, afterSeq, limit, func(seq uint64, r *record) error {
+		return fn(Dead{Entry: r.entry(sink, seq), Reason: r.reason, At: r.at})
+	})
+}
+
+type seqRecord struct {
+	seq uint64
+	rec record
+}
+
+func (db *DB) scan(parent []byte, sink string, after uint64, limit int, fn func(uint64, *record) error) error {
+	if limit <= 0 {
+		limit = math.MaxInt
+	}
+	chunk := make([]seqRecord, 0, min(limit, scanChunk))
+	for limit > 0 && after < math.MaxUint64 {
+		chunk = chunk[:0]
+		err := db.view(func(tx *bbolt.Tx) error {
+			sb := tx.Bucket(parent).Bucket([]byte(sink))
+			if sb == nil {
+				return nil
+			}
+			c := sb.Cursor()
+			for k, v := c.Seek(seqKey(after + 1)); k != nil && len(chunk) < cap(chunk); k, v = c.Next() {
+				seq, ok := keySeq(k)
+				if !ok || v == nil {
+					return fmt.Errorf("scan %s/%s: malformed key %x", parent, sink, k)
+				}
+				r, err := decodeRecord(v, true)
+				if err != nil {
+					return fmt.Errorf("scan %s/%s/%d: %w", parent, sink, seq, err)
+				}
+				chunk = append(chunk, seqRecord{seq, r})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for i := range chunk {
+			if err := fn(chunk[i].seq, &chunk[i].rec); err != nil {
+				return err
+			}
+			limit--
+			if limit == 0 {
+				return nil
+			}
+		}
+		if len(chunk) < cap(chunk) {
+			return nil
+		}
+		after = chunk[len(chunk)-1].seq
+	}
+	return nil
+}
+
+// Sinks returns, sorted, every sink that has an outbox or a dead-letter bucket.
+func (db *DB) Sinks() ([]string, error) {
+	set := map[string]struct{}{}
+	err := db.view(func(tx *bbolt.Tx) error {
+		for _, name := range [][]byte{bucketOutbox, bucketDead} {
+			if err := tx.Bucket(name).ForEachBucket(func(k []byte) error {
+				set[string(k)] = struct{}{}
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sinks := make([]string, 0, len(set))
+	for s := range set {
+		sinks = append(sinks, s)
+	}
+	sort.Strings(sinks)
+	return sinks, nil
+}
+
+// SinkStats describes one sink's buckets.
+type SinkStats struct {
+	// Pending counts outbox entries.
+	Pending int
+	// Dead counts dead letters.
+	Dead int
+	// Oldest is the Enqueued time of the first pending entry; zero if none.
+	Oldest time.Time
+	// OldestDead is when the first remaining dead letter was dead-lettered; zero if none.
+	OldestDead time.Time
+}
+
+// Stats describes the whole store.
+type Stats struct {
+	// Sinks maps every sink with an outbox or dead-letter bucket to its figures.
+	Sinks map[string]SinkStats
+	// FileBytes is the size of the file, which never shrinks (see the package doc).
+	FileBytes int64
+	// Schema is the layout version of the file.
+	Schema int
+}
+
+// Stats counts entries per sink. It reads every page of the sink buckets, so it is
+// meant for the CLI and the status page, not for every event.
+func (db *DB) Stats() (Stats, error) {
+	st := Stats{Sinks: map[string]SinkStats{}}
+	err := db.view(func(tx *bbolt.Tx) error {
+		st.FileBytes = tx.Size()
+		if v := tx.Bucket(bucketMeta).Get(keySchema); len(v) == 8 {
+			st.Schema = int(binary.BigEndian.Uint64(v))
+		}
+		for _, dead := range []bool{false, true} {
+			name := bucketOutbox
+			if dead {
+				name = bucketDead
+			}
+			parent := tx.Bucket(name)
+			err := parent.ForEachBucket(func(k []byte) error {
+				sb := parent.Bucket(k)
+				ss := st.Sinks[string(k)]
+				n := sb.Stats().KeyN
+				var first time.Time
+				if _, v := sb.Cursor().First(); v != nil {
+					r, err := decodeRecord(v, false)
+					if err != nil {
+						return fmt.Errorf("stats %s/%s: %w", name, k, err)
+					}
+					first = r.enqueued
+					if dead {
+						first = r.at
+					}
+				}
+				if dead {
+					ss.Dead, ss.OldestDead = n, first
+				} else {
+					ss.Pending, ss.Oldest = n, first
+				}
+				st.Sinks[string(k)] = ss
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Stats{}, err
+	}
+	if fi, err := os.Stat(db.path); err == nil {
+		st.FileBytes = fi.Size()
+	}
+	return st, nil
+}
+
+// Cursor returns the value stored under name by SetCursor, or nil, nil when unset.
+func (db *DB) Cursor(name string) ([]byte, error) {
+	var out []byte
+	err := db.view(func(tx *bbolt.Tx) error {
+		if v := tx.Bucket(bucketCursors).Get([]byte(name)); v != nil {
+			out = append(make([]byte, 0, len(v)), v...)
+		}
+		return nil
+	})
+	return out, err
+}

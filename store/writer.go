@@ -1,0 +1,224 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Job is one unit of work for a Writer: typically one event, or one delivery outcome.
+type Job interface {
+	// Prepare adds the job's operations to b. The Writer calls it on its own goroutine
+	// at flush time, just before the transaction, so it sees the latest state: a job
+	// whose event was delivered in the meantime may add nothing (write avoidance).
+	// Prepare must not keep b.
+	Prepare(b *Batch)
+	// Done reports the outcome of the transaction that carried the job: nil when it
+	// committed, or when no transaction was needed because nothing was added. It is
+	// called exactly once per submitted job, on the Writer's goroutine, and must not
+	// block. After an error nothing of the job is stored; the submitter may resubmit.
+	Done(err error)
+}
+
+// WriterOptions tunes a Writer's group commit.
+type WriterOptions struct {
+	// Window is how long the first job of a batch waits for company. Zero means 2ms.
+	Window time.Duration
+	// MaxBatch is the most jobs per transaction; reaching it flushes at once. Zero
+	// means 1024.
+	MaxBatch int
+	// Queue is how many submitted jobs may wait for the writer before Submit blocks.
+	// Zero means 4*MaxBatch.
+	Queue int
+}
+
+// idleTick is how often an idle Run reports progress.
+const idleTick = time.Second
+
+// Writer group-commits jobs: one goroutine (Run) collects jobs for a short window and
+// writes them in one transaction, so many events share one fsync.
+type Writer struct {
+	db   *DB
+	opts WriterOptions
+
+	queue chan Job
+	// mu is held shared by Submit while it hands over a job and exclusively, once, by
+	// Run after closing done: that wait guarantees no job enters queue after Run's
+	// final drain.
+	mu      sync.RWMutex
+	done    chan struct{} // closed when Run stops taking jobs
+	started atomic.Bool
+	// progress is the Unix nanosecond time of the last commit or idle check of Run.
+	progress atomic.Int64
+}
+
+// NewWriter returns a Writer committing to db. Start its Run in a goroutine.
+func (db *DB) NewWriter(o WriterOptions) *Writer {
+	if o.Window <= 0 {
+		o.Window = 2 * time.Millisecond
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 1024
+	}
+	if o.Queue <= 0 {
+		o.Queue = 4 * o.MaxBatch
+	}
+	return &Writer{db: db, opts: o, queue: make(chan Job, o.Queue), done: make(chan struct{})}
+}
+
+// Submit queues j for the next group commit. It blocks while the queue is full
+// (back-pressure) until ctx is done, and returns ErrClosed once Run has returned or is
+// shutting down. When Submit returns nil, j.Done will be called exactly once.
+func (w *Writer) Submit(ctx context.Context, j Job) error {
+	if j == nil {
+		return errors.New("submit: nil job")
+	}
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	select {
+	case <-w.done:
+		return ErrClosed
+	default:
+	}
+	select {
+	case w.queue <- j:
+		return nil
+	case <-w.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// LastProgress returns when Run last committed a batch or found nothing to do. While
+// Run is healthy and idle it advances about once a second; a stuck or repeatedly
+// failing writer lets it age. Zero before Run starts.
+func (w *Writer) LastProgress() time.Time {
+	if ns := w.progress.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
+func (w *Writer) touch() { w.progress.Store(time.Now().UnixNano()) }
+
+// Run is the writer goroutine. It returns when ctx is done, after it has committed
+// every job that Submit accepted; it returns nil then. A failed commit does not stop
+// it: the jobs get Done(err) and Run carries on. Run may be called only once.
+func (w *Writer) Run(ctx context.Context) error {
+	if !w.started.CompareAndSwap(false, true) {
+		return errors.New("writer: Run called twice")
+	}
+	f := flusher{db: w.db, log: w.db.log, touch: w.touch}
+	w.touch()
+	pending := make([]Job, 0, w.opts.MaxBatch)
+	window := time.NewTimer(time.Hour)
+	window.Stop()
+	defer window.Stop()
+	idle := time.NewTicker(idleTick)
+	defer idle.Stop()
+
+	for {
+		if len(pending) == 0 {
+			select {
+			case <-ctx.Done():
+				return w.shutdown(&f, pending)
+			case j := <-w.queue:
+				pending = append(pending, j)
+				window.Reset(w.opts.Window)
+			case <-idle.C:
+				w.touch()
+			}
+		} else {
+			select {
+			case <-ctx.Done():
+				window.Stop()
+				return w.shutdown(&f, pending)
+			case j := <-w.queue:
+				pending = append(pending, j)
+			case <-window.C:
+				pending = f.flush(pending)
+				continue
+			}
+		}
+		// Take what is already queued without waiting, up to a full batch.
+	drain:
+		for len(pending) < w.opts.MaxBatch {
+			select {
+			case j := <-w.queue:
+				pending = append(pending, j)
+			default:
+				break drain
+			}
+		}
+		if len(pending) >= w.opts.MaxBatch {
+			window.Stop()
+			pending = f.flush(pending)
+		}
+	}
+}
+
+// shutdown stops Submit, then commits everything it accepted, a full batch at a time.
+func (w *Writer) shutdown(f *flusher, pending []Job) error {
+	close(w.done)
+	w.mu.Lock() // wait for Submits that are handing over a job
+	w.mu.Unlock()
+	for drained := false; !drained; {
+		select {
+		case j := <-w.queue:
+			pending = append(pending, j)
+			if len(pending) >= w.opts.MaxBatch {
+				pending = f.flush(pending)
+			}
+		default:
+			drained = true
+		}
+	}
+	if len(pending) > 0 {
+		f.flush(pending)
+	}
+	return nil
+}
+
+// flusher commits batches of jobs for Run; it is used by that goroutine only.
+type flusher struct {
+	db      *DB
+	log     *slog.Logger
+	touch   func()
+	b       Batch
+	lastErr string // text of the last failure logged, "" after a success
+}
+
+// flush prepares, commits and completes jobs, and returns jobs emptied for reuse.
+func (f *flusher) flush(jobs []Job) []Job {
+	f.b.Reset()
+	for _, j := range jobs {
+		j.Prepare(&f.b)
+	}
+	var err error
+	if f.b.Len() > 0 {
+		err = f.db.Commit(&f.b)
+	}
+	if err != nil {
+		if msg := err.Error(); msg != f.lastErr {
+			f.lastErr = msg
+			f.log.Error("group commit failed; its jobs will be retried by their submitters",
+				"path", f.db.path, "jobs", len(jobs), "operations", f.b.Len(), "err", err)
+		}
+	} else {
+		if f.lastErr != "" {
+			f.log.Info("group commit works again", "path", f.db.path)
+			f.lastErr = ""
+		}
+		f.touch()
+	}
+	f.b.Reset()
+	for _, j := range jobs {
+		j.Done(err)
+	}
+	clear(jobs)
+	return jobs[:0]
+}
