@@ -1,0 +1,118 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+)
+
+// DefaultListen is the default address of the HTTP surface: loopback only, on
+// ilagent's port, so that LAN exposure is a deliberate choice.
+const DefaultListen = "127.0.0.1:8977"
+
+// Default timeouts, used when the corresponding Config field is zero.
+const (
+	DefaultReadTimeout     = 10 * time.Second
+	DefaultWriteTimeout    = 30 * time.Second
+	DefaultIdleTimeout     = 60 * time.Second
+	DefaultShutdownTimeout = 5 * time.Second
+)
+
+// Config configures the HTTP surface (the `http:` section of the configuration file).
+type Config struct {
+	// Listen is the host:port to bind. Empty means 127.0.0.1:8977; use 0.0.0.0:8977 to
+	// accept connections from the network.
+	Listen string `yaml:"listen"`
+	// ReadTimeout bounds reading one request, body included. Zero means 10s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing one response. Zero means 30s.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout closes keep-alive connections idle for this long. Zero means 60s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// ShutdownTimeout bounds the wait for in-flight requests at shutdown; connections
+	// still open after it are closed. Zero means 5s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+
+	// Version is the daemon's version, answered by GET / as "edgerelay/<version>". It is
+	// set by the daemon, not by the configuration file.
+	Version string `yaml:"-"`
+}
+
+// DefaultConfig returns the configuration with every default filled in.
+func DefaultConfig() Config {
+	return Config{
+		Listen:          DefaultListen,
+		ReadTimeout:     DefaultReadTimeout,
+		WriteTimeout:    DefaultWriteTimeout,
+		IdleTimeout:     DefaultIdleTimeout,
+		ShutdownTimeout: DefaultShutdownTimeout,
+	}
+}
+
+// withDefaults returns c with its zero fields replaced by the defaults.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.Listen == "" {
+		c.Listen = d.Listen
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = d.ReadTimeout
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = d.WriteTimeout
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = d.IdleTimeout
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = d.ShutdownTimeout
+	}
+	return c
+}
+
+// Validate reports every problem at once, each naming its key under `http.`.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Listen != "" {
+		host, port, err := net.SplitHostPort(c.Listen)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("http.listen: %q is not host:port: %w", c.Listen, err))
+		} else {
+			if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+				errs = append(errs, fmt.Errorf("http.listen: port %q is not a number from 0 to 65535", port))
+			}
+			if host != "" && net.ParseIP(host) == nil && !validHostname(host) {
+				errs = append(errs, fmt.Errorf("http.listen: %q is neither an IP address nor a host name", host))
+			}
+		}
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"read_timeout", c.ReadTimeout},
+		{"write_timeout", c.WriteTimeout},
+		{"idle_timeout", c.IdleTimeout},
+		{"shutdown_timeout", c.ShutdownTimeout},
+	} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("http.%s: must not be negative, got %s", d.key, d.v))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// validHostname accepts letters, digits, dots and hyphens, the characters of a DNS name
+// such as "localhost".
+func validHostname(h string) bool {
+	for _, r := range h {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-':
+		default:
+			return false
+		}
+	}
+	return h != ""
+}
