@@ -1,0 +1,84 @@
+// Package httpc is the HTTP client configuration every HTTP-speaking adapter shares
+// (webhook now, ilert and alerta later): TLS settings, a client with a sane transport,
+// the status-to-retry classification, and the redaction of secrets and URL userinfo
+// from anything that may reach a log line or a dead-letter reason.
+//
+// Classification follows one rule so that every HTTP sink agrees: 2xx is success;
+// 408, 429 and 5xx are retryable (with the Retry-After hint when the server sent one);
+// every other status is [adapters.Permanent]. Transport errors and timeouts are
+// retryable.
+package httpc
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Transport tuning shared by every client NewClient builds.
+const (
+	maxIdleConnsPerHost = 16
+	idleConnTimeout     = 90 * time.Second
+	dialTimeout         = 10 * time.Second
+	tlsHandshakeTimeout = 10 * time.Second
+)
+
+// NewClient returns a client whose requests are bounded by timeout (zero means no
+// bound beyond the request's context), that uses the proxy from the environment
+// (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), the TLS settings in tc, and that never follows
+// redirects: a 3xx answer reaches Classify, which makes it permanent. Following a
+// redirect would turn a POST into a GET and could forward credentials to another host.
+func NewClient(timeout time.Duration, tc TLSConfig) (*http.Client, error) {
+	tlsCfg, err := tc.Build()
+	if err != nil {
+		return nil, err
+	}
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		TLSClientConfig:       tlsCfg,
+		TLSHandshakeTimeout:   tlsHandshakeTimeout,
+		MaxIdleConns:          4 * maxIdleConnsPerHost,
+		MaxIdleConnsPerHost:   maxIdleConnsPerHost,
+		IdleConnTimeout:       idleConnTimeout,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &http.Client{
+		Transport: tr,
+		Timeout:   timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}, nil
+}
+
+// Do sends req with c and returns the response (its body already closed) with at
+// most limit bytes of the body, and the classified outcome: nil for 2xx, a retryable
+// or [adapters.Permanent] error otherwise (see Classify and ClassifyTransport). The
+// error names the method and the URL with its userinfo removed. A body that breaks off
+// after a 2xx status is a retryable error: the caller cannot know the answer was
+// complete. The rest of the body, up to a bound, is drained so that the connection can
+// be reused.
+func Do(c *http.Client, req *http.Request, limit int64) (*http.Response, []byte, error) {
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, nil, ClassifyTransport(err)
+	}
+	defer resp.Body.Close()
+	body, rerr := io.ReadAll(io.LimitReader(resp.Body, limit))
+	_, _ = io.CopyN(io.Discard, resp.Body, drainLimit)
+	if cerr := Classify(resp, body); cerr != nil {
+		return resp, body, fmt.Errorf("%s %s: %w", req.Method, RedactURL(req.URL.String()), cerr)
+	}
+	if rerr != nil {
+		return resp, body, fmt.Errorf("%s %s: read answer: %w", req.Method, RedactURL(req.URL.String()), ClassifyTransport(rerr))
+	}
+	return resp, body, nil
+}
+
+// drainLimit bounds how much of an unread response body Do discards to keep the
+// connection reusable; a longer body costs a new connection instead.
+const drainLimit = 64 << 10

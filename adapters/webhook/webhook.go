@@ -1,0 +1,217 @@
+// Package webhook is the webhook sink: it sends each event's payload, unchanged, in
+// one HTTP request (POST or PUT) to a configured URL, with static headers, an auth
+// header and forwarded event attributes. See README.md for the configuration and the
+// delivery semantics.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/internal/httpc"
+)
+
+//go:embed sample.yaml
+var sample string
+
+func init() {
+	adapters.RegisterSink("webhook", adapters.SinkSpec[Config]{
+		Summary:  "Send each event's payload in an HTTP POST or PUT to a URL.",
+		Sample:   sample,
+		Defaults: DefaultConfig,
+		New:      func(cfg Config, d adapters.Deps) (adapters.Sink, error) { return New(cfg, d) },
+		// The static bound; MaxInFlight reports the configured one.
+		Info: adapters.Info{MaxInFlight: DefaultMaxInFlight},
+	})
+}
+
+var _ adapters.Sink = (*Sink)(nil)
+
+// Headers the sink sets on every request.
+const (
+	HeaderEventID = "X-Edgerelay-Event-Id"
+	HeaderKey     = "X-Edgerelay-Key" // only when the event has a key
+	HeaderSource  = "X-Edgerelay-Source"
+	HeaderTopic   = "X-Edgerelay-Topic"
+)
+
+// AttrHeaderPrefix marks event attributes forwarded as request headers:
+// Attrs["header.X-Alerta-Loop"] becomes the header X-Alerta-Loop.
+const AttrHeaderPrefix = "header."
+
+// maxAnswer bounds how much of an answer is read for the error excerpt.
+const maxAnswer = 4 << 10
+
+// Sink is the webhook sink. It is safe for concurrent Send.
+type Sink struct {
+	cfg        Config
+	authHeader string // canonical form of cfg.AuthHeader
+	where      string // "POST https://host/path", userinfo removed, for errors
+	secrets    []string
+	userAgent  string
+	log        *slog.Logger
+
+	mu     sync.Mutex // guards client and auth
+	client *http.Client
+	auth   httpc.Secret
+}
+
+// New builds a webhook sink from cfg (zero fields take their defaults). It checks
+// the configuration but reads no file and opens no connection.
+func New(cfg Config, d adapters.Deps) (*Sink, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Sink{
+		cfg:        cfg,
+		authHeader: http.CanonicalHeaderKey(cfg.AuthHeader),
+		where:      cfg.Method + " " + httpc.RedactURL(cfg.URL),
+		userAgent:  "edgerelay",
+		log:        d.Log,
+	}
+	if d.Version != "" {
+		s.userAgent += "/" + d.Version
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if u, err := url.Parse(cfg.URL); err == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok {
+			s.secrets = append(s.secrets, p)
+		} else {
+			s.secrets = append(s.secrets, u.User.Username()) // a token given as the user name
+		}
+	}
+	return s, nil
+}
+
+// MaxInFlight returns the configured max_in_flight. It implements the optional
+// interface{ MaxInFlight() int } that the daemon checks on a built sink: when present,
+// its result replaces the registered Info.MaxInFlight as the bound on concurrent Send
+// calls for this instance.
+func (s *Sink) MaxInFlight() int { return s.cfg.MaxInFlight }
+
+// Connect resolves the auth value (from auth_value, auth_value_file or
+// auth_value_env) and builds the HTTP client from the TLS settings. It opens no
+// connection: the endpoint is first contacted by Send. Calling it again re-reads the
+// auth file or variable and the TLS files.
+func (s *Sink) Connect(context.Context) error {
+	auth, err := httpc.ResolveSecret(s.cfg.AuthValue.Reveal(), s.cfg.AuthValueFile, s.cfg.AuthValueEnv)
+	if err != nil {
+		return fmt.Errorf("resolve auth value: %w", err)
+	}
+	if strings.ContainsAny(auth.Reveal(), "\r\n") {
+		return fmt.Errorf("resolve auth value: it contains a line break")
+	}
+	client, err := httpc.NewClient(s.cfg.Timeout, s.cfg.TLS)
+	if err != nil {
+		return fmt.Errorf("build http client: %w", err)
+	}
+	s.mu.Lock()
+	old := s.client
+	s.client, s.auth = client, auth
+	s.mu.Unlock()
+	if old != nil {
+		old.CloseIdleConnections()
+	}
+	return nil
+}
+
+// Send delivers e in one request and classifies the answer: 2xx is delivered; 408,
+// 429, 5xx and transport errors are retryable (honouring Retry-After); any other
+// status is permanent. Before Connect it returns an error wrapping
+// [adapters.ErrNotConnected]. Its errors never contain the auth value or URL userinfo.
+func (s *Sink) Send(ctx context.Context, e *adapters.Event) error {
+	s.mu.Lock()
+	client, auth := s.client, s.auth
+	s.mu.Unlock()
+	if client == nil {
+		return fmt.Errorf("%s: %w", s.where, adapters.ErrNotConnected)
+	}
+	req, err := http.NewRequestWithContext(ctx, s.cfg.Method, s.cfg.URL, bytes.NewReader(e.Payload))
+	if err != nil {
+		return s.scrub(adapters.Permanent(fmt.Errorf("%s: build request: %w", s.where, err)), auth)
+	}
+	s.setHeaders(req.Header, e, auth)
+	_, _, err = httpc.Do(client, req, maxAnswer)
+	return s.scrub(err, auth)
+}
+
+// setHeaders fills h in increasing order of precedence: forwarded event attributes,
+// User-Agent, static headers, the sink's own headers, the auth header.
+func (s *Sink) setHeaders(h http.Header, e *adapters.Event, auth httpc.Secret) {
+	for k, v := range e.Attrs {
+		name, ok := strings.CutPrefix(k, AttrHeaderPrefix)
+		if !ok {
+			continue
+		}
+		canon := http.CanonicalHeaderKey(name)
+		if !validHeaderName(name) || reservedHeader(canon) || canon == s.authHeader || canon == "User-Agent" {
+			s.log.Debug("event attribute not forwarded as a header", "event_id", e.ID, "attr", k)
+			continue
+		}
+		h.Set(canon, headerValue(v))
+	}
+	h.Set("User-Agent", s.userAgent) // a static User-Agent header replaces it
+	for k, v := range s.cfg.Headers {
+		h.Set(k, v)
+	}
+	h.Set("Content-Type", s.cfg.ContentType)
+	h.Set(HeaderEventID, headerValue(e.ID))
+	if e.Key != "" {
+		h.Set(HeaderKey, headerValue(e.Key))
+	}
+	h.Set(HeaderSource, headerValue(e.Source))
+	h.Set(HeaderTopic, headerValue(e.Topic))
+	if auth != "" {
+		h.Set(s.authHeader, auth.Reveal())
+	}
+}
+
+// headerValue replaces the control characters that HTTP forbids in a header value
+// with spaces; otherwise the transport would refuse the request on every retry.
+func headerValue(v string) string {
+	if validHeaderValue(v) {
+		return v
+	}
+	return strings.Map(func(r rune) rune {
+		if (r < 0x20 && r != '\t') || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, v)
+}
+
+// scrub removes the auth value (and its token part) and URL userinfo from err's text.
+func (s *Sink) scrub(err error, auth httpc.Secret) error {
+	if err == nil {
+		return nil
+	}
+	secrets := append([]string{auth.Reveal()}, s.secrets...)
+	if f := strings.Fields(auth.Reveal()); len(f) > 1 && len(f[len(f)-1]) >= 8 {
+		secrets = append(secrets, f[len(f)-1]) // "Bearer <token>": the token alone
+	}
+	return httpc.Scrub(err, secrets...)
+}
+
+// Close releases idle connections. In-flight requests have returned by contract.
+// Send after Close returns an error wrapping [adapters.ErrNotConnected].
+func (s *Sink) Close(context.Context) error {
+	s.mu.Lock()
+	client := s.client
+	s.client, s.auth = nil, ""
+	s.mu.Unlock()
+	if client != nil {
+		client.CloseIdleConnections()
+	}
+	return nil
+}
