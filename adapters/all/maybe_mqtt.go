@@ -1,0 +1,5 @@
+//go:build !edgerelay_omit_mqtt
+
+package all
+
+import _ "github.com/edgerelay/edgerelay/adapters/mqtt" // registers the mqtt adapter

@@ -1,0 +1,591 @@
+// Package mqtt is the MQTT source: it subscribes to topic filters on a broker and
+// hands every message to the daemon, acknowledging it (PUBACK, PUBREC) only once the
+// daemon has it durably stored or delivered. Acknowledgements leave in the order the
+// messages arrived (MQTT 3.1.1 §4.6). A message the daemon could not accept is never
+// acknowledged: the source reconnects and the broker redelivers it from the
+// persistent session.
+package mqtt
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	_ "embed"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/tidwall/gjson"
+
+	"github.com/edgerelay/edgerelay/adapters"
+)
+
+//go:embed sample.yaml
+var sample string
+
+func init() {
+	adapters.RegisterSource("mqtt", adapters.SourceSpec[Config]{
+		Summary:  "Subscribe to MQTT topics; acknowledge each message only once the relay holds it.",
+		Sample:   sample,
+		Defaults: DefaultConfig,
+		New: func(cfg Config, d adapters.Deps) (adapters.Source, error) {
+			return NewSource(cfg, d)
+		},
+	})
+}
+
+var _ adapters.Source = (*Source)(nil)
+
+// Reconnect backoff (ilagent's): 100ms·2ⁿ, capped at 30s. n resets after a
+// connection that delivered something or stayed up at least maxBackoff.
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 30 * time.Second
+	// shutdownQuiesce bounds how long Run waits, once its context is done, for the
+	// acknowledgements of messages the daemon already accepted.
+	shutdownQuiesce = 500 * time.Millisecond
+	// disconnectQuiesce bounds the wait for the DISCONNECT packet to be written.
+	disconnectQuiesce = 100 // milliseconds, as paho wants it
+	// closeWait bounds the wait for the broker to close its side after ours.
+	closeWait = time.Second
+)
+
+// Source is the MQTT source. Build it with NewSource; Run it once at a time.
+type Source struct {
+	cfg Config   // defaults applied
+	url *url.URL // parsed cfg.URL
+	d   adapters.Deps
+	log *slog.Logger
+}
+
+// NewSource validates cfg and builds a source. It does not connect.
+func NewSource(cfg Config, d adapters.Deps) (*Source, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults(d.Name)
+	u, err := parseBrokerURL(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("url: %w", err)
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Health == nil {
+		d.Health = nopHealth{}
+	}
+	return &Source{cfg: cfg, url: u, d: d, log: d.Log.With("url", u.Redacted())}, nil
+}
+
+type nopHealth struct{}
+
+func (nopHealth) Set(string, bool, string) {}
+
+// backoff returns the wait before reconnect attempt n (0-based).
+func backoff(n int) time.Duration {
+	if n > 9 {
+		return maxBackoff
+	}
+	return min(minBackoff<<n, maxBackoff)
+}
+
+// Run connects, subscribes and publishes every message to pub until ctx is done,
+// reconnecting with backoff whenever the connection is lost or a message could not
+// be accepted. It returns nil when ctx is done, and an error only when the first
+// attempt cannot even start (unreadable TLS or password files).
+func (s *Source) Run(ctx context.Context, pub adapters.Publisher) error {
+	s.d.Health.Set("connected", false, "connecting")
+	s.d.Health.Set("subscriptions_ready", false, "not connected")
+	var (
+		failures   int
+		subscribed bool   // subscriptions exist in the broker's session
+		lastErr    string // last logged connection error, to log each kind once
+	)
+	for attempt := 0; ; attempt++ {
+		opts, err := s.material()
+		if err != nil {
+			if attempt == 0 {
+				s.d.Health.Set("connected", false, err.Error())
+				return err
+			}
+			s.d.Health.Set("connected", false, err.Error())
+			if err.Error() != lastErr {
+				s.log.Warn("cannot load connection material", "err", err)
+				lastErr = err.Error()
+			}
+		} else {
+			r := s.session(ctx, pub, opts, &subscribed)
+			if ctx.Err() != nil {
+				s.d.Health.Set("connected", false, "stopped")
+				s.d.Health.Set("subscriptions_ready", false, "stopped")
+				return nil
+			}
+			if r.progress {
+				failures = 0
+			}
+			if r.err != nil && r.err.Error() != lastErr {
+				s.log.Warn(r.what, "err", r.err)
+				lastErr = r.err.Error()
+			} else if r.err != nil {
+				s.log.Debug(r.what, "err", r.err)
+			}
+			if r.connected {
+				lastErr = ""
+			}
+		}
+		d := backoff(failures)
+		failures++
+		s.log.Debug("reconnecting", "retry_in", d.Seconds())
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			s.d.Health.Set("connected", false, "stopped")
+			s.d.Health.Set("subscriptions_ready", false, "stopped")
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// material is what a connection attempt loads from disk.
+type material struct {
+	password string
+	tls      *tls.Config
+}
+
+// material reads the password file and the TLS files. It runs before every
+// connection attempt, so rotated certificates are picked up on reconnect.
+func (s *Source) material() (material, error) {
+	m := material{password: s.cfg.Password}
+	if s.cfg.PasswordFile != "" {
+		b, err := os.ReadFile(s.cfg.PasswordFile)
+		if err != nil {
+			return m, fmt.Errorf("read password_file: %w", err)
+		}
+		m.password = strings.TrimRight(string(b), "\r\n")
+	}
+	if !isTLSScheme(s.url.Scheme) {
+		return m, nil
+	}
+	t := s.cfg.TLS
+	c := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         t.ServerName,
+		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // opt-in, documented as for testing
+	}
+	if c.ServerName == "" {
+		c.ServerName = s.url.Hostname()
+	}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return m, fmt.Errorf("read tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return m, fmt.Errorf("tls.ca_file %s: no PEM certificate found", t.CAFile)
+		}
+		c.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return m, fmt.Errorf("load tls.cert_file and tls.key_file: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	m.tls = c
+	return m, nil
+}
+
+// result tells Run how a session ended.
+type result struct {
+	connected bool   // CONNACK accepted
+	progress  bool   // something was delivered, or the connection was long-lived
+	what      string // log message for err
+	err       error  // why the session ended; nil when ctx ended
+}
+
+// session is one MQTT connection: a fresh paho client, its ack queue and the gate
+// that keeps its message handler out of the next connection's way.
+type session struct {
+	s    *Source
+	pub  adapters.Publisher
+	ctx  context.Context // handlers publish under it; cancelled first on teardown
+	acks *ackQueue
+
+	inbox  chan inMsg // received messages for publish, in arrival order
+	failed chan error // capacity 1: the first delivery failure
+	lost   chan error // capacity 1: paho lost the connection
+
+	connMu sync.Mutex    // guards conn
+	conn   *gracefulConn // the network connection, once dialled
+
+	gate   sync.RWMutex // handlers hold it shared while they run; teardown takes it to set closed
+	closed bool         // guarded by gate: handlers drop messages once set
+
+	qos0Progress atomic.Bool // a QoS 0 message was accepted
+	qos0Lost     atomic.Bool // a QoS 0 message was refused (logged once)
+}
+
+// session runs one connection until ctx ends, the connection is lost or a delivery
+// fails. Every goroutine it starts has ended or is ending when it returns, and no
+// message of this connection is published after it returns.
+func (s *Source) session(ctx context.Context, pub adapters.Publisher, m material, subscribed *bool) (r result) {
+	hctx, hcancel := context.WithCancel(ctx) // handlers
+	connCtx, connCancel := context.WithCancel(context.WithoutCancel(ctx))
+	ss := &session{
+		s: s, pub: pub, ctx: hctx,
+		inbox:  make(chan inMsg, s.cfg.MaxInflight),
+		failed: make(chan error, 1),
+		lost:   make(chan error, 1),
+	}
+	ss.acks = newAckQueue(s.cfg.MaxInflight, func(err error) {
+		select {
+		case ss.failed <- err:
+		default:
+		}
+	})
+	stopAcker := make(chan struct{})
+	ackerDone := make(chan struct{})
+	// The acker releases acknowledgements in order; it exits when stopAcker closes.
+	go func() {
+		defer close(ackerDone)
+		ss.acks.run(stopAcker)
+	}()
+	publisherDone := make(chan struct{})
+	// The publisher exits when hctx ends (first step of the teardown below).
+	go func() {
+		defer close(publisherDone)
+		ss.publish()
+	}()
+
+	client := paho.NewClient(s.clientOptions(ss, m, connCtx))
+	var up time.Time
+	drain := false
+	defer func() {
+		hcancel()
+		<-publisherDone
+		if drain {
+			ss.acks.waitIdle(shutdownQuiesce)
+		}
+		if !up.IsZero() {
+			client.Disconnect(disconnectQuiesce)
+			ss.waitClosed()
+		}
+		connCancel()
+		ss.gate.Lock()
+		ss.closed = true
+		ss.gate.Unlock()
+		close(stopAcker)
+		<-ackerDone
+		if ss.acks.acked.Load() > 0 || ss.qos0Progress.Load() || (!up.IsZero() && s.d.Now().Sub(up) >= maxBackoff) {
+			r.progress = true
+		}
+		if r.connected {
+			detail := "disconnected"
+			if r.err != nil {
+				detail = "disconnected: " + r.err.Error()
+			}
+			s.d.Health.Set("connected", false, detail)
+			s.d.Health.Set("subscriptions_ready", false, "not connected")
+		}
+	}()
+
+	tok := client.Connect()
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		connCancel() // aborts the dial or the handshake, so Done follows promptly
+		<-tok.Done()
+		if tok.Error() == nil {
+			up = s.d.Now()
+		}
+		return r
+	}
+	if err := tok.Error(); err != nil {
+		s.d.Health.Set("connected", false, err.Error())
+		return result{what: "connect failed", err: fmt.Errorf("connect to %s: %w", s.url.Redacted(), err)}
+	}
+	up = s.d.Now()
+	r.connected = true
+	ss.connMu.Lock()
+	if ss.conn != nil {
+		ss.conn.setGraceful()
+	}
+	ss.connMu.Unlock()
+	s.d.Health.Set("connected", true, "")
+	s.log.Info("connected", "client_id", s.cfg.ClientID, "session_present", tok.(*paho.ConnectToken).SessionPresent())
+
+	// With a persistent session the broker kept the subscriptions; subscribing again
+	// would make it resend every retained message, so skip it after the first time.
+	if !*subscribed || s.cfg.CleanSession || !tok.(*paho.ConnectToken).SessionPresent() {
+		ok, err := ss.subscribe(ctx, client)
+		switch {
+		case err != nil:
+			r.what, r.err = "subscribe failed", err
+			return r
+		case ok:
+			*subscribed = !s.cfg.CleanSession
+		}
+	} else {
+		s.d.Health.Set("subscriptions_ready", true, "")
+	}
+
+	select {
+	case <-ctx.Done():
+		drain = true
+	case err := <-ss.lost:
+		r.what, r.err = "connection lost", err
+	case err := <-ss.failed:
+		// Acknowledge what came before the refused message, then reconnect.
+		drain = true
+		r.what, r.err = "message not accepted; reconnecting so the broker redelivers it", err
+	}
+	return r
+}
+
+// clientOptions builds the paho options of one connection.
+func (s *Source) clientOptions(ss *session, m material, connCtx context.Context) *paho.ClientOptions {
+	o := paho.NewClientOptions().
+		AddBroker(s.cfg.URL).
+		SetClientID(s.cfg.ClientID).
+		SetProtocolVersion(4).
+		SetCleanSession(s.cfg.CleanSession).
+		SetOrderMatters(true).    // handlers run in arrival order, one at a time
+		SetAutoAckDisabled(true). // the ack queue acknowledges
+		SetAutoReconnect(false).  // Run reconnects, with a fresh client and ack queue
+		SetConnectRetry(false).
+		SetResumeSubs(false). // each client is fresh; Run resubscribes when needed
+		SetKeepAlive(s.cfg.KeepAlive).
+		SetConnectTimeout(s.cfg.ConnectTimeout).
+		SetWriteTimeout(s.cfg.ConnectTimeout).
+		SetDefaultPublishHandler(ss.handle).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			select {
+			case ss.lost <- err:
+			default:
+			}
+		}).
+		SetCustomOpenConnectionFn(func(*url.URL, paho.ClientOptions) (net.Conn, error) {
+			c, err := s.dial(connCtx, m.tls)
+			if err != nil {
+				return nil, err
+			}
+			ss.connMu.Lock()
+			ss.conn = c
+			ss.connMu.Unlock()
+			return c, nil
+		})
+	if s.cfg.Username != "" {
+		o.SetUsername(s.cfg.Username)
+		o.SetPassword(m.password)
+	}
+	return o
+}
+
+// dial opens the network connection (and TLS) for paho. The connection is aborted
+// when ctx ends, which unblocks a hanging handshake or read at once.
+func (s *Source) dial(ctx context.Context, tc *tls.Config) (*gracefulConn, error) {
+	addr := brokerAddr(s.url)
+	d := net.Dialer{Timeout: s.cfg.ConnectTimeout}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if tc != nil {
+		tlsConn := tls.Client(c, tc)
+		hctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
+		err := tlsConn.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("tls handshake with %s: %w", addr, err)
+		}
+		c = tlsConn
+	}
+	gc := newGracefulConn(c, closeWait)
+	context.AfterFunc(ctx, gc.abort)
+	return gc, nil
+}
+
+// waitClosed waits until the connection's graceful close has finished.
+func (ss *session) waitClosed() {
+	ss.connMu.Lock()
+	c := ss.conn
+	ss.connMu.Unlock()
+	if c == nil {
+		return
+	}
+	t := time.NewTimer(2 * closeWait)
+	defer t.Stop()
+	select {
+	case <-c.closed:
+	case <-t.C:
+	}
+}
+
+// subscribe sends one SUBSCRIBE for every topic and waits for the SUBACK. It reports
+// whether every filter was granted; a rejected filter is reported to the health
+// tracker but does not end the connection.
+func (ss *session) subscribe(ctx context.Context, client paho.Client) (bool, error) {
+	s := ss.s
+	filters := make(map[string]byte, len(s.cfg.Topics))
+	for _, f := range s.cfg.Topics {
+		filters[f] = s.cfg.QoS
+	}
+	tok := client.SubscribeMultiple(filters, nil)
+	t := time.NewTimer(s.cfg.ConnectTimeout)
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		return false, nil
+	case <-t.C:
+		return false, fmt.Errorf("subscribe: no SUBACK within %s", s.cfg.ConnectTimeout)
+	}
+	if err := tok.Error(); err != nil {
+		return false, fmt.Errorf("subscribe: %w", err)
+	}
+	var rejected []string
+	granted := tok.(*paho.SubscribeToken).Result()
+	for _, f := range s.cfg.Topics {
+		code, ok := granted[f]
+		switch {
+		case !ok || code == 0x80:
+			rejected = append(rejected, f)
+		case code < s.cfg.QoS:
+			s.log.Warn("broker granted a lower qos", "topic", f, "qos", code, "want", s.cfg.QoS)
+		}
+	}
+	if len(rejected) > 0 {
+		detail := "subscription rejected: " + strings.Join(rejected, ", ")
+		s.log.Warn(detail)
+		s.d.Health.Set("subscriptions_ready", false, detail)
+		return false, nil
+	}
+	s.d.Health.Set("subscriptions_ready", true, "")
+	s.log.Info("subscribed", "topics", s.cfg.Topics, "qos", s.cfg.QoS)
+	return true, nil
+}
+
+// inMsg is a received message on its way to the Publisher.
+type inMsg struct {
+	e   *adapters.Event
+	ent *ackEntry // nil for QoS 0
+}
+
+// handle is paho's message handler. paho calls it in arrival order from one
+// goroutine per connection. It queues the message for the publishing goroutine and
+// blocks only while max_inflight messages are held, so paho keeps reading the
+// socket (PINGRESP included) while the daemon applies back-pressure.
+func (ss *session) handle(_ paho.Client, m paho.Message) {
+	ss.gate.RLock()
+	defer ss.gate.RUnlock()
+	if ss.closed || ss.ctx.Err() != nil {
+		return // not acknowledged: the broker redelivers it on the next connection
+	}
+	it := inMsg{e: ss.s.event(m)}
+	if m.Qos() > 0 {
+		ent, err := ss.acks.push(ss.ctx, m)
+		if err != nil {
+			return
+		}
+		it.ent = ent
+	}
+	select {
+	case ss.inbox <- it:
+	case <-ss.ctx.Done():
+		if it.ent != nil {
+			it.ent.done(ss.ctx.Err())
+		}
+	}
+}
+
+// publish hands queued messages to the Publisher, one at a time in arrival order,
+// so events keep their order per key. It runs in its own goroutine and returns when
+// ss.ctx ends, refusing what is still queued.
+func (ss *session) publish() {
+	for {
+		select {
+		case it := <-ss.inbox:
+			done := ss.doneQoS0
+			if it.ent != nil {
+				done = it.ent.done
+			}
+			if err := ss.pub.Publish(ss.ctx, it.e, done); err != nil && it.ent != nil {
+				it.ent.done(err) // Publish never calls done when it fails
+			}
+		case <-ss.ctx.Done():
+			for {
+				select {
+				case it := <-ss.inbox:
+					if it.ent != nil {
+						it.ent.done(ss.ctx.Err())
+					}
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// doneQoS0 is the completion of a QoS 0 message, which has nothing to acknowledge.
+func (ss *session) doneQoS0(err error) {
+	if err == nil {
+		ss.qos0Progress.Store(true)
+		return
+	}
+	if ss.qos0Lost.CompareAndSwap(false, true) && ss.ctx.Err() == nil {
+		ss.s.log.Warn("qos 0 message not accepted and lost (qos 0 cannot be redelivered)", "err", err)
+	}
+}
+
+// event turns a message into an event.
+func (s *Source) event(m paho.Message) *adapters.Event {
+	payload := bytes.Clone(m.Payload())
+	attrs := map[string]string{"mqtt.qos": strconv.Itoa(int(m.Qos()))}
+	if m.Retained() {
+		attrs["mqtt.retained"] = "true"
+	}
+	if m.Duplicate() {
+		attrs["mqtt.duplicate"] = "true"
+	}
+	return &adapters.Event{
+		ID:       adapters.NewID(),
+		Kind:     s.cfg.Kind,
+		Key:      eventKey(s.cfg.KeyPath, m.Topic(), payload),
+		Source:   s.d.Name,
+		Topic:    m.Topic(),
+		Payload:  payload,
+		Attrs:    attrs,
+		Received: s.d.Now(),
+	}
+}
+
+// eventKey returns the ordering key: the value at keyPath in a JSON payload, or the
+// topic when keyPath is empty, the payload is not JSON or nothing is at the path.
+func eventKey(keyPath, topic string, payload []byte) string {
+	if keyPath == "" || !gjson.ValidBytes(payload) {
+		return topic
+	}
+	v := gjson.GetBytes(payload, keyPath)
+	if !v.Exists() || v.String() == "" {
+		return topic
+	}
+	return v.String()
+}

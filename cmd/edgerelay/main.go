@@ -1,0 +1,176 @@
+// Command edgerelay carries alert events between a site and the incident platforms
+// that page people, and keeps carrying them through outages and power cuts.
+//
+// This file only parses the command line; the daemon lives in package daemon.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	_ "github.com/edgerelay/edgerelay/adapters/all" // the compiled-in adapters
+	"github.com/edgerelay/edgerelay/cmd/edgerelay/internal/buildinfo"
+	"github.com/edgerelay/edgerelay/daemon"
+	"github.com/edgerelay/edgerelay/daemon/config"
+)
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitError  = 1
+	exitUsage  = 2
+	exitConfig = 78 // EX_CONFIG from sysexits.h
+)
+
+// exitError carries an exit code through cobra.
+type codeError struct {
+	code int
+	err  error
+}
+
+func (e *codeError) Error() string { return e.err.Error() }
+func (e *codeError) Unwrap() error { return e.err }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "edgerelay:", err)
+	var ce *codeError
+	if errors.As(err, &ce) {
+		return ce.code
+	}
+	return exitError
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "edgerelay",
+		Short: "Carry alert events between a site and incident platforms, durably",
+		Long: `edgerelay carries alert events from MQTT (and more) to webhooks, ilert, Alerta and
+other destinations, and keeps them safe in a local store through outages and power cuts.
+
+Run "edgerelay run" to start on the built-in default: an MQTT broker on
+127.0.0.1:1883, everything published on edgerelay/# printed to stdout.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(runCmd(stderr), configCmd(stdout), queueCmd(stdout), versionCmd(stdout))
+	return root
+}
+
+// configFlag adds -c/--config, which falls back to $EDGERELAY_CONFIG.
+func configFlag(c *cobra.Command, path *string) {
+	c.Flags().StringVarP(path, "config", "c", "", "configuration file (default: $EDGERELAY_CONFIG, else the built-in default)")
+}
+
+// loadConfig loads the file named by path or $EDGERELAY_CONFIG, or the built-in
+// default. An invalid configuration exits with 78.
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		path = os.Getenv("EDGERELAY_CONFIG")
+	}
+	var cfg *config.Config
+	var err error
+	if path == "" {
+		cfg, err = config.LoadDefault()
+	} else {
+		cfg, err = config.Load(path)
+	}
+	if err != nil {
+		return nil, &codeError{exitConfig, err}
+	}
+	return cfg, nil
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func runCmd(stderr io.Writer) *cobra.Command {
+	var path string
+	c := &cobra.Command{
+		Use:   "run",
+		Short: "Run the relay in the foreground (what the systemd unit starts)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(path)
+			if err != nil {
+				return err
+			}
+			log := newLogger(cfg, stderr)
+			src := cfg.File
+			if src == "" {
+				src = "built-in default"
+			}
+			log.Info("edgerelay starting", "version", buildinfo.Version, "config", src, "store", cfg.Store.Path)
+			d, err := daemon.New(daemon.Options{Config: cfg, Log: log, Version: buildinfo.Version})
+			if err != nil {
+				return err
+			}
+			return d.Run(cmd.Context())
+		},
+	}
+	configFlag(c, &path)
+	return c
+}
+
+func configCmd(stdout io.Writer) *cobra.Command {
+	c := &cobra.Command{Use: "config", Short: "Check or print configuration"}
+	var path string
+	check := &cobra.Command{
+		Use:   "check",
+		Short: "Validate a configuration offline; exit 78 if it is invalid",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			cfg, err := loadConfig(path)
+			if err != nil {
+				return err
+			}
+			where := cfg.File
+			if where == "" {
+				where = "built-in default"
+			}
+			fmt.Fprintf(stdout, "configuration OK: %s (%d sources, %d sinks, %d routes; store %s)\n",
+				where, len(cfg.Sources), len(cfg.Sinks), len(cfg.Routes), cfg.Store.Path)
+			return nil
+		},
+	}
+	configFlag(check, &path)
+	sample := &cobra.Command{
+		Use:   "sample",
+		Short: "Print the built-in default configuration, a starting point for your own",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			_, err := stdout.Write(config.DefaultYAML)
+			return err
+		},
+	}
+	c.AddCommand(check, sample)
+	return c
+}

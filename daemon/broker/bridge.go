@@ -1,0 +1,513 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/tidwall/gjson"
+
+	"github.com/edgerelay/edgerelay/adapters"
+)
+
+// errRefused is the stop cause of a client disconnected so that it resends.
+var errRefused = errors.New("message not accepted by the relay; disconnected so the client resends it")
+
+// bridge is the Mochi hook that hands PUBLISH packets matching a Source's filters to
+// the relay and holds their acknowledgements until the relay has them.
+//
+// QoS 1: OnPublish publishes the event and rejects the packet, so Mochi neither
+// acknowledges nor distributes it; once every done callback reported success, the
+// client's releaser goroutine distributes it through the inline client and writes
+// the PUBACK. QoS 2: OnPublish blocks until the relay has the event, then lets Mochi
+// go on (PUBREC, distribution). QoS 0: published and passed on at once. In every
+// case acknowledgements leave in the order the client's packets arrived (MQTT 3.1.1
+// §4.6), so a client's non-matching QoS 1 and 2 packets queue behind its held ones.
+type bridge struct {
+	mochi.HookBase
+	b *Broker
+
+	mu      sync.Mutex                     // guards atts, clients, closed
+	atts    []*attachment                  // every valid Source made, running or not
+	clients map[*mochi.Client]*clientQueue // clients with held messages
+	closed  bool                           // the broker is closing: hold nothing new
+
+	releasers sync.WaitGroup // one per clientQueue
+	warned    atomic.Bool    // "relay not running" was logged since the last Run start
+}
+
+func newBridge(b *Broker) *bridge {
+	return &bridge{b: b, clients: map[*mochi.Client]*clientQueue{}}
+}
+
+// attachment is one Source's filters and, while its Run runs, its Publisher.
+type attachment struct {
+	name, keyPath, kind string
+	filters             []string
+	run                 *activeRun // guarded by bridge.mu; nil while Run is not running
+}
+
+type activeRun struct {
+	ctx context.Context // the Run's context: Publish gives up when it ends
+	pub adapters.Publisher
+}
+
+func (a *attachment) matches(topic string) bool {
+	for _, f := range a.filters {
+		if matchFilter(f, topic) {
+			return true
+		}
+	}
+	return false
+}
+
+// ID names the hook.
+func (h *bridge) ID() string { return "edgerelay-bridge" }
+
+// Provides declares the hook points the bridge serves.
+func (h *bridge) Provides(b byte) bool { return b == mochi.OnPublish || b == mochi.OnDisconnect }
+
+// OnPublish runs in the publishing client's read goroutine, once per PUBLISH, in
+// arrival order. It blocks only while the relay applies back-pressure or, for QoS 2,
+// until the relay holds the event.
+func (h *bridge) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline {
+		return pk, nil // our own distribution, or Broker.Publish
+	}
+	qos := pk.FixedHeader.Qos
+	var runs []*activeRun
+	var atts []*attachment
+	h.mu.Lock()
+	inactive := false
+	for _, a := range h.atts {
+		if !a.matches(pk.TopicName) {
+			continue
+		}
+		if a.run == nil || h.closed {
+			inactive = true
+			continue
+		}
+		runs, atts = append(runs, a.run), append(atts, a)
+	}
+	q := h.clients[cl]
+	h.mu.Unlock()
+
+	if len(runs) == 0 && !inactive {
+		if qos == 0 || q == nil || q.empty() {
+			return pk, nil
+		}
+		// Not for the relay, but earlier packets of this client are held: queue it
+		// so that its acknowledgement keeps its place.
+		e := q.push(pk, 0)
+		if e == nil {
+			return pk, packets.ErrRejectPacket
+		}
+		if qos == 1 {
+			return pk, packets.ErrRejectPacket
+		}
+		return h.wait(e, pk)
+	}
+	if qos > 0 && inactive {
+		if h.warned.CompareAndSwap(false, true) {
+			h.b.log.Warn("relay source not running: refusing messages and disconnecting their publishers so they resend later",
+				"topic", pk.TopicName, "client", cl.ID)
+		}
+		h.disconnect(cl)
+		return pk, packets.ErrRejectPacket
+	}
+	if qos == 0 {
+		for i, r := range runs {
+			_ = r.pub.Publish(r.ctx, atts[i].event(cl, pk), h.doneQoS0)
+		}
+		return pk, nil
+	}
+	if q == nil {
+		if q = h.queueFor(cl); q == nil {
+			return pk, packets.ErrRejectPacket
+		}
+	}
+	e := q.push(pk, len(runs))
+	if e == nil {
+		return pk, packets.ErrRejectPacket // an earlier message failed: the client is being disconnected
+	}
+	for i, r := range runs {
+		if err := r.pub.Publish(r.ctx, atts[i].event(cl, pk), e.done); err != nil {
+			e.done(err) // Publish never calls done when it fails
+		}
+	}
+	if qos == 1 {
+		return pk, packets.ErrRejectPacket
+	}
+	return h.wait(e, pk)
+}
+
+// wait blocks a QoS 2 packet's OnPublish until its entry is released.
+func (h *bridge) wait(e *entry, pk packets.Packet) (packets.Packet, error) {
+	select {
+	case <-e.released:
+		if e.ok {
+			return pk, nil
+		}
+	case <-h.b.ctx.Done():
+	}
+	return pk, packets.ErrRejectPacket
+}
+
+func (h *bridge) doneQoS0(err error) {
+	if err != nil {
+		h.b.log.Debug("qos 0 message not accepted by the relay and lost", "err", err)
+	}
+}
+
+// OnDisconnect drops the client's held messages: they were not acknowledged, so the
+// client resends them when it reconnects.
+func (h *bridge) OnDisconnect(cl *mochi.Client, _ error, _ bool) {
+	h.mu.Lock()
+	q := h.clients[cl]
+	delete(h.clients, cl)
+	h.mu.Unlock()
+	if q != nil {
+		q.stop()
+	}
+}
+
+// queueFor returns the client's queue, creating it and its releaser goroutine if
+// needed; nil once the broker is closing.
+func (h *bridge) queueFor(cl *mochi.Client) *clientQueue {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil
+	}
+	if q := h.clients[cl]; q != nil {
+		return q
+	}
+	q := &clientQueue{h: h, cl: cl, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
+	h.clients[cl] = q
+	h.releasers.Add(1)
+	// The releaser exits when the client disconnects or the broker closes (q.stop).
+	go func() {
+		defer h.releasers.Done()
+		q.run()
+	}()
+	return q
+}
+
+// close stops holding messages and waits for every releaser to exit.
+func (h *bridge) close() {
+	h.mu.Lock()
+	h.closed = true
+	qs := make([]*clientQueue, 0, len(h.clients))
+	for cl, q := range h.clients {
+		qs = append(qs, q)
+		delete(h.clients, cl)
+	}
+	h.mu.Unlock()
+	for _, q := range qs {
+		q.stop()
+	}
+	h.releasers.Wait()
+}
+
+// disconnect closes a client's connection so that it resends what it did not get
+// acknowledged. A v5 client is told why.
+func (h *bridge) disconnect(cl *mochi.Client) {
+	if cl.Properties.ProtocolVersion == 5 {
+		_ = h.b.srv.DisconnectClient(cl, packets.ErrImplementationSpecificError)
+		return
+	}
+	cl.Stop(errRefused)
+}
+
+// distribute hands a held PUBLISH to the broker's subscribers, as Mochi would have,
+// with its retain flag and properties.
+func (h *bridge) distribute(pk packets.Packet) {
+	pk.FixedHeader.Dup = false
+	pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = 0, false
+	if pk.PacketID == 0 {
+		pk.PacketID = 1
+	}
+	if err := h.b.srv.InjectPacket(h.b.inline, pk); err != nil {
+		h.b.log.Warn("distribute message to subscribers", "topic", pk.TopicName, "err", err)
+	}
+}
+
+// clientQueue holds one client's QoS 1 and 2 packets until the relay has them and
+// releases their acknowledgements in arrival order.
+type clientQueue struct {
+	h       *bridge
+	cl      *mochi.Client
+	wake    chan struct{} // capacity 1: an entry became done
+	stopped chan struct{} // closed by stop
+
+	mu        sync.Mutex // guards items, releasing, failed, done
+	items     []*entry   // held packets in arrival order
+	releasing bool       // the releaser is acknowledging entries it took off items
+	failed    error      // the relay refused one: hold nothing more, disconnect the client
+	done      bool       // stopped: hold nothing more
+	once      sync.Once  // closes stopped
+}
+
+// entry is one held packet.
+type entry struct {
+	q        *clientQueue
+	pk       packets.Packet
+	pending  int           // done callbacks still due; guarded by q.mu
+	err      error         // first refusal; guarded by q.mu
+	released chan struct{} // QoS 2: closed when OnPublish may return; ok tells how
+	ok       bool          // written before released is closed
+}
+
+// empty reports whether nothing of this client is held or being acknowledged and
+// nothing was refused: then a packet not for the relay may bypass the queue.
+func (q *clientQueue) empty() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items) == 0 && !q.releasing && q.failed == nil
+}
+
+// push holds pk until pending done callbacks have reported; nil when the queue no
+// longer holds anything (a refusal, a disconnect).
+func (q *clientQueue) push(pk packets.Packet, pending int) *entry {
+	e := &entry{q: q, pk: pk, pending: pending}
+	if pk.FixedHeader.Qos == 2 {
+		e.released = make(chan struct{})
+	}
+	q.mu.Lock()
+	if q.failed != nil || q.done {
+		q.mu.Unlock()
+		return nil
+	}
+	q.items = append(q.items, e)
+	q.mu.Unlock()
+	if pending == 0 {
+		q.signal()
+	}
+	return e
+}
+
+// done is the Publisher's completion callback for e; it never blocks.
+func (e *entry) done(err error) {
+	q := e.q
+	q.mu.Lock()
+	if e.pending == 0 {
+		q.mu.Unlock()
+		return
+	}
+	e.pending--
+	if err != nil && e.err == nil {
+		e.err = err
+		if q.failed == nil {
+			q.failed = err
+		}
+	}
+	q.mu.Unlock()
+	q.signal()
+}
+
+func (q *clientQueue) signal() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// stop ends the releaser and fails every waiting QoS 2 entry.
+func (q *clientQueue) stop() {
+	q.mu.Lock()
+	q.done = true
+	items := q.items
+	q.items = nil
+	q.mu.Unlock()
+	for _, e := range items {
+		if e.released != nil {
+			close(e.released)
+		}
+	}
+	q.once.Do(func() { close(q.stopped) })
+}
+
+// run releases acknowledgements until stop.
+func (q *clientQueue) run() {
+	for {
+		select {
+		case <-q.wake:
+			q.release()
+		case <-q.stopped:
+			return
+		}
+	}
+}
+
+// release acknowledges the done prefix of the queue in order. When a refused packet
+// reaches the head, it drops the rest and disconnects the client.
+func (q *clientQueue) release() {
+	q.mu.Lock()
+	n := 0
+	for n < len(q.items) && q.items[n].pending == 0 && q.items[n].err == nil {
+		n++
+	}
+	ready := q.items[:n:n]
+	q.items = q.items[n:]
+	q.releasing = true // until the acknowledgements are written, later packets queue
+	var dropped []*entry
+	var cause error
+	if len(q.items) > 0 && q.items[0].err != nil {
+		cause, dropped, q.items = q.items[0].err, q.items, nil
+	}
+	q.mu.Unlock()
+
+	for _, e := range ready {
+		if e.released != nil {
+			e.ok = true
+			close(e.released) // OnPublish returns the packet: Mochi sends PUBREC and distributes
+			continue
+		}
+		q.h.distribute(e.pk)
+		ack := packets.Packet{
+			FixedHeader: packets.FixedHeader{Type: packets.Puback},
+			PacketID:    e.pk.PacketID,
+			ReasonCode:  packets.CodeSuccess.Code,
+			Created:     time.Now().Unix(),
+		}
+		if err := q.cl.WritePacket(ack); err != nil {
+			q.h.b.log.Debug("write puback", "client", q.cl.ID, "err", err)
+		}
+	}
+	if cause != nil {
+		for _, e := range dropped {
+			if e.released != nil {
+				close(e.released)
+			}
+		}
+		q.h.b.log.Warn("relay refused a message; disconnecting its publisher so it resends",
+			"client", q.cl.ID, "err", cause)
+		q.h.disconnect(q.cl)
+	}
+	q.mu.Lock()
+	q.releasing = false
+	q.mu.Unlock()
+}
+
+// Source returns a source that receives, in-process, every PUBLISH from the
+// broker's network clients whose topic matches one of filters (MQTT wildcards; a
+// "$share/<group>/" prefix is ignored, so an mqtt source's topics can be passed as
+// they are). keyPath is a gjson path into a JSON payload for the ordering key (empty:
+// the topic) and kind the event kind (empty: "raw"). From this call on, matching QoS
+// 1 and 2 messages are never acknowledged while the source's Run is not running: the
+// client is disconnected and resends them later.
+func (b *Broker) Source(name string, filters []string, keyPath, kind string) adapters.Source {
+	s := &source{h: b.bridge}
+	var errs []error
+	if len(filters) == 0 {
+		errs = append(errs, errors.New("at least one topic filter is required"))
+	}
+	plain := make([]string, 0, len(filters))
+	for _, f := range filters {
+		f = unshare(f)
+		if err := validateFilter(f); err != nil {
+			errs = append(errs, err)
+		}
+		plain = append(plain, f)
+	}
+	if err := errors.Join(errs...); err != nil {
+		s.err = fmt.Errorf("embedded broker source %q: %w", name, err)
+		return s
+	}
+	if kind == "" {
+		kind = adapters.KindRaw
+	}
+	s.att = &attachment{name: name, keyPath: keyPath, kind: kind, filters: plain}
+	b.bridge.mu.Lock()
+	b.bridge.atts = append(b.bridge.atts, s.att)
+	b.bridge.mu.Unlock()
+	return s
+}
+
+// source is the adapters.Source of an attachment.
+type source struct {
+	h   *bridge
+	att *attachment
+	err error // invalid filters: Run fails with it
+}
+
+// Run attaches pub to the broker until ctx is done (then it returns nil) or the
+// broker closes (then it returns an error).
+func (s *source) Run(ctx context.Context, pub adapters.Publisher) error {
+	if s.err != nil {
+		return s.err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.h.b.ctx, cancel)
+	defer stop()
+
+	h := s.h
+	h.mu.Lock()
+	switch {
+	case h.closed:
+		h.mu.Unlock()
+		return errors.New("embedded broker is closed")
+	case s.att.run != nil:
+		h.mu.Unlock()
+		return fmt.Errorf("embedded broker source %q is already running", s.att.name)
+	}
+	s.att.run = &activeRun{ctx: rctx, pub: pub}
+	h.warned.Store(false)
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		s.att.run = nil
+		h.mu.Unlock()
+	}()
+
+	<-rctx.Done()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return errors.New("embedded broker closed")
+}
+
+// event turns a packet into an event for this attachment.
+func (a *attachment) event(cl *mochi.Client, pk packets.Packet) *adapters.Event {
+	payload := bytes.Clone(pk.Payload)
+	attrs := map[string]string{
+		"mqtt.qos":       strconv.Itoa(int(pk.FixedHeader.Qos)),
+		"mqtt.client_id": cl.ID,
+	}
+	if pk.FixedHeader.Retain {
+		attrs["mqtt.retained"] = "true"
+	}
+	if pk.FixedHeader.Dup {
+		attrs["mqtt.duplicate"] = "true"
+	}
+	return &adapters.Event{
+		ID:       adapters.NewID(),
+		Kind:     a.kind,
+		Key:      eventKey(a.keyPath, pk.TopicName, payload),
+		Source:   a.name,
+		Topic:    pk.TopicName,
+		Payload:  payload,
+		Attrs:    attrs,
+		Received: time.Now(),
+	}
+}
+
+// eventKey returns the value at keyPath in a JSON payload, or the topic when keyPath
+// is empty, the payload is not JSON or nothing is at the path.
+func eventKey(keyPath, topic string, payload []byte) string {
+	if keyPath == "" || !gjson.ValidBytes(payload) {
+		return topic
+	}
+	if v := gjson.GetBytes(payload, keyPath); v.Exists() && v.String() != "" {
+		return v.String()
+	}
+	return topic
+}

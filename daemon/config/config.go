@@ -1,0 +1,473 @@
+// Package config loads edgerelay's YAML configuration: strict decoding (an unknown key
+// or a bad value is reported with its line), ${VAR} interpolation, defaults, each
+// source and sink section decoded into its adapter's own Config through the adapters
+// registry, and a Validate that reports every problem at once.
+package config
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/daemon/broker"
+	"github.com/edgerelay/edgerelay/daemon/pipeline"
+	"github.com/edgerelay/edgerelay/daemon/web"
+)
+
+// DefaultYAML is the embedded default configuration `edgerelay run` uses without -c:
+// the embedded broker (or the site's own on 127.0.0.1:1883), topic edgerelay/# routed
+// to stdout, HTTP on 127.0.0.1:8977 and the store in ./edgerelay-state.
+//
+//go:embed default.yaml
+var DefaultYAML []byte
+
+// Config is the whole daemon configuration.
+type Config struct {
+	// Node identifies this gateway.
+	Node Node `yaml:"node"`
+	// Log sets logging.
+	Log Log `yaml:"log"`
+	// Store sets the durable outbox.
+	Store Store `yaml:"store"`
+	// HTTP is the health, readiness and metrics listener.
+	HTTP web.Config `yaml:"http"`
+	// Broker is the optional embedded MQTT broker.
+	Broker broker.Config `yaml:"broker"`
+	// Rejects says what happens to events no sink will take.
+	Rejects Rejects `yaml:"rejects"`
+	// Sources are the intakes.
+	Sources []Adapter `yaml:"-"`
+	// Sinks are the destinations.
+	Sinks []Adapter `yaml:"-"`
+	// Routes connect sources to sinks.
+	Routes []Route `yaml:"routes"`
+	// File is where the configuration came from ("" for the embedded default).
+	File string `yaml:"-"`
+}
+
+// Node identifies this gateway.
+type Node struct {
+	// ID names this gateway in logs and, later, loop headers. Empty means the hostname.
+	ID string `yaml:"id"`
+}
+
+// Log sets logging.
+type Log struct {
+	// Level is debug, info, warn or error. Empty means info.
+	Level string `yaml:"level"`
+	// Format is text or json. Empty means text.
+	Format string `yaml:"format"`
+}
+
+// Store sets the durable outbox.
+type Store struct {
+	// Path is the bbolt file. Empty means $STATE_DIRECTORY/queue.db under systemd,
+	// else /var/lib/edgerelay/queue.db.
+	Path string `yaml:"path"`
+	// CommitWindow is how long the writer gathers events into one transaction. An event
+	// delivered within it is never written. Zero means 5ms.
+	CommitWindow time.Duration `yaml:"commit_window"`
+	// MaxBatch bounds events per transaction. Zero means 1024.
+	MaxBatch int `yaml:"max_batch"`
+	// MaxEventBytes rejects larger payloads (see rejects.oversize). Zero means 256 KiB;
+	// -1 means no limit.
+	MaxEventBytes int `yaml:"max_event_bytes"`
+	// MaxPending bounds events accepted but neither delivered nor stored yet; sources
+	// stop acknowledging past it. Zero means 4096.
+	MaxPending int `yaml:"max_pending"`
+	// MemoryItems bounds events each sink keeps in memory; the rest wait in the store.
+	// Zero means 4096.
+	MemoryItems int `yaml:"memory_items"`
+	// VerifyOnOpen runs the structural check when the store opens. Default true.
+	VerifyOnOpen *bool `yaml:"verify_on_open"`
+	// DrainTimeout bounds in-flight deliveries at shutdown. Zero means 5s.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// UnsafeNoSync turns off fsync. Events acknowledged upstream can then be lost in a
+	// power cut. It exists for benchmarks (the "durability off" baseline); never set it
+	// in production.
+	UnsafeNoSync bool `yaml:"unsafe_no_sync"`
+}
+
+// Rejects says what happens to events no sink takes.
+type Rejects struct {
+	// Unrouted applies to events no route matches and to payloads a route refuses
+	// (require_json): drop (count and log) or dead_letter (keep in the @rejected
+	// dead-letter bucket). Empty means drop.
+	Unrouted pipeline.Policy `yaml:"unrouted"`
+	// Oversize applies to payloads over store.max_event_bytes. Empty means dead_letter.
+	Oversize pipeline.Policy `yaml:"oversize"`
+}
+
+// Route connects sources to sinks.
+type Route struct {
+	// Name appears in logs. Empty means route-<index>.
+	Name string `yaml:"name"`
+	// From lists source names; empty means every source.
+	From []string `yaml:"from"`
+	// Topics lists MQTT topic filters (+, #); empty means every topic.
+	Topics []string `yaml:"topics"`
+	// Kinds lists event kinds; empty means all.
+	Kinds []string `yaml:"kinds"`
+	// To lists sink names. Required.
+	To []string `yaml:"to"`
+	// RequireJSON refuses payloads that are not JSON on this route.
+	RequireJSON bool `yaml:"require_json"`
+	line        int
+}
+
+// Adapter is one configured source or sink.
+type Adapter struct {
+	// Name is the instance name, unique among sources or among sinks.
+	Name string
+	// Type is the registered adapter type ("mqtt", "webhook").
+	Type string
+	// Retry is a sink's retry policy.
+	Retry pipeline.Retry
+	// Settings is a pointer to the adapter's decoded and validated Config.
+	Settings any
+	// Factory builds the adapter.
+	Factory *adapters.Factory
+	// Line is where the section starts in the file.
+	Line int
+}
+
+// Error lists every problem found in a configuration.
+type Error struct {
+	File     string
+	Problems []string
+}
+
+func (e *Error) Error() string {
+	where := e.File
+	if where == "" {
+		where = "built-in default configuration"
+	}
+	return fmt.Sprintf("invalid configuration %s:\n  - %s", where, strings.Join(e.Problems, "\n  - "))
+}
+
+// Load reads and checks the file at path.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	return Parse(b, path)
+}
+
+// LoadDefault parses the embedded default configuration.
+func LoadDefault() (*Config, error) { return Parse(DefaultYAML, "") }
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+// Parse decodes and checks a configuration; file is used in messages only.
+func Parse(b []byte, file string) (*Config, error) {
+	cerr := &Error{File: file}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		cerr.Problems = append(cerr.Problems, strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, cerr
+	}
+	cfg := defaults()
+	cfg.File = file
+	if len(doc.Content) == 0 {
+		cerr.Problems = append(cerr.Problems, "the file is empty")
+		return nil, cerr
+	}
+	cerr.Problems = append(cerr.Problems, interpolate(&doc, envLookup)...)
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		cerr.Problems = append(cerr.Problems, fmt.Sprintf("line %d: the top level must be a mapping of sections", root.Line))
+		return nil, cerr
+	}
+
+	// The adapter lists decode per entry through the registry; everything else
+	// decodes straight into Config.
+	var srcNode, sinkNode *yaml.Node
+	rest := &yaml.Node{Kind: yaml.MappingNode, Line: root.Line}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		switch root.Content[i].Value {
+		case "sources":
+			srcNode = root.Content[i+1]
+		case "sinks":
+			sinkNode = root.Content[i+1]
+		default:
+			rest.Content = append(rest.Content, root.Content[i], root.Content[i+1])
+		}
+	}
+	type top struct {
+		Config  `yaml:",inline"`
+		Sources yaml.Node `yaml:"sources"`
+		Sinks   yaml.Node `yaml:"sinks"`
+	}
+	cerr.Problems = append(cerr.Problems, checkKeys(root, reflectTypeOf[top](), "")...)
+	if err := rest.Decode(cfg); err != nil {
+		cerr.Problems = append(cerr.Problems, yamlProblems(err)...)
+	}
+	for i := range cfg.Routes {
+		cfg.Routes[i].line = routeLine(rest, i)
+	}
+	cfg.Sources = decodeAdapters(srcNode, adapters.DirSource, cerr)
+	cfg.Sinks = decodeAdapters(sinkNode, adapters.DirSink, cerr)
+	cfg.applyDefaults()
+	cerr.Problems = append(cerr.Problems, cfg.validate()...)
+	if len(cerr.Problems) > 0 {
+		return nil, cerr
+	}
+	return cfg, nil
+}
+
+func defaults() *Config {
+	c := &Config{}
+	c.Log = Log{Level: "info", Format: "text"}
+	c.HTTP = web.DefaultConfig()
+	c.Broker = broker.DefaultConfig()
+	c.Rejects = Rejects{Unrouted: pipeline.Drop, Oversize: pipeline.DeadLetter}
+	return c
+}
+
+func (c *Config) applyDefaults() {
+	if c.Node.ID == "" {
+		c.Node.ID, _ = os.Hostname()
+	}
+	if c.Store.Path == "" {
+		if d := os.Getenv("STATE_DIRECTORY"); d != "" {
+			c.Store.Path = filepath.Join(strings.Split(d, ":")[0], "queue.db")
+		} else {
+			c.Store.Path = "/var/lib/edgerelay/queue.db"
+		}
+	}
+	if c.Store.CommitWindow == 0 {
+		c.Store.CommitWindow = 5 * time.Millisecond
+	}
+	if c.Store.MaxBatch == 0 {
+		c.Store.MaxBatch = 1024
+	}
+	if c.Store.MaxEventBytes == 0 {
+		c.Store.MaxEventBytes = 256 << 10
+	}
+	if c.Store.MaxPending == 0 {
+		c.Store.MaxPending = 4096
+	}
+	if c.Store.MemoryItems == 0 {
+		c.Store.MemoryItems = 4096
+	}
+	if c.Store.DrainTimeout == 0 {
+		c.Store.DrainTimeout = 5 * time.Second
+	}
+	if c.Store.VerifyOnOpen == nil {
+		t := true
+		c.Store.VerifyOnOpen = &t
+	}
+	for i := range c.Routes {
+		if c.Routes[i].Name == "" {
+			c.Routes[i].Name = fmt.Sprintf("route-%d", i)
+		}
+	}
+}
+
+func (c *Config) validate() []string {
+	var p []string
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		p = append(p, fmt.Sprintf("log.level: %q is not one of debug, info, warn, error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		p = append(p, fmt.Sprintf("log.format: %q is not one of text, json", c.Log.Format))
+	}
+	if c.Store.CommitWindow < 0 || c.Store.CommitWindow > time.Second {
+		p = append(p, fmt.Sprintf("store.commit_window: %s is outside 0..1s", c.Store.CommitWindow))
+	}
+	if c.Store.MaxBatch < 0 || c.Store.MaxPending < 0 || c.Store.MemoryItems < 0 {
+		p = append(p, "store: max_batch, max_pending and memory_items must not be negative")
+	}
+	for _, pol := range []struct {
+		key string
+		v   pipeline.Policy
+	}{{"rejects.unrouted", c.Rejects.Unrouted}, {"rejects.oversize", c.Rejects.Oversize}} {
+		if pol.v != pipeline.Drop && pol.v != pipeline.DeadLetter {
+			p = append(p, fmt.Sprintf("%s: %q is not one of drop, dead_letter", pol.key, pol.v))
+		}
+	}
+	for _, v := range []adapters.Validator{&c.HTTP, &c.Broker} {
+		if err := v.Validate(); err != nil {
+			p = append(p, splitJoined(err)...)
+		}
+	}
+	srcs := map[string]bool{}
+	for _, s := range c.Sources {
+		if srcs[s.Name] {
+			p = append(p, fmt.Sprintf("line %d: source name %q is used twice", s.Line, s.Name))
+		}
+		srcs[s.Name] = true
+	}
+	sinks := map[string]bool{}
+	for _, s := range c.Sinks {
+		if sinks[s.Name] {
+			p = append(p, fmt.Sprintf("line %d: sink name %q is used twice", s.Line, s.Name))
+		}
+		sinks[s.Name] = true
+	}
+	if len(c.Sinks) == 0 {
+		p = append(p, "sinks: at least one sink is required")
+	}
+	used := map[string]bool{}
+	for i, r := range c.Routes {
+		at := fmt.Sprintf("line %d: routes[%d] (%s)", r.line, i, r.Name)
+		if len(r.To) == 0 {
+			p = append(p, at+": to: at least one sink is required")
+		}
+		for _, s := range r.From {
+			if !srcs[s] {
+				p = append(p, fmt.Sprintf("%s: from: no source named %q%s", at, s, suggest(s, keys(srcs))))
+			}
+		}
+		for _, s := range r.To {
+			if !sinks[s] {
+				p = append(p, fmt.Sprintf("%s: to: no sink named %q%s", at, s, suggest(s, keys(sinks))))
+			}
+			used[s] = true
+		}
+		for _, f := range r.Topics {
+			if !pipeline.ValidFilter(f) {
+				p = append(p, fmt.Sprintf("%s: topics: %q is not a valid MQTT topic filter", at, f))
+			}
+		}
+	}
+	if len(c.Routes) == 0 && len(c.Sinks) > 0 {
+		p = append(p, "routes: at least one route is required, or no event goes anywhere")
+	}
+	return p
+}
+
+func suggest(s string, known []string) string {
+	if c := closest(s, known); c != "" {
+		return fmt.Sprintf(" (did you mean %q?)", c)
+	}
+	return ""
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// decodeAdapters decodes a list of `- name: …, type: …, <adapter keys>` entries.
+func decodeAdapters(n *yaml.Node, dir adapters.Direction, cerr *Error) []Adapter {
+	section := string(dir) + "s"
+	if n == nil || n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		cerr.Problems = append(cerr.Problems, fmt.Sprintf("line %d: %s must be a list", n.Line, section))
+		return nil
+	}
+	var out []Adapter
+	for i, entry := range n.Content {
+		at := fmt.Sprintf("line %d: %s[%d]", entry.Line, section, i)
+		if entry.Kind != yaml.MappingNode {
+			cerr.Problems = append(cerr.Problems, at+": must be a mapping with name and type")
+			continue
+		}
+		a := Adapter{Line: entry.Line}
+		settings := &yaml.Node{Kind: yaml.MappingNode, Line: entry.Line}
+		var retryNode *yaml.Node
+		for j := 0; j+1 < len(entry.Content); j += 2 {
+			k, v := entry.Content[j], entry.Content[j+1]
+			switch {
+			case k.Value == "name":
+				a.Name = v.Value
+			case k.Value == "type":
+				a.Type = v.Value
+			case k.Value == "retry" && dir == adapters.DirSink:
+				retryNode = v
+			default:
+				settings.Content = append(settings.Content, k, v)
+			}
+		}
+		if a.Name == "" {
+			cerr.Problems = append(cerr.Problems, at+": name is required")
+		} else if !nameRE.MatchString(a.Name) {
+			cerr.Problems = append(cerr.Problems, fmt.Sprintf("%s: name %q may hold only letters, digits, '.', '_' and '-'", at, a.Name))
+		}
+		at = fmt.Sprintf("%s (%s %q)", at, a.Type, a.Name)
+		if retryNode != nil {
+			cerr.Problems = append(cerr.Problems, checkKeys(retryNode, reflectTypeOf[pipeline.Retry](),
+				fmt.Sprintf("%s[%d].retry", section, i))...)
+			if err := retryNode.Decode(&a.Retry); err != nil {
+				cerr.Problems = append(cerr.Problems, yamlProblems(err)...)
+			}
+		}
+		f, ok := adapters.Lookup(dir, a.Type)
+		if !ok {
+			cerr.Problems = append(cerr.Problems, fmt.Sprintf("%s: type %q is not a known %s (known: %s)%s",
+				at, a.Type, dir, strings.Join(adapters.Types(dir), ", "), suggest(a.Type, adapters.Types(dir))))
+			continue
+		}
+		a.Factory = f
+		a.Settings = f.NewConfig()
+		var problems []string
+		problems = append(problems, checkKeys(settings, reflectTypeOfValue(a.Settings),
+			fmt.Sprintf("%s[%d] (%s %q)", section, i, a.Type, a.Name))...)
+		if len(settings.Content) > 0 {
+			if err := settings.Decode(a.Settings); err != nil {
+				problems = append(problems, yamlProblems(err)...)
+			}
+		}
+		if len(problems) == 0 {
+			if err := f.Validate(a.Settings); err != nil {
+				for _, pr := range splitJoined(err) {
+					problems = append(problems, at+": "+pr)
+				}
+			}
+		}
+		cerr.Problems = append(cerr.Problems, problems...)
+		out = append(out, a)
+	}
+	return out
+}
+
+// yamlProblems splits a yaml decode error into one problem per line.
+func yamlProblems(err error) []string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return te.Errors
+	}
+	return []string{strings.TrimPrefix(err.Error(), "yaml: ")}
+}
+
+// splitJoined flattens an errors.Join tree into messages.
+func splitJoined(err error) []string {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []string
+		for _, e := range j.Unwrap() {
+			out = append(out, splitJoined(e)...)
+		}
+		return out
+	}
+	return strings.Split(err.Error(), "\n")
+}
+
+func routeLine(rest *yaml.Node, i int) int {
+	for j := 0; j+1 < len(rest.Content); j += 2 {
+		if rest.Content[j].Value == "routes" {
+			if s := rest.Content[j+1]; s.Kind == yaml.SequenceNode && i < len(s.Content) {
+				return s.Content[i].Line
+			}
+		}
+	}
+	return 0
+}

@@ -1,0 +1,225 @@
+package config
+
+import (
+	"encoding"
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+var (
+	nodeType        = reflect.TypeOf(yaml.Node{})
+	durationType    = reflect.TypeOf(time.Duration(0))
+	unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+	textUnmarshaler = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
+)
+
+// checkKeys walks node alongside the Go type it will decode into and reports every
+// mapping key that has no field, with its line and the closest known key. Type
+// mismatches are left to yaml's decoder, which reports them with lines too.
+func checkKeys(node *yaml.Node, t reflect.Type, path string) []string {
+	var problems []string
+	var walk func(n *yaml.Node, t reflect.Type, path string)
+	walk = func(n *yaml.Node, t reflect.Type, path string) {
+		if n == nil {
+			return
+		}
+		if n.Kind == yaml.AliasNode && n.Alias != nil {
+			n = n.Alias
+		}
+		if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+			n = n.Content[0]
+		}
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t == nodeType || t == durationType || reflect.PointerTo(t).Implements(unmarshalerType) ||
+			reflect.PointerTo(t).Implements(textUnmarshaler) {
+			return
+		}
+		switch t.Kind() {
+		case reflect.Struct:
+			if n.Kind != yaml.MappingNode {
+				return
+			}
+			fields := yamlFields(t)
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i]
+				ft, ok := fields[k.Value]
+				if !ok {
+					problems = append(problems, unknownKey(k, path, fields))
+					continue
+				}
+				walk(n.Content[i+1], ft, join(path, k.Value))
+			}
+		case reflect.Slice, reflect.Array:
+			if n.Kind != yaml.SequenceNode {
+				return
+			}
+			for i, c := range n.Content {
+				walk(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
+			}
+		case reflect.Map:
+			if n.Kind != yaml.MappingNode {
+				return
+			}
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				walk(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value))
+			}
+		}
+	}
+	walk(node, t, path)
+	return problems
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func unknownKey(k *yaml.Node, path string, fields map[string]reflect.Type) string {
+	known := make([]string, 0, len(fields))
+	for f := range fields {
+		known = append(known, f)
+	}
+	sort.Strings(known)
+	where := "at the top level"
+	if path != "" {
+		where = "in " + path
+	}
+	msg := fmt.Sprintf("line %d: unknown key %q %s", k.Line, k.Value, where)
+	if s := closest(k.Value, known); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	} else if len(known) > 0 {
+		msg += " (known keys: " + strings.Join(known, ", ") + ")"
+	}
+	return msg
+}
+
+// yamlFields maps the yaml keys of struct t to field types, following inline fields.
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" {
+			continue
+		}
+		if strings.Contains(opts, "inline") {
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				for k, v := range yamlFields(ft) {
+					out[k] = v
+				}
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		out[name] = f.Type
+	}
+	return out
+}
+
+// closest returns the candidate within edit distance 2 of s, if any.
+func closest(s string, candidates []string) string {
+	best, bestD := "", 3
+	for _, c := range candidates {
+		if d := editDistance(s, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+var varRef = regexp.MustCompile(`\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// interpolate expands ${VAR} and ${VAR:-default} in every scalar value (never in
+// keys or comments). $${ stands for a literal ${. A plain scalar that changes is
+// re-typed, so `port: ${PORT}` decodes as a number.
+func interpolate(n *yaml.Node, lookup func(string) (string, bool)) []string {
+	var problems []string
+	var walk func(n *yaml.Node, isKey bool)
+	walk = func(n *yaml.Node, isKey bool) {
+		switch n.Kind {
+		case yaml.ScalarNode:
+			if isKey || !strings.Contains(n.Value, "${") {
+				return
+			}
+			out := varRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+				if m == "$${" {
+					return "${"
+				}
+				sub := varRef.FindStringSubmatch(m)
+				if v, ok := lookup(sub[1]); ok {
+					return v
+				}
+				if sub[2] != "" {
+					return sub[3]
+				}
+				problems = append(problems, fmt.Sprintf("line %d: environment variable %s is not set (write ${%s:-default} to give a default)", n.Line, sub[1], sub[1]))
+				return ""
+			})
+			if out != n.Value {
+				n.Value = out
+				if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
+					n.Tag = ""
+				}
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				walk(n.Content[i], true)
+				walk(n.Content[i+1], false)
+			}
+		default:
+			for _, c := range n.Content {
+				walk(c, false)
+			}
+		}
+	}
+	walk(n, false)
+	return problems
+}
+
+// envLookup is os.LookupEnv; a variable for tests to replace.
+var envLookup = os.LookupEnv
+
+func reflectTypeOf[T any]() reflect.Type { return reflect.TypeOf((*T)(nil)).Elem() }
+
+func reflectTypeOfValue(v any) reflect.Type { return reflect.TypeOf(v) }
