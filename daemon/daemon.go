@@ -377,8 +377,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	auxCtx, stopAux := context.WithCancel(srcCtx)
 	defer stopAux()
 	aux.Go(func() error { return d.notify.RunWatchdog(auxCtx, d.alive) }) // exits with auxCtx
-	aux.Go(func() error { d.statusLoop(auxCtx); return nil })            // exits with auxCtx
-	aux.Go(func() error { d.readyWhenSubscribed(auxCtx); return nil })   // exits when ready or auxCtx ends
+	aux.Go(func() error { d.statusLoop(auxCtx); return nil })             // exits with auxCtx
+	aux.Go(func() error { d.readyWhenSubscribed(auxCtx); return nil })    // exits when ready or auxCtx ends
 
 	var runErr error
 	select {
