@@ -124,7 +124,7 @@ func (d *Daemon) closeAll() error {
 
 // New builds a daemon from opt. It opens the store and binds its listeners so that
 // configuration and environment problems surface before anything runs.
-func New(opt Options) (d *Daemon, err error) {
+func New(opt Options) (*Daemon, error) {
 	if opt.Config == nil {
 		return nil, errors.New("daemon: no configuration")
 	}
@@ -138,16 +138,17 @@ func New(opt Options) (d *Daemon, err error) {
 		opt.StartupGrace = 30 * time.Second
 	}
 	cfg := opt.Config
-	d = &Daemon{
+	d := &Daemon{
 		opt: opt, cfg: cfg, log: opt.Log, now: opt.Now,
 		health:  health.New(opt.Now),
 		metrics: metrics.NewSet(),
 		notify:  sdnotify.New(opt.Log),
 	}
 	d.m = web.NewMetrics(d.metrics)
+	built := false
 	defer func() {
-		if err != nil {
-			_ = d.closeAll()
+		if !built {
+			_ = d.closeAll() // roll back what was opened and bound so far
 		}
 	}()
 
@@ -173,6 +174,7 @@ func New(opt Options) (d *Daemon, err error) {
 	}
 	d.writer = d.db.NewWriter(store.WriterOptions{Window: cfg.Store.CommitWindow, MaxBatch: cfg.Store.MaxBatch})
 	obs := observer{d.m}
+	var err error
 	d.pipe, err = pipeline.New(pipeline.Options{
 		DB: d.db, Writer: d.writer, Router: router, Sinks: d.sinks,
 		MaxEventBytes: maxBytes, Unrouted: cfg.Rejects.Unrouted, Oversize: cfg.Rejects.Oversize,
@@ -187,6 +189,7 @@ func New(opt Options) (d *Daemon, err error) {
 		return nil, err
 	}
 	d.registerGauges()
+	built = true
 	return d, nil
 }
 

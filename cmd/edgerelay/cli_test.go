@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/store"
+)
+
+func cli(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	require.NoError(t, os.WriteFile(good, []byte(`
+sinks: [ { name: console, type: stdout } ]
+routes: [ { to: [console] } ]
+`), 0o600))
+	bad := filepath.Join(dir, "bad.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte(`
+sinks:
+  - { name: console, type: stdout, colour: red }
+  - { name: hook, type: webhook }
+routes: [ { to: [consol] } ]
+`), 0o600))
+
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		inOut    string
+		inStderr []string
+	}{
+		{"built-in default", []string{"config", "check"}, exitOK, "configuration OK: built-in default", nil},
+		{"good file", []string{"config", "check", "-c", good}, exitOK, "configuration OK: " + good, nil},
+		{"bad file names every problem", []string{"config", "check", "-c", bad}, exitConfig, "",
+			[]string{`line 3: unknown key "colour"`, "url", `no sink named "consol"`}},
+		{"missing file", []string{"config", "check", "-c", filepath.Join(dir, "nope.yaml")}, exitConfig, "", []string{"no such file"}},
+		{"unknown command", []string{"frobnicate"}, exitError, "", []string{"unknown command"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := cli(t, tc.args...)
+			require.Equal(t, tc.code, code, "stdout=%s stderr=%s", out, errs)
+			require.Contains(t, out, tc.inOut)
+			for _, w := range tc.inStderr {
+				require.Contains(t, errs, w)
+			}
+		})
+	}
+	t.Setenv("EDGERELAY_CONFIG", bad)
+	code, _, _ := cli(t, "config", "check")
+	require.Equal(t, exitConfig, code, "EDGERELAY_CONFIG is honoured")
+}
+
+func TestConfigSample(t *testing.T) {
+	code, out, _ := cli(t, "config", "sample")
+	require.Equal(t, exitOK, code)
+	require.Contains(t, out, "type: mqtt")
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := cli(t, "version")
+	require.Equal(t, exitOK, code)
+	require.Contains(t, out, runtime.Version())
+	require.Contains(t, out, runtime.GOARCH)
+	require.Contains(t, out, "webhook")
+	code, out, _ = cli(t, "version", "--json")
+	require.Equal(t, exitOK, code)
+	var v struct{ Sources, Sinks []string }
+	require.NoError(t, json.Unmarshal([]byte(out), &v))
+	require.Contains(t, v.Sources, "mqtt")
+	require.Contains(t, v.Sinks, "stdout")
+}
+
+// seedStore writes three pending events and two dead letters for sink "hook".
+func seedStore(t *testing.T, path string) {
+	t.Helper()
+	db, err := store.Open(path, store.Options{})
+	require.NoError(t, err)
+	var b store.Batch
+	for i, id := range []string{"a1", "a2", "a3", "d1", "d2"} {
+		ev := &adapters.Event{ID: id, Key: "k", Topic: "plant/x", Payload: []byte(`{}`)}
+		data, _ := ev.MarshalBinary()
+		e := &store.Entry{Sink: "hook", Key: "k", Data: data}
+		if i < 3 {
+			b.Put(e)
+		} else {
+			b.DeadLetter(e, "rejected: 400 bad request")
+		}
+	}
+	require.NoError(t, db.Commit(&b))
+	require.NoError(t, db.Close())
+}
+
+func TestQueueCommands(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	seedStore(t, path)
+
+	code, out, errs := cli(t, "queue", "stats", "--store", path)
+	require.Equal(t, exitOK, code, errs)
+	require.Regexp(t, `hook\s+3\s+\S+\s+2`, out)
+
+	code, out, _ = cli(t, "queue", "list", "--store", path, "--sink", "hook")
+	require.Equal(t, exitOK, code)
+	require.Contains(t, out, "a1")
+	require.Contains(t, out, "plant/x")
+
+	code, out, _ = cli(t, "queue", "list", "--store", path, "--dead")
+	require.Equal(t, exitOK, code)
+	require.Contains(t, out, "400 bad request")
+	require.Contains(t, out, "d2")
+
+	code, _, errs = cli(t, "queue", "retry", "--store", path, "--sink", "hook")
+	require.Equal(t, exitUsage, code, "retry needs seqs or --all")
+	require.Contains(t, errs, "--all")
+
+	code, out, _ = cli(t, "queue", "retry", "--store", path, "--sink", "hook", "1")
+	require.Equal(t, exitOK, code)
+	require.Contains(t, out, "1 dead letter(s) of hook queued")
+
+	code, out, _ = cli(t, "queue", "drop", "--store", path, "--sink", "hook", "--dead", "--all")
+	require.Equal(t, exitOK, code)
+	require.Contains(t, out, "1 dead letter(s) of hook dropped")
+
+	code, out, _ = cli(t, "queue", "drop", "--store", path, "--sink", "hook", "1", "2")
+	require.Equal(t, exitOK, code)
+	require.Contains(t, out, "2 queued event(s) of hook dropped")
+
+	code, out, _ = cli(t, "queue", "stats", "--store", path, "--json")
+	require.Equal(t, exitOK, code)
+	var st store.Stats
+	require.NoError(t, json.Unmarshal([]byte(out), &st))
+	require.Equal(t, 2, st.Sinks["hook"].Pending, "a3 and the retried d1")
+	require.Equal(t, 0, st.Sinks["hook"].Dead)
+
+	code, out, _ = cli(t, "queue", "check", "--store", path)
+	require.Equal(t, exitOK, code)
+	require.Contains(t, out, "OK")
+}
+
+func TestQueueWhileDaemonHoldsStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	db, err := store.Open(path, store.Options{})
+	require.NoError(t, err)
+	defer db.Close()
+	code, _, errs := cli(t, "queue", "stats", "--store", path)
+	require.Equal(t, exitError, code)
+	require.Contains(t, errs, "stop the daemon first")
+}
