@@ -187,3 +187,33 @@ routes: [ { to: [console] } ]
 		})
 	}
 }
+
+// TestCorruptStoreIsQuarantined: a store file that is garbage is moved aside, the
+// daemon starts on an empty store and says so loudly; it never refuses to start.
+func TestCorruptStoreIsQuarantined(t *testing.T) {
+	dir := t.TempDir()
+	garbage := bytes.Repeat([]byte("not a bbolt file, a power cut happened here. "), 2000)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "queue.db"), garbage, 0o600))
+	httpAddr := freePort(t)
+	cfg := writeConfig(t, dir, fmt.Sprintf(`
+store: { path: %s/queue.db }
+http: { listen: %s }
+broker: { enabled: "false" }
+sinks: [ { name: console, type: stdout } ]
+routes: [ { to: [console] } ]
+`, dir, httpAddr))
+	ns := newNotifySocket(t)
+	d := startDaemon(t, []string{"NOTIFY_SOCKET=" + ns.path}, "run", "-c", cfg)
+	waitHTTP(t, d, "http://"+httpAddr+"/health", http.StatusNoContent)
+	require.Equal(t, 1.0, scrape(t, httpAddr, "edgerelay_store_quarantined"))
+	moved, err := filepath.Glob(filepath.Join(dir, "quarantine", "queue.db.*.corrupt"))
+	require.NoError(t, err)
+	require.Len(t, moved, 1, "the bad file is kept, never deleted")
+	kept, err := os.ReadFile(moved[0])
+	require.NoError(t, err)
+	require.Equal(t, garbage, kept)
+	waitUntil(t, "a STATUS line about the store", 10*time.Second, func() bool {
+		return strings.Contains(ns.last("STATUS="), "store was corrupt")
+	})
+	require.Contains(t, d.stderr.String(), "level=ERROR")
+}

@@ -1,0 +1,108 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/daemon/pipeline"
+	"github.com/edgerelay/edgerelay/store"
+)
+
+// TestFullDiskIsBackPressure fills a real (tiny tmpfs) disk while the sink is down:
+// commits fail, sources stop getting acknowledgements and Publish blocks — nothing is
+// acknowledged that is not delivered or stored. When the sink returns, the held
+// events are delivered and acknowledged, and none is lost.
+func TestFullDiskIsBackPressure(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIP: needs root to mount a 2 MiB tmpfs as a disk that fills up")
+	}
+	dir := filepath.Join(t.TempDir(), "disk")
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("SKIP: cannot mount a tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+
+	db, err := store.Open(filepath.Join(dir, "queue.db"), store.Options{NoVerify: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+
+	sink := newPeer()
+	var open atomic.Bool
+	sink.setFail(func(*adapters.Event) error {
+		if !open.Load() {
+			return errors.New("503 service unavailable")
+		}
+		return nil
+	})
+	h := start(t, db, 2*time.Millisecond, pipeline.Options{
+		Sinks: []pipeline.Sink{{Name: "a", Sink: sink, MaxInFlight: 4,
+			Retry: pipeline.Retry{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond}}},
+		MaxPending: 64,
+	})
+
+	const n = 1500
+	payload := strings.Repeat("x", 3000)
+	var acked sync.Map
+	var ackCount, published atomic.Int64
+	pubDone := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { // exits after n publishes or when ctx ends
+		defer close(pubDone)
+		for i := 0; i < n; i++ {
+			id := fmt.Sprintf("e%05d", i)
+			e := &adapters.Event{ID: id, Key: fmt.Sprintf("k%d", i%8), Payload: []byte(`{"p":"` + payload + `"}`)}
+			err := h.p.Publish(ctx, "src", e, func(err error) {
+				if err == nil {
+					acked.Store(id, true)
+					ackCount.Add(1)
+				}
+			})
+			if err != nil {
+				return
+			}
+			published.Add(1)
+		}
+	}()
+
+	waitFor(t, "the store to fail", func() bool { return h.p.StoreError() != "" })
+	require.Contains(t, h.p.StoreError(), "no space left")
+	// Back-pressure: the publisher is blocked and acknowledgements stopped.
+	waitFor(t, "the publisher to block", func() bool {
+		a := published.Load()
+		time.Sleep(200 * time.Millisecond)
+		return published.Load() == a && a < n
+	})
+	stalled := ackCount.Load()
+	require.Less(t, stalled, published.Load(), "events the store could not take must stay unacknowledged")
+	t.Logf("disk full after %d published, %d acknowledged", published.Load(), stalled)
+
+	open.Store(true)
+	select {
+	case <-pubDone:
+	case <-time.After(60 * time.Second):
+		t.Fatal("publishing did not resume after the sink came back")
+	}
+	waitFor(t, "every event acknowledged", func() bool { return ackCount.Load() == n })
+	got := uniq(sink.received())
+	acked.Range(func(k, _ any) bool {
+		require.True(t, got[k.(string)], "acknowledged event %s was never delivered", k)
+		return true
+	})
+	require.Len(t, got, n)
+	checkOrder(t, sink.received())
+	h.cancel()
+}
