@@ -352,14 +352,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer func() { stopSources(); stopPipe(); stopWriter(); stopWeb() }()
 
 	fatal := make(chan error, 4)
-	var core errgroup.Group
-	core.Go(func() error { // the store writer; exits when writerCtx ends
+	var writerG, pipeG errgroup.Group
+	writerG.Go(func() error { // the store writer; exits when writerCtx ends
 		if err := d.writer.Run(writerCtx); err != nil {
 			fatal <- fmt.Errorf("store writer: %w", err)
 		}
 		return nil
 	})
-	core.Go(func() error { // delivery; exits when pipeCtx ends
+	pipeG.Go(func() error { // delivery; exits when pipeCtx ends, after draining
 		if err := d.pipe.Run(pipeCtx); err != nil {
 			fatal <- fmt.Errorf("pipeline: %w", err)
 		}
@@ -399,8 +399,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	_ = srcG.Wait()
 	d.pipe.StopIntake()
 	stopPipe()
-	stopWriter() // the writer flushes what is queued before it returns
-	_ = core.Wait()
+	_ = pipeG.Wait() // in-flight sends finish and queue their outbox deletes
+	stopWriter()     // the writer flushes what is queued before it returns
+	_ = writerG.Wait()
 	_ = aux.Wait()
 	stopWeb()
 	_ = webG.Wait()

@@ -313,7 +313,9 @@ func (p *Pipeline) submitLater(j store.Job, d time.Duration) {
 // then simply do not happen, which costs a duplicate delivery after restart, never a
 // loss.
 func (p *Pipeline) submit(j store.Job) {
-	if err := p.opt.Writer.Submit(p.ctx(), j); err != nil {
+	// Not the run context: deletes of events delivered while draining must still
+	// reach the writer, which the daemon stops only after Run has returned.
+	if err := p.opt.Writer.Submit(context.Background(), j); err != nil {
 		p.log.Debug("store update abandoned at shutdown", "err", err)
 	}
 }

@@ -1,0 +1,97 @@
+package daemon_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	_ "github.com/edgerelay/edgerelay/adapters/all"
+	"github.com/edgerelay/edgerelay/daemon"
+	"github.com/edgerelay/edgerelay/daemon/config"
+)
+
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestLifecycle runs a whole daemon in-process: embedded broker → pipeline → webhook,
+// then stops it and checks that no goroutine is left behind.
+func TestLifecycle(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+
+	var mu sync.Mutex
+	var got []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, string(b))
+		mu.Unlock()
+	}))
+	defer hook.Close()
+
+	brokerAddr := freePort(t)
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+store: { path: %s/q.db }
+http: { listen: "127.0.0.1:0" }
+broker: { enabled: "true", listen: %s }
+sources: [ { name: local, type: mqtt, url: "tcp://%s", topics: ["a/#"] } ]
+sinks: [ { name: hook, type: webhook, url: %q } ]
+routes: [ { from: [local], to: [hook] } ]
+`, t.TempDir(), brokerAddr, brokerAddr, hook.URL)), "test.yaml")
+	require.NoError(t, err)
+	d, err := daemon.New(daemon.Options{Config: cfg, Log: slog.New(slog.DiscardHandler), Version: "test"})
+	require.NoError(t, err)
+	require.Equal(t, brokerAddr, d.BrokerAddr())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- d.Run(ctx) }() // exits when ctx is cancelled
+
+	resp, err := http.Get("http://" + d.Addr() + "/health")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + brokerAddr).SetClientID("pub"))
+	tok := c.Connect()
+	require.True(t, tok.WaitTimeout(5*time.Second))
+	require.NoError(t, tok.Error())
+	for i := 0; i < 20; i++ {
+		tok := c.Publish("a/b", 1, false, fmt.Sprintf(`{"n":%d}`, i))
+		require.True(t, tok.WaitTimeout(5*time.Second))
+		require.NoError(t, tok.Error())
+	}
+	c.Disconnect(50)
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 20
+	}, 10*time.Second, 10*time.Millisecond)
+	mu.Lock()
+	require.Equal(t, `{"n":0}`, got[0])
+	require.Equal(t, `{"n":19}`, got[19], "one key (the topic): order kept")
+	mu.Unlock()
+
+	cancel()
+	select {
+	case err := <-runErr:
+		require.NoError(t, err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	hook.CloseClientConnections()
+}
