@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Makes sure the machine services the tests talk to are up, starting (and, as root,
+# installing) them when they are not. For CI and for developers alike:
+#   bash .ci/services.sh
+#
+# Now: Mosquitto on 127.0.0.1:1883 (tests call adaptertest.NeedService for it).
+# MQTT_PORT and MOSQUITTO_CONF override the port and the system config, to try
+# this script beside a running broker.
+set -euo pipefail
+
+MQTT_PORT=${MQTT_PORT:-1883}
+MOSQUITTO_CONF=${MOSQUITTO_CONF:-/etc/mosquitto/mosquitto.conf}
+
+say() { printf 'services: %s\n' "$*"; }
+
+# port_open HOST PORT: true when something accepts TCP connections there.
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# wait_port HOST PORT SECONDS
+wait_port() {
+	local i
+	for ((i = 0; i < $3 * 5; i++)); do
+		port_open "$1" "$2" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# as_root CMD...: runs CMD as root (directly, or through passwordless sudo).
+as_root() {
+	if [ "$(id -u)" = 0 ]; then
+		"$@"
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+		sudo -n "$@"
+	else
+		say "need root for: $*" >&2
+		return 1
+	fi
+}
+
+# conf_serves_loopback FILE: true when the Mosquitto config listens on
+# MQTT_PORT on loopback (or all addresses) and lets anonymous clients in.
+conf_serves_loopback() {
+	[ -r "$1" ] || return 1
+	grep -Eq "^[[:space:]]*listener[[:space:]]+${MQTT_PORT}([[:space:]]+(127\.0\.0\.1|localhost|0\.0\.0\.0))?[[:space:]]*$" "$1" &&
+		grep -Eq '^[[:space:]]*allow_anonymous[[:space:]]+true' "$1"
+}
+
+ensure_mosquitto() {
+	if port_open 127.0.0.1 "$MQTT_PORT"; then
+		say "mosquitto: 127.0.0.1:$MQTT_PORT answers"
+		return 0
+	fi
+	say "mosquitto: 127.0.0.1:$MQTT_PORT does not answer; starting it"
+
+	if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+		say "mosquitto: not installed; installing Debian's package"
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto
+		# The package may have started it already.
+		if wait_port 127.0.0.1 "$MQTT_PORT" 3; then
+			say "mosquitto: 127.0.0.1:$MQTT_PORT answers"
+			return 0
+		fi
+	fi
+	local bin
+	bin=$(command -v mosquitto 2>/dev/null || echo /usr/sbin/mosquitto)
+
+	local conf=$MOSQUITTO_CONF
+	if conf_serves_loopback "$conf"; then
+		# The Debian config writes its pid and log under these.
+		as_root install -d -o mosquitto -g mosquitto /run/mosquitto /var/log/mosquitto 2>/dev/null || true
+		say "mosquitto: $bin -d -c $conf"
+		as_root "$bin" -d -c "$conf" || true
+		if wait_port 127.0.0.1 "$MQTT_PORT" 10; then
+			say "mosquitto: 127.0.0.1:$MQTT_PORT answers"
+			return 0
+		fi
+		say "mosquitto: did not come up with $conf; trying a minimal config"
+	fi
+
+	# A minimal loopback broker that keeps nothing on disk.
+	local dir
+	dir=$(mktemp -d /tmp/edgerelay-mosquitto.XXXXXX)
+	cat >"$dir/mosquitto.conf" <<EOF
+# Written by edgerelay's .ci/services.sh: a loopback broker for the tests.
+listener $MQTT_PORT 127.0.0.1
+allow_anonymous true
+persistence false
+pid_file $dir/mosquitto.pid
+log_dest file $dir/mosquitto.log
+EOF
+	# Started as root, mosquitto drops to the mosquitto user: let it write its files.
+	if [ "$(id -u)" = 0 ] && getent passwd mosquitto >/dev/null; then
+		chown mosquitto "$dir"
+	fi
+	say "mosquitto: $bin -d -c $dir/mosquitto.conf"
+	"$bin" -d -c "$dir/mosquitto.conf"
+	if wait_port 127.0.0.1 "$MQTT_PORT" 10; then
+		say "mosquitto: 127.0.0.1:$MQTT_PORT answers (log: $dir/mosquitto.log)"
+		return 0
+	fi
+	say "mosquitto: 127.0.0.1:$MQTT_PORT still does not answer; log follows" >&2
+	cat "$dir/mosquitto.log" >&2 2>/dev/null || true
+	return 1
+}
+
+ensure_mosquitto

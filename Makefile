@@ -1,0 +1,115 @@
+# edgerelay: build, test, cross-compile and package. GNU make.
+#
+#   make build    static binary for this machine: bin/edgerelay
+#   make run      build, then run the embedded default (broker + stdout sink)
+#   make test     the test suite (what CI and the README run)
+#   make lint     gofmt, go vet (host, 32-bit ARM, MIPS softfloat)
+#   make cross    release binaries for every target into dist/, with a size table
+#   make bench    regenerate docs/benchmarks.md
+#   make package  .deb and .ipk packages into dist/packages/ (installs nfpm)
+#   make clean
+
+GO    ?= go
+GOFMT ?= $(shell $(GO) env GOROOT)/bin/gofmt
+
+ifeq ($(origin VERSION),undefined)
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-dev)
+endif
+ifeq ($(origin COMMIT),undefined)
+COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+endif
+
+BUILDINFO := github.com/edgerelay/edgerelay/cmd/edgerelay/internal/buildinfo
+LDFLAGS   := -s -w -X $(BUILDINFO).Version=$(VERSION) -X $(BUILDINFO).Commit=$(COMMIT)
+MAIN      := ./cmd/edgerelay
+
+# Extra flags: make test TESTFLAGS='-run TestX -v', make run RUNFLAGS='-c my.yaml'.
+TESTFLAGS  ?=
+RUNFLAGS   ?=
+BENCHFLAGS ?=
+
+# CI=true (from the environment or `make test CI=true`) reaches the tests as is:
+# it turns a test's missing machine service from a skip into a failure.
+
+# Release targets: dist/edgerelay_linux_<name>, built with GOARCH and extra env.
+#   name              GOARCH  env
+CROSS := \
+	armv6             arm     GOARM=6 \
+	armv7             arm     GOARM=7 \
+	arm64             arm64   - \
+	mipsle_softfloat  mipsle  GOMIPS=softfloat \
+	amd64             amd64   -
+
+NFPM_VERSION := v2.45.2
+NFPM         := bin/nfpm-$(NFPM_VERSION)/nfpm
+PKG_VERSION   = $(shell sh packaging/version.sh '$(VERSION)')
+
+.PHONY: all build run test lint cross bench package clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/edgerelay $(MAIN)
+
+run: build
+	./bin/edgerelay run $(RUNFLAGS)
+
+# The race pass needs cgo; the second pass runs the store's tests again on bbolt's
+# array freelist (the default is the hashmap one).
+test:
+	CGO_ENABLED=1 $(GO) test -race -count=1 $(TESTFLAGS) ./...
+	EDGERELAY_TEST_FREELIST=array $(GO) test -count=1 $(TESTFLAGS) ./store/...
+
+lint:
+	@echo '$(GOFMT) -l .'
+	@out=$$($(GOFMT) -l $$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*') </dev/null); \
+	if [ -n "$$out" ]; then echo "gofmt would change these files (run gofmt -w):"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=6 $(GO) vet ./...
+	CGO_ENABLED=0 GOOS=linux GOARCH=mipsle GOMIPS=softfloat $(GO) vet ./...
+
+cross:
+	@mkdir -p dist
+	@set -e; set -- $(CROSS); while [ $$# -gt 0 ]; do \
+		name=$$1 arch=$$2 extra=$$3; shift 3; [ "$$extra" = - ] && extra=; \
+		echo "CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $$extra $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/edgerelay_linux_$$name $(MAIN)"; \
+		env CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $$extra $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/edgerelay_linux_$$name $(MAIN); \
+	done
+	@set -e; set -- $(CROSS); { \
+		printf '%-38s %10s %8s\n' binary bytes MiB; \
+		while [ $$# -gt 0 ]; do \
+			f=dist/edgerelay_linux_$$1; shift 3; \
+			awk -v f="$$f" -v s="$$(stat -c %s "$$f")" 'BEGIN { printf "%-38s %10d %8.2f\n", f, s, s / 1048576 }'; \
+		done; } | tee dist/sizes.txt
+	GO='$(GO)' bash .ci/check-reflect.sh $(MAIN)
+
+bench:
+	$(GO) run ./cmd/edgerelay-bench -out docs/benchmarks.md $(BENCHFLAGS)
+
+# nfpm is installed from its own module at a pinned version: the daemon's go.mod
+# stays free of packaging tools.
+$(NFPM):
+	GOFLAGS= GOBIN='$(CURDIR)/$(dir $(NFPM))' $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+
+# One nfpm run per package: format, package arch, binary from `make cross`.
+#   deb armhf ships the GOARM=6 binary: it runs on every Raspberry Pi, and armv6
+#   and armv7 debs would both claim armhf.
+PACKAGES := \
+	deb  amd64               amd64 \
+	deb  armhf               armv6 \
+	deb  arm64               arm64 \
+	ipk  mipsel_24kc         mipsle_softfloat \
+	ipk  aarch64_cortex-a53  arm64
+
+package: cross $(NFPM)
+	@rm -rf dist/packages && mkdir -p dist/packages
+	@set -e; version=$(PKG_VERSION); set -- $(PACKAGES); while [ $$# -gt 0 ]; do \
+		echo "nfpm: $$1 $$2 $$version (dist/edgerelay_linux_$$3)"; \
+		PKG_VERSION=$$version PKG_ARCH=$$2 PKG_BINARY=dist/edgerelay_linux_$$3 \
+			$(NFPM) package --config packaging/nfpm.yaml --packager $$1 --target dist/packages/; \
+		shift 3; \
+	done
+	@ls -l dist/packages
+
+clean:
+	rm -rf bin dist
