@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -17,8 +18,8 @@ import (
 // in-process source, with a paho client publishing at QoS 1 over TCP.
 //
 // Redelivers holds: a refused message is left unacknowledged and its publisher is
-// disconnected; the publisher (persistent session, auto-reconnect) resends every
-// unacknowledged message after it reconnects.
+// disconnected; the publisher (persistent session) reconnects and resends every
+// unacknowledged message.
 //
 // Each case gets its own topic and its own publisher. A Source's filters stay
 // registered after its Run ends and from then on make the bridge refuse matching
@@ -29,45 +30,32 @@ func TestConformance(t *testing.T) {
 	b, _ := startBroker(t, nil)
 	var (
 		mu   sync.Mutex // guards pubs
-		pubs = map[*testing.T]paho.Client{}
+		pubs = map[*testing.T]*resender{}
 	)
 	// publisher returns the case's publisher, connecting it on first use; it is
-	// disconnected when the case ends.
-	publisher := func(t *testing.T) paho.Client {
+	// closed when the case ends.
+	publisher := func(t *testing.T) *resender {
 		t.Helper()
 		mu.Lock()
 		defer mu.Unlock()
-		if c := pubs[t]; c != nil {
-			return c
+		if r := pubs[t]; r != nil {
+			return r
 		}
-		o := paho.NewClientOptions().AddBroker("tcp://" + b.Addr()).SetClientID("conformance-" + caseID(t)).
-			SetCleanSession(false).SetAutoReconnect(true).SetMaxReconnectInterval(200 * time.Millisecond).
-			SetConnectTimeout(5 * time.Second).SetOrderMatters(true)
-		c := paho.NewClient(o)
-		tok := c.Connect()
-		require.True(t, tok.WaitTimeout(10*time.Second), "publisher connect timed out")
-		require.NoError(t, tok.Error())
-		pubs[t] = c
+		r := newResender(t, "tcp://"+b.Addr(), "conformance-"+caseID(t))
+		pubs[t] = r
 		t.Cleanup(func() {
-			c.Disconnect(100)
 			mu.Lock()
 			delete(pubs, t)
 			mu.Unlock()
 		})
-		return c
+		return r
 	}
 	adaptertest.RunSource(t, adaptertest.SourceHarness{
 		New: func(t *testing.T) adapters.Source {
 			return b.Source("conformance", []string{caseTopic(t)}, "", "")
 		},
-		// Inject does not wait for the PUBACK: it comes only once the Publisher
-		// accepted the event, which some cases delay or refuse. Nor does it check
-		// the token: paho stores a QoS 1 message before sending it and resends it
-		// after a reconnect until it is acknowledged, but fails the token when the
-		// write meets the connection the bridge just closed. A lost message fails
-		// the suite's own wait instead.
 		Inject: func(t *testing.T, payload []byte) {
-			publisher(t).Publish(caseTopic(t), 1, false, payload)
+			publisher(t).publish(t, caseTopic(t), payload)
 		},
 		Redelivers: true,
 	})
@@ -80,3 +68,112 @@ func caseID(t *testing.T) string {
 
 // caseTopic is the topic of one case.
 func caseTopic(t *testing.T) string { return "conformance/" + caseID(t) }
+
+// resender is a QoS 1 publisher with a persistent session that reconnects by itself
+// and then resends what was not acknowledged, as a device would.
+//
+// It reconnects itself rather than use paho's auto-reconnect: paho resumes the
+// session (setting DUP on its stored packets) while new publishes may already go
+// out on the fresh connection, a data race the race detector reports
+// (eclipse-paho/paho.mqtt.golang#703). mu keeps publishes and reconnects apart:
+// paho's Connect returns only after the resume.
+type resender struct {
+	c    paho.Client
+	lost chan struct{} // capacity 1: the connection was lost
+	done chan struct{} // closed by close: the reconnect loop exits
+	wg   sync.WaitGroup
+
+	mu     sync.Mutex // held by publish and by a reconnect, so that they never overlap
+	closed bool       // guarded by mu: no more reconnects
+}
+
+// newResender connects a publisher with client id id; it is closed when t ends.
+func newResender(t *testing.T, url, id string) *resender {
+	t.Helper()
+	r := &resender{lost: make(chan struct{}, 1), done: make(chan struct{})}
+	o := paho.NewClientOptions().AddBroker(url).SetClientID(id).SetCleanSession(false).
+		SetAutoReconnect(false).SetConnectTimeout(5 * time.Second).SetOrderMatters(true).
+		SetConnectionLostHandler(func(paho.Client, error) {
+			select {
+			case r.lost <- struct{}{}:
+			default:
+			}
+		})
+	r.c = paho.NewClient(o)
+	tok := r.c.Connect()
+	require.True(t, tok.WaitTimeout(10*time.Second), "publisher connect timed out")
+	require.NoError(t, tok.Error())
+	r.wg.Add(1)
+	// The reconnect loop exits when close closes done.
+	go func() {
+		defer r.wg.Done()
+		r.reconnectLoop()
+	}()
+	t.Cleanup(r.close)
+	return r
+}
+
+// reconnectLoop connects again, with a short pause between attempts, whenever the
+// connection is lost, until close.
+func (r *resender) reconnectLoop() {
+	for {
+		select {
+		case <-r.done:
+			return
+		case <-r.lost:
+		}
+		for {
+			r.mu.Lock()
+			if r.closed {
+				r.mu.Unlock()
+				return
+			}
+			tok := r.c.Connect() // resends the unacknowledged messages before it completes
+			ok := tok.WaitTimeout(10*time.Second) && tok.Error() == nil
+			r.mu.Unlock()
+			if ok {
+				break
+			}
+			select {
+			case <-r.done:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// publish publishes payload with QoS 1. It does not wait for the PUBACK, which
+// comes only once the relay accepted the event (some cases delay or refuse it), nor
+// does it report a failed write: paho stores the message first and resends it after
+// the reconnect. While the client is disconnected, it waits for the reconnect.
+func (r *resender) publish(t *testing.T, topic string, payload []byte) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r.mu.Lock()
+		tok := r.c.Publish(topic, 1, false, payload)
+		r.mu.Unlock()
+		// ErrNotConnected comes at once and means nothing was stored: try again.
+		select {
+		case <-tok.Done():
+			if !errors.Is(tok.Error(), paho.ErrNotConnected) {
+				return
+			}
+		default:
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "publisher not reconnected within 10s")
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// close stops reconnecting and disconnects.
+func (r *resender) close() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	close(r.done)
+	r.wg.Wait()
+	r.c.Disconnect(100)
+}

@@ -25,16 +25,28 @@ const modulePath = "github.com/edgerelay/edgerelay/"
 // readmeHeadings are the headings every adapter README has.
 var readmeHeadings = []string{"## Description", "## Configuration", "## Delivery semantics", "## Metrics", "## Example"}
 
-// TestAdapterDocs checks every registered adapter's documentation: the sample
-// passes the loader, the README has the standard headings and lists every
-// configuration key, and the package runs the conformance suite.
+// TestAdapterDocs checks every registered adapter's documentation: the sample and
+// the README's yaml examples pass the loader, the README has the standard headings
+// and lists every configuration key, and the package runs the conformance suite.
 func TestAdapterDocs(t *testing.T) {
 	factories := adapters.Registered()
 	require.NotEmpty(t, factories, "no adapter registered (adapters/all not linked?)")
 	for _, f := range factories {
 		t.Run(string(f.Dir)+"/"+f.Type, func(t *testing.T) {
 			dir := adapterDir(t, f)
-			t.Run("SampleParses", func(t *testing.T) { checkSample(t, f) })
+			t.Run("SampleParses", func(t *testing.T) {
+				require.NotEmpty(t, strings.TrimSpace(f.Sample), "%s %s registers no sample", f.Dir, f.Type)
+				checkSettings(t, f, f.Sample)
+			})
+			t.Run("ExamplesParse", func(t *testing.T) {
+				ex, ok := readmeSections(t, dir)["## Example"]
+				require.True(t, ok, "%s/README.md has no ## Example section", dir)
+				blocks := yamlBlockRE.FindAllStringSubmatch(ex, -1)
+				require.NotEmpty(t, blocks, "the Example section of %s/README.md has no yaml block", dir)
+				for i, m := range blocks {
+					t.Run(fmt.Sprint(i), func(t *testing.T) { checkExample(t, f, m[1]) })
+				}
+			})
 			t.Run("ReadmeHeadings", func(t *testing.T) {
 				secs := readmeSections(t, dir)
 				for _, h := range append([]string{"# " + f.Type}, readmeHeadings...) {
@@ -72,25 +84,43 @@ func adapterDir(t *testing.T, f *adapters.Factory) string {
 	return filepath.Join("..", "..", filepath.FromSlash(pkg))
 }
 
-// checkSample embeds f's sample as one entry of a complete configuration, with a
-// stdout sink and a route to make it whole, and parses it as Load would: keys are
-// checked strictly against the Config and Validate runs.
-func checkSample(t *testing.T, f *adapters.Factory) {
+// yamlBlockRE matches a fenced yaml block and captures its text.
+var yamlBlockRE = regexp.MustCompile("(?s)```ya?ml\n(.*?)```")
+
+// checkExample loads one yaml block of a README's Example section: a complete
+// configuration when it has a sources or sinks list, else the adapter's settings.
+func checkExample(t *testing.T, f *adapters.Factory, text string) {
 	t.Helper()
-	require.NotEmpty(t, strings.TrimSpace(f.Sample), "%s %s registers no sample", f.Dir, f.Type)
 	var probe map[string]any
-	require.NoError(t, yaml.Unmarshal([]byte(f.Sample), &probe), "the sample is not YAML")
+	require.NoError(t, yaml.Unmarshal([]byte(text), &probe), "the example is not YAML:\n%s", text)
+	_, hasSources := probe["sources"]
+	_, hasSinks := probe["sinks"]
+	if !hasSources && !hasSinks {
+		checkSettings(t, f, text)
+		return
+	}
+	_, err := Parse([]byte(text), f.Type+"-example.yaml")
+	require.NoError(t, err, "the example configuration does not load:\n%s", text)
+}
+
+// checkSettings embeds settings (a sample, an example) as one entry of a complete
+// configuration, with a stdout sink and a route to make it whole, and parses it as
+// Load would: keys are checked strictly against the Config and Validate runs.
+func checkSettings(t *testing.T, f *adapters.Factory, settings string) {
+	t.Helper()
+	var probe map[string]any
+	require.NoError(t, yaml.Unmarshal([]byte(settings), &probe), "not YAML:\n%s", settings)
 	for _, k := range []string{"name", "type"} {
 		_, clash := probe[k]
-		require.False(t, clash, "the sample sets %q, which the loader reserves for the entry itself", k)
+		require.False(t, clash, "the settings set %q, which the loader reserves for the entry itself", k)
 	}
 
 	var entry strings.Builder
 	fmt.Fprintf(&entry, "  - name: sample\n    type: %s\n", f.Type)
-	for line := range strings.Lines(f.Sample) {
+	for line := range strings.Lines(settings) {
 		entry.WriteString("    " + line)
 	}
-	if !strings.HasSuffix(f.Sample, "\n") {
+	if !strings.HasSuffix(settings, "\n") {
 		entry.WriteString("\n")
 	}
 	var doc strings.Builder
@@ -107,7 +137,7 @@ func checkSample(t *testing.T, f *adapters.Factory) {
 	fmt.Fprintf(&doc, "routes:\n  - to: [%s]\n", to)
 
 	cfg, err := Parse([]byte(doc.String()), f.Type+"-sample.yaml")
-	require.NoError(t, err, "the sample does not load; configuration tried:\n%s", doc.String())
+	require.NoError(t, err, "the settings do not load; configuration tried:\n%s", doc.String())
 	list := cfg.Sinks
 	if f.Dir == adapters.DirSource {
 		list = cfg.Sources
