@@ -1,0 +1,157 @@
+//go:build linux
+
+// Command edgerelay-bench measures edgerelay against the targets of the performance
+// guide and writes the results as Markdown (`make bench` writes docs/benchmarks.md).
+//
+// It builds the daemon once, then for each workload starts it as a child process
+// with a generated configuration in a temporary directory, publishes ~215-byte JSON
+// alerts at QoS 1 to the daemon's embedded MQTT broker with paho clients, and
+// receives the deliveries on an HTTP sink inside this process. Everything binds to
+// 127.0.0.1. Figures are medians of -runs runs; the durable throughput is compared
+// with the same binary with fsync turned off, in the same run.
+//
+// It reads /proc, so it runs on Linux only. Usage, from the module root:
+//
+//	go run ./cmd/edgerelay-bench -out docs/benchmarks.md [-runs 3] [-quick]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// options are the command-line flags.
+type options struct {
+	out   string
+	runs  int
+	quick bool
+}
+
+// sizes are the event counts of the workloads.
+type sizes struct{ pairs, burst, rate, trickle, stored, starts int }
+
+// results is everything the report shows.
+type results struct {
+	opts           options
+	sz             sizes
+	started, ended time.Time
+	machine        machine
+	cmds           []string // the build commands
+	bins           []binary
+	runs           []runOut
+	cold           []float64 // W7, ms per start
+	problems       []string
+}
+
+// binary is one stripped cross-build and its size.
+type binary struct {
+	name string
+	size int64
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "write the Markdown report to this file")
+	flag.IntVar(&o.runs, "runs", 3, "runs per workload; the report gives medians")
+	flag.BoolVar(&o.quick, "quick", false, "one run with small counts: a smoke test, not a measurement")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := run(ctx, o, log); err != nil {
+		log.Error("benchmark failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options, log *slog.Logger) error {
+	sz := sizes{pairs: 3, burst: 20000, rate: 5000, trickle: 20, stored: 20000, starts: 5}
+	if o.quick {
+		o.runs, sz = 1, sizes{pairs: 1, burst: 2000, rate: 1000, trickle: 5, stored: 2000, starts: 3}
+	}
+	if o.runs < 1 {
+		return errors.New("-runs must be at least 1")
+	}
+	root, err := output(ctx, "", "go", "env", "GOMOD")
+	if root == "" || root == os.DevNull {
+		return fmt.Errorf("find the module root (run this from the repository): %v", err)
+	}
+	root = filepath.Dir(root)
+	tmp, err := os.MkdirTemp("", "edgerelay-bench-")
+	if err != nil {
+		return fmt.Errorf("make temporary directory: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	res := &results{opts: o, sz: sz, started: time.Now().UTC(), machine: readMachine(ctx, root, tmp)}
+
+	for _, t := range []struct{ name, env, out string }{
+		{"", "", "edgerelay"}, // the binary benchmarked
+		{"linux/arm GOARM=7", " GOOS=linux GOARCH=arm GOARM=7", "edgerelay_linux_armv7"},
+		{"linux/amd64", " GOOS=linux GOARCH=amd64", "edgerelay_linux_amd64"},
+	} {
+		env, out := "CGO_ENABLED=0"+t.env, filepath.Join(tmp, t.out)
+		res.cmds = append(res.cmds, fmt.Sprintf(`%s go build -trimpath -ldflags "-s -w" -o %s ./cmd/edgerelay`, env, out))
+		log.Info("building", "cmd", res.cmds[len(res.cmds)-1])
+		if _, err := output(ctx, root, "env", append(strings.Fields(env), "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "./cmd/edgerelay")...); err != nil {
+			return err
+		}
+		if fi, err := os.Stat(out); err == nil && t.name != "" {
+			res.bins = append(res.bins, binary{t.name, fi.Size()})
+		}
+	}
+
+	s, url, stopSink, err := serveSink()
+	if err != nil {
+		return err
+	}
+	defer stopSink()
+	b := &bench{bin: filepath.Join(tmp, "edgerelay"), tmp: tmp, sinkURL: url, sink: s, sz: sz, log: log}
+	for i := range o.runs {
+		log.Info("run", "n", i+1, "of", o.runs)
+		r, err := b.oneRun(ctx, i)
+		if err != nil {
+			return fmt.Errorf("run %d: %w", i+1, err)
+		}
+		res.runs = append(res.runs, r)
+	}
+	for i := range sz.starts {
+		log.Info("W7 cold start", "start", i+1)
+		ms, err := b.coldStart(ctx)
+		if err != nil {
+			return err
+		}
+		res.cold = append(res.cold, ms)
+	}
+	res.problems, res.ended, res.machine.loadEnd = b.problems, time.Now().UTC(), loadavg()
+	if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
+		return fmt.Errorf("make report directory: %w", err)
+	}
+	if err := os.WriteFile(o.out, []byte(report(res)), 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	log.Info("report written", "file", o.out, "took", res.ended.Sub(res.started).Round(time.Second))
+	return nil
+}
+
+// output runs a command in dir and returns its trimmed standard output.
+func output(ctx context.Context, dir, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return strings.TrimSpace(string(out)), nil
+}

@@ -1,0 +1,200 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// cfgOpts varies the generated daemon configuration.
+type cfgOpts struct {
+	noSync    bool // store.unsafe_no_sync: the durability-off baseline
+	brokerOff bool // no embedded broker and no source
+	fastRetry bool // short sink retry backoff, for the sink-outage case
+}
+
+// daemon is one edgerelay child process.
+type daemon struct {
+	cmd                       *exec.Cmd
+	dir, httpAddr, brokerAddr string
+	started                   time.Time     // just before exec
+	exited                    chan struct{} // closed once cmd.Wait has returned
+	waitErr                   error         // cmd.Wait's result, set before exited is closed
+}
+
+// launch writes a configuration into a fresh directory under tmp and starts the
+// daemon, without waiting for it to be ready.
+func launch(bin, tmp, sinkURL string, o cfgOpts) (*daemon, error) {
+	dir, err := os.MkdirTemp(tmp, "run-")
+	if err != nil {
+		return nil, fmt.Errorf("make run directory: %w", err)
+	}
+	d := &daemon{dir: dir, httpAddr: freeAddr(), brokerAddr: freeAddr(), exited: make(chan struct{})}
+	cfg := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfg, []byte(configYAML(d, sinkURL, o)), 0o600); err != nil {
+		return nil, fmt.Errorf("write config: %w", err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "daemon.log"))
+	if err != nil {
+		return nil, fmt.Errorf("create daemon log: %w", err)
+	}
+	defer logf.Close() // the child has its own descriptor
+	d.cmd = exec.Command(bin, "run", "-c", cfg)
+	d.cmd.Stdout, d.cmd.Stderr = logf, logf
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // dies with the driver
+	d.started = time.Now()
+	if err := d.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start daemon: %w", err)
+	}
+	// Exits when the child exits; stop makes sure it does.
+	go func() { d.waitErr = d.cmd.Wait(); close(d.exited) }()
+	return d, nil
+}
+
+// configYAML renders the daemon configuration.
+func configYAML(d *daemon, sinkURL string, o cfgOpts) string {
+	broker := fmt.Sprintf(`{ enabled: "true", listen: %s }`, d.brokerAddr)
+	sources := fmt.Sprintf("sources:\n  - { name: bench, type: mqtt, url: \"tcp://%s\", topics: [\"bench/#\"], qos: 1, key_path: key }\n", d.brokerAddr)
+	from, retry := "from: [bench], ", ""
+	if o.brokerOff {
+		broker, sources, from = `{ enabled: "false" }`, "", ""
+	}
+	if o.fastRetry {
+		retry = ", retry: { initial: 100ms, max: 1s }"
+	}
+	return fmt.Sprintf(`log: { level: warn }
+store: { path: %s, commit_window: 5ms, unsafe_no_sync: %t }
+http: { listen: %s }
+broker: %s
+%ssinks:
+  - { name: hook, type: webhook, url: "%s", max_in_flight: 8%s }
+routes:
+  - { %sto: [hook] }
+`, filepath.Join(d.dir, "queue.db"), o.noSync, d.httpAddr, broker, sources, sinkURL, retry, from)
+}
+
+// waitHealthy polls GET /health every 5 ms until it answers 204, at most limit.
+func (d *daemon) waitHealthy(ctx context.Context, limit time.Duration) error {
+	cl := &http.Client{Timeout: time.Second}
+	for end := time.Now().Add(limit); time.Now().Before(end); {
+		select {
+		case <-d.exited:
+			return fmt.Errorf("daemon exited before it was healthy (%v): %s", d.waitErr, d.logTail())
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+		if resp, err := cl.Get("http://" + d.httpAddr + "/health"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusNoContent {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("daemon not healthy after %s: %s", limit, d.logTail())
+}
+
+// stop sends SIGTERM, waits up to 10 s, then kills; it reports any unclean exit.
+func (d *daemon) stop() error {
+	select {
+	case <-d.exited:
+		return fmt.Errorf("daemon had exited by itself (%v): %s", d.waitErr, d.logTail())
+	default:
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(10 * time.Second):
+		_ = d.cmd.Process.Kill()
+		<-d.exited
+		return fmt.Errorf("daemon ignored SIGTERM for 10 s and was killed: %s", d.logTail())
+	}
+	if d.waitErr != nil {
+		return fmt.Errorf("daemon exit after SIGTERM: %v: %s", d.waitErr, d.logTail())
+	}
+	return nil
+}
+
+// logTail returns the last five lines the daemon logged (warn level and above).
+func (d *daemon) logTail() string {
+	b, _ := os.ReadFile(filepath.Join(d.dir, "daemon.log"))
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return strings.Join(lines[max(0, len(lines)-5):], " | ")
+}
+
+func (d *daemon) pid() int { return d.cmd.Process.Pid }
+
+// freeAddr returns a 127.0.0.1 address whose port was free a moment ago.
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(fmt.Sprintf("listen on loopback: %v", err))
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// procField returns the first number after "name:" in /proc/<pid>/<file>: kB in
+// status, bytes in io.
+func procField(pid int, file, name string) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file))
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && k == name && err == nil {
+			return strconv.ParseFloat(strings.Fields(v)[0], 64)
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/%s (%v)", name, pid, file, err)
+}
+
+// cpuSeconds is the user+system CPU time of pid, from /proc/<pid>/stat (USER_HZ = 100).
+func cpuSeconds(pid int) float64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	_, rest, _ := strings.Cut(string(b), ") ")
+	if f := strings.Fields(rest); len(f) > 12 {
+		u, _ := strconv.ParseFloat(f[11], 64)
+		s, _ := strconv.ParseFloat(f[12], 64)
+		return (u + s) / 100
+	}
+	return 0
+}
+
+// selfCPU is this process's user+system CPU time in seconds.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// machineCPU returns busy and total jiffies over all CPUs from /proc/stat.
+func machineCPU() (busy, total float64) {
+	b, _ := os.ReadFile("/proc/stat")
+	line, _, _ := strings.Cut(string(b), "\n")
+	for i, f := range strings.Fields(line) {
+		v, _ := strconv.ParseFloat(f, 64)
+		if i >= 1 && i <= 8 { // user nice system idle iowait irq softirq steal
+			total += v
+			if i != 4 && i != 5 {
+				busy += v
+			}
+		}
+	}
+	return busy, total
+}
+
+// sleepCtx sleeps for d or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+}

@@ -1,0 +1,248 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// bench holds what every workload shares.
+type bench struct {
+	bin, tmp, sinkURL string
+	sink              *sink
+	sz                sizes
+	log               *slog.Logger
+	problems          []string // daemon misbehaviour seen along the way, for the report
+}
+
+// runOut is one run's figures.
+type runOut struct {
+	w1              []pair  // W1 (with W5a, W6 idle-on and peak)
+	p50, p99, pmax  float64 // W2, ms
+	trickle, stored float64 // W5b, W5c: bytes written per event
+	drain, idleOff  float64 // W5c: events/s after recovery; W6: MiB
+}
+
+// pair is a durable burst and its no-sync baseline, run back to back.
+type pair struct{ durable, noSync burstOut }
+
+// burstOut is one W1 burst against one daemon.
+type burstOut struct {
+	rate               float64 // events/s, first publish to last new id at the sink
+	unique, dups       int
+	bytesPerEvent      float64 // W5a
+	idle, peak         float64 // MiB: VmRSS 2 s after ready, VmHWM after the burst
+	daemonCPU, selfCPU float64 // µs of CPU per event: the daemon; this driver (publishers, sink)
+	busy               float64 // share of all CPUs busy during the burst, 0..1
+}
+
+func (b *bench) problem(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	b.log.Warn("daemon problem", "what", msg)
+	b.problems = append(b.problems, msg)
+}
+
+// oneRun runs every per-run workload once, W1 as sz.pairs durable/no-sync pairs
+// whose order alternates, so neither mode always gets the warmer machine.
+func (b *bench) oneRun(ctx context.Context, i int) (r runOut, err error) {
+	r.w1 = make([]pair, b.sz.pairs)
+	for j := range r.w1 {
+		for k := range 2 {
+			out, what := &r.w1[j].durable, "W1 durable"
+			if (i+j+k)%2 == 1 {
+				out, what = &r.w1[j].noSync, "W1 no-sync"
+			}
+			if *out, err = b.burst(ctx, cfgOpts{noSync: what == "W1 no-sync"}, what); err != nil {
+				return r, err
+			}
+		}
+	}
+	for _, step := range []func(context.Context, *runOut) error{b.latency, b.trickle, b.stored, b.idleNoBroker} {
+		if err := step(ctx, &r); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+// session starts a daemon, waits for /health, opens conns publisher connections,
+// runs fn, then finishes the daemon.
+func (b *bench) session(ctx context.Context, o cfgOpts, what string, conns int, fn func(*daemon, []mqtt.Client)) error {
+	b.log.Info(what)
+	b.sink.reset(0)
+	d, err := launch(b.bin, b.tmp, b.sinkURL, o)
+	if err != nil {
+		return err
+	}
+	defer b.finish(d, what, !o.fastRetry)
+	if err := d.waitHealthy(ctx, 10*time.Second); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	cs, err := connectN(d.brokerAddr, conns)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer disconnect(cs)
+	fn(d, cs)
+	return ctx.Err()
+}
+
+// finish stops d; duplicates at the sink, an unclean exit and (if quiet) anything
+// the daemon logged are recorded as problems.
+func (b *bench) finish(d *daemon, what string, quiet bool) {
+	if st := b.sink.stats(); st.dups > 0 {
+		b.problem("%s: %d duplicate deliveries without a crash (%d of them under another relay event id, so ingested twice)", what, st.dups, st.reIngest)
+	}
+	if err := d.stop(); err != nil {
+		b.problem("%s: %v", what, err)
+	} else if tail := d.logTail(); tail != "" && quiet {
+		b.problem("%s: the daemon logged at warn level or above: %s", what, tail)
+	}
+}
+
+// deliver publishes n events (see publish), calls then (if set), and waits up to
+// 2 min for all of them at the sink. It returns when publishing began, and records
+// missing events or failed publishes as a problem.
+func (b *bench) deliver(ctx context.Context, what string, cs []mqtt.Client, n, window int, interval time.Duration, then func()) (time.Time, sinkStats) {
+	done := b.sink.reset(n)
+	t0 := time.Now()
+	failed := publish(ctx, cs, rand.Uint32(), n, window, interval)
+	if then != nil {
+		then()
+	}
+	ok := waitSink(ctx, done, 2*time.Minute)
+	st := b.sink.stats()
+	if !ok || failed > 0 {
+		b.problem("%s: %d of %d events reached the sink within 2 min; %d publishes failed", what, st.unique, n, failed)
+	}
+	return t0, st
+}
+
+// proc reads a /proc field of the daemon (NaN, and a problem, if it cannot).
+func (b *bench) proc(d *daemon, file, name string) float64 {
+	v, err := procField(d.pid(), file, name)
+	if err != nil {
+		b.problem("%v", err)
+		return math.NaN()
+	}
+	return v
+}
+
+// burst runs W1 (with W5a, W6 idle-on and peak) against one fresh daemon.
+func (b *bench) burst(ctx context.Context, o cfgOpts, what string) (r burstOut, err error) {
+	err = b.session(ctx, o, what, 4, func(d *daemon, cs []mqtt.Client) {
+		sleepCtx(ctx, 2*time.Second)
+		r.idle = b.proc(d, "status", "VmRSS") / 1024
+		w0, dc, sc := b.proc(d, "io", "write_bytes"), cpuSeconds(d.pid()), selfCPU()
+		mb, mt := machineCPU()
+		t0, st := b.deliver(ctx, what, cs, b.sz.burst, 1000, 0, nil)
+		r.rate = float64(st.unique) / st.last.Sub(t0).Seconds()
+		mb1, mt1 := machineCPU()
+		n := float64(b.sz.burst) / 1e6
+		r.daemonCPU, r.selfCPU, r.busy = (cpuSeconds(d.pid())-dc)/n, (selfCPU()-sc)/n, (mb1-mb)/(mt1-mt)
+		sleepCtx(ctx, time.Second) // late commits, deletes and duplicates
+		r.bytesPerEvent = (b.proc(d, "io", "write_bytes") - w0) / float64(b.sz.burst)
+		r.peak = b.proc(d, "status", "VmHWM") / 1024
+		st = b.sink.stats()
+		r.unique, r.dups = st.unique, st.dups
+	})
+	return r, err
+}
+
+// latency runs W2: sz.rate events at 500 events/s.
+func (b *bench) latency(ctx context.Context, r *runOut) error {
+	return b.session(ctx, cfgOpts{}, "W2 latency at 500 events/s", 1, func(d *daemon, cs []mqtt.Client) {
+		_, st := b.deliver(ctx, "W2", cs, b.sz.rate, 1000, 2*time.Millisecond, nil)
+		var ms []float64
+		for _, l := range st.lat {
+			ms = append(ms, float64(l.Microseconds())/1000)
+		}
+		slices.Sort(ms)
+		r.p50, r.p99, r.pmax = pct(ms, 0.5), pct(ms, 0.99), pct(ms, 1)
+	})
+}
+
+// trickle runs W5b: one event per second to a healthy sink.
+func (b *bench) trickle(ctx context.Context, r *runOut) error {
+	return b.session(ctx, cfgOpts{}, "W5b one event per second", 1, func(d *daemon, cs []mqtt.Client) {
+		sleepCtx(ctx, time.Second) // let start-up writes land first
+		w0 := b.proc(d, "io", "write_bytes")
+		b.deliver(ctx, "W5b", cs, b.sz.trickle, 1, time.Second, nil)
+		sleepCtx(ctx, time.Second)
+		r.trickle = (b.proc(d, "io", "write_bytes") - w0) / float64(b.sz.trickle)
+	})
+}
+
+// stored runs W5c: a burst while the sink answers 503, then recovery.
+func (b *bench) stored(ctx context.Context, r *runOut) error {
+	return b.session(ctx, cfgOpts{fastRetry: true}, "W5c burst into a failing sink", 4, func(d *daemon, cs []mqtt.Client) {
+		w0 := b.proc(d, "io", "write_bytes")
+		var t1 time.Time
+		b.sink.fail.Store(true)
+		defer b.sink.fail.Store(false)
+		// Each PUBACK means the event is stored: the sink takes nothing yet.
+		_, st := b.deliver(ctx, "W5c", cs, b.sz.stored, 1000, 0, func() { b.sink.fail.Store(false); t1 = time.Now() })
+		r.drain = float64(st.unique) / st.last.Sub(t1).Seconds()
+		sleepCtx(ctx, time.Second)
+		r.stored = (b.proc(d, "io", "write_bytes") - w0) / float64(b.sz.stored)
+	})
+}
+
+// idleNoBroker runs W6 with the broker off and no source.
+func (b *bench) idleNoBroker(ctx context.Context, r *runOut) error {
+	return b.session(ctx, cfgOpts{brokerOff: true}, "W6 idle, broker off", 0, func(d *daemon, _ []mqtt.Client) {
+		sleepCtx(ctx, 2*time.Second)
+		r.idleOff = b.proc(d, "status", "VmRSS") / 1024
+	})
+}
+
+// coldStart runs W7 once: exec to the first event at the sink, in ms, the publisher
+// retrying its connection every millisecond.
+func (b *bench) coldStart(ctx context.Context) (float64, error) {
+	done := b.sink.reset(1)
+	d, err := launch(b.bin, b.tmp, b.sinkURL, cfgOpts{})
+	if err != nil {
+		return 0, err
+	}
+	defer b.finish(d, "W7", true)
+	var c mqtt.Client
+	for end := d.started.Add(10 * time.Second); c == nil; time.Sleep(time.Millisecond) {
+		if time.Now().After(end) || ctx.Err() != nil {
+			return 0, errors.New("W7: could not connect to the broker within 10 s: " + d.logTail())
+		}
+		c, _ = connect(d.brokerAddr, "w7", 200*time.Millisecond)
+	}
+	defer c.Disconnect(100)
+	c.Publish("bench/alerts", 1, false, payload(rand.Uint32(), 0))
+	if !waitSink(ctx, done, 10*time.Second) {
+		return 0, errors.New("W7: the first event was not delivered within 10 s: " + d.logTail())
+	}
+	return float64(b.sink.stats().first.Sub(d.started).Microseconds()) / 1000, nil
+}
+
+// pct is the nearest-rank percentile p (0..1) of sorted xs.
+func pct(xs []float64, p float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	return xs[max(0, int(math.Ceil(p*float64(len(xs))))-1)]
+}
+
+// median of xs (NaN when empty).
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return math.NaN()
+	}
+	return (s[(len(s)-1)/2] + s[len(s)/2]) / 2
+}
