@@ -233,7 +233,6 @@ func (d *Daemon) startBroker() error {
 	}
 	d.broker = b
 	d.onStop("broker", b.Close)
-	d.log.Info("embedded MQTT broker listening", "addr", b.Addr())
 	return nil
 }
 

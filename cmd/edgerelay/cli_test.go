@@ -161,3 +161,23 @@ func TestQueueWhileDaemonHoldsStore(t *testing.T) {
 	require.Equal(t, exitError, code)
 	require.Contains(t, errs, "stop the daemon first")
 }
+
+func TestJournalPriorities(t *testing.T) {
+	var buf bytes.Buffer
+	t.Setenv("JOURNAL_STREAM", "8:12345")
+	for _, format := range []string{"text", "json"} {
+		buf.Reset()
+		cfg, err := loadConfig("")
+		require.NoError(t, err)
+		cfg.Log.Format = format
+		log := newLogger(cfg, &buf)
+		log.Error("boom")
+		log.Warn("careful")
+		log.Info("fine")
+		lines := bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n"))
+		require.Len(t, lines, 3)
+		require.True(t, bytes.HasPrefix(lines[0], []byte("<3>")), string(lines[0]))
+		require.True(t, bytes.HasPrefix(lines[1], []byte("<4>")), string(lines[1]))
+		require.True(t, bytes.HasPrefix(lines[2], []byte("<6>")), string(lines[2]))
+	}
+}
