@@ -1,0 +1,108 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/daemon/pipeline"
+	"github.com/edgerelay/edgerelay/store/storetest"
+)
+
+// stuckSink never returns from Send until released: a hung peer.
+type stuckSink struct{ release chan struct{} }
+
+func (s stuckSink) Connect(context.Context) error { return nil }
+func (s stuckSink) Close(context.Context) error   { return nil }
+func (s stuckSink) Send(ctx context.Context, _ *adapters.Event) error {
+	select {
+	case <-s.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestAliveReportsStuckSink: the watchdog probe fails when every worker of a sink is
+// stuck in Send while events wait, and recovers when the send returns.
+func TestAliveReportsStuckSink(t *testing.T) {
+	db := storetest.MustOpen(t)
+	sink := stuckSink{release: make(chan struct{})}
+	h := start(t, db, time.Millisecond, pipeline.Options{Sinks: []pipeline.Sink{{Name: "hung", Sink: sink, MaxInFlight: 1}}})
+	done, _ := publish(t, h.p, 3, 0)
+	waitFor(t, "a send in flight", func() bool { return h.p.Status()[0].InFlight == 1 })
+	require.NoError(t, h.p.Alive(time.Hour), "not stuck for long yet")
+	time.Sleep(20 * time.Millisecond)
+	err := h.p.Alive(10 * time.Millisecond)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "sink hung")
+	close(sink.release)
+	wait(t, done, "done callbacks")
+	waitFor(t, "alive again", func() bool { return h.p.Alive(10*time.Millisecond) == nil })
+}
+
+// syncBuffer is a log destination safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestBadInputDoesNotFloodTheLog: a storm of unroutable events is counted, not logged
+// line by line.
+func TestBadInputDoesNotFloodTheLog(t *testing.T) {
+	db := storetest.MustOpen(t)
+	var logs syncBuffer
+	rejected := map[string]int{}
+	var mu sync.Mutex
+	h := start(t, db, time.Millisecond, pipeline.Options{
+		Sinks:    []pipeline.Sink{{Name: "a", Sink: newPeer()}},
+		Router:   pipeline.NewRouter([]pipeline.Route{{Name: "alarms", Topics: []string{"alarms/#"}, To: []string{"a"}}}),
+		Log:      slog.New(slog.NewTextHandler(&logs, nil)),
+		Observer: countObserver{mu: &mu, rejected: rejected},
+	})
+	for i := 0; i < 500; i++ {
+		ev := &adapters.Event{ID: fmt.Sprintf("x%d", i), Topic: "noise/x", Payload: []byte("{}")}
+		require.NoError(t, adapters.PublishWait(context.Background(), h.p.Publisher("src"), ev))
+	}
+	mu.Lock()
+	require.Equal(t, 500, rejected["unrouted"])
+	mu.Unlock()
+	lines := strings.Count(logs.String(), "event rejected")
+	require.GreaterOrEqual(t, lines, 1)
+	require.LessOrEqual(t, lines, 2, "rejections are rate-limited in the log")
+}
+
+type countObserver struct {
+	mu       *sync.Mutex
+	rejected map[string]int
+}
+
+func (countObserver) Published(string)    {}
+func (countObserver) Delivered(string)    {}
+func (countObserver) Retried(string)      {}
+func (countObserver) DeadLettered(string) {}
+func (o countObserver) Rejected(_, reason string) {
+	o.mu.Lock()
+	o.rejected[reason]++
+	o.mu.Unlock()
+}
