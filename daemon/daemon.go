@@ -557,18 +557,12 @@ func (d *Daemon) registerGauges() {
 	for _, s := range d.sinks {
 		name := s.Name
 		d.m.QueueDepth(name, func() float64 {
-			for _, st := range d.pipe.Status() {
-				if st.Name == name {
-					return float64(st.Depth)
-				}
-			}
-			return 0
+			st, _ := d.pipe.SinkStatus(name)
+			return float64(st.Depth)
 		})
 		d.m.QueueOldestAge(name, func() float64 {
-			for _, st := range d.pipe.Status() {
-				if st.Name == name && !st.Oldest.IsZero() {
-					return d.now().Sub(st.Oldest).Seconds()
-				}
+			if st, _ := d.pipe.SinkStatus(name); !st.Oldest.IsZero() {
+				return d.now().Sub(st.Oldest).Seconds()
 			}
 			return 0
 		})

@@ -344,6 +344,15 @@ func (p *Pipeline) Status() []SinkStatus {
 	return out
 }
 
+// SinkStatus returns the snapshot of one lane.
+func (p *Pipeline) SinkStatus(name string) (SinkStatus, bool) {
+	l, ok := p.lanes[name]
+	if !ok {
+		return SinkStatus{}, false
+	}
+	return l.status(), true
+}
+
 // Alive reports an error when a lane has work, all its workers are busy and none has
 // finished a send for stuckAfter: a hung delivery the watchdog should not hide.
 func (p *Pipeline) Alive(stuckAfter time.Duration) error {
