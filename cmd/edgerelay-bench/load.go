@@ -22,17 +22,24 @@ import (
 type sink struct {
 	fail atomic.Bool // answer 503 and record nothing
 
-	mu   sync.Mutex // guards st, eid, want and done
+	mu   sync.Mutex // guards st, seen, want and done
 	st   sinkStats
-	eid  map[string]string // body id -> X-Edgerelay-Event-Id of its first delivery
+	seen map[string]arrival // by the id in the body
 	want int
 	done chan struct{} // closed when want ids have arrived
+}
+
+// arrival is the first delivery of one id.
+type arrival struct {
+	eid string // X-Edgerelay-Event-Id
+	at  time.Time
 }
 
 // sinkStats is what the sink received since its last reset.
 type sinkStats struct {
 	unique         int
 	dups, reIngest int             // repeated ids; of those, how many carried another relay event id
+	dupGaps        []time.Duration // for each repeat, the time since the id's first arrival
 	first, last    time.Time       // arrivals of the first and of the latest new id
 	lat            []time.Duration // arrival - payload ts, per new id
 }
@@ -55,7 +62,7 @@ func serveSink() (*sink, string, func(), error) {
 func (s *sink) reset(want int) <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.st, s.eid, s.want, s.done = sinkStats{}, make(map[string]string, want), want, make(chan struct{})
+	s.st, s.seen, s.want, s.done = sinkStats{}, make(map[string]arrival, want), want, make(chan struct{})
 	return s.done
 }
 
@@ -68,13 +75,14 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	id, eid := gjson.GetBytes(body, "id").String(), r.Header.Get("X-Edgerelay-Event-Id")
 	s.mu.Lock()
-	if first, seen := s.eid[id]; seen {
+	if first, seen := s.seen[id]; seen {
 		s.st.dups++
-		if first != eid {
+		s.st.dupGaps = append(s.st.dupGaps, now.Sub(first.at))
+		if first.eid != eid {
 			s.st.reIngest++
 		}
 	} else {
-		s.eid[id] = eid
+		s.seen[id] = arrival{eid, now}
 		if s.st.unique++; s.st.unique == 1 {
 			s.st.first = now
 		}
@@ -92,7 +100,7 @@ func (s *sink) stats() sinkStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.st
-	st.lat = slices.Clone(st.lat)
+	st.lat, st.dupGaps = slices.Clone(st.lat), slices.Clone(st.dupGaps)
 	return st
 }
 

@@ -57,11 +57,12 @@ func (b *bench) oneRun(ctx context.Context, i int) (r runOut, err error) {
 	r.w1 = make([]pair, b.sz.pairs)
 	for j := range r.w1 {
 		for k := range 2 {
-			out, what := &r.w1[j].durable, "W1 durable"
-			if (i+j+k)%2 == 1 {
-				out, what = &r.w1[j].noSync, "W1 no-sync"
+			noSync := (i+j+k)%2 == 1
+			out, what := &r.w1[j].durable, fmt.Sprintf("W1 durable, pair %d.%d", i+1, j+1)
+			if noSync {
+				out, what = &r.w1[j].noSync, fmt.Sprintf("W1 no-sync, pair %d.%d", i+1, j+1)
 			}
-			if *out, err = b.burst(ctx, cfgOpts{noSync: what == "W1 no-sync"}, what); err != nil {
+			if *out, err = b.burst(ctx, cfgOpts{noSync: noSync}, what); err != nil {
 				return r, err
 			}
 		}
@@ -100,7 +101,9 @@ func (b *bench) session(ctx context.Context, o cfgOpts, what string, conns int, 
 // the daemon logged are recorded as problems.
 func (b *bench) finish(d *daemon, what string, quiet bool) {
 	if st := b.sink.stats(); st.dups > 0 {
-		b.problem("%s: %d duplicate deliveries without a crash (%d of them under another relay event id, so ingested twice)", what, st.dups, st.reIngest)
+		gaps := col(st.dupGaps, millis)
+		b.problem("%s: %d duplicate deliveries without a crash, each after the sink had answered 200 to the same id; %d under another relay event id (ingested twice), the rest redeliveries of the same relay event, %.1f ms (median; range %.1f–%.1f) after the first delivery",
+			what, st.dups, st.reIngest, median(gaps), slices.Min(gaps), slices.Max(gaps))
 	}
 	if err := d.stop(); err != nil {
 		b.problem("%s: %v", what, err)
@@ -162,10 +165,7 @@ func (b *bench) burst(ctx context.Context, o cfgOpts, what string) (r burstOut, 
 func (b *bench) latency(ctx context.Context, r *runOut) error {
 	return b.session(ctx, cfgOpts{}, "W2 latency at 500 events/s", 1, func(d *daemon, cs []mqtt.Client) {
 		_, st := b.deliver(ctx, "W2", cs, b.sz.rate, 1000, 2*time.Millisecond, nil)
-		var ms []float64
-		for _, l := range st.lat {
-			ms = append(ms, float64(l.Microseconds())/1000)
-		}
+		ms := col(st.lat, millis)
 		slices.Sort(ms)
 		r.p50, r.p99, r.pmax = pct(ms, 0.5), pct(ms, 0.99), pct(ms, 1)
 	})
@@ -214,20 +214,22 @@ func (b *bench) coldStart(ctx context.Context) (float64, error) {
 		return 0, err
 	}
 	defer b.finish(d, "W7", true)
-	var c mqtt.Client
-	for end := d.started.Add(10 * time.Second); c == nil; time.Sleep(time.Millisecond) {
+	c, err := connect(d.brokerAddr, "w7", 200*time.Millisecond)
+	for end := d.started.Add(10 * time.Second); err != nil; c, err = connect(d.brokerAddr, "w7", 200*time.Millisecond) {
 		if time.Now().After(end) || ctx.Err() != nil {
-			return 0, errors.New("W7: could not connect to the broker within 10 s: " + d.logTail())
+			return 0, fmt.Errorf("W7: could not connect to the broker within 10 s: %w: %s", err, d.logTail())
 		}
-		c, _ = connect(d.brokerAddr, "w7", 200*time.Millisecond)
+		time.Sleep(time.Millisecond)
 	}
 	defer c.Disconnect(100)
 	c.Publish("bench/alerts", 1, false, payload(rand.Uint32(), 0))
 	if !waitSink(ctx, done, 10*time.Second) {
 		return 0, errors.New("W7: the first event was not delivered within 10 s: " + d.logTail())
 	}
-	return float64(b.sink.stats().first.Sub(d.started).Microseconds()) / 1000, nil
+	return millis(b.sink.stats().first.Sub(d.started)), nil
 }
+
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // pct is the nearest-rank percentile p (0..1) of sorted xs.
 func pct(xs []float64, p float64) float64 {

@@ -152,7 +152,6 @@ func (j *pubJob) Done(err error) {
 		}
 		if it.spilled {
 			l.spillPending--
-			l.spillGen++
 			l.maybeLoadLocked()
 		}
 		if f := l.settleLocked(it); f != nil {
@@ -160,7 +159,9 @@ func (j *pubJob) Done(err error) {
 		}
 		l.mu.Unlock()
 		if len(ops) > 0 {
-			j.p.submit(&opJob{p: j.p, lane: l, ops: ops})
+			// Done runs on the writer goroutine: a blocking Submit here could wait on
+			// itself. The goroutine exits once Submit returns.
+			go j.p.submit(&opJob{p: j.p, lane: l, ops: ops})
 		}
 	}
 	for _, f := range finished {

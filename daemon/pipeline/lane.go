@@ -47,7 +47,6 @@ type lane struct {
 	loading      bool
 	loadedSeq    uint64
 	spillPending int
-	spillGen     uint64              // bumped whenever a spilled item is committed
 	known        map[uint64]struct{} // seqs of stored items held in memory
 	forgetting   map[uint64]struct{} // seqs whose delete or dead letter is being committed
 	depth        int64
@@ -85,11 +84,10 @@ func (l *lane) start(ctx, sendCtx context.Context, wg *sync.WaitGroup) error {
 	l.lastProgress = l.p.now()
 	l.started = true
 	l.loading = true
-	after, n, gen := l.loadedSeq, l.memLimit-l.memCount, l.spillGen
 	l.mu.Unlock()
-	// The first page loads before Publish is let through, so a lane with an empty
-	// outbox starts in direct mode.
-	l.load(after, n, gen)
+	// The first page loads before Publish is let through and before anything is
+	// committed, so a lane with an empty outbox starts in direct mode.
+	l.loadPage()
 
 	wg.Add(1 + l.maxInFlight)
 	go func() { // exits when ctx ends
@@ -429,12 +427,30 @@ func (l *lane) maybeLoadLocked() {
 		return
 	}
 	l.loading = true
-	after, n, gen := l.loadedSeq, l.memLimit-l.memCount, l.spillGen
-	go l.load(after, n, gen) // one page, then exits
+	// The page is read on the writer goroutine (loadJob.Prepare): between two commits,
+	// after the previous commit's Done has registered every item it stored. A read
+	// anywhere else could see a just-committed item that is also in memory and
+	// deliver it twice. Submitting from here could block under l.mu, hence the
+	// goroutine, which exits once Submit returns.
+	go l.p.submit(loadJob{l})
 }
 
-// load reads up to n stored items after seq and queues them in memory.
-func (l *lane) load(after uint64, n int, gen uint64) {
+// loadJob pages stored items into a lane's memory; see maybeLoadLocked.
+type loadJob struct{ l *lane }
+
+// Prepare reads the page; it writes nothing.
+func (j loadJob) Prepare(*store.Batch) { j.l.loadPage() }
+
+// Done has nothing to do: the page was loaded in Prepare.
+func (loadJob) Done(error) {}
+
+// loadPage reads up to a memory's worth of stored items after loadedSeq and queues
+// them. It must run where no commit can land concurrently: on the writer goroutine,
+// or before the writer and Publish start.
+func (l *lane) loadPage() {
+	l.mu.Lock()
+	after, n := l.loadedSeq, l.memLimit-l.memCount
+	l.mu.Unlock()
 	var entries []store.Entry
 	err := l.p.opt.DB.Scan(l.name, after, n, func(e store.Entry) error {
 		entries = append(entries, e)
@@ -442,6 +458,12 @@ func (l *lane) load(after uint64, n int, gen uint64) {
 	})
 	var ops []op
 	l.mu.Lock()
+	defer func() {
+		l.mu.Unlock()
+		if len(ops) > 0 {
+			go l.p.submit(&opJob{p: l.p, lane: l, ops: ops}) // never block the writer goroutine
+		}
+	}()
 	l.loading = false
 	if err != nil {
 		l.log.Error("reading the outbox failed; retrying", "err", err)
@@ -450,7 +472,6 @@ func (l *lane) load(after uint64, n int, gen uint64) {
 			defer l.mu.Unlock()
 			l.maybeLoadLocked()
 		})
-		l.mu.Unlock()
 		return
 	}
 	for i := range entries {
@@ -479,17 +500,13 @@ func (l *lane) load(after uint64, n int, gen uint64) {
 		l.known[e.Seq] = struct{}{}
 		l.enqueueLocked(it)
 	}
-	if len(entries) < n && l.spillPending == 0 && gen == l.spillGen {
+	if len(entries) < n && l.spillPending == 0 {
 		if l.backlog && l.loadedSeq > 0 {
 			l.log.Info("sink caught up with its stored backlog")
 		}
 		l.backlog = false
 	} else {
 		l.maybeLoadLocked()
-	}
-	l.mu.Unlock()
-	if len(ops) > 0 {
-		l.p.submit(&opJob{p: l.p, lane: l, ops: ops})
 	}
 }
 
