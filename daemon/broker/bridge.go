@@ -51,7 +51,40 @@ func newBridge(b *Broker) *bridge {
 type attachment struct {
 	name, keyPath, kind string
 	filters             []string
-	run                 *activeRun // guarded by bridge.mu; nil while Run is not running
+	run                 *activeRun    // guarded by bridge.mu; nil while Run is not running
+	started             chan struct{} // closed when Run attaches for the first time
+	startOnce           sync.Once
+}
+
+// startGrace bounds how long a publish waits for a source that has been created but
+// whose Run has not attached yet (the daemon is still starting): a client that
+// connects in the first milliseconds is held briefly instead of refused.
+const startGrace = 10 * time.Second
+
+// awaitStart blocks while a matching attachment has never run, up to startGrace.
+func (h *bridge) awaitStart(topic string) {
+	h.mu.Lock()
+	var wait chan struct{}
+	for _, a := range h.atts {
+		if a.matches(topic) && a.run == nil {
+			select {
+			case <-a.started:
+			default:
+				wait = a.started
+			}
+		}
+	}
+	h.mu.Unlock()
+	if wait == nil {
+		return
+	}
+	t := time.NewTimer(startGrace)
+	defer t.Stop()
+	select {
+	case <-wait:
+	case <-t.C:
+	case <-h.b.ctx.Done():
+	}
 }
 
 type activeRun struct {
@@ -82,6 +115,9 @@ func (h *bridge) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet,
 		return pk, nil // our own distribution, or Broker.Publish
 	}
 	qos := pk.FixedHeader.Qos
+	if qos > 0 {
+		h.awaitStart(pk.TopicName)
+	}
 	var runs []*activeRun
 	var atts []*attachment
 	h.mu.Lock()
@@ -424,7 +460,7 @@ func (b *Broker) Source(name string, filters []string, keyPath, kind string) ada
 	if kind == "" {
 		kind = adapters.KindRaw
 	}
-	s.att = &attachment{name: name, keyPath: keyPath, kind: kind, filters: plain}
+	s.att = &attachment{name: name, keyPath: keyPath, kind: kind, filters: plain, started: make(chan struct{})}
 	b.bridge.mu.Lock()
 	b.bridge.atts = append(b.bridge.atts, s.att)
 	b.bridge.mu.Unlock()
@@ -462,6 +498,7 @@ func (s *source) Run(ctx context.Context, pub adapters.Publisher) error {
 	s.att.run = &activeRun{ctx: rctx, pub: pub}
 	h.warned.Store(false)
 	h.mu.Unlock()
+	s.att.startOnce.Do(func() { close(s.att.started) })
 	defer func() {
 		h.mu.Lock()
 		s.att.run = nil

@@ -667,3 +667,24 @@ func (h *healthRec) Set(c string, ok bool, detail string) {
 	h.ok, h.detail = ok, detail
 	h.mu.Unlock()
 }
+
+// TestEarlyPublishWaitsForStart: a client that publishes after the broker listens but
+// before the relay source has attached (the daemon is still starting) is held, not
+// refused, and its message is relayed and acknowledged once the source runs.
+func TestEarlyPublishWaitsForStart(t *testing.T) {
+	b, rec := startBroker(t, nil)
+	src := b.Source("early", []string{"early/#"}, "", "")
+	c := client(t, b, "device-early", nil)
+	tok := c.Publish("early/x", 1, false, "first")
+	require.False(t, tok.WaitTimeout(notYet), "acknowledged before the relay ran")
+	pub := make(holdPublisher, 10)
+	run(t, src, pub)
+	h := pub.next(t)
+	require.Equal(t, "first", string(h.e.Payload))
+	require.Empty(t, h.e.Attrs["mqtt.duplicate"], "held, not refused and resent")
+	h.done(nil)
+	require.True(t, tok.WaitTimeout(10*time.Second))
+	require.NoError(t, tok.Error())
+	_, acked := rec.get("device-early")
+	require.Len(t, acked, 1)
+}
