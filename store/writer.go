@@ -131,6 +131,9 @@ func (w *Writer) Run(ctx context.Context) error {
 				window.Reset(w.opts.Window)
 			case <-idle.C:
 				w.touch()
+				// Back to waiting: draining here would gather jobs without arming
+				// the window, and they would wait for a full batch.
+				continue
 			}
 		} else {
 			select {

@@ -81,10 +81,10 @@ type Store struct {
 	// -1 means no limit.
 	MaxEventBytes int `yaml:"max_event_bytes"`
 	// MaxPending bounds events accepted but neither delivered nor stored yet; sources
-	// stop acknowledging past it. Zero means 4096.
+	// stop acknowledging past it. Zero means 1024.
 	MaxPending int `yaml:"max_pending"`
 	// MemoryItems bounds events each sink keeps in memory; the rest wait in the store.
-	// Zero means 4096.
+	// Zero means 1024.
 	MemoryItems int `yaml:"memory_items"`
 	// VerifyOnOpen runs the structural check when the store opens. Default true.
 	VerifyOnOpen *bool `yaml:"verify_on_open"`
@@ -254,10 +254,10 @@ func (c *Config) applyDefaults() {
 		c.Store.MaxEventBytes = 256 << 10
 	}
 	if c.Store.MaxPending == 0 {
-		c.Store.MaxPending = 4096
+		c.Store.MaxPending = 1024
 	}
 	if c.Store.MemoryItems == 0 {
-		c.Store.MemoryItems = 4096
+		c.Store.MemoryItems = 1024
 	}
 	if c.Store.DrainTimeout == 0 {
 		c.Store.DrainTimeout = 5 * time.Second

@@ -60,9 +60,9 @@ type Options struct {
 	// Oversize is the policy for payloads over MaxEventBytes. Empty means DeadLetter.
 	Oversize Policy
 	// MaxPending bounds events accepted but not yet settled; Publish blocks past it.
-	// Zero means 4096.
+	// Zero means 1024.
 	MaxPending int
-	// MemLimit bounds items a lane keeps in memory. Zero means 4096.
+	// MemLimit bounds items a lane keeps in memory. Zero means 1024.
 	MemLimit int
 	// DrainTimeout bounds how long Run waits for in-flight sends after its context
 	// ends. Zero means 5s.
@@ -103,10 +103,10 @@ func New(opt Options) (*Pipeline, error) {
 		return nil, errors.New("pipeline: DB, Writer and Router are required")
 	}
 	if opt.MaxPending <= 0 {
-		opt.MaxPending = 4096
+		opt.MaxPending = 1024
 	}
 	if opt.MemLimit <= 0 {
-		opt.MemLimit = 4096
+		opt.MemLimit = 1024
 	}
 	if opt.DrainTimeout <= 0 {
 		opt.DrainTimeout = 5 * time.Second
