@@ -161,7 +161,7 @@ func New(opt Options) (*Daemon, error) {
 	if err := d.web.Listen(); err != nil {
 		return nil, err
 	}
-	if err := d.startBroker(); err != nil {
+	if err := d.newBroker(); err != nil {
 		return nil, err
 	}
 	if err := d.buildSinks(); err != nil {
@@ -179,7 +179,8 @@ func New(opt Options) (*Daemon, error) {
 		DB: d.db, Writer: d.writer, Router: router, Sinks: d.sinks,
 		MaxEventBytes: maxBytes, Unrouted: cfg.Rejects.Unrouted, Oversize: cfg.Rejects.Oversize,
 		MaxPending: cfg.Store.MaxPending, MemLimit: cfg.Store.MemoryItems,
-		DrainTimeout: cfg.Store.DrainTimeout, Log: d.log.With("component", "pipeline"),
+		DeliverWindow: max(cfg.Store.DeliverWindow, 0),
+		DrainTimeout:  cfg.Store.DrainTimeout, Log: d.log.With("component", "pipeline"),
 		Observer: obs, Now: d.now,
 	})
 	if err != nil {
@@ -188,7 +189,13 @@ func New(opt Options) (*Daemon, error) {
 	if err := d.buildSources(); err != nil {
 		return nil, err
 	}
+	if d.broker != nil {
+		if err := d.broker.Start(); err != nil {
+			return nil, err
+		}
+	}
 	d.registerGauges()
+	d.web.OnScrape(d.refreshStoreCounters)
 	built = true
 	return d, nil
 }
@@ -215,7 +222,10 @@ func (d *Daemon) openStore() error {
 	return nil
 }
 
-func (d *Daemon) startBroker() error {
+// newBroker creates the embedded broker when the configuration wants it. It does not
+// listen yet: the relay's in-process sources attach first (buildSources), so that no
+// client can publish into a topic the relay will take before the relay is there.
+func (d *Daemon) newBroker() error {
 	bc := d.cfg.Broker
 	if !bc.Wanted() {
 		if bc.Enabled == broker.EnabledAuto {
@@ -228,9 +238,6 @@ func (d *Daemon) startBroker() error {
 		return err
 	}
 	b.SetHealth(d.health.For("broker"))
-	if err := b.Start(); err != nil {
-		return err
-	}
 	d.broker = b
 	d.onStop("broker", b.Close)
 	return nil
@@ -514,7 +521,6 @@ func (d *Daemon) statusLoop(ctx context.Context) {
 }
 
 func (d *Daemon) refreshStatus() {
-	d.refreshStoreCounters()
 	var parts []string
 	var queued int64
 	for _, s := range d.pipe.Status() {

@@ -51,6 +51,8 @@ type Writer struct {
 	mu      sync.RWMutex
 	done    chan struct{} // closed when Run stops taking jobs
 	started atomic.Bool
+	// due is Run's scratch list of jobs to commit in flushDue.
+	due []Job
 	// progress is the Unix nanosecond time of the last commit or idle check of Run.
 	progress atomic.Int64
 }
@@ -105,9 +107,25 @@ func (w *Writer) LastProgress() time.Time {
 
 func (w *Writer) touch() { w.progress.Store(time.Now().UnixNano()) }
 
+// Deferrer is implemented by jobs that would rather not be prepared yet: typically
+// an event that a healthy sink is about to deliver, which then needs no write at all.
+// DeferUntil is called on the writer goroutine when a window closes; a time after now
+// keeps the job waiting (in its place) for a later window, a zero time means the job
+// is due. Due jobs are prepared in submission order; a job that must not be written
+// before an earlier, deferred one has to defer too (the writer does not infer it).
+type Deferrer interface {
+	DeferUntil() time.Time
+}
+
 // Run is the writer goroutine. It returns when ctx is done, after it has committed
 // every job that Submit accepted; it returns nil then. A failed commit does not stop
 // it: the jobs get Done(err) and Run carries on. Run may be called only once.
+//
+// A window of Window opens when a job arrives while none waits. When it closes, every
+// waiting job that is due (see Deferrer) is committed in one transaction; deferred
+// jobs keep waiting, and the window reopens for the earliest of them, or for Window
+// as soon as a new job arrives. MaxBatch waiting jobs are committed at once, deferred
+// or not.
 func (w *Writer) Run(ctx context.Context) error {
 	if !w.started.CompareAndSwap(false, true) {
 		return errors.New("writer: Run called twice")
@@ -118,6 +136,11 @@ func (w *Writer) Run(ctx context.Context) error {
 	window := time.NewTimer(time.Hour)
 	window.Stop()
 	defer window.Stop()
+	var closes time.Time // when the armed window closes
+	arm := func(d time.Duration) {
+		window.Reset(d)
+		closes = time.Now().Add(d)
+	}
 	idle := time.NewTicker(idleTick)
 	defer idle.Stop()
 
@@ -128,7 +151,7 @@ func (w *Writer) Run(ctx context.Context) error {
 				return w.shutdown(&f, pending)
 			case j := <-w.queue:
 				pending = append(pending, j)
-				window.Reset(w.opts.Window)
+				arm(w.opts.Window)
 			case <-idle.C:
 				w.touch()
 				// Back to waiting: draining here would gather jobs without arming
@@ -142,8 +165,17 @@ func (w *Writer) Run(ctx context.Context) error {
 				return w.shutdown(&f, pending)
 			case j := <-w.queue:
 				pending = append(pending, j)
+				// Only deferred jobs were waiting, on a long window: a new job
+				// gets the normal one.
+				if time.Until(closes) > w.opts.Window {
+					arm(w.opts.Window)
+				}
 			case <-window.C:
-				pending = f.flush(pending)
+				var next time.Time
+				pending, next = w.flushDue(&f, pending)
+				if len(pending) > 0 {
+					arm(max(w.opts.Window, time.Until(next)))
+				}
 				continue
 			}
 		}
@@ -162,6 +194,33 @@ func (w *Writer) Run(ctx context.Context) error {
 			pending = f.flush(pending)
 		}
 	}
+}
+
+// flushDue commits the waiting jobs that are due and returns the deferred ones, in
+// order, with the earliest time one of them asked for.
+func (w *Writer) flushDue(f *flusher, pending []Job) (kept []Job, next time.Time) {
+	now := time.Now()
+	due := w.due[:0]
+	kept = pending[:0]
+	for _, j := range pending {
+		if d, ok := j.(Deferrer); ok {
+			if t := d.DeferUntil(); t.After(now) {
+				kept = append(kept, j)
+				if next.IsZero() || t.Before(next) {
+					next = t
+				}
+				continue
+			}
+		}
+		due = append(due, j)
+	}
+	clear(pending[len(kept):])
+	if len(due) > 0 {
+		w.due = f.flush(due)
+	} else {
+		f.touch()
+	}
+	return kept, next
 }
 
 // shutdown stops Submit, then commits everything it accepted, a full batch at a time.

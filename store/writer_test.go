@@ -321,3 +321,51 @@ func TestWriterLastProgress(t *testing.T) {
 	require.False(t, p1.IsZero())
 	require.False(t, p1.Before(db.Counters().LastCommit.Add(-time.Second)))
 }
+
+// deferJob is a putJob that asks to wait until a time the test controls.
+type deferJob struct {
+	*putJob
+	mu    sync.Mutex // guards until
+	until time.Time
+}
+
+func (j *deferJob) DeferUntil() time.Time {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.until
+}
+
+func (j *deferJob) release() {
+	j.mu.Lock()
+	j.until = time.Time{}
+	j.mu.Unlock()
+}
+
+// TestWriterDeferredJobsWait: a deferred job stays out of commits while it defers,
+// jobs behind it are not held up, and it is committed once due; shutdown commits it
+// regardless.
+func TestWriterDeferredJobsWait(t *testing.T) {
+	db := storetest.MustOpen(t)
+	w := db.NewWriter(store.WriterOptions{Window: time.Millisecond})
+	stop := startWriter(t, w)
+	held := &deferJob{putJob: newPutJob("s", "held"), until: time.Now().Add(time.Hour)}
+	next := newPutJob("s", "next")
+	require.NoError(t, w.Submit(context.Background(), held))
+	require.NoError(t, w.Submit(context.Background(), next))
+	require.NoError(t, next.wait(t), "a due job is not held behind a deferred one")
+	require.Zero(t, held.prepared.Load())
+	held.release()
+	// Re-evaluated at the next window: a new job opens one.
+	kick := newPutJob("s", "kick")
+	require.NoError(t, w.Submit(context.Background(), kick))
+	require.NoError(t, held.wait(t))
+	require.NoError(t, kick.wait(t))
+
+	last := &deferJob{putJob: newPutJob("s", "last"), until: time.Now().Add(time.Hour)}
+	require.NoError(t, w.Submit(context.Background(), last))
+	stop()
+	require.NoError(t, last.wait(t), "shutdown commits deferred jobs")
+	var got []string
+	require.NoError(t, db.Scan("s", 0, 0, func(e store.Entry) error { got = append(got, string(e.Data)); return nil }))
+	require.Equal(t, []string{"next", "held", "kick", "last"}, got)
+}

@@ -72,9 +72,14 @@ type Store struct {
 	// Path is the bbolt file. Empty means $STATE_DIRECTORY/queue.db under systemd,
 	// else /var/lib/edgerelay/queue.db.
 	Path string `yaml:"path"`
-	// CommitWindow is how long the writer gathers events into one transaction. An event
-	// delivered within it is never written. Zero means 5ms.
+	// CommitWindow is how long the writer gathers events into one transaction while
+	// some sink is failing, i.e. how long an event waits before it is made durable and
+	// acknowledged upstream. Zero means 5ms.
 	CommitWindow time.Duration `yaml:"commit_window"`
+	// DeliverWindow replaces CommitWindow while every sink is healthy: an event the
+	// sinks deliver within it is never written, which spares the flash in bursts.
+	// Zero means 500ms; a negative value turns it off (CommitWindow always applies).
+	DeliverWindow time.Duration `yaml:"deliver_window"`
 	// MaxBatch bounds events per transaction. Zero means 1024.
 	MaxBatch int `yaml:"max_batch"`
 	// MaxEventBytes rejects larger payloads (see rejects.oversize). Zero means 256 KiB;
@@ -247,6 +252,9 @@ func (c *Config) applyDefaults() {
 	if c.Store.CommitWindow == 0 {
 		c.Store.CommitWindow = 5 * time.Millisecond
 	}
+	if c.Store.DeliverWindow == 0 {
+		c.Store.DeliverWindow = 500 * time.Millisecond
+	}
 	if c.Store.MaxBatch == 0 {
 		c.Store.MaxBatch = 1024
 	}
@@ -254,7 +262,7 @@ func (c *Config) applyDefaults() {
 		c.Store.MaxEventBytes = 256 << 10
 	}
 	if c.Store.MaxPending == 0 {
-		c.Store.MaxPending = 1024
+		c.Store.MaxPending = 512
 	}
 	if c.Store.MemoryItems == 0 {
 		c.Store.MemoryItems = 1024
@@ -287,6 +295,9 @@ func (c *Config) validate() []string {
 	}
 	if c.Store.CommitWindow < 0 || c.Store.CommitWindow > time.Second {
 		p = append(p, fmt.Sprintf("store.commit_window: %s is outside 0..1s", c.Store.CommitWindow))
+	}
+	if c.Store.DeliverWindow > 5*time.Second {
+		p = append(p, fmt.Sprintf("store.deliver_window: %s is over 5s", c.Store.DeliverWindow))
 	}
 	if c.Store.MaxBatch < 0 || c.Store.MaxPending < 0 || c.Store.MemoryItems < 0 {
 		p = append(p, "store: max_batch, max_pending and memory_items must not be negative")

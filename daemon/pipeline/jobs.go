@@ -45,6 +45,8 @@ type item struct {
 	deadReason string
 	// deliveredInCommit records a delivery that finished while a commit carried the item.
 	deliveredInCommit bool
+	// marked: the item's job is held back by the writer and counted in lane.deferred.
+	marked bool
 }
 
 func (it *item) entry(data []byte) *store.Entry {
@@ -63,6 +65,11 @@ type pubJob struct {
 	remaining atomic.Int32
 	done      func(error)
 	once      sync.Once
+	published time.Time
+
+	// Used only on the writer goroutine: the items counted in their lane's deferred
+	// count while the writer holds this job back (see DeferUntil).
+	marked []*item
 
 	// Used only on the writer goroutine between Prepare and Done.
 	data     []byte
@@ -80,8 +87,72 @@ func (j *pubJob) finish(err error) {
 	})
 }
 
+// DeferUntil asks the writer to hold the job back while every sink still waiting for
+// the event is healthy (connected, succeeding, in direct mode): such a sink will most
+// likely deliver it within DeliverWindow, and a delivered item is never written. A
+// job also waits while an earlier job holds back an item of the same sink, so that a
+// sink's items reach the store in publish order. Called on the writer goroutine.
+func (j *pubJob) DeferUntil() time.Time {
+	w := j.p.opt.DeliverWindow
+	if w <= 0 {
+		return time.Time{}
+	}
+	now := j.p.now()
+	until := j.published.Add(w)
+	waiting, healthy, behind := false, true, false
+	for _, it := range j.items {
+		l := it.lane
+		l.mu.Lock()
+		if it.st == stFresh {
+			waiting = true
+			if it.spilled || it.deadReason != "" || !l.connected || l.failing || l.backlog {
+				healthy = false
+			}
+			if l.deferred > 0 && !it.marked {
+				behind = true
+			}
+		}
+		l.mu.Unlock()
+	}
+	switch {
+	case behind:
+		if !until.After(now) {
+			until = now.Add(time.Millisecond)
+		}
+	case !waiting, !healthy, !until.After(now):
+		j.unmark()
+		return time.Time{}
+	}
+	if len(j.marked) == 0 {
+		for _, it := range j.items {
+			l := it.lane
+			l.mu.Lock()
+			if it.st == stFresh {
+				it.marked = true
+				l.deferred++
+				j.marked = append(j.marked, it)
+			}
+			l.mu.Unlock()
+		}
+	}
+	return until
+}
+
+// unmark releases the deferred counts DeferUntil took.
+func (j *pubJob) unmark() {
+	for _, it := range j.marked {
+		l := it.lane
+		l.mu.Lock()
+		it.marked = false
+		l.deferred--
+		l.mu.Unlock()
+	}
+	j.marked = j.marked[:0]
+}
+
 // Prepare writes the items no sink has delivered yet (the write-avoidance rule).
 func (j *pubJob) Prepare(b *store.Batch) {
+	j.unmark()
 	j.prepared, j.entries = j.prepared[:0], j.entries[:0]
 	for _, it := range j.items {
 		l := it.lane

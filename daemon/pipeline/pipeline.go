@@ -64,6 +64,11 @@ type Options struct {
 	MaxPending int
 	// MemLimit bounds items a lane keeps in memory. Zero means 1024.
 	MemLimit int
+	// DeliverWindow is how long a freshly published event may wait for healthy sinks
+	// to deliver it before it is written to the store (the writer's own, shorter
+	// window applies while any of its sinks is failing, disconnected or behind). Zero
+	// means the writer's window always applies.
+	DeliverWindow time.Duration
 	// DrainTimeout bounds how long Run waits for in-flight sends after its context
 	// ends. Zero means 5s.
 	DrainTimeout time.Duration
@@ -203,7 +208,7 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	j := &pubJob{p: p, ev: e, done: done}
+	j := &pubJob{p: p, ev: e, done: done, published: p.now()}
 	j.items = make([]*item, 0, len(d.Sinks))
 	for _, name := range d.Sinks {
 		l := p.lanes[name]

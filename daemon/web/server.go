@@ -57,8 +57,17 @@ type Server struct {
 	mux     *http.ServeMux
 	srv     *http.Server
 
-	mu sync.Mutex   // guards ln
-	ln net.Listener // set by Listen
+	mu       sync.Mutex   // guards ln and onScrape
+	ln       net.Listener // set by Listen
+	onScrape []func()
+}
+
+// OnScrape registers f to run before every /metrics response, to copy running totals
+// kept elsewhere (the store's commit counters) into the metrics set. f must be cheap.
+func (s *Server) OnScrape(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onScrape = append(s.onScrape, f)
 }
 
 // New builds the server and its routes; it binds nothing. h feeds /health and /ready;
@@ -198,6 +207,12 @@ func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	s.mu.Lock()
+	hooks := s.onScrape
+	s.mu.Unlock()
+	for _, f := range hooks {
+		f()
+	}
 	if s.metrics != nil {
 		s.metrics.WritePrometheus(w)
 	}
