@@ -96,7 +96,10 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 
 	for _, t := range []struct{ name, env, out string }{
 		{"", "", "edgerelay"}, // the binary benchmarked
+		{"linux/arm GOARM=6", " GOOS=linux GOARCH=arm GOARM=6", "edgerelay_linux_armv6"},
 		{"linux/arm GOARM=7", " GOOS=linux GOARCH=arm GOARM=7", "edgerelay_linux_armv7"},
+		{"linux/arm64", " GOOS=linux GOARCH=arm64", "edgerelay_linux_arm64"},
+		{"linux/mipsle GOMIPS=softfloat", " GOOS=linux GOARCH=mipsle GOMIPS=softfloat", "edgerelay_linux_mipsle_softfloat"},
 		{"linux/amd64", " GOOS=linux GOARCH=amd64", "edgerelay_linux_amd64"},
 	} {
 		env, out := "CGO_ENABLED=0"+t.env, filepath.Join(tmp, t.out)
