@@ -265,6 +265,13 @@ func (h *bridge) disconnect(cl *mochi.Client) {
 // distribute hands a held PUBLISH to the broker's subscribers, as Mochi would have,
 // with its retain flag and properties.
 func (h *bridge) distribute(pk packets.Packet) {
+	if !pk.FixedHeader.Retain {
+		// Most relayed topics have no other subscriber: skip the inline publish.
+		subs := h.b.srv.Topics.Subscribers(pk.TopicName)
+		if len(subs.Subscriptions) == 0 && len(subs.Shared) == 0 && len(subs.InlineSubscriptions) == 0 {
+			return
+		}
+	}
 	pk.FixedHeader.Dup = false
 	pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = 0, false
 	if pk.PacketID == 0 {

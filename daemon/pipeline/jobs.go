@@ -68,8 +68,10 @@ type pubJob struct {
 	published time.Time
 
 	// Used only on the writer goroutine: the items counted in their lane's deferred
-	// count while the writer holds this job back (see DeferUntil).
-	marked []*item
+	// count while the writer holds this job back (see DeferUntil), and the health
+	// generation they were marked under.
+	marked    []*item
+	markedGen uint64
 
 	// Used only on the writer goroutine between Prepare and Done.
 	data     []byte
@@ -99,6 +101,11 @@ func (j *pubJob) DeferUntil() time.Time {
 	}
 	now := j.p.now()
 	until := j.published.Add(w)
+	gen := j.p.healthGen.Load()
+	if len(j.marked) > 0 && gen == j.markedGen && until.After(now) && j.remaining.Load() > 0 {
+		// Held back before, no lane changed since, and an item is still undelivered.
+		return until
+	}
 	waiting, healthy, behind := false, true, false
 	for _, it := range j.items {
 		l := it.lane
@@ -123,6 +130,7 @@ func (j *pubJob) DeferUntil() time.Time {
 		j.unmark()
 		return time.Time{}
 	}
+	j.markedGen = gen
 	if len(j.marked) == 0 {
 		for _, it := range j.items {
 			l := it.lane

@@ -113,6 +113,15 @@ func (l *lane) stop() {
 	}
 }
 
+// setFailingLocked records whether the sink's last attempt failed, counting a change
+// in the pipeline's health generation (see pubJob.DeferUntil).
+func (l *lane) setFailingLocked(f bool) {
+	if l.failing != f {
+		l.failing = f
+		l.p.healthGen.Add(1)
+	}
+}
+
 func (l *lane) signal() {
 	select {
 	case l.wake <- struct{}{}:
@@ -133,6 +142,7 @@ func (l *lane) offer(it *item) {
 	}
 	if !l.backlog {
 		l.backlog = true
+		l.p.healthGen.Add(1)
 		l.log.Info("sink is behind: new events go to the store and are paged back in order",
 			"in_memory", l.memCount)
 	}
@@ -256,7 +266,10 @@ func (l *lane) worker(ctx, sendCtx context.Context) {
 		err := l.send(sendCtx, it.ev)
 		if err != nil && errors.Is(err, adapters.ErrNotConnected) {
 			l.mu.Lock()
-			l.connected = false
+			if l.connected {
+				l.connected = false
+				l.p.healthGen.Add(1)
+			}
 			l.mu.Unlock()
 			select {
 			case l.connReq <- struct{}{}:
@@ -289,6 +302,7 @@ func (l *lane) connectLoop(ctx context.Context) {
 			if err == nil {
 				l.mu.Lock()
 				l.connected = true
+				l.p.healthGen.Add(1)
 				l.mu.Unlock()
 				if attempt > 1 {
 					l.log.Info("sink connected", "attempt", attempt)
@@ -301,7 +315,8 @@ func (l *lane) connectLoop(ctx context.Context) {
 			}
 			d := l.retry.Delay(attempt, 0)
 			l.mu.Lock()
-			l.lastErr, l.failing = truncate(err.Error()), true
+			l.lastErr = truncate(err.Error())
+			l.setFailingLocked(true)
 			l.mu.Unlock()
 			l.p.limiter.log(l.log, "connect:"+l.name, "sink connect failed", "attempt", attempt,
 				"retry_in_s", d.Seconds(), "err", err)
@@ -325,7 +340,7 @@ func (l *lane) finish(it *item, err error) {
 	l.lastProgress = now
 	switch {
 	case err == nil:
-		l.failing = false
+		l.setFailingLocked(false)
 		l.removeHeadLocked(it)
 		switch it.st {
 		case stFresh:
@@ -341,7 +356,8 @@ func (l *lane) finish(it *item, err error) {
 		l.p.obs.Delivered(l.name)
 	default:
 		msg := truncate(err.Error())
-		l.failing, l.lastErr = true, msg
+		l.lastErr = msg
+		l.setFailingLocked(true)
 		it.attempts++
 		it.lastErr = msg
 		reason := ""
@@ -505,7 +521,10 @@ func (l *lane) loadPage() {
 		if l.backlog && l.loadedSeq > 0 {
 			l.log.Info("sink caught up with its stored backlog")
 		}
-		l.backlog = false
+		if l.backlog {
+			l.backlog = false
+			l.p.healthGen.Add(1)
+		}
 	} else {
 		l.maybeLoadLocked()
 	}

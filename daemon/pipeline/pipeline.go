@@ -93,6 +93,10 @@ type Pipeline struct {
 	// for it so that early events keep their place behind a stored backlog.
 	started chan struct{}
 
+	// healthGen changes whenever a lane's connected, failing or backlog state does,
+	// so that a held-back publish job can skip re-checking every lane.
+	healthGen atomic.Uint64
+
 	storeFailing atomic.Bool
 	storeMu      sync.Mutex // guards storeErr
 	storeErr     string
