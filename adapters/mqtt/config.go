@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/topic"
 )
 
 // Defaults used when a Config field is zero.
@@ -163,7 +164,7 @@ func (c *Config) Validate() error {
 	}
 	seen := make(map[string]bool, len(c.Topics))
 	for i, f := range c.Topics {
-		if err := ValidateFilter(f); err != nil {
+		if err := topic.Validate(f); err != nil {
 			add("topics[%d]: %w", i, err)
 		}
 		if seen[f] {

@@ -82,34 +82,6 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-func TestMatchFilter(t *testing.T) {
-	cases := []struct {
-		filter, topic string
-		want          bool
-	}{
-		{"a/b", "a/b", true},
-		{"a/b", "a/c", false},
-		{"a/+", "a/b", true},
-		{"a/+", "a/b/c", false},
-		{"a/+/c", "a/b/c", true},
-		{"a/#", "a", true},
-		{"a/#", "a/b/c", true},
-		{"#", "a/b", true},
-		{"#", "$SYS/x", false},
-		{"+/x", "$SYS/x", false},
-		{"$SYS/#", "$SYS/x", true},
-		{"+", "a", true},
-		{"+", "", true},
-		{"a/+", "a/", true},
-		{"a", "a/b", false},
-		{"a/b", "a", false},
-		{"$share/g/a/+", "a/b", true},
-	}
-	for _, tc := range cases {
-		require.Equal(t, tc.want, MatchFilter(tc.filter, tc.topic), "%s vs %s", tc.filter, tc.topic)
-	}
-}
-
 // TestSample: sample.yaml decodes strictly over the defaults and validates.
 func TestSample(t *testing.T) {
 	b, err := os.ReadFile("sample.yaml")

@@ -187,16 +187,24 @@ func oneLine(s string) string {
 	return s
 }
 
-func parseSeqs(args []string) ([]uint64, error) {
-	var out []uint64
+// selection checks the arguments of retry and drop: a sink, and either sequence
+// numbers or --all (nil seqs).
+func selection(sink string, all bool, args []string) ([]uint64, error) {
+	if sink == "" {
+		return nil, &codeError{exitUsage, errors.New("--sink is required")}
+	}
+	if all == (len(args) > 0) {
+		return nil, &codeError{exitUsage, errors.New("give sequence numbers or --all, not both or neither")}
+	}
+	var seqs []uint64
 	for _, a := range args {
 		n, err := strconv.ParseUint(a, 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("%q is not a sequence number (see queue list)", a)
+			return nil, &codeError{exitUsage, fmt.Errorf("%q is not a sequence number (see queue list)", a)}
 		}
-		out = append(out, n)
+		seqs = append(seqs, n)
 	}
-	return out, nil
+	return seqs, nil
 }
 
 func queueRetry(stdout io.Writer) *cobra.Command {
@@ -207,15 +215,9 @@ func queueRetry(stdout io.Writer) *cobra.Command {
 		Use:   "retry --sink NAME (SEQ... | --all)",
 		Short: "Move dead-lettered events back to the end of their sink's queue",
 		RunE: func(_ *cobra.Command, args []string) error {
-			if sink == "" {
-				return &codeError{exitUsage, errors.New("--sink is required")}
-			}
-			if all == (len(args) > 0) {
-				return &codeError{exitUsage, errors.New("give sequence numbers or --all, not both or neither")}
-			}
-			seqs, err := parseSeqs(args)
+			seqs, err := selection(sink, all, args)
 			if err != nil {
-				return &codeError{exitUsage, err}
+				return err
 			}
 			db, err := q.open()
 			if err != nil {
@@ -244,15 +246,9 @@ func queueDrop(stdout io.Writer) *cobra.Command {
 		Use:   "drop --sink NAME [--dead] (SEQ... | --all)",
 		Short: "Delete queued (or, with --dead, dead-lettered) events for good",
 		RunE: func(_ *cobra.Command, args []string) error {
-			if sink == "" {
-				return &codeError{exitUsage, errors.New("--sink is required")}
-			}
-			if all == (len(args) > 0) {
-				return &codeError{exitUsage, errors.New("give sequence numbers or --all, not both or neither")}
-			}
-			seqs, err := parseSeqs(args)
+			seqs, err := selection(sink, all, args)
 			if err != nil {
-				return &codeError{exitUsage, err}
+				return err
 			}
 			db, err := q.open()
 			if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/topic"
 )
 
 // errRefused is the stop cause of a client disconnected so that it resends.
@@ -92,9 +93,9 @@ type activeRun struct {
 	pub adapters.Publisher
 }
 
-func (a *attachment) matches(topic string) bool {
+func (a *attachment) matches(name string) bool {
 	for _, f := range a.filters {
-		if matchFilter(f, topic) {
+		if topic.Match(f, name) {
 			return true
 		}
 	}
@@ -454,8 +455,8 @@ func (b *Broker) Source(name string, filters []string, keyPath, kind string) ada
 	}
 	plain := make([]string, 0, len(filters))
 	for _, f := range filters {
-		f = unshare(f)
-		if err := validateFilter(f); err != nil {
+		f = topic.Unshare(f)
+		if err := topic.Validate(f); err != nil {
 			errs = append(errs, err)
 		}
 		plain = append(plain, f)

@@ -634,25 +634,6 @@ func TestWanted(t *testing.T) {
 	require.True(t, Config{Listen: freeAddr}.Wanted())
 }
 
-func TestMatchFilter(t *testing.T) {
-	cases := []struct {
-		filter, topic string
-		want          bool
-	}{
-		{"a/b", "a/b", true},
-		{"a/+", "a/b", true},
-		{"a/+", "a/b/c", false},
-		{"a/#", "a", true},
-		{"a/#", "a/b/c", true},
-		{"#", "$SYS/x", false},
-		{"$SYS/#", "$SYS/x", true},
-		{"a", "a/b", false},
-	}
-	for _, tc := range cases {
-		require.Equal(t, tc.want, matchFilter(tc.filter, tc.topic), "%s vs %s", tc.filter, tc.topic)
-	}
-}
-
 type healthRec struct {
 	mu     sync.Mutex
 	ok     bool   // guarded by mu

@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/topic"
 	"github.com/edgerelay/edgerelay/daemon/broker"
 	"github.com/edgerelay/edgerelay/daemon/pipeline"
 	"github.com/edgerelay/edgerelay/daemon/web"
@@ -350,8 +351,8 @@ func (c *Config) validate() []string {
 			used[s] = true
 		}
 		for _, f := range r.Topics {
-			if !pipeline.ValidFilter(f) {
-				p = append(p, fmt.Sprintf("%s: topics: %q is not a valid MQTT topic filter", at, f))
+			if err := topic.Validate(f); err != nil {
+				p = append(p, fmt.Sprintf("%s: topics: %q is not a valid MQTT topic filter: %v", at, f, err))
 			}
 		}
 	}

@@ -386,35 +386,3 @@ func TestRejects(t *testing.T) {
 		})
 	}
 }
-
-func TestMatchTopic(t *testing.T) {
-	tests := []struct {
-		filter, topic string
-		want          bool
-	}{
-		{"a/b", "a/b", true},
-		{"a/+", "a/b", true},
-		{"a/+", "a/b/c", false},
-		{"a/#", "a", true},
-		{"a/#", "a/b/c", true},
-		{"#", "a/b", true},
-		{"#", "$SYS/x", false},
-		{"+/b", "$SYS/b", false},
-		{"$SYS/#", "$SYS/x", true},
-		{"a/+/c", "a/x/c", true},
-		{"a/+/c", "a/x/d", false},
-		{"+", "a", true},
-		{"+", "a/b", false},
-		{"a/b", "a", false},
-		{"$share/g/a/+", "a/x", true},
-		{"/+", "/x", true},
-	}
-	for _, tc := range tests {
-		require.Equal(t, tc.want, pipeline.MatchTopic(tc.filter, tc.topic), "%s vs %s", tc.filter, tc.topic)
-	}
-	require.True(t, pipeline.ValidFilter("a/+/#"))
-	require.False(t, pipeline.ValidFilter("a/#/b"))
-	require.False(t, pipeline.ValidFilter("a/b+"))
-	require.False(t, pipeline.ValidFilter(""))
-	require.False(t, pipeline.ValidFilter("$share/g"))
-}

@@ -2,9 +2,9 @@ package pipeline
 
 import (
 	"encoding/json"
-	"strings"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/topic"
 )
 
 // Route sends events from some sources, on some topics, to some sinks.
@@ -78,7 +78,7 @@ func (rt *Route) matches(e *adapters.Event) bool {
 		return true
 	}
 	for _, f := range rt.Topics {
-		if MatchTopic(f, e.Topic) {
+		if topic.Match(f, e.Topic) {
 			return true
 		}
 	}
@@ -92,67 +92,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// MatchTopic reports whether an MQTT topic name matches filter, following MQTT 3.1.1
-// §4.7: '+' matches one whole level, '#' (last) matches the parent level and
-// everything below, and a wildcard in the first level does not match topics starting
-// with '$'. A shared-subscription prefix "$share/<group>/" on the filter is ignored.
-func MatchTopic(filter, topic string) bool {
-	if strings.HasPrefix(filter, "$share/") {
-		rest := filter[len("$share/"):]
-		i := strings.IndexByte(rest, '/')
-		if i < 0 {
-			return false
-		}
-		filter = rest[i+1:]
-	}
-	if strings.HasPrefix(topic, "$") && (strings.HasPrefix(filter, "+") || strings.HasPrefix(filter, "#")) {
-		return false
-	}
-	for {
-		fl, frest, fmore := strings.Cut(filter, "/")
-		if fl == "#" {
-			return !fmore
-		}
-		tl, trest, tmore := strings.Cut(topic, "/")
-		if fl != "+" && fl != tl {
-			return false
-		}
-		if !fmore && !tmore {
-			return true
-		}
-		if !fmore {
-			return false
-		}
-		if !tmore {
-			// "a/#" matches "a": the filter's remaining level must be exactly "#".
-			return frest == "#"
-		}
-		filter, topic = frest, trest
-	}
-}
-
-// ValidFilter reports whether filter is a syntactically valid MQTT topic filter.
-func ValidFilter(filter string) bool {
-	if strings.HasPrefix(filter, "$share/") {
-		parts := strings.SplitN(filter, "/", 3)
-		if len(parts) < 3 || parts[1] == "" || strings.ContainsAny(parts[1], "+#") {
-			return false
-		}
-		filter = parts[2]
-	}
-	if filter == "" {
-		return false
-	}
-	levels := strings.Split(filter, "/")
-	for i, l := range levels {
-		switch {
-		case l == "#" && i != len(levels)-1:
-			return false
-		case l != "#" && l != "+" && strings.ContainsAny(l, "+#"):
-			return false
-		}
-	}
-	return true
 }

@@ -1,4 +1,8 @@
-package mqtt
+// Package topic implements MQTT 3.1.1 topic filters (§4.7): validation and matching,
+// including shared subscriptions ("$share/<group>/<filter>"). The MQTT source, the
+// embedded broker's bridge and the router all use it, so a filter means the same
+// thing everywhere.
+package topic
 
 import (
 	"errors"
@@ -10,13 +14,13 @@ import (
 // sharePrefix starts a shared subscription: $share/<group>/<filter>.
 const sharePrefix = "$share/"
 
-// ValidateFilter checks an MQTT 3.1.1 topic filter: not empty, valid UTF-8 without
+// Validate checks an MQTT 3.1.1 topic filter: not empty, valid UTF-8 without
 // NUL, at most 65535 bytes, '#' only as the whole last level and '+' only as a whole
 // level. A shared subscription "$share/<group>/<filter>" is accepted when the group is
 // a non-empty name without wildcards and the filter after it is valid.
-func ValidateFilter(f string) error {
+func Validate(f string) error {
 	if !strings.HasPrefix(f, sharePrefix) {
-		return validatePlainFilter(f)
+		return validatePlain(f)
 	}
 	g, rest, ok := strings.Cut(f[len(sharePrefix):], "/")
 	if !ok {
@@ -25,13 +29,13 @@ func ValidateFilter(f string) error {
 	if g == "" || strings.ContainsAny(g, "+#") {
 		return fmt.Errorf("shared subscription %q: the group name must be non-empty and without wildcards", f)
 	}
-	if err := validatePlainFilter(rest); err != nil {
+	if err := validatePlain(rest); err != nil {
 		return fmt.Errorf("shared subscription %q: %w", f, err)
 	}
 	return nil
 }
 
-func validatePlainFilter(f string) error {
+func validatePlain(f string) error {
 	switch {
 	case f == "":
 		return errors.New("empty topic filter")
@@ -56,11 +60,11 @@ func validatePlainFilter(f string) error {
 	return nil
 }
 
-// MatchFilter reports whether topic matches the topic filter f (MQTT 3.1.1 §4.7):
+// Match reports whether topic matches the topic filter f (MQTT 3.1.1 §4.7):
 // '+' matches one level, a trailing '#' matches the parent level and everything
 // below it, and wildcards in the first level never match topics starting with '$'.
 // For a shared subscription the "$share/<group>/" prefix is ignored.
-func MatchFilter(f, topic string) bool {
+func Match(f, topic string) bool {
 	if strings.HasPrefix(f, sharePrefix) {
 		if _, rest, ok := strings.Cut(f[len(sharePrefix):], "/"); ok {
 			f = rest
@@ -89,4 +93,15 @@ func MatchFilter(f, topic string) bool {
 		}
 		f, topic = frest, trest
 	}
+}
+
+// Unshare returns the filter of a shared subscription "$share/<group>/<filter>", or f
+// unchanged when it is not one.
+func Unshare(f string) string {
+	if rest, ok := strings.CutPrefix(f, sharePrefix); ok {
+		if _, filter, ok := strings.Cut(rest, "/"); ok {
+			return filter
+		}
+	}
+	return f
 }
