@@ -300,3 +300,38 @@ func TestBackoff(t *testing.T) {
 	}
 	require.Equal(t, 30*time.Second, backoff(1000))
 }
+
+// TestSourceQoS2 and QoS 0: a QoS 2 subscription receives QoS 2 messages exactly
+// once and completes the PUBREC/PUBREL/PUBCOMP exchange after done (a restarted
+// source with the same session gets nothing again); QoS 0 messages arrive too.
+func TestSourceQoS2AndQoS0(t *testing.T) {
+	forEachBroker(t, func(t *testing.T, b testBroker) {
+		h := newHarness(t, b, func(c *Config) { c.QoS = 2 })
+		pub := &recPublisher{}
+		stop := runSource(t, h.New(t), pub)
+		h.health.waitHealth(t, "subscriptions_ready", true)
+
+		want := payloads(20)
+		for _, p := range want {
+			h.InjectTo(t, h.topic, []byte(p), 2, false)
+		}
+		pub.waitAccepted(t, want)
+		events, _ := pub.snapshot()
+		require.Equal(t, want, payloadsOf(events), "exactly once each, in order")
+		require.Equal(t, "2", events[0].Attrs["mqtt.qos"])
+
+		h.InjectTo(t, h.topic, []byte("fire-and-forget"), 0, false)
+		pub.waitAccepted(t, append(want, "fire-and-forget"))
+		require.NoError(t, stop())
+
+		// Everything was acknowledged: the same session brings nothing back.
+		again := &recPublisher{}
+		stop2 := runSource(t, h.New(t), again)
+		h.health.waitHealth(t, "subscriptions_ready", true)
+		h.InjectTo(t, h.topic, []byte("marker"), 2, false)
+		again.waitAccepted(t, []string{"marker"})
+		evs, _ := again.snapshot()
+		require.Equal(t, []string{"marker"}, payloadsOf(evs))
+		require.NoError(t, stop2())
+	})
+}
