@@ -111,7 +111,7 @@ func report(r *results) string {
 		lost += float64(2*n - x.durable.unique - x.noSync.unique)
 	}
 	for _, b := range r.bins {
-		if strings.Contains(b.name, "arm") {
+		if b.name == "linux/arm GOARM=7" {
 			armMB = float64(b.size) / (1 << 20)
 		}
 	}
