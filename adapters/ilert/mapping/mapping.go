@@ -1,0 +1,354 @@
+package mapping
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/edgerelay/edgerelay/adapters"
+)
+
+// Event types and priorities the ilert events API accepts.
+const (
+	TypeAlert   = "ALERT"
+	TypeAccept  = "ACCEPT"
+	TypeResolve = "RESOLVE"
+	TypeComment = "COMMENT"
+
+	PriorityHigh = "HIGH"
+	PriorityLow  = "LOW"
+)
+
+// Paths of the events API per consumer, relative to the API host; the integration key
+// is appended (ilagent §3.1).
+const (
+	PathMQTT  = "/api/v1/events/mqtt/"
+	PathKafka = "/api/v1/events/kafka/"
+)
+
+// Result is the outcome of mapping one message.
+type Result struct {
+	// Skip is true when the message is dropped on purpose (invalid payload or filtered
+	// out): the caller acknowledges it and sends nothing.
+	Skip bool
+	// Reason says why the message was skipped.
+	Reason string
+	// Body is the ilert event JSON (§3.1): integrationKey, eventType, summary, details,
+	// alertKey, priority, images, links, customDetails, absent fields as null.
+	Body []byte
+	// IntegrationKey is the body's integrationKey.
+	IntegrationKey string
+	// AlertKey is the body's alertKey, "" when it is null.
+	AlertKey string
+	// EventType is the body's eventType.
+	EventType string
+	// Path is the events API path with the escaped integration key appended.
+	Path string
+	// Warnings lists mappings that did not apply (a path whose value is not a string),
+	// for the caller to log.
+	Warnings []string
+}
+
+// image is an entry of the body's images.
+type image struct {
+	Src  string  `json:"src"`
+	Href *string `json:"href"`
+	Alt  *string `json:"alt"`
+}
+
+// link is an entry of the body's links.
+type link struct {
+	Href string  `json:"href"`
+	Text *string `json:"text"`
+}
+
+// body is the ilert event as sent; the field order is ilagent's.
+type body struct {
+	IntegrationKey string          `json:"integrationKey"`
+	EventType      string          `json:"eventType"`
+	Summary        string          `json:"summary"`
+	Details        *string         `json:"details"`
+	AlertKey       *string         `json:"alertKey"`
+	Priority       *string         `json:"priority"`
+	Images         []image         `json:"images"`
+	Links          []link          `json:"links"`
+	CustomDetails  json.RawMessage `json:"customDetails"`
+}
+
+// Map maps an MQTT message received on topic (spec §6 "Mapping a payload to an
+// event"). A skipped message has Skip set and a nil error. An event whose type or
+// priority the ilert API would refuse returns an error marked [adapters.Permanent]
+// (to be dead-lettered, not sent), together with the Result as far as it was mapped.
+func Map(c Config, topic string, payload []byte) (Result, error) {
+	def, _ := json.Marshal(struct {
+		Topic string `json:"topic"`
+	}{topic})
+	return mapMessage(c, topic, payload, def, PathMQTT)
+}
+
+// MapKafka maps a Kafka message as Map does; only the default customDetails
+// ({"messageKey":…,"topic":…}) and the path differ (spec §7).
+func MapKafka(c Config, topic, messageKey string, payload []byte) (Result, error) {
+	def, _ := json.Marshal(struct {
+		MessageKey string `json:"messageKey"`
+		Topic      string `json:"topic"`
+	}{messageKey, topic})
+	return mapMessage(c, topic, payload, def, PathKafka)
+}
+
+func skip(format string, a ...any) (Result, error) {
+	return Result{Skip: true, Reason: fmt.Sprintf(format, a...)}, nil
+}
+
+func mapMessage(c Config, topic string, payload []byte, defaultDetails json.RawMessage, path string) (Result, error) {
+	if !utf8.Valid(payload) {
+		return skip("payload is not valid UTF-8")
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &obj); err != nil {
+		return skip("payload is not a JSON object: %v", err)
+	}
+	if obj == nil {
+		return skip("payload is not a JSON object: null")
+	}
+	var (
+		res Result
+		b   body
+		err error
+	)
+	str := func(name string) *string {
+		if err != nil {
+			return nil
+		}
+		var s *string
+		if raw, ok := obj[name]; ok {
+			if e := json.Unmarshal(raw, &s); e != nil {
+				err = fmt.Errorf("field %s is not a string", name)
+			}
+		}
+		return s
+	}
+	key, apiKey := str("integrationKey"), str("apiKey")
+	etype, summary := str("eventType"), str("summary")
+	b.Details, b.AlertKey, b.Priority = str("details"), str("alertKey"), str("priority")
+	if err == nil {
+		b.Images, err = images(obj["images"])
+	}
+	if err == nil {
+		b.Links, err = links(obj["links"])
+	}
+	if err != nil {
+		return skip("payload is not an ilert event: %v", err)
+	}
+
+	if c.FilterKey != "" {
+		v := lookup(payload, obj, c.FilterKey)
+		switch {
+		case !v.Exists():
+			return skip("filter_key %q not in payload", c.FilterKey)
+		case c.FilterVal != "" && v.Type != gjson.String:
+			return skip("filter_key %q is not a string", c.FilterKey)
+		case c.FilterVal != "" && v.Str != c.FilterVal:
+			return skip("filter_key %q is %q, not %q", c.FilterKey, v.Str, c.FilterVal)
+		}
+	}
+
+	switch {
+	case c.EventKey != "":
+		b.IntegrationKey = c.EventKey
+	case key != nil:
+		b.IntegrationKey = *key
+		if apiKey != nil && *apiKey != *key {
+			res.Warnings = append(res.Warnings, "payload has both integrationKey and apiKey; used integrationKey")
+		}
+	case apiKey != nil:
+		b.IntegrationKey = *apiKey
+	}
+	mapStr := func(flag, p string, dst **string) {
+		if p == "" {
+			return
+		}
+		v := lookup(payload, obj, p)
+		switch {
+		case v.Type == gjson.String:
+			s := v.Str
+			*dst = &s
+		case v.Exists():
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s %q: value is not a string; kept the payload's field", flag, p))
+		}
+	}
+	mapStr("map_key_alert_key", c.MapKeyAlertKey, &b.AlertKey)
+	mapStr("map_key_summary", c.MapKeySummary, &summary)
+	mapStr("map_key_priority", c.MapKeyPriority, &b.Priority)
+	if c.MapKeyEtype != "" {
+		var raw *string
+		mapStr("map_key_etype", c.MapKeyEtype, &raw)
+		if raw != nil {
+			etype = raw
+		}
+		var cmp string // ilagent compares "" when the path found nothing
+		if raw != nil {
+			cmp = *raw
+		}
+		for _, m := range []struct{ val, typ string }{
+			{c.MapValEtypeAlert, TypeAlert}, {c.MapValEtypeAccept, TypeAccept}, {c.MapValEtypeResolve, TypeResolve},
+		} {
+			if m.val != "" && m.val == cmp {
+				t := m.typ
+				etype = &t
+			}
+		}
+	}
+
+	// Fix for spec §11.5: ilagent queues an unknown type or priority and drops it only
+	// when sending; here it is refused at once, and matching ignores case.
+	var verr error
+	b.EventType = TypeAlert
+	if etype != nil {
+		b.EventType = *etype
+		switch u := strings.ToUpper(*etype); u {
+		case TypeAlert, TypeAccept, TypeResolve, TypeComment:
+			b.EventType = u
+		default:
+			verr = fmt.Errorf("event type %q is not ALERT, ACCEPT, RESOLVE or COMMENT", *etype)
+		}
+	}
+	if b.Priority != nil {
+		switch u := strings.ToUpper(*b.Priority); u {
+		case PriorityHigh, PriorityLow:
+			b.Priority = &u
+		default:
+			verr = errors.Join(verr, fmt.Errorf("priority %q is not HIGH or LOW", *b.Priority))
+		}
+	}
+
+	switch {
+	case summary != nil:
+		b.Summary = *summary
+	case b.EventType == TypeAlert:
+		b.Summary = "New alert from " + topic
+	}
+
+	if raw, ok := obj["customDetails"]; ok && !bytes.Equal(raw, []byte("null")) {
+		b.CustomDetails = raw
+	} else if c.ForwardMessagePayload {
+		b.CustomDetails = payload
+	} else {
+		b.CustomDetails = defaultDetails
+	}
+
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(&b); err != nil {
+		return Result{}, adapters.Permanent(fmt.Errorf("encode event from %q: %w", topic, err))
+	}
+	res.Body = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	res.IntegrationKey = b.IntegrationKey
+	res.EventType = b.EventType
+	if b.AlertKey != nil {
+		res.AlertKey = *b.AlertKey
+	}
+	res.Path = path + url.PathEscape(b.IntegrationKey)
+	if verr != nil {
+		return res, adapters.Permanent(fmt.Errorf("map event from %q: %w", topic, verr))
+	}
+	return res, nil
+}
+
+// lookup finds p in the payload: first as a gjson path, then as a literal top-level
+// key, so that filter keys holding dots or gjson metacharacters keep working as
+// ilagent's top-level filter names did.
+func lookup(payload []byte, obj map[string]json.RawMessage, p string) gjson.Result {
+	if v := gjson.GetBytes(payload, p); v.Exists() {
+		return v
+	}
+	if raw, ok := obj[p]; ok {
+		return gjson.ParseBytes(raw)
+	}
+	return gjson.Result{}
+}
+
+// objects decodes raw as null or an array of JSON objects.
+func objects(name string, raw json.RawMessage) ([]map[string]json.RawMessage, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	var arr []map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &arr); err != nil {
+		return nil, fmt.Errorf("field %s is not an array of objects", name)
+	}
+	for i, o := range arr {
+		if o == nil {
+			return nil, fmt.Errorf("field %s[%d] is not an object", name, i)
+		}
+	}
+	return arr, nil
+}
+
+// field reads the string field name of o: required means it must be present.
+func field(o map[string]json.RawMessage, where, name string, required bool) (*string, error) {
+	var s *string
+	if raw, ok := o[name]; ok {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, fmt.Errorf("%s.%s is not a string", where, name)
+		}
+	}
+	if required && s == nil {
+		return nil, fmt.Errorf("%s.%s is missing", where, name)
+	}
+	return s, nil
+}
+
+// images decodes the payload's images: objects with a string src and optional
+// string href and alt.
+func images(raw json.RawMessage) ([]image, error) {
+	arr, err := objects("images", raw)
+	if arr == nil {
+		return nil, err
+	}
+	out := make([]image, len(arr))
+	for i, o := range arr {
+		where := fmt.Sprintf("images[%d]", i)
+		src, err := field(o, where, "src", true)
+		if err != nil {
+			return nil, err
+		}
+		out[i].Src = *src
+		if out[i].Href, err = field(o, where, "href", false); err != nil {
+			return nil, err
+		}
+		if out[i].Alt, err = field(o, where, "alt", false); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// links decodes the payload's links: objects with a string href and optional string
+// text.
+func links(raw json.RawMessage) ([]link, error) {
+	arr, err := objects("links", raw)
+	if arr == nil {
+		return nil, err
+	}
+	out := make([]link, len(arr))
+	for i, o := range arr {
+		where := fmt.Sprintf("links[%d]", i)
+		href, err := field(o, where, "href", true)
+		if err != nil {
+			return nil, err
+		}
+		out[i].Href = *href
+		if out[i].Text, err = field(o, where, "text", false); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
