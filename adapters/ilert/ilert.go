@@ -1,0 +1,358 @@
+// Package ilert is the ilert sink: it sends alert events to ilert's events API and
+// heartbeats to its heartbeat endpoints, with ilagent's paths, bodies and status
+// rules. See README.md for the configuration and the delivery semantics.
+//
+// The mapping from upstream messages to ilert event bodies lives in the mapping
+// subpackage; this sink takes an event whose Payload is already an ilert event body.
+package ilert
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/internal/httpc"
+)
+
+//go:embed sample.yaml
+var sample string
+
+func init() {
+	adapters.RegisterSink("ilert", adapters.SinkSpec[Config]{
+		Summary:  "Send alert events and heartbeats to ilert.",
+		Sample:   sample,
+		Defaults: DefaultConfig,
+		New:      func(cfg Config, d adapters.Deps) (adapters.Sink, error) { return New(cfg, d) },
+		// The static bound; MaxInFlight reports the configured one.
+		Info: adapters.Info{MaxInFlight: DefaultMaxInFlight},
+	})
+}
+
+var _ adapters.Sink = (*Sink)(nil)
+
+// AttrEventsPath is an event attribute that overrides events_path for that event
+// ("events", "mqtt" or "kafka"), so that one sink can serve events mapped from
+// several kinds of sources. Other values are ignored.
+const AttrEventsPath = "ilert.events_path"
+
+// LegacyHeartbeatPrefix starts the keys of legacy heartbeats, which are sent as
+// GET {api_host}/api/heartbeats/{key}; every other key is pinged with
+// HEAD {heartbeat_host}/api/pings/{key}.
+const LegacyHeartbeatPrefix = "il1hbt"
+
+// maxAnswer bounds how much of an answer is read for the error excerpt.
+const maxAnswer = 4 << 10
+
+// Sink is the ilert sink. It is safe for concurrent Send.
+type Sink struct {
+	cfg       Config
+	userAgent string
+	log       *slog.Logger
+
+	mu     sync.Mutex // guards client, apiKey and intKey
+	client *http.Client
+	apiKey string // without a "Bearer " prefix
+	intKey string
+}
+
+// New builds an ilert sink from cfg (zero fields take their defaults). It checks the
+// configuration but reads no file and opens no connection.
+func New(cfg Config, d adapters.Deps) (*Sink, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Sink{cfg: cfg, userAgent: "edgerelay", log: d.Log}
+	if d.Version != "" {
+		s.userAgent += "/" + d.Version
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s, nil
+}
+
+// MaxInFlight returns the configured max_in_flight. It implements the optional
+// interface{ MaxInFlight() int } that the daemon checks on a built sink.
+func (s *Sink) MaxInFlight() int { return s.cfg.MaxInFlight }
+
+// Connect resolves the integration key and the API key (literal, file, variable, or
+// the ILERT_INTEGRATION_KEY / ILERT_API_KEY fallback) and builds the HTTP client. It
+// opens no connection. Calling it again re-reads the files and variables.
+func (s *Sink) Connect(context.Context) error {
+	intKey, err := resolveKey(s.cfg.IntegrationKey, s.cfg.IntegrationKeyFile, s.cfg.IntegrationKeyEnv, DefaultIntegrationKeyEnv)
+	if err != nil {
+		return fmt.Errorf("resolve integration key: %w", err)
+	}
+	apiKey, err := resolveKey(s.cfg.APIKey, s.cfg.APIKeyFile, s.cfg.APIKeyEnv, DefaultAPIKeyEnv)
+	if err != nil {
+		return fmt.Errorf("resolve api key: %w", err)
+	}
+	apiKey, stripped := StripBearer(apiKey)
+	if stripped {
+		s.log.Warn("the ilert API key starts with \"Bearer \"; the prefix was removed (configure the bare key)")
+	}
+	if strings.ContainsAny(apiKey, "\r\n") || strings.ContainsAny(intKey, "\r\n") {
+		return errors.New("resolve keys: a key contains a line break")
+	}
+	client, err := httpc.NewClient(s.cfg.Timeout, s.cfg.TLS)
+	if err != nil {
+		return fmt.Errorf("build http client: %w", err)
+	}
+	s.mu.Lock()
+	old := s.client
+	s.client, s.apiKey, s.intKey = client, apiKey, intKey
+	s.mu.Unlock()
+	if old != nil {
+		old.CloseIdleConnections()
+	}
+	return nil
+}
+
+// resolveKey resolves a key given literally, by file or by variable; when none is
+// set it reads fallbackEnv, whose absence is not an error.
+func resolveKey(value httpc.Secret, file, env, fallbackEnv string) (string, error) {
+	if value == "" && file == "" && env == "" {
+		return strings.TrimSpace(os.Getenv(fallbackEnv)), nil
+	}
+	sec, err := httpc.ResolveSecret(value.Reveal(), file, env)
+	return sec.Reveal(), err
+}
+
+// StripBearer removes a leading "Bearer " (any case) from an API key and reports
+// whether it did.
+func StripBearer(key string) (string, bool) {
+	const p = "bearer "
+	if len(key) >= len(p) && strings.EqualFold(key[:len(p)], p) {
+		return strings.TrimSpace(key[len(p):]), true
+	}
+	return key, false
+}
+
+// Send delivers e: a heartbeat (Kind [adapters.KindHeartbeat]) or an ilert event
+// whose Payload is the event body. Only 202 counts as delivered; 408, 429, 5xx and
+// transport errors are retryable (honouring Retry-After); every other answer and an
+// invalid event are [adapters.Permanent]. Before Connect it returns an error wrapping
+// [adapters.ErrNotConnected]. Its errors never contain the API key or the keys used.
+func (s *Sink) Send(ctx context.Context, e *adapters.Event) error {
+	s.mu.Lock()
+	client, apiKey, intKey := s.client, s.apiKey, s.intKey
+	s.mu.Unlock()
+	if client == nil {
+		return fmt.Errorf("ilert: %w", adapters.ErrNotConnected)
+	}
+	var req *http.Request
+	var key string
+	var err error
+	if e.Kind == adapters.KindHeartbeat {
+		req, key, err = s.heartbeatRequest(ctx, e)
+	} else {
+		req, key, err = s.eventRequest(ctx, e, intKey)
+	}
+	if err == nil {
+		s.setHeaders(req.Header, apiKey)
+		err = s.do(client, req, e)
+	}
+	if len(key) < minScrubbedKey {
+		key = "" // too short to replace without mangling the message
+	}
+	return httpc.Scrub(err, apiKey, intKey, key)
+}
+
+// minScrubbedKey is the shortest event-carried key that Send removes from its errors.
+const minScrubbedKey = 8
+
+// eventRequest checks the event body, fills in the integration key when the body has
+// none, and builds the request for the configured (or attribute-selected) path. It
+// returns the integration key used.
+func (s *Sink) eventRequest(ctx context.Context, e *adapters.Event, intKey string) (*http.Request, string, error) {
+	m, err := CheckEvent(e.Payload)
+	if err != nil {
+		return nil, "", adapters.Permanent(fmt.Errorf("ilert event %s: %w", e.ID, err))
+	}
+	body := e.Payload
+	key := stringField(m, "integrationKey")
+	if key == "" {
+		if intKey == "" {
+			return nil, "", adapters.Permanent(fmt.Errorf("ilert event %s: no integrationKey in the event and no integration_key configured", e.ID))
+		}
+		key = intKey
+		raw, _ := json.Marshal(key)
+		m["integrationKey"] = raw
+		if body, err = encode(m); err != nil {
+			return nil, "", adapters.Permanent(fmt.Errorf("ilert event %s: encode: %w", e.ID, err))
+		}
+	}
+	u := s.cfg.APIHost + "/api/events"
+	if p := s.eventsPath(e); p != PathEvents {
+		u = s.cfg.APIHost + "/api/v1/events/" + p + "/" + url.PathEscape(key)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return nil, key, adapters.Permanent(fmt.Errorf("ilert event %s: build request: %w", e.ID, err))
+	}
+	return req, key, nil
+}
+
+// eventsPath returns the events path for e: its AttrEventsPath attribute when valid,
+// else events_path.
+func (s *Sink) eventsPath(e *adapters.Event) string {
+	switch p := e.Attrs[AttrEventsPath]; p {
+	case PathEvents, PathMQTT, PathKafka:
+		return p
+	}
+	return s.cfg.EventsPath
+}
+
+// heartbeatRequest builds the GET (legacy il1hbt keys) or HEAD ping for the
+// heartbeat key of e. It returns the key.
+func (s *Sink) heartbeatRequest(ctx context.Context, e *adapters.Event) (*http.Request, string, error) {
+	key := HeartbeatKey(e)
+	if key == "" {
+		return nil, "", adapters.Permanent(fmt.Errorf("ilert heartbeat %s: no heartbeat key (event key, or integrationKey/key/apiKey in the payload)", e.ID))
+	}
+	method, u := http.MethodHead, s.cfg.HeartbeatHost+"/api/pings/"+url.PathEscape(key)
+	if strings.HasPrefix(key, LegacyHeartbeatPrefix) {
+		method, u = http.MethodGet, s.cfg.APIHost+"/api/heartbeats/"+url.PathEscape(key)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, http.NoBody)
+	if err != nil {
+		return nil, key, adapters.Permanent(fmt.Errorf("ilert heartbeat %s: build request: %w", e.ID, err))
+	}
+	return req, key, nil
+}
+
+// HeartbeatKey returns the heartbeat key of a heartbeat event: its Key, else the
+// first non-empty string among the payload's integrationKey, key and apiKey fields.
+func HeartbeatKey(e *adapters.Event) string {
+	if e.Key != "" {
+		return e.Key
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(e.Payload, &m) != nil {
+		return ""
+	}
+	for _, f := range []string{"integrationKey", "key", "apiKey"} {
+		if v := stringField(m, f); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// setHeaders sets the headers of every request.
+func (s *Sink) setHeaders(h http.Header, apiKey string) {
+	h.Set("User-Agent", s.userAgent)
+	h.Set("Content-Type", "application/json")
+	h.Set("Accept", "application/json")
+	if apiKey != "" {
+		h.Set("Authorization", "Bearer "+apiKey)
+	}
+}
+
+// do sends req and applies the status rules: only 202 is success.
+func (s *Sink) do(client *http.Client, req *http.Request, e *adapters.Event) error {
+	resp, body, err := httpc.Do(client, req, maxAnswer)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusAccepted {
+		return adapters.Permanent(fmt.Errorf("%s %s: %w", req.Method, httpc.RedactURL(req.URL.String()),
+			&UnexpectedStatusError{StatusError: httpc.StatusError{StatusCode: resp.StatusCode, Excerpt: httpc.Excerpt(body, httpc.MaxExcerpt)}}))
+	}
+	if id := resp.Header.Get("correlation-id"); id != "" {
+		s.log.Debug("ilert accepted", "event_id", e.ID, "kind", e.Kind, "correlation_id", id)
+	}
+	return nil
+}
+
+// UnexpectedStatusError is a 2xx answer other than 202 Accepted, which ilert never
+// gives for a request it accepted. It is always permanent.
+type UnexpectedStatusError struct {
+	httpc.StatusError
+}
+
+// Error renders "status 200 OK, want 202 Accepted: <excerpt>".
+func (e *UnexpectedStatusError) Error() string {
+	msg := fmt.Sprintf("status %d %s, want 202 Accepted", e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Excerpt != "" {
+		msg += ": " + e.Excerpt
+	}
+	return msg
+}
+
+// CheckEvent decodes an ilert event body and checks it as ilagent does before
+// sending: a JSON object whose eventType is ALERT, ACCEPT, RESOLVE or COMMENT and
+// whose priority, when present and not null, is HIGH or LOW.
+func CheckEvent(body []byte) (map[string]json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil || m == nil {
+		return nil, errors.New("payload is not a JSON object")
+	}
+	var et string
+	if raw, ok := m["eventType"]; !ok || json.Unmarshal(raw, &et) != nil {
+		return nil, errors.New("eventType: missing or not a string")
+	}
+	switch et {
+	case "ALERT", "ACCEPT", "RESOLVE", "COMMENT":
+	default:
+		return nil, fmt.Errorf("eventType: %q is not ALERT, ACCEPT, RESOLVE or COMMENT", et)
+	}
+	if raw, ok := m["priority"]; ok && !bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		var pr string
+		if json.Unmarshal(raw, &pr) != nil || (pr != "HIGH" && pr != "LOW") {
+			return nil, fmt.Errorf("priority: must be HIGH, LOW or null, got %s", httpc.Excerpt(raw, 32))
+		}
+	}
+	if raw, ok := m["integrationKey"]; ok && !bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		var k string
+		if json.Unmarshal(raw, &k) != nil {
+			return nil, errors.New("integrationKey: not a string")
+		}
+	}
+	return m, nil
+}
+
+// encode marshals m without escaping <, > and &, so that the fields the sink did not
+// touch keep their bytes.
+func encode(m map[string]json.RawMessage) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// stringField returns m[name] when it is a JSON string, else "".
+func stringField(m map[string]json.RawMessage, name string) string {
+	var v string
+	if raw, ok := m[name]; ok && json.Unmarshal(raw, &v) == nil {
+		return v
+	}
+	return ""
+}
+
+// Close releases idle connections. Send after Close returns an error wrapping
+// [adapters.ErrNotConnected].
+func (s *Sink) Close(context.Context) error {
+	s.mu.Lock()
+	client := s.client
+	s.client, s.apiKey, s.intKey = nil, "", ""
+	s.mu.Unlock()
+	if client != nil {
+		client.CloseIdleConnections()
+	}
+	return nil
+}
