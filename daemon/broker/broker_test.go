@@ -666,6 +666,8 @@ func TestEarlyPublishWaitsForStart(t *testing.T) {
 	h.done(nil)
 	require.True(t, tok.WaitTimeout(10*time.Second))
 	require.NoError(t, tok.Error())
-	_, acked := rec.get("device-early")
-	require.Len(t, acked, 1)
+	require.Eventually(t, func() bool {
+		_, acked := rec.get("device-early")
+		return len(acked) == 1
+	}, 10*time.Second, 5*time.Millisecond, "one PUBACK, sent once the relay had the event")
 }
