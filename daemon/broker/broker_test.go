@@ -447,11 +447,16 @@ func TestRunReturnsOnBrokerClose(t *testing.T) {
 		return ctx.Err()
 	})
 	errc := make(chan error, 1)
-	go func() { errc <- b.Source("s", []string{"#"}, "", "").Run(context.Background(), pub) }() // ends when b closes
+	src := b.Source("s", []string{"#"}, "", "") // before waitRunning, which checks registered sources
+	go func() { errc <- src.Run(context.Background(), pub) }() // ends when b closes
 	waitRunning(t, b)
 	c := client(t, b, "device-8", nil)
 	c.Publish("a", 1, false, "x")
-	<-blocked
+	select {
+	case <-blocked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the relay never got the message")
+	}
 	require.NoError(t, b.Close())
 	select {
 	case err := <-errc:

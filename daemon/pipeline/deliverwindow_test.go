@@ -36,6 +36,7 @@ func TestDeliverWindowSparesTheStore(t *testing.T) {
 		MaxPending:    256,
 		DeliverWindow: time.Second,
 	})
+	waitFor(t, "the sink to connect", func() bool { return h.p.Status()[0].Connected })
 	before := db.Counters()
 	const n = 5000
 	done, errs := publish(t, h.p, n, 64)
