@@ -105,6 +105,14 @@ type Deps struct {
 
 // Info describes a registered adapter; the daemon reads it at startup.
 type Info struct {
-	// MaxInFlight bounds concurrent Send calls for a sink. Zero means 1.
+	// MaxInFlight bounds concurrent Send calls for a sink. Zero means 1. A sink whose
+	// limit comes from its configuration implements InFlightLimiter as well.
 	MaxInFlight int
+}
+
+// InFlightLimiter is implemented by sinks whose concurrency is configurable
+// (max_in_flight): the daemon uses MaxInFlight instead of Info.MaxInFlight when it
+// returns a positive number.
+type InFlightLimiter interface {
+	MaxInFlight() int
 }

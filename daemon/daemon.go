@@ -265,7 +265,7 @@ func (d *Daemon) buildSinks() error {
 			return s.Close(ctx)
 		})
 		n := a.Factory.Info.MaxInFlight
-		if m, ok := s.(interface{ MaxInFlight() int }); ok && m.MaxInFlight() > 0 {
+		if m, ok := s.(adapters.InFlightLimiter); ok && m.MaxInFlight() > 0 {
 			n = m.MaxInFlight()
 		}
 		d.sinks = append(d.sinks, pipeline.Sink{Name: a.Name, Sink: s, MaxInFlight: n, Retry: a.Retry})
