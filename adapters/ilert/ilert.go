@@ -38,7 +38,10 @@ func init() {
 	})
 }
 
-var _ adapters.Sink = (*Sink)(nil)
+var (
+	_ adapters.Sink            = (*Sink)(nil)
+	_ adapters.InFlightLimiter = (*Sink)(nil)
+)
 
 // AttrEventsPath is an event attribute that overrides events_path for that event
 // ("events", "mqtt" or "kafka"), so that one sink can serve events mapped from
@@ -83,7 +86,7 @@ func New(cfg Config, d adapters.Deps) (*Sink, error) {
 }
 
 // MaxInFlight returns the configured max_in_flight. It implements the optional
-// interface{ MaxInFlight() int } that the daemon checks on a built sink.
+// adapters.InFlightLimiter interface that the daemon checks on a built sink.
 func (s *Sink) MaxInFlight() int { return s.cfg.MaxInFlight }
 
 // Connect resolves the integration key and the API key (literal, file, variable, or

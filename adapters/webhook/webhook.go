@@ -33,7 +33,10 @@ func init() {
 	})
 }
 
-var _ adapters.Sink = (*Sink)(nil)
+var (
+	_ adapters.Sink            = (*Sink)(nil)
+	_ adapters.InFlightLimiter = (*Sink)(nil)
+)
 
 // Headers the sink sets on every request.
 const (
@@ -95,7 +98,7 @@ func New(cfg Config, d adapters.Deps) (*Sink, error) {
 }
 
 // MaxInFlight returns the configured max_in_flight. It implements the optional
-// interface{ MaxInFlight() int } that the daemon checks on a built sink: when present,
+// adapters.InFlightLimiter interface that the daemon checks on a built sink: when present,
 // its result replaces the registered Info.MaxInFlight as the bound on concurrent Send
 // calls for this instance.
 func (s *Sink) MaxInFlight() int { return s.cfg.MaxInFlight }
