@@ -447,7 +447,7 @@ func TestRunReturnsOnBrokerClose(t *testing.T) {
 		return ctx.Err()
 	})
 	errc := make(chan error, 1)
-	src := b.Source("s", []string{"#"}, "", "") // before waitRunning, which checks registered sources
+	src := b.Source("s", []string{"#"}, "", "")                // before waitRunning, which checks registered sources
 	go func() { errc <- src.Run(context.Background(), pub) }() // ends when b closes
 	waitRunning(t, b)
 	c := client(t, b, "device-8", nil)
