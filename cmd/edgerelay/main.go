@@ -74,7 +74,7 @@ Run "edgerelay run" to start on the built-in default: an MQTT broker on
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(runCmd(stderr), configCmd(stdout), queueCmd(stdout), versionCmd(stdout))
+	root.AddCommand(runCmd(stderr), configCmd(stdout), queueCmd(stdout), versionCmd(stdout), eventCmd(stdout, stderr), heartbeatCmd(stdout, stderr))
 	return root
 }
 

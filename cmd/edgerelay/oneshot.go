@@ -1,0 +1,223 @@
+package main
+
+// The one-shot commands `edgerelay event` and `edgerelay heartbeat`: ilagent's
+// subcommands of the same names (spec ilagent-behavior.md §2, §3.1, §3.2), except
+// that they exit 1 when ilert does not accept (spec §11.18, issue 3 item 1).
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/ilert"
+	"github.com/edgerelay/edgerelay/cmd/edgerelay/internal/buildinfo"
+	"github.com/edgerelay/edgerelay/cmd/edgerelay/internal/ilagent"
+)
+
+// Environment variables that move the one-shot commands to another ilert host
+// (a proxy, a regional endpoint, or a test fake).
+const (
+	envAPIHost       = "ILERT_API_HOST"
+	envHeartbeatHost = "ILERT_HEARTBEAT_HOST"
+)
+
+// oneShotEnv documents the environment of both one-shot commands.
+const oneShotEnv = `
+Environment:
+  ILERT_INTEGRATION_KEY  the integration key when -k/--integration_key is not given
+  ILERT_API_KEY          optional; sent as "Authorization: Bearer <key>"
+  ILERT_API_HOST         base URL of the ilert API (default https://api.ilert.com);
+                         events and legacy il1hbt heartbeats go there
+  ILERT_HEARTBEAT_HOST   base URL that receives heartbeat pings
+                         (HEAD /api/pings/<key>; default https://api.ilert.com)
+
+Exit status: 0 when ilert accepted (202 Accepted), 1 when it answered anything
+else or could not be reached (the status and an excerpt of the answer are
+printed on stderr), 2 for a usage error.
+ilagent's global flags -v/--verbose (repeatable) and -f/--file are accepted
+after the subcommand; -f is ignored, since nothing is queued.`
+
+func eventCmd(stdout, stderr io.Writer) *cobra.Command {
+	return oneShotCmd(ilagent.CmdEvent,
+		"Send one event to ilert and exit non-zero unless it was accepted",
+		`Send one alert event to ilert (POST /api/events), exactly like "ilagent event":
+one attempt, no queue, no retry. The flags are ilagent's:
+
+  -k, --integration_key KEY   integration key (else $ILERT_INTEGRATION_KEY)
+  -t, --event_type TYPE       ALERT, ACCEPT or RESOLVE (required)
+  -s, --summary TEXT          summary (required)
+  -i, --alert_key KEY         deduplication key
+  -o, --priority PRIO         LOW or HIGH
+  -d, --details TEXT          details
+  -g, --image URL             image, sent as images: [{"src": URL}]
+  -l, --link URL              link, sent as links: [{"href": URL, "text": "Provided Url"}]
+`+oneShotEnv,
+		"edgerelay event -k il1api123 -t ALERT -s 'Pump 3 pressure low' -i pump3",
+		stdout, stderr)
+}
+
+func heartbeatCmd(stdout, stderr io.Writer) *cobra.Command {
+	return oneShotCmd(ilagent.CmdHeartbeat,
+		"Send one heartbeat to ilert and exit non-zero unless it was accepted",
+		`Send one heartbeat ping to ilert, exactly like "ilagent heartbeat": one attempt.
+Legacy keys starting with il1hbt are sent as GET <api host>/api/heartbeats/<key>,
+every other key as HEAD <heartbeat host>/api/pings/<key>. The flags are ilagent's:
+
+  -k, --integration_key KEY   heartbeat key (else $ILERT_INTEGRATION_KEY)
+`+oneShotEnv,
+		"edgerelay heartbeat -k il1hbt123",
+		stdout, stderr)
+}
+
+// oneShotCmd builds a cobra command that hands its arguments to ilagent's parser
+// (cobra's own flag parsing is off, so ilagent's flags and messages apply).
+func oneShotCmd(name, short, long, example string, stdout, stderr io.Writer) *cobra.Command {
+	c := &cobra.Command{
+		Use:                name + " [flags]",
+		Short:              short,
+		Long:               long,
+		Example:            "  " + example,
+		DisableFlagParsing: true,
+	}
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		parsed, err := ilagent.Parse(append([]string{name}, args...), os.LookupEnv)
+		if err != nil {
+			var ue *ilagent.UsageError
+			if errors.As(err, &ue) {
+				return &codeError{ue.Code, err}
+			}
+			return &codeError{exitUsage, err}
+		}
+		switch parsed.Name {
+		case ilagent.CmdHelp:
+			return cmd.Help()
+		case ilagent.CmdVersion:
+			_, err := fmt.Fprintf(stdout, "edgerelay %s\n", buildinfo.Version)
+			return err
+		}
+		log := slog.New(slog.NewTextHandler(newLogWriter(stderr), &slog.HandlerOptions{Level: parsed.Global.LogLevel()}))
+		ev, what, err := oneShotEvent(parsed)
+		if err != nil {
+			return &codeError{exitUsage, err}
+		}
+		return sendOnce(cmd.Context(), ev, what, log)
+	}
+	return c
+}
+
+// eventBody is an ilert event as ilagent sends it (§3.1): absent fields are null,
+// in ilagent's field order.
+type eventBody struct {
+	IntegrationKey string          `json:"integrationKey"`
+	EventType      string          `json:"eventType"`
+	Summary        string          `json:"summary"`
+	Details        *string         `json:"details"`
+	AlertKey       *string         `json:"alertKey"`
+	Priority       *string         `json:"priority"`
+	Images         []eventImage    `json:"images"`
+	Links          []eventLink     `json:"links"`
+	CustomDetails  json.RawMessage `json:"customDetails"`
+}
+
+// eventImage is an entry of eventBody.Images.
+type eventImage struct {
+	Src  string  `json:"src"`
+	Href *string `json:"href"`
+	Alt  *string `json:"alt"`
+}
+
+// eventLink is an entry of eventBody.Links.
+type eventLink struct {
+	Href string `json:"href"`
+	Text string `json:"text"`
+}
+
+// optional returns nil for "", else a pointer to s.
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// buildEventBody returns the JSON body ilagent's `event` subcommand sends.
+func buildEventBody(e *ilagent.Event) ([]byte, error) {
+	b := eventBody{
+		IntegrationKey: e.IntegrationKey,
+		EventType:      e.EventType,
+		Summary:        e.Summary,
+		Details:        optional(e.Details),
+		AlertKey:       optional(e.AlertKey),
+		Priority:       optional(e.Priority),
+		CustomDetails:  json.RawMessage("null"),
+	}
+	if e.Image != "" {
+		b.Images = []eventImage{{Src: e.Image}}
+	}
+	if e.Link != "" {
+		b.Links = []eventLink{{Href: e.Link, Text: "Provided Url"}}
+	}
+	out, err := json.Marshal(b)
+	if err != nil {
+		return nil, fmt.Errorf("encode event: %w", err)
+	}
+	if _, err := ilert.CheckEvent(out); err != nil {
+		return nil, fmt.Errorf("check event: %w", err)
+	}
+	return out, nil
+}
+
+// oneShotEvent turns a parsed event or heartbeat command into the event the ilert
+// sink sends, and names it for messages.
+func oneShotEvent(c *ilagent.Command) (*adapters.Event, string, error) {
+	switch {
+	case c.Event != nil:
+		body, err := buildEventBody(c.Event)
+		if err != nil {
+			return nil, "", err
+		}
+		return &adapters.Event{ID: adapters.NewID(), Kind: adapters.KindAlert, Key: c.Event.AlertKey, Payload: body}, "event", nil
+	case c.Heartbeat != nil:
+		return &adapters.Event{ID: adapters.NewID(), Kind: adapters.KindHeartbeat, Key: c.Heartbeat.IntegrationKey}, "heartbeat", nil
+	}
+	return nil, "", fmt.Errorf("unexpected command %q", c.Name)
+}
+
+// oneShotConfig returns the sink configuration: the defaults, with the hosts taken
+// from ILERT_API_HOST and ILERT_HEARTBEAT_HOST when they are set.
+func oneShotConfig() ilert.Config {
+	cfg := ilert.DefaultConfig()
+	if h := strings.TrimSpace(os.Getenv(envAPIHost)); h != "" {
+		cfg.APIHost = h
+	}
+	if h := strings.TrimSpace(os.Getenv(envHeartbeatHost)); h != "" {
+		cfg.HeartbeatHost = h
+	}
+	return cfg
+}
+
+// sendOnce makes one attempt to deliver ev with a fresh ilert sink. A sink or
+// environment problem exits 2; anything but acceptance by ilert exits 1.
+func sendOnce(ctx context.Context, ev *adapters.Event, what string, log *slog.Logger) error {
+	sink, err := ilert.New(oneShotConfig(), adapters.Deps{Name: "ilert", Log: log, Version: buildinfo.Version})
+	if err != nil {
+		return &codeError{exitUsage, fmt.Errorf("ilert settings from %s/%s: %w", envAPIHost, envHeartbeatHost, err)}
+	}
+	if err := sink.Connect(ctx); err != nil {
+		return &codeError{exitUsage, fmt.Errorf("connect to ilert: %w", err)}
+	}
+	defer func() { _ = sink.Close(context.WithoutCancel(ctx)) }()
+	if err := sink.Send(ctx, ev); err != nil {
+		return &codeError{exitError, fmt.Errorf("ilert did not accept the %s: %w", what, err)}
+	}
+	log.Info("ilert accepted the " + what)
+	return nil
+}
