@@ -181,3 +181,16 @@ func TestJournalPriorities(t *testing.T) {
 		require.True(t, bytes.HasPrefix(lines[2], []byte("<6>")), string(lines[2]))
 	}
 }
+
+func TestIlagentGlobalFlagsFirst(t *testing.T) {
+	tests := []struct{ in, want []string }{
+		{[]string{"-v", "event", "-k", "x"}, []string{"event", "-v", "-k", "x"}},
+		{[]string{"-vv", "-f", "q.db3", "heartbeat", "-k", "x"}, []string{"heartbeat", "-vv", "-f", "q.db3", "-k", "x"}},
+		{[]string{"event", "-v"}, []string{"event", "-v"}},
+		{[]string{"run", "-c", "x"}, []string{"run", "-c", "x"}},
+		{[]string{"-c", "x", "run"}, []string{"-c", "x", "run"}},
+	}
+	for _, tc := range tests {
+		require.Equal(t, tc.want, ilagentOrder(tc.in), "%v", tc.in)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -47,7 +48,7 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRoot(stdout, stderr)
-	root.SetArgs(args)
+	root.SetArgs(ilagentOrder(args))
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
@@ -174,4 +175,27 @@ func configCmd(stdout io.Writer) *cobra.Command {
 	}
 	c.AddCommand(check, sample)
 	return c
+}
+
+// ilagentOrder accepts ilagent's global flags before the subcommand
+// ("edgerelay -v event …"): it moves the one-shot subcommand to the front, where
+// cobra expects it; the flags then reach ilagent's parser, which takes them anywhere.
+func ilagentOrder(args []string) []string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "event" || a == "heartbeat":
+			if i == 0 {
+				return args
+			}
+			out := append([]string{a}, args[:i]...)
+			return append(out, args[i+1:]...)
+		case a == "-f" || a == "--file":
+			i++ // its value
+		case strings.HasPrefix(a, "-v") || a == "--verbose" || strings.HasPrefix(a, "--file="):
+		default:
+			return args
+		}
+	}
+	return args
 }
