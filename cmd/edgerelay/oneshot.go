@@ -113,33 +113,6 @@ func oneShotCmd(name, short, long, example string, stdout, stderr io.Writer) *co
 	return c
 }
 
-// eventBody is an ilert event as ilagent sends it (§3.1): absent fields are null,
-// in ilagent's field order.
-type eventBody struct {
-	IntegrationKey string          `json:"integrationKey"`
-	EventType      string          `json:"eventType"`
-	Summary        string          `json:"summary"`
-	Details        *string         `json:"details"`
-	AlertKey       *string         `json:"alertKey"`
-	Priority       *string         `json:"priority"`
-	Images         []eventImage    `json:"images"`
-	Links          []eventLink     `json:"links"`
-	CustomDetails  json.RawMessage `json:"customDetails"`
-}
-
-// eventImage is an entry of eventBody.Images.
-type eventImage struct {
-	Src  string  `json:"src"`
-	Href *string `json:"href"`
-	Alt  *string `json:"alt"`
-}
-
-// eventLink is an entry of eventBody.Links.
-type eventLink struct {
-	Href string `json:"href"`
-	Text string `json:"text"`
-}
-
 // optional returns nil for "", else a pointer to s.
 func optional(s string) *string {
 	if s == "" {
@@ -150,7 +123,7 @@ func optional(s string) *string {
 
 // buildEventBody returns the JSON body ilagent's `event` subcommand sends.
 func buildEventBody(e *ilagent.Event) ([]byte, error) {
-	b := eventBody{
+	b := ilert.Event{
 		IntegrationKey: e.IntegrationKey,
 		EventType:      e.EventType,
 		Summary:        e.Summary,
@@ -160,14 +133,15 @@ func buildEventBody(e *ilagent.Event) ([]byte, error) {
 		CustomDetails:  json.RawMessage("null"),
 	}
 	if e.Image != "" {
-		b.Images = []eventImage{{Src: e.Image}}
+		b.Images = []ilert.Image{{Src: e.Image}}
 	}
 	if e.Link != "" {
-		b.Links = []eventLink{{Href: e.Link, Text: "Provided Url"}}
+		text := "Provided Url"
+		b.Links = []ilert.Link{{Href: e.Link, Text: &text}}
 	}
-	out, err := json.Marshal(b)
+	out, err := b.Encode()
 	if err != nil {
-		return nil, fmt.Errorf("encode event: %w", err)
+		return nil, err
 	}
 	if _, err := ilert.CheckEvent(out); err != nil {
 		return nil, fmt.Errorf("check event: %w", err)

@@ -7,35 +7,21 @@ import (
 	"fmt"
 	"io"
 	"unicode/utf8"
+
+	"github.com/edgerelay/edgerelay/adapters/ilert"
 )
 
 // Event is an ilert event as POST /api/events takes it and as ilagent stored and
-// echoed it. Its JSON form, with absent fields as null and the key always named
-// integrationKey, is both the 200 answer and the published payload.
-type Event struct {
-	IntegrationKey string          `json:"integrationKey"`
-	EventType      string          `json:"eventType"`
-	Summary        string          `json:"summary"`
-	Details        *string         `json:"details"`
-	AlertKey       *string         `json:"alertKey"`
-	Priority       *string         `json:"priority"`
-	Images         []Image         `json:"images"`
-	Links          []Link          `json:"links"`
-	CustomDetails  json.RawMessage `json:"customDetails"`
-}
+// echoed it: the ilert sink's wire type. Its JSON form, with absent fields as null and
+// the key always named integrationKey, is both the 200 answer and the published
+// payload.
+type Event = ilert.Event
 
 // Image is an entry of an event's images.
-type Image struct {
-	Src  string  `json:"src"`
-	Href *string `json:"href"`
-	Alt  *string `json:"alt"`
-}
+type Image = ilert.Image
 
 // Link is an entry of an event's links.
-type Link struct {
-	Href string  `json:"href"`
-	Text *string `json:"text"`
-}
+type Link = ilert.Link
 
 // ValidationError is a well-formed body with a value ilert does not support; the
 // handler answers it with 400 and {"error": Message}.
@@ -131,18 +117,6 @@ func Decode(body []byte) (*Event, error) {
 		return nil, &ValidationError{Field: "priority"}
 	}
 	return ev, nil
-}
-
-// Encode renders e in ilagent's field order, absent fields as null, without
-// escaping <, > and &.
-func (e *Event) Encode() ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(e); err != nil {
-		return nil, fmt.Errorf("encode ilert event: %w", err)
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // topLevel splits a JSON object into its known fields (by canonical name), refusing

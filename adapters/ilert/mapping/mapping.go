@@ -12,6 +12,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/ilert"
 )
 
 // Event types and priorities the ilert events API accepts.
@@ -55,32 +56,6 @@ type Result struct {
 	Warnings []string
 }
 
-// image is an entry of the body's images.
-type image struct {
-	Src  string  `json:"src"`
-	Href *string `json:"href"`
-	Alt  *string `json:"alt"`
-}
-
-// link is an entry of the body's links.
-type link struct {
-	Href string  `json:"href"`
-	Text *string `json:"text"`
-}
-
-// body is the ilert event as sent; the field order is ilagent's.
-type body struct {
-	IntegrationKey string          `json:"integrationKey"`
-	EventType      string          `json:"eventType"`
-	Summary        string          `json:"summary"`
-	Details        *string         `json:"details"`
-	AlertKey       *string         `json:"alertKey"`
-	Priority       *string         `json:"priority"`
-	Images         []image         `json:"images"`
-	Links          []link          `json:"links"`
-	CustomDetails  json.RawMessage `json:"customDetails"`
-}
-
 // Map maps an MQTT message received on topic (spec §6 "Mapping a payload to an
 // event"). A skipped message has Skip set and a nil error. An event whose type or
 // priority the ilert API would refuse returns an error marked [adapters.Permanent]
@@ -119,7 +94,7 @@ func mapMessage(c Config, topic string, payload []byte, defaultDetails json.RawM
 	}
 	var (
 		res Result
-		b   body
+		b   ilert.Event
 		err error
 	)
 	str := func(name string) *string {
@@ -243,13 +218,9 @@ func mapMessage(c Config, topic string, payload []byte, defaultDetails json.RawM
 		b.CustomDetails = defaultDetails
 	}
 
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&b); err != nil {
-		return Result{}, adapters.Permanent(fmt.Errorf("encode event from %q: %w", topic, err))
+	if res.Body, err = b.Encode(); err != nil {
+		return Result{}, adapters.Permanent(fmt.Errorf("event from %q: %w", topic, err))
 	}
-	res.Body = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	res.IntegrationKey = b.IntegrationKey
 	res.EventType = b.EventType
 	if b.AlertKey != nil {
@@ -308,12 +279,12 @@ func field(o map[string]json.RawMessage, where, name string, required bool) (*st
 
 // images decodes the payload's images: objects with a string src and optional
 // string href and alt.
-func images(raw json.RawMessage) ([]image, error) {
+func images(raw json.RawMessage) ([]ilert.Image, error) {
 	arr, err := objects("images", raw)
 	if arr == nil {
 		return nil, err
 	}
-	out := make([]image, len(arr))
+	out := make([]ilert.Image, len(arr))
 	for i, o := range arr {
 		where := fmt.Sprintf("images[%d]", i)
 		src, err := field(o, where, "src", true)
@@ -333,12 +304,12 @@ func images(raw json.RawMessage) ([]image, error) {
 
 // links decodes the payload's links: objects with a string href and optional string
 // text.
-func links(raw json.RawMessage) ([]link, error) {
+func links(raw json.RawMessage) ([]ilert.Link, error) {
 	arr, err := objects("links", raw)
 	if arr == nil {
 		return nil, err
 	}
-	out := make([]link, len(arr))
+	out := make([]ilert.Link, len(arr))
 	for i, o := range arr {
 		where := fmt.Sprintf("links[%d]", i)
 		href, err := field(o, where, "href", true)

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/ilert"
 )
 
 // allMappings is the configuration of scenarios 14, 36 and 87.
@@ -174,7 +175,7 @@ func TestMap(t *testing.T) {
 				require.NoError(t, err)
 				require.JSONEq(t, string(w), string(got[k]), "field %s of %s", k, res.Body)
 			}
-			var b body
+			var b ilert.Event
 			require.NoError(t, json.Unmarshal(res.Body, &b))
 			require.Equal(t, b.IntegrationKey, res.IntegrationKey)
 			require.Equal(t, b.EventType, res.EventType)
