@@ -89,19 +89,17 @@ func start(t *testing.T, db *store.DB, window time.Duration, opt pipeline.Option
 	ctx, cancel := context.WithCancel(context.Background())
 	wctx, wcancel := context.WithCancel(context.Background())
 	h := &harness{t: t, db: db, p: p, done: make(chan struct{})}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); _ = w.Run(wctx) }()
-	go func() { defer wg.Done(); _ = p.Run(ctx) }()
-	go func() { wg.Wait(); close(h.done) }()
+	writerDone := make(chan struct{})
+	go func() { _ = w.Run(wctx); close(writerDone) }() // exits when wctx ends
+	go func() { // exits when ctx ends: the pipeline drains, then the writer stops, as in the daemon
+		_ = p.Run(ctx)
+		wcancel()
+		<-writerDone
+		close(h.done)
+	}()
 	h.cancel = func() {
 		p.StopIntake()
 		cancel()
-		// Stop the writer only once the pipeline has drained, as the daemon does.
-		for _, l := range p.Status() {
-			_ = l
-		}
-		go func() { time.Sleep(50 * time.Millisecond); wcancel() }()
 		<-h.done
 	}
 	t.Cleanup(func() {
