@@ -200,7 +200,6 @@ func mqttClient(t *testing.T, broker, id string) paho.Client {
 
 // publisher publishes events at QoS 1 and remembers which the broker acknowledged.
 type publisher struct {
-	t     *testing.T
 	topic string
 	mu    sync.Mutex // guards acked
 	acked map[string]bool
@@ -285,7 +284,7 @@ routes:
 `, dir, httpAddr, brokerAddr, brokerAddr, tg.srv.URL))
 
 	ids := eventIDs(n)
-	pub := &publisher{t: t, topic: "plant/line1/alarms", acked: map[string]bool{}}
+	pub := &publisher{topic: "plant/line1/alarms", acked: map[string]bool{}}
 
 	d := startDaemon(t, nil, "run", "-c", cfg)
 	waitHTTP(t, d, "http://"+httpAddr+"/health", http.StatusNoContent)
@@ -385,7 +384,7 @@ routes:
 `, dir, httpAddr, mosq, topic, tg.srv.URL))
 
 	ids := eventIDs(n)
-	pub := &publisher{t: t, topic: topic, acked: map[string]bool{}}
+	pub := &publisher{topic: topic, acked: map[string]bool{}}
 	d := startDaemon(t, nil, "run", "-c", cfg)
 	waitHTTP(t, d, "http://"+httpAddr+"/ready", http.StatusNoContent) // subscribed
 	c := mqttClient(t, mosq, "plc-1")

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -432,7 +433,7 @@ func decodeAdapters(n *yaml.Node, dir adapters.Direction, cerr *Error) []Adapter
 		a.Factory = f
 		a.Settings = f.NewConfig()
 		var problems []string
-		problems = append(problems, checkKeys(settings, reflectTypeOfValue(a.Settings),
+		problems = append(problems, checkKeys(settings, reflect.TypeOf(a.Settings),
 			fmt.Sprintf("%s[%d] (%s %q)", section, i, a.Type, a.Name))...)
 		if len(settings.Content) > 0 {
 			if err := settings.Decode(a.Settings); err != nil {

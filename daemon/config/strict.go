@@ -221,5 +221,3 @@ func interpolate(n *yaml.Node, lookup func(string) (string, bool)) []string {
 var envLookup = os.LookupEnv
 
 func reflectTypeOf[T any]() reflect.Type { return reflect.TypeOf((*T)(nil)).Elem() }
-
-func reflectTypeOfValue(v any) reflect.Type { return reflect.TypeOf(v) }
