@@ -91,7 +91,7 @@ func start(t *testing.T, db *store.DB, window time.Duration, opt pipeline.Option
 	h := &harness{t: t, db: db, p: p, done: make(chan struct{})}
 	writerDone := make(chan struct{})
 	go func() { _ = w.Run(wctx); close(writerDone) }() // exits when wctx ends
-	go func() { // exits when ctx ends: the pipeline drains, then the writer stops, as in the daemon
+	go func() {                                        // exits when ctx ends: the pipeline drains, then the writer stops, as in the daemon
 		_ = p.Run(ctx)
 		wcancel()
 		<-writerDone
