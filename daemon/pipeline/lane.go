@@ -74,14 +74,11 @@ func newLane(p *Pipeline, s Sink) *lane {
 	return l
 }
 
-// start counts the stored backlog and launches the lane's goroutines on wg.
-func (l *lane) start(ctx, sendCtx context.Context, wg *sync.WaitGroup) error {
-	stats, err := l.p.opt.DB.Stats()
-	if err != nil {
-		return fmt.Errorf("read outbox of sink %s: %w", l.name, err)
-	}
+// start takes the lane's stored backlog count, loads its first page and launches the
+// lane's goroutines on wg.
+func (l *lane) start(ctx, sendCtx context.Context, wg *sync.WaitGroup, stored int) {
 	l.mu.Lock()
-	l.depth += int64(stats.Sinks[l.name].Pending)
+	l.depth += int64(stored)
 	l.lastProgress = l.p.now()
 	l.started = true
 	l.loading = true
@@ -101,7 +98,6 @@ func (l *lane) start(ctx, sendCtx context.Context, wg *sync.WaitGroup) error {
 			l.worker(ctx, sendCtx)
 		}()
 	}
-	return nil
 }
 
 func (l *lane) stop() {

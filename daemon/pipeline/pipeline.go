@@ -273,13 +273,16 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.runMu.Lock()
 	p.runCtx = ctx
 	p.runMu.Unlock()
+	// One walk of the store for every lane's backlog count.
+	stats, err := p.opt.DB.Stats()
+	if err != nil {
+		return fmt.Errorf("read the outboxes: %w", err)
+	}
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSends()
 	var wg sync.WaitGroup
 	for _, l := range p.order {
-		if err := l.start(ctx, sendCtx, &wg); err != nil {
-			return err
-		}
+		l.start(ctx, sendCtx, &wg, stats.Sinks[l.name].Pending)
 	}
 	close(p.started)
 	<-ctx.Done()
