@@ -12,8 +12,8 @@
 //     and policies and requiring "Authorization: Bearer <api key>".
 //
 // The server records every request and can inject faults per path pattern: status
-// codes (FailNext), delays (SetDelay) and dropped connections (DropNext). It is safe
-// for concurrent use.
+// codes (FailNext), canned answers (RespondNext), delays (SetDelay) and dropped
+// connections (DropNext). It is safe for concurrent use.
 package ilerttest
 
 import (
@@ -104,6 +104,7 @@ type fault struct {
 	status  int
 	header  http.Header
 	drop    bool
+	body    []byte // when not nil, answered as is instead of the JSON error body
 }
 
 // Server is a running fake. Its methods are safe for concurrent use.
@@ -220,6 +221,20 @@ func (s *Server) FailNextWithHeader(pattern string, n, status int, h http.Header
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, &fault{pattern: pattern, n: n, status: status, header: h.Clone()})
+}
+
+// RespondNext makes the next n requests whose path matches pattern answer status with
+// exactly body (which may be empty) and the headers in h; when h has no Content-Type,
+// net/http guesses one from the body. It suits answers the real API should never give: a 200 whose
+// body is not JSON or lacks a field, a resolved policy without escalationRules. The
+// pattern and the queueing are FailNext's.
+func (s *Server) RespondNext(pattern string, n, status int, h http.Header, body []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if body == nil {
+		body = []byte{}
+	}
+	s.faults = append(s.faults, &fault{pattern: pattern, n: n, status: status, header: h.Clone(), body: body})
 }
 
 // DropNext makes the next n requests whose path matches pattern lose their
@@ -349,6 +364,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		for k, v := range f.header {
 			w.Header()[k] = v
+		}
+		if f.body != nil {
+			rec.WriteHeader(f.status)
+			_, _ = rec.Write(f.body)
+			return
 		}
 		writeError(rec, f.status, "injected failure")
 		return

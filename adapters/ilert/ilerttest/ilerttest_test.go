@@ -186,3 +186,22 @@ func TestConcurrent(t *testing.T) {
 	require.Len(t, srv.Requests(), 160)
 	require.Len(t, srv.Events(), 150)
 }
+
+func TestRespondNext(t *testing.T) {
+	srv := NewServer(t)
+	srv.AddUser("a@b", 1)
+	srv.RespondNext("/api/users/search-email", 1, 200, http.Header{"Content-Type": {"text/html"}}, []byte("<html>portal</html>"))
+	srv.RespondNext("/api/users/search-email", 1, 204, nil, nil)
+	code, body, hdr := call(t, srv, "POST", "/api/users/search-email", "Bearer k", `{"email":"a@b"}`)
+	require.Equal(t, 200, code)
+	require.Equal(t, "<html>portal</html>", body)
+	require.Equal(t, "text/html", hdr.Get("Content-Type"))
+	code, body, _ = call(t, srv, "POST", "/api/users/search-email", "Bearer k", `{"email":"a@b"}`)
+	require.Equal(t, 204, code)
+	require.Empty(t, body)
+	code, body, _ = call(t, srv, "POST", "/api/users/search-email", "Bearer k", `{"email":"a@b"}`)
+	require.Equal(t, 200, code, "the canned answers are used up")
+	require.Contains(t, body, `"id":1`)
+	reqs := srv.Requests()
+	require.Equal(t, []int{200, 204, 200}, []int{reqs[0].Status, reqs[1].Status, reqs[2].Status})
+}
