@@ -1,9 +1,11 @@
-// Package ilert is the ilert sink: it sends alert events to ilert's events API and
-// heartbeats to its heartbeat endpoints, with ilagent's paths, bodies and status
-// rules. See README.md for the configuration and the delivery semantics.
+// Package ilert is the ilert sink: it sends alert events to ilert's events API,
+// heartbeats to its heartbeat endpoints and escalation-policy updates to its policy
+// API, with ilagent's paths, bodies and status rules. See README.md for the
+// configuration and the delivery semantics.
 //
-// The mapping from upstream messages to ilert event bodies lives in the mapping
-// subpackage; this sink takes an event whose Payload is already an ilert event body.
+// The mapping from upstream messages to ilert event bodies and policy updates lives
+// in the mapping subpackage; this sink takes an event whose Payload is already an
+// ilert event body or a [PolicyUpdate].
 package ilert
 
 import (
@@ -142,10 +144,12 @@ func StripBearer(key string) (string, bool) {
 	return key, false
 }
 
-// Send delivers e: a heartbeat (Kind [adapters.KindHeartbeat]) or an ilert event
-// whose Payload is the event body. Only 202 counts as delivered; 408, 429, 5xx and
-// transport errors are retryable (honouring Retry-After); every other answer and an
-// invalid event are [adapters.Permanent]. Before Connect it returns an error wrapping
+// Send delivers e: a heartbeat (Kind [adapters.KindHeartbeat]), an escalation-policy
+// update (Kind [adapters.KindPolicy], Payload a [PolicyUpdate]; three calls, each
+// successful only with 200, see README.md) or an ilert event whose Payload is the
+// event body. Only 202 counts as delivered; 408, 429, 5xx and transport errors are
+// retryable (honouring Retry-After); every other answer and an invalid event are
+// [adapters.Permanent]. Before Connect it returns an error wrapping
 // [adapters.ErrNotConnected]. Its errors never contain the API key or the keys used.
 func (s *Sink) Send(ctx context.Context, e *adapters.Event) error {
 	s.mu.Lock()
@@ -153,6 +157,9 @@ func (s *Sink) Send(ctx context.Context, e *adapters.Event) error {
 	s.mu.Unlock()
 	if client == nil {
 		return fmt.Errorf("ilert: %w", adapters.ErrNotConnected)
+	}
+	if e.Kind == adapters.KindPolicy {
+		return httpc.Scrub(s.sendPolicy(ctx, client, apiKey, e), apiKey, intKey)
 	}
 	var req *http.Request
 	var key string
