@@ -21,6 +21,8 @@ const (
 	DefaultKeepAlive      = 30 * time.Second
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultMaxInflight    = 1000
+	// DefaultTLSReloadInterval is how often the TLS files are checked for changes.
+	DefaultTLSReloadInterval = 30 * time.Second
 )
 
 // Config configures the MQTT source. The daemon fills it from DefaultConfig, then
@@ -89,9 +91,35 @@ type TLSConfig struct {
 	// ServerName is the name checked against the broker's certificate. Empty means
 	// the host of URL.
 	ServerName string `yaml:"server_name"`
+	// ReloadInterval is how often CAFile, CertFile and KeyFile are checked while
+	// connected: when their content changed and still loads, the source reconnects
+	// with it at once. It applies only when CAFile or CertFile is set. Zero means 30s.
+	ReloadInterval time.Duration `yaml:"reload_interval"`
 }
 
-func (t TLSConfig) isZero() bool { return t == TLSConfig{} }
+// setKeys names the TLS settings that differ from their zero value.
+func (t TLSConfig) setKeys() []string {
+	var set []string
+	for _, f := range []struct {
+		key string
+		set bool
+	}{
+		{"tls.ca_file", t.CAFile != ""},
+		{"tls.cert_file", t.CertFile != ""},
+		{"tls.key_file", t.KeyFile != ""},
+		{"tls.insecure_skip_verify", t.InsecureSkipVerify},
+		{"tls.server_name", t.ServerName != ""},
+		{"tls.reload_interval", t.ReloadInterval != 0},
+	} {
+		if f.set {
+			set = append(set, f.key)
+		}
+	}
+	return set
+}
+
+// watched reports whether the TLS files are checked for changes while connected.
+func (t TLSConfig) watched() bool { return t.CAFile != "" || t.CertFile != "" }
 
 // DefaultConfig returns a Config with every default filled in.
 func DefaultConfig() Config {
@@ -132,6 +160,9 @@ func (c Config) withDefaults(name string) Config {
 	}
 	if c.MaxInflight == 0 {
 		c.MaxInflight = DefaultMaxInflight
+	}
+	if c.TLS.ReloadInterval == 0 {
+		c.TLS.ReloadInterval = DefaultTLSReloadInterval
 	}
 	return c
 }
@@ -184,14 +215,20 @@ func (c *Config) Validate() error {
 	if c.ConnectTimeout < 0 {
 		add("connect_timeout: %s is negative", c.ConnectTimeout)
 	}
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		add("tls: cert_file and key_file must be set together")
+	if c.TLS.CertFile != "" && c.TLS.KeyFile == "" {
+		add("tls.key_file: required with tls.cert_file (the client certificate's private key)")
 	}
-	if !c.TLS.isZero() && !useTLS {
-		add("tls: set, but url %q does not use TLS (use ssl:// or mqtts://)", rawURL)
+	if c.TLS.KeyFile != "" && c.TLS.CertFile == "" {
+		add("tls.cert_file: required with tls.key_file (the client certificate)")
+	}
+	if set := c.TLS.setKeys(); len(set) > 0 && !useTLS {
+		add("%s: set, but url %q does not use TLS (use ssl://, tls:// or mqtts://)", strings.Join(set, ", "), rawURL)
 	}
 	if c.TLS.CAFile != "" && c.TLS.InsecureSkipVerify {
-		add("tls: ca_file is pointless with insecure_skip_verify: true")
+		add("tls.ca_file: pointless with tls.insecure_skip_verify: true")
+	}
+	if c.TLS.ReloadInterval < 0 {
+		add("tls.reload_interval: %s is negative", c.TLS.ReloadInterval)
 	}
 	if strings.TrimSpace(c.KeyPath) != c.KeyPath {
 		add("key_path: %q has leading or trailing spaces", c.KeyPath)

@@ -30,6 +30,8 @@ func TestConfigValidate(t *testing.T) {
 			c.TLS = TLSConfig{CAFile: "ca.pem", CertFile: "c.pem", KeyFile: "k.pem", ServerName: "b"}
 		}, nil},
 		{"mqtts without port", func(c *Config) { c.URL = "mqtts://broker" }, nil},
+		{"missing ca file is not checked here", func(c *Config) { c.URL = "tls://h"; c.TLS.CAFile = "/nonexistent/ca.pem" }, nil},
+		{"reload interval", func(c *Config) { c.URL = "ssl://h"; c.TLS.CAFile = "ca"; c.TLS.ReloadInterval = 5 * time.Second }, nil},
 		{"shared subscription", func(c *Config) { c.Topics = []string{"$share/g/a/#"} }, nil},
 		{"qos 0", func(c *Config) { c.QoS = 0 }, nil},
 		{"qos 2", func(c *Config) { c.QoS = 2 }, nil},
@@ -56,10 +58,20 @@ func TestConfigValidate(t *testing.T) {
 		{"password without username", func(c *Config) { c.Password = "p" }, []string{"username: required"}},
 		{"password twice", func(c *Config) { c.Username, c.Password, c.PasswordFile = "u", "p", "/p" },
 			[]string{"password, password_file"}},
-		{"cert without key", func(c *Config) { c.URL = "ssl://h"; c.TLS.CertFile = "c" }, []string{"tls: cert_file and key_file"}},
-		{"tls on tcp", func(c *Config) { c.TLS.CAFile = "ca" }, []string{"tls: set, but url"}},
+		{"cert without key", func(c *Config) { c.URL = "ssl://h"; c.TLS.CertFile = "c" },
+			[]string{"tls.key_file: required with tls.cert_file"}},
+		{"key without cert", func(c *Config) { c.URL = "ssl://h"; c.TLS.KeyFile = "k" },
+			[]string{"tls.cert_file: required with tls.key_file"}},
+		{"tls on tcp", func(c *Config) { c.TLS.CAFile = "ca" }, []string{`tls.ca_file: set, but url "tcp://127.0.0.1:1883" does not use TLS`}},
+		{"tls on mqtt scheme", func(c *Config) { c.URL = "mqtt://h"; c.TLS.CertFile, c.TLS.KeyFile = "c", "k" },
+			[]string{"tls.cert_file, tls.key_file: set, but url"}},
+		{"reload interval on tcp", func(c *Config) { c.TLS.ReloadInterval = time.Second }, []string{"tls.reload_interval: set, but url"}},
 		{"ca with insecure", func(c *Config) { c.URL = "ssl://h"; c.TLS.CAFile = "ca"; c.TLS.InsecureSkipVerify = true },
-			[]string{"tls: ca_file"}},
+			[]string{"tls.ca_file: pointless"}},
+		{"reload interval negative", func(c *Config) { c.URL = "ssl://h"; c.TLS.CAFile = "ca"; c.TLS.ReloadInterval = -time.Second },
+			[]string{"tls.reload_interval: -1s is negative"}},
+		{"every tls problem at once", func(c *Config) { c.TLS.KeyFile = "k"; c.TLS.ReloadInterval = -1 },
+			[]string{"tls.cert_file: required", "tls.key_file, tls.reload_interval: set, but url", "tls.reload_interval: -1ns is negative"}},
 		{"key_path spaces", func(c *Config) { c.KeyPath = " a" }, []string{"key_path:"}},
 		{"max_inflight negative", func(c *Config) { c.MaxInflight = -1 }, []string{"max_inflight:"}},
 		{"every problem at once", func(c *Config) { c.URL = "x://"; c.Topics = nil; c.QoS = 9 },
@@ -108,4 +120,12 @@ func TestReadme(t *testing.T) {
 	for _, m := range regexp.MustCompile(`yaml:"([a-z_]+)"`).FindAllStringSubmatch(string(src), -1) {
 		require.True(t, strings.Contains(readme, "`"+m[1]+"`"), "README does not list %s", m[1])
 	}
+}
+
+// TestTLSReloadIntervalDefault: zero means 30s; a set value is kept.
+func TestTLSReloadIntervalDefault(t *testing.T) {
+	c := DefaultConfig()
+	require.Equal(t, 30*time.Second, c.withDefaults("x").TLS.ReloadInterval)
+	c.TLS.ReloadInterval = 200 * time.Millisecond
+	require.Equal(t, 200*time.Millisecond, c.withDefaults("x").TLS.ReloadInterval)
 }

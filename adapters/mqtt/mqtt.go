@@ -10,13 +10,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	_ "embed"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +25,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/topic"
 )
 
 //go:embed sample.yaml
@@ -103,8 +102,9 @@ func backoff(n int) time.Duration {
 
 // Run connects, subscribes and publishes every message to pub until ctx is done,
 // reconnecting with backoff whenever the connection is lost or a message could not
-// be accepted. It returns nil when ctx is done, and an error only when the first
-// attempt cannot even start (unreadable TLS or password files).
+// be accepted, and at once when the TLS files changed (see watchTLS). It returns nil
+// when ctx is done, and an error only when the first attempt cannot even start
+// (unreadable or invalid TLS files, unreadable password file).
 func (s *Source) Run(ctx context.Context, pub adapters.Publisher) error {
 	s.d.Health.Set("connected", false, "connecting")
 	s.d.Health.Set("subscriptions_ready", false, "not connected")
@@ -131,6 +131,11 @@ func (s *Source) Run(ctx context.Context, pub adapters.Publisher) error {
 				s.d.Health.Set("connected", false, "stopped")
 				s.d.Health.Set("subscriptions_ready", false, "stopped")
 				return nil
+			}
+			if r.reload {
+				// New TLS material: reconnect now, as after a fresh start.
+				failures, lastErr = 0, ""
+				continue
 			}
 			if r.progress {
 				failures = 0
@@ -160,61 +165,11 @@ func (s *Source) Run(ctx context.Context, pub adapters.Publisher) error {
 	}
 }
 
-// material is what a connection attempt loads from disk.
-type material struct {
-	password string
-	tls      *tls.Config
-}
-
-// material reads the password file and the TLS files. It runs before every
-// connection attempt, so rotated certificates are picked up on reconnect.
-func (s *Source) material() (material, error) {
-	m := material{password: s.cfg.Password}
-	if s.cfg.PasswordFile != "" {
-		b, err := os.ReadFile(s.cfg.PasswordFile)
-		if err != nil {
-			return m, fmt.Errorf("read password_file: %w", err)
-		}
-		m.password = strings.TrimRight(string(b), "\r\n")
-	}
-	if !isTLSScheme(s.url.Scheme) {
-		return m, nil
-	}
-	t := s.cfg.TLS
-	c := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		ServerName:         t.ServerName,
-		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // opt-in, documented as for testing
-	}
-	if c.ServerName == "" {
-		c.ServerName = s.url.Hostname()
-	}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return m, fmt.Errorf("read tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return m, fmt.Errorf("tls.ca_file %s: no PEM certificate found", t.CAFile)
-		}
-		c.RootCAs = pool
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return m, fmt.Errorf("load tls.cert_file and tls.key_file: %w", err)
-		}
-		c.Certificates = []tls.Certificate{cert}
-	}
-	m.tls = c
-	return m, nil
-}
-
 // result tells Run how a session ended.
 type result struct {
 	connected bool   // CONNACK accepted
 	progress  bool   // something was delivered, or the connection was long-lived
+	reload    bool   // the TLS files changed: reconnect at once with the new material
 	what      string // log message for err
 	err       error  // why the session ended; nil when ctx ended
 }
@@ -276,11 +231,15 @@ func (s *Source) session(ctx context.Context, pub adapters.Publisher, m material
 	client := paho.NewClient(s.clientOptions(ss, m, connCtx))
 	var up time.Time
 	drain := false
+	leave := false // the source stops: leave the shared subscriptions
 	defer func() {
 		hcancel()
 		<-publisherDone
 		if drain {
 			ss.acks.waitIdle(shutdownQuiesce)
+		}
+		if leave {
+			ss.leaveShared(client)
 		}
 		if !up.IsZero() {
 			client.Disconnect(disconnectQuiesce)
@@ -345,17 +304,35 @@ func (s *Source) session(ctx context.Context, pub adapters.Publisher, m material
 		s.d.Health.Set("subscriptions_ready", true, "")
 	}
 
-	select {
-	case <-ctx.Done():
-		drain = true
-	case err := <-ss.lost:
-		r.what, r.err = "connection lost", err
-	case err := <-ss.failed:
-		// Acknowledge what came before the refused message, then reconnect.
-		drain = true
-		r.what, r.err = "message not accepted; reconnecting so the broker redelivers it", err
+	var reload <-chan time.Time // nil (never ready) unless the TLS files are watched
+	if m.tls != nil && s.cfg.TLS.watched() {
+		tick := time.NewTicker(s.cfg.TLS.ReloadInterval)
+		defer tick.Stop()
+		reload = tick.C
 	}
-	return r
+	w := tlsWatch{active: m.fp}
+	for {
+		select {
+		case <-ctx.Done():
+			drain, leave = true, true
+			return r
+		case err := <-ss.lost:
+			r.what, r.err = "connection lost", err
+			return r
+		case err := <-ss.failed:
+			// Acknowledge what came before the refused message, then reconnect.
+			drain = true
+			r.what, r.err = "message not accepted; reconnecting so the broker redelivers it", err
+			return r
+		case <-reload:
+			if s.watchTLS(&w) {
+				// Acknowledge what the daemon already accepted, then reconnect.
+				drain = true
+				r.reload = true
+				return r
+			}
+		}
+	}
 }
 
 // clientOptions builds the paho options of one connection.
@@ -480,6 +457,36 @@ func (ss *session) subscribe(ctx context.Context, client paho.Client) (bool, err
 	s.d.Health.Set("subscriptions_ready", true, "")
 	s.log.Info("subscribed", "topics", s.cfg.Topics, "qos", s.cfg.QoS)
 	return true, nil
+}
+
+// leaveShared unsubscribes from the shared subscriptions when the source stops with a
+// persistent session. A broker keeps counting a disconnected persistent session as a
+// member of the group (Mosquitto 2.0 queues its share of the messages for its
+// return), so without this the other members would not take over the stopped
+// relay's share.
+func (ss *session) leaveShared(client paho.Client) {
+	s := ss.s
+	if s.cfg.CleanSession {
+		return // the broker drops the session, and its subscriptions, on disconnect
+	}
+	var shared []string
+	for _, f := range s.cfg.Topics {
+		if topic.Unshare(f) != f {
+			shared = append(shared, f)
+		}
+	}
+	if len(shared) == 0 {
+		return
+	}
+	tok := client.Unsubscribe(shared...)
+	switch {
+	case !tok.WaitTimeout(closeWait):
+		s.log.Warn("leaving shared subscriptions: no UNSUBACK", "wait", closeWait.Seconds())
+	case tok.Error() != nil:
+		s.log.Warn("leaving shared subscriptions failed", "err", tok.Error())
+	default:
+		s.log.Info("left shared subscriptions", "topics", shared)
+	}
 }
 
 // inMsg is a received message on its way to the Publisher.

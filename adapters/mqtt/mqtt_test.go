@@ -279,18 +279,6 @@ func TestSourceRunReturnsOnCancel(t *testing.T) {
 	})
 }
 
-// TestSourceBadTLSFiles: unreadable TLS material fails the first Run at once.
-func TestSourceBadTLSFiles(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.URL = "mqtts://127.0.0.1:1"
-	cfg.Topics = []string{"a"}
-	cfg.TLS.CAFile = t.TempDir() + "/missing.pem"
-	src, err := NewSource(cfg, adapters.Deps{Name: "x", Health: newHealthRec()})
-	require.NoError(t, err)
-	err = src.Run(context.Background(), &recPublisher{})
-	require.ErrorContains(t, err, "tls.ca_file")
-}
-
 func TestBackoff(t *testing.T) {
 	want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond,
 		800 * time.Millisecond, 1600 * time.Millisecond, 3200 * time.Millisecond, 6400 * time.Millisecond,

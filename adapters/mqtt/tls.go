@@ -1,0 +1,162 @@
+package mqtt
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// material is what a connection attempt loads from disk.
+type material struct {
+	password string
+	tls      *tls.Config       // nil without TLS
+	fp       [sha256.Size]byte // fingerprint of the TLS files tls was built from
+}
+
+// material reads the password file and the TLS files. It runs before every
+// connection attempt, so rotated certificates are picked up on reconnect. With TLS
+// it records the "tls" health condition.
+func (s *Source) material() (material, error) {
+	m := material{password: s.cfg.Password}
+	if s.cfg.PasswordFile != "" {
+		b, err := os.ReadFile(s.cfg.PasswordFile)
+		if err != nil {
+			return m, fmt.Errorf("read password_file: %w", err)
+		}
+		m.password = strings.TrimRight(string(b), "\r\n")
+	}
+	if !isTLSScheme(s.url.Scheme) {
+		return m, nil
+	}
+	f, err := s.readTLSFiles()
+	if err == nil {
+		m.tls, err = s.tlsConfig(f)
+	}
+	if err != nil {
+		s.d.Health.Set("tls", false, err.Error())
+		return m, err
+	}
+	m.fp = f.fingerprint()
+	s.d.Health.Set("tls", true, "")
+	return m, nil
+}
+
+// tlsFiles is the content of the configured TLS files (nil when not configured).
+// The fingerprint and the tls.Config come from the same read, so a file changing in
+// between cannot make them disagree.
+type tlsFiles struct{ ca, cert, key []byte }
+
+// readTLSFiles reads every configured TLS file.
+func (s *Source) readTLSFiles() (tlsFiles, error) {
+	var f tlsFiles
+	for _, r := range []struct {
+		key, path string
+		dst       *[]byte
+	}{
+		{"tls.ca_file", s.cfg.TLS.CAFile, &f.ca},
+		{"tls.cert_file", s.cfg.TLS.CertFile, &f.cert},
+		{"tls.key_file", s.cfg.TLS.KeyFile, &f.key},
+	} {
+		if r.path == "" {
+			continue
+		}
+		b, err := os.ReadFile(r.path)
+		if err != nil {
+			return f, fmt.Errorf("read %s: %w", r.key, err)
+		}
+		*r.dst = b
+	}
+	return f, nil
+}
+
+func (f tlsFiles) fingerprint() [sha256.Size]byte { return fingerprint(f.ca, f.cert, f.key) }
+
+// fingerprint is one SHA-256 over the CA, certificate and key bytes. Each part is
+// preceded by its length, so moving bytes from one file to another changes it.
+func fingerprint(ca, cert, key []byte) [sha256.Size]byte {
+	h := sha256.New()
+	var n [8]byte
+	for _, p := range [][]byte{ca, cert, key} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(p)))
+		h.Write(n[:])
+		h.Write(p)
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+// tlsConfig builds the client TLS configuration from f: the CA file's certificates
+// replace the system roots, and the certificate and key must form a pair.
+func (s *Source) tlsConfig(f tlsFiles) (*tls.Config, error) {
+	t := s.cfg.TLS
+	c := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         t.ServerName,
+		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // opt-in, documented as for testing
+	}
+	if c.ServerName == "" {
+		c.ServerName = s.url.Hostname()
+	}
+	if t.CAFile != "" {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(f.ca) {
+			return nil, fmt.Errorf("tls.ca_file %s: no PEM certificate found", t.CAFile)
+		}
+		c.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.X509KeyPair(f.cert, f.key)
+		if err != nil {
+			return nil, fmt.Errorf("load tls.cert_file %s and tls.key_file %s: %w", t.CertFile, t.KeyFile, err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}
+
+// tlsWatch is the state of the TLS file check during one connection.
+type tlsWatch struct {
+	// active is the fingerprint of the material the connection was made with: it
+	// becomes the active one only once the broker accepted the connection (CONNACK).
+	active [sha256.Size]byte
+	warned string // the unusable fingerprint or read error last warned about
+}
+
+// watchTLS checks the TLS files once while connected. It reports true when their
+// content differs from the active material and loads: the caller then reconnects
+// at once. Changed files that do not load are logged once per distinct content or
+// error and recorded on the "tls" condition; the connection stays up.
+func (s *Source) watchTLS(w *tlsWatch) bool {
+	f, err := s.readTLSFiles()
+	seen := "" // what is on disk: the read error, or the fingerprint
+	if err != nil {
+		seen = err.Error()
+	} else {
+		fp := f.fingerprint()
+		if fp == w.active {
+			if w.warned != "" {
+				s.log.Info("TLS files are back to the material in use")
+				s.d.Health.Set("tls", true, "")
+				w.warned = ""
+			}
+			return false
+		}
+		if _, err = s.tlsConfig(f); err == nil {
+			s.log.Info("TLS material changed; reconnecting", "fingerprint", hex.EncodeToString(fp[:8]))
+			return true
+		}
+		seen = hex.EncodeToString(fp[:])
+	}
+	if seen != w.warned {
+		w.warned = seen
+		s.log.Warn("TLS files changed but cannot be used; keeping the current connection", "err", err)
+		s.d.Health.Set("tls", false, "changed TLS files not usable, connection kept: "+err.Error())
+	}
+	return false
+}
