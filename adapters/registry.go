@@ -11,8 +11,9 @@ type Direction string
 
 // The two directions.
 const (
-	DirSource Direction = "source"
-	DirSink   Direction = "sink"
+	DirSource    Direction = "source"
+	DirSink      Direction = "sink"
+	DirTransform Direction = "transform"
 )
 
 // Validator is implemented by adapter configs that check themselves. Validate reports
@@ -42,6 +43,15 @@ type SourceSpec[C any] struct {
 	Defaults func() C
 	// New builds the source from a decoded and validated config. It must not connect.
 	New func(cfg C, d Deps) (Source, error)
+}
+
+// TransformSpec registers a route transform whose configuration is C.
+type TransformSpec[C any] struct {
+	Summary  string
+	Sample   string
+	Defaults func() C
+	// New builds the transform from a decoded and validated config.
+	New func(cfg C, d Deps) (Transform, error)
 }
 
 // Factory is a registered adapter type with its configuration erased. The daemon's
@@ -93,6 +103,18 @@ func (f *Factory) BuildSource(cfg any, d Deps) (Source, error) {
 	return v.(Source), nil
 }
 
+// BuildTransform constructs a transform from a config returned by NewConfig.
+func (f *Factory) BuildTransform(cfg any, d Deps) (Transform, error) {
+	if f.Dir != DirTransform {
+		return nil, fmt.Errorf("%s is a %s, not a transform", f.Type, f.Dir)
+	}
+	v, err := f.build(cfg, d)
+	if err != nil {
+		return nil, err
+	}
+	return v.(Transform), nil
+}
+
 var (
 	regMu sync.RWMutex // guards registry
 	// registry maps direction+"/"+type to its factory.
@@ -129,6 +151,22 @@ func RegisterSink[C any](typ string, spec SinkSpec[C]) {
 			c, ok := cfg.(*C)
 			if !ok {
 				return nil, fmt.Errorf("sink %s: config is %T, want %T", typ, cfg, c)
+			}
+			return spec.New(*c, d)
+		},
+	})
+}
+
+// RegisterTransform registers a route transform type. Call it from the package's
+// init; it panics if typ is already registered as a transform.
+func RegisterTransform[C any](typ string, spec TransformSpec[C]) {
+	register(&Factory{
+		Type: typ, Dir: DirTransform, Summary: spec.Summary, Sample: spec.Sample,
+		newConfig: newConfigFunc(spec.Defaults),
+		build: func(cfg any, d Deps) (any, error) {
+			c, ok := cfg.(*C)
+			if !ok {
+				return nil, fmt.Errorf("transform %s: config is %T, want %T", typ, cfg, c)
 			}
 			return spec.New(*c, d)
 		},

@@ -60,12 +60,14 @@ func (it *item) entry(data []byte) *store.Entry {
 // ones, and the source's done callback.
 type pubJob struct {
 	p         *Pipeline
-	ev        *adapters.Event
 	items     []*item
 	remaining atomic.Int32
 	done      func(error)
 	once      sync.Once
 	published time.Time
+	// unbuffered: the job is never stored; it finishes when every item is delivered
+	// and fails as soon as one delivery fails (see Options.Unbuffered).
+	unbuffered bool
 
 	// Used only on the writer goroutine: the items counted in their lane's deferred
 	// count while the writer holds this job back (see DeferUntil), and the health
@@ -73,8 +75,9 @@ type pubJob struct {
 	marked    []*item
 	markedGen uint64
 
-	// Used only on the writer goroutine between Prepare and Done.
-	data     []byte
+	// Used only on the writer goroutine between Prepare and Done: the encoded events
+	// (one per distinct event: items share one unless a route transformed it).
+	data     map[*adapters.Event][]byte
 	prepared []*item
 	entries  []*store.Entry
 }
@@ -166,10 +169,7 @@ func (j *pubJob) Prepare(b *store.Batch) {
 		l := it.lane
 		l.mu.Lock()
 		if it.st == stFresh {
-			if j.data == nil {
-				j.data, _ = j.ev.MarshalBinary() // never fails
-			}
-			e := it.entry(j.data)
+			e := it.entry(j.encoded(it.ev))
 			if it.deadReason != "" {
 				b.DeadLetter(e, it.deadReason)
 			} else {
@@ -218,7 +218,7 @@ func (j *pubJob) Done(err error) {
 		case it.deadReason != "":
 			it.st = stDone
 			l.forgetting[it.seq] = struct{}{}
-			ops = append(ops, op{kind: opDead, seq: it.seq, entry: it.entry(j.data), reason: it.deadReason})
+			ops = append(ops, op{kind: opDead, seq: it.seq, entry: it.entry(j.encoded(it.ev)), reason: it.deadReason})
 		default:
 			it.st = stStored
 			if it.inMem {
@@ -247,6 +247,19 @@ func (j *pubJob) Done(err error) {
 		f.finish(nil)
 	}
 	j.data = nil
+}
+
+// encoded returns ev's store encoding, computed once per commit.
+func (j *pubJob) encoded(ev *adapters.Event) []byte {
+	if b, ok := j.data[ev]; ok {
+		return b
+	}
+	if j.data == nil {
+		j.data = make(map[*adapters.Event][]byte, 1)
+	}
+	b, _ := ev.MarshalBinary() // never fails
+	j.data[ev] = b
+	return b
 }
 
 type opKind uint8

@@ -146,6 +146,24 @@ func (l *lane) offer(it *item) {
 	l.spillPending++
 }
 
+// offerDirect adds an item of an unbuffered publish to memory. It refuses, leaving
+// the item out, when the sink is disconnected, behind (its outbox holds events the
+// item would overtake) or out of memory room: the source then has upstream redeliver.
+func (l *lane) offerDirect(it *item) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case !l.connected:
+		return fmt.Errorf("sink %s is not connected: %w", l.name, ErrNotDelivered)
+	case l.backlog || l.memCount >= l.memLimit:
+		return fmt.Errorf("sink %s is behind: %w", l.name, ErrNotDelivered)
+	}
+	l.depth++
+	it.inMem = true
+	l.enqueueLocked(it)
+	return nil
+}
+
 func (l *lane) enqueueLocked(it *item) {
 	q := l.keys[it.key]
 	if q == nil {
@@ -329,7 +347,8 @@ func (l *lane) connectLoop(ctx context.Context) {
 func (l *lane) finish(it *item, err error) {
 	now := l.p.now()
 	var ops []op
-	var finished *pubJob
+	var finished, failed *pubJob
+	var deadJob *opJob
 	l.mu.Lock()
 	it.inflight = false
 	l.inflight--
@@ -365,11 +384,37 @@ func (l *lane) finish(it *item, err error) {
 		case l.retry.MaxAge > 0 && now.Sub(it.ev.Received) > l.retry.MaxAge:
 			reason = fmt.Sprintf("gave up after %s: %s", l.retry.MaxAge, msg)
 		}
+		if it.job != nil && it.job.unbuffered && reason == "" {
+			// Upstream redelivers: no retry here, nothing stored.
+			l.removeHeadLocked(it)
+			it.st = stDone
+			it.settled = true
+			l.p.obs.Retried(l.name)
+			l.p.limiter.log(l.log, "retry:"+l.name, "send failed; upstream will redeliver (unbuffered source)",
+				"event_id", it.ev.ID, "err", msg)
+			failed = it.job
+			break
+		}
 		if reason != "" {
 			l.removeHeadLocked(it)
 			l.p.obs.DeadLettered(l.name)
 			l.p.limiter.log(l.log, "dead:"+l.name, "event dead-lettered", "event_id", it.ev.ID,
 				"attempt", it.attempts, "reason", reason)
+			if it.job != nil && it.job.unbuffered {
+				// Never stored: write the dead letter now, settle once it is durable.
+				it.st = stDone
+				data, _ := it.ev.MarshalBinary()
+				deadJob = &opJob{p: l.p, ops: []op{{kind: opDead, entry: it.entry(data), reason: reason}},
+					done: func(error) {
+						l.mu.Lock()
+						f := l.settleLocked(it)
+						l.mu.Unlock()
+						if f != nil {
+							f.finish(nil)
+						}
+					}}
+				break
+			}
 			switch it.st {
 			case stFresh, stStoring:
 				it.deadReason = reason // the commit carrying it writes the dead letter
@@ -399,6 +444,12 @@ func (l *lane) finish(it *item, err error) {
 	}
 	if finished != nil {
 		finished.finish(nil)
+	}
+	if deadJob != nil {
+		l.p.submit(deadJob)
+	}
+	if failed != nil {
+		failed.finish(fmt.Errorf("%w: %s", ErrNotDelivered, truncate(err.Error())))
 	}
 }
 

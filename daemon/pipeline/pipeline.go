@@ -17,6 +17,10 @@ import (
 // accepted (unrouted, too large, not JSON) when the policy is dead_letter.
 const RejectedSink = "@rejected"
 
+// ErrNotDelivered fails the publish of an unbuffered source's event that a sink could
+// not take or deliver; upstream is expected to redeliver it.
+var ErrNotDelivered = errors.New("not delivered")
+
 // ErrStopping is returned by Publish once the daemon is shutting down.
 var ErrStopping = errors.New("relay is shutting down")
 
@@ -59,6 +63,14 @@ type Options struct {
 	Unrouted Policy
 	// Oversize is the policy for payloads over MaxEventBytes. Empty means DeadLetter.
 	Oversize Policy
+	// Invalid is the policy for events a route's transform cannot convert. Empty
+	// means DeadLetter.
+	Invalid Policy
+	// Unbuffered lists sources whose events are acknowledged only once every sink has
+	// delivered them: nothing is written to the store for them, and a failed delivery
+	// fails the publish at once so that upstream redelivers (ilagent's non-buffered
+	// MQTT mode). Permanent failures are still dead-lettered.
+	Unbuffered []string
 	// MaxPending bounds events accepted but not yet settled; Publish blocks past it.
 	// Zero means 1024.
 	MaxPending int
@@ -88,6 +100,8 @@ type Pipeline struct {
 	slots    chan struct{}
 	stopping atomic.Bool
 	limiter  *logLimiter
+	// unbuffered holds the names of sources whose events are never stored.
+	unbuffered map[string]bool
 
 	// started is closed once Run has loaded every lane's first page; Publish waits
 	// for it so that early events keep their place behind a stored backlog.
@@ -126,6 +140,9 @@ func New(opt Options) (*Pipeline, error) {
 	if opt.Oversize == "" {
 		opt.Oversize = DeadLetter
 	}
+	if opt.Invalid == "" {
+		opt.Invalid = DeadLetter
+	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
@@ -137,11 +154,15 @@ func New(opt Options) (*Pipeline, error) {
 	}
 	p := &Pipeline{
 		opt: opt, log: opt.Log, obs: opt.Observer, now: opt.Now,
-		lanes:   map[string]*lane{},
-		slots:   make(chan struct{}, opt.MaxPending),
-		limiter: newLogLimiter(opt.Now, 10*time.Second),
-		runCtx:  context.Background(),
-		started: make(chan struct{}),
+		unbuffered: map[string]bool{},
+		lanes:      map[string]*lane{},
+		slots:      make(chan struct{}, opt.MaxPending),
+		limiter:    newLogLimiter(opt.Now, 10*time.Second),
+		runCtx:     context.Background(),
+		started:    make(chan struct{}),
+	}
+	for _, s := range opt.Unbuffered {
+		p.unbuffered[s] = true
 	}
 	for _, s := range opt.Sinks {
 		if _, dup := p.lanes[s.Name]; dup {
@@ -194,7 +215,26 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 			p.opt.Oversize, done)
 	}
 	d := p.opt.Router.Route(e)
+	for _, f := range d.Skipped {
+		p.obs.Rejected(e.Source, "skipped")
+		p.log.Debug("event skipped by a route's transform",
+			"route", f.Route, "event_id", e.ID, "topic", e.Topic, "reason", f.Err.Error())
+	}
+	if len(d.Failed) > 0 {
+		detail := fmt.Sprintf("route %q: %v", d.Failed[0].Route, d.Failed[0].Err)
+		if len(d.Sinks) == 0 {
+			return p.reject(ctx, e, "invalid", detail, p.opt.Invalid, done)
+		}
+		// Other routes take the event; keep what this one refused all the same.
+		if err := p.reject(ctx, e, "invalid", detail, p.opt.Invalid, func(error) {}); err != nil {
+			return err
+		}
+	}
 	if len(d.Sinks) == 0 {
+		if len(d.Skipped) > 0 {
+			done(nil)
+			return nil
+		}
 		if len(d.Invalid) > 0 {
 			return p.reject(ctx, e, "not_json",
 				fmt.Sprintf("payload is not valid JSON, which route %q requires", d.Invalid[0]), p.opt.Unrouted, done)
@@ -212,20 +252,30 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	j := &pubJob{p: p, ev: e, done: done, published: p.now()}
+	j := &pubJob{p: p, done: done, published: p.now(), unbuffered: p.unbuffered[e.Source]}
 	j.items = make([]*item, 0, len(d.Sinks))
-	for _, name := range d.Sinks {
+	for i, name := range d.Sinks {
 		l := p.lanes[name]
 		if l == nil {
 			continue // config validation guarantees this does not happen
 		}
-		j.items = append(j.items, &item{ev: e, job: j, lane: l, key: orderKey(e), enqueued: e.Received})
+		ev := d.Events[i]
+		j.items = append(j.items, &item{ev: ev, job: j, lane: l, key: orderKey(ev), enqueued: e.Received})
 	}
 	if len(j.items) == 0 {
 		j.finish(nil)
 		return nil
 	}
 	j.remaining.Store(int32(len(j.items)))
+	if j.unbuffered {
+		for _, it := range j.items {
+			if err := it.lane.offerDirect(it); err != nil {
+				j.finish(err)
+				return nil
+			}
+		}
+		return nil
+	}
 	for _, it := range j.items {
 		it.lane.offer(it)
 	}

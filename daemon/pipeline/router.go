@@ -21,6 +21,9 @@ type Route struct {
 	To []string
 	// RequireJSON rejects events whose payload is not valid JSON for this route.
 	RequireJSON bool
+	// Transform, when set, converts each matching event before it is stored for To;
+	// see adapters.Transform.
+	Transform adapters.Transform
 }
 
 // Router decides which sinks get an event. It is immutable after New and safe for
@@ -36,8 +39,21 @@ func NewRouter(routes []Route) *Router { return &Router{routes: routes} }
 type Decision struct {
 	// Sinks are the destinations, each once, in first-match order.
 	Sinks []string
+	// Events holds, parallel to Sinks, the event each sink gets: the published event,
+	// or what the matching route's transform made of it.
+	Events []*adapters.Event
 	// Invalid names the routes that matched but rejected the payload (not JSON).
 	Invalid []string
+	// Failed lists the routes whose transform could not convert the event.
+	Failed []RouteError
+	// Skipped lists the routes whose transform skipped the event on purpose.
+	Skipped []RouteError
+}
+
+// RouteError is a route's transform refusing or skipping an event.
+type RouteError struct {
+	Route string
+	Err   error
 }
 
 // Route returns the sinks e goes to.
@@ -58,9 +74,26 @@ func (r *Router) Route(e *adapters.Event) Decision {
 				continue
 			}
 		}
+		ev := e
+		if rt.Transform != nil {
+			out, err := rt.Transform.Transform(e)
+			switch {
+			case adapters.IsSkip(err):
+				d.Skipped = append(d.Skipped, RouteError{rt.Name, err})
+				continue
+			case err != nil:
+				d.Failed = append(d.Failed, RouteError{rt.Name, err})
+				continue
+			case out == nil:
+				d.Skipped = append(d.Skipped, RouteError{rt.Name, adapters.Skip("transform returned no event")})
+				continue
+			}
+			ev = out
+		}
 		for _, s := range rt.To {
 			if !contains(d.Sinks, s) {
 				d.Sinks = append(d.Sinks, s)
+				d.Events = append(d.Events, ev)
 			}
 		}
 	}
