@@ -167,17 +167,27 @@ func New(opt Options) (*Daemon, error) {
 	if err := d.buildSinks(); err != nil {
 		return nil, err
 	}
-	router := pipeline.NewRouter(routes(cfg.Routes))
+	rs, err := d.routes(cfg.Routes)
+	if err != nil {
+		return nil, err
+	}
+	router := pipeline.NewRouter(rs)
+	var unbuffered []string
+	for _, a := range cfg.Sources {
+		if a.Ack == config.AckDelivered {
+			unbuffered = append(unbuffered, a.Name)
+		}
+	}
 	maxBytes := cfg.Store.MaxEventBytes
 	if maxBytes < 0 {
 		maxBytes = 0
 	}
 	d.writer = d.db.NewWriter(store.WriterOptions{Window: cfg.Store.CommitWindow, MaxBatch: cfg.Store.MaxBatch})
 	obs := observer{d.m}
-	var err error
 	d.pipe, err = pipeline.New(pipeline.Options{
 		DB: d.db, Writer: d.writer, Router: router, Sinks: d.sinks,
 		MaxEventBytes: maxBytes, Unrouted: cfg.Rejects.Unrouted, Oversize: cfg.Rejects.Oversize,
+		Invalid: cfg.Rejects.Invalid, Unbuffered: unbuffered,
 		MaxPending: cfg.Store.MaxPending, MemLimit: cfg.Store.MemoryItems,
 		DeliverWindow: max(cfg.Store.DeliverWindow, 0),
 		DrainTimeout:  cfg.Store.DrainTimeout, Log: d.log.With("component", "pipeline"),
@@ -320,12 +330,21 @@ func sameEndpoint(url string, addrs ...string) bool {
 	return false
 }
 
-func routes(rs []config.Route) []pipeline.Route {
+// routes builds the pipeline's routes, with their transforms.
+func (d *Daemon) routes(rs []config.Route) ([]pipeline.Route, error) {
 	out := make([]pipeline.Route, 0, len(rs))
 	for _, r := range rs {
-		out = append(out, pipeline.Route{Name: r.Name, From: r.From, Topics: r.Topics, Kinds: r.Kinds, To: r.To, RequireJSON: r.RequireJSON})
+		pr := pipeline.Route{Name: r.Name, From: r.From, Topics: r.Topics, Kinds: r.Kinds, To: r.To, RequireJSON: r.RequireJSON}
+		if t := r.Transform; t != nil {
+			tr, err := t.Factory.BuildTransform(t.Settings, d.deps(adapters.DirTransform, t.Type, r.Name))
+			if err != nil {
+				return nil, fmt.Errorf("route %s: transform %s: %w", r.Name, t.Type, err)
+			}
+			pr.Transform = tr
+		}
+		out = append(out, pr)
 	}
-	return out
+	return out, nil
 }
 
 // Addr is the bound HTTP address (useful when the config says :0).

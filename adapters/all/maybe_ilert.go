@@ -2,4 +2,7 @@
 
 package all
 
-import _ "github.com/edgerelay/edgerelay/adapters/ilert" // registers the ilert adapter
+import (
+	_ "github.com/edgerelay/edgerelay/adapters/ilert"         // registers the ilert sink
+	_ "github.com/edgerelay/edgerelay/adapters/ilert/mapping" // registers the ilert route transform
+)

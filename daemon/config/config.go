@@ -111,6 +111,10 @@ type Rejects struct {
 	Unrouted pipeline.Policy `yaml:"unrouted"`
 	// Oversize applies to payloads over store.max_event_bytes. Empty means dead_letter.
 	Oversize pipeline.Policy `yaml:"oversize"`
+	// Invalid applies to events a route's transform cannot convert (for the ilert
+	// transform: not a JSON object, an unknown eventType or priority, a heartbeat
+	// without key, a policy message without email). Empty means dead_letter.
+	Invalid pipeline.Policy `yaml:"invalid"`
 }
 
 // Route connects sources to sinks.
@@ -127,7 +131,22 @@ type Route struct {
 	To []string `yaml:"to"`
 	// RequireJSON refuses payloads that are not JSON on this route.
 	RequireJSON bool `yaml:"require_json"`
-	line        int
+	// TransformNode is the raw `transform:` section: a registered transform `type`
+	// (such as ilert) and its settings. Empty means events go to the sinks as they are.
+	TransformNode yaml.Node `yaml:"transform"`
+	// Transform is the decoded transform, nil when the route has none.
+	Transform *Transform `yaml:"-"`
+	line      int
+}
+
+// Transform is a route's decoded transform section.
+type Transform struct {
+	// Type is the registered transform type.
+	Type string
+	// Settings is a pointer to the transform's decoded and validated config.
+	Settings any
+	// Factory builds the transform.
+	Factory *adapters.Factory
 }
 
 // Adapter is one configured source or sink.
@@ -138,6 +157,11 @@ type Adapter struct {
 	Type string
 	// Retry is a sink's retry policy.
 	Retry pipeline.Retry
+	// Ack is when a source acknowledges upstream: "stored" (the default: once every
+	// sink has the event durably stored or delivered) or "delivered" (only once every
+	// sink has delivered it; nothing is stored, and a failed delivery leaves the
+	// message unacknowledged for upstream to redeliver — ilagent's non-buffered mode).
+	Ack string
 	// Settings is a pointer to the adapter's decoded and validated Config.
 	Settings any
 	// Factory builds the adapter.
@@ -220,6 +244,7 @@ func Parse(b []byte, file string) (*Config, error) {
 	}
 	for i := range cfg.Routes {
 		cfg.Routes[i].line = routeLine(rest, i)
+		cfg.Routes[i].Transform = decodeTransform(&cfg.Routes[i], i, cerr)
 	}
 	cfg.Sources = decodeAdapters(srcNode, adapters.DirSource, cerr)
 	cfg.Sinks = decodeAdapters(sinkNode, adapters.DirSink, cerr)
@@ -236,7 +261,7 @@ func defaults() *Config {
 	c.Log = Log{Level: "info", Format: "text"}
 	c.HTTP = web.DefaultConfig()
 	c.Broker = broker.DefaultConfig()
-	c.Rejects = Rejects{Unrouted: pipeline.Drop, Oversize: pipeline.DeadLetter}
+	c.Rejects = Rejects{Unrouted: pipeline.Drop, Oversize: pipeline.DeadLetter, Invalid: pipeline.DeadLetter}
 	return c
 }
 
@@ -307,7 +332,7 @@ func (c *Config) validate() []string {
 	for _, pol := range []struct {
 		key string
 		v   pipeline.Policy
-	}{{"rejects.unrouted", c.Rejects.Unrouted}, {"rejects.oversize", c.Rejects.Oversize}} {
+	}{{"rejects.unrouted", c.Rejects.Unrouted}, {"rejects.oversize", c.Rejects.Oversize}, {"rejects.invalid", c.Rejects.Invalid}} {
 		if pol.v != pipeline.Drop && pol.v != pipeline.DeadLetter {
 			p = append(p, fmt.Sprintf("%s: %q is not one of drop, dead_letter", pol.key, pol.v))
 		}
@@ -407,6 +432,11 @@ func decodeAdapters(n *yaml.Node, dir adapters.Direction, cerr *Error) []Adapter
 				a.Type = v.Value
 			case k.Value == "retry" && dir == adapters.DirSink:
 				retryNode = v
+			case k.Value == "ack" && dir == adapters.DirSource:
+				a.Ack = v.Value
+				if a.Ack != AckStored && a.Ack != AckDelivered {
+					cerr.Problems = append(cerr.Problems, fmt.Sprintf("line %d: %s[%d].ack: %q is not one of stored, delivered", v.Line, section, i, v.Value))
+				}
 			default:
 				settings.Content = append(settings.Content, k, v)
 			}
@@ -451,6 +481,57 @@ func decodeAdapters(n *yaml.Node, dir adapters.Direction, cerr *Error) []Adapter
 		out = append(out, a)
 	}
 	return out
+}
+
+// The values of a source's ack key.
+const (
+	AckStored    = "stored"
+	AckDelivered = "delivered"
+)
+
+// decodeTransform decodes a route's `transform:` section through the registry.
+func decodeTransform(r *Route, i int, cerr *Error) *Transform {
+	n := &r.TransformNode
+	if n.Kind == 0 || n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil
+	}
+	at := fmt.Sprintf("line %d: routes[%d].transform", n.Line, i)
+	if n.Kind != yaml.MappingNode {
+		cerr.Problems = append(cerr.Problems, at+": must be a mapping with a type")
+		return nil
+	}
+	t := &Transform{}
+	settings := &yaml.Node{Kind: yaml.MappingNode, Line: n.Line}
+	for j := 0; j+1 < len(n.Content); j += 2 {
+		if k, v := n.Content[j], n.Content[j+1]; k.Value == "type" {
+			t.Type = v.Value
+		} else {
+			settings.Content = append(settings.Content, k, v)
+		}
+	}
+	dir := adapters.DirTransform
+	f, ok := adapters.Lookup(dir, t.Type)
+	if !ok {
+		cerr.Problems = append(cerr.Problems, fmt.Sprintf("%s: type %q is not a known transform (known: %s)%s",
+			at, t.Type, strings.Join(adapters.Types(dir), ", "), suggest(t.Type, adapters.Types(dir))))
+		return nil
+	}
+	t.Factory, t.Settings = f, f.NewConfig()
+	problems := checkKeys(settings, reflect.TypeOf(t.Settings), fmt.Sprintf("routes[%d].transform (%s)", i, t.Type))
+	if len(settings.Content) > 0 {
+		if err := settings.Decode(t.Settings); err != nil {
+			problems = append(problems, yamlProblems(err)...)
+		}
+	}
+	if len(problems) == 0 {
+		if err := f.Validate(t.Settings); err != nil {
+			for _, pr := range splitJoined(err) {
+				problems = append(problems, fmt.Sprintf("%s (%s): %s", at, t.Type, pr))
+			}
+		}
+	}
+	cerr.Problems = append(cerr.Problems, problems...)
+	return t
 }
 
 // yamlProblems splits a yaml decode error into one problem per line.

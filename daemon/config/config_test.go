@@ -50,6 +50,18 @@ func TestParseGood(t *testing.T) {
 	require.Equal(t, "route-0", cfg.Routes[0].Name)
 }
 
+func TestParseTransformAndAck(t *testing.T) {
+	y := strings.Replace(good, "qos: 1", "qos: 1\n    ack: delivered", 1) +
+		"    transform:\n      type: ilert\n      event_topic: plant/+/alarms\n      event_key: k1\n"
+	cfg, err := Parse([]byte(y), "x.yaml")
+	require.NoError(t, err)
+	require.Equal(t, AckDelivered, cfg.Sources[0].Ack)
+	tr := cfg.Routes[0].Transform
+	require.NotNil(t, tr)
+	require.Equal(t, "ilert", tr.Type)
+	require.Equal(t, pipeline.DeadLetter, cfg.Rejects.Invalid)
+}
+
 func TestDefaultConfigIsValid(t *testing.T) {
 	cfg, err := LoadDefault()
 	require.NoError(t, err)
@@ -87,6 +99,13 @@ func TestParseProblems(t *testing.T) {
 		{"unset env var", strings.Replace(good, "url: http://127.0.0.1:9/x", "url: ${EDGERELAY_TEST_UNSET_VAR}", 1),
 			[]string{"EDGERELAY_TEST_UNSET_VAR is not set"}},
 		{"not yaml", "sources: [\n", []string{"line"}},
+		{"unknown transform", good + "    transform: { type: ilrt }\n", []string{`type "ilrt" is not a known transform`, `did you mean "ilert"`}},
+		{"unknown transform key", good + "    transform: { type: ilert, event_topic: a, evnt_key: x }\n",
+			[]string{`unknown key "evnt_key" in routes[0].transform (ilert)`, `did you mean "event_key"`}},
+		{"transform validation", good + "    transform: { type: ilert, consumer: amqp }\n",
+			[]string{`routes[0].transform (ilert): consumer: must be mqtt or kafka`, "at least one of event_topic"}},
+		{"bad ack", strings.Replace(good, "qos: 1", "qos: 1\n    ack: never", 1), []string{`sources[0].ack: "never" is not one of stored, delivered`}},
+		{"bad invalid policy", good + "rejects: { invalid: keep }\n", []string{`rejects.invalid: "keep"`}},
 		{"empty", "", []string{"empty"}},
 	}
 	for _, tc := range tests {

@@ -127,10 +127,22 @@ func checkSettings(t *testing.T, f *adapters.Factory, settings string) {
 	fmt.Fprintf(&doc, "store: { path: %s }\nhttp: { listen: 127.0.0.1:0 }\nbroker: { enabled: \"false\" }\n",
 		filepath.Join(t.TempDir(), "queue.db"))
 	to := "console"
-	if f.Dir == adapters.DirSource {
+	switch f.Dir {
+	case adapters.DirSource:
 		doc.WriteString("sources:\n" + entry.String())
 		doc.WriteString("sinks:\n  - name: console\n    type: stdout\n")
-	} else {
+	case adapters.DirTransform:
+		doc.WriteString("sinks:\n  - name: console\n    type: stdout\n")
+		fmt.Fprintf(&doc, "routes:\n  - to: [console]\n    transform:\n      type: %s\n", f.Type)
+		for line := range strings.Lines(settings) {
+			doc.WriteString("      " + line)
+		}
+		cfg, err := Parse([]byte(doc.String()), f.Type+"-sample.yaml")
+		require.NoError(t, err, "the settings do not load; configuration tried:\n%s", doc.String())
+		require.NotNil(t, cfg.Routes[0].Transform)
+		require.Same(t, f, cfg.Routes[0].Transform.Factory)
+		return
+	default:
 		doc.WriteString("sinks:\n" + entry.String())
 		to = "sample"
 	}
@@ -234,8 +246,11 @@ func configKeys(t reflect.Type) []string {
 func checkConformance(t *testing.T, f *adapters.Factory, dir string) {
 	t.Helper()
 	want := "adaptertest.RunSink"
-	if f.Dir == adapters.DirSource {
+	switch f.Dir {
+	case adapters.DirSource:
 		want = "adaptertest.RunSource"
+	case adapters.DirTransform:
+		want = "adaptertest.RunTransform"
 	}
 	files, err := filepath.Glob(filepath.Join(dir, "*_test.go"))
 	require.NoError(t, err)

@@ -38,6 +38,9 @@ type Result struct {
 	// Skip is true when the message is dropped on purpose (invalid payload or filtered
 	// out): the caller acknowledges it and sends nothing.
 	Skip bool
+	// Filtered is true when the message was skipped by filter_key/filter_val, false
+	// when it was skipped because it is not a valid ilert event payload.
+	Filtered bool
 	// Reason says why the message was skipped.
 	Reason string
 	// Body is the ilert event JSON (§3.1): integrationKey, eventType, summary, details,
@@ -122,16 +125,8 @@ func mapMessage(c Config, topic string, payload []byte, defaultDetails json.RawM
 		return skip("payload is not an ilert event: %v", err)
 	}
 
-	if c.FilterKey != "" {
-		v := lookup(payload, obj, c.FilterKey)
-		switch {
-		case !v.Exists():
-			return skip("filter_key %q not in payload", c.FilterKey)
-		case c.FilterVal != "" && v.Type != gjson.String:
-			return skip("filter_key %q is not a string", c.FilterKey)
-		case c.FilterVal != "" && v.Str != c.FilterVal:
-			return skip("filter_key %q is %q, not %q", c.FilterKey, v.Str, c.FilterVal)
-		}
+	if reason, out := filteredOut(c, payload, obj); out {
+		return Result{Skip: true, Filtered: true, Reason: reason}, nil
 	}
 
 	switch {

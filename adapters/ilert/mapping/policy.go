@@ -176,3 +176,16 @@ func addSat(a, b int64) int64 {
 	}
 	return a + b
 }
+
+// filteredPayload reports whether filter_key/filter_val reject a JSON object payload.
+// A payload that is not a JSON object is not filtered: it is invalid.
+func filteredPayload(c Config, payload []byte) (string, bool) {
+	if c.FilterKey == "" {
+		return "", false
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(payload, &obj) != nil || obj == nil {
+		return "", false
+	}
+	return filteredOut(c, payload, obj)
+}

@@ -1,0 +1,167 @@
+package mapping
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/ilert"
+)
+
+// TransformType is the route transform type registered by this package.
+const TransformType = "ilert"
+
+// The values of TransformConfig.Consumer.
+const (
+	ConsumerMQTT  = "mqtt"
+	ConsumerKafka = "kafka"
+)
+
+// AttrKafkaKey is the event attribute holding a Kafka message key (set by the kafka
+// source); it goes into the default customDetails of Kafka events.
+const AttrKafkaKey = "kafka.key"
+
+// TransformConfig configures the "ilert" route transform: ilagent's consumer options.
+// The route's messages are classified by topic (event, heartbeat, policy) and turned
+// into what the ilert sink sends.
+type TransformConfig struct {
+	// Consumer is "mqtt" (the default) or "kafka": it selects the events endpoint
+	// (/api/v1/events/<consumer>/{key}) and the default customDetails.
+	Consumer string `yaml:"consumer"`
+	Topics   `yaml:",inline"`
+	Config   `yaml:",inline"`
+	// PolicyConfig applies to messages on policy_topic.
+	PolicyConfig `yaml:",inline"`
+}
+
+// DefaultTransformConfig returns the defaults: MQTT, policy paths data.email and
+// data.shift.
+func DefaultTransformConfig() TransformConfig {
+	return TransformConfig{Consumer: ConsumerMQTT, PolicyConfig: DefaultPolicyConfig()}
+}
+
+// Validate reports every problem at once, each naming its YAML key.
+func (c *TransformConfig) Validate() error {
+	var errs []error
+	switch c.Consumer {
+	case "", ConsumerMQTT, ConsumerKafka:
+	default:
+		errs = append(errs, fmt.Errorf("consumer: must be mqtt or kafka, not %q", c.Consumer))
+	}
+	errs = append(errs, c.Topics.Validate(), c.Config.Validate())
+	switch {
+	case c.Topics.Policy != "":
+		errs = append(errs, c.PolicyConfig.Validate())
+	case len(c.RoutingKeys) > 0:
+		errs = append(errs, errors.New("policy_routing_keys: has no effect without policy_topic"))
+	}
+	return errors.Join(errs...)
+}
+
+// Transform converts consumer messages for the ilert sink. It is safe for concurrent use.
+type Transform struct {
+	cfg TransformConfig
+	log *slog.Logger
+}
+
+// NewTransform builds the transform from a validated config.
+func NewTransform(cfg TransformConfig, d adapters.Deps) (*Transform, error) {
+	if cfg.Consumer == "" {
+		cfg.Consumer = ConsumerMQTT
+	}
+	log := d.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Transform{cfg: cfg, log: log}, nil
+}
+
+//go:embed sample.yaml
+var sample string
+
+func init() {
+	adapters.RegisterTransform(TransformType, adapters.TransformSpec[TransformConfig]{
+		Summary:  "Turn MQTT/Kafka messages into ilert events, heartbeats and policy updates (ilagent's mapping)",
+		Sample:   sample,
+		Defaults: DefaultTransformConfig,
+		New: func(cfg TransformConfig, d adapters.Deps) (adapters.Transform, error) {
+			return NewTransform(cfg, d)
+		},
+	})
+}
+
+// Transform classifies e by its topic and returns:
+//   - for an event topic, an alert event whose payload is the ilert event body, keyed
+//     by alertKey (so a RESOLVE never overtakes its ALERT), sent to the consumer's
+//     events path;
+//   - for a heartbeat topic, a heartbeat event keyed by the heartbeat key;
+//   - for a policy topic, a policy event (ilert.PolicyUpdate) keyed by routing key.
+//
+// Messages on no configured topic, and messages filter_key/filter_val rejects, are
+// skipped (adapters.ErrSkip). Payloads that cannot be converted (not a JSON object,
+// wrong field types, an unknown eventType or priority, a heartbeat without key, a
+// policy message without email or routing key) return an error naming the problem:
+// the daemon keeps them as dead letters instead of dropping them as ilagent does.
+func (t *Transform) Transform(e *adapters.Event) (*adapters.Event, error) {
+	switch t.cfg.Topics.Classify(e.Topic) {
+	case Event:
+		return t.event(e)
+	case Heartbeat:
+		key, ok := HeartbeatKey(e.Payload)
+		if !ok {
+			return nil, fmt.Errorf("heartbeat on %q: payload is not a JSON object with a string integrationKey or apiKey", e.Topic)
+		}
+		return derive(e, adapters.KindHeartbeat, key, e.Payload, nil), nil
+	case Policy:
+		upd, skip, reason := MapPolicy(t.cfg.Config, t.cfg.PolicyConfig, e.Payload)
+		if skip {
+			if r, out := filteredPayload(t.cfg.Config, e.Payload); out {
+				return nil, adapters.Skip("%s", r)
+			}
+			return nil, fmt.Errorf("policy update on %q: %s", e.Topic, reason)
+		}
+		body, err := upd.Encode()
+		if err != nil {
+			return nil, fmt.Errorf("policy update on %q: %w", e.Topic, err)
+		}
+		return derive(e, adapters.KindPolicy, upd.RoutingKey, body, nil), nil
+	}
+	return nil, adapters.Skip("topic %q matches no event, heartbeat or policy topic", e.Topic)
+}
+
+func (t *Transform) event(e *adapters.Event) (*adapters.Event, error) {
+	var (
+		res  Result
+		err  error
+		path = ilert.PathMQTT
+	)
+	if t.cfg.Consumer == ConsumerKafka {
+		path = ilert.PathKafka
+		res, err = MapKafka(t.cfg.Config, e.Topic, e.Attrs[AttrKafkaKey], e.Payload)
+	} else {
+		res, err = Map(t.cfg.Config, e.Topic, e.Payload)
+	}
+	switch {
+	case err != nil:
+		return nil, err
+	case res.Filtered:
+		return nil, adapters.Skip("%s", res.Reason)
+	case res.Skip:
+		return nil, fmt.Errorf("event on %q: %s", e.Topic, res.Reason)
+	}
+	for _, w := range res.Warnings {
+		t.log.Debug("mapping did not apply", "event_id", e.ID, "topic", e.Topic, "detail", w)
+	}
+	return derive(e, adapters.KindAlert, res.AlertKey, res.Body, map[string]string{ilert.AttrEventsPath: path}), nil
+}
+
+// derive returns a copy of e with a new kind, key, payload and attributes, keeping its
+// id, source, topic and receive time.
+func derive(e *adapters.Event, kind, key string, payload []byte, attrs map[string]string) *adapters.Event {
+	return &adapters.Event{
+		ID: e.ID, Kind: kind, Key: key, Source: e.Source, Topic: e.Topic,
+		Payload: payload, Attrs: attrs, Received: e.Received,
+	}
+}
