@@ -3,6 +3,7 @@ package adapters
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"time"
 )
 
@@ -101,6 +102,15 @@ type Deps struct {
 	Now func() time.Time
 	// Version is the daemon's version, for User-Agent headers.
 	Version string
+	// HTTP mounts request handlers on the daemon's HTTP server (http.listen), for
+	// sources that receive over HTTP. Nil when the daemon gives none (tests).
+	HTTP Mounter
+}
+
+// Mounter mounts HTTP handlers; net/http.ServeMux pattern syntax.
+type Mounter interface {
+	// Mount serves pattern with h. It fails when pattern is invalid or taken.
+	Mount(pattern string, h http.Handler) error
 }
 
 // Info describes a registered adapter; the daemon reads it at startup.

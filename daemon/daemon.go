@@ -260,6 +260,7 @@ func (d *Daemon) deps(dir adapters.Direction, typ, name string) adapters.Deps {
 		Health:  d.health.For(string(dir) + ":" + name),
 		Now:     d.now,
 		Version: d.opt.Version,
+		HTTP:    d.web,
 	}
 }
 

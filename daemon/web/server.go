@@ -106,6 +106,19 @@ func New(cfg Config, h *health.Tracker, set *metrics.Set, log *slog.Logger) *Ser
 // invalid or conflicts with a route already mounted.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
+// Mount mounts h on pattern like Handle, but returns an error naming the pattern
+// instead of panicking when it is invalid or already taken (two ilert_http sources,
+// for instance).
+func (s *Server) Mount(pattern string, h http.Handler) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("http route %q: %v", pattern, r)
+		}
+	}()
+	s.mux.Handle(pattern, h)
+	return nil
+}
+
 // Handler returns the server's router, for tests and for embedding in another server.
 func (s *Server) Handler() http.Handler { return s.mux }
 

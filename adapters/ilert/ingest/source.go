@@ -1,0 +1,130 @@
+package ingest
+
+import (
+	_ "embed"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/internal/httpc"
+)
+
+// SourceType is the registered source type of the HTTP ingest.
+const SourceType = "ilert_http"
+
+// Config configures the ilert_http source: ilagent's local proxy API mounted on the
+// daemon's HTTP server (http.listen).
+type Config struct {
+	// Token, when set, is required as "Authorization: Bearer <token>" on every request
+	// to the API. Empty means no authentication (ilagent has none).
+	Token httpc.Secret `yaml:"token"`
+	// MaxBodyBytes bounds the body of POST /api/events. Zero means 16000 (ilagent's
+	// limit).
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// PublishTimeout bounds how long a request waits for the event to be durable.
+	// Zero means 10s.
+	PublishTimeout time.Duration `yaml:"publish_timeout"`
+}
+
+// DefaultConfig returns a Config with every default filled in.
+func DefaultConfig() Config {
+	return Config{MaxBodyBytes: DefaultMaxBodyBytes, PublishTimeout: DefaultPublishTimeout}
+}
+
+// Validate reports every problem at once, each naming its YAML key.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.MaxBodyBytes < 0 || c.MaxBodyBytes > 16<<20 {
+		errs = append(errs, fmt.Errorf("max_body_bytes: must be between 1 and %d, got %d", 16<<20, c.MaxBodyBytes))
+	}
+	if c.PublishTimeout < 0 {
+		errs = append(errs, fmt.Errorf("publish_timeout: must not be negative, got %s", c.PublishTimeout))
+	}
+	if strings.ContainsAny(string(c.Token), " \t\r\n") {
+		errs = append(errs, errors.New("token: must not contain spaces or line breaks"))
+	}
+	return errors.Join(errs...)
+}
+
+//go:embed sample.yaml
+var sample string
+
+func init() {
+	adapters.RegisterSource(SourceType, adapters.SourceSpec[Config]{
+		Summary:  "ilagent's HTTP proxy API: POST /api/events, GET /api/heartbeats/{key} on the daemon's HTTP server",
+		Sample:   sample,
+		Defaults: DefaultConfig,
+		New: func(cfg Config, d adapters.Deps) (adapters.Source, error) {
+			return NewSource(cfg, d)
+		},
+	})
+}
+
+// Source serves the API while Run runs; outside Run every request is answered 503.
+type Source struct {
+	d  adapters.Deps
+	h  *Handler
+	mu sync.RWMutex // guards pub
+	// pub is the publisher of the current Run, nil outside Run.
+	pub adapters.Publisher
+}
+
+// errNotRunning answers requests that arrive while the source is not running.
+var errNotRunning = fmt.Errorf("ilert_http source is not running: %w", adapters.ErrNotConnected)
+
+// NewSource mounts the API on the daemon's HTTP server. It fails when the daemon gives
+// no server or another source already serves the paths.
+func NewSource(cfg Config, d adapters.Deps) (*Source, error) {
+	if d.HTTP == nil {
+		return nil, errors.New("ilert_http: the daemon's HTTP server is needed (http.listen)")
+	}
+	s := &Source{d: d}
+	s.h = New(Options{
+		MaxBodyBytes: cfg.MaxBodyBytes, Token: cfg.Token.Reveal(), Source: d.Name,
+		PublishTimeout: cfg.PublishTimeout, Log: d.Log, Now: d.Now,
+	}, adapters.PublisherFunc(s.publish))
+	for _, p := range []string{PathEvents, PathHeartbeats} {
+		if err := d.HTTP.Mount(p, s.h); err != nil {
+			return nil, fmt.Errorf("ilert_http: %w (only one ilert_http source can be configured)", err)
+		}
+	}
+	if d.Health != nil {
+		d.Health.Set("serving", false, "not started")
+	}
+	return s, nil
+}
+
+// Handler returns the API handler, for tests.
+func (s *Source) Handler() *Handler { return s.h }
+
+func (s *Source) publish(ctx context.Context, e *adapters.Event, done func(error)) error {
+	s.mu.RLock()
+	pub := s.pub
+	s.mu.RUnlock()
+	if pub == nil {
+		return errNotRunning
+	}
+	return pub.Publish(ctx, e, done)
+}
+
+// Run serves requests with pub until ctx ends, then returns nil.
+func (s *Source) Run(ctx context.Context, pub adapters.Publisher) error {
+	s.mu.Lock()
+	s.pub = pub
+	s.mu.Unlock()
+	if s.d.Health != nil {
+		s.d.Health.Set("serving", true, "")
+	}
+	<-ctx.Done()
+	s.mu.Lock()
+	s.pub = nil
+	s.mu.Unlock()
+	if s.d.Health != nil {
+		s.d.Health.Set("serving", false, "stopped")
+	}
+	return nil
+}
