@@ -44,6 +44,13 @@ type Config struct {
 	TLS httpc.TLSConfig `yaml:"tls"`
 	// MaxInFlight bounds concurrent requests. Zero means 8.
 	MaxInFlight int `yaml:"max_in_flight"`
+	// SelfHeartbeatKey, when set, makes the sink ping this heartbeat key once it is
+	// connected and then every SelfHeartbeatInterval, straight to ilert and not
+	// through the store: the heartbeat says the relay is alive now (ilagent's -b).
+	// Empty means no self-heartbeat.
+	SelfHeartbeatKey httpc.Secret `yaml:"self_heartbeat_key"`
+	// SelfHeartbeatInterval is the time between self-heartbeat pings. Zero means 30s.
+	SelfHeartbeatInterval time.Duration `yaml:"self_heartbeat_interval"`
 }
 
 // Defaults applied to zero Config fields, and the bound on max_in_flight.
@@ -52,6 +59,7 @@ const (
 	DefaultEventsPath        = PathEvents
 	DefaultTimeout           = 25 * time.Second
 	DefaultMaxInFlight       = 8
+	DefaultHeartbeatInterval = 30 * time.Second
 	DefaultIntegrationKeyEnv = "ILERT_INTEGRATION_KEY"
 	DefaultAPIKeyEnv         = "ILERT_API_KEY"
 	maxMaxInFlight           = 256
@@ -97,6 +105,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = d.MaxInFlight
 	}
+	if c.SelfHeartbeatInterval == 0 {
+		c.SelfHeartbeatInterval = DefaultHeartbeatInterval
+	}
 	return c
 }
 
@@ -121,6 +132,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxInFlight < 0 || c.MaxInFlight > maxMaxInFlight {
 		errs = append(errs, fmt.Errorf("max_in_flight: must be between 1 and %d, got %d", maxMaxInFlight, c.MaxInFlight))
+	}
+	if c.SelfHeartbeatInterval < 0 || c.SelfHeartbeatInterval > 0 && c.SelfHeartbeatInterval < time.Second {
+		errs = append(errs, fmt.Errorf("self_heartbeat_interval: must be at least 1s, got %s", c.SelfHeartbeatInterval))
+	}
+	if strings.ContainsAny(string(c.SelfHeartbeatKey), " /\r\n") {
+		errs = append(errs, errors.New("self_heartbeat_key: must not contain spaces, slashes or line breaks"))
 	}
 	if err := c.TLS.Validate(); err != nil {
 		errs = append(errs, err)

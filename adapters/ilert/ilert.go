@@ -21,6 +21,8 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/internal/httpc"
@@ -64,6 +66,14 @@ type Sink struct {
 	userAgent string
 	log       *slog.Logger
 
+	now func() time.Time
+
+	hbOnce     sync.Once     // starts the self-heartbeat on the first Connect
+	hbStarted  atomic.Bool   // the self-heartbeat loop was started
+	hbStopOnce sync.Once     // closes hbStop
+	hbStop     chan struct{} // closed by Close
+	hbDone     chan struct{} // closed when the self-heartbeat loop has returned
+
 	mu     sync.Mutex // guards client, apiKey and intKey
 	client *http.Client
 	apiKey string // without a "Bearer " prefix
@@ -77,7 +87,11 @@ func New(cfg Config, d adapters.Deps) (*Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Sink{cfg: cfg, userAgent: "edgerelay", log: d.Log}
+	s := &Sink{cfg: cfg, userAgent: "edgerelay", log: d.Log, now: d.Now,
+		hbStop: make(chan struct{}), hbDone: make(chan struct{})}
+	if s.now == nil {
+		s.now = time.Now
+	}
 	if d.Version != "" {
 		s.userAgent += "/" + d.Version
 	}
@@ -120,6 +134,12 @@ func (s *Sink) Connect(context.Context) error {
 	s.mu.Unlock()
 	if old != nil {
 		old.CloseIdleConnections()
+	}
+	if s.cfg.SelfHeartbeatKey != "" {
+		s.hbOnce.Do(func() {
+			s.hbStarted.Store(true)
+			go s.selfHeartbeat()
+		})
 	}
 	return nil
 }
@@ -357,6 +377,7 @@ func stringField(m map[string]json.RawMessage, name string) string {
 // Close releases idle connections. Send after Close returns an error wrapping
 // [adapters.ErrNotConnected].
 func (s *Sink) Close(context.Context) error {
+	s.stopSelfHeartbeat()
 	s.mu.Lock()
 	client := s.client
 	s.client, s.apiKey, s.intKey = nil, "", ""
