@@ -1,0 +1,555 @@
+// Package kafka is the Kafka source: it consumes topics as a member of a consumer
+// group and hands every message to the daemon. A partition's offset is committed only
+// up to the longest run of messages, in partition order, that the daemon has durably
+// stored or delivered. A message the daemon could not accept ends the group session
+// without committing past it; the source backs off and rejoins, and the message is
+// consumed again from the last committed offset.
+package kafka
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	_ "embed"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/IBM/sarama"
+	"github.com/rcrowley/go-metrics"
+	"github.com/tidwall/gjson"
+
+	"github.com/edgerelay/edgerelay/adapters"
+)
+
+//go:embed sample.yaml
+var sample string
+
+func init() {
+	// sarama's metrics registry starts a global ticking goroutine and costs memory
+	// per broker; the relay exports its own metrics.
+	metrics.UseNilMetrics = true
+	adapters.RegisterSource("kafka", adapters.SourceSpec[Config]{
+		Summary:  "Consume Kafka topics in a consumer group; commit each offset only once the relay holds the message.",
+		Sample:   sample,
+		Defaults: DefaultConfig,
+		New: func(cfg Config, d adapters.Deps) (adapters.Source, error) {
+			return NewSource(cfg, d)
+		},
+	})
+}
+
+var (
+	_ adapters.Source             = (*Source)(nil)
+	_ sarama.ConsumerGroupHandler = (*handler)(nil)
+)
+
+// Health conditions.
+const (
+	condStarted    = "consumer_started"
+	condSubscribed = "subscribed"
+)
+
+const (
+	// minBackoff and maxBackoff bound the wait before rejoining after a failure
+	// (ilagent's reconnect backoff): 100ms·2ⁿ, capped at 30s, n reset on progress.
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 30 * time.Second
+	// commitInterval is how often settled offsets are committed during a session;
+	// they are committed at the session's end as well.
+	commitInterval = time.Second
+	// sessionQuiesce bounds how long a session's end waits for the daemon to settle
+	// the messages it was already given, so that their offsets make the last commit.
+	sessionQuiesce = 500 * time.Millisecond
+	// dialTimeout bounds one connection attempt to a broker.
+	dialTimeout = 10 * time.Second
+)
+
+// Source is the Kafka source. Build it with NewSource; Run it once at a time.
+type Source struct {
+	cfg Config // defaults applied
+	d   adapters.Deps
+	log *slog.Logger
+
+	errCount atomic.Uint64 // consumer errors reported by sarama, ever
+
+	logMu   sync.Mutex // guards lastLog
+	lastLog string     // text of the last error logged at WARN
+}
+
+// NewSource validates cfg and builds a source. It does not connect.
+func NewSource(cfg Config, d adapters.Deps) (*Source, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Health == nil {
+		d.Health = nopHealth{}
+	}
+	return &Source{cfg: cfg, d: d, log: d.Log.With("group_id", cfg.GroupID)}, nil
+}
+
+type nopHealth struct{}
+
+func (nopHealth) Set(string, bool, string) {}
+
+// backoff returns the wait before attempt n (0-based) after failures.
+func backoff(n int) time.Duration {
+	if n > 9 {
+		return maxBackoff
+	}
+	return min(minBackoff<<n, maxBackoff)
+}
+
+// sleep waits d or until ctx ends; it reports whether the wait ran out.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// warn logs err at WARN the first time its text is seen in a row, at DEBUG after.
+func (s *Source) warn(msg string, err error, args ...any) {
+	s.logMu.Lock()
+	repeat := err.Error() == s.lastLog
+	s.lastLog = err.Error()
+	s.logMu.Unlock()
+	args = append(args, "err", err)
+	if repeat {
+		s.log.Debug(msg, args...)
+		return
+	}
+	s.log.Warn(msg, args...)
+}
+
+// Run joins the consumer group and publishes every message to pub until ctx is
+// done, rejoining with backoff whenever a message was not accepted or the group
+// failed. It returns nil when ctx is done, and an error only when the TLS files
+// cannot be loaded.
+func (s *Source) Run(ctx context.Context, pub adapters.Publisher) error {
+	s.d.Health.Set(condStarted, false, "starting")
+	s.d.Health.Set(condSubscribed, false, "not joined")
+	defer func() {
+		s.d.Health.Set(condStarted, false, "stopped")
+		s.d.Health.Set(condSubscribed, false, "stopped")
+	}()
+	var tc *tls.Config
+	if s.cfg.TLS.On() {
+		var err error
+		if tc, err = s.cfg.TLS.Build(); err != nil {
+			s.d.Health.Set(condStarted, false, err.Error())
+			return err
+		}
+	}
+
+	var cg sarama.ConsumerGroup
+	for failures := 0; cg == nil; failures++ {
+		g, err := s.newGroup(ctx, tc)
+		if ctx.Err() != nil {
+			if g != nil {
+				_ = g.Close()
+			}
+			return nil
+		}
+		if err != nil {
+			s.d.Health.Set(condStarted, false, err.Error())
+			s.warn("cannot create the consumer", err, "retry_in", backoff(failures).Seconds())
+			if !sleep(ctx, backoff(failures)) {
+				return nil
+			}
+			continue
+		}
+		cg = g
+	}
+	s.d.Health.Set(condStarted, true, "")
+	s.log.Info("consumer started", "brokers", s.cfg.Brokers, "topics", s.cfg.Topics)
+
+	errsDone := make(chan struct{})
+	// The error reader exits when Close closes the Errors channel.
+	go func() {
+		defer close(errsDone)
+		for err := range cg.Errors() {
+			s.errCount.Add(1)
+			s.warn("consumer error", err)
+		}
+	}()
+	s.consume(ctx, cg, pub)
+	if err := cg.Close(); err != nil {
+		s.log.Debug("closing the consumer", "err", err)
+	}
+	<-errsDone
+	return nil
+}
+
+// newGroup creates the sarama client and consumer group. Connections dialled while
+// it runs are aborted when ctx ends, so an unreachable broker does not hold up
+// shutdown; later connections (the last commit, LeaveGroup) outlive ctx.
+func (s *Source) newGroup(ctx context.Context, tc *tls.Config) (sarama.ConsumerGroup, error) {
+	dialCtx, cancelDial := context.WithCancel(context.Background())
+	stop := context.AfterFunc(ctx, cancelDial)
+	defer stop()
+	sc := s.saramaConfig(tc, &ctxDialer{ctx: dialCtx, d: net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}})
+	cg, err := sarama.NewConsumerGroup(s.cfg.Brokers, s.cfg.GroupID, sc)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %v: %w", s.cfg.Brokers, err)
+	}
+	return cg, nil
+}
+
+// ctxDialer dials with a context; it is handed to sarama as its proxy dialer, the
+// only dialing hook sarama offers.
+type ctxDialer struct {
+	ctx context.Context
+	d   net.Dialer
+}
+
+// Dial implements golang.org/x/net/proxy.Dialer.
+func (c *ctxDialer) Dial(network, addr string) (net.Conn, error) {
+	return c.d.DialContext(c.ctx, network, addr)
+}
+
+// saramaConfig translates the source's configuration.
+func (s *Source) saramaConfig(tc *tls.Config, dialer *ctxDialer) *sarama.Config {
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V3_6_0_0
+	sc.ClientID = s.cfg.ClientID
+	sc.Net.DialTimeout = dialTimeout
+	sc.Net.Proxy.Enable = true
+	sc.Net.Proxy.Dialer = dialer
+	if tc != nil {
+		sc.Net.TLS.Enable = true
+		sc.Net.TLS.Config = tc
+	}
+	if s.cfg.SASL.Username != "" {
+		sc.Net.SASL.Enable = true
+		sc.Net.SASL.Mechanism = sarama.SASLTypePlaintext
+		sc.Net.SASL.User = s.cfg.SASL.Username
+		sc.Net.SASL.Password = s.cfg.SASL.Password
+	}
+	sc.Consumer.Return.Errors = true
+	sc.Consumer.Offsets.AutoCommit.Enable = false // only settled offsets are committed
+	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
+	if s.cfg.InitialOffset == OffsetNewest {
+		sc.Consumer.Offsets.Initial = sarama.OffsetNewest
+	}
+	sc.Consumer.Group.Session.Timeout = s.cfg.SessionTimeout
+	sc.Consumer.Group.Heartbeat.Interval = s.cfg.SessionTimeout / 3
+	// Eager rebalancing: a rebalance ends the session, whose end commits.
+	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange()}
+	return sc
+}
+
+// consume runs group sessions until ctx is done.
+func (s *Source) consume(ctx context.Context, cg sarama.ConsumerGroup, pub adapters.Publisher) {
+	sem := make(chan struct{}, s.cfg.MaxInflight) // a slot per unsettled message
+	failures := 0
+	for {
+		sctx, end := context.WithCancel(ctx)
+		h := newHandler(s, pub, sem, end)
+		errsBefore := s.errCount.Load()
+		err := cg.Consume(sctx, s.cfg.Topics, h)
+		end()
+		if ctx.Err() != nil {
+			return
+		}
+		if h.progress.Load() {
+			failures = 0
+		}
+		wait := backoff(failures)
+		switch refused, at := h.refusal(); {
+		case refused != nil:
+			s.log.Warn("message not accepted; rejoining so that it is consumed again", "at", at,
+				"err", refused, "retry_in", wait.Seconds())
+		case err != nil:
+			s.d.Health.Set(condSubscribed, false, err.Error())
+			s.warn("group session failed", err, "retry_in", wait.Seconds())
+		case s.errCount.Load() != errsBefore:
+			s.d.Health.Set(condSubscribed, false, "consumer errors; rejoining")
+			s.log.Debug("session ended after consumer errors", "retry_in", wait.Seconds())
+		default:
+			continue // a rebalance: rejoin at once
+		}
+		failures++
+		if !sleep(ctx, wait) {
+			return
+		}
+	}
+}
+
+// handler is one group session's sarama.ConsumerGroupHandler: ConsumeClaim publishes
+// each partition's messages in order, done records their settlement, and a committer
+// marks and commits the settled prefix of every partition.
+type handler struct {
+	s        *Source
+	pub      adapters.Publisher
+	sem      chan struct{}      // shared by the sessions of one Run
+	end      context.CancelFunc // ends the session
+	progress atomic.Bool        // a message was accepted
+	idle     chan struct{}      // capacity 1: signalled when pending drops to zero
+
+	stopCommit    chan struct{}
+	committerDone chan struct{}
+
+	mu        sync.Mutex // guards the fields below and every partition's state
+	parts     map[tp]*partition
+	pending   int   // published and not settled
+	closed    bool  // the session's last commit is taken; later settlements are ignored
+	refused   error // the first done error
+	refusedAt string
+}
+
+// tp names a topic partition.
+type tp struct {
+	topic     string
+	partition int32
+}
+
+// partition tracks one partition's published messages in arrival order.
+type partition struct {
+	q      []*entry // published messages not yet in the settled prefix, oldest first
+	next   int64    // one past the settled prefix: the offset to commit; -1 none yet
+	marked int64    // the last offset handed to MarkOffset; -1 none
+}
+
+// entry is one published message.
+type entry struct {
+	offset int64
+	state  int8 // 0 pending, 1 accepted, -1 refused or abandoned
+}
+
+func newHandler(s *Source, pub adapters.Publisher, sem chan struct{}, end context.CancelFunc) *handler {
+	return &handler{
+		s: s, pub: pub, sem: sem, end: end,
+		idle:          make(chan struct{}, 1),
+		stopCommit:    make(chan struct{}),
+		committerDone: make(chan struct{}),
+		parts:         make(map[tp]*partition),
+	}
+}
+
+// refusal returns the first done error of the session and where it happened.
+func (h *handler) refusal() (error, string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.refused, h.refusedAt
+}
+
+// Setup starts the committer once the session has its claims. The committer exits
+// when Cleanup closes stopCommit.
+func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
+	h.s.d.Health.Set(condSubscribed, true, "")
+	h.s.log.Info("joined the group", "member_id", sess.MemberID(), "generation", sess.GenerationID(),
+		"claims", sess.Claims())
+	go func() {
+		defer close(h.committerDone)
+		t := time.NewTicker(commitInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				h.commit(sess)
+			case <-h.stopCommit:
+				return
+			}
+		}
+	}()
+	return nil
+}
+
+// Cleanup runs after every ConsumeClaim has returned: it waits briefly for the
+// daemon to settle what it was given, then commits the settled prefixes.
+func (h *handler) Cleanup(sess sarama.ConsumerGroupSession) error {
+	close(h.stopCommit)
+	<-h.committerDone
+	t := time.NewTimer(sessionQuiesce)
+	defer t.Stop()
+wait:
+	for {
+		h.mu.Lock()
+		n := h.pending
+		h.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		select {
+		case <-h.idle:
+		case <-t.C:
+			break wait
+		}
+	}
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+	h.commit(sess)
+	return nil
+}
+
+// commit marks every partition's settled prefix and commits it, if anything moved.
+func (h *handler) commit(sess sarama.ConsumerGroupSession) {
+	type mark struct {
+		tp
+		next int64
+	}
+	var marks []mark
+	h.mu.Lock()
+	for k, p := range h.parts {
+		if p.next > p.marked {
+			marks = append(marks, mark{k, p.next})
+			p.marked = p.next
+		}
+	}
+	h.mu.Unlock()
+	if len(marks) == 0 {
+		return
+	}
+	for _, m := range marks {
+		sess.MarkOffset(m.topic, m.partition, m.next, "")
+	}
+	sess.Commit()
+}
+
+// ConsumeClaim publishes one partition's messages in order until the session ends.
+func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	ctx := sess.Context()
+	p := h.partition(claim.Topic(), claim.Partition())
+	for {
+		var m *sarama.ConsumerMessage
+		select {
+		case msg, ok := <-claim.Messages():
+			if !ok {
+				return nil
+			}
+			m = msg
+		case <-ctx.Done():
+			return nil
+		}
+		select {
+		case h.sem <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		ent := h.track(p, m.Offset)
+		done := func(err error) {
+			<-h.sem
+			h.settle(p, ent, err, m)
+		}
+		if err := h.pub.Publish(ctx, h.s.event(m), done); err != nil {
+			// Publish fails only once ctx has ended; done is never called then.
+			<-h.sem
+			h.settle(p, ent, nil, nil)
+			return nil
+		}
+	}
+}
+
+// partition returns the state of a partition, created on first use.
+func (h *handler) partition(topic string, part int32) *partition {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	k := tp{topic, part}
+	p := h.parts[k]
+	if p == nil {
+		p = &partition{next: -1, marked: -1}
+		h.parts[k] = p
+	}
+	return p
+}
+
+// track records a message about to be published.
+func (h *handler) track(p *partition, offset int64) *entry {
+	e := &entry{offset: offset}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p.q = append(p.q, e)
+	h.pending++
+	return e
+}
+
+// settle records the outcome of a published message: accepted when m is set and
+// err is nil, refused when err is set (which ends the session), abandoned (never
+// handed over) when m is nil. It then extends the partition's settled prefix.
+func (h *handler) settle(p *partition, e *entry, err error, m *sarama.ConsumerMessage) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.pending--
+	switch {
+	case m == nil:
+		e.state = -1
+	case err != nil:
+		e.state = -1
+		if h.refused == nil {
+			h.refused = err
+			h.refusedAt = fmt.Sprintf("%s/%d@%d", m.Topic, m.Partition, m.Offset)
+			h.end()
+		}
+	default:
+		e.state = 1
+		h.progress.Store(true)
+	}
+	for len(p.q) > 0 && p.q[0].state == 1 {
+		p.next = p.q[0].offset + 1
+		p.q[0] = nil
+		p.q = p.q[1:]
+	}
+	if h.pending == 0 {
+		select {
+		case h.idle <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// event turns a message into an event.
+func (s *Source) event(m *sarama.ConsumerMessage) *adapters.Event {
+	key := ""
+	if utf8.Valid(m.Key) {
+		key = string(m.Key)
+	}
+	payload := bytes.Clone(m.Value)
+	return &adapters.Event{
+		ID:      adapters.NewID(),
+		Kind:    s.cfg.Kind,
+		Key:     eventKey(s.cfg.KeyPath, key, payload),
+		Source:  s.d.Name,
+		Topic:   m.Topic,
+		Payload: payload,
+		Attrs: map[string]string{
+			"kafka.key":       key,
+			"kafka.partition": strconv.FormatInt(int64(m.Partition), 10),
+			"kafka.offset":    strconv.FormatInt(m.Offset, 10),
+		},
+		Received: s.d.Now(),
+	}
+}
+
+// eventKey returns the ordering key: the value at keyPath in a JSON payload, else
+// the message key.
+func eventKey(keyPath, msgKey string, payload []byte) string {
+	if keyPath == "" || !gjson.ValidBytes(payload) {
+		return msgKey
+	}
+	v := gjson.GetBytes(payload, keyPath)
+	if !v.Exists() || v.String() == "" {
+		return msgKey
+	}
+	return v.String()
+}
