@@ -75,7 +75,7 @@ Run "edgerelay run" to start on the built-in default: an MQTT broker on
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(runCmd(stderr), configCmd(stdout), queueCmd(stdout), versionCmd(stdout), eventCmd(stdout, stderr), heartbeatCmd(stdout, stderr))
+	root.AddCommand(runCmd(stderr), configCmd(stdout), queueCmd(stdout), versionCmd(stdout), eventCmd(stdout, stderr), heartbeatCmd(stdout, stderr), daemonCmd(stdout, stderr))
 	return root
 }
 
@@ -173,7 +173,7 @@ func configCmd(stdout io.Writer) *cobra.Command {
 			return err
 		},
 	}
-	c.AddCommand(check, sample)
+	c.AddCommand(check, sample, fromIlagentCmd(stdout))
 	return c
 }
 
@@ -184,7 +184,7 @@ func ilagentOrder(args []string) []string {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
-		case a == "event" || a == "heartbeat":
+		case a == "event" || a == "heartbeat" || a == "daemon":
 			if i == 0 {
 				return args
 			}
