@@ -45,8 +45,9 @@ type item struct {
 	deadReason string
 	// deliveredInCommit records a delivery that finished while a commit carried the item.
 	deliveredInCommit bool
-	// marked: the item's job is held back by the writer and counted in lane.deferred.
-	marked bool
+	// held is non-zero while the writer holds the item's job back: the number of its
+	// entry in lane.held.
+	held uint64
 }
 
 func (it *item) entry(data []byte) *store.Entry {
@@ -69,11 +70,13 @@ type pubJob struct {
 	// and fails as soon as one delivery fails (see Options.Unbuffered).
 	unbuffered bool
 
-	// Used only on the writer goroutine: the items counted in their lane's deferred
-	// count while the writer holds this job back (see DeferUntil), and the health
-	// generation they were marked under.
+	// Used only on the writer goroutine: the items entered in their lane's held queue
+	// while the writer holds this job back (see DeferUntil), the health generation of
+	// the last full check, and whether every sink waiting for the event was healthy
+	// then (rather than the job waiting only behind an earlier one).
 	marked    []*item
 	markedGen uint64
+	healthy   bool
 
 	// Used only on the writer goroutine between Prepare and Done: the encoded events
 	// (one per distinct event: items share one unless a route transformed it).
@@ -96,7 +99,14 @@ func (j *pubJob) finish(err error) {
 // the event is healthy (connected, succeeding, in direct mode): such a sink will most
 // likely deliver it within DeliverWindow, and a delivered item is never written. A
 // job also waits while an earlier job holds back an item of the same sink, so that a
-// sink's items reach the store in publish order. Called on the writer goroutine.
+// sink's items reach the store in publish order. Called on the writer goroutine, for
+// every waiting job in submission order.
+//
+// "Earlier" must mean earlier in the writer's order, not merely "marked": a lane can
+// change health while the writer walks its jobs, so one walk can hold an earlier job
+// (checked before the change, or not re-checked at all while healthGen matched) and
+// find a later job of the same sink due. Each lane's held queue therefore keeps the
+// order in which jobs were marked, which is the writer's order (see heldQueue).
 func (j *pubJob) DeferUntil() time.Time {
 	w := j.p.opt.DeliverWindow
 	if w <= 0 {
@@ -105,8 +115,9 @@ func (j *pubJob) DeferUntil() time.Time {
 	now := j.p.now()
 	until := j.published.Add(w)
 	gen := j.p.healthGen.Load()
-	if len(j.marked) > 0 && gen == j.markedGen && until.After(now) && j.remaining.Load() > 0 {
-		// Held back before, no lane changed since, and an item is still undelivered.
+	if len(j.marked) > 0 && j.healthy && gen == j.markedGen && until.After(now) && j.remaining.Load() > 0 {
+		// Held back as deliverable before, no lane changed since, and an item is
+		// still undelivered.
 		return until
 	}
 	waiting, healthy, behind := false, true, false
@@ -118,7 +129,7 @@ func (j *pubJob) DeferUntil() time.Time {
 			if it.spilled || it.deadReason != "" || !l.connected || l.failing || l.backlog {
 				healthy = false
 			}
-			if l.deferred > 0 && !it.marked {
+			if l.held.before(it) {
 				behind = true
 			}
 		}
@@ -126,21 +137,21 @@ func (j *pubJob) DeferUntil() time.Time {
 	}
 	switch {
 	case behind:
-		if !until.After(now) {
+		if !healthy || !until.After(now) {
+			// Due as soon as the jobs ahead are: look again at the writer's next window.
 			until = now.Add(time.Millisecond)
 		}
 	case !waiting, !healthy, !until.After(now):
 		j.unmark()
 		return time.Time{}
 	}
-	j.markedGen = gen
+	j.markedGen, j.healthy = gen, healthy
 	if len(j.marked) == 0 {
 		for _, it := range j.items {
 			l := it.lane
 			l.mu.Lock()
 			if it.st == stFresh {
-				it.marked = true
-				l.deferred++
+				l.held.add(it)
 				j.marked = append(j.marked, it)
 			}
 			l.mu.Unlock()
@@ -149,16 +160,85 @@ func (j *pubJob) DeferUntil() time.Time {
 	return until
 }
 
-// unmark releases the deferred counts DeferUntil took.
+// unmark takes the job's items out of their lanes' held queues.
 func (j *pubJob) unmark() {
 	for _, it := range j.marked {
 		l := it.lane
 		l.mu.Lock()
-		it.marked = false
-		l.deferred--
+		l.held.release(it)
 		l.mu.Unlock()
 	}
+	clear(j.marked)
 	j.marked = j.marked[:0]
+}
+
+// heldQueue is a lane's list of the fresh items whose publish job the writer holds
+// back, in the order DeferUntil marked them. That is the writer's order: the writer
+// asks its waiting jobs in submission order, a job is marked the first time it is held
+// back and stays marked until it is prepared, so a job marked later was submitted
+// later (a job resubmitted after a failed commit is marked anew, as the latest). It
+// is guarded by the lane's mu.
+//
+// Entries are numbered; an entry is live while its item still carries that number and
+// is still fresh. A dead entry never comes back to life (a held item is unmarked
+// before it is stored, and a delivered one stays done), so dead entries are dropped
+// lazily from the front.
+type heldQueue struct {
+	refs []heldRef
+	head int    // refs[:head] are dropped
+	seq  uint64 // number of the last entry
+}
+
+type heldRef struct {
+	it *item
+	no uint64
+}
+
+func (r heldRef) live() bool { return r.it.held == r.no && r.it.st == stFresh }
+
+// add enters it as the latest held item.
+func (q *heldQueue) add(it *item) {
+	q.seq++
+	it.held = q.seq
+	q.refs = append(q.refs, heldRef{it: it, no: q.seq})
+}
+
+// release takes it out.
+func (q *heldQueue) release(it *item) {
+	it.held = 0
+	q.trim()
+}
+
+// before reports whether an item of another job was held back ahead of it: of any
+// job when it is not held itself, else of one marked before it.
+func (q *heldQueue) before(it *item) bool {
+	q.trim()
+	for _, r := range q.refs[q.head:] {
+		if it.held != 0 && r.no >= it.held {
+			return false
+		}
+		if r.it.job != it.job && r.live() {
+			return true
+		}
+	}
+	return false
+}
+
+// trim drops the dead entries at the front, and resets the queue once it is empty.
+func (q *heldQueue) trim() {
+	for q.head < len(q.refs) && !q.refs[q.head].live() {
+		q.refs[q.head] = heldRef{}
+		q.head++
+	}
+	switch {
+	case q.head == len(q.refs):
+		q.refs, q.head = q.refs[:0], 0
+	case q.head >= 64 && q.head*2 >= len(q.refs):
+		// Never empty under a steady stream: move the live part to the front.
+		n := copy(q.refs, q.refs[q.head:])
+		clear(q.refs[n:])
+		q.refs, q.head = q.refs[:n], 0
+	}
 }
 
 // Prepare writes the items no sink has delivered yet (the write-avoidance rule).

@@ -50,7 +50,7 @@ type lane struct {
 	known        map[uint64]struct{} // seqs of stored items held in memory
 	forgetting   map[uint64]struct{} // seqs whose delete or dead letter is being committed
 	depth        int64
-	deferred     int // fresh items whose publish job the writer holds back (DeferUntil)
+	held         heldQueue // fresh items whose publish job the writer holds back (DeferUntil)
 	lastErr      string
 	failing      bool
 	lastProgress time.Time
