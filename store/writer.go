@@ -109,10 +109,13 @@ func (w *Writer) touch() { w.progress.Store(time.Now().UnixNano()) }
 
 // Deferrer is implemented by jobs that would rather not be prepared yet: typically
 // an event that a healthy sink is about to deliver, which then needs no write at all.
-// DeferUntil is called on the writer goroutine when a window closes; a time after now
-// keeps the job waiting (in its place) for a later window, a zero time means the job
-// is due. Due jobs are prepared in submission order; a job that must not be written
-// before an earlier, deferred one has to defer too (the writer does not infer it).
+// DeferUntil is called on the writer goroutine when a window closes, once on every
+// waiting job, in submission order; a time after now keeps the job waiting (in its
+// place) for a later window, a zero time means the job is due. Due jobs are prepared
+// in submission order; a job that must not be written before an earlier, deferred one
+// has to defer too (the writer does not infer it). Jobs may rely on that order: when
+// DeferUntil runs for a job, every waiting job submitted before it has just answered
+// for this window, and those that are still waiting answered with a later time.
 type Deferrer interface {
 	DeferUntil() time.Time
 }

@@ -369,3 +369,65 @@ func TestWriterDeferredJobsWait(t *testing.T) {
 	require.NoError(t, db.Scan("s", 0, 0, func(e store.Entry) error { got = append(got, string(e.Data)); return nil }))
 	require.Equal(t, []string{"next", "held", "kick", "last"}, got)
 }
+
+// askJob is a deferJob that records each DeferUntil call in a shared log.
+type askJob struct {
+	*deferJob
+	n   int
+	mu  *sync.Mutex // guards *log
+	log *[]int
+}
+
+func (j *askJob) DeferUntil() time.Time {
+	j.mu.Lock()
+	*j.log = append(*j.log, j.n)
+	j.mu.Unlock()
+	return j.deferJob.DeferUntil()
+}
+
+// TestWriterAsksWaitingJobsInOrder: when a window closes, the writer asks every
+// waiting job once, in submission order (the pipeline relies on it to keep a sink's
+// events in order in the store).
+func TestWriterAsksWaitingJobsInOrder(t *testing.T) {
+	db := storetest.MustOpen(t)
+	w := db.NewWriter(store.WriterOptions{Window: time.Millisecond})
+	stop := startWriter(t, w)
+	var mu sync.Mutex
+	var log []int
+	const n = 5
+	held := make([]*askJob, n)
+	for i := range held {
+		held[i] = &askJob{
+			deferJob: &deferJob{putJob: newPutJob("s", fmt.Sprint("held", i)), until: time.Now().Add(time.Hour)},
+			n:        i, mu: &mu, log: &log,
+		}
+		require.NoError(t, w.Submit(context.Background(), held[i]))
+	}
+	for i := 0; i < 3; i++ { // each opens a window, which asks the held jobs again
+		kick := newPutJob("s", fmt.Sprint("kick", i))
+		require.NoError(t, w.Submit(context.Background(), kick))
+		require.NoError(t, kick.wait(t))
+	}
+	stop()
+
+	mu.Lock()
+	defer mu.Unlock()
+	var walks [][]int
+	for _, i := range log {
+		if i == 0 {
+			walks = append(walks, nil)
+		}
+		require.NotEmpty(t, walks, "the first job is asked first")
+		walks[len(walks)-1] = append(walks[len(walks)-1], i)
+	}
+	require.GreaterOrEqual(t, len(walks), 3)
+	for _, walk := range walks {
+		for k, i := range walk {
+			require.Equal(t, k, i, "walk %v: the waiting jobs, each once, in submission order", walk)
+		}
+	}
+	require.Len(t, walks[len(walks)-1], n, "the last walks ask every held job")
+	for _, j := range held {
+		require.NoError(t, j.wait(t), "shutdown commits held jobs")
+	}
+}
