@@ -1,5 +1,3 @@
-//go:build kfake
-
 package kafka
 
 import (
