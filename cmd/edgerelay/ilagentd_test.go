@@ -24,7 +24,7 @@ func TestDaemonFlagsToConfig(t *testing.T) {
 	}{
 		{"defaults: no HTTP ingest, no consumer", []string{}, nil, func(t *testing.T, c *config.Config) {
 			require.Equal(t, "./ilagent.db3"+".edgerelay", c.Store.Path)
-			require.Equal(t, "127.0.0.1:8977", c.HTTP.Listen)
+			require.Equal(t, "127.0.0.1:0", c.HTTP.Listen, "ilagent has no HTTP server without -p")
 			require.Empty(t, c.Sources)
 			require.Len(t, c.Sinks, 1)
 			require.Equal(t, "ilert", c.Sinks[0].Type)
@@ -88,7 +88,7 @@ func TestDaemonFlagsToConfig(t *testing.T) {
 			map[string]string{"ILERT_API_KEY": "Bearer il1api-test-token", "ILERT_API_HOST": "http://127.0.0.1:1"},
 			func(t *testing.T, c *config.Config) {
 				require.Equal(t, "kafka", c.Sources[0].Type)
-				require.Equal(t, "127.0.0.1:8977", c.HTTP.Listen, "Kafka does not start the HTTP ingest (0.8.0)")
+				require.Equal(t, "127.0.0.1:0", c.HTTP.Listen, "Kafka does not start the HTTP ingest (0.8.0)")
 				tr := c.Routes[0].Transform.Settings.(*mapping.TransformConfig)
 				require.Equal(t, "kafka", tr.Consumer)
 				require.Equal(t, []string{"location", "slot"}, tr.RoutingKeys)
