@@ -38,8 +38,13 @@ type SinkSpec[C any] struct {
 
 // SourceSpec registers a source type whose configuration is C.
 type SourceSpec[C any] struct {
-	Summary  string
-	Sample   string
+	Summary string
+	Sample  string
+	// Ready names the health conditions the source sets that must all hold before the
+	// daemon tells systemd it is ready ("connected", "subscriptions_ready"). Until the
+	// source first sets them they count as failing. Empty means the source is ready
+	// once it runs.
+	Ready    []string
 	Defaults func() C
 	// New builds the source from a decoded and validated config. It must not connect.
 	New func(cfg C, d Deps) (Source, error)
@@ -58,11 +63,13 @@ type TransformSpec[C any] struct {
 // config loader uses it: NewConfig, decode the YAML section into the pointer strictly,
 // Validate, then Build.
 type Factory struct {
-	Type      string
-	Dir       Direction
-	Summary   string
-	Sample    string
-	Info      Info
+	Type    string
+	Dir     Direction
+	Summary string
+	Sample  string
+	Info    Info
+	// Ready is SourceSpec.Ready.
+	Ready     []string
 	newConfig func() any
 	build     func(cfg any, d Deps) (any, error)
 }
@@ -177,7 +184,7 @@ func RegisterTransform[C any](typ string, spec TransformSpec[C]) {
 // panics if typ is already registered as a source.
 func RegisterSource[C any](typ string, spec SourceSpec[C]) {
 	register(&Factory{
-		Type: typ, Dir: DirSource, Summary: spec.Summary, Sample: spec.Sample,
+		Type: typ, Dir: DirSource, Summary: spec.Summary, Sample: spec.Sample, Ready: spec.Ready,
 		newConfig: newConfigFunc(spec.Defaults),
 		build: func(cfg any, d Deps) (any, error) {
 			c, ok := cfg.(*C)

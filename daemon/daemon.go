@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -62,10 +63,10 @@ type Options struct {
 
 // source is one configured intake.
 type source struct {
-	name    string
-	typ     string
-	src     adapters.Source
-	waitSub bool // READY waits for its "subscriptions_ready" condition
+	name  string
+	typ   string
+	src   adapters.Source
+	ready []string // READY waits for these health conditions (adapters.SourceSpec.Ready)
 }
 
 // Daemon is a running edgerelay.
@@ -298,12 +299,9 @@ func (d *Daemon) buildSources() error {
 		if err != nil {
 			return fmt.Errorf("source %s: %w", a.Name, err)
 		}
-		src := source{name: a.Name, typ: a.Type, src: s}
-		if a.Type == "mqtt" {
-			src.waitSub = true
-			comp := "source:" + a.Name
-			d.health.Set(comp, "connected", false, health.Critical, "starting")
-			d.health.Set(comp, "subscriptions_ready", false, health.Critical, "starting")
+		src := source{name: a.Name, typ: a.Type, src: s, ready: a.Factory.Ready}
+		for _, c := range src.ready {
+			d.health.Set("source:"+a.Name, c, false, health.Critical, "starting")
 		}
 		d.sources = append(d.sources, src)
 	}
@@ -499,11 +497,8 @@ func (d *Daemon) unsubscribed() []string {
 	var missing []string
 	snap := d.health.Snapshot()
 	for _, s := range d.sources {
-		if !s.waitSub {
-			continue
-		}
 		for _, c := range snap {
-			if c.Component == "source:"+s.name && (c.Name == "subscriptions_ready" || c.Name == "connected") && !c.OK {
+			if c.Component == "source:"+s.name && slices.Contains(s.ready, c.Name) && !c.OK {
 				missing = append(missing, s.name)
 				break
 			}

@@ -37,6 +37,7 @@ func init() {
 	adapters.RegisterSource("kafka", adapters.SourceSpec[Config]{
 		Summary:  "Consume Kafka topics in a consumer group; commit each offset only once the relay holds the message.",
 		Sample:   sample,
+		Ready:    []string{condStarted, condSubscribed},
 		Defaults: DefaultConfig,
 		New: func(cfg Config, d adapters.Deps) (adapters.Source, error) {
 			return NewSource(cfg, d)

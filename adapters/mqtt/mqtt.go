@@ -35,6 +35,7 @@ func init() {
 	adapters.RegisterSource("mqtt", adapters.SourceSpec[Config]{
 		Summary:  "Subscribe to MQTT topics; acknowledge each message only once the relay holds it.",
 		Sample:   sample,
+		Ready:    []string{"connected", "subscriptions_ready"},
 		Defaults: DefaultConfig,
 		New: func(cfg Config, d adapters.Deps) (adapters.Source, error) {
 			return NewSource(cfg, d)
