@@ -136,7 +136,7 @@ type (
 // 0.0.0.0:PORT. The embedded broker is off. Edge mode is refused.
 func ToYAML(g Global, d *Daemon, env func(string) (string, bool)) ([]byte, error) {
 	if d.Edge != nil {
-		return nil, errors.New("--edge_mode: the edge connector is not part of edgerelay's ilagent command line yet; it runs without --edge_mode")
+		return nil, errors.New("--edge_mode: the edge connector is not available in edgerelay yet (run without --edge_mode)")
 	}
 	file := g.File
 	if file == "" {
