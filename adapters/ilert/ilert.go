@@ -306,15 +306,22 @@ func (s *Sink) do(client *http.Client, req *http.Request, e *adapters.Event) err
 	return nil
 }
 
-// UnexpectedStatusError is a 2xx answer other than 202 Accepted, which ilert never
-// gives for a request it accepted. It is always permanent.
+// UnexpectedStatusError is a 2xx answer other than the one ilert gives for a request
+// it accepted: 202 Accepted for events and heartbeats, 200 OK for policy calls. It is
+// always permanent.
 type UnexpectedStatusError struct {
 	httpc.StatusError
+	// Want is the expected status; zero means 202.
+	Want int
 }
 
 // Error renders "status 200 OK, want 202 Accepted: <excerpt>".
 func (e *UnexpectedStatusError) Error() string {
-	msg := fmt.Sprintf("status %d %s, want 202 Accepted", e.StatusCode, http.StatusText(e.StatusCode))
+	want := e.Want
+	if want == 0 {
+		want = http.StatusAccepted
+	}
+	msg := fmt.Sprintf("status %d %s, want %d %s", e.StatusCode, http.StatusText(e.StatusCode), want, http.StatusText(want))
 	if e.Excerpt != "" {
 		msg += ": " + e.Excerpt
 	}

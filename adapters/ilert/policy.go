@@ -171,27 +171,12 @@ func (s *Sink) policyCall(ctx context.Context, client *http.Client, apiKey, meth
 	where := method + " " + httpc.RedactURL(req.URL.String())
 	if resp.StatusCode != http.StatusOK {
 		return nil, adapters.Permanent(fmt.Errorf("%s: %w", where,
-			&NotOKError{httpc.StatusError{StatusCode: resp.StatusCode, Excerpt: httpc.Excerpt(answer, httpc.MaxExcerpt)}}))
+			&UnexpectedStatusError{StatusError: httpc.StatusError{StatusCode: resp.StatusCode, Excerpt: httpc.Excerpt(answer, httpc.MaxExcerpt)}, Want: http.StatusOK}))
 	}
 	if len(answer) >= maxPolicyAnswer {
 		return nil, adapters.Permanent(fmt.Errorf("%s: answer longer than %d bytes", where, maxPolicyAnswer))
 	}
 	return answer, nil
-}
-
-// NotOKError is a 2xx answer other than 200 OK to a policy call, which ilagent
-// treats as a failure. It is always permanent.
-type NotOKError struct {
-	httpc.StatusError
-}
-
-// Error renders "status 204 No Content, want 200 OK: <excerpt>".
-func (e *NotOKError) Error() string {
-	msg := fmt.Sprintf("status %d %s, want 200 OK", e.StatusCode, http.StatusText(e.StatusCode))
-	if e.Excerpt != "" {
-		msg += ": " + e.Excerpt
-	}
-	return msg
 }
 
 // answerObject decodes a 200 answer as a JSON object. Anything else is permanent:

@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/internal/httpc"
+	"github.com/edgerelay/edgerelay/adapters/internal/keypath"
 )
 
 func validConfig() Config {
@@ -116,12 +117,12 @@ func TestRegistered(t *testing.T) {
 }
 
 func TestEventKey(t *testing.T) {
-	require.Equal(t, "mk", eventKey("", "mk", []byte(`{"id":"x"}`)))
-	require.Equal(t, "x", eventKey("id", "mk", []byte(`{"id":"x"}`)))
-	require.Equal(t, "7", eventKey("id", "mk", []byte(`{"id":7}`)))
-	require.Equal(t, "mk", eventKey("id", "mk", []byte(`not json`)))
-	require.Equal(t, "mk", eventKey("id", "mk", []byte(`{"id":""}`)))
-	require.Equal(t, "", eventKey("id", "", []byte(`{}`)))
+	require.Equal(t, "mk", keypath.Key("", "mk", []byte(`{"id":"x"}`)))
+	require.Equal(t, "x", keypath.Key("id", "mk", []byte(`{"id":"x"}`)))
+	require.Equal(t, "7", keypath.Key("id", "mk", []byte(`{"id":7}`)))
+	require.Equal(t, "mk", keypath.Key("id", "mk", []byte(`not json`)))
+	require.Equal(t, "mk", keypath.Key("id", "mk", []byte(`{"id":""}`)))
+	require.Equal(t, "", keypath.Key("id", "", []byte(`{}`)))
 }
 
 func TestBackoff(t *testing.T) {

@@ -22,9 +22,9 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/rcrowley/go-metrics"
-	"github.com/tidwall/gjson"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/internal/keypath"
 )
 
 //go:embed sample.yaml
@@ -529,7 +529,7 @@ func (s *Source) event(m *sarama.ConsumerMessage) *adapters.Event {
 	return &adapters.Event{
 		ID:      adapters.NewID(),
 		Kind:    s.cfg.Kind,
-		Key:     eventKey(s.cfg.KeyPath, key, payload),
+		Key:     keypath.Key(s.cfg.KeyPath, key, payload),
 		Source:  s.d.Name,
 		Topic:   m.Topic,
 		Payload: payload,
@@ -540,17 +540,4 @@ func (s *Source) event(m *sarama.ConsumerMessage) *adapters.Event {
 		},
 		Received: s.d.Now(),
 	}
-}
-
-// eventKey returns the ordering key: the value at keyPath in a JSON payload, else
-// the message key.
-func eventKey(keyPath, msgKey string, payload []byte) string {
-	if keyPath == "" || !gjson.ValidBytes(payload) {
-		return msgKey
-	}
-	v := gjson.GetBytes(payload, keyPath)
-	if !v.Exists() || v.String() == "" {
-		return msgKey
-	}
-	return v.String()
 }

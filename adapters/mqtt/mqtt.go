@@ -22,9 +22,9 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/tidwall/gjson"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/internal/keypath"
 	"github.com/edgerelay/edgerelay/adapters/topic"
 )
 
@@ -576,24 +576,11 @@ func (s *Source) event(m paho.Message) *adapters.Event {
 	return &adapters.Event{
 		ID:       adapters.NewID(),
 		Kind:     s.cfg.Kind,
-		Key:      eventKey(s.cfg.KeyPath, m.Topic(), payload),
+		Key:      keypath.Key(s.cfg.KeyPath, m.Topic(), payload),
 		Source:   s.d.Name,
 		Topic:    m.Topic(),
 		Payload:  payload,
 		Attrs:    attrs,
 		Received: s.d.Now(),
 	}
-}
-
-// eventKey returns the ordering key: the value at keyPath in a JSON payload, or the
-// topic when keyPath is empty, the payload is not JSON or nothing is at the path.
-func eventKey(keyPath, topic string, payload []byte) string {
-	if keyPath == "" || !gjson.ValidBytes(payload) {
-		return topic
-	}
-	v := gjson.GetBytes(payload, keyPath)
-	if !v.Exists() || v.String() == "" {
-		return topic
-	}
-	return v.String()
 }

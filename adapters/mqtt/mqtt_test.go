@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/internal/keypath"
 )
 
 func TestMain(m *testing.M) {
@@ -220,7 +221,7 @@ func TestEventKey(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, eventKey(tc.path, "topic", []byte(tc.payload)))
+			require.Equal(t, tc.want, keypath.Key(tc.path, "topic", []byte(tc.payload)))
 		})
 	}
 }
