@@ -225,3 +225,69 @@ func uniqueSummaries(fake *ilerttest.Server) map[string]bool {
 	}
 	return out
 }
+
+// TestIlagentDaemonMQTTBuffered: `--mqtt_buffer` (spec scenarios 75–79): messages are
+// stored, then sent; a policy update whose user search fails is retried from the
+// store until it succeeds; with --max_retries 2 one that keeps failing is
+// dead-lettered; mappings and forwarded payloads reach ilert as mapped.
+func TestIlagentDaemonMQTTBuffered(t *testing.T) {
+	if testing.Short() {
+		t.Skip("SKIP: end-to-end test with a child process (slow); runs without -short")
+	}
+	mosq := startMosquitto(t)
+	_, mport, _ := net.SplitHostPort(mosq)
+	fake := ilerttest.NewServer(t)
+	fake.AddUser("support@ilert.com", 99)
+	fake.AddPolicy("powerplant", ilerttest.Policy{ID: 42, Rules: []ilerttest.Rule{{EscalationTimeout: 0}, {EscalationTimeout: 5}}})
+	dir := t.TempDir()
+	httpAddr := freePort(t)
+	_, hport, _ := net.SplitHostPort(httpAddr)
+	d := startDaemon(t, ilagentEnv(fake), "daemon", "-m", "127.0.0.1", "-q", mport, "-n", "ilagent-buf",
+		"-e", "ilert/events", "--policy_topic", "ilert/policies", "--policy_routing_keys", "location",
+		"--mqtt_buffer", "--max_retries", "2",
+		"--map_key_etype", "eventType", "--map_val_etype_alert", "alertCreated", "--map_key_summary", "data.message",
+		"--map_key_alert_key", "data.alertId", "--event_key", "il1api-static", "--forward_message_payload",
+		"-p", hport, "-f", filepath.Join(dir, "ilagent.db3"), "-vv")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", d.stderr.String())
+			for _, r := range fake.Requests() {
+				t.Logf("fake got %s %s → %d %s", r.Method, r.Path, r.Status, r.Body)
+			}
+		}
+	})
+	waitHTTP(t, d, "http://"+httpAddr+"/ready", http.StatusNoContent)
+	c := mqttClient(t, mosq, "plc-buf")
+	defer c.Disconnect(100)
+
+	// 75 and 78: stored, then exactly one POST with the mapped fields and the whole
+	// payload as customDetails.
+	payload := `{"eventType":"alertCreated","data":{"message":"Boiler 2 overheating","alertId":"B2-7","priority":2,"alarmGroup":[]}}`
+	publishQoS1(t, c, "ilert/events", payload)
+	waitUntil(t, "the mapped event", 30*time.Second, func() bool { return len(fake.Events()) == 1 })
+	ev := fake.Events()[0]
+	require.Equal(t, "il1api-static", ev.PathKey)
+	var body map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(ev.Body, &body))
+	require.JSONEq(t, `"ALERT"`, string(body["eventType"]))
+	require.JSONEq(t, `"Boiler 2 overheating"`, string(body["summary"]))
+	require.JSONEq(t, `"B2-7"`, string(body["alertKey"]))
+	require.JSONEq(t, payload, string(body["customDetails"]))
+	require.Positive(t, scrape(t, httpAddr, "edgerelay_store_commits_total"), "buffered mode stores first")
+
+	// 76 and 77: a policy update whose user search answers 500 stays queued and is
+	// retried from the store; it succeeds once the search works.
+	fake.FailNext("/api/users/search-email", 1, http.StatusInternalServerError)
+	publishQoS1(t, c, "ilert/policies", `{"location":"powerplant","data":{"email":"support@ilert.com","shift":"1"}}`)
+	waitUntil(t, "the policy update after a retry", 30*time.Second, func() bool { return len(fake.LevelUpdates()) == 1 })
+	require.Equal(t, ilerttest.LevelUpdate{PolicyID: 42, Shift: 1, EscalationTimeout: 5, Users: []int64{99}}, fake.LevelUpdates()[0])
+
+	// 77: with --max_retries 2, an update that keeps failing is dead-lettered after two
+	// attempts, not retried forever and not silently dropped.
+	fake.FailNext("/api/users/search-email", 2, http.StatusInternalServerError)
+	publishQoS1(t, c, "ilert/policies", `{"location":"powerplant","data":{"email":"support@ilert.com","shift":"0"}}`)
+	waitUntil(t, "the dead letter", 60*time.Second, func() bool {
+		return scrape(t, httpAddr, `edgerelay_dead_letters_total{sink="ilert"}`) == 1
+	})
+	require.Len(t, fake.LevelUpdates(), 1)
+}
