@@ -3,12 +3,17 @@
 package main
 
 import (
+	"bytes"
 	"math"
+	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/tidwall/gjson"
 
 	_ "github.com/edgerelay/edgerelay/adapters/all"
+	"github.com/edgerelay/edgerelay/adapters/ilert/ilerttest"
+	"github.com/edgerelay/edgerelay/adapters/ilert/mapping"
 	"github.com/edgerelay/edgerelay/daemon/config"
 )
 
@@ -39,4 +44,77 @@ func TestPayload(t *testing.T) {
 	p := payload(0xabcdef01, 65)
 	require.Contains(t, string(p), `"id":"abcdef01-0000-4000-8000-000000000065","key":"k1"`)
 	require.InDelta(t, 215, len(p), 10)
+}
+
+// TestIlertConfigLoads checks the ilert configurations the same way, transform included.
+func TestIlertConfigLoads(t *testing.T) {
+	for _, o := range []cfgOpts{{ilert: true}, {ilert: true, noSync: true}, {ilert: true, fastRetry: true}} {
+		d := &daemon{dir: t.TempDir(), httpAddr: "127.0.0.1:18977", brokerAddr: "127.0.0.1:18883"}
+		cfg, err := config.Parse([]byte(configYAML(d, "http://127.0.0.1:9", o)), "bench.yaml")
+		require.NoError(t, err, "%+v", o)
+		require.Len(t, cfg.Sinks, 1)
+		require.Equal(t, "ilert", cfg.Sinks[0].Type)
+		require.Len(t, cfg.Routes, 1)
+		require.NotNil(t, cfg.Routes[0].Transform)
+	}
+}
+
+// TestIlertPayloadMaps checks that the ilert message maps to an event the fake
+// accepts, with the driver's id, send time and key where the sink looks for them.
+func TestIlertPayloadMaps(t *testing.T) {
+	msg := ilertPayload(0xabcdef01, 65)
+	require.InDelta(t, 270, len(msg), 20)
+	res, err := mapping.Map(mapping.Config{}, "bench/alerts", msg)
+	require.NoError(t, err)
+	require.False(t, res.Skip, res.Reason)
+	require.Equal(t, "k1", res.AlertKey)
+	require.Equal(t, ilertEventsPath, res.Path)
+	_, err = ilerttest.ValidateEvent(res.Body, "il1api-bench")
+	require.NoError(t, err)
+	f := gjson.GetManyBytes(res.Body, "customDetails.id", "customDetails.ts", "alertKey", "integrationKey")
+	require.Equal(t, "abcdef01-0000-4000-8000-000000000065", f[0].String())
+	require.Positive(t, f[1].Int())
+	require.Equal(t, "k1", f[2].String())
+	require.Equal(t, "il1api-bench", f[3].String())
+}
+
+// TestSinkCountsOnlyAccepted checks the recording layer in front of the fake: only
+// the fake's 202s are deliveries, and a late event of a key is counted out of order.
+func TestSinkCountsOnlyAccepted(t *testing.T) {
+	fake := ilerttest.NewServer(t)
+	s := newSink(fake, "customDetails.id", "customDetails.ts", "alertKey")
+	url, stop, err := s.serve()
+	require.NoError(t, err)
+	t.Cleanup(stop)
+	body := func(i int) []byte {
+		res, err := mapping.Map(mapping.Config{}, "bench/alerts", ilertPayload(1, i))
+		require.NoError(t, err)
+		return res.Body
+	}
+	post := func(i int) int {
+		resp, err := http.Post(url+ilertEventsPath, "application/json", bytes.NewReader(body(i)))
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	s.reset(3)
+	s.pause(func() { fake.FailNext("*", 1, http.StatusServiceUnavailable) })
+	require.Equal(t, http.StatusServiceUnavailable, post(0))
+	require.Equal(t, 0, s.stats().unique)
+	require.Equal(t, http.StatusAccepted, post(64)) // key k0
+	require.Equal(t, http.StatusAccepted, post(0))  // key k0, earlier
+	require.Equal(t, http.StatusAccepted, post(0))  // a duplicate
+	st := s.stats()
+	require.Equal(t, 2, st.unique)
+	require.Equal(t, 1, st.dups)
+	require.Equal(t, 1, st.outOfOrder)
+	require.Len(t, fake.Events(), 3)
+}
+
+func TestSeqOf(t *testing.T) {
+	n, ok := seqOf("abcdef01-0000-4000-8000-000000000065")
+	require.True(t, ok)
+	require.Equal(t, 65, n)
+	_, ok = seqOf("short")
+	require.False(t, ok)
 }

@@ -3,12 +3,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,21 +19,30 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-// sink is the in-process HTTP endpoint the daemon delivers to. It answers 200 (503
-// while fail is set) and records each event by the id in its JSON body.
+// sink is the in-process HTTP endpoint the daemon delivers to. On its own (the
+// webhook target) it answers 200 (503 while fail is set); with inner set (the ilert
+// API fake) inner answers every request and only its 202s count. Either way it
+// records each delivered event by the id at idPath in its JSON body.
 type sink struct {
-	fail atomic.Bool // answer 503 and record nothing
+	fail                    atomic.Bool  // answer 503 and record nothing (without inner)
+	inner                   http.Handler // when set, answers every request; only its 202s are deliveries
+	idPath, tsPath, keyPath string       // gjson paths of the event id, its send time (Unix ns) and its ordering key
 
-	mu   sync.Mutex // guards st, seen, want and done
-	st   sinkStats
-	seen map[string]arrival // by the id in the body
-	want int
-	done chan struct{} // closed when want ids have arrived
+	// gate is held shared while inner serves a request and exclusively by pause, so
+	// that the fake's state can be reset while the daemon is sending.
+	gate sync.RWMutex
+
+	mu      sync.Mutex // guards st, seen, lastSeq, want and done
+	st      sinkStats
+	seen    map[string]arrival // by the id in the body
+	lastSeq map[string]int     // by ordering key, the sequence number of its latest new id
+	want    int
+	done    chan struct{} // closed when want ids have arrived
 }
 
 // arrival is the first delivery of one id.
 type arrival struct {
-	eid string // X-Edgerelay-Event-Id
+	eid string // X-Edgerelay-Event-Id (the ilert sink sends none)
 	at  time.Time
 }
 
@@ -39,61 +50,131 @@ type arrival struct {
 type sinkStats struct {
 	unique         int
 	dups, reIngest int             // repeated ids; of those, how many carried another relay event id
+	outOfOrder     int             // new ids whose sequence number is below an earlier one of the same key
 	dupGaps        []time.Duration // for each repeat, the time since the id's first arrival
 	first, last    time.Time       // arrivals of the first and of the latest new id
 	lat            []time.Duration // arrival - payload ts, per new id
 }
 
-// serveSink starts a sink on 127.0.0.1; it returns the sink, its URL and a stop function.
-func serveSink() (*sink, string, func(), error) {
+// newSink returns a sink reading the webhook payload's fields; inner, when not nil,
+// answers the requests (see sink).
+func newSink(inner http.Handler, idPath, tsPath, keyPath string) *sink {
+	s := &sink{inner: inner, idPath: idPath, tsPath: tsPath, keyPath: keyPath}
+	s.reset(0)
+	return s
+}
+
+// serve starts an HTTP server for s on 127.0.0.1; it returns its base URL
+// ("http://127.0.0.1:port") and a stop function.
+func (s *sink) serve() (string, func(), error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("listen for the sink: %w", err)
+		return "", nil, fmt.Errorf("listen for the sink: %w", err)
 	}
-	s := &sink{}
-	s.reset(0)
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second}
 	// Exits when the stop function closes the server.
 	go func() { _ = srv.Serve(l) }()
-	return s, "http://" + l.Addr().String() + "/ingest", func() { _ = srv.Close() }, nil
+	return "http://" + l.Addr().String(), func() { _ = srv.Close() }, nil
 }
 
 // reset forgets everything and returns a channel closed when want new ids have arrived.
 func (s *sink) reset(want int) <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.st, s.seen, s.want, s.done = sinkStats{}, make(map[string]arrival, want), want, make(chan struct{})
+	s.st, s.seen, s.lastSeq = sinkStats{}, make(map[string]arrival, want), map[string]int{}
+	s.want, s.done = want, make(chan struct{})
 	return s.done
+}
+
+// pause runs f while no request is inside inner and none enters it.
+func (s *sink) pause(f func()) {
+	s.gate.Lock()
+	defer s.gate.Unlock()
+	f()
 }
 
 func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
 	now := time.Now()
+	eid := r.Header.Get("X-Edgerelay-Event-Id")
+	if s.inner != nil {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		cw := &codeWriter{ResponseWriter: w}
+		s.gate.RLock()
+		s.inner.ServeHTTP(cw, r)
+		s.gate.RUnlock()
+		if cw.code == http.StatusAccepted {
+			s.record(body, eid, now)
+		}
+		return
+	}
 	if s.fail.Load() {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}
-	id, eid := gjson.GetBytes(body, "id").String(), r.Header.Get("X-Edgerelay-Event-Id")
+	s.record(body, eid, now)
+	w.WriteHeader(http.StatusOK)
+}
+
+// record counts one delivery that arrived at now.
+func (s *sink) record(body []byte, eid string, now time.Time) {
+	f := gjson.GetManyBytes(body, s.idPath, s.tsPath, s.keyPath)
+	id, key := f[0].String(), f[2].String()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if first, seen := s.seen[id]; seen {
 		s.st.dups++
 		s.st.dupGaps = append(s.st.dupGaps, now.Sub(first.at))
 		if first.eid != eid {
 			s.st.reIngest++
 		}
-	} else {
-		s.seen[id] = arrival{eid, now}
-		if s.st.unique++; s.st.unique == 1 {
-			s.st.first = now
-		}
-		s.st.last = now
-		s.st.lat = append(s.st.lat, now.Sub(time.Unix(0, gjson.GetBytes(body, "ts").Int())))
-		if s.st.unique == s.want {
-			close(s.done)
+		return
+	}
+	s.seen[id] = arrival{eid, now}
+	if s.st.unique++; s.st.unique == 1 {
+		s.st.first = now
+	}
+	s.st.last = now
+	s.st.lat = append(s.st.lat, now.Sub(time.Unix(0, f[1].Int())))
+	if seq, ok := seqOf(id); ok {
+		if last, had := s.lastSeq[key]; had && seq < last {
+			s.st.outOfOrder++
+		} else {
+			s.lastSeq[key] = seq
 		}
 	}
-	s.mu.Unlock()
-	w.WriteHeader(http.StatusOK)
+	if s.st.unique == s.want {
+		close(s.done)
+	}
+}
+
+// seqOf is the sequence number at the end of an id made by payload or ilertPayload.
+func seqOf(id string) (int, bool) {
+	if len(id) < 12 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(id[len(id)-12:])
+	return n, err == nil
+}
+
+// codeWriter remembers the status an inner handler answered.
+type codeWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *codeWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *codeWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 func (s *sink) stats() sinkStats {
@@ -120,6 +201,16 @@ func payload(tag uint32, i int) []byte {
 	return fmt.Appendf(nil, `{"id":"%08x-0000-4000-8000-%012d","key":"k%d","ts":%d,`+
 		`"summary":"Pressure high on pump 3","details":"Discharge pressure 8.7 bar above the 8.0 bar limit for 30 s",`+
 		`"priority":"HIGH"}`, tag, i, i%64, time.Now().UnixNano())
+}
+
+// ilertPayload is one ~270-byte message as a device sends it to ilagent's event
+// topic: apiKey, eventType, summary, details, alertKey (k0…k63, the ordering key),
+// priority, and the driver's id and send time inside customDetails, which the ilert
+// mapping passes through.
+func ilertPayload(tag uint32, i int) []byte {
+	return fmt.Appendf(nil, `{"apiKey":"il1api-bench","eventType":"ALERT","summary":"Pressure high on pump 3",`+
+		`"details":"Discharge pressure 8.7 bar above the 8.0 bar limit for 30 s","alertKey":"k%d","priority":"HIGH",`+
+		`"customDetails":{"id":"%08x-0000-4000-8000-%012d","ts":%d}}`, i%64, tag, i, time.Now().UnixNano())
 }
 
 // connect opens one MQTT 3.1.1 connection with a clean session.
@@ -155,11 +246,13 @@ func disconnect(cs []mqtt.Client) {
 	}
 }
 
-// publish sends events [0,n) at QoS 1 on topic bench/alerts, event i on client
-// i%len(cs), each client keeping at most window/len(cs) unacknowledged; interval > 0
-// paces event i to start+i*interval. It returns when every publish is acknowledged
-// or has failed, with the number that failed or were not acknowledged within 30 s.
-func publish(ctx context.Context, cs []mqtt.Client, tag uint32, n, window int, interval time.Duration) int {
+// publish sends events [first,first+n), made by mk, at QoS 1 on topic bench/alerts:
+// event i on client i%len(cs), so that the events of one key share a client (and its
+// order) across calls; each client keeps at most window/len(cs) unacknowledged;
+// interval > 0 paces event i to start+(i-first)*interval. It returns when every
+// publish is acknowledged or has failed, with the number that failed or were not
+// acknowledged within 30 s.
+func publish(ctx context.Context, cs []mqtt.Client, mk func(uint32, int) []byte, tag uint32, first, n, window int, interval time.Duration) int {
 	var failed atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -176,9 +269,9 @@ func publish(ctx context.Context, cs []mqtt.Client, tag uint32, n, window int, i
 		// Exits after its share of the n events, or early when ctx is done.
 		wg.Go(func() {
 			defer close(pending)
-			for i := k; i < n && ctx.Err() == nil; i += len(cs) {
-				time.Sleep(time.Until(start.Add(time.Duration(i) * interval)))
-				pending <- c.Publish("bench/alerts", 1, false, payload(tag, i))
+			for i := first + (k-first%len(cs)+len(cs))%len(cs); i < first+n && ctx.Err() == nil; i += len(cs) {
+				time.Sleep(time.Until(start.Add(time.Duration(i-first) * interval)))
+				pending <- c.Publish("bench/alerts", 1, false, mk(tag, i))
 			}
 		})
 	}

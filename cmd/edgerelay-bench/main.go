@@ -10,9 +10,13 @@
 // 127.0.0.1. Figures are medians of -runs runs; the durable throughput is compared
 // with the same binary with fsync turned off, in the same run.
 //
+// W1, W2 and W3 run a second time through the ilert sink and the ilert route
+// transform, against the project's ilert API fake (adapters/ilert/ilerttest) served
+// inside this process (ilert.go).
+//
 // It reads /proc, so it runs on Linux only. Usage, from the module root:
 //
-//	go run ./cmd/edgerelay-bench -out docs/benchmarks.md [-runs 3] [-quick]
+//	go run ./cmd/edgerelay-bench -out docs/benchmarks.md [-runs 3] [-outage 60s] [-quick]
 package main
 
 import (
@@ -32,13 +36,14 @@ import (
 
 // options are the command-line flags.
 type options struct {
-	out   string
-	runs  int
-	quick bool
+	out    string
+	runs   int
+	quick  bool
+	outage time.Duration // W3
 }
 
 // sizes are the event counts of the workloads.
-type sizes struct{ pairs, burst, rate, trickle, stored, starts int }
+type sizes struct{ pairs, burst, rate, trickle, stored, backlog, starts int }
 
 // results is everything the report shows.
 type results struct {
@@ -64,6 +69,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "write the Markdown report to this file")
 	flag.IntVar(&o.runs, "runs", 3, "runs per workload; the report gives medians")
 	flag.BoolVar(&o.quick, "quick", false, "one run with small counts: a smoke test, not a measurement")
+	flag.DurationVar(&o.outage, "outage", defaultOutage, "W3: how long the ilert fake answers 503 at least (the guide's 60 s)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -75,12 +81,16 @@ func main() {
 }
 
 func run(ctx context.Context, o options, log *slog.Logger) error {
-	sz := sizes{pairs: 3, burst: 20000, rate: 5000, trickle: 20, stored: 20000, starts: 5}
+	sz := sizes{pairs: 3, burst: 20000, rate: 5000, trickle: 20, stored: 20000, backlog: 100000, starts: 5}
 	if o.quick {
-		o.runs, sz = 1, sizes{pairs: 1, burst: 2000, rate: 1000, trickle: 5, stored: 2000, starts: 3}
+		o.runs, sz = 1, sizes{pairs: 1, burst: 2000, rate: 1000, trickle: 5, stored: 2000, backlog: 5000, starts: 3}
+		o.outage = min(o.outage, 2*time.Second)
 	}
 	if o.runs < 1 {
 		return errors.New("-runs must be at least 1")
+	}
+	if o.outage < 0 {
+		return errors.New("-outage must not be negative")
 	}
 	root, err := output(ctx, "", "go", "env", "GOMOD")
 	if root == "" || root == os.DevNull {
@@ -113,12 +123,19 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		}
 	}
 
-	s, url, stopSink, err := serveSink()
+	hook := &peer{s: newSink(nil, "id", "ts", "key"), mk: payload}
+	url, stopHook, err := hook.s.serve()
 	if err != nil {
 		return err
 	}
-	defer stopSink()
-	b := &bench{bin: filepath.Join(tmp, "edgerelay"), tmp: tmp, sinkURL: url, sink: s, sz: sz, log: log}
+	defer stopHook()
+	hook.url = url + "/ingest"
+	il, stopIlert, err := ilertPeer()
+	if err != nil {
+		return err
+	}
+	defer stopIlert()
+	b := &bench{bin: filepath.Join(tmp, "edgerelay"), tmp: tmp, hook: hook, il: il, sz: sz, outage: o.outage, log: log}
 	for i := range o.runs {
 		log.Info("run", "n", i+1, "of", o.runs)
 		r, err := b.oneRun(ctx, i)

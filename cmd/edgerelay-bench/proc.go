@@ -21,6 +21,7 @@ type cfgOpts struct {
 	noSync    bool // store.unsafe_no_sync: the durability-off baseline
 	brokerOff bool // no embedded broker and no source
 	fastRetry bool // short sink retry backoff, for the sink-outage case
+	ilert     bool // an ilert sink (at the ilert API fake) behind the ilert route transform
 }
 
 // daemon is one edgerelay child process.
@@ -33,7 +34,8 @@ type daemon struct {
 }
 
 // launch writes a configuration into a fresh directory under tmp and starts the
-// daemon, without waiting for it to be ready.
+// daemon, without waiting for it to be ready. sinkURL is the webhook's URL, or with
+// o.ilert the base URL of the ilert API.
 func launch(bin, tmp, sinkURL string, o cfgOpts) (*daemon, error) {
 	dir, err := os.MkdirTemp(tmp, "run-")
 	if err != nil {
@@ -64,7 +66,11 @@ func launch(bin, tmp, sinkURL string, o cfgOpts) (*daemon, error) {
 // configYAML renders the daemon configuration.
 func configYAML(d *daemon, sinkURL string, o cfgOpts) string {
 	broker := fmt.Sprintf(`{ enabled: "true", listen: %s }`, d.brokerAddr)
-	sources := fmt.Sprintf("sources:\n  - { name: bench, type: mqtt, url: \"tcp://%s\", topics: [\"bench/#\"], qos: 1, key_path: key }\n", d.brokerAddr)
+	keyPath := ", key_path: key"
+	if o.ilert {
+		keyPath = "" // the transform keys each event by its alertKey
+	}
+	sources := fmt.Sprintf("sources:\n  - { name: bench, type: mqtt, url: \"tcp://%s\", topics: [\"bench/#\"], qos: 1%s }\n", d.brokerAddr, keyPath)
 	from, retry := "from: [bench], ", ""
 	if o.brokerOff {
 		broker, sources, from = `{ enabled: "false" }`, "", ""
@@ -72,15 +78,22 @@ func configYAML(d *daemon, sinkURL string, o cfgOpts) string {
 	if o.fastRetry {
 		retry = ", retry: { initial: 100ms, max: 1s }"
 	}
+	sink := fmt.Sprintf(`{ name: hook, type: webhook, url: "%s", max_in_flight: 8%s }`, sinkURL, retry)
+	route := fmt.Sprintf("{ %sto: [hook] }", from)
+	if o.ilert {
+		// What `edgerelay daemon -m … -e bench/alerts` builds, with the API at the fake.
+		sink = fmt.Sprintf(`{ name: ilert, type: ilert, api_host: "%s", heartbeat_host: "%s", events_path: mqtt, max_in_flight: 8%s }`, sinkURL, sinkURL, retry)
+		route = fmt.Sprintf("{ %sto: [ilert], transform: { type: ilert, consumer: mqtt, event_topic: bench/alerts } }", from)
+	}
 	return fmt.Sprintf(`log: { level: warn }
 store: { path: %s, commit_window: 5ms, unsafe_no_sync: %t }
 http: { listen: %s }
 broker: %s
 %ssinks:
-  - { name: hook, type: webhook, url: "%s", max_in_flight: 8%s }
+  - %s
 routes:
-  - { %sto: [hook] }
-`, filepath.Join(d.dir, "queue.db"), o.noSync, d.httpAddr, broker, sources, sinkURL, retry, from)
+  - %s
+`, filepath.Join(d.dir, "queue.db"), o.noSync, d.httpAddr, broker, sources, sink, route)
 }
 
 // waitHealthy polls GET /health every 5 ms until it answers 204, at most limit.

@@ -13,15 +13,28 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/edgerelay/edgerelay/adapters/ilert/ilerttest"
 )
 
 // bench holds what every workload shares.
 type bench struct {
-	bin, tmp, sinkURL string
-	sink              *sink
-	sz                sizes
-	log               *slog.Logger
-	problems          []string // daemon misbehaviour seen along the way, for the report
+	bin, tmp string
+	hook, il *peer // the webhook target; the ilert API fake
+	sz       sizes
+	outage   time.Duration // W3's sink outage, at least
+	log      *slog.Logger
+	problems []string // daemon misbehaviour seen along the way, for the report
+}
+
+// peer is what the daemons deliver to: the driver's webhook endpoint, or the ilert
+// API fake (ilerttest) behind the same recording sink.
+type peer struct {
+	s     *sink
+	url   string                   // the webhook URL, or the fake's base URL (api_host)
+	mk    func(uint32, int) []byte // the MQTT payload of event i
+	fake  *ilerttest.Server        // nil for the webhook
+	ilert bool                     // an ilert sink behind the ilert transform, at fake
 }
 
 // runOut is one run's figures.
@@ -30,6 +43,7 @@ type runOut struct {
 	p50, p99, pmax  float64 // W2, ms
 	trickle, stored float64 // W5b, W5c: bytes written per event
 	drain, idleOff  float64 // W5c: events/s after recovery; W6: MiB
+	il              ilertRun
 }
 
 // pair is a durable burst and its no-sync baseline, run back to back.
@@ -51,40 +65,55 @@ func (b *bench) problem(format string, args ...any) {
 	b.problems = append(b.problems, msg)
 }
 
-// oneRun runs every per-run workload once, W1 as sz.pairs durable/no-sync pairs
-// whose order alternates, so neither mode always gets the warmer machine.
+// oneRun runs every per-run workload once: the webhook workloads, then the ilert
+// ones (see ilert.go).
 func (b *bench) oneRun(ctx context.Context, i int) (r runOut, err error) {
-	r.w1 = make([]pair, b.sz.pairs)
-	for j := range r.w1 {
-		for k := range 2 {
-			noSync := (i+j+k)%2 == 1
-			out, what := &r.w1[j].durable, fmt.Sprintf("W1 durable, pair %d.%d", i+1, j+1)
-			if noSync {
-				out, what = &r.w1[j].noSync, fmt.Sprintf("W1 no-sync, pair %d.%d", i+1, j+1)
-			}
-			if *out, err = b.burst(ctx, cfgOpts{noSync: noSync}, what); err != nil {
-				return r, err
-			}
-		}
+	if r.w1, err = b.pairs(ctx, b.hook, i, "W1"); err != nil {
+		return r, err
 	}
 	for _, step := range []func(context.Context, *runOut) error{b.latency, b.trickle, b.stored, b.idleNoBroker} {
 		if err := step(ctx, &r); err != nil {
 			return r, err
 		}
 	}
-	return r, nil
+	return r, b.ilertRun(ctx, i, &r.il)
 }
 
-// session starts a daemon, waits for /health, opens conns publisher connections,
-// runs fn, then finishes the daemon.
-func (b *bench) session(ctx context.Context, o cfgOpts, what string, conns int, fn func(*daemon, []mqtt.Client)) error {
+// pairs runs W1 against p as sz.pairs durable/no-sync pairs whose order alternates,
+// so neither mode always gets the warmer machine; i is the run.
+func (b *bench) pairs(ctx context.Context, p *peer, i int, label string) ([]pair, error) {
+	out := make([]pair, b.sz.pairs)
+	for j := range out {
+		for k := range 2 {
+			noSync := (i+j+k)%2 == 1
+			dst, what := &out[j].durable, fmt.Sprintf("%s durable, pair %d.%d", label, i+1, j+1)
+			if noSync {
+				dst, what = &out[j].noSync, fmt.Sprintf("%s no-sync, pair %d.%d", label, i+1, j+1)
+			}
+			var err error
+			if *dst, err = b.burst(ctx, p, cfgOpts{noSync: noSync}, what); err != nil {
+				return out, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// session starts a daemon delivering to p, waits for /health, opens conns publisher
+// connections, runs fn, then finishes the daemon. The fake, if any, starts with no
+// recorded requests and no faults.
+func (b *bench) session(ctx context.Context, p *peer, o cfgOpts, what string, conns int, fn func(*daemon, []mqtt.Client)) error {
 	b.log.Info(what)
-	b.sink.reset(0)
-	d, err := launch(b.bin, b.tmp, b.sinkURL, o)
+	p.s.reset(0)
+	if p.fake != nil {
+		p.s.pause(p.fake.Reset)
+	}
+	o.ilert = p.ilert
+	d, err := launch(b.bin, b.tmp, p.url, o)
 	if err != nil {
 		return err
 	}
-	defer b.finish(d, what, !o.fastRetry)
+	defer b.finish(d, p, what, !o.fastRetry)
 	if err := d.waitHealthy(ctx, 10*time.Second); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -99,11 +128,20 @@ func (b *bench) session(ctx context.Context, o cfgOpts, what string, conns int, 
 
 // finish stops d; duplicates at the sink, an unclean exit and (if quiet) anything
 // the daemon logged are recorded as problems.
-func (b *bench) finish(d *daemon, what string, quiet bool) {
-	if st := b.sink.stats(); st.dups > 0 {
+func (b *bench) finish(d *daemon, p *peer, what string, quiet bool) {
+	st := p.s.stats()
+	if st.dups > 0 {
 		gaps := col(st.dupGaps, millis)
-		b.problem("%s: %d duplicate deliveries without a crash, each after the sink had answered 200 to the same id; %d under another relay event id (ingested twice), the rest redeliveries of the same relay event, %.1f ms (median; range %.1f–%.1f) after the first delivery",
-			what, st.dups, st.reIngest, median(gaps), slices.Min(gaps), slices.Max(gaps))
+		if p.ilert { // the ilert sink sends no relay event id
+			b.problem("%s: %d duplicate deliveries without a crash, each after the fake had answered 202 to the same id, %.1f ms (median; range %.1f–%.1f) after the first delivery",
+				what, st.dups, median(gaps), slices.Min(gaps), slices.Max(gaps))
+		} else {
+			b.problem("%s: %d duplicate deliveries without a crash, each after the sink had answered 200 to the same id; %d under another relay event id (ingested twice), the rest redeliveries of the same relay event, %.1f ms (median; range %.1f–%.1f) after the first delivery",
+				what, st.dups, st.reIngest, median(gaps), slices.Min(gaps), slices.Max(gaps))
+		}
+	}
+	if st.outOfOrder > 0 {
+		b.problem("%s: %d events reached the sink before an earlier event of the same key", what, st.outOfOrder)
 	}
 	if err := d.stop(); err != nil {
 		b.problem("%s: %v", what, err)
@@ -115,15 +153,15 @@ func (b *bench) finish(d *daemon, what string, quiet bool) {
 // deliver publishes n events (see publish), calls then (if set), and waits up to
 // 2 min for all of them at the sink. It returns when publishing began, and records
 // missing events or failed publishes as a problem.
-func (b *bench) deliver(ctx context.Context, what string, cs []mqtt.Client, n, window int, interval time.Duration, then func()) (time.Time, sinkStats) {
-	done := b.sink.reset(n)
+func (b *bench) deliver(ctx context.Context, p *peer, what string, cs []mqtt.Client, n, window int, interval time.Duration, then func()) (time.Time, sinkStats) {
+	done := p.s.reset(n)
 	t0 := time.Now()
-	failed := publish(ctx, cs, rand.Uint32(), n, window, interval)
+	failed := publish(ctx, cs, p.mk, rand.Uint32(), 0, n, window, interval)
 	if then != nil {
 		then()
 	}
 	ok := waitSink(ctx, done, 2*time.Minute)
-	st := b.sink.stats()
+	st := p.s.stats()
 	if !ok || failed > 0 {
 		b.problem("%s: %d of %d events reached the sink within 2 min; %d publishes failed", what, st.unique, n, failed)
 	}
@@ -141,13 +179,13 @@ func (b *bench) proc(d *daemon, file, name string) float64 {
 }
 
 // burst runs W1 (with W5a, W6 idle-on and peak) against one fresh daemon.
-func (b *bench) burst(ctx context.Context, o cfgOpts, what string) (r burstOut, err error) {
-	err = b.session(ctx, o, what, 4, func(d *daemon, cs []mqtt.Client) {
+func (b *bench) burst(ctx context.Context, p *peer, o cfgOpts, what string) (r burstOut, err error) {
+	err = b.session(ctx, p, o, what, 4, func(d *daemon, cs []mqtt.Client) {
 		sleepCtx(ctx, 2*time.Second)
 		r.idle = b.proc(d, "status", "VmRSS") / 1024
 		w0, dc, sc := b.proc(d, "io", "write_bytes"), cpuSeconds(d.pid()), selfCPU()
 		mb, mt := machineCPU()
-		t0, st := b.deliver(ctx, what, cs, b.sz.burst, 1000, 0, nil)
+		t0, st := b.deliver(ctx, p, what, cs, b.sz.burst, 1000, 0, nil)
 		r.rate = float64(st.unique) / st.last.Sub(t0).Seconds()
 		mb1, mt1 := machineCPU()
 		n := float64(b.sz.burst) / 1e6
@@ -155,28 +193,36 @@ func (b *bench) burst(ctx context.Context, o cfgOpts, what string) (r burstOut, 
 		sleepCtx(ctx, time.Second) // late commits, deletes and duplicates
 		r.bytesPerEvent = (b.proc(d, "io", "write_bytes") - w0) / float64(b.sz.burst)
 		r.peak = b.proc(d, "status", "VmHWM") / 1024
-		st = b.sink.stats()
+		st = p.s.stats()
 		r.unique, r.dups = st.unique, st.dups
 	})
 	return r, err
 }
 
-// latency runs W2: sz.rate events at 500 events/s.
-func (b *bench) latency(ctx context.Context, r *runOut) error {
-	return b.session(ctx, cfgOpts{}, "W2 latency at 500 events/s", 1, func(d *daemon, cs []mqtt.Client) {
-		_, st := b.deliver(ctx, "W2", cs, b.sz.rate, 1000, 2*time.Millisecond, nil)
+// latency runs W2 against the webhook.
+func (b *bench) latency(ctx context.Context, r *runOut) (err error) {
+	r.p50, r.p99, r.pmax, err = b.latencyAt(ctx, b.hook, "W2")
+	return err
+}
+
+// latencyAt runs W2 against p: sz.rate events at 500 events/s; it returns the p50,
+// p99 and maximum latency in ms.
+func (b *bench) latencyAt(ctx context.Context, p *peer, label string) (p50, p99, pmax float64, err error) {
+	err = b.session(ctx, p, cfgOpts{}, label+" latency at 500 events/s", 1, func(d *daemon, cs []mqtt.Client) {
+		_, st := b.deliver(ctx, p, label, cs, b.sz.rate, 1000, 2*time.Millisecond, nil)
 		ms := col(st.lat, millis)
 		slices.Sort(ms)
-		r.p50, r.p99, r.pmax = pct(ms, 0.5), pct(ms, 0.99), pct(ms, 1)
+		p50, p99, pmax = pct(ms, 0.5), pct(ms, 0.99), pct(ms, 1)
 	})
+	return p50, p99, pmax, err
 }
 
 // trickle runs W5b: one event per second to a healthy sink.
 func (b *bench) trickle(ctx context.Context, r *runOut) error {
-	return b.session(ctx, cfgOpts{}, "W5b one event per second", 1, func(d *daemon, cs []mqtt.Client) {
+	return b.session(ctx, b.hook, cfgOpts{}, "W5b one event per second", 1, func(d *daemon, cs []mqtt.Client) {
 		sleepCtx(ctx, time.Second) // let start-up writes land first
 		w0 := b.proc(d, "io", "write_bytes")
-		b.deliver(ctx, "W5b", cs, b.sz.trickle, 1, time.Second, nil)
+		b.deliver(ctx, b.hook, "W5b", cs, b.sz.trickle, 1, time.Second, nil)
 		sleepCtx(ctx, time.Second)
 		r.trickle = (b.proc(d, "io", "write_bytes") - w0) / float64(b.sz.trickle)
 	})
@@ -184,13 +230,14 @@ func (b *bench) trickle(ctx context.Context, r *runOut) error {
 
 // stored runs W5c: a burst while the sink answers 503, then recovery.
 func (b *bench) stored(ctx context.Context, r *runOut) error {
-	return b.session(ctx, cfgOpts{fastRetry: true}, "W5c burst into a failing sink", 4, func(d *daemon, cs []mqtt.Client) {
+	s := b.hook.s
+	return b.session(ctx, b.hook, cfgOpts{fastRetry: true}, "W5c burst into a failing sink", 4, func(d *daemon, cs []mqtt.Client) {
 		w0 := b.proc(d, "io", "write_bytes")
 		var t1 time.Time
-		b.sink.fail.Store(true)
-		defer b.sink.fail.Store(false)
+		s.fail.Store(true)
+		defer s.fail.Store(false)
 		// Each PUBACK means the event is stored: the sink takes nothing yet.
-		_, st := b.deliver(ctx, "W5c", cs, b.sz.stored, 1000, 0, func() { b.sink.fail.Store(false); t1 = time.Now() })
+		_, st := b.deliver(ctx, b.hook, "W5c", cs, b.sz.stored, 1000, 0, func() { s.fail.Store(false); t1 = time.Now() })
 		r.drain = float64(st.unique) / st.last.Sub(t1).Seconds()
 		sleepCtx(ctx, time.Second)
 		r.stored = (b.proc(d, "io", "write_bytes") - w0) / float64(b.sz.stored)
@@ -199,7 +246,7 @@ func (b *bench) stored(ctx context.Context, r *runOut) error {
 
 // idleNoBroker runs W6 with the broker off and no source.
 func (b *bench) idleNoBroker(ctx context.Context, r *runOut) error {
-	return b.session(ctx, cfgOpts{brokerOff: true}, "W6 idle, broker off", 0, func(d *daemon, _ []mqtt.Client) {
+	return b.session(ctx, b.hook, cfgOpts{brokerOff: true}, "W6 idle, broker off", 0, func(d *daemon, _ []mqtt.Client) {
 		sleepCtx(ctx, 2*time.Second)
 		r.idleOff = b.proc(d, "status", "VmRSS") / 1024
 	})
@@ -208,12 +255,12 @@ func (b *bench) idleNoBroker(ctx context.Context, r *runOut) error {
 // coldStart runs W7 once: exec to the first event at the sink, in ms, the publisher
 // retrying its connection every millisecond.
 func (b *bench) coldStart(ctx context.Context) (float64, error) {
-	done := b.sink.reset(1)
-	d, err := launch(b.bin, b.tmp, b.sinkURL, cfgOpts{})
+	done := b.hook.s.reset(1)
+	d, err := launch(b.bin, b.tmp, b.hook.url, cfgOpts{})
 	if err != nil {
 		return 0, err
 	}
-	defer b.finish(d, "W7", true)
+	defer b.finish(d, b.hook, "W7", true)
 	c, err := connect(d.brokerAddr, "w7", 200*time.Millisecond)
 	for end := d.started.Add(10 * time.Second); err != nil; c, err = connect(d.brokerAddr, "w7", 200*time.Millisecond) {
 		if time.Now().After(end) || ctx.Err() != nil {
@@ -226,7 +273,7 @@ func (b *bench) coldStart(ctx context.Context) (float64, error) {
 	if !waitSink(ctx, done, 10*time.Second) {
 		return 0, errors.New("W7: the first event was not delivered within 10 s: " + d.logTail())
 	}
-	return millis(b.sink.stats().first.Sub(d.started)), nil
+	return millis(b.hook.s.stats().first.Sub(d.started)), nil
 }
 
 func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
