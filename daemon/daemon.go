@@ -562,13 +562,13 @@ func (d *Daemon) refreshStatus() {
 	if moved, _ := d.db.Quarantined(); moved != "" {
 		parts = append(parts, "store was corrupt (moved to "+filepath.Base(moved)+")")
 	}
-	// Counting dead letters walks the store's pages: refresh it every 30 s only.
+	// Counting dead letters walks the dead-letter pages: refresh it every 30 s only.
+	// (Not Stats: it walks every outbox too, which would page the whole store file
+	// into memory during a long outage.)
 	if d.now().Sub(d.deadAt) > 30*time.Second {
-		d.dead, d.deadAt = 0, d.now()
-		if st, err := d.db.Stats(); err == nil {
-			for _, s := range st.Sinks {
-				d.dead += s.Dead
-			}
+		d.deadAt = d.now()
+		if n, err := d.db.DeadCount(); err == nil {
+			d.dead = n
 		}
 	}
 	_ = d.notify.Status(fmt.Sprintf("%d queued, %d dead; %s", queued, d.dead, strings.Join(parts, ", ")))

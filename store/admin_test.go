@@ -138,6 +138,9 @@ func TestStats(t *testing.T) {
 	st, err = db.Stats()
 	require.NoError(t, err)
 	require.Len(t, st.Sinks, 3)
+	dead, err := db.DeadCount()
+	require.NoError(t, err)
+	require.Equal(t, 2, dead, "DeadCount agrees with Stats")
 	a := st.Sinks["a"]
 	require.Equal(t, 2, a.Pending)
 	require.Equal(t, 1, a.Dead)

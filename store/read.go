@@ -194,3 +194,17 @@ func (db *DB) Cursor(name string) ([]byte, error) {
 	})
 	return out, err
 }
+
+// DeadCount returns the number of dead letters across every sink. It walks only the
+// dead-letter buckets (Stats also walks every outbox, which reads the whole file).
+func (db *DB) DeadCount() (int, error) {
+	n := 0
+	err := db.view(func(tx *bbolt.Tx) error {
+		parent := tx.Bucket(bucketDead)
+		return parent.ForEachBucket(func(k []byte) error {
+			n += parent.Bucket(k).Stats().KeyN
+			return nil
+		})
+	})
+	return n, err
+}
