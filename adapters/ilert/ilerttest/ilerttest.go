@@ -112,6 +112,7 @@ type Server struct {
 	corrID atomic.Int64 // numbers correlation ids
 
 	mu       sync.Mutex // guards every field below
+	gen      int        // incremented by Reset: requests in flight across it are not recorded back
 	srv      *httptest.Server
 	apiKey   string
 	faults   []*fault
@@ -292,6 +293,7 @@ func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reqs, s.events, s.beats, s.updates, s.faults = nil, nil, nil, nil, nil
+	s.gen++
 }
 
 // match reports whether p matches urlPath.
@@ -314,7 +316,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	idx := len(s.reqs)
+	idx, gen := len(s.reqs), s.gen
 	s.reqs = append(s.reqs, Request{
 		Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
 		Header: r.Header.Clone(), Body: body,
@@ -349,7 +351,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w}
 	defer func() {
 		s.mu.Lock()
-		s.reqs[idx].Status = rec.status
+		if s.gen == gen { // a Reset during the request dropped its record
+			s.reqs[idx].Status = rec.status
+		}
 		s.mu.Unlock()
 	}()
 	if f != nil {

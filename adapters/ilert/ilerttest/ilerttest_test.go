@@ -205,3 +205,25 @@ func TestRespondNext(t *testing.T) {
 	reqs := srv.Requests()
 	require.Equal(t, []int{200, 204, 200}, []int{reqs[0].Status, reqs[1].Status, reqs[2].Status})
 }
+
+// A Reset while a request is inside the fake neither crashes it nor writes the
+// request's status into another record.
+func TestResetDuringRequest(t *testing.T) {
+	s := NewServer(t)
+	s.SetDelay("/api/events", 300*time.Millisecond)
+	done := make(chan int, 1)
+	go func() { // ends when the delayed request is answered
+		resp, err := http.Post(s.URL()+"/api/events", "application/json",
+			strings.NewReader(`{"integrationKey":"k","eventType":"ALERT","summary":"s"}`))
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	require.Eventually(t, func() bool { return len(s.Requests()) == 1 }, 5*time.Second, 5*time.Millisecond)
+	s.Reset()
+	require.Equal(t, http.StatusAccepted, <-done)
+	require.Empty(t, s.Requests(), "the request before Reset is forgotten, not re-recorded")
+}
