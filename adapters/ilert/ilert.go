@@ -24,6 +24,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/internal/httpc"
 )
@@ -206,20 +208,17 @@ const minScrubbedKey = 8
 // none, and builds the request for the configured (or attribute-selected) path. It
 // returns the integration key used.
 func (s *Sink) eventRequest(ctx context.Context, e *adapters.Event, intKey string) (*http.Request, string, error) {
-	m, err := CheckEvent(e.Payload)
+	key, err := CheckEvent(e.Payload)
 	if err != nil {
 		return nil, "", adapters.Permanent(fmt.Errorf("ilert event %s: %w", e.ID, err))
 	}
 	body := e.Payload
-	key := stringField(m, "integrationKey")
 	if key == "" {
 		if intKey == "" {
 			return nil, "", adapters.Permanent(fmt.Errorf("ilert event %s: no integrationKey in the event and no integration_key configured", e.ID))
 		}
 		key = intKey
-		raw, _ := json.Marshal(key)
-		m["integrationKey"] = raw
-		if body, err = encode(m); err != nil {
+		if body, err = withIntegrationKey(e.Payload, key); err != nil {
 			return nil, "", adapters.Permanent(fmt.Errorf("ilert event %s: encode: %w", e.ID, err))
 		}
 	}
@@ -328,41 +327,45 @@ func (e *UnexpectedStatusError) Error() string {
 	return msg
 }
 
-// CheckEvent decodes an ilert event body and checks it as ilagent does before
-// sending: a JSON object whose eventType is ALERT, ACCEPT, RESOLVE or COMMENT and
-// whose priority, when present and not null, is HIGH or LOW.
-func CheckEvent(body []byte) (map[string]json.RawMessage, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil || m == nil {
-		return nil, errors.New("payload is not a JSON object")
+// CheckEvent checks an ilert event body as ilagent does before sending: a JSON object
+// whose eventType is ALERT, ACCEPT, RESOLVE or COMMENT, whose priority, when present
+// and not null, is HIGH or LOW, and whose integrationKey, when present and not null,
+// is a string. It returns the integration key ("" when absent or null). It reads the
+// body once without decoding it into maps: the sink runs it for every event.
+func CheckEvent(body []byte) (string, error) {
+	if !gjson.ValidBytes(body) || !gjson.ParseBytes(body).IsObject() {
+		return "", errors.New("payload is not a JSON object")
 	}
-	var et string
-	if raw, ok := m["eventType"]; !ok || json.Unmarshal(raw, &et) != nil {
-		return nil, errors.New("eventType: missing or not a string")
+	r := gjson.GetManyBytes(body, "eventType", "priority", "integrationKey")
+	et, pr, key := r[0], r[1], r[2]
+	if et.Type != gjson.String {
+		return "", errors.New("eventType: missing or not a string")
 	}
-	switch et {
+	switch et.Str {
 	case "ALERT", "ACCEPT", "RESOLVE", "COMMENT":
 	default:
-		return nil, fmt.Errorf("eventType: %q is not ALERT, ACCEPT, RESOLVE or COMMENT", et)
+		return "", fmt.Errorf("eventType: %q is not ALERT, ACCEPT, RESOLVE or COMMENT", et.Str)
 	}
-	if raw, ok := m["priority"]; ok && !bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		var pr string
-		if json.Unmarshal(raw, &pr) != nil || (pr != "HIGH" && pr != "LOW") {
-			return nil, fmt.Errorf("priority: must be HIGH, LOW or null, got %s", httpc.Excerpt(raw, 32))
-		}
+	if pr.Exists() && pr.Type != gjson.Null && (pr.Type != gjson.String || pr.Str != "HIGH" && pr.Str != "LOW") {
+		return "", fmt.Errorf("priority: must be HIGH, LOW or null, got %s", httpc.Excerpt([]byte(pr.Raw), 32))
 	}
-	if raw, ok := m["integrationKey"]; ok && !bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		var k string
-		if json.Unmarshal(raw, &k) != nil {
-			return nil, errors.New("integrationKey: not a string")
-		}
+	switch key.Type {
+	case gjson.Null, gjson.String:
+	default:
+		return "", errors.New("integrationKey: not a string")
 	}
-	return m, nil
+	return key.Str, nil
 }
 
-// encode marshals m without escaping <, > and &, so that the fields the sink did not
-// touch keep their bytes.
-func encode(m map[string]json.RawMessage) ([]byte, error) {
+// withIntegrationKey returns body with integrationKey set to key (added, or replacing
+// a null), other members kept as they are.
+func withIntegrationKey(body []byte, key string) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, err
+	}
+	raw, _ := json.Marshal(key)
+	m["integrationKey"] = raw
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
