@@ -348,6 +348,17 @@ func addDaemon(fs *pflag.FlagSet, r *rawDaemon) {
 	s(&r.edgeInstance, "edge_instance_id", "", "edge HA instance id (default ilagent-<uuid>)")
 }
 
+// DaemonUsage lists the flags of the daemon subcommand, for help output.
+func DaemonUsage() string {
+	var g Global
+	var h, v bool
+	var r rawDaemon
+	fs := newSet("daemon")
+	addGlobals(fs, &g, &h, &v)
+	addDaemon(fs, &r)
+	return fs.FlagUsages()
+}
+
 // Usage returns the top-level help text.
 func Usage() string {
 	var g Global
