@@ -147,6 +147,9 @@ func (db *DB) Commit(b *Batch) error {
 			}
 			seqs[i] = seq
 		}
+		if f := db.commitFault.Load(); f != nil {
+			return (*f)() // nil lets the commit through; an error rolls it back
+		}
 		return nil
 	})
 	if err != nil {
@@ -161,6 +164,19 @@ func (db *DB) Commit(b *Batch) error {
 		}
 	}
 	return nil
+}
+
+// SetCommitFault makes every later Commit call f once its operations are applied and
+// before the transaction commits: an error from f rolls the transaction back and Commit
+// fails with it, exactly as a full or failing disk would (nothing applied, no Seq
+// assigned). Nil removes the fault. It exists for tests of the layers above the store,
+// which need commit failures on demand; the daemon never calls it.
+func (db *DB) SetCommitFault(f func() error) {
+	if f == nil {
+		db.commitFault.Store(nil)
+		return
+	}
+	db.commitFault.Store(&f)
 }
 
 // applier applies operations inside one transaction.

@@ -58,6 +58,8 @@ type DB struct {
 	commits      atomic.Uint64
 	bytesWritten atomic.Uint64
 	lastCommit   atomic.Int64 // Unix nanoseconds of the last commit, 0 before the first
+
+	commitFault atomic.Pointer[func() error] // tests only: see SetCommitFault
 }
 
 // Path returns the file path the store was opened with.

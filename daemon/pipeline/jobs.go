@@ -77,6 +77,9 @@ type pubJob struct {
 	marked    []*item
 	markedGen uint64
 	healthy   bool
+	// parked: Prepare put the job in the retry list instead of the batch, so its own
+	// Done has nothing to settle (see retryList).
+	parked bool
 
 	// Used only on the writer goroutine between Prepare and Done: the encoded events
 	// (one per distinct event: items share one unless a route transformed it).
@@ -176,8 +179,9 @@ func (j *pubJob) unmark() {
 // back, in the order DeferUntil marked them. That is the writer's order: the writer
 // asks its waiting jobs in submission order, a job is marked the first time it is held
 // back and stays marked until it is prepared, so a job marked later was submitted
-// later (a job resubmitted after a failed commit is marked anew, as the latest). It
-// is guarded by the lane's mu.
+// later. (A job whose commit failed is not asked again: it waits in the retry list,
+// which every later job joins when it is prepared; see retryList.) It is guarded by
+// the lane's mu.
 //
 // Entries are numbered; an entry is live while its item still carries that number and
 // is still fresh. A dead entry never comes back to life (a held item is unmarked
@@ -241,9 +245,32 @@ func (q *heldQueue) trim() {
 	}
 }
 
-// Prepare writes the items no sink has delivered yet (the write-avoidance rule).
+// Prepare writes the items no sink has delivered yet (the write-avoidance rule), or
+// parks the job behind the writes of a failed commit.
 func (j *pubJob) Prepare(b *store.Batch) {
 	j.unmark()
+	if j.p.retry.park(j) {
+		j.parked = true
+		return
+	}
+	j.prepare(b)
+}
+
+// Done settles the commit that carried the job (nothing when Prepare parked it); after
+// an error the job joins the retry list.
+func (j *pubJob) Done(err error) {
+	if j.parked {
+		j.parked = false
+		return
+	}
+	j.settle(err)
+	if err != nil {
+		j.p.retry.failed(j)
+	}
+}
+
+// prepare adds the job's fresh items to b.
+func (j *pubJob) prepare(b *store.Batch) {
 	j.prepared, j.entries = j.prepared[:0], j.entries[:0]
 	for _, it := range j.items {
 		l := it.lane
@@ -263,20 +290,22 @@ func (j *pubJob) Prepare(b *store.Batch) {
 	}
 }
 
-// Done settles what the commit made durable, or puts the items back to fresh and
-// tries again later.
-func (j *pubJob) Done(err error) {
+// settle records what the commit made durable, or puts the items back to fresh.
+func (j *pubJob) settle(err error) {
 	if err != nil {
 		for _, it := range j.prepared {
 			l := it.lane
 			l.mu.Lock()
 			if it.st == stStoring {
 				it.st = stFresh
+				if it.deliveredInCommit {
+					// Delivered while the commit ran: nothing left to store.
+					it.st, it.deliveredInCommit = stDone, false
+				}
 			}
 			l.mu.Unlock()
 		}
 		j.p.storeFailed(err)
-		j.p.submitLater(j, commitRetryDelay)
 		return
 	}
 	j.p.storeOK()
@@ -391,10 +420,12 @@ func (j *opJob) sinkName() string {
 }
 
 // Done forgets deleted sequences, or retries the operations after a failed commit.
+// Operations need no place in the retry list: each names an item already stored, so
+// none can overtake its item, and on a full disk the deletes are what frees room.
 func (j *opJob) Done(err error) {
 	if err != nil {
 		j.p.storeFailed(err)
-		j.p.submitLater(j, commitRetryDelay)
+		j.p.submitLater(j, j.p.retryDelay)
 		return
 	}
 	j.p.storeOK()
@@ -410,5 +441,109 @@ func (j *opJob) Done(err error) {
 	}
 	if j.done != nil {
 		j.done(nil)
+	}
+}
+
+// retryList keeps store order across failed commits. Per sink, items must reach the
+// outbox in publish order, because a restart replays the outbox by sequence and the
+// backlog loader pages it in by sequence. Publish jobs reach Prepare in that order
+// (see DeferUntil), so it is enough that no job prepared after a failed one is
+// committed before it.
+//
+// When a commit fails, its publish jobs join the list in the order the writer prepared
+// them (Done is called in that order), and one retryJob is scheduled for retryDelay
+// later. While the list is not empty, every publish job the writer prepares parks at
+// its end instead of joining the batch: it waits behind the failed ones whether the
+// writer found it due at a window's close or flushed it with a full batch. The
+// retryJob prepares the list's jobs in order in one transaction, and jobs the writer
+// prepares after it in that batch follow it there. If that commit fails too, its jobs
+// go back to the front of the list, ahead of those that parked meanwhile, and the next
+// retry takes only half of them: on a full disk a smaller transaction may fit where a
+// larger one does not (a success doubles the share again). After a successful retry,
+// what is left is retried at once.
+//
+// Meanwhile the items stay fresh in their lanes: deliveries go on, a delivered item is
+// not written by the retry, and a publish is acknowledged only once each of its items
+// is delivered or stored, so sources feel the back-pressure until a commit succeeds.
+// Deletes, attempt updates and dead letters (opJob) do not wait here: each names an
+// item already stored, so none can overtake its item, and they free room on a full
+// disk.
+//
+// The list is used only on the writer goroutine, where Prepare and Done run.
+type retryList struct {
+	p         *Pipeline
+	jobs      []*pubJob
+	scheduled bool // a retryJob is on its way to the writer
+	limit     int  // most jobs the next retryJob takes; 0 means all
+}
+
+// park appends j when failed jobs wait, and reports whether it did.
+func (r *retryList) park(j *pubJob) bool {
+	if len(r.jobs) == 0 {
+		return false
+	}
+	r.jobs = append(r.jobs, j)
+	return true
+}
+
+// failed appends j, whose commit failed, and schedules a retry.
+func (r *retryList) failed(j *pubJob) {
+	r.jobs = append(r.jobs, j)
+	r.schedule(r.p.retryDelay)
+}
+
+// schedule hands a retryJob to the writer after d, unless one is on its way or there
+// is nothing to retry.
+func (r *retryList) schedule(d time.Duration) {
+	if r.scheduled || len(r.jobs) == 0 {
+		return
+	}
+	r.scheduled = true
+	r.p.scheduleRetry(&retryJob{p: r.p}, d)
+}
+
+// retryJob commits the front of the retry list in one transaction.
+type retryJob struct {
+	p    *Pipeline
+	jobs []*pubJob // taken from the list by Prepare
+}
+
+// Prepare takes the list's first jobs (all of them unless a retry failed) and
+// prepares them in order.
+func (rj *retryJob) Prepare(b *store.Batch) {
+	r := &rj.p.retry
+	r.scheduled = false
+	n := len(r.jobs)
+	if r.limit > 0 && r.limit < n {
+		n = r.limit
+	}
+	rj.jobs = r.jobs[:n:n]
+	r.jobs = append([]*pubJob(nil), r.jobs[n:]...)
+	for _, j := range rj.jobs {
+		j.prepare(b)
+	}
+}
+
+// Done settles the jobs in order. After an error they go back to the front of the
+// list; after a success the rest of the list is retried at once.
+func (rj *retryJob) Done(err error) {
+	r := &rj.p.retry
+	jobs := rj.jobs
+	rj.jobs = nil
+	for _, j := range jobs {
+		j.settle(err)
+	}
+	switch {
+	case err != nil:
+		r.jobs = append(jobs, r.jobs...)
+		r.limit = max(1, len(jobs)/2)
+		r.schedule(r.p.retryDelay)
+	case len(r.jobs) == 0:
+		r.limit = 0
+	default:
+		if r.limit > 0 {
+			r.limit *= 2
+		}
+		r.schedule(0)
 	}
 }

@@ -118,6 +118,14 @@ type Pipeline struct {
 	// runCtx is the context of Run; resubmissions of failed commits stop with it.
 	runMu  sync.Mutex // guards runCtx
 	runCtx context.Context
+
+	// retry keeps the publish jobs of failed commits, and those prepared after them, in
+	// order until a commit takes them, retryDelay after the failure (commitRetryDelay,
+	// shorter in tests). scheduleRetry hands its retryJob to the writer: submitLater,
+	// or in tests the test itself.
+	retry         retryList
+	retryDelay    time.Duration
+	scheduleRetry func(j store.Job, d time.Duration)
 }
 
 // New checks opts and builds the lanes. It loads nothing yet: Run does.
@@ -160,7 +168,10 @@ func New(opt Options) (*Pipeline, error) {
 		limiter:    newLogLimiter(opt.Now, 10*time.Second),
 		runCtx:     context.Background(),
 		started:    make(chan struct{}),
+		retryDelay: commitRetryDelay,
 	}
+	p.retry.p = p
+	p.scheduleRetry = p.submitLater
 	for _, s := range opt.Unbuffered {
 		p.unbuffered[s] = true
 	}
@@ -358,7 +369,9 @@ func (p *Pipeline) ctx() context.Context {
 	return p.runCtx
 }
 
-// submitLater resubmits j to the writer after d unless the pipeline stops first.
+// submitLater submits j, a retry after a failed commit, to the writer after d unless
+// the pipeline stops first. After that nothing is retried: events not stored nor
+// delivered by then were never acknowledged, and upstream redelivers them.
 func (p *Pipeline) submitLater(j store.Job, d time.Duration) {
 	ctx := p.ctx()
 	time.AfterFunc(d, func() { // runs once; Submit returns when ctx ends
