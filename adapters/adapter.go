@@ -126,3 +126,10 @@ type Info struct {
 type InFlightLimiter interface {
 	MaxInFlight() int
 }
+
+// NopHealth discards conditions. Adapter constructors use it when a caller (a test,
+// a one-shot command) gives no Health.
+type NopHealth struct{}
+
+// Set does nothing.
+func (NopHealth) Set(string, bool, string) {}

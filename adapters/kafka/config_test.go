@@ -125,14 +125,6 @@ func TestEventKey(t *testing.T) {
 	require.Equal(t, "", keypath.Key("id", "", []byte(`{}`)))
 }
 
-func TestBackoff(t *testing.T) {
-	require.Equal(t, 100*time.Millisecond, backoff(0))
-	require.Equal(t, 200*time.Millisecond, backoff(1))
-	require.Equal(t, 25600*time.Millisecond, backoff(8))
-	require.Equal(t, 30*time.Second, backoff(9))
-	require.Equal(t, 30*time.Second, backoff(100))
-}
-
 // TestSettleOrder: only the prefix of settled messages, in arrival order, becomes
 // committable; a refusal stops it for the session and ends the session once.
 func TestSettleOrder(t *testing.T) {

@@ -57,10 +57,6 @@ const (
 )
 
 const (
-	// minBackoff and maxBackoff bound the wait before rejoining after a failure
-	// (ilagent's reconnect backoff): 100ms·2ⁿ, capped at 30s, n reset on progress.
-	minBackoff = 100 * time.Millisecond
-	maxBackoff = 30 * time.Second
 	// commitInterval is how often settled offsets are committed during a session;
 	// they are committed at the session's end as well.
 	commitInterval = time.Second
@@ -96,21 +92,9 @@ func NewSource(cfg Config, d adapters.Deps) (*Source, error) {
 		d.Now = time.Now
 	}
 	if d.Health == nil {
-		d.Health = nopHealth{}
+		d.Health = adapters.NopHealth{}
 	}
 	return &Source{cfg: cfg, d: d, log: d.Log.With("group_id", cfg.GroupID)}, nil
-}
-
-type nopHealth struct{}
-
-func (nopHealth) Set(string, bool, string) {}
-
-// backoff returns the wait before attempt n (0-based) after failures.
-func backoff(n int) time.Duration {
-	if n > 9 {
-		return maxBackoff
-	}
-	return min(minBackoff<<n, maxBackoff)
 }
 
 // sleep waits d or until ctx ends; it reports whether the wait ran out.
@@ -170,8 +154,8 @@ func (s *Source) Run(ctx context.Context, pub adapters.Publisher) error {
 		}
 		if err != nil {
 			s.d.Health.Set(condStarted, false, err.Error())
-			s.warn("cannot create the consumer", err, "retry_in", backoff(failures).Seconds())
-			if !sleep(ctx, backoff(failures)) {
+			s.warn("cannot create the consumer", err, "retry_in", adapters.ReconnectDelay(failures).Seconds())
+			if !sleep(ctx, adapters.ReconnectDelay(failures)) {
 				return nil
 			}
 			continue
@@ -272,7 +256,7 @@ func (s *Source) consume(ctx context.Context, cg sarama.ConsumerGroup, pub adapt
 		if h.progress.Load() {
 			failures = 0
 		}
-		wait := backoff(failures)
+		wait := adapters.ReconnectDelay(failures)
 		switch refused, at := h.refusal(); {
 		case refused != nil:
 			s.log.Warn("message not accepted; rejoining so that it is consumed again", "at", at,

@@ -45,11 +45,10 @@ func init() {
 
 var _ adapters.Source = (*Source)(nil)
 
-// Reconnect backoff (ilagent's): 100ms·2ⁿ, capped at 30s. n resets after a
-// connection that delivered something or stayed up at least maxBackoff.
+// Reconnects wait adapters.ReconnectDelay (ilagent's backoff); the failure count
+// resets after a connection that delivered something or stayed up at least
+// adapters.MaxReconnectDelay.
 const (
-	minBackoff = 100 * time.Millisecond
-	maxBackoff = 30 * time.Second
 	// shutdownQuiesce bounds how long Run waits, once its context is done, for the
 	// acknowledgements of messages the daemon already accepted.
 	shutdownQuiesce = 500 * time.Millisecond
@@ -84,21 +83,9 @@ func NewSource(cfg Config, d adapters.Deps) (*Source, error) {
 		d.Now = time.Now
 	}
 	if d.Health == nil {
-		d.Health = nopHealth{}
+		d.Health = adapters.NopHealth{}
 	}
 	return &Source{cfg: cfg, url: u, d: d, log: d.Log.With("url", u.Redacted())}, nil
-}
-
-type nopHealth struct{}
-
-func (nopHealth) Set(string, bool, string) {}
-
-// backoff returns the wait before reconnect attempt n (0-based).
-func backoff(n int) time.Duration {
-	if n > 9 {
-		return maxBackoff
-	}
-	return min(minBackoff<<n, maxBackoff)
 }
 
 // Run connects, subscribes and publishes every message to pub until ctx is done,
@@ -151,7 +138,7 @@ func (s *Source) Run(ctx context.Context, pub adapters.Publisher) error {
 				lastErr = ""
 			}
 		}
-		d := backoff(failures)
+		d := adapters.ReconnectDelay(failures)
 		failures++
 		s.log.Debug("reconnecting", "retry_in", d.Seconds())
 		t := time.NewTimer(d)
@@ -252,7 +239,7 @@ func (s *Source) session(ctx context.Context, pub adapters.Publisher, m material
 		ss.gate.Unlock()
 		close(stopAcker)
 		<-ackerDone
-		if ss.acks.acked.Load() > 0 || ss.qos0Progress.Load() || (!up.IsZero() && s.d.Now().Sub(up) >= maxBackoff) {
+		if ss.acks.acked.Load() > 0 || ss.qos0Progress.Load() || (!up.IsZero() && s.d.Now().Sub(up) >= adapters.MaxReconnectDelay) {
 			r.progress = true
 		}
 		if r.connected {

@@ -280,16 +280,6 @@ func TestSourceRunReturnsOnCancel(t *testing.T) {
 	})
 }
 
-func TestBackoff(t *testing.T) {
-	want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond,
-		800 * time.Millisecond, 1600 * time.Millisecond, 3200 * time.Millisecond, 6400 * time.Millisecond,
-		12800 * time.Millisecond, 25600 * time.Millisecond, 30 * time.Second, 30 * time.Second}
-	for n, w := range want {
-		require.Equal(t, w, backoff(n), "n=%d", n)
-	}
-	require.Equal(t, 30*time.Second, backoff(1000))
-}
-
 // TestSourceQoS2 and QoS 0: a QoS 2 subscription receives QoS 2 messages exactly
 // once and completes the PUBREC/PUBREL/PUBCOMP exchange after done (a restarted
 // source with the same session gets nothing again); QoS 0 messages arrive too.

@@ -82,6 +82,9 @@ func NewSource(cfg Config, d adapters.Deps) (*Source, error) {
 	if d.HTTP == nil {
 		return nil, errors.New("ilert_http: the daemon's HTTP server is needed (http.listen)")
 	}
+	if d.Health == nil {
+		d.Health = adapters.NopHealth{}
+	}
 	s := &Source{d: d}
 	s.h = New(Options{
 		MaxBodyBytes: cfg.MaxBodyBytes, Token: cfg.Token.Reveal(), Source: d.Name,
@@ -92,9 +95,7 @@ func NewSource(cfg Config, d adapters.Deps) (*Source, error) {
 			return nil, fmt.Errorf("ilert_http: %w (only one ilert_http source can be configured)", err)
 		}
 	}
-	if d.Health != nil {
-		d.Health.Set("serving", false, "not started")
-	}
+	d.Health.Set("serving", false, "not started")
 	return s, nil
 }
 
@@ -116,15 +117,11 @@ func (s *Source) Run(ctx context.Context, pub adapters.Publisher) error {
 	s.mu.Lock()
 	s.pub = pub
 	s.mu.Unlock()
-	if s.d.Health != nil {
-		s.d.Health.Set("serving", true, "")
-	}
+	s.d.Health.Set("serving", true, "")
 	<-ctx.Done()
 	s.mu.Lock()
 	s.pub = nil
 	s.mu.Unlock()
-	if s.d.Health != nil {
-		s.d.Health.Set("serving", false, "stopped")
-	}
+	s.d.Health.Set("serving", false, "stopped")
 	return nil
 }
