@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,29 +22,18 @@ store: ilert outages, restarts and power cuts lose nothing.
 
 Differences from ilagent are listed in docs/ilagent-compat.md.`
 
-// ilagentConfig parses ilagent's daemon flags and returns the equivalent configuration,
-// its YAML and the parsed command.
-func ilagentConfig(args []string) (*config.Config, []byte, *ilagent.Command, error) {
-	parsed, err := ilagent.Parse(append([]string{ilagent.CmdDaemon}, args...), os.LookupEnv)
-	if err != nil {
-		var ue *ilagent.UsageError
-		if errors.As(err, &ue) {
-			return nil, nil, nil, &codeError{ue.Code, err}
-		}
-		return nil, nil, nil, &codeError{exitUsage, err}
-	}
-	if parsed.Name != ilagent.CmdDaemon {
-		return nil, nil, parsed, nil
-	}
+// ilagentConfig turns a parsed `daemon` command line into the equivalent
+// configuration and its YAML.
+func ilagentConfig(parsed *ilagent.Command) (*config.Config, []byte, error) {
 	y, err := ilagent.ToYAML(parsed.Global, parsed.Daemon, os.LookupEnv)
 	if err != nil {
-		return nil, nil, nil, &codeError{exitUsage, err}
+		return nil, nil, &codeError{exitUsage, err}
 	}
 	cfg, err := config.Parse(y, "built from the ilagent command line")
 	if err != nil {
-		return nil, nil, nil, &codeError{exitUsage, fmt.Errorf("%w\nconfiguration built from the command line:\n%s", err, y)}
+		return nil, nil, &codeError{exitUsage, fmt.Errorf("%w\nconfiguration built from the command line:\n%s", err, y)}
 	}
-	return cfg, y, parsed, nil
+	return cfg, y, nil
 }
 
 func daemonCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -56,15 +44,12 @@ func daemonCmd(stdout, stderr io.Writer) *cobra.Command {
 		Example:            "  ILERT_API_KEY=… edgerelay daemon -m 127.0.0.1 -q 1883 -e ilert/events -r ilert/heartbeats --mqtt_qos 1 -p 8977 -b il1hbt…",
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, _, parsed, err := ilagentConfig(args)
-			if err != nil {
+			parsed, handled, err := parseIlagent(cmd, stdout, ilagent.CmdDaemon, args)
+			if handled || err != nil {
 				return err
 			}
-			switch parsed.Name {
-			case ilagent.CmdHelp:
-				return cmd.Help()
-			case ilagent.CmdVersion:
-				_, err := fmt.Fprintf(stdout, "edgerelay %s\n", buildinfo.Version)
+			cfg, _, err := ilagentConfig(parsed)
+			if err != nil {
 				return err
 			}
 			log := slog.New(slog.NewTextHandler(newLogWriter(stderr), &slog.HandlerOptions{Level: parsed.Global.LogLevel()}))
@@ -92,12 +77,13 @@ move from ilagent's command line to a configuration file. Secrets given as flags
 		Example:            "  edgerelay config from-ilagent -m broker -e ilert/events --mqtt_qos 1 > /etc/edgerelay/edgerelay.yaml",
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, y, parsed, err := ilagentConfig(args)
-			if err != nil {
+			parsed, handled, err := parseIlagent(cmd, stdout, ilagent.CmdDaemon, args)
+			if handled || err != nil {
 				return err
 			}
-			if parsed.Name == ilagent.CmdHelp {
-				return cmd.Help()
+			_, y, err := ilagentConfig(parsed)
+			if err != nil {
+				return err
 			}
 			_, err = stdout.Write(y)
 			return err

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -10,6 +11,7 @@ import (
 	"github.com/edgerelay/edgerelay/adapters/ilert"
 	"github.com/edgerelay/edgerelay/adapters/ilert/mapping"
 	"github.com/edgerelay/edgerelay/adapters/mqtt"
+	"github.com/edgerelay/edgerelay/cmd/edgerelay/internal/ilagent"
 	"github.com/edgerelay/edgerelay/daemon/config"
 )
 
@@ -108,7 +110,9 @@ func TestDaemonFlagsToConfig(t *testing.T) {
 			for k, v := range tc.env {
 				t.Setenv(k, v)
 			}
-			cfg, y, _, err := ilagentConfig(tc.args)
+			parsed, err := ilagent.Parse(append([]string{ilagent.CmdDaemon}, tc.args...), os.LookupEnv)
+			require.NoError(t, err)
+			cfg, y, err := ilagentConfig(parsed)
 			require.NoError(t, err)
 			tc.check(t, cfg)
 			// The printed file loads to the same configuration.

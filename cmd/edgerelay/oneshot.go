@@ -88,19 +88,8 @@ func oneShotCmd(name, short, long, example string, stdout, stderr io.Writer) *co
 		DisableFlagParsing: true,
 	}
 	c.RunE = func(cmd *cobra.Command, args []string) error {
-		parsed, err := ilagent.Parse(append([]string{name}, args...), os.LookupEnv)
-		if err != nil {
-			var ue *ilagent.UsageError
-			if errors.As(err, &ue) {
-				return &codeError{ue.Code, err}
-			}
-			return &codeError{exitUsage, err}
-		}
-		switch parsed.Name {
-		case ilagent.CmdHelp:
-			return cmd.Help()
-		case ilagent.CmdVersion:
-			_, err := fmt.Fprintf(stdout, "edgerelay %s\n", buildinfo.Version)
+		parsed, handled, err := parseIlagent(cmd, stdout, name, args)
+		if handled || err != nil {
 			return err
 		}
 		log := slog.New(slog.NewTextHandler(newLogWriter(stderr), &slog.HandlerOptions{Level: parsed.Global.LogLevel()}))
@@ -111,6 +100,28 @@ func oneShotCmd(name, short, long, example string, stdout, stderr io.Writer) *co
 		return sendOnce(cmd.Context(), ev, what, log)
 	}
 	return c
+}
+
+// parseIlagent parses an ilagent subcommand's arguments. Usage errors carry their
+// exit code; help and version are answered here, with handled set.
+func parseIlagent(cmd *cobra.Command, stdout io.Writer, name string, args []string) (c *ilagent.Command, handled bool, err error) {
+	c, err = ilagent.Parse(append([]string{name}, args...), os.LookupEnv)
+	if err != nil {
+		code := exitUsage
+		var ue *ilagent.UsageError
+		if errors.As(err, &ue) {
+			code = ue.Code
+		}
+		return nil, true, &codeError{code, err}
+	}
+	switch c.Name {
+	case ilagent.CmdHelp:
+		return c, true, cmd.Help()
+	case ilagent.CmdVersion:
+		_, err := fmt.Fprintf(stdout, "edgerelay %s\n", buildinfo.Version)
+		return c, true, err
+	}
+	return c, false, nil
 }
 
 // optional returns nil for "", else a pointer to s.

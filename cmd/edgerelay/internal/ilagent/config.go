@@ -143,15 +143,12 @@ func ToYAML(g Global, d *Daemon, env func(string) (string, bool)) ([]byte, error
 		file = DefaultFile
 	}
 	doc := yDoc{
-		Log:   yLog{Level: map[bool]string{true: "debug", false: "info"}[g.Verbose >= 3]},
+		Log:   yLog{Level: strings.ToLower(g.LogLevel().String())},
 		Store: yStore{Path: esc(file + StoreSuffix)},
 		// ilagent runs no HTTP server without -p: the status endpoints go to a free
 		// loopback port, so that nothing (another agent on 8977) can block the start.
 		HTTP:   yHTTP{Listen: "127.0.0.1:0"},
 		Broker: yBroker{Enabled: "false"},
-	}
-	if g.Verbose < 2 {
-		doc.Log.Level = "warn"
 	}
 	sink := yIlert{
 		Name: NameIlert, Type: "ilert", SelfHeartbeatKey: esc(d.HeartbeatKey),
