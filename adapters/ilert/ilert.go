@@ -70,11 +70,11 @@ type Sink struct {
 
 	now func() time.Time
 
-	hbOnce     sync.Once     // starts the self-heartbeat on the first Connect
-	hbStarted  atomic.Bool   // the self-heartbeat loop was started
-	hbStopOnce sync.Once     // closes hbStop
-	hbStop     chan struct{} // closed by Close
-	hbDone     chan struct{} // closed when the self-heartbeat loop has returned
+	hbOnce    sync.Once          // starts the self-heartbeat on the first Connect
+	hbStarted atomic.Bool        // the self-heartbeat loop was started
+	hbCtx     context.Context    // the self-heartbeat's pings; cancelled by Close
+	hbStop    context.CancelFunc // cancels hbCtx
+	hbDone    chan struct{}      // closed when the self-heartbeat loop has returned
 
 	mu     sync.Mutex // guards client, apiKey and intKey
 	client *http.Client
@@ -90,7 +90,8 @@ func New(cfg Config, d adapters.Deps) (*Sink, error) {
 		return nil, err
 	}
 	s := &Sink{cfg: cfg, userAgent: "edgerelay", log: d.Log, now: d.Now,
-		hbStop: make(chan struct{}), hbDone: make(chan struct{})}
+		hbDone: make(chan struct{})}
+	s.hbCtx, s.hbStop = context.WithCancel(context.Background())
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -18,14 +18,7 @@ func (s *Sink) selfHeartbeat() {
 	defer t.Stop()
 	failures := 0
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), min(s.cfg.Timeout, s.cfg.SelfHeartbeatInterval))
-		go func() { // cancel the ping when Close is called
-			select {
-			case <-s.hbStop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
+		ctx, cancel := context.WithTimeout(s.hbCtx, min(s.cfg.Timeout, s.cfg.SelfHeartbeatInterval))
 		err := s.Send(ctx, &adapters.Event{
 			ID: adapters.NewID(), Kind: adapters.KindHeartbeat, Key: s.cfg.SelfHeartbeatKey.Reveal(), Received: s.now(),
 		})
@@ -44,7 +37,7 @@ func (s *Sink) selfHeartbeat() {
 			}
 		}
 		select {
-		case <-s.hbStop:
+		case <-s.hbCtx.Done():
 			return
 		case <-t.C:
 		}
@@ -54,7 +47,7 @@ func (s *Sink) selfHeartbeat() {
 // stopSelfHeartbeat ends the self-heartbeat loop, if it runs, and waits for it. No
 // loop starts after it.
 func (s *Sink) stopSelfHeartbeat() {
-	s.hbStopOnce.Do(func() { close(s.hbStop) })
+	s.hbStop()             // Close cancels a ping in flight too
 	s.hbOnce.Do(func() {}) // a Connect racing with Close starts nothing now
 	if s.hbStarted.Load() {
 		<-s.hbDone
