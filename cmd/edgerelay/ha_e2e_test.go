@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -18,18 +17,6 @@ import (
 
 // The high-availability strategies of docs/high-availability.md, each shown with
 // real processes: `edgerelay daemon` children, a private Mosquitto, the ilert fake.
-
-// haDaemon starts `edgerelay daemon` with its own store and HTTP port, waits until it
-// is ready and returns it with its HTTP address.
-func haDaemon(t *testing.T, fake *ilerttest.Server, args ...string) (*daemonProc, string) {
-	t.Helper()
-	httpAddr := freePort(t)
-	_, hport, _ := net.SplitHostPort(httpAddr)
-	args = append([]string{"daemon", "-p", hport, "-f", filepath.Join(t.TempDir(), "ilagent.db3")}, args...)
-	d := startDaemon(t, ilagentEnv(fake), args...)
-	waitHTTP(t, d, "http://"+httpAddr+"/ready", http.StatusNoContent)
-	return d, httpAddr
-}
 
 // alertKeys returns how often each alertKey reached the fake.
 func alertKeys(fake *ilerttest.Server) map[string]int {
@@ -51,8 +38,8 @@ func TestHAHTTPBehindLoadBalancer(t *testing.T) {
 		t.Skip("SKIP: end-to-end HA test (slow); runs without -short")
 	}
 	fake := ilerttest.NewServer(t)
-	d1, a1 := haDaemon(t, fake)
-	_, a2 := haDaemon(t, fake)
+	d1, a1 := ilagentDaemon(t, fake)
+	_, a2 := ilagentDaemon(t, fake)
 	backends := []string{a1, a2}
 	const n = 100
 	client := &http.Client{Timeout: 5 * time.Second}
@@ -84,8 +71,8 @@ func TestHAMQTTSharedSubscription(t *testing.T) {
 	_, mport, _ := net.SplitHostPort(mosq)
 	fake := ilerttest.NewServer(t)
 	common := []string{"-m", "127.0.0.1", "-q", mport, "-e", "ilert/events", "--mqtt_qos", "1", "--mqtt_shared_group", "relays"}
-	d1, a1 := haDaemon(t, fake, append(common, "-n", "relay-1")...)
-	_, a2 := haDaemon(t, fake, append(common, "-n", "relay-2")...)
+	d1, a1 := ilagentDaemon(t, fake, append(common, "-n", "relay-1")...)
+	_, a2 := ilagentDaemon(t, fake, append(common, "-n", "relay-2")...)
 	c := mqttClient(t, mosq, "plc-shared")
 	defer c.Disconnect(100)
 	for i := 0; i < 200; i++ {
@@ -125,7 +112,7 @@ func TestHAMQTTActivePassive(t *testing.T) {
 	fake := ilerttest.NewServer(t)
 	args := []string{"-m", "127.0.0.1", "-q", mport, "-n", "site-relay", "-e", "ilert/events", "--mqtt_qos", "1",
 		"--mqtt_buffer", "-b", "il1hbt-site"}
-	active, _ := haDaemon(t, fake, args...)
+	active, _ := ilagentDaemon(t, fake, args...)
 	waitUntil(t, "the active relay's first ping", 15*time.Second, func() bool { return len(fake.Heartbeats()) >= 1 })
 	c := mqttClient(t, mosq, "plc-ap")
 	defer c.Disconnect(100)
@@ -139,7 +126,7 @@ func TestHAMQTTActivePassive(t *testing.T) {
 	}
 	require.Equal(t, pings, len(fake.Heartbeats()), "no ping while no relay runs")
 
-	haDaemon(t, fake, args...) // the standby takes over the session
+	ilagentDaemon(t, fake, args...) // the standby takes over the session
 	waitUntil(t, "the queued events and a ping from the standby", 30*time.Second, func() bool {
 		return len(alertKeys(fake)) == 21 && len(fake.Heartbeats()) > pings
 	})
@@ -159,8 +146,8 @@ func TestHAMQTTActiveActive(t *testing.T) {
 	fake.AddPolicy("plant", ilerttest.Policy{ID: 3, Rules: []ilerttest.Rule{{EscalationTimeout: 10}}})
 	common := []string{"-m", "127.0.0.1", "-q", mport, "-e", "ilert/events", "--policy_topic", "ilert/policies",
 		"--policy_routing_keys", "site", "--mqtt_qos", "1"}
-	haDaemon(t, fake, append(common, "-n", "aa-1")...)
-	haDaemon(t, fake, append(common, "-n", "aa-2")...)
+	ilagentDaemon(t, fake, append(common, "-n", "aa-1")...)
+	ilagentDaemon(t, fake, append(common, "-n", "aa-2")...)
 	c := mqttClient(t, mosq, "plc-aa")
 	defer c.Disconnect(100)
 	for i := 0; i < 10; i++ {

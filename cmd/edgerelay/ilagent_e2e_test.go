@@ -22,6 +22,27 @@ func ilagentEnv(fake *ilerttest.Server) []string {
 	return []string{"ILERT_API_HOST=" + fake.URL(), "ILERT_HEARTBEAT_HOST=" + fake.URL(), "ILERT_API_KEY=il1api-admin-key"}
 }
 
+// ilagentDaemon starts `edgerelay daemon` with args, its own store (-f) and HTTP port
+// (-p) and the ilert fake's environment, waits until it is ready, and returns it with
+// its HTTP address. A failing test logs the daemon's output and the fake's requests.
+func ilagentDaemon(t *testing.T, fake *ilerttest.Server, args ...string) (*daemonProc, string) {
+	t.Helper()
+	httpAddr := freePort(t)
+	_, hport, _ := net.SplitHostPort(httpAddr)
+	args = append([]string{"daemon", "-p", hport, "-f", filepath.Join(t.TempDir(), "ilagent.db3")}, args...)
+	d := startDaemon(t, ilagentEnv(fake), args...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("daemon %v log:\n%s", args, d.stderr.String())
+			for _, r := range fake.Requests() {
+				t.Logf("fake got %s %s → %d %s", r.Method, r.Path, r.Status, r.Body)
+			}
+		}
+	})
+	waitHTTP(t, d, "http://"+httpAddr+"/ready", http.StatusNoContent)
+	return d, httpAddr
+}
+
 func publishQoS1(t *testing.T, c paho.Client, topic, payload string) {
 	t.Helper()
 	tok := c.Publish(topic, 1, false, payload)
@@ -56,23 +77,10 @@ func TestIlagentDaemonMQTT(t *testing.T) {
 	fake := ilerttest.NewServer(t)
 	fake.AddUser("support@ilert.com", 99)
 	fake.AddPolicy("powerplant", ilerttest.Policy{ID: 42, Rules: []ilerttest.Rule{{EscalationTimeout: 0}, {EscalationTimeout: 5}}})
-	dir := t.TempDir()
-	httpAddr := freePort(t)
-	_, hport, _ := net.SplitHostPort(httpAddr)
-
-	d := startDaemon(t, ilagentEnv(fake), "daemon", "-m", "127.0.0.1", "-q", mport, "-n", "ilagent-e2e",
+	_, httpAddr := ilagentDaemon(t, fake, "-m", "127.0.0.1", "-q", mport, "-n", "ilagent-e2e",
 		"-e", "ilert/events", "-r", "ilert/heartbeats", "--policy_topic", "ilert/policies",
 		"--policy_routing_keys", "location", "--filter_key", "state", "--filter_val", "active",
-		"--mqtt_qos", "1", "-p", hport, "-f", filepath.Join(dir, "ilagent.db3"), "-vv")
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("daemon log:\n%s", d.stderr.String())
-			for _, r := range fake.Requests() {
-				t.Logf("fake got %s %s → %d %s", r.Method, r.Path, r.Status, r.Body)
-			}
-		}
-	})
-	waitHTTP(t, d, "http://"+httpAddr+"/ready", http.StatusNoContent)
+		"--mqtt_qos", "1", "-vv")
 	c := mqttClient(t, mosq, "plc-e2e")
 	defer c.Disconnect(100)
 	commits := scrape(t, httpAddr, "edgerelay_store_commits_total")
@@ -239,24 +247,11 @@ func TestIlagentDaemonMQTTBuffered(t *testing.T) {
 	fake := ilerttest.NewServer(t)
 	fake.AddUser("support@ilert.com", 99)
 	fake.AddPolicy("powerplant", ilerttest.Policy{ID: 42, Rules: []ilerttest.Rule{{EscalationTimeout: 0}, {EscalationTimeout: 5}}})
-	dir := t.TempDir()
-	httpAddr := freePort(t)
-	_, hport, _ := net.SplitHostPort(httpAddr)
-	d := startDaemon(t, ilagentEnv(fake), "daemon", "-m", "127.0.0.1", "-q", mport, "-n", "ilagent-buf",
+	_, httpAddr := ilagentDaemon(t, fake, "-m", "127.0.0.1", "-q", mport, "-n", "ilagent-buf",
 		"-e", "ilert/events", "--policy_topic", "ilert/policies", "--policy_routing_keys", "location",
 		"--mqtt_buffer", "--max_retries", "2",
 		"--map_key_etype", "eventType", "--map_val_etype_alert", "alertCreated", "--map_key_summary", "data.message",
-		"--map_key_alert_key", "data.alertId", "--event_key", "il1api-static", "--forward_message_payload",
-		"-p", hport, "-f", filepath.Join(dir, "ilagent.db3"), "-vv")
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("daemon log:\n%s", d.stderr.String())
-			for _, r := range fake.Requests() {
-				t.Logf("fake got %s %s → %d %s", r.Method, r.Path, r.Status, r.Body)
-			}
-		}
-	})
-	waitHTTP(t, d, "http://"+httpAddr+"/ready", http.StatusNoContent)
+		"--map_key_alert_key", "data.alertId", "--event_key", "il1api-static", "--forward_message_payload", "-vv")
 	c := mqttClient(t, mosq, "plc-buf")
 	defer c.Disconnect(100)
 
