@@ -179,20 +179,8 @@ func TestHeldJobsReachTheStoreInOrder(t *testing.T) {
 			for i, walks := 0, 0; i < n || len(waiting) > 0; walks++ {
 				require.Less(t, walks, 100*n, "held jobs never become due")
 				for k := rng.IntN(6); k > 0 && i < n; k-- {
-					var to []string
-					switch rng.IntN(3) {
-					case 0:
-						to = []string{"a"}
-					case 1:
-						to = []string{"b"}
-					default:
-						to = sinks
-					}
-					id := fmt.Sprintf("e%04d", i)
-					for _, s := range to {
-						want[s][id] = true
-					}
-					waiting = append(waiting, r.publish(id, fmt.Sprint("k", rng.IntN(3)), to...))
+					id, key, to := randomPublish(rng, i, sinks, want)
+					waiting = append(waiting, r.publish(id, key, to...))
 					i++
 				}
 				r.now = r.now.Add(time.Duration(rng.IntN(30)) * time.Millisecond)
@@ -227,4 +215,23 @@ func TestHeldJobsReachTheStoreInOrder(t *testing.T) {
 			}
 		})
 	}
+}
+
+// randomPublish picks the i-th random publish of the order tests: an id, one of
+// three keys, and sink "a", sink "b" or every sink; it records the id as wanted by
+// each of them.
+func randomPublish(rng *rand.Rand, i int, sinks []string, want map[string]map[string]bool) (id, key string, to []string) {
+	switch rng.IntN(3) {
+	case 0:
+		to = []string{"a"}
+	case 1:
+		to = []string{"b"}
+	default:
+		to = sinks
+	}
+	id = fmt.Sprintf("e%04d", i)
+	for _, s := range to {
+		want[s][id] = true
+	}
+	return id, fmt.Sprint("k", rng.IntN(3)), to
 }

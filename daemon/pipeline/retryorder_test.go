@@ -208,20 +208,8 @@ func TestFailedCommitsReachTheStoreInOrder(t *testing.T) {
 			for i, walks := 0, 0; i < n || len(waiting) > 0 || len(r.retries) > 0; walks++ {
 				require.Less(t, walks, 100*n, "jobs never committed")
 				for k := rng.IntN(6); k > 0 && i < n; k-- {
-					var to []string
-					switch rng.IntN(3) {
-					case 0:
-						to = []string{"a"}
-					case 1:
-						to = []string{"b"}
-					default:
-						to = sinks
-					}
-					id := fmt.Sprintf("e%04d", i)
-					for _, s := range to {
-						want[s][id] = true
-					}
-					waiting = append(waiting, r.publish(id, fmt.Sprint("k", rng.IntN(3)), to...))
+					id, key, to := randomPublish(rng, i, sinks, want)
+					waiting = append(waiting, r.publish(id, key, to...))
 					i++
 				}
 				// The retry's delay has passed: it joins the writer's queue.
