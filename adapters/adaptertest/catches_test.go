@@ -66,8 +66,9 @@ func TestBrokenSinkChild(t *testing.T) {
 			defer p.mu.Unlock()
 			p.failN = n
 		},
-		Secret: "hunter2",
-		Wait:   time.Second,
+		Secret:      "hunter2",
+		Wait:        time.Second,
+		Unsupported: map[string]string{"ReconnectAfterRestart": "the in-memory peer has nothing to restart"},
 	})
 }
 
@@ -128,4 +129,72 @@ func TestSuiteFailsBrokenSource(t *testing.T) {
 	for _, c := range []string{"RunReturnsOnCancel", "AckOnlyAfterDone"} {
 		require.Contains(t, out, "--- FAIL: TestBrokenSourceChild/"+c+" ", "case %s fails:\n%s", c, out)
 	}
+}
+
+// TestIncompleteSinkChild runs the sink suite with a harness that leaves Restart out
+// silently and declares NoSecretInErrors unsupported.
+func TestIncompleteSinkChild(t *testing.T) {
+	if os.Getenv(brokenEnv) != "incomplete" {
+		t.Skip("runs only as the child of TestLeftOutCaseFailsUnderCI")
+	}
+	p := &memPeer{}
+	adaptertest.RunSink(t, adaptertest.SinkHarness{
+		New: func(t *testing.T) adapters.Sink {
+			s := &memSink{p: p}
+			s.gen.Store(-1)
+			return s
+		},
+		Received: func(t *testing.T) []adaptertest.Delivery {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return append([]adaptertest.Delivery(nil), p.got...)
+		},
+		FailNext: func(t *testing.T, n int, permanent bool) {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			p.failN, p.failPerm = n, permanent
+		},
+		Unsupported: map[string]string{"NoSecretInErrors": "the memory sink has no credentials"},
+	})
+}
+
+// TestLeftOutCaseFailsUnderCI: a case whose hook the harness leaves out is a visible
+// skip on a developer machine and a failure under CI; a case the harness declares
+// unsupported is skipped with its reason in both.
+func TestLeftOutCaseFailsUnderCI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the suite in a child process")
+	}
+	for _, ci := range []string{"", "true"} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestIncompleteSinkChild$", "-test.v", "-test.timeout=5m")
+		cmd.Env = append(os.Environ(), brokenEnv+"=incomplete", "CI="+ci)
+		out, err := cmd.CombinedOutput()
+		declared := "SKIP: the adapter does not support NoSecretInErrors: the memory sink has no credentials"
+		require.Contains(t, string(out), declared, "CI=%q:\n%s", ci, out)
+		require.Contains(t, string(out), "--- SKIP: TestIncompleteSinkChild/NoSecretInErrors ", "CI=%q:\n%s", ci, out)
+		if ci == "true" {
+			require.Error(t, err, "a left-out hook must fail under CI:\n%s", out)
+			require.Contains(t, string(out), "--- FAIL: TestIncompleteSinkChild/ReconnectAfterRestart ", "%s", out)
+			require.Contains(t, string(out), "leaves out SinkHarness.Restart", "%s", out)
+			continue
+		}
+		require.NoError(t, err, "%s", out)
+		require.Contains(t, string(out), "--- SKIP: TestIncompleteSinkChild/ReconnectAfterRestart ", "%s", out)
+		require.Contains(t, string(out), "SKIP: the harness leaves out SinkHarness.Restart", "%s", out)
+	}
+}
+
+// TestUnsupportedMustNameACase: a typo in Unsupported fails the run instead of
+// skipping nothing.
+func TestUnsupportedMustNameACase(t *testing.T) {
+	if os.Getenv(brokenEnv) == "typo" {
+		adaptertest.RunSink(t, adaptertest.SinkHarness{
+			New:         func(t *testing.T) adapters.Sink { return &memSink{p: &memPeer{}} },
+			Received:    func(t *testing.T) []adaptertest.Delivery { return nil },
+			Unsupported: map[string]string{"ReconnectAfterRestrat": "typo"},
+		})
+		return
+	}
+	out := runChild(t, "TestUnsupportedMustNameACase", "typo")
+	require.Contains(t, out, `Unsupported names "ReconnectAfterRestrat", which is no case of the suite`)
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -188,15 +186,7 @@ func TestFailedCommitsKeepStoreOrder(t *testing.T) {
 // nothing would ever free room. When the sink returns, every event arrives, each key
 // in publish order.
 func TestFullDiskInBacklogKeepsOrder(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("SKIP: needs root to mount a 2 MiB tmpfs as a disk that fills up")
-	}
-	dir := filepath.Join(t.TempDir(), "disk")
-	require.NoError(t, os.Mkdir(dir, 0o700))
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("SKIP: cannot mount a tmpfs here: %v %s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	dir := tinyDisk(t)
 	db, err := store.Open(filepath.Join(dir, "queue.db"), store.Options{NoVerify: true, Logger: storetest.Options(t).Logger})
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })

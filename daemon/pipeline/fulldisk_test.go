@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -25,15 +23,7 @@ import (
 // acknowledged that is not delivered or stored. When the sink returns, the held
 // events are delivered and acknowledged, and none is lost.
 func TestFullDiskIsBackPressure(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("SKIP: needs root to mount a 2 MiB tmpfs as a disk that fills up")
-	}
-	dir := filepath.Join(t.TempDir(), "disk")
-	require.NoError(t, os.Mkdir(dir, 0o700))
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("SKIP: cannot mount a tmpfs here: %v %s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	dir := tinyDisk(t)
 
 	db, err := store.Open(filepath.Join(dir, "queue.db"), store.Options{NoVerify: true})
 	require.NoError(t, err)

@@ -70,8 +70,17 @@ func TestSourceConformance(t *testing.T) {
 			u := url
 			mu.Unlock()
 			body := fmt.Appendf(nil, `{"integrationKey":"k","eventType":"ALERT","summary":"s","customDetails":%s}`, payload)
-			post(t, u, "", body) // a refused publish answers 503: the client retries, as the suite does
+			// The upstream is the HTTP client: a refused event is answered 503, and
+			// the client sends it again, as ilert's clients do.
+			for range 100 {
+				if post(t, u, "", body) != http.StatusServiceUnavailable {
+					return
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			t.Errorf("the source answered 503 to 100 posts of %s", payload)
 		},
+		Redelivers: true,
 	})
 }
 
