@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,7 +30,8 @@ func freePort(t *testing.T) string {
 }
 
 // TestLifecycle runs a whole daemon in-process: embedded broker → pipeline → webhook,
-// then stops it and checks that no goroutine is left behind.
+// checks that every event of each key arrives in order, then stops it and checks that
+// no goroutine is left behind.
 func TestLifecycle(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 
@@ -70,8 +72,14 @@ routes: [ { from: [local], to: [hook] } ]
 	tok := c.Connect()
 	require.True(t, tok.WaitTimeout(5*time.Second))
 	require.NoError(t, tok.Error())
-	for i := 0; i < 20; i++ {
-		tok := c.Publish("a/b", 1, false, fmt.Sprintf(`{"n":%d}`, i))
+	// Two keys (the topics), interleaved: each must arrive whole and in publish order.
+	const n = 20
+	want := map[string][]string{}
+	for i := 0; i < n; i++ {
+		topic := []string{"a/b", "a/c"}[i%2]
+		body := fmt.Sprintf(`{"topic":%q,"n":%d}`, topic, i)
+		want[topic] = append(want[topic], body)
+		tok := c.Publish(topic, 1, false, body)
 		require.True(t, tok.WaitTimeout(5*time.Second))
 		require.NoError(t, tok.Error())
 	}
@@ -79,12 +87,17 @@ routes: [ { from: [local], to: [hook] } ]
 	require.Eventually(t, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(got) == 20
+		return len(got) == n
 	}, 10*time.Second, 10*time.Millisecond)
 	mu.Lock()
-	require.Equal(t, `{"n":0}`, got[0])
-	require.Equal(t, `{"n":19}`, got[19], "one key (the topic): order kept")
+	perKey := map[string][]string{}
+	for _, body := range got {
+		var ev struct{ Topic string }
+		require.NoError(t, json.Unmarshal([]byte(body), &ev), body)
+		perKey[ev.Topic] = append(perKey[ev.Topic], body)
+	}
 	mu.Unlock()
+	require.Equal(t, want, perKey, "every event of each key (the topic) arrives once, in publish order")
 
 	cancel()
 	select {
