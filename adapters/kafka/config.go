@@ -55,7 +55,7 @@ type Config struct {
 	KeyPath string `yaml:"key_path"`
 	// MaxInflight bounds the messages received but not yet settled by the daemon;
 	// when reached, the source stops handing messages over. Zero means 1000.
-	MaxInflight int `yaml:"max_inflight"`
+	MaxInflight int `yaml:"max_in_flight"`
 	// TLS turns on TLS to the brokers when enable or any other key is set.
 	TLS TLSConfig `yaml:"tls"`
 	// SASL authenticates with SASL/PLAIN when username is set.
@@ -161,7 +161,7 @@ func (c *Config) Validate() error {
 		add("key_path: %q has leading or trailing spaces", c.KeyPath)
 	}
 	if c.MaxInflight < 0 || c.MaxInflight > 1_000_000 {
-		add("max_inflight: %d is outside 0..1000000", c.MaxInflight)
+		add("max_in_flight: %d is outside 0..1000000", c.MaxInflight)
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		add("tls: cert_file and key_file must be set together")

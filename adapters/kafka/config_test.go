@@ -59,8 +59,8 @@ func TestConfigValidate(t *testing.T) {
 		{"negative session timeout", func(c *Config) { c.SessionTimeout = -time.Second }, []string{"session_timeout:"}},
 		{"long session timeout", func(c *Config) { c.SessionTimeout = 2 * time.Hour }, []string{"session_timeout:"}},
 		{"key path spaces", func(c *Config) { c.KeyPath = " a" }, []string{"key_path:"}},
-		{"negative max inflight", func(c *Config) { c.MaxInflight = -1 }, []string{"max_inflight:"}},
-		{"huge max inflight", func(c *Config) { c.MaxInflight = 2_000_000 }, []string{"max_inflight:"}},
+		{"negative max inflight", func(c *Config) { c.MaxInflight = -1 }, []string{"max_in_flight:"}},
+		{"huge max inflight", func(c *Config) { c.MaxInflight = 2_000_000 }, []string{"max_in_flight:"}},
 		{"cert without key", func(c *Config) { c.TLS.CertFile = "c.pem" }, []string{"tls: cert_file and key_file"}},
 		{"ca with insecure", func(c *Config) {
 			c.TLS.CAFile = "ca.pem"
@@ -72,7 +72,7 @@ func TestConfigValidate(t *testing.T) {
 			c.Topics = nil
 			c.InitialOffset = "x"
 			c.MaxInflight = -3
-		}, []string{"brokers:", "topics:", "initial_offset:", "max_inflight:"}},
+		}, []string{"brokers:", "topics:", "initial_offset:", "max_in_flight:"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -291,7 +291,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 	t.Logf("first run accepted %d of %d; %d consumed again by the second", len(first), len(msgs), dups)
 }
 
-// TestMaxInflight: no more than max_inflight messages are ever unsettled.
+// TestMaxInflight: no more than max_in_flight messages are ever unsettled.
 func TestMaxInflight(t *testing.T) {
 	const topic = "inflight"
 	cl := newCluster(t, 3, topic)
@@ -300,7 +300,7 @@ func TestMaxInflight(t *testing.T) {
 	r := start(t, newSource(t, cl, "g-inflight", topic, nil, func(c *Config) { c.MaxInflight = 7 }), p)
 	require.Eventually(t, func() bool { return p.heldCount() == 7 }, 30*time.Second, 10*time.Millisecond)
 	time.Sleep(300 * time.Millisecond)
-	require.Equal(t, 7, len(p.events()), "the source waits for settlement at max_inflight")
+	require.Equal(t, 7, len(p.events()), "the source waits for settlement at max_in_flight")
 	p.setDecide(nil)
 	p.release(nil)
 	require.Eventually(t, func() bool {

@@ -72,7 +72,7 @@ type Config struct {
 	Kind string `yaml:"kind"`
 	// MaxInflight bounds the messages received but not yet acknowledged; when it is
 	// reached, reading from the broker pauses. Zero means 1000.
-	MaxInflight int `yaml:"max_inflight"`
+	MaxInflight int `yaml:"max_in_flight"`
 }
 
 // TLSConfig holds the TLS settings of a connection.
@@ -234,7 +234,7 @@ func (c *Config) Validate() error {
 		add("key_path: %q has leading or trailing spaces", c.KeyPath)
 	}
 	if c.MaxInflight < 0 || c.MaxInflight > 65535 {
-		add("max_inflight: %d is outside 0..65535", c.MaxInflight)
+		add("max_in_flight: %d is outside 0..65535", c.MaxInflight)
 	}
 	return errors.Join(errs...)
 }

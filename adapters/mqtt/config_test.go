@@ -73,7 +73,7 @@ func TestConfigValidate(t *testing.T) {
 		{"every tls problem at once", func(c *Config) { c.TLS.KeyFile = "k"; c.TLS.ReloadInterval = -1 },
 			[]string{"tls.cert_file: required", "tls.key_file, tls.reload_interval: set, but url", "tls.reload_interval: -1ns is negative"}},
 		{"key_path spaces", func(c *Config) { c.KeyPath = " a" }, []string{"key_path:"}},
-		{"max_inflight negative", func(c *Config) { c.MaxInflight = -1 }, []string{"max_inflight:"}},
+		{"max_in_flight negative", func(c *Config) { c.MaxInflight = -1 }, []string{"max_in_flight:"}},
 		{"every problem at once", func(c *Config) { c.URL = "x://"; c.Topics = nil; c.QoS = 9 },
 			[]string{"url:", "topics:", "qos:"}},
 	}

@@ -485,7 +485,7 @@ type inMsg struct {
 
 // handle is paho's message handler. paho calls it in arrival order from one
 // goroutine per connection. It queues the message for the publishing goroutine and
-// blocks only while max_inflight messages are held, so paho keeps reading the
+// blocks only while max_in_flight messages are held, so paho keeps reading the
 // socket (PINGRESP included) while the daemon applies back-pressure.
 func (ss *session) handle(_ paho.Client, m paho.Message) {
 	ss.gate.RLock()

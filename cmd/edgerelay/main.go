@@ -126,6 +126,9 @@ func runCmd(stderr io.Writer) *cobra.Command {
 				return err
 			}
 			log := newLogger(cfg, stderr)
+			for _, w := range cfg.Warnings {
+				log.Warn("configuration: " + w)
+			}
 			src := cfg.File
 			if src == "" {
 				src = "built-in default"
@@ -157,6 +160,9 @@ func configCmd(stdout io.Writer) *cobra.Command {
 			where := cfg.File
 			if where == "" {
 				where = "built-in default"
+			}
+			for _, w := range cfg.Warnings {
+				fmt.Fprintf(stdout, "warning: %s\n", w)
 			}
 			fmt.Fprintf(stdout, "configuration OK: %s (%d sources, %d sinks, %d routes; store %s)\n",
 				where, len(cfg.Sources), len(cfg.Sinks), len(cfg.Routes), cfg.Store.Path)

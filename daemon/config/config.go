@@ -53,6 +53,9 @@ type Config struct {
 	Routes []Route `yaml:"routes"`
 	// File is where the configuration came from ("" for the embedded default).
 	File string `yaml:"-"`
+	// Warnings are findings that do not make the configuration invalid (an old
+	// spelling of a key, see renamedKeys), for the caller to log at warn level.
+	Warnings []string `yaml:"-"`
 }
 
 // Node identifies this gateway.
@@ -246,8 +249,8 @@ func Parse(b []byte, file string) (*Config, error) {
 		cfg.Routes[i].line = routeLine(rest, i)
 		cfg.Routes[i].Transform = decodeTransform(&cfg.Routes[i], i, cerr)
 	}
-	cfg.Sources = decodeAdapters(srcNode, adapters.DirSource, cerr)
-	cfg.Sinks = decodeAdapters(sinkNode, adapters.DirSink, cerr)
+	cfg.Sources = decodeAdapters(srcNode, adapters.DirSource, cfg, cerr)
+	cfg.Sinks = decodeAdapters(sinkNode, adapters.DirSink, cfg, cerr)
 	cfg.applyDefaults()
 	cerr.Problems = append(cerr.Problems, cfg.validate()...)
 	if len(cerr.Problems) > 0 {
@@ -403,8 +406,9 @@ func keys(m map[string]bool) []string {
 	return out
 }
 
-// decodeAdapters decodes a list of `- name: …, type: …, <adapter keys>` entries.
-func decodeAdapters(n *yaml.Node, dir adapters.Direction, cerr *Error) []Adapter {
+// decodeAdapters decodes a list of `- name: …, type: …, <adapter keys>` entries. An
+// old spelling of a key is accepted with a warning added to cfg (see renamedKeys).
+func decodeAdapters(n *yaml.Node, dir adapters.Direction, cfg *Config, cerr *Error) []Adapter {
 	section := string(dir) + "s"
 	if n == nil || n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return nil
@@ -463,8 +467,11 @@ func decodeAdapters(n *yaml.Node, dir adapters.Direction, cerr *Error) []Adapter
 		a.Factory = f
 		a.Settings = f.NewConfig()
 		var problems []string
-		problems = append(problems, checkKeys(settings, reflect.TypeOf(a.Settings),
-			fmt.Sprintf("%s[%d] (%s %q)", section, i, a.Type, a.Name))...)
+		where := fmt.Sprintf("%s[%d] (%s %q)", section, i, a.Type, a.Name)
+		warnings, renameProblems := renameOldKeys(settings, reflect.TypeOf(a.Settings), where)
+		cfg.Warnings = append(cfg.Warnings, warnings...)
+		problems = append(problems, renameProblems...)
+		problems = append(problems, checkKeys(settings, reflect.TypeOf(a.Settings), where)...)
 		if len(settings.Content) > 0 {
 			if err := settings.Decode(a.Settings); err != nil {
 				problems = append(problems, yamlProblems(err)...)

@@ -63,6 +63,24 @@ func TestParseTransformAndAck(t *testing.T) {
 	require.Equal(t, pipeline.DeadLetter, cfg.Rejects.Invalid)
 }
 
+// TestOldMaxInflightSpelling: the mqtt and kafka sources once spelled max_in_flight
+// max_inflight. The old key still works, with a warning; both at once is a problem.
+func TestOldMaxInflightSpelling(t *testing.T) {
+	cfg, err := Parse([]byte(strings.Replace(good, "qos: 1", "qos: 1\n    max_inflight: 7", 1)), "old.yaml")
+	require.NoError(t, err)
+	require.Equal(t, 7, cfg.Sources[0].Settings.(*mqtt.Config).MaxInflight)
+	require.Equal(t, []string{`line 11: "max_inflight" in sources[0] (mqtt "plant") is the old spelling of "max_in_flight"; it still works, but write "max_in_flight"`},
+		cfg.Warnings)
+
+	cfg, err = Parse([]byte(strings.Replace(good, "qos: 1", "qos: 1\n    max_in_flight: 7", 1)), "new.yaml")
+	require.NoError(t, err)
+	require.Equal(t, 7, cfg.Sources[0].Settings.(*mqtt.Config).MaxInflight)
+	require.Empty(t, cfg.Warnings)
+
+	_, err = Parse([]byte(strings.Replace(good, "qos: 1", "qos: 1\n    max_inflight: 7\n    max_in_flight: 8", 1)), "both.yaml")
+	require.ErrorContains(t, err, `line 11: sources[0] (mqtt "plant") gives both "max_inflight" and "max_in_flight"`)
+}
+
 func TestDefaultConfigIsValid(t *testing.T) {
 	cfg, err := LoadDefault()
 	require.NoError(t, err)

@@ -221,3 +221,48 @@ func interpolate(n *yaml.Node, lookup func(string) (string, bool)) []string {
 var envLookup = os.LookupEnv
 
 func reflectTypeOf[T any]() reflect.Type { return reflect.TypeOf((*T)(nil)).Elem() }
+
+// renamedKeys maps the old spelling of an adapter key to the one every adapter uses
+// now. The old one is still accepted, with a warning, in the sections of adapters
+// whose Config has the new key.
+var renamedKeys = map[string]string{
+	"max_inflight": "max_in_flight", // the mqtt and kafka sources spelled it so once
+}
+
+// renameOldKeys rewrites old spellings of keys of the adapter section n (decoding
+// into t) to the new ones. It returns a warning per rewritten key, and a problem
+// where a section gives both spellings.
+func renameOldKeys(n *yaml.Node, t reflect.Type, where string) (warnings, problems []string) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind != yaml.MappingNode || t.Kind() != reflect.Struct {
+		return nil, nil
+	}
+	fields := yamlFields(t)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		to, ok := renamedKeys[k.Value]
+		if _, has := fields[to]; !ok || !has {
+			continue
+		}
+		if hasKey(n, to) {
+			problems = append(problems, fmt.Sprintf("line %d: %s gives both %q and %q; keep %q", k.Line, where, k.Value, to, to))
+			continue
+		}
+		warnings = append(warnings, fmt.Sprintf("line %d: %q in %s is the old spelling of %q; it still works, but write %q",
+			k.Line, k.Value, where, to, to))
+		k.Value = to
+	}
+	return warnings, problems
+}
+
+// hasKey reports whether the mapping n has the key.
+func hasKey(n *yaml.Node, key string) bool {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
+}
