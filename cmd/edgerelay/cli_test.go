@@ -37,6 +37,13 @@ sinks:
 routes: [ { to: [consol] } ]
 `), 0o600))
 
+	old := filepath.Join(dir, "old.yaml")
+	require.NoError(t, os.WriteFile(old, []byte(`
+sources: [ { name: k, type: kafka, brokers: ["127.0.0.1:9092"], topics: [t], group_id: g, max_inflight: 10 } ]
+sinks: [ { name: console, type: stdout } ]
+routes: [ { to: [console] } ]
+`), 0o600))
+
 	tests := []struct {
 		name     string
 		args     []string
@@ -45,6 +52,8 @@ routes: [ { to: [consol] } ]
 		inStderr []string
 	}{
 		{"built-in default", []string{"config", "check"}, exitOK, "configuration OK: built-in default", nil},
+		{"old key spelling warns", []string{"config", "check", "-c", old}, exitOK,
+			`warning: line 2: "max_inflight" in sources[0] (kafka "k") is the old spelling of "max_in_flight"`, nil},
 		{"good file", []string{"config", "check", "-c", good}, exitOK, "configuration OK: " + good, nil},
 		{"bad file names every problem", []string{"config", "check", "-c", bad}, exitConfig, "",
 			[]string{`line 3: unknown key "colour"`, "url", `no sink named "consol"`}},
