@@ -159,16 +159,10 @@ func TestHeldJobsReachTheStoreInOrder(t *testing.T) {
 					l.p.healthGen.Add(1)
 					l.mu.Unlock()
 				case x < 5:
-					l.mu.Lock()
-					q := l.keys[fmt.Sprint("k", rng.IntN(3))]
-					if q == nil || len(q.items) == 0 || !l.connected {
-						l.mu.Unlock()
+					it := takeKey(l, fmt.Sprint("k", rng.IntN(3)))
+					if it == nil {
 						return
 					}
-					it := q.items[0]
-					it.inflight = true
-					l.inflight++
-					l.mu.Unlock()
 					delivered[s][it.ev.ID] = true
 					l.finish(it, nil)
 				}

@@ -157,6 +157,7 @@ func (j *pubJob) DeferUntil() time.Time {
 				l.held.add(it)
 				j.marked = append(j.marked, it)
 			}
+			l.checkLocked("hold")
 			l.mu.Unlock()
 		}
 	}
@@ -169,6 +170,7 @@ func (j *pubJob) unmark() {
 		l := it.lane
 		l.mu.Lock()
 		l.held.release(it)
+		l.checkLocked("unhold")
 		l.mu.Unlock()
 	}
 	clear(j.marked)
@@ -286,6 +288,7 @@ func (j *pubJob) prepare(b *store.Batch) {
 			j.prepared = append(j.prepared, it)
 			j.entries = append(j.entries, e)
 		}
+		l.checkLocked("prepare")
 		l.mu.Unlock()
 	}
 }
@@ -303,6 +306,7 @@ func (j *pubJob) settle(err error) {
 					it.st, it.deliveredInCommit = stDone, false
 				}
 			}
+			l.checkLocked("commit failed")
 			l.mu.Unlock()
 		}
 		j.p.storeFailed(err)
@@ -345,6 +349,7 @@ func (j *pubJob) settle(err error) {
 		if f := l.settleLocked(it); f != nil {
 			finished = append(finished, f)
 		}
+		l.checkLocked("commit")
 		l.mu.Unlock()
 		if len(ops) > 0 {
 			// Done runs on the writer goroutine: a blocking Submit here could wait on
@@ -437,6 +442,7 @@ func (j *opJob) Done(err error) {
 				delete(j.lane.known, o.seq)
 			}
 		}
+		j.lane.checkLocked("forget")
 		j.lane.mu.Unlock()
 	}
 	if j.done != nil {

@@ -130,6 +130,7 @@ func (l *lane) signal() {
 func (l *lane) offer(it *item) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	defer l.checkLocked("offer")
 	l.depth++
 	if !l.backlog && l.memCount < l.memLimit {
 		it.inMem = true
@@ -152,6 +153,7 @@ func (l *lane) offer(it *item) {
 func (l *lane) offerDirect(it *item) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	defer l.checkLocked("offerDirect")
 	switch {
 	case !l.connected:
 		return fmt.Errorf("sink %s is not connected: %w", l.name, ErrNotDelivered)
@@ -213,6 +215,7 @@ func (l *lane) armTimerLocked() {
 func (l *lane) onTimer() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	defer l.checkLocked("timer")
 	now := l.p.now()
 	for len(l.delayed) > 0 && !l.delayed[0].at.After(now) {
 		d := heap.Pop(&l.delayed).(delayed)
@@ -257,6 +260,7 @@ func (l *lane) take(ctx context.Context) *item {
 			if len(l.ready) > 0 {
 				l.signal()
 			}
+			l.checkLocked("take")
 			l.mu.Unlock()
 			return it
 		}
@@ -438,6 +442,7 @@ func (l *lane) finish(it *item, err error) {
 		}
 		l.scheduleLocked(it.key, l.keys[it.key])
 	}
+	l.checkLocked("finish")
 	l.mu.Unlock()
 	if len(ops) > 0 {
 		l.p.submit(&opJob{p: l.p, lane: l, ops: ops})
@@ -523,6 +528,7 @@ func (l *lane) loadPage() {
 	var ops []op
 	l.mu.Lock()
 	defer func() {
+		l.checkLocked("load")
 		l.mu.Unlock()
 		if len(ops) > 0 {
 			go l.p.submit(&opJob{p: l.p, lane: l, ops: ops}) // never block the writer goroutine

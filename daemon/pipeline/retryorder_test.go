@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -64,14 +65,29 @@ func (r *retryRig) retry() store.Job {
 // deliver sends the head of key k on sink s successfully.
 func (r *retryRig) deliver(s, k string) {
 	l := r.p.lanes[s]
+	it := takeKey(l, k)
+	require.NotNil(r.t, it, "sink %s has no ready head of key %s", s, k)
+	l.finish(it, nil)
+}
+
+// takeKey takes the head of key k as a worker's take does (off the ready list, in
+// flight) and returns it; nil unless the lane is connected and k's head is ready.
+// The order tests pick the key themselves instead of taking the front of the list.
+func takeKey(l *lane, k string) *item {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	q := l.keys[k]
-	require.NotNil(r.t, q, "sink %s has nothing of key %s", s, k)
+	i := slices.Index(l.ready, k)
+	if q == nil || i < 0 || !l.connected {
+		return nil
+	}
+	l.ready = slices.Delete(l.ready, i, i+1)
+	q.scheduled = false
 	it := q.items[0]
 	it.inflight = true
 	l.inflight++
-	l.mu.Unlock()
-	l.finish(it, nil)
+	l.checkLocked("take")
+	return it
 }
 
 // unsettled counts publishes not yet acknowledged (their back-pressure slots).
@@ -167,16 +183,10 @@ func TestFailedCommitsReachTheStoreInOrder(t *testing.T) {
 			// deliver sends the head of a random key of s, if it has one.
 			deliver := func(s string) {
 				l := r.p.lanes[s]
-				l.mu.Lock()
-				q := l.keys[fmt.Sprint("k", rng.IntN(3))]
-				if q == nil || len(q.items) == 0 || !l.connected {
-					l.mu.Unlock()
+				it := takeKey(l, fmt.Sprint("k", rng.IntN(3)))
+				if it == nil {
 					return
 				}
-				it := q.items[0]
-				it.inflight = true
-				l.inflight++
-				l.mu.Unlock()
 				delivered[s][it.ev.ID] = true
 				l.finish(it, nil)
 			}
