@@ -58,9 +58,10 @@ func (s *memSink) Send(ctx context.Context, e *adapters.Event) error {
 
 func (s *memSink) Close(context.Context) error { return nil }
 
-func TestRunSinkOnMemorySink(t *testing.T) {
-	p := &memPeer{}
-	adaptertest.RunSink(t, adaptertest.SinkHarness{
+// memHarness is a sink harness for memory sinks of p, with New, Received and
+// FailNext set.
+func memHarness(p *memPeer) adaptertest.SinkHarness {
+	return adaptertest.SinkHarness{
 		New: func(t *testing.T) adapters.Sink {
 			s := &memSink{p: p, secret: "s3cret"}
 			s.gen.Store(-1)
@@ -76,14 +77,19 @@ func TestRunSinkOnMemorySink(t *testing.T) {
 			defer p.mu.Unlock()
 			p.failN, p.failPerm = n, permanent
 		},
-		Restart: func(t *testing.T) {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			p.gen++
-		},
-		Ordered: true,
-		Secret:  "s3cret",
-	})
+	}
+}
+
+func TestRunSinkOnMemorySink(t *testing.T) {
+	p := &memPeer{}
+	h := memHarness(p)
+	h.Restart = func(t *testing.T) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.gen++
+	}
+	h.Ordered, h.Secret = true, "s3cret"
+	adaptertest.RunSink(t, h)
 }
 
 // memUpstream is an in-memory queue that redelivers unacknowledged messages, for

@@ -54,22 +54,11 @@ func TestBrokenSinkChild(t *testing.T) {
 		t.Skip("runs only as the child of TestSuiteFailsBrokenSink")
 	}
 	p := &memPeer{}
-	adaptertest.RunSink(t, adaptertest.SinkHarness{
-		New: func(t *testing.T) adapters.Sink { return &brokenSink{p: p} },
-		Received: func(t *testing.T) []adaptertest.Delivery {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			return append([]adaptertest.Delivery(nil), p.got...)
-		},
-		FailNext: func(t *testing.T, n int, permanent bool) {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			p.failN = n
-		},
-		Secret:      "hunter2",
-		Wait:        time.Second,
-		Unsupported: map[string]string{"ReconnectAfterRestart": "the in-memory peer has nothing to restart"},
-	})
+	h := memHarness(p) // its FailNext asks for the permanent failures brokenSink never marks
+	h.New = func(t *testing.T) adapters.Sink { return &brokenSink{p: p} }
+	h.Secret, h.Wait = "hunter2", time.Second
+	h.Unsupported = map[string]string{"ReconnectAfterRestart": "the in-memory peer has nothing to restart"}
+	adaptertest.RunSink(t, h)
 }
 
 // brokenSource ignores done's result (acknowledging everything at once) and its Run
@@ -137,25 +126,9 @@ func TestIncompleteSinkChild(t *testing.T) {
 	if os.Getenv(brokenEnv) != "incomplete" {
 		t.Skip("runs only as the child of TestLeftOutCaseFailsUnderCI")
 	}
-	p := &memPeer{}
-	adaptertest.RunSink(t, adaptertest.SinkHarness{
-		New: func(t *testing.T) adapters.Sink {
-			s := &memSink{p: p}
-			s.gen.Store(-1)
-			return s
-		},
-		Received: func(t *testing.T) []adaptertest.Delivery {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			return append([]adaptertest.Delivery(nil), p.got...)
-		},
-		FailNext: func(t *testing.T, n int, permanent bool) {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			p.failN, p.failPerm = n, permanent
-		},
-		Unsupported: map[string]string{"NoSecretInErrors": "the memory sink has no credentials"},
-	})
+	h := memHarness(&memPeer{})
+	h.Unsupported = map[string]string{"NoSecretInErrors": "the memory sink has no credentials"}
+	adaptertest.RunSink(t, h)
 }
 
 // TestLeftOutCaseFailsUnderCI: a case whose hook the harness leaves out is a visible
