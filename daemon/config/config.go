@@ -1,7 +1,9 @@
 // Package config loads edgerelay's YAML configuration: strict decoding (an unknown key
 // or a bad value is reported with its line), ${VAR} interpolation, defaults, each
 // source and sink section decoded into its adapter's own Config through the adapters
-// registry, and a Validate that reports every problem at once.
+// registry, and a Validate that reports every problem at once. An old spelling of an
+// adapter key (max_inflight for max_in_flight) is still accepted, with a warning in
+// Config.Warnings for the caller to log.
 package config
 
 import (
