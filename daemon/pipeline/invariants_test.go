@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -11,16 +12,68 @@ import (
 // Every test of the package (and of pipeline_test, which links this file) checks a
 // lane's invariants after each operation: a broken one panics, naming itself, the
 // lane and the operation, wherever the lane was (a worker, the writer, a timer).
+//
+// The counters are checked after every operation. The walk over the queues costs a
+// visit per item, so it runs after every operation of a lane holding fewer than
+// walkBudget items, and after every n/walkBudget-th operation of one holding n: a
+// check then costs about walkBudget visits however large the lane, and the tests that
+// race a wall-clock window (DeliverWindow) against deliveries keep their timing under
+// the race detector. The writer's hold and release steps change only the held queue,
+// so their walk checks only that.
 func init() {
 	checkHook = func(l *lane, op string) {
-		check := l.invariantsLocked
-		if op == "hold" || op == "unhold" {
-			check = l.heldInvariantsLocked // all the writer's marking can change
+		var err error
+		switch {
+		case !l.dueForWalkLocked():
+			err = l.countersLocked()
+		case op == "hold" || op == "unhold":
+			err = errors.Join(l.countersLocked(), l.heldInvariantsLocked())
+		default:
+			err = l.invariantsLocked()
 		}
-		if err := check(); err != nil {
+		if err != nil {
 			panic(fmt.Sprintf("pipeline: lane %q after %s breaks its invariants:\n%v", l.name, op, err))
 		}
 	}
+}
+
+// walkBudget is about the most item visits one check makes; see init.
+const walkBudget = 64
+
+// opsSeen maps each lane to the count of its checked operations (a *uint64 guarded
+// by the lane's mu).
+var opsSeen sync.Map
+
+// dueForWalkLocked counts an operation of l and reports whether the full walk is due
+// after it. l.mu must be held.
+func (l *lane) dueForWalkLocked() bool {
+	v, _ := opsSeen.LoadOrStore(l, new(uint64))
+	n := v.(*uint64)
+	*n++
+	size := l.memCount + len(l.held.refs) - l.held.head
+	return *n%uint64(1+size/walkBudget) == 0
+}
+
+// countersLocked checks what the lane's counters say without walking its queues.
+// l.mu must be held.
+func (l *lane) countersLocked() error {
+	var bad violations
+	if l.memCount > l.memLimit {
+		bad.add("mem-limit", "memCount %d exceeds the limit %d", l.memCount, l.memLimit)
+	}
+	if l.inflight < 0 || l.inflight > l.maxInFlight {
+		bad.add("in-flight-bound", "inflight %d is outside 0..%d", l.inflight, l.maxInFlight)
+	}
+	if l.spillPending < 0 {
+		bad.add("spill-pending", "spillPending is %d", l.spillPending)
+	}
+	if l.depth < int64(l.memCount+max(l.spillPending, 0)) {
+		bad.add("depth-covers-memory", "depth %d is less than memCount %d plus spillPending %d", l.depth, l.memCount, l.spillPending)
+	}
+	if l.memCount < len(l.keys) {
+		bad.add("key-queue-non-empty", "%d key queues hold %d items", len(l.keys), l.memCount)
+	}
+	return bad.err()
 }
 
 // invariantsLocked checks the lane's bookkeeping against its queues and returns every
@@ -116,20 +169,8 @@ func (l *lane) invariantsLocked() error {
 	if l.memCount != queued {
 		bad.add("mem-count", "memCount is %d, the key queues hold %d items", l.memCount, queued)
 	}
-	if l.memCount > l.memLimit {
-		bad.add("mem-limit", "memCount %d exceeds the limit %d", l.memCount, l.memLimit)
-	}
 	if l.inflight != inflight {
 		bad.add("in-flight-count", "inflight is %d, %d queued items are in flight", l.inflight, inflight)
-	}
-	if l.inflight < 0 || l.inflight > l.maxInFlight {
-		bad.add("in-flight-bound", "inflight %d is outside 0..%d", l.inflight, l.maxInFlight)
-	}
-	if l.spillPending < 0 {
-		bad.add("spill-pending", "spillPending is %d", l.spillPending)
-	}
-	if l.depth < int64(l.memCount+max(l.spillPending, 0)) {
-		bad.add("depth-covers-memory", "depth %d is less than memCount %d plus spillPending %d", l.depth, l.memCount, l.spillPending)
 	}
 	// Every queued stored item is known (above); as many known seqs as queued stored
 	// items make known exactly their seqs, or show a seq queued twice.
@@ -142,7 +183,7 @@ func (l *lane) invariantsLocked() error {
 		}
 	}
 
-	return errors.Join(bad.err(), l.heldInvariantsLocked())
+	return errors.Join(l.countersLocked(), bad.err(), l.heldInvariantsLocked())
 }
 
 // heldInvariantsLocked checks the lane's held queue. l.mu must be held.
