@@ -105,6 +105,10 @@ type Deps struct {
 	// HTTP mounts request handlers on the daemon's HTTP server (http.listen), for
 	// sources that receive over HTTP. Nil when the daemon gives none (tests).
 	HTTP Mounter
+	// State is the source's persisted named state (cursor, offsets, node id), already
+	// loaded from the store. The daemon gives it to sources only; nil for sinks and
+	// transforms, and when a caller gives none (tests, one-shot commands).
+	State State
 }
 
 // Mounter mounts HTTP handlers; net/http.ServeMux pattern syntax.
