@@ -16,7 +16,8 @@
 //     upstream);
 //  3. stop the pipeline: in-flight sends finish or are cancelled after the drain
 //     timeout (their events stay in the outbox);
-//  4. stop the store writer after it has flushed every queued commit;
+//  4. commit the sources' pending state, then stop the store writer after it has
+//     flushed every queued commit;
 //  5. close the sinks, then the embedded broker;
 //  6. stop the web server;
 //  7. close the store, last, because everything above may still write to it.
@@ -43,6 +44,7 @@ import (
 	"github.com/edgerelay/edgerelay/daemon/health"
 	"github.com/edgerelay/edgerelay/daemon/pipeline"
 	"github.com/edgerelay/edgerelay/daemon/sdnotify"
+	"github.com/edgerelay/edgerelay/daemon/state"
 	"github.com/edgerelay/edgerelay/daemon/web"
 	"github.com/edgerelay/edgerelay/store"
 )
@@ -84,6 +86,7 @@ type Daemon struct {
 	web     *web.Server
 	broker  *broker.Broker
 	pipe    *pipeline.Pipeline
+	state   *state.Committer // the sources' persisted state
 	sinks   []pipeline.Sink
 	sources []source
 
@@ -197,6 +200,9 @@ func New(opt Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d.state, err = state.Load(d.db, d.writer, state.Options{Log: d.log.With("component", "state")}); err != nil {
+		return nil, err
+	}
 	if err := d.buildSources(); err != nil {
 		return nil, err
 	}
@@ -262,6 +268,7 @@ func (d *Daemon) deps(dir adapters.Direction, typ, name string) adapters.Deps {
 		Now:     d.now,
 		Version: d.opt.Version,
 		HTTP:    d.web,
+		State:   d.sourceState(dir, name),
 	}
 }
 
@@ -424,6 +431,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.pipe.StopIntake()
 	stopPipe()
 	_ = pipeG.Wait() // in-flight sends finish and queue their outbox deletes
+	d.saveState()    // before the writer stops: it commits the sources' state
 	stopWriter()     // the writer flushes what is queued before it returns
 	_ = writerG.Wait()
 	_ = aux.Wait()
