@@ -1,15 +1,11 @@
 package state
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -36,7 +32,7 @@ func TestCrashState(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "edgerelay.db")
 	last := 0
 	for round := range 3 {
-		flushed := runStateChild(t, path, 40)
+		flushed := storetest.KillChild(t, "TestCrashStateChild", []string{crashPathEnv + "=" + path}, "flushed", 40)
 		require.NotEmpty(t, flushed, "the child flushed nothing in round %d", round)
 		require.Greater(t, flushed[0], last, "round %d started below the value stored before it", round)
 
@@ -58,51 +54,6 @@ func TestCrashState(t *testing.T) {
 		t.Logf("round %d: %d flushes, last flushed %d, stored %d", round, len(flushed), flushed[len(flushed)-1], n)
 		last = n
 	}
-}
-
-// runStateChild starts the child, collects the flushed values until it has want of
-// them (or 20 seconds passed), kills it and returns them.
-func runStateChild(t *testing.T, path string, want int) []int {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashStateChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashPathEnv+"="+path)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-
-	lines := make(chan int, 1024)
-	go func() { // exits at EOF, when the child is dead
-		defer close(lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if s, ok := strings.CutPrefix(sc.Text(), "flushed "); ok {
-				if n, err := strconv.Atoi(s); err == nil {
-					lines <- n
-				}
-			}
-		}
-	}()
-	var got []int
-	deadline := time.After(20 * time.Second)
-collect:
-	for len(got) < want {
-		select {
-		case n, ok := <-lines:
-			if !ok {
-				break collect
-			}
-			got = append(got, n)
-		case <-deadline:
-			break collect
-		}
-	}
-	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-	for n := range lines { // flushes printed before the kill landed count too
-		got = append(got, n)
-	}
-	_ = cmd.Wait()
-	return got
 }
 
 // TestCrashStateChild is the child of TestCrashState; it does nothing in a normal run.
