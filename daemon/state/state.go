@@ -87,7 +87,9 @@ type Committer struct {
 	views   map[string]*view
 	changes uint64 // counts Sets that changed a value; the number orders them
 	queued  bool   // a job is submitted and not yet prepared
-	retry   func() bool
+	// retry cancels the retry timer armed after a failed commit; nil when none is
+	// armed. While it is armed, Sets only record their values.
+	retry func() bool
 	// changed is closed and replaced whenever values become durable or clean, or the
 	// committer can commit no more: Flush waits on it.
 	changed chan struct{}
