@@ -282,3 +282,24 @@ func TestServerConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestServerOneFileRotation(t *testing.T) {
+	ca := tlsfilestest.NewCA(t, "ca")
+	first := ca.Issue(t, "server-1", true)
+	path := filepath.Join(t.TempDir(), "server.pem")
+	tlsfilestest.WriteAtomic(t, path, append(append([]byte{}, first.CertPEM...), first.KeyPEM...))
+	var rec recorder
+	s, err := NewServer(ServerConfig{CertFile: path, KeyFile: path}, ServerOptions{OnChange: rec.onChange})
+	require.NoError(t, err)
+	addr, results := listen(t, s)
+	serial, err := dial(t, addr, results, ca.Pool(), nil)
+	require.NoError(t, err)
+	require.Equal(t, first.Serial, serial)
+
+	second := ca.Issue(t, "server-2", true)
+	tlsfilestest.WriteAtomic(t, path, append(append([]byte{}, second.KeyPEM...), second.CertPEM...))
+	serial, err = dial(t, addr, results, ca.Pool(), nil)
+	require.NoError(t, err)
+	require.Equal(t, second.Serial, serial, "certificate and key renamed into place in one step")
+	require.Empty(t, rec.calls())
+}

@@ -224,4 +224,3 @@ func TestServeTLSRefusesBadFilesAtStart(t *testing.T) {
 	require.ErrorContains(t, (&Config{TLS: tlsfiles.ServerConfig{CertFile: p.files.CertFile}}).Validate(), "http.tls.key_file: required")
 	require.NoError(t, (&Config{TLS: p.files}).Validate())
 }
-
