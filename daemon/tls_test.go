@@ -4,14 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,14 +29,8 @@ import (
 func TestSourceOwnTLSListener(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 
-	var mu sync.Mutex
-	var got []string
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		got = append(got, string(b))
-		mu.Unlock()
-	}))
+	var delivered atomic.Int32
+	hook := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { delivered.Add(1) }))
 	defer hook.Close()
 
 	ca, clients := tlsfilestest.NewCA(t, "server-ca"), tlsfilestest.NewCA(t, "client-ca")
@@ -91,11 +84,7 @@ routes: [ { from: [proxy], to: [hook] } ]
 		return resp.StatusCode == http.StatusOK
 	}, 5*time.Second, 10*time.Millisecond, "last error %v", err)
 	require.Equal(t, first.Serial, resp.TLS.PeerCertificates[0].SerialNumber)
-	require.Eventually(t, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(got) == 1
-	}, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return delivered.Load() == 1 }, 10*time.Second, 10*time.Millisecond)
 
 	_, err = post(client(false))
 	require.Error(t, err, "a client without a certificate is refused")

@@ -43,7 +43,9 @@ func TestSourceOwnListener(t *testing.T) {
 	_, err = ingest.NewSource(ingest.DefaultConfig(), d)
 	require.NoError(t, err)
 
-	d.Listen = func(adapters.ListenerConfig) (adapters.Mounter, error) { return nil, errors.New("listen: address in use") }
+	d.Listen = func(adapters.ListenerConfig) (adapters.Mounter, error) {
+		return nil, errors.New("listen: address in use")
+	}
 	_, err = ingest.NewSource(cfg, d)
 	require.ErrorContains(t, err, "address in use")
 	d.Listen = nil
