@@ -91,7 +91,7 @@ type endpoint struct {
 	srv       *http.Server
 
 	mu  sync.Mutex   // guards ln and tls
-	ln  net.Listener // set by listen
+	ln  net.Listener // set by bind
 	tls *tlsfiles.Server
 }
 
