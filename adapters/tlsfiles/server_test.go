@@ -135,74 +135,74 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
+// dial connects without a client certificate; see the package-level dial.
+func (f *fixture) dial(t *testing.T) (*big.Int, error) {
+	t.Helper()
+	return dial(t, f.addr, f.results, f.ca.Pool(), nil)
+}
+
 func TestServerReloadsRotatedCertificate(t *testing.T) {
 	f := newFixture(t)
-	ca, first, cfg, rec, addr, results := f.ca, f.first, f.cfg, &f.rec, f.addr, f.results
-	logs := &f.logs
-
-	serial, err := dial(t, addr, results, ca.Pool(), nil)
+	serial, err := f.dial(t)
 	require.NoError(t, err)
-	require.Equal(t, first.Serial, serial)
+	require.Equal(t, f.first.Serial, serial)
 
-	second := ca.Issue(t, "server-2", true)
-	tlsfilestest.WriteAtomic(t, cfg.KeyFile, second.KeyPEM)
-	tlsfilestest.WriteAtomic(t, cfg.CertFile, second.CertPEM)
-	serial, err = dial(t, addr, results, ca.Pool(), nil)
+	second := f.ca.Issue(t, "server-2", true)
+	tlsfilestest.WriteAtomic(t, f.cfg.KeyFile, second.KeyPEM)
+	tlsfilestest.WriteAtomic(t, f.cfg.CertFile, second.CertPEM)
+	serial, err = f.dial(t)
 	require.NoError(t, err)
 	require.Equal(t, second.Serial, serial, "the rotated certificate is served without a restart")
 
 	// Files are checked at handshakes only, and none came between the two writes.
-	require.Empty(t, rec.calls(), "no unusable state was seen")
-	require.Contains(t, logs.String(), "new certificate in service")
-	require.NotContains(t, logs.String(), "PRIVATE KEY")
+	require.Empty(t, f.rec.calls(), "no unusable state was seen")
+	require.Contains(t, f.logs.String(), "new certificate in service")
+	require.NotContains(t, f.logs.String(), "PRIVATE KEY")
 }
 
 func TestServerKeepsCertificateWhenRotationIsBroken(t *testing.T) {
 	f := newFixture(t)
-	ca, first, cfg, rec, addr, results := f.ca, f.first, f.cfg, &f.rec, f.addr, f.results
-	logs := &f.logs
-
-	tlsfilestest.WriteAtomic(t, cfg.CertFile, []byte("-----BEGIN CERTIFICATE-----\ngarbage\n"))
+	tlsfilestest.WriteAtomic(t, f.cfg.CertFile, []byte("-----BEGIN CERTIFICATE-----\ngarbage\n"))
 	for range 2 { // a second handshake on the same broken files reports nothing new
-		serial, err := dial(t, addr, results, ca.Pool(), nil)
+		serial, err := f.dial(t)
 		require.NoError(t, err)
-		require.Equal(t, first.Serial, serial, "the last good certificate stays in service")
+		require.Equal(t, f.first.Serial, serial, "the last good certificate stays in service")
 	}
-	calls := rec.calls()
+	calls := f.rec.calls()
 	require.Len(t, calls, 1)
 	require.ErrorContains(t, calls[0], "tls.cert_file")
 	require.ErrorContains(t, calls[0], "previous certificate kept")
-	require.Contains(t, logs.String(), "not usable")
+	require.Contains(t, f.logs.String(), "not usable")
 
 	// A key that does not match is another distinct unusable state.
-	other := ca.Issue(t, "other", true)
-	tlsfilestest.WriteAtomic(t, cfg.CertFile, first.CertPEM)
-	tlsfilestest.WriteAtomic(t, cfg.KeyFile, other.KeyPEM)
-	serial, err := dial(t, addr, results, ca.Pool(), nil)
+	other := f.ca.Issue(t, "other", true)
+	tlsfilestest.WriteAtomic(t, f.cfg.CertFile, f.first.CertPEM)
+	tlsfilestest.WriteAtomic(t, f.cfg.KeyFile, other.KeyPEM)
+	serial, err := f.dial(t)
 	require.NoError(t, err)
-	require.Equal(t, first.Serial, serial)
-	calls = rec.calls()
+	require.Equal(t, f.first.Serial, serial)
+	calls = f.rec.calls()
 	require.Len(t, calls, 2)
 	require.ErrorContains(t, calls[1], "does not match")
 
 	// A removed file too.
-	require.NoError(t, os.Remove(cfg.KeyFile))
-	serial, err = dial(t, addr, results, ca.Pool(), nil)
+	require.NoError(t, os.Remove(f.cfg.KeyFile))
+	serial, err = f.dial(t)
 	require.NoError(t, err)
-	require.Equal(t, first.Serial, serial)
-	require.Len(t, rec.calls(), 3)
+	require.Equal(t, f.first.Serial, serial)
+	require.Len(t, f.rec.calls(), 3)
 
 	// Fixed files are served and clear the report.
-	second := ca.Issue(t, "server-2", true)
-	tlsfilestest.WriteAtomic(t, cfg.CertFile, second.CertPEM)
-	tlsfilestest.WriteAtomic(t, cfg.KeyFile, second.KeyPEM)
-	serial, err = dial(t, addr, results, ca.Pool(), nil)
+	second := f.ca.Issue(t, "server-2", true)
+	tlsfilestest.WriteAtomic(t, f.cfg.CertFile, second.CertPEM)
+	tlsfilestest.WriteAtomic(t, f.cfg.KeyFile, second.KeyPEM)
+	serial, err = f.dial(t)
 	require.NoError(t, err)
 	require.Equal(t, second.Serial, serial)
-	calls = rec.calls()
+	calls = f.rec.calls()
 	require.Len(t, calls, 4)
 	require.NoError(t, calls[3])
-	require.NotContains(t, logs.String(), "PRIVATE KEY")
+	require.NotContains(t, f.logs.String(), "PRIVATE KEY")
 }
 
 func TestServerMutualTLS(t *testing.T) {
