@@ -109,6 +109,13 @@ type Deps struct {
 	// loaded from the store. The daemon gives it to sources only; nil for sinks and
 	// transforms, and when a caller gives none (tests, one-shot commands).
 	State State
+	// Listen binds an HTTP listener of the source's own on cfg.Listen, over TLS (and
+	// mutual TLS) as cfg.TLS says, and returns the Mounter of its routes. The listener
+	// serves only what the source mounts (not /metrics, /health or /ready); the daemon
+	// serves it and shuts it down with its HTTP server. Call it from the constructor:
+	// the address is bound and the TLS files loaded at once, so a problem fails the
+	// start. Nil for sinks and transforms, and when the daemon gives none (tests).
+	Listen func(cfg ListenerConfig) (Mounter, error)
 }
 
 // Mounter mounts HTTP handlers; net/http.ServeMux pattern syntax.

@@ -165,6 +165,7 @@ func New(opt Options) (*Daemon, error) {
 	if err := d.web.Listen(); err != nil {
 		return nil, err
 	}
+	d.onStop("http listeners", d.web.Close) // only when Run never served them
 	if err := d.newBroker(); err != nil {
 		return nil, err
 	}
@@ -269,6 +270,22 @@ func (d *Daemon) deps(dir adapters.Direction, typ, name string) adapters.Deps {
 		Version: d.opt.Version,
 		HTTP:    d.web,
 		State:   d.sourceState(dir, name),
+		Listen:  d.listenFor(dir, name),
+	}
+}
+
+// listenFor gives source name listeners of its own on the web server (nil for sinks
+// and transforms); their TLS condition is reported under the source's component.
+func (d *Daemon) listenFor(dir adapters.Direction, name string) func(adapters.ListenerConfig) (adapters.Mounter, error) {
+	if dir != adapters.DirSource {
+		return nil
+	}
+	return func(lc adapters.ListenerConfig) (adapters.Mounter, error) {
+		m, err := d.web.Listener(string(dir)+":"+name, lc)
+		if err != nil {
+			return nil, err
+		}
+		return m, nil
 	}
 }
 
