@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/edgerelay/edgerelay/adapters/clock"
 )
 
 // Sink delivers events to one downstream system.
@@ -98,8 +100,14 @@ type Deps struct {
 	Log *slog.Logger
 	// Health reports conditions shown on /ready, the status line and LEDs.
 	Health Health
-	// Now is the clock; tests may replace it. Never nil.
+	// Now tells the time: the daemon sets it to Clock.Now. Never nil. (Adapters
+	// written before Clock read it; new code may use either.)
 	Now func() time.Time
+	// Clock tells the time and makes the timers an adapter waits on (backoff,
+	// periodic work), so that tests can drive them (see package clock). Never nil
+	// when the daemon builds an adapter; a caller that gives none (a test, a
+	// one-shot command) means clock.Real: use clock.Or(d.Clock).
+	Clock clock.Clock
 	// Version is the daemon's version, for User-Agent headers.
 	Version string
 	// HTTP mounts request handlers on the daemon's HTTP server (http.listen), for

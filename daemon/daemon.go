@@ -38,6 +38,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/clock"
 	"github.com/edgerelay/edgerelay/adapters/mqtt"
 	"github.com/edgerelay/edgerelay/daemon/broker"
 	"github.com/edgerelay/edgerelay/daemon/config"
@@ -59,8 +60,12 @@ type Options struct {
 	// broker outage at boot does not make systemd kill and restart the daemon in a
 	// loop. Zero means 30s.
 	StartupGrace time.Duration
-	// Now is the clock. Nil means time.Now.
+	// Now tells the time. Nil means Clock.Now.
 	Now func() time.Time
+	// Clock times source restarts, the startup grace, the status loop, the store
+	// writer and the pipeline, and is handed to every adapter (adapters.Deps.Clock).
+	// Nil means clock.Real.
+	Clock clock.Clock
 }
 
 // source is one configured intake.
@@ -77,6 +82,7 @@ type Daemon struct {
 	cfg     *config.Config
 	log     *slog.Logger
 	now     func() time.Time
+	clock   clock.Clock
 	health  *health.Tracker
 	metrics *metrics.Set
 	m       *web.Metrics
@@ -135,15 +141,16 @@ func New(opt Options) (*Daemon, error) {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
+	opt.Clock = clock.Or(opt.Clock)
 	if opt.Now == nil {
-		opt.Now = time.Now
+		opt.Now = opt.Clock.Now
 	}
 	if opt.StartupGrace <= 0 {
 		opt.StartupGrace = 30 * time.Second
 	}
 	cfg := opt.Config
 	d := &Daemon{
-		opt: opt, cfg: cfg, log: opt.Log, now: opt.Now,
+		opt: opt, cfg: cfg, log: opt.Log, now: opt.Now, clock: opt.Clock,
 		health:  health.New(opt.Now),
 		metrics: metrics.NewSet(),
 		notify:  sdnotify.New(opt.Log),
@@ -187,7 +194,7 @@ func New(opt Options) (*Daemon, error) {
 	if maxBytes < 0 {
 		maxBytes = 0
 	}
-	d.writer = d.db.NewWriter(store.WriterOptions{Window: cfg.Store.CommitWindow, MaxBatch: cfg.Store.MaxBatch})
+	d.writer = d.db.NewWriter(store.WriterOptions{Window: cfg.Store.CommitWindow, MaxBatch: cfg.Store.MaxBatch, Clock: d.clock})
 	obs := observer{d.m}
 	d.pipe, err = pipeline.New(pipeline.Options{
 		DB: d.db, Writer: d.writer, Router: router, Sinks: d.sinks,
@@ -197,6 +204,7 @@ func New(opt Options) (*Daemon, error) {
 		DeliverWindow: max(cfg.Store.DeliverWindow, 0),
 		DrainTimeout:  cfg.Store.DrainTimeout, Log: d.log.With("component", "pipeline"),
 		Observer: obs, Now: d.now,
+		Clock: d.clock,
 	})
 	if err != nil {
 		return nil, err
@@ -267,6 +275,7 @@ func (d *Daemon) deps(dir adapters.Direction, typ, name string) adapters.Deps {
 		Log:     d.log.With(string(dir), name, "adapter", typ),
 		Health:  d.health.For(string(dir) + ":" + name),
 		Now:     d.now,
+		Clock:   d.clock,
 		Version: d.opt.Version,
 		HTTP:    d.web,
 		State:   d.sourceState(dir, name),
@@ -482,32 +491,34 @@ func (d *Daemon) superviseSource(ctx context.Context, s source) error {
 		}
 		d.health.Set("source:"+s.name, "running", false, health.Critical, msg)
 		d.log.Error("source failed; restarting", "source", s.name, "err", err, "retry_in_s", delay.Seconds())
-		select {
-		case <-time.After(delay):
-			d.health.Set("source:"+s.name, "running", true, health.Critical, "")
-		case <-ctx.Done():
+		if !clock.Sleep(ctx, d.clock, delay) {
 			return nil
 		}
+		d.health.Set("source:"+s.name, "running", true, health.Critical, "")
 	}
 }
 
 // readyWhenSubscribed sends READY=1 once every source that subscribes has done so, or
 // after the startup grace with a STATUS line naming what is missing.
 func (d *Daemon) readyWhenSubscribed(ctx context.Context) {
-	deadline := time.NewTimer(d.opt.StartupGrace)
+	deadline := d.clock.NewTimer(d.opt.StartupGrace)
 	defer deadline.Stop()
 	changed, unsub := d.health.Subscribe()
 	defer unsub()
-	for {
+	for waiting := false; ; waiting = true {
 		missing := d.unsubscribed()
 		if len(missing) == 0 {
 			_ = d.notify.Ready()
 			d.log.Info("ready", "http", d.web.Addr(), "sources", len(d.sources), "sinks", len(d.sinks))
 			return
 		}
+		if !waiting {
+			d.log.Info("READY=1 waits for sources to subscribe", "waiting_for", strings.Join(missing, ", "),
+				"grace_s", d.opt.StartupGrace.Seconds())
+		}
 		select {
 		case <-changed:
-		case <-deadline.C:
+		case <-deadline.C():
 			_ = d.notify.Ready()
 			d.log.Warn("ready without every source subscribed; they keep retrying",
 				"waiting_for", strings.Join(missing, ", "), "grace_s", d.opt.StartupGrace.Seconds())
@@ -546,14 +557,17 @@ func (d *Daemon) alive() error {
 	return d.pipe.Alive(2 * time.Minute)
 }
 
+// statusEvery is how often statusLoop refreshes.
+const statusEvery = 2 * time.Second
+
 // statusLoop keeps the systemd STATUS line and the sink health conditions current.
 func (d *Daemon) statusLoop(ctx context.Context) {
-	t := time.NewTicker(2 * time.Second)
+	t := d.clock.NewTicker(statusEvery)
 	defer t.Stop()
 	for {
 		d.refreshStatus()
 		select {
-		case <-t.C:
+		case <-t.C():
 		case <-ctx.Done():
 			return
 		}

@@ -147,8 +147,26 @@ routes:
 	require.Equal(t, false, ready["connected"])
 	require.Contains(t, ready, "subscriptions_ready")
 	require.Contains(t, ready, "error")
-	time.Sleep(time.Second)
+	// The daemon logs when READY=1 starts waiting; a datagram sent after that is read
+	// after everything the daemon sent before it. (That READY=1 keeps waiting for the
+	// whole grace is checked in-process on a fake clock:
+	// daemon.TestSupervisionFollowsTheClock.)
+	waitUntil(t, "the daemon to wait for the source", 20*time.Second,
+		func() bool { return strings.Contains(d.stderr.String(), "READY=1 waits for sources to subscribe") })
+	ns.mark(t, "TEST=marker")
+	waitUntil(t, "the marker", 20*time.Second, func() bool { return ns.count("TEST=marker") == 1 })
 	require.Zero(t, ns.count("READY=1"), "READY=1 must wait for the source")
+}
+
+// mark sends line to the socket itself: every datagram sent to it before is read
+// before line.
+func (ns *notifySocket) mark(t *testing.T, line string) {
+	t.Helper()
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: ns.path, Net: "unixgram"})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Write([]byte(line))
+	require.NoError(t, err)
 }
 
 // TestStartupProblemsAreClear: a taken port and an unwritable state directory stop

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/clock/clocktest"
 	"github.com/edgerelay/edgerelay/daemon/pipeline"
 	"github.com/edgerelay/edgerelay/store/storetest"
 )
@@ -36,11 +37,12 @@ func (s stuckSink) Send(ctx context.Context, _ *adapters.Event) error {
 func TestAliveReportsStuckSink(t *testing.T) {
 	db := storetest.MustOpen(t)
 	sink := stuckSink{release: make(chan struct{})}
-	h := start(t, db, time.Millisecond, pipeline.Options{Sinks: []pipeline.Sink{{Name: "hung", Sink: sink, MaxInFlight: 1}}})
+	clk := clocktest.NewFake(time.Now())
+	h := start(t, db, time.Millisecond, pipeline.Options{Sinks: []pipeline.Sink{{Name: "hung", Sink: sink, MaxInFlight: 1}}, Clock: clk})
 	done, _ := publish(t, h.p, 3, 0)
 	waitFor(t, "a send in flight", func() bool { return h.p.Status()[0].InFlight == 1 })
 	require.NoError(t, h.p.Alive(time.Hour), "not stuck for long yet")
-	time.Sleep(20 * time.Millisecond)
+	clk.Advance(20 * time.Millisecond)
 	err := h.p.Alive(10 * time.Millisecond)
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "sink hung")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/clock"
 	"github.com/edgerelay/edgerelay/store"
 )
 
@@ -39,7 +40,7 @@ type lane struct {
 	keys         map[string]*keyQ
 	ready        []string
 	delayed      delayHeap
-	timer        *time.Timer
+	timer        clock.Timer
 	memCount     int
 	inflight     int
 	connected    bool
@@ -203,7 +204,7 @@ func (l *lane) armTimerLocked() {
 		d = 0
 	}
 	if l.timer == nil {
-		l.timer = time.AfterFunc(d, l.onTimer) // one shot; re-armed by armTimerLocked
+		l.timer = l.p.opt.Clock.AfterFunc(d, l.onTimer) // one shot; re-armed by armTimerLocked
 	} else {
 		l.timer.Reset(d)
 	}
@@ -334,9 +335,7 @@ func (l *lane) connectLoop(ctx context.Context) {
 			l.mu.Unlock()
 			l.p.limiter.log(l.log, "connect:"+l.name, "sink connect failed", "attempt", attempt,
 				"retry_in_s", d.Seconds(), "err", err)
-			select {
-			case <-time.After(d):
-			case <-ctx.Done():
+			if !clock.Sleep(ctx, l.p.opt.Clock, d) {
 				return
 			}
 		}
@@ -531,7 +530,7 @@ func (l *lane) loadPage() {
 	l.loading = false
 	if err != nil {
 		l.log.Error("reading the outbox failed; retrying", "err", err)
-		time.AfterFunc(time.Second, func() { // one shot
+		l.p.opt.Clock.AfterFunc(time.Second, func() { // one shot
 			l.mu.Lock()
 			defer l.mu.Unlock()
 			l.maybeLoadLocked()

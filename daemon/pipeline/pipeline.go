@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/clock"
 	"github.com/edgerelay/edgerelay/store"
 )
 
@@ -86,7 +87,13 @@ type Options struct {
 	DrainTimeout time.Duration
 	Log          *slog.Logger
 	Observer     Observer
-	Now          func() time.Time
+	// Clock times retries, connect backoff, commit retries and the drain timeout,
+	// and tells the time when Now is nil. Nil means clock.Real. The writer has a
+	// clock of its own (store.WriterOptions.Clock): give both the same one.
+	Clock clock.Clock
+	// Now tells the time (publish and retry times, deliver windows). Nil means
+	// Clock.Now; a test may set it alone to move time by hand without timers.
+	Now func() time.Time
 }
 
 // Pipeline routes published events to sink lanes through the store.
@@ -154,8 +161,9 @@ func New(opt Options) (*Pipeline, error) {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
+	opt.Clock = clock.Or(opt.Clock)
 	if opt.Now == nil {
-		opt.Now = time.Now
+		opt.Now = opt.Clock.Now
 	}
 	if opt.Observer == nil {
 		opt.Observer = nopObserver{}
@@ -349,9 +357,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	<-ctx.Done()
 	drained := make(chan struct{})
 	go func() { wg.Wait(); close(drained) }() // exits when every lane goroutine has
+	drainTimeout := p.opt.Clock.NewTimer(p.opt.DrainTimeout)
+	defer drainTimeout.Stop()
 	select {
 	case <-drained:
-	case <-time.After(p.opt.DrainTimeout):
+	case <-drainTimeout.C():
 		p.log.Warn("drain timeout: cancelling in-flight sends; they will be retried after restart",
 			"timeout_s", p.opt.DrainTimeout.Seconds())
 		cancelSends()
@@ -374,7 +384,7 @@ func (p *Pipeline) ctx() context.Context {
 // delivered by then were never acknowledged, and upstream redelivers them.
 func (p *Pipeline) submitLater(j store.Job, d time.Duration) {
 	ctx := p.ctx()
-	time.AfterFunc(d, func() { // runs once; Submit returns when ctx ends
+	p.opt.Clock.AfterFunc(d, func() { // runs once; Submit returns when ctx ends
 		if ctx.Err() != nil {
 			return
 		}
