@@ -27,7 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -40,6 +39,7 @@ import (
 	"github.com/edgerelay/edgerelay/adapters/mqtt"
 	"github.com/edgerelay/edgerelay/daemon/broker"
 	"github.com/edgerelay/edgerelay/daemon/config"
+	"github.com/edgerelay/edgerelay/daemon/events"
 	"github.com/edgerelay/edgerelay/daemon/health"
 	"github.com/edgerelay/edgerelay/daemon/pipeline"
 	"github.com/edgerelay/edgerelay/daemon/sdnotify"
@@ -75,6 +75,7 @@ type Daemon struct {
 	cfg     *config.Config
 	log     *slog.Logger
 	now     func() time.Time
+	bus     *events.Bus
 	health  *health.Tracker
 	metrics *metrics.Set
 	m       *web.Metrics
@@ -88,9 +89,11 @@ type Daemon struct {
 	sources []source
 
 	// dead and deadAt cache the dead-letter count for the STATUS line; only the
-	// status loop touches them.
-	dead   int
-	deadAt time.Time
+	// status loop touches them, and status, the line's view fed from statusSub.
+	dead      int
+	deadAt    time.Time
+	statusSub *events.Subscription
+	status    statusView
 
 	cleanupMu sync.Mutex // guards cleanups
 	cleanups  []cleanup
@@ -146,6 +149,7 @@ func New(opt Options) (*Daemon, error) {
 		notify:  sdnotify.New(opt.Log),
 	}
 	d.m = web.NewMetrics(d.metrics)
+	d.wireEvents()
 	built := false
 	defer func() {
 		if !built {
@@ -184,7 +188,6 @@ func New(opt Options) (*Daemon, error) {
 		maxBytes = 0
 	}
 	d.writer = d.db.NewWriter(store.WriterOptions{Window: cfg.Store.CommitWindow, MaxBatch: cfg.Store.MaxBatch})
-	obs := observer{d.m}
 	d.pipe, err = pipeline.New(pipeline.Options{
 		DB: d.db, Writer: d.writer, Router: router, Sinks: d.sinks,
 		MaxEventBytes: maxBytes, Unrouted: cfg.Rejects.Unrouted, Oversize: cfg.Rejects.Oversize,
@@ -192,7 +195,7 @@ func New(opt Options) (*Daemon, error) {
 		MaxPending: cfg.Store.MaxPending, MemLimit: cfg.Store.MemoryItems,
 		DeliverWindow: max(cfg.Store.DeliverWindow, 0),
 		DrainTimeout:  cfg.Store.DrainTimeout, Log: d.log.With("component", "pipeline"),
-		Observer: obs, Now: d.now,
+		Events: d.bus, Now: d.now,
 	})
 	if err != nil {
 		return nil, err
@@ -207,6 +210,7 @@ func New(opt Options) (*Daemon, error) {
 	}
 	d.registerGauges()
 	d.web.OnScrape(d.refreshStoreCounters)
+	d.web.OnScrape(d.refreshBusCounters)
 	built = true
 	return d, nil
 }
@@ -226,9 +230,9 @@ func (d *Daemon) openStore() error {
 	if moved, reason := db.Quarantined(); moved != "" {
 		d.log.Error("the store was unreadable and has been moved aside; starting with an empty store",
 			"moved_to", moved, "reason", reason)
-		d.health.Set("store", "quarantined", false, health.Warning,
+		d.health.Set("store", "quarantined", false, health.Degraded,
 			fmt.Sprintf("corrupt store moved to %s (%s); started empty", moved, reason))
-		d.m.StoreQuarantined().Set(1)
+		d.bus.Publish(events.Event{Kind: events.StoreQuarantined, Path: moved, Reason: reason})
 	}
 	return nil
 }
@@ -360,6 +364,10 @@ func (d *Daemon) BrokerAddr() string {
 // Health exposes the tracker (for tests and the status line).
 func (d *Daemon) Health() *health.Tracker { return d.health }
 
+// Events exposes the event bus, for subscribers such as the lifecycle publisher, the
+// LEDs and the status page (see package events).
+func (d *Daemon) Events() *events.Bus { return d.bus }
+
 // Pipeline exposes the delivery pipeline (for tests).
 func (d *Daemon) Pipeline() *pipeline.Pipeline { return d.pipe }
 
@@ -400,6 +408,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for _, s := range d.sources {
 		srcG.Go(func() error { return d.superviseSource(srcCtx, s) }) // returns when srcCtx ends
 	}
+	// Running: everything is started (READY=1 may still wait for the sources).
+	d.bus.Publish(events.Event{Kind: events.Started, Version: d.opt.Version, Sources: d.sourceNames(), Sinks: d.sinkNames()})
 	var aux errgroup.Group
 	auxCtx, stopAux := context.WithCancel(srcCtx)
 	defer stopAux()
@@ -416,6 +426,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 
 	// Shutdown, in order; see the package documentation for why.
+	cause := context.Cause(ctx)
+	if runErr != nil {
+		cause = runErr
+	}
+	d.bus.Publish(events.Event{Kind: events.Stopping, Reason: cause.Error(), Queued: d.queued()})
 	_ = d.notify.Stopping()
 	d.health.SetStopping()
 	stopAux()
@@ -477,6 +492,7 @@ func (d *Daemon) readyWhenSubscribed(ctx context.Context) {
 		missing := d.unsubscribed()
 		if len(missing) == 0 {
 			_ = d.notify.Ready()
+			d.bus.Publish(events.Event{Kind: events.Ready})
 			d.log.Info("ready", "http", d.web.Addr(), "sources", len(d.sources), "sinks", len(d.sinks))
 			return
 		}
@@ -484,6 +500,7 @@ func (d *Daemon) readyWhenSubscribed(ctx context.Context) {
 		case <-changed:
 		case <-deadline.C:
 			_ = d.notify.Ready()
+			d.bus.Publish(events.Event{Kind: events.Ready, Reason: "startup grace ended; waiting for " + strings.Join(missing, ", ")})
 			d.log.Warn("ready without every source subscribed; they keep retrying",
 				"waiting_for", strings.Join(missing, ", "), "grace_s", d.opt.StartupGrace.Seconds())
 			return
@@ -521,14 +538,19 @@ func (d *Daemon) alive() error {
 	return d.pipe.Alive(2 * time.Minute)
 }
 
-// statusLoop keeps the systemd STATUS line and the sink health conditions current.
+// statusLoop keeps the sink and store health conditions current (every 2 s) and the
+// systemd STATUS line, which it renders from the event bus (statusSub) as soon as a
+// condition changes.
 func (d *Daemon) statusLoop(ctx context.Context) {
+	defer d.statusSub.Close()
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	for {
 		d.refreshStatus()
 		select {
 		case <-t.C:
+		case e := <-d.statusSub.C():
+			d.status.apply(e)
 		case <-ctx.Done():
 			return
 		}
@@ -536,32 +558,30 @@ func (d *Daemon) statusLoop(ctx context.Context) {
 }
 
 func (d *Daemon) refreshStatus() {
-	var parts []string
 	var queued int64
 	for _, s := range d.pipe.Status() {
 		queued += s.Depth
 		comp := "sink:" + s.Name
+		connected := s.Connected || s.LastError == "" // "" : the first Connect has not failed
 		switch {
-		case !s.Connected && s.LastError != "":
-			d.health.Set(comp, "delivering", false, health.Warning, "not connected: "+s.LastError)
-			parts = append(parts, s.Name+" down")
+		case !connected:
+			d.health.Set(comp, "connected", false, health.Degraded, "not connected: "+s.LastError)
+			d.health.Set(comp, "delivering", false, health.Degraded, "")
 		case s.Failing:
-			d.health.Set(comp, "delivering", false, health.Warning, "retrying: "+s.LastError)
-			parts = append(parts, s.Name+" retrying")
+			d.health.Set(comp, "connected", true, health.Degraded, "")
+			d.health.Set(comp, "delivering", false, health.Degraded, "retrying: "+s.LastError)
 		default:
-			d.health.Set(comp, "delivering", true, health.Warning, "")
-			parts = append(parts, s.Name+" ok")
+			d.health.Set(comp, "connected", true, health.Degraded, "")
+			d.health.Set(comp, "delivering", true, health.Degraded, "")
 		}
 	}
 	if e := d.pipe.StoreError(); e != "" {
 		d.health.Set("store", "writable", false, health.Critical, e)
-		parts = append(parts, "STORE FAILING")
 	} else {
 		d.health.Set("store", "writable", true, health.Critical, "")
 	}
-	if moved, _ := d.db.Quarantined(); moved != "" {
-		parts = append(parts, "store was corrupt (moved to "+filepath.Base(moved)+")")
-	}
+	moved, _ := d.db.Quarantined()
+	d.status.catchUp(d.statusSub, d.health, moved)
 	// Counting dead letters walks the dead-letter pages: refresh it every 30 s only.
 	// (Not Stats: it walks every outbox too, which would page the whole store file
 	// into memory during a long outage.)
@@ -571,7 +591,7 @@ func (d *Daemon) refreshStatus() {
 			d.dead = n
 		}
 	}
-	_ = d.notify.Status(fmt.Sprintf("%d queued, %d dead; %s", queued, d.dead, strings.Join(parts, ", ")))
+	_ = d.notify.Status(d.status.line(queued, d.dead, d.sinkNames()))
 }
 
 func (d *Daemon) registerGauges() {

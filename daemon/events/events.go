@@ -160,7 +160,7 @@ type Kinds uint32
 // KindSet returns the set of ks; no kinds means every kind.
 func KindSet(ks ...Kind) Kinds {
 	if len(ks) == 0 {
-		return ^Kinds(0)
+		return (1<<numKinds - 1) &^ 1 // every kind but the zero Kind
 	}
 	var s Kinds
 	for _, k := range ks {
@@ -208,7 +208,7 @@ func (b *Bus) Publish(e Event) {
 	if b == nil || !Kinds(b.want.Load()).Has(e.Kind) {
 		return
 	}
-	e.Reason = bound(e.Reason)
+	e.Reason = Cut(e.Reason, MaxReason)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.seq++
@@ -359,14 +359,13 @@ func (s *Subscription) offer(e Event) {
 	}
 }
 
-// bound cuts r to at most MaxReason bytes without splitting a character.
-func bound(r string) string {
-	if len(r) <= MaxReason {
-		return r
+// Cut returns s cut to at most n bytes without splitting a character.
+func Cut(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	n := MaxReason
-	for n > 0 && !utf8.RuneStart(r[n]) {
+	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
-	return r[:n]
+	return s[:n]
 }
