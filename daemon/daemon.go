@@ -11,7 +11,7 @@
 // subscribed, and blocks until its context ends or a fatal component fails. Shutdown
 // then runs in this order, each step bounded:
 //
-//  1. STOPPING=1; /health and /ready answer 503;
+//  1. the Stopping event, STOPPING=1; /health and /ready answer 503;
 //  2. stop the sources, so nothing new is accepted (unacknowledged messages stay
 //     upstream);
 //  3. stop the pipeline: in-flight sends finish or are cancelled after the drain
@@ -20,6 +20,14 @@
 //  5. close the sinks, then the embedded broker;
 //  6. stop the web server;
 //  7. close the store, last, because everything above may still write to it.
+//
+// # Events
+//
+// The daemon's event bus ([Daemon.Events], package events) exists from the start of
+// New: the health tracker publishes every condition change on it, the pipeline what
+// happens to events and sinks, and the daemon itself Started (everything runs), Ready
+// (READY=1 sent), Stopping and StoreQuarantined. The Prometheus counters and the STATUS
+// line are fed from it.
 package daemon
 
 import (

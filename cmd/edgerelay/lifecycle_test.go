@@ -206,6 +206,7 @@ routes: [ { to: [console] } ]
 	d := startDaemon(t, []string{"NOTIFY_SOCKET=" + ns.path}, "run", "-c", cfg)
 	waitHTTP(t, d, "http://"+httpAddr+"/health", http.StatusNoContent)
 	require.Equal(t, 1.0, scrape(t, httpAddr, "edgerelay_store_quarantined"))
+	require.Equal(t, 0.0, scrape(t, httpAddr, `edgerelay_bus_dropped_total{subscriber="status"}`), "the STATUS subscriber's drop counter")
 	moved, err := filepath.Glob(filepath.Join(dir, "quarantine", "queue.db.*.corrupt"))
 	require.NoError(t, err)
 	require.Len(t, moved, 1, "the bad file is kept, never deleted")
