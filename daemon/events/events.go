@@ -84,6 +84,9 @@ const (
 	numKinds = iota
 )
 
+// Kinds holds one bit per kind.
+var _ [32 - numKinds]struct{}
+
 var kindNames = [numKinds]string{
 	Started: "started", Ready: "ready", Stopping: "stopping", ReadinessChanged: "readiness_changed",
 	SinkConnected: "sink_connected", SinkDisconnected: "sink_disconnected", Received: "received",
@@ -175,8 +178,9 @@ func (s Kinds) Has(k Kind) bool { return s&(1<<k) != 0 }
 // DefaultBuffer is the channel size Subscribe uses for a size of 0 or less.
 const DefaultBuffer = 256
 
-// Bus fans events out to its subscribers. The zero value is not usable; use New. A nil
-// *Bus discards everything, so code under test may run without one.
+// Bus fans events out to its subscribers. The zero value is not usable; use New.
+// Publish, Wants and Stats of a nil *Bus do nothing, so code under test may run
+// without one.
 type Bus struct {
 	now  func() time.Time
 	want atomic.Uint32 // union of every subscriber's and handler's kinds
@@ -247,8 +251,9 @@ func (b *Bus) Subscribe(name string, size int, kinds ...Kind) *Subscription {
 
 // Handle registers f, named name, to be called synchronously by Publish for each event
 // of the given kinds (every kind when none), under the bus's lock and in Seq order. f
-// must be cheap, must not block, and must not publish or call anything that publishes.
-// The returned function removes it.
+// must be cheap, must not block, must not publish, and must not take a lock a publisher
+// may hold while publishing (the health tracker publishes under its own lock, so f must
+// not call the tracker either). The returned function removes it.
 func (b *Bus) Handle(name string, f func(Event), kinds ...Kind) (remove func()) {
 	h := &handler{name: name, kinds: KindSet(kinds...), f: f}
 	b.mu.Lock()
