@@ -270,6 +270,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	m.StoreCommits().Inc()
 	m.StoreBytesWritten().Set(4096)
 	m.StoreQuarantined().Set(1)
+	m.BusDropped("status").Set(5)
 	require.Same(t, m.EventsIn("plant"), m.EventsIn("plant"))
 
 	s := New(Config{}, health.New(nil), set, discard())
@@ -290,6 +291,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		`edgerelay_store_commits_total 1`,
 		`edgerelay_store_bytes_written_total 4096`,
 		`edgerelay_store_quarantined 1`,
+		`edgerelay_bus_dropped_total{subscriber="status"} 5`,
 	} {
 		require.Contains(t, body, line+"\n")
 	}
