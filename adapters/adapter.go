@@ -85,10 +85,21 @@ func PublishWait(ctx context.Context, pub Publisher, e *Event) error {
 // Health is the slice of the daemon's health tracker an adapter may use. Conditions are
 // named by the adapter ("connected", "subscribed", "tls"); the daemon qualifies them
 // with the adapter name. A nil Health is never passed to an adapter.
+//
+// A condition is critical (Set) when the adapter cannot do its job: the daemon is then
+// not ready (/ready answers 503). It is degraded (SetDegraded) when the adapter works
+// but not fully, and the node should stay in service: a standby edge connector, an open
+// circuit breaker, an unreachable lifecycle broker, TLS files that changed but cannot
+// be used while the old connection holds. Degraded conditions are reported (/ready's
+// component list with 200, the STATUS line, the event bus). One condition may be set
+// either way at different times; the last call wins. Details must not contain secrets.
 type Health interface {
-	// Set records a condition: ok=false with a short human-readable detail makes the
-	// adapter not ready; ok=true clears it.
+	// Set records a critical condition: ok=false with a short human-readable detail
+	// makes the adapter not ready; ok=true clears it.
 	Set(condition string, ok bool, detail string)
+	// SetDegraded records a degraded condition: ok=false with a short detail reports
+	// the adapter degraded but leaves it ready; ok=true clears it.
+	SetDegraded(condition string, ok bool, detail string)
 }
 
 // Deps is what the daemon hands to an adapter's constructor. It is a struct so that
@@ -152,3 +163,6 @@ type NopHealth struct{}
 
 // Set does nothing.
 func (NopHealth) Set(string, bool, string) {}
+
+// SetDegraded does nothing.
+func (NopHealth) SetDegraded(string, bool, string) {}

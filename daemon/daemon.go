@@ -11,7 +11,7 @@
 // subscribed, and blocks until its context ends or a fatal component fails. Shutdown
 // then runs in this order, each step bounded:
 //
-//  1. STOPPING=1; /health and /ready answer 503;
+//  1. the Stopping event, STOPPING=1; /health and /ready answer 503;
 //  2. stop the sources, so nothing new is accepted (unacknowledged messages stay
 //     upstream);
 //  3. stop the pipeline: in-flight sends finish or are cancelled after the drain
@@ -21,6 +21,14 @@
 //  5. close the sinks, then the embedded broker;
 //  6. stop the web server;
 //  7. close the store, last, because everything above may still write to it.
+//
+// # Events
+//
+// The daemon's event bus ([Daemon.Events], package events) exists from the start of
+// New: the health tracker publishes every condition change on it, the pipeline what
+// happens to events and sinks, and the daemon itself Started (everything runs), Ready
+// (READY=1 sent), Stopping and StoreQuarantined. The Prometheus counters and the STATUS
+// line are fed from it.
 package daemon
 
 import (
@@ -28,7 +36,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -42,6 +49,7 @@ import (
 	"github.com/edgerelay/edgerelay/adapters/mqtt"
 	"github.com/edgerelay/edgerelay/daemon/broker"
 	"github.com/edgerelay/edgerelay/daemon/config"
+	"github.com/edgerelay/edgerelay/daemon/events"
 	"github.com/edgerelay/edgerelay/daemon/health"
 	"github.com/edgerelay/edgerelay/daemon/pipeline"
 	"github.com/edgerelay/edgerelay/daemon/sdnotify"
@@ -83,6 +91,7 @@ type Daemon struct {
 	log     *slog.Logger
 	now     func() time.Time
 	clock   clock.Clock
+	bus     *events.Bus
 	health  *health.Tracker
 	metrics *metrics.Set
 	m       *web.Metrics
@@ -97,9 +106,11 @@ type Daemon struct {
 	sources []source
 
 	// dead and deadAt cache the dead-letter count for the STATUS line; only the
-	// status loop touches them.
-	dead   int
-	deadAt time.Time
+	// status loop touches them, and status, the line's view fed from statusSub.
+	dead      int
+	deadAt    time.Time
+	statusSub *events.Subscription
+	status    statusView
 
 	cleanupMu sync.Mutex // guards cleanups
 	cleanups  []cleanup
@@ -156,6 +167,7 @@ func New(opt Options) (*Daemon, error) {
 		notify:  sdnotify.New(opt.Log),
 	}
 	d.m = web.NewMetrics(d.metrics)
+	d.wireEvents()
 	built := false
 	defer func() {
 		if !built {
@@ -195,7 +207,6 @@ func New(opt Options) (*Daemon, error) {
 		maxBytes = 0
 	}
 	d.writer = d.db.NewWriter(store.WriterOptions{Window: cfg.Store.CommitWindow, MaxBatch: cfg.Store.MaxBatch, Clock: d.clock})
-	obs := observer{d.m}
 	d.pipe, err = pipeline.New(pipeline.Options{
 		DB: d.db, Writer: d.writer, Router: router, Sinks: d.sinks,
 		MaxEventBytes: maxBytes, Unrouted: cfg.Rejects.Unrouted, Oversize: cfg.Rejects.Oversize,
@@ -203,7 +214,7 @@ func New(opt Options) (*Daemon, error) {
 		MaxPending: cfg.Store.MaxPending, MemLimit: cfg.Store.MemoryItems,
 		DeliverWindow: max(cfg.Store.DeliverWindow, 0),
 		DrainTimeout:  cfg.Store.DrainTimeout, Log: d.log.With("component", "pipeline"),
-		Observer: obs, Now: d.now,
+		Events: d.bus, Now: d.now,
 		Clock: d.clock,
 	})
 	if err != nil {
@@ -222,6 +233,7 @@ func New(opt Options) (*Daemon, error) {
 	}
 	d.registerGauges()
 	d.web.OnScrape(d.refreshStoreCounters)
+	d.web.OnScrape(d.refreshBusCounters)
 	built = true
 	return d, nil
 }
@@ -241,9 +253,9 @@ func (d *Daemon) openStore() error {
 	if moved, reason := db.Quarantined(); moved != "" {
 		d.log.Error("the store was unreadable and has been moved aside; starting with an empty store",
 			"moved_to", moved, "reason", reason)
-		d.health.Set("store", "quarantined", false, health.Warning,
+		d.health.Set("store", "quarantined", false, health.Degraded,
 			fmt.Sprintf("corrupt store moved to %s (%s); started empty", moved, reason))
-		d.m.StoreQuarantined().Set(1)
+		d.bus.Publish(events.Event{Kind: events.StoreQuarantined, Path: moved, Reason: reason})
 	}
 	return nil
 }
@@ -393,6 +405,10 @@ func (d *Daemon) BrokerAddr() string {
 // Health exposes the tracker (for tests and the status line).
 func (d *Daemon) Health() *health.Tracker { return d.health }
 
+// Events exposes the event bus, for subscribers such as the lifecycle publisher, the
+// LEDs and the status page (see package events).
+func (d *Daemon) Events() *events.Bus { return d.bus }
+
 // Pipeline exposes the delivery pipeline (for tests).
 func (d *Daemon) Pipeline() *pipeline.Pipeline { return d.pipe }
 
@@ -433,6 +449,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for _, s := range d.sources {
 		srcG.Go(func() error { return d.superviseSource(srcCtx, s) }) // returns when srcCtx ends
 	}
+	// Running: everything is started (READY=1 may still wait for the sources).
+	d.bus.Publish(events.Event{Kind: events.Started, Version: d.opt.Version, Sources: d.sourceNames(), Sinks: d.sinkNames()})
 	var aux errgroup.Group
 	auxCtx, stopAux := context.WithCancel(srcCtx)
 	defer stopAux()
@@ -449,6 +467,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 
 	// Shutdown, in order; see the package documentation for why.
+	cause := context.Cause(ctx)
+	if runErr != nil {
+		cause = runErr
+	}
+	d.bus.Publish(events.Event{Kind: events.Stopping, Reason: cause.Error(), Queued: d.queued()})
 	_ = d.notify.Stopping()
 	d.health.SetStopping()
 	stopAux()
@@ -509,6 +532,7 @@ func (d *Daemon) readyWhenSubscribed(ctx context.Context) {
 		missing := d.unsubscribed()
 		if len(missing) == 0 {
 			_ = d.notify.Ready()
+			d.bus.Publish(events.Event{Kind: events.Ready})
 			d.log.Info("ready", "http", d.web.Addr(), "sources", len(d.sources), "sinks", len(d.sinks))
 			return
 		}
@@ -520,6 +544,7 @@ func (d *Daemon) readyWhenSubscribed(ctx context.Context) {
 		case <-changed:
 		case <-deadline.C():
 			_ = d.notify.Ready()
+			d.bus.Publish(events.Event{Kind: events.Ready, Reason: "startup grace ended; waiting for " + strings.Join(missing, ", ")})
 			d.log.Warn("ready without every source subscribed; they keep retrying",
 				"waiting_for", strings.Join(missing, ", "), "grace_s", d.opt.StartupGrace.Seconds())
 			return
@@ -560,14 +585,19 @@ func (d *Daemon) alive() error {
 // statusEvery is how often statusLoop refreshes.
 const statusEvery = 2 * time.Second
 
-// statusLoop keeps the systemd STATUS line and the sink health conditions current.
+// statusLoop keeps the sink and store health conditions current (every 2 s) and the
+// systemd STATUS line, which it renders from the event bus (statusSub) as soon as a
+// condition changes.
 func (d *Daemon) statusLoop(ctx context.Context) {
+	defer d.statusSub.Close()
 	t := d.clock.NewTicker(statusEvery)
 	defer t.Stop()
 	for {
 		d.refreshStatus()
 		select {
 		case <-t.C():
+		case e := <-d.statusSub.C():
+			d.status.apply(e)
 		case <-ctx.Done():
 			return
 		}
@@ -575,32 +605,30 @@ func (d *Daemon) statusLoop(ctx context.Context) {
 }
 
 func (d *Daemon) refreshStatus() {
-	var parts []string
 	var queued int64
 	for _, s := range d.pipe.Status() {
 		queued += s.Depth
 		comp := "sink:" + s.Name
+		connected := s.Connected || s.LastError == "" // "" : the first Connect has not failed
 		switch {
-		case !s.Connected && s.LastError != "":
-			d.health.Set(comp, "delivering", false, health.Warning, "not connected: "+s.LastError)
-			parts = append(parts, s.Name+" down")
+		case !connected:
+			d.health.Set(comp, "connected", false, health.Degraded, "not connected: "+s.LastError)
+			d.health.Set(comp, "delivering", false, health.Degraded, "")
 		case s.Failing:
-			d.health.Set(comp, "delivering", false, health.Warning, "retrying: "+s.LastError)
-			parts = append(parts, s.Name+" retrying")
+			d.health.Set(comp, "connected", true, health.Degraded, "")
+			d.health.Set(comp, "delivering", false, health.Degraded, "retrying: "+s.LastError)
 		default:
-			d.health.Set(comp, "delivering", true, health.Warning, "")
-			parts = append(parts, s.Name+" ok")
+			d.health.Set(comp, "connected", true, health.Degraded, "")
+			d.health.Set(comp, "delivering", true, health.Degraded, "")
 		}
 	}
 	if e := d.pipe.StoreError(); e != "" {
 		d.health.Set("store", "writable", false, health.Critical, e)
-		parts = append(parts, "STORE FAILING")
 	} else {
 		d.health.Set("store", "writable", true, health.Critical, "")
 	}
-	if moved, _ := d.db.Quarantined(); moved != "" {
-		parts = append(parts, "store was corrupt (moved to "+filepath.Base(moved)+")")
-	}
+	moved, _ := d.db.Quarantined()
+	d.status.catchUp(d.statusSub, d.health, moved)
 	// Counting dead letters walks the dead-letter pages: refresh it every 30 s only.
 	// (Not Stats: it walks every outbox too, which would page the whole store file
 	// into memory during a long outage.)
@@ -610,7 +638,7 @@ func (d *Daemon) refreshStatus() {
 			d.dead = n
 		}
 	}
-	_ = d.notify.Status(fmt.Sprintf("%d queued, %d dead; %s", queued, d.dead, strings.Join(parts, ", ")))
+	_ = d.notify.Status(d.status.line(queued, d.dead, d.sinkNames()))
 }
 
 func (d *Daemon) registerGauges() {

@@ -157,7 +157,8 @@ func (s *Source) watchTLS(w *tlsWatch) bool {
 	if seen != w.warned {
 		w.warned = seen
 		s.log.Warn("TLS files changed but cannot be used; keeping the current connection", "err", err)
-		s.d.Health.Set("tls", false, "changed TLS files not usable, connection kept: "+err.Error())
+		// Degraded, not critical: the connection holds and messages keep flowing.
+		s.d.Health.SetDegraded("tls", false, "changed TLS files not usable, connection kept: "+err.Error())
 	}
 	return false
 }

@@ -234,6 +234,7 @@ func TestSourceTLSHotReload(t *testing.T) {
 	writeAtomic(t, p.cert, []byte("-----BEGIN CERTIFICATE-----\ngarbage\n"))
 	st := h.health.waitHealth(t, "tls", false)
 	require.Contains(t, st.detail, "tls.cert_file")
+	require.True(t, st.degraded, "the connection holds: degraded, not down")
 	for i := range 3 {
 		// Each round spans at least one more check; none may reconnect.
 		want := "during-garbage-" + string(rune('a'+i))

@@ -224,6 +224,7 @@ routes: [ { to: [console] } ]
 	d := startDaemon(t, []string{"NOTIFY_SOCKET=" + ns.path}, "run", "-c", cfg)
 	waitHTTP(t, d, "http://"+httpAddr+"/health", http.StatusNoContent)
 	require.Equal(t, 1.0, scrape(t, httpAddr, "edgerelay_store_quarantined"))
+	require.Equal(t, 0.0, scrape(t, httpAddr, `edgerelay_bus_dropped_total{subscriber="status"}`), "the STATUS subscriber's drop counter")
 	moved, err := filepath.Glob(filepath.Join(dir, "quarantine", "queue.db.*.corrupt"))
 	require.NoError(t, err)
 	require.Len(t, moved, 1, "the bad file is kept, never deleted")
@@ -234,4 +235,19 @@ routes: [ { to: [console] } ]
 		return strings.Contains(ns.last("STATUS="), "store was corrupt")
 	})
 	require.Contains(t, d.stderr.String(), "level=ERROR")
+
+	// Degraded, not down: /ready answers 200 and lists the store.
+	resp, err := http.Get("http://" + httpAddr + "/ready")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	var ready struct {
+		Components []map[string]any `json:"components"`
+	}
+	require.NoError(t, json.Unmarshal(body, &ready), string(body))
+	require.Len(t, ready.Components, 1, string(body))
+	require.Equal(t, "store", ready.Components[0]["component"])
+	require.Equal(t, "degraded", ready.Components[0]["state"])
+	require.Equal(t, false, ready.Components[0]["quarantined"])
 }

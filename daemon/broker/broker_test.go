@@ -686,6 +686,9 @@ type healthRec struct {
 	detail string // guarded by mu
 }
 
+// SetDegraded records like Set: the broker reports no degraded condition.
+func (h *healthRec) SetDegraded(c string, ok bool, detail string) { h.Set(c, ok, detail) }
+
 func (h *healthRec) Set(c string, ok bool, detail string) {
 	if c != "listening" {
 		return

@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/clock/clocktest"
+	"github.com/edgerelay/edgerelay/daemon/events"
 	"github.com/edgerelay/edgerelay/daemon/pipeline"
 	"github.com/edgerelay/edgerelay/store/storetest"
 )
@@ -76,11 +77,17 @@ func TestBadInputDoesNotFloodTheLog(t *testing.T) {
 	var logs syncBuffer
 	rejected := map[string]int{}
 	var mu sync.Mutex
+	bus := events.New(nil)
+	bus.Handle("count", func(e events.Event) {
+		mu.Lock()
+		rejected[e.Reason]++
+		mu.Unlock()
+	}, events.Rejected)
 	h := start(t, db, time.Millisecond, pipeline.Options{
-		Sinks:    []pipeline.Sink{{Name: "a", Sink: newPeer()}},
-		Router:   pipeline.NewRouter([]pipeline.Route{{Name: "alarms", Topics: []string{"alarms/#"}, To: []string{"a"}}}),
-		Log:      slog.New(slog.NewTextHandler(&logs, nil)),
-		Observer: countObserver{mu: &mu, rejected: rejected},
+		Sinks:  []pipeline.Sink{{Name: "a", Sink: newPeer()}},
+		Router: pipeline.NewRouter([]pipeline.Route{{Name: "alarms", Topics: []string{"alarms/#"}, To: []string{"a"}}}),
+		Log:    slog.New(slog.NewTextHandler(&logs, nil)),
+		Events: bus,
 	})
 	for i := 0; i < 500; i++ {
 		ev := &adapters.Event{ID: fmt.Sprintf("x%d", i), Topic: "noise/x", Payload: []byte("{}")}
@@ -92,19 +99,4 @@ func TestBadInputDoesNotFloodTheLog(t *testing.T) {
 	lines := strings.Count(logs.String(), "event rejected")
 	require.GreaterOrEqual(t, lines, 1)
 	require.LessOrEqual(t, lines, 2, "rejections are rate-limited in the log")
-}
-
-type countObserver struct {
-	mu       *sync.Mutex
-	rejected map[string]int
-}
-
-func (countObserver) Published(string)    {}
-func (countObserver) Delivered(string)    {}
-func (countObserver) Retried(string)      {}
-func (countObserver) DeadLettered(string) {}
-func (o countObserver) Rejected(_, reason string) {
-	o.mu.Lock()
-	o.rejected[reason]++
-	o.mu.Unlock()
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/clock"
+	"github.com/edgerelay/edgerelay/daemon/events"
 	"github.com/edgerelay/edgerelay/store"
 )
 
@@ -40,15 +41,6 @@ type Sink struct {
 	Sink        adapters.Sink
 	MaxInFlight int
 	Retry       Retry
-}
-
-// Observer receives counts for metrics. Every method must be cheap and must not block.
-type Observer interface {
-	Published(source string)
-	Delivered(sink string)
-	Retried(sink string)
-	DeadLettered(sink string)
-	Rejected(source, reason string)
 }
 
 // Options configure a Pipeline.
@@ -86,7 +78,10 @@ type Options struct {
 	// ends. Zero means 5s.
 	DrainTimeout time.Duration
 	Log          *slog.Logger
-	Observer     Observer
+	// Events receives what happens to events (received, rejected, delivered, retried,
+	// dead-lettered) and to sinks (connected, disconnected). It is never published to
+	// while a lane's lock is held. Nil publishes nothing.
+	Events *events.Bus
 	// Clock times retries, connect backoff, commit retries and the drain timeout,
 	// and tells the time when Now is nil. Nil means clock.Real. The writer has a
 	// clock of its own (store.WriterOptions.Clock): give both the same one.
@@ -100,7 +95,7 @@ type Options struct {
 type Pipeline struct {
 	opt      Options
 	log      *slog.Logger
-	obs      Observer
+	bus      *events.Bus
 	now      func() time.Time
 	lanes    map[string]*lane
 	order    []*lane
@@ -165,11 +160,8 @@ func New(opt Options) (*Pipeline, error) {
 	if opt.Now == nil {
 		opt.Now = opt.Clock.Now
 	}
-	if opt.Observer == nil {
-		opt.Observer = nopObserver{}
-	}
 	p := &Pipeline{
-		opt: opt, log: opt.Log, obs: opt.Observer, now: opt.Now,
+		opt: opt, log: opt.Log, bus: opt.Events, now: opt.Now,
 		unbuffered: map[string]bool{},
 		lanes:      map[string]*lane{},
 		slots:      make(chan struct{}, opt.MaxPending),
@@ -226,7 +218,7 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 	if e.Received.IsZero() {
 		e.Received = p.now()
 	}
-	p.obs.Published(e.Source)
+	p.bus.Publish(events.Event{Kind: events.Received, Source: e.Source, EventID: e.ID, Key: e.Key})
 
 	if p.opt.MaxEventBytes > 0 && len(e.Payload) > p.opt.MaxEventBytes {
 		return p.reject(ctx, e, "too_large",
@@ -235,7 +227,7 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 	}
 	d := p.opt.Router.Route(e)
 	for _, f := range d.Skipped {
-		p.obs.Rejected(e.Source, "skipped")
+		p.rejected(e, "skipped")
 		p.log.Debug("event skipped by a route's transform",
 			"route", f.Route, "event_id", e.ID, "topic", e.Topic, "reason", f.Err.Error())
 	}
@@ -261,7 +253,7 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 		return p.reject(ctx, e, "unrouted", fmt.Sprintf("no route matches topic %q", e.Topic), p.opt.Unrouted, done)
 	}
 	for _, r := range d.Invalid {
-		p.obs.Rejected(e.Source, "not_json")
+		p.rejected(e, "not_json")
 		p.limiter.log(p.log, "not_json:"+r, "event skipped by a route", "route", r, "event_id", e.ID,
 			"reason", "payload is not valid JSON")
 	}
@@ -306,7 +298,7 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 
 // reject applies policy to an event no sink will get.
 func (p *Pipeline) reject(ctx context.Context, e *adapters.Event, reason, detail string, policy Policy, done func(error)) error {
-	p.obs.Rejected(e.Source, reason)
+	p.rejected(e, reason)
 	p.limiter.log(p.log, reason, "event rejected", "reason", reason, "detail", detail,
 		"source", e.Source, "topic", e.Topic, "event_id", e.ID, "policy", string(policy))
 	if policy != DeadLetter {
@@ -323,6 +315,11 @@ func (p *Pipeline) reject(ctx context.Context, e *adapters.Event, reason, detail
 		return err
 	}
 	return nil
+}
+
+// rejected publishes that e was refused at intake for reason, a fixed snake_case code.
+func (p *Pipeline) rejected(e *adapters.Event, reason string) {
+	p.bus.Publish(events.Event{Kind: events.Rejected, Source: e.Source, EventID: e.ID, Key: e.Key, Reason: reason})
 }
 
 // orderKey is the lane key for e: its ordering key, or for unordered events a key of
@@ -449,14 +446,6 @@ func (p *Pipeline) Alive(stuckAfter time.Duration) error {
 	}
 	return nil
 }
-
-type nopObserver struct{}
-
-func (nopObserver) Published(string)        {}
-func (nopObserver) Delivered(string)        {}
-func (nopObserver) Retried(string)          {}
-func (nopObserver) DeadLettered(string)     {}
-func (nopObserver) Rejected(string, string) {}
 
 // logLimiter logs the first occurrence of a reason and then at most once per period,
 // with the number of suppressed lines, so bad input cannot flood the journal.

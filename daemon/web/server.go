@@ -6,7 +6,7 @@
 //
 //	GET /         200 text/plain "edgerelay/<version>" (as ilagent answers "ilagent/<version>")
 //	GET /health   204 while running; 503 once the daemon is shutting down
-//	GET /ready    204 when ready; 503 with a JSON diagnosis otherwise (see below)
+//	GET /ready    204 when all is well; 200 with JSON when degraded; 503 with JSON when not ready
 //	GET /metrics  Prometheus text: the daemon's metrics.Set, then Go and process metrics
 //
 // A known path with the wrong method answers 405 with an Allow header; an unknown path
@@ -25,9 +25,15 @@
 // and fails the listener's "tls" health condition (a warning: the daemon stays ready)
 // until the files are fixed.
 //
-// # The /ready body
+// # The /ready answer
 //
-// It follows ilagent's shape (behaviour spec §4). While shutting down:
+// Readiness follows the health tracker's severities: a failing Critical condition makes
+// the daemon not ready (503); a failing Degraded condition (a sink retrying, a
+// quarantined store, a standby edge connector) is reported but keeps the node in
+// service (200); 204 means every condition holds. A load balancer should treat any 2xx
+// as ready.
+//
+// The 503 body follows ilagent's shape (behaviour spec §4). While shutting down:
 //
 //	{"component":"daemon","error":"shutting down"}
 //
@@ -40,9 +46,13 @@
 //	{"component":"mqtt:plant","connected":true,"subscriptions_ready":false,"error":"…"}
 //
 // As an extension to ilagent, the same object also carries "components": an array with
-// one such object (without "components") for every component that has a failing
-// Critical condition, the first one included, so that a probe sees every reason at
-// once. Warning conditions never make /ready fail and are not listed.
+// one such object for every component that has a failing condition, critical or
+// degraded, in name order, the first one included, each with a "state" member after
+// "component" ("critical" or "degraded"; its "error" joins the details of the failing
+// conditions of that severity), so that a probe sees every reason at once. The 200 body
+// is that list alone:
+//
+//	{"components":[{"component":"sink:hook","state":"degraded","connected":true,"delivering":false,"error":"retrying: HTTP 503"}]}
 package web
 
 import (
@@ -387,13 +397,13 @@ func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	body := readyBody(s.health)
+	code, body := readyAnswer(s.health)
 	if body == nil {
-		w.WriteHeader(http.StatusNoContent)
+		w.WriteHeader(code)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusServiceUnavailable)
+	w.WriteHeader(code)
 	_, _ = w.Write(body)
 }
 
