@@ -44,7 +44,12 @@ type SourceSpec[C any] struct {
 	// daemon tells systemd it is ready ("connected", "subscriptions_ready"). Until the
 	// source first sets them they count as failing. Empty means the source is ready
 	// once it runs.
-	Ready    []string
+	Ready []string
+	// Ack is the least acknowledgement the source requires. Empty means AckStored:
+	// the YAML ack key decides. AckDelivered: the source's upstream must see an
+	// acknowledgement only for delivered events, and a configuration asking
+	// `ack: stored` for it is refused.
+	Ack      Ack
 	Defaults func() C
 	// New builds the source from a decoded and validated config. It must not connect.
 	New func(cfg C, d Deps) (Source, error)
@@ -69,7 +74,9 @@ type Factory struct {
 	Sample  string
 	Info    Info
 	// Ready is SourceSpec.Ready.
-	Ready     []string
+	Ready []string
+	// Ack is SourceSpec.Ack.
+	Ack       Ack
 	newConfig func() any
 	build     func(cfg any, d Deps) (any, error)
 }
@@ -184,7 +191,7 @@ func RegisterTransform[C any](typ string, spec TransformSpec[C]) {
 // panics if typ is already registered as a source.
 func RegisterSource[C any](typ string, spec SourceSpec[C]) {
 	register(&Factory{
-		Type: typ, Dir: DirSource, Summary: spec.Summary, Sample: spec.Sample, Ready: spec.Ready,
+		Type: typ, Dir: DirSource, Summary: spec.Summary, Sample: spec.Sample, Ready: spec.Ready, Ack: spec.Ack,
 		newConfig: newConfigFunc(spec.Defaults),
 		build: func(cfg any, d Deps) (any, error) {
 			c, ok := cfg.(*C)

@@ -423,6 +423,7 @@ func decodeAdapters(n *yaml.Node, dir adapters.Direction, cerr *Error) []Adapter
 		a := Adapter{Line: entry.Line}
 		settings := &yaml.Node{Kind: yaml.MappingNode, Line: entry.Line}
 		var retryNode *yaml.Node
+		ackLine := entry.Line
 		for j := 0; j+1 < len(entry.Content); j += 2 {
 			k, v := entry.Content[j], entry.Content[j+1]
 			switch {
@@ -433,7 +434,7 @@ func decodeAdapters(n *yaml.Node, dir adapters.Direction, cerr *Error) []Adapter
 			case k.Value == "retry" && dir == adapters.DirSink:
 				retryNode = v
 			case k.Value == "ack" && dir == adapters.DirSource:
-				a.Ack = v.Value
+				a.Ack, ackLine = v.Value, v.Line
 				if a.Ack != AckStored && a.Ack != AckDelivered {
 					cerr.Problems = append(cerr.Problems, fmt.Sprintf("line %d: %s[%d].ack: %q is not one of stored, delivered", v.Line, section, i, v.Value))
 				}
@@ -461,6 +462,9 @@ func decodeAdapters(n *yaml.Node, dir adapters.Direction, cerr *Error) []Adapter
 			continue
 		}
 		a.Factory = f
+		if pr := requireAck(&a, f, fmt.Sprintf("line %d: %s[%d].ack", ackLine, section, i)); pr != "" {
+			cerr.Problems = append(cerr.Problems, pr)
+		}
 		a.Settings = f.NewConfig()
 		var problems []string
 		problems = append(problems, checkKeys(settings, reflect.TypeOf(a.Settings),
@@ -485,9 +489,23 @@ func decodeAdapters(n *yaml.Node, dir adapters.Direction, cerr *Error) []Adapter
 
 // The values of a source's ack key.
 const (
-	AckStored    = "stored"
-	AckDelivered = "delivered"
+	AckStored    = string(adapters.AckStored)
+	AckDelivered = string(adapters.AckDelivered)
 )
+
+// requireAck applies the acknowledgement a source type declares it requires
+// (adapters.SourceSpec.Ack): a source that requires delivered is unbuffered whatever
+// its ack key says, and an explicit `ack: stored` for it is a problem, reported at.
+func requireAck(a *Adapter, f *adapters.Factory, at string) string {
+	if f.Ack != adapters.AckDelivered {
+		return ""
+	}
+	if a.Ack == AckStored {
+		return fmt.Sprintf("%s: source type %s requires ack: delivered (it acknowledges upstream only what was delivered)", at, f.Type)
+	}
+	a.Ack = AckDelivered
+	return ""
+}
 
 // decodeTransform decodes a route's `transform:` section through the registry.
 func decodeTransform(r *Route, i int, cerr *Error) *Transform {

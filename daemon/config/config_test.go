@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/edgerelay/edgerelay/adapters"
 	_ "github.com/edgerelay/edgerelay/adapters/all"
 	"github.com/edgerelay/edgerelay/adapters/mqtt"
 	"github.com/edgerelay/edgerelay/daemon/pipeline"
@@ -60,6 +61,24 @@ func TestParseTransformAndAck(t *testing.T) {
 	require.NotNil(t, tr)
 	require.Equal(t, "ilert", tr.Type)
 	require.Equal(t, pipeline.DeadLetter, cfg.Rejects.Invalid)
+}
+
+// TestRequireAck: a source type that declares it requires delivered is unbuffered
+// without an ack key, and `ack: stored` for it is refused with the key's line.
+func TestRequireAck(t *testing.T) {
+	f := &adapters.Factory{Type: "poller", Dir: adapters.DirSource, Ack: adapters.AckDelivered}
+	a := Adapter{}
+	require.Empty(t, requireAck(&a, f, "line 3: sources[0].ack"))
+	require.Equal(t, AckDelivered, a.Ack)
+	a = Adapter{Ack: AckDelivered}
+	require.Empty(t, requireAck(&a, f, "line 3: sources[0].ack"))
+	a = Adapter{Ack: AckStored}
+	require.Equal(t, "line 3: sources[0].ack: source type poller requires ack: delivered (it acknowledges upstream only what was delivered)",
+		requireAck(&a, f, "line 3: sources[0].ack"))
+	free := &adapters.Factory{Type: "mqtt", Dir: adapters.DirSource}
+	a = Adapter{}
+	require.Empty(t, requireAck(&a, free, "x"))
+	require.Empty(t, a.Ack, "a source without a requirement keeps its ack key")
 }
 
 func TestDefaultConfigIsValid(t *testing.T) {
