@@ -67,9 +67,11 @@ type Options struct {
 	// means DeadLetter.
 	Invalid Policy
 	// Unbuffered lists sources whose events are acknowledged only once every sink has
-	// delivered them: nothing is written to the store for them, and a failed delivery
-	// fails the publish at once so that upstream redelivers (ilagent's non-buffered
-	// MQTT mode). Permanent failures are still dead-lettered.
+	// delivered them (ack: delivered): nothing is written to the store for them, and a
+	// failed delivery settles the publish Refused at once so that upstream redelivers
+	// (ilagent's non-buffered MQTT mode). Permanent failures are still dead-lettered
+	// (DeadLettered once the dead letter is committed). At shutdown, their events
+	// still queued or whose send was cancelled are refused.
 	Unbuffered []string
 	// MaxPending bounds events accepted but not yet settled; Publish blocks past it.
 	// Zero means 1024.
