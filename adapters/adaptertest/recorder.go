@@ -15,8 +15,10 @@ import (
 var ErrRejected = errors.New("adaptertest: recorder refused the event")
 
 // Recorder is an [adapters.Publisher] for source tests. It records every Publish and
-// completes each with done, by default at once as Stored; options make it refuse
-// events or complete them later from other goroutines. It is safe for concurrent use.
+// completes each with done, by default at once; options make it refuse events or
+// complete them later from other goroutines. Accepted events are settled with each
+// outcome but Refused in turn (stored, delivered, dead-lettered, dropped), so a source
+// that acknowledges only some of them fails its tests. It is safe for concurrent use.
 type Recorder struct {
 	reject func(e *adapters.Event, nth int) error // nil: accept everything
 	delay  func(e *adapters.Event, seq int) time.Duration
@@ -59,6 +61,9 @@ func DelayDone(f func(e *adapters.Event, seq int) time.Duration) RecorderOption 
 	return func(r *Recorder) { r.delay = f }
 }
 
+// accepted are the outcomes a Recorder settles accepted events with, in turn.
+var accepted = []adapters.Outcome{adapters.Stored, adapters.Delivered, adapters.DeadLettered, adapters.Dropped}
+
 // NewRecorder returns a Recorder configured by opts.
 func NewRecorder(opts ...RecorderOption) *Recorder {
 	r := &Recorder{seen: make(map[string]int)}
@@ -90,7 +95,7 @@ func (r *Recorder) Publish(ctx context.Context, e *adapters.Event, done func(ada
 	}
 	complete := func() {
 		r.mu.Lock()
-		s := adapters.Settled(adapters.Stored, "")
+		s := adapters.Settled(accepted[seq%len(accepted)], "")
 		if result == nil {
 			r.accepted = append(r.accepted, e)
 		} else {
@@ -124,7 +129,7 @@ func (r *Recorder) Published() []*adapters.Event {
 	return append([]*adapters.Event(nil), r.published...)
 }
 
-// Accepted returns the events settled as Stored, in completion order.
+// Accepted returns the events settled without refusal, in completion order.
 func (r *Recorder) Accepted() []*adapters.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
