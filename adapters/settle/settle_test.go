@@ -281,3 +281,24 @@ func TestConcurrent(t *testing.T) {
 	wg.Wait()
 	require.Equal(t, seq(n), got)
 }
+
+// TestOnFailMayCallBack: OnFail runs without the tracker's lock, so it may use the
+// tracker; it runs once, with the first refusal.
+func TestOnFailMayCallBack(t *testing.T) {
+	var tr *Tracker[int]
+	var got []error
+	tr = New[int](Options{OnFail: func(err error) {
+		got = append(got, err)
+		require.False(t, tr.Empty(), "a refusal was recorded")
+	}})
+	a, err := tr.Push(context.Background(), 1, 1)
+	require.NoError(t, err)
+	b, err := tr.Push(context.Background(), 2, 1)
+	require.NoError(t, err)
+	b.Done(refusal)
+	a.Done(adapters.Refuse(errors.New("second")))
+	require.Equal(t, []error{errNo}, got)
+	n, err := tr.Release(func(int) { t.Fatal("the head was refused") })
+	require.Zero(t, n)
+	require.EqualError(t, err, "second", "Release names the refusal at the head")
+}
