@@ -44,15 +44,15 @@ type SourceSpec[C any] struct {
 	// daemon tells systemd it is ready ("connected", "subscriptions_ready"). Until the
 	// source first sets them they count as failing. Empty means the source is ready
 	// once it runs.
-	Ready []string
+	Ready    []string
+	Defaults func() C
+	// New builds the source from a decoded and validated config. It must not connect.
+	New func(cfg C, d Deps) (Source, error)
 	// Ack is the least acknowledgement the source requires. Empty means AckStored:
 	// the YAML ack key decides. AckDelivered: the source's upstream must see an
 	// acknowledgement only for delivered events, and a configuration asking
 	// `ack: stored` for it is refused.
-	Ack      Ack
-	Defaults func() C
-	// New builds the source from a decoded and validated config. It must not connect.
-	New func(cfg C, d Deps) (Source, error)
+	Ack Ack
 }
 
 // TransformSpec registers a route transform whose configuration is C.
@@ -73,10 +73,10 @@ type Factory struct {
 	Summary string
 	Sample  string
 	Info    Info
-	// Ready is SourceSpec.Ready.
-	Ready []string
 	// Ack is SourceSpec.Ack.
-	Ack       Ack
+	Ack Ack
+	// Ready is SourceSpec.Ready.
+	Ready     []string
 	newConfig func() any
 	build     func(cfg any, d Deps) (any, error)
 }

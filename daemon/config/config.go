@@ -495,7 +495,8 @@ const (
 
 // requireAck applies the acknowledgement a source type declares it requires
 // (adapters.SourceSpec.Ack): a source that requires delivered is unbuffered whatever
-// its ack key says, and an explicit `ack: stored` for it is a problem, reported at.
+// its ack key says, and an explicit `ack: stored` for it is a problem (returned,
+// prefixed with at; "" when there is none).
 func requireAck(a *Adapter, f *adapters.Factory, at string) string {
 	if f.Ack != adapters.AckDelivered {
 		return ""
