@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -166,7 +168,12 @@ func TestIdleAndClose(t *testing.T) {
 // entries settled without refusal, in push order, each value once.
 func TestProperty(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d (set it in TestProperty to replay)", seed)
+	if v := os.Getenv("SETTLE_SEED"); v != "" {
+		var err error
+		seed, err = strconv.ParseUint(v, 10, 64)
+		require.NoError(t, err)
+	}
+	t.Logf("seed %d (SETTLE_SEED=%d replays it)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, seed>>1))
 	for round := range 300 {
 		n := 1 + rng.IntN(40)
