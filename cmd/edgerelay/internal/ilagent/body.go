@@ -7,60 +7,80 @@ import (
 )
 
 // Body returns the JSON body ilagent's `event` subcommand POSTs to ilert's
-// /api/events (spec §3.1): ilagent's field order, absent fields as null, <, > and &
-// not escaped, no trailing newline. It is the body adapters/ilert's Event encodes
-// (a test in cmd/edgerelay keeps the two equal); it is built here so that the
-// one-shot command does not link the ilert adapter and hands the body to whatever
-// ilert sink the binary has registered.
+// /api/events (spec §3.1): ilagent's member order, absent fields as null, <, > and &
+// not escaped, no trailing newline. It is the body adapters/ilert's Event encodes (a
+// test in cmd/edgerelay keeps the two equal); it is built here so that the one-shot
+// command does not link the ilert adapter and hands the body to whatever ilert sink
+// the binary has registered.
 func (e *Event) Body() ([]byte, error) {
-	type image struct {
-		Src  string  `json:"src"`
-		Href *string `json:"href"`
-		Alt  *string `json:"alt"`
-	}
-	type link struct {
-		Href string  `json:"href"`
-		Text *string `json:"text"`
-	}
-	b := struct {
-		IntegrationKey string          `json:"integrationKey"`
-		EventType      string          `json:"eventType"`
-		Summary        string          `json:"summary"`
-		Details        *string         `json:"details"`
-		AlertKey       *string         `json:"alertKey"`
-		Priority       *string         `json:"priority"`
-		Images         []image         `json:"images"`
-		Links          []link          `json:"links"`
-		CustomDetails  json.RawMessage `json:"customDetails"`
-	}{
-		IntegrationKey: e.IntegrationKey,
-		EventType:      e.EventType,
-		Summary:        e.Summary,
-		Details:        optional(e.Details),
-		AlertKey:       optional(e.AlertKey),
-		Priority:       optional(e.Priority),
-		CustomDetails:  json.RawMessage("null"),
-	}
+	var images, links any // nil is null
 	if e.Image != "" {
-		b.Images = []image{{Src: e.Image}}
+		img, err := object(member{"src", e.Image}, member{"href", nil}, member{"alt", nil})
+		if err != nil {
+			return nil, err
+		}
+		images = []json.RawMessage{img}
 	}
 	if e.Link != "" {
-		text := "Provided Url"
-		b.Links = []link{{Href: e.Link, Text: &text}}
+		l, err := object(member{"href", e.Link}, member{"text", "Provided Url"})
+		if err != nil {
+			return nil, err
+		}
+		links = []json.RawMessage{l}
 	}
-	var out bytes.Buffer
-	enc := json.NewEncoder(&out)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&b); err != nil {
-		return nil, fmt.Errorf("encode event: %w", err)
-	}
-	return bytes.TrimSuffix(out.Bytes(), []byte("\n")), nil
+	return object(
+		member{"integrationKey", e.IntegrationKey},
+		member{"eventType", e.EventType},
+		member{"summary", e.Summary},
+		member{"details", optional(e.Details)},
+		member{"alertKey", optional(e.AlertKey)},
+		member{"priority", optional(e.Priority)},
+		member{"images", images},
+		member{"links", links},
+		member{"customDetails", nil},
+	)
 }
 
-// optional returns nil for "", else a pointer to s.
-func optional(s string) *string {
+// member is a JSON object member.
+type member struct {
+	name  string
+	value any
+}
+
+// object encodes members as a JSON object in the order given, without escaping <,
+// > and &.
+func object(members ...member) (json.RawMessage, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	put := func(v any) error {
+		if err := enc.Encode(v); err != nil {
+			return fmt.Errorf("encode event: %w", err)
+		}
+		b.Truncate(b.Len() - 1) // Encode's newline
+		return nil
+	}
+	b.WriteByte('{')
+	for i, m := range members {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if err := put(m.name); err != nil {
+			return nil, err
+		}
+		b.WriteByte(':')
+		if err := put(m.value); err != nil {
+			return nil, err
+		}
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// optional returns nil for "", else s.
+func optional(s string) any {
 	if s == "" {
 		return nil
 	}
-	return &s
+	return s
 }
