@@ -143,6 +143,25 @@ func flavours() []flavour {
 	return append(fs, flavour{name: "core-only", omit: all})
 }
 
+// TestOmittableIsComplete keeps omittable in step with adapters/all: one entry per
+// maybe_<name>.go link file, each with its omit_<name>.go (the Makefile's core-only
+// build takes its tags from those).
+func TestOmittableIsComplete(t *testing.T) {
+	var names []string
+	for _, a := range omittable {
+		names = append(names, a.name)
+	}
+	for _, pattern := range []string{"maybe_*.go", "omit_*.go"} {
+		files, err := filepath.Glob(filepath.Join("..", "..", "adapters", "all", pattern))
+		require.NoError(t, err)
+		var got []string
+		for _, f := range files {
+			got = append(got, strings.TrimSuffix(strings.SplitN(filepath.Base(f), "_", 2)[1], ".go"))
+		}
+		require.Equal(t, names, got, "adapters/all/%s", pattern)
+	}
+}
+
 // TestFlavoursLink checks, for the full build, each omit tag alone and all of them
 // together, that an omitted adapter's packages and modules are not linked and every
 // other adapter's are; the core-only build links exactly the core modules and no
