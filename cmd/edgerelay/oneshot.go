@@ -162,20 +162,20 @@ func oneShotSink(log *slog.Logger) (adapters.Sink, error) {
 	if h := strings.TrimSpace(os.Getenv(envHeartbeatHost)); h != "" {
 		hosts["heartbeat_host"] = h
 	}
+	settingsErr := func(err error) error {
+		return fmt.Errorf("ilert settings from %s/%s: %w", envAPIHost, envHeartbeatHost, err)
+	}
 	cfg := f.NewConfig()
 	var n yaml.Node
 	if err := n.Encode(hosts); err != nil {
-		return nil, err
+		return nil, settingsErr(err)
 	}
 	if err := n.Decode(cfg); err != nil {
-		return nil, fmt.Errorf("ilert settings from %s/%s: %w", envAPIHost, envHeartbeatHost, err)
-	}
-	if err := f.Validate(cfg); err != nil {
-		return nil, fmt.Errorf("ilert settings from %s/%s: %w", envAPIHost, envHeartbeatHost, err)
+		return nil, settingsErr(err)
 	}
 	sink, err := f.BuildSink(cfg, adapters.Deps{Name: oneShotSinkType, Log: log, Health: adapters.NopHealth{}, Now: time.Now, Version: buildinfo.Version})
 	if err != nil {
-		return nil, fmt.Errorf("ilert settings from %s/%s: %w", envAPIHost, envHeartbeatHost, err)
+		return nil, settingsErr(err)
 	}
 	return sink, nil
 }
