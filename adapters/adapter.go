@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/edgerelay/edgerelay/adapters/clock"
 )
 
 // Sink delivers events to one downstream system.
@@ -83,10 +85,21 @@ func PublishWait(ctx context.Context, pub Publisher, e *Event) error {
 // Health is the slice of the daemon's health tracker an adapter may use. Conditions are
 // named by the adapter ("connected", "subscribed", "tls"); the daemon qualifies them
 // with the adapter name. A nil Health is never passed to an adapter.
+//
+// A condition is critical (Set) when the adapter cannot do its job: the daemon is then
+// not ready (/ready answers 503). It is degraded (SetDegraded) when the adapter works
+// but not fully, and the node should stay in service: a standby edge connector, an open
+// circuit breaker, an unreachable lifecycle broker, TLS files that changed but cannot
+// be used while the old connection holds. Degraded conditions are reported (/ready's
+// component list with 200, the STATUS line, the event bus). One condition may be set
+// either way at different times; the last call wins. Details must not contain secrets.
 type Health interface {
-	// Set records a condition: ok=false with a short human-readable detail makes the
-	// adapter not ready; ok=true clears it.
+	// Set records a critical condition: ok=false with a short human-readable detail
+	// makes the adapter not ready; ok=true clears it.
 	Set(condition string, ok bool, detail string)
+	// SetDegraded records a degraded condition: ok=false with a short detail reports
+	// the adapter degraded but leaves it ready; ok=true clears it.
+	SetDegraded(condition string, ok bool, detail string)
 }
 
 // Deps is what the daemon hands to an adapter's constructor. It is a struct so that
@@ -98,13 +111,30 @@ type Deps struct {
 	Log *slog.Logger
 	// Health reports conditions shown on /ready, the status line and LEDs.
 	Health Health
-	// Now is the clock; tests may replace it. Never nil.
+	// Now tells the time: the daemon sets it to Clock.Now. Never nil. (Adapters
+	// written before Clock read it; new code may use either.)
 	Now func() time.Time
+	// Clock tells the time and makes the timers an adapter waits on (backoff,
+	// periodic work), so that tests can drive them (see package clock). Never nil
+	// when the daemon builds an adapter; a caller that gives none (a test, a
+	// one-shot command) means clock.Real: use clock.Or(d.Clock).
+	Clock clock.Clock
 	// Version is the daemon's version, for User-Agent headers.
 	Version string
 	// HTTP mounts request handlers on the daemon's HTTP server (http.listen), for
 	// sources that receive over HTTP. Nil when the daemon gives none (tests).
 	HTTP Mounter
+	// State is the source's persisted named state (cursor, offsets, node id), already
+	// loaded from the store. The daemon gives it to sources only; nil for sinks and
+	// transforms, and when a caller gives none (tests, one-shot commands).
+	State State
+	// Listen binds an HTTP listener of the source's own on cfg.Listen, over TLS (and
+	// mutual TLS) as cfg.TLS says, and returns the Mounter of its routes. The listener
+	// serves only what the source mounts (not /metrics, /health or /ready); the daemon
+	// serves it and shuts it down with its HTTP server. Call it from the constructor:
+	// the address is bound and the TLS files loaded at once, so a problem fails the
+	// start. Nil for sinks and transforms, and when the daemon gives none (tests).
+	Listen func(cfg ListenerConfig) (Mounter, error)
 }
 
 // Mounter mounts HTTP handlers; net/http.ServeMux pattern syntax.
@@ -133,3 +163,6 @@ type NopHealth struct{}
 
 // Set does nothing.
 func (NopHealth) Set(string, bool, string) {}
+
+// SetDegraded does nothing.
+func (NopHealth) SetDegraded(string, bool, string) {}

@@ -232,15 +232,22 @@ type healthRec struct {
 }
 
 type healthState struct {
-	ok     bool
-	detail string
+	ok       bool
+	detail   string
+	degraded bool // set with SetDegraded rather than Set
 }
 
 func newHealthRec() *healthRec { return &healthRec{cond: map[string]healthState{}} }
 
 func (h *healthRec) Set(c string, ok bool, detail string) {
 	h.mu.Lock()
-	h.cond[c] = healthState{ok, detail}
+	h.cond[c] = healthState{ok, detail, false}
+	h.mu.Unlock()
+}
+
+func (h *healthRec) SetDegraded(c string, ok bool, detail string) {
+	h.mu.Lock()
+	h.cond[c] = healthState{ok, detail, true}
 	h.mu.Unlock()
 }
 

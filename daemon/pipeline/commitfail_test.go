@@ -243,11 +243,7 @@ func TestFullDiskInBacklogKeepsOrder(t *testing.T) {
 
 	waitFor(t, "the store to fail", func() bool { return h.p.StoreError() != "" })
 	require.Contains(t, h.p.StoreError(), "no space left")
-	waitFor(t, "the publisher to block", func() bool {
-		a := published.Load()
-		time.Sleep(100 * time.Millisecond)
-		return published.Load() == a && a < n
-	})
+	waitPublishBlocked(t, &published, &acked, 64, n)
 	require.Less(t, acked.Load(), published.Load(), "events the store could not take must stay unacknowledged")
 	require.True(t, h.p.Status()[0].Backlog)
 

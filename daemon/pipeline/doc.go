@@ -31,4 +31,12 @@
 // retried with backoff; Publish blocks once MaxPending events are unsettled, which is
 // how a full disk turns into back-pressure instead of loss. Deliveries continue
 // meanwhile, and a delivered event is settled without the store.
+//
+// # Events
+//
+// With Options.Events the pipeline publishes, on the daemon's event bus, every event
+// received and rejected, every delivery, retry and dead letter (sink, event id, key,
+// reason), and each sink connecting or losing its connection. It never publishes while
+// it holds a lane's lock: lane.finish notes what to publish under the lock and
+// publishes after releasing it.
 package pipeline

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/clock"
+	"github.com/edgerelay/edgerelay/daemon/events"
 	"github.com/edgerelay/edgerelay/store"
 )
 
@@ -39,7 +41,7 @@ type lane struct {
 	keys         map[string]*keyQ
 	ready        []string
 	delayed      delayHeap
-	timer        *time.Timer
+	timer        clock.Timer
 	memCount     int
 	inflight     int
 	connected    bool
@@ -203,7 +205,7 @@ func (l *lane) armTimerLocked() {
 		d = 0
 	}
 	if l.timer == nil {
-		l.timer = time.AfterFunc(d, l.onTimer) // one shot; re-armed by armTimerLocked
+		l.timer = l.p.opt.Clock.AfterFunc(d, l.onTimer) // one shot; re-armed by armTimerLocked
 	} else {
 		l.timer.Reset(d)
 	}
@@ -280,11 +282,15 @@ func (l *lane) worker(ctx, sendCtx context.Context) {
 		err := l.send(sendCtx, it.ev)
 		if err != nil && errors.Is(err, adapters.ErrNotConnected) {
 			l.mu.Lock()
+			lost := l.connected
 			if l.connected {
 				l.connected = false
 				l.p.healthGen.Add(1)
 			}
 			l.mu.Unlock()
+			if lost {
+				l.p.bus.Publish(events.Event{Kind: events.SinkDisconnected, Sink: l.name, Reason: err.Error()})
+			}
 			select {
 			case l.connReq <- struct{}{}:
 			default:
@@ -305,6 +311,7 @@ func (l *lane) send(ctx context.Context, e *adapters.Event) (err error) {
 
 // connectLoop calls Connect with backoff whenever the sink needs it, until ctx ends.
 func (l *lane) connectLoop(ctx context.Context) {
+	first := true // the first attempt since start: its failure is a SinkDisconnected
 	for {
 		select {
 		case <-l.connReq:
@@ -318,6 +325,8 @@ func (l *lane) connectLoop(ctx context.Context) {
 				l.connected = true
 				l.p.healthGen.Add(1)
 				l.mu.Unlock()
+				first = false
+				l.p.bus.Publish(events.Event{Kind: events.SinkConnected, Sink: l.name})
 				if attempt > 1 {
 					l.log.Info("sink connected", "attempt", attempt)
 				}
@@ -332,11 +341,13 @@ func (l *lane) connectLoop(ctx context.Context) {
 			l.lastErr = truncate(err.Error())
 			l.setFailingLocked(true)
 			l.mu.Unlock()
+			if first {
+				first = false
+				l.p.bus.Publish(events.Event{Kind: events.SinkDisconnected, Sink: l.name, Reason: err.Error()})
+			}
 			l.p.limiter.log(l.log, "connect:"+l.name, "sink connect failed", "attempt", attempt,
 				"retry_in_s", d.Seconds(), "err", err)
-			select {
-			case <-time.After(d):
-			case <-ctx.Done():
+			if !clock.Sleep(ctx, l.p.opt.Clock, d) {
 				return
 			}
 		}
@@ -349,6 +360,9 @@ func (l *lane) finish(it *item, err error) {
 	var ops []op
 	var finished, failed *pubJob
 	var deadJob *opJob
+	// What to publish on the bus once the lock is released: Delivered, Retried or
+	// DeadLettered. The event's id, key and source never change after Publish.
+	emit := events.Event{Sink: l.name, Source: it.ev.Source, EventID: it.ev.ID, Key: it.ev.Key}
 	l.mu.Lock()
 	it.inflight = false
 	l.inflight--
@@ -368,7 +382,7 @@ func (l *lane) finish(it *item, err error) {
 			ops = append(ops, op{kind: opDelete, seq: it.seq})
 		}
 		finished = l.settleLocked(it)
-		l.p.obs.Delivered(l.name)
+		emit.Kind = events.Delivered
 	default:
 		msg := truncate(err.Error())
 		l.lastErr = msg
@@ -389,7 +403,7 @@ func (l *lane) finish(it *item, err error) {
 			l.removeHeadLocked(it)
 			it.st = stDone
 			it.settled = true
-			l.p.obs.Retried(l.name)
+			emit.Kind, emit.Reason = events.Retried, msg
 			l.p.limiter.log(l.log, "retry:"+l.name, "send failed; upstream will redeliver (unbuffered source)",
 				"event_id", it.ev.ID, "err", msg)
 			failed = it.job
@@ -397,7 +411,7 @@ func (l *lane) finish(it *item, err error) {
 		}
 		if reason != "" {
 			l.removeHeadLocked(it)
-			l.p.obs.DeadLettered(l.name)
+			emit.Kind, emit.Reason = events.DeadLettered, reason
 			l.p.limiter.log(l.log, "dead:"+l.name, "event dead-lettered", "event_id", it.ev.ID,
 				"attempt", it.attempts, "reason", reason)
 			if it.job != nil && it.job.unbuffered {
@@ -429,7 +443,7 @@ func (l *lane) finish(it *item, err error) {
 		hint, _ := adapters.RetryDelay(err)
 		d := l.retry.Delay(it.attempts, hint)
 		it.next = now.Add(d)
-		l.p.obs.Retried(l.name)
+		emit.Kind, emit.Reason = events.Retried, msg
 		l.p.limiter.log(l.log, "retry:"+l.name, "send failed, will retry", "event_id", it.ev.ID,
 			"attempt", it.attempts, "retry_in_s", d.Seconds(), "err", msg)
 		if it.st == stStored {
@@ -439,6 +453,7 @@ func (l *lane) finish(it *item, err error) {
 		l.scheduleLocked(it.key, l.keys[it.key])
 	}
 	l.mu.Unlock()
+	l.p.bus.Publish(emit)
 	if len(ops) > 0 {
 		l.p.submit(&opJob{p: l.p, lane: l, ops: ops})
 	}
@@ -531,7 +546,7 @@ func (l *lane) loadPage() {
 	l.loading = false
 	if err != nil {
 		l.log.Error("reading the outbox failed; retrying", "err", err)
-		time.AfterFunc(time.Second, func() { // one shot
+		l.p.opt.Clock.AfterFunc(time.Second, func() { // one shot
 			l.mu.Lock()
 			defer l.mu.Unlock()
 			l.maybeLoadLocked()

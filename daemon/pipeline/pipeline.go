@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/clock"
+	"github.com/edgerelay/edgerelay/daemon/events"
 	"github.com/edgerelay/edgerelay/store"
 )
 
@@ -39,15 +41,6 @@ type Sink struct {
 	Sink        adapters.Sink
 	MaxInFlight int
 	Retry       Retry
-}
-
-// Observer receives counts for metrics. Every method must be cheap and must not block.
-type Observer interface {
-	Published(source string)
-	Delivered(sink string)
-	Retried(sink string)
-	DeadLettered(sink string)
-	Rejected(source, reason string)
 }
 
 // Options configure a Pipeline.
@@ -85,15 +78,24 @@ type Options struct {
 	// ends. Zero means 5s.
 	DrainTimeout time.Duration
 	Log          *slog.Logger
-	Observer     Observer
-	Now          func() time.Time
+	// Events receives what happens to events (received, rejected, delivered, retried,
+	// dead-lettered) and to sinks (connected, disconnected). It is never published to
+	// while a lane's lock is held. Nil publishes nothing.
+	Events *events.Bus
+	// Clock times retries, connect backoff, commit retries and the drain timeout,
+	// and tells the time when Now is nil. Nil means clock.Real. The writer has a
+	// clock of its own (store.WriterOptions.Clock): give both the same one.
+	Clock clock.Clock
+	// Now tells the time (publish and retry times, deliver windows). Nil means
+	// Clock.Now; a test may set it alone to move time by hand without timers.
+	Now func() time.Time
 }
 
 // Pipeline routes published events to sink lanes through the store.
 type Pipeline struct {
 	opt      Options
 	log      *slog.Logger
-	obs      Observer
+	bus      *events.Bus
 	now      func() time.Time
 	lanes    map[string]*lane
 	order    []*lane
@@ -154,14 +156,12 @@ func New(opt Options) (*Pipeline, error) {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
+	opt.Clock = clock.Or(opt.Clock)
 	if opt.Now == nil {
-		opt.Now = time.Now
-	}
-	if opt.Observer == nil {
-		opt.Observer = nopObserver{}
+		opt.Now = opt.Clock.Now
 	}
 	p := &Pipeline{
-		opt: opt, log: opt.Log, obs: opt.Observer, now: opt.Now,
+		opt: opt, log: opt.Log, bus: opt.Events, now: opt.Now,
 		unbuffered: map[string]bool{},
 		lanes:      map[string]*lane{},
 		slots:      make(chan struct{}, opt.MaxPending),
@@ -218,7 +218,7 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 	if e.Received.IsZero() {
 		e.Received = p.now()
 	}
-	p.obs.Published(e.Source)
+	p.bus.Publish(events.Event{Kind: events.Received, Source: e.Source, EventID: e.ID, Key: e.Key})
 
 	if p.opt.MaxEventBytes > 0 && len(e.Payload) > p.opt.MaxEventBytes {
 		return p.reject(ctx, e, "too_large",
@@ -227,7 +227,7 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 	}
 	d := p.opt.Router.Route(e)
 	for _, f := range d.Skipped {
-		p.obs.Rejected(e.Source, "skipped")
+		p.rejected(e, "skipped")
 		p.log.Debug("event skipped by a route's transform",
 			"route", f.Route, "event_id", e.ID, "topic", e.Topic, "reason", f.Err.Error())
 	}
@@ -253,7 +253,7 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 		return p.reject(ctx, e, "unrouted", fmt.Sprintf("no route matches topic %q", e.Topic), p.opt.Unrouted, done)
 	}
 	for _, r := range d.Invalid {
-		p.obs.Rejected(e.Source, "not_json")
+		p.rejected(e, "not_json")
 		p.limiter.log(p.log, "not_json:"+r, "event skipped by a route", "route", r, "event_id", e.ID,
 			"reason", "payload is not valid JSON")
 	}
@@ -298,7 +298,7 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 
 // reject applies policy to an event no sink will get.
 func (p *Pipeline) reject(ctx context.Context, e *adapters.Event, reason, detail string, policy Policy, done func(error)) error {
-	p.obs.Rejected(e.Source, reason)
+	p.rejected(e, reason)
 	p.limiter.log(p.log, reason, "event rejected", "reason", reason, "detail", detail,
 		"source", e.Source, "topic", e.Topic, "event_id", e.ID, "policy", string(policy))
 	if policy != DeadLetter {
@@ -315,6 +315,11 @@ func (p *Pipeline) reject(ctx context.Context, e *adapters.Event, reason, detail
 		return err
 	}
 	return nil
+}
+
+// rejected publishes that e was refused at intake for reason, a fixed snake_case code.
+func (p *Pipeline) rejected(e *adapters.Event, reason string) {
+	p.bus.Publish(events.Event{Kind: events.Rejected, Source: e.Source, EventID: e.ID, Key: e.Key, Reason: reason})
 }
 
 // orderKey is the lane key for e: its ordering key, or for unordered events a key of
@@ -349,9 +354,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	<-ctx.Done()
 	drained := make(chan struct{})
 	go func() { wg.Wait(); close(drained) }() // exits when every lane goroutine has
+	drainTimeout := p.opt.Clock.NewTimer(p.opt.DrainTimeout)
+	defer drainTimeout.Stop()
 	select {
 	case <-drained:
-	case <-time.After(p.opt.DrainTimeout):
+	case <-drainTimeout.C():
 		p.log.Warn("drain timeout: cancelling in-flight sends; they will be retried after restart",
 			"timeout_s", p.opt.DrainTimeout.Seconds())
 		cancelSends()
@@ -374,7 +381,7 @@ func (p *Pipeline) ctx() context.Context {
 // delivered by then were never acknowledged, and upstream redelivers them.
 func (p *Pipeline) submitLater(j store.Job, d time.Duration) {
 	ctx := p.ctx()
-	time.AfterFunc(d, func() { // runs once; Submit returns when ctx ends
+	p.opt.Clock.AfterFunc(d, func() { // runs once; Submit returns when ctx ends
 		if ctx.Err() != nil {
 			return
 		}
@@ -439,14 +446,6 @@ func (p *Pipeline) Alive(stuckAfter time.Duration) error {
 	}
 	return nil
 }
-
-type nopObserver struct{}
-
-func (nopObserver) Published(string)        {}
-func (nopObserver) Delivered(string)        {}
-func (nopObserver) Retried(string)          {}
-func (nopObserver) DeadLettered(string)     {}
-func (nopObserver) Rejected(string, string) {}
 
 // logLimiter logs the first occurrence of a reason and then at most once per period,
 // with the number of suppressed lines, so bad input cannot flood the journal.
