@@ -59,8 +59,12 @@ var coreModules = []string{
 }
 
 // corePackages are the packages under adapters/ that a core-only binary keeps: the
-// contract, the (empty) link list and the topic matcher the router uses.
-var corePackages = []string{module + "/adapters", module + "/adapters/all", module + "/adapters/topic"}
+// contract, the (empty) link list, and the leaves the core shares with adapters (the
+// clock, TLS files for the daemon's listeners, the topic matcher the router uses).
+var corePackages = []string{
+	module + "/adapters", module + "/adapters/all", module + "/adapters/clock",
+	module + "/adapters/tlsfiles", module + "/adapters/topic",
+}
 
 // goTool returns the go command, or skips (fails under CI=true) when there is none.
 func goTool(t *testing.T) string {
