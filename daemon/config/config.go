@@ -457,8 +457,7 @@ func decodeAdapters(n *yaml.Node, dir adapters.Direction, cerr *Error) []Adapter
 		}
 		f, ok := adapters.Lookup(dir, a.Type)
 		if !ok {
-			cerr.Problems = append(cerr.Problems, fmt.Sprintf("%s: type %q is not a known %s (known: %s)%s",
-				at, a.Type, dir, strings.Join(adapters.Types(dir), ", "), suggest(a.Type, adapters.Types(dir))))
+			cerr.Problems = append(cerr.Problems, unknownType(at, dir, a.Type))
 			continue
 		}
 		a.Factory = f
@@ -485,6 +484,20 @@ func decodeAdapters(n *yaml.Node, dir adapters.Direction, cerr *Error) []Adapter
 		out = append(out, a)
 	}
 	return out
+}
+
+// unknownType is the problem reported at at for an adapter type the registry does not
+// have: one this binary was built without, or an unknown name with a suggestion.
+func unknownType(at string, dir adapters.Direction, typ string) string {
+	if err := adapters.NotBuiltIn(dir, typ); err != nil {
+		return fmt.Sprintf("%s: type %q: %v", at, typ, err)
+	}
+	known := adapters.Types(dir)
+	list := strings.Join(known, ", ")
+	if list == "" {
+		list = "none in this build"
+	}
+	return fmt.Sprintf("%s: type %q is not a known %s (known: %s)%s", at, typ, dir, list, suggest(typ, known))
 }
 
 // The values of a source's ack key.
@@ -531,8 +544,7 @@ func decodeTransform(r *Route, i int, cerr *Error) *Transform {
 	dir := adapters.DirTransform
 	f, ok := adapters.Lookup(dir, t.Type)
 	if !ok {
-		cerr.Problems = append(cerr.Problems, fmt.Sprintf("%s: type %q is not a known transform (known: %s)%s",
-			at, t.Type, strings.Join(adapters.Types(dir), ", "), suggest(t.Type, adapters.Types(dir))))
+		cerr.Problems = append(cerr.Problems, unknownType(at, dir, t.Type))
 		return nil
 	}
 	t.Factory, t.Settings = f, f.NewConfig()

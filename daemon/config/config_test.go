@@ -126,7 +126,14 @@ func TestParseProblems(t *testing.T) {
 		{"bad ack", strings.Replace(good, "qos: 1", "qos: 1\n    ack: never", 1), []string{`sources[0].ack: "never" is not one of stored, delivered`}},
 		{"bad invalid policy", good + "rejects: { invalid: keep }\n", []string{`rejects.invalid: "keep"`}},
 		{"empty", "", []string{"empty"}},
+		{"omitted sink type", strings.Replace(good, "type: stdout", "type: omitted_sink", 1),
+			[]string{`sinks[1] (omitted_sink "console"): type "omitted_sink": this edgerelay was built without the omitted_sink sink (build tag edgerelay_omit_test)`}},
+		{"omitted transform type", good + "    transform: { type: omitted_transform }\n",
+			[]string{`transform: type "omitted_transform": this edgerelay was built without the omitted_transform transform (build tag edgerelay_omit_test)`}},
 	}
+	// As adapters/all does for an omit build tag.
+	adapters.RegisterOmitted(adapters.DirSink, "omitted_sink", "edgerelay_omit_test")
+	adapters.RegisterOmitted(adapters.DirTransform, "omitted_transform", "edgerelay_omit_test")
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml), "x.yaml")
