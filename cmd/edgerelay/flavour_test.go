@@ -60,10 +60,11 @@ var coreModules = []string{
 
 // corePackages are the packages under adapters/ that a core-only binary keeps: the
 // contract, the (empty) link list, and the leaves the core shares with adapters (the
-// clock, TLS files for the daemon's listeners, the topic matcher the router uses).
+// clock, the ordered-settle tracker the embedded broker's bridge uses, TLS files for
+// the daemon's listeners, the topic matcher the router uses).
 var corePackages = []string{
 	module + "/adapters", module + "/adapters/all", module + "/adapters/clock",
-	module + "/adapters/tlsfiles", module + "/adapters/topic",
+	module + "/adapters/settle", module + "/adapters/tlsfiles", module + "/adapters/topic",
 }
 
 // goTool returns the go command, or skips (fails under CI=true) when there is none.
