@@ -2,6 +2,7 @@ package adapters
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -37,10 +38,11 @@ type Sink interface {
 // it returns nil) or until the source cannot continue (then it returns the error; the
 // daemon logs it, marks the source unhealthy and calls Run again after a backoff).
 //
-// A source acknowledges an event upstream only after the done callback it passed to
-// Publisher.Publish was called with a nil error. A non-nil error means the event was
-// not accepted (store failure, shutdown): the source must leave it unacknowledged so
-// that upstream redelivers it.
+// A source acknowledges an event upstream only once the done callback it passed to
+// Publisher.Publish reported a settlement whose OK is true (stored, delivered,
+// dead-lettered or dropped). Refused means the event was not accepted (store failure,
+// an undeliverable event of a source requiring AckDelivered, shutdown): the source
+// must leave it unacknowledged so that upstream redelivers it.
 type Source interface {
 	Run(ctx context.Context, pub Publisher) error
 }
@@ -51,34 +53,51 @@ type Publisher interface {
 	// routing; it blocks only to apply back-pressure (the store is not keeping up or is
 	// failing) and returns ctx.Err() if ctx ends first, in which case done is never
 	// called. Otherwise done is called exactly once, from any goroutine, possibly before
-	// Publish returns: with nil when every sink the event routes to has it durably
-	// stored or already delivered (or the event was deliberately dropped by policy),
-	// and with an error when the event must be redelivered by upstream.
+	// Publish returns, with the event's settlement: Stored once every sink the event
+	// routes to has it durably stored or already delivered, Delivered once every one
+	// delivered it, DeadLettered or Dropped when the relay settled it without
+	// delivering it, Refused (with the error) when upstream must redeliver it. With
+	// several sinks the outcome is the one of highest precedence (see [Outcome]).
 	//
 	// Events published by one goroutine keep their order per Key. done must not block.
-	Publish(ctx context.Context, e *Event, done func(error)) error
+	Publish(ctx context.Context, e *Event, done func(Settlement)) error
 }
 
 // PublisherFunc adapts a function to the Publisher interface.
-type PublisherFunc func(ctx context.Context, e *Event, done func(error)) error
+type PublisherFunc func(ctx context.Context, e *Event, done func(Settlement)) error
 
 // Publish calls f.
-func (f PublisherFunc) Publish(ctx context.Context, e *Event, done func(error)) error {
+func (f PublisherFunc) Publish(ctx context.Context, e *Event, done func(Settlement)) error {
 	return f(ctx, e, done)
 }
 
-// PublishWait publishes e and waits until done is called, returning its error. It suits
-// sources that acknowledge one event at a time (HTTP ingest, one-shot commands).
+// PublishWait publishes e and waits until done is called. It returns nil when the
+// event was accepted (any outcome but Refused), else Publish's error, the refusal's
+// error or ctx.Err(). It suits sources that acknowledge one event at a time (HTTP
+// ingest, one-shot commands); PublishSettle also returns the settlement.
 func PublishWait(ctx context.Context, pub Publisher, e *Event) error {
-	ch := make(chan error, 1)
-	if err := pub.Publish(ctx, e, func(err error) { ch <- err }); err != nil {
-		return err
+	_, err := PublishSettle(ctx, pub, e)
+	return err
+}
+
+// PublishSettle is PublishWait returning the settlement as well; it is Refused
+// whenever the error is not nil.
+func PublishSettle(ctx context.Context, pub Publisher, e *Event) (Settlement, error) {
+	ch := make(chan Settlement, 1)
+	if err := pub.Publish(ctx, e, func(s Settlement) { ch <- s }); err != nil {
+		return Refuse(err), err
 	}
 	select {
-	case err := <-ch:
-		return err
+	case s := <-ch:
+		if !s.OK() {
+			if s.Err == nil {
+				s = Refuse(errors.New("event settled without an outcome"))
+			}
+			return s, s.Err
+		}
+		return s, nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return Refuse(ctx.Err()), ctx.Err()
 	}
 }
 

@@ -46,7 +46,6 @@ import (
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/clock"
-	"github.com/edgerelay/edgerelay/adapters/mqtt"
 	"github.com/edgerelay/edgerelay/daemon/broker"
 	"github.com/edgerelay/edgerelay/daemon/config"
 	"github.com/edgerelay/edgerelay/daemon/events"
@@ -332,13 +331,15 @@ func (d *Daemon) buildSinks() error {
 
 func (d *Daemon) buildSources() error {
 	for _, a := range d.cfg.Sources {
-		if mc, ok := a.Settings.(*mqtt.Config); ok && d.broker != nil && sameEndpoint(mc.URL, d.broker.Addr(), d.cfg.Broker.Listen) {
-			// The source would connect to our own embedded broker: take the in-process
-			// path instead, which acknowledges publishers only once events are safe.
-			d.log.Info("source reads the embedded broker in-process", "source", a.Name)
-			src := d.broker.Source(a.Name, mc.Topics, mc.KeyPath, mc.Kind)
-			d.sources = append(d.sources, source{name: a.Name, typ: "mqtt", src: src})
-			continue
+		if bs, ok := a.Settings.(adapters.BrokerSubscriber); ok && d.broker != nil {
+			if sub := bs.BrokerSubscription(); sameEndpoint(sub.URL, d.broker.Addr(), d.cfg.Broker.Listen) {
+				// The source would connect to our own embedded broker: take the in-process
+				// path instead, which acknowledges publishers only once events are safe.
+				d.log.Info("source reads the embedded broker in-process", "source", a.Name)
+				src := d.broker.Source(a.Name, sub.Topics, sub.KeyPath, sub.Kind)
+				d.sources = append(d.sources, source{name: a.Name, typ: a.Type, src: src})
+				continue
+			}
 		}
 		s, err := a.Factory.BuildSource(a.Settings, d.deps(adapters.DirSource, a.Type, a.Name))
 		if err != nil {
@@ -353,7 +354,7 @@ func (d *Daemon) buildSources() error {
 	return nil
 }
 
-// sameEndpoint reports whether an MQTT URL points at the embedded broker.
+// sameEndpoint reports whether a broker URL points at the embedded broker.
 func sameEndpoint(url string, addrs ...string) bool {
 	if url == "embedded" || url == "embedded://" {
 		return true

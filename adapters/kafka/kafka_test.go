@@ -87,18 +87,26 @@ func TestRefusalRedelivers(t *testing.T) {
 		cl.produce(t, topic, 1, nil, []byte(p1[i]))
 	}
 
+	// Refusals are held back until partition 1 is accepted: a refusal ends
+	// the session, and a session ended before partition 1 was fetched would leave
+	// its progress to the race between each rejoin and the next refusal.
+	var released atomic.Bool
 	refuse := func(e *adapters.Event, _ int) (error, bool) {
 		if string(e.Payload) == "p0-5" {
-			return errRefused, false
+			return errRefused, !released.Load()
 		}
 		return nil, false
 	}
 	h := newHealthRec()
 	p := newPub(refuse)
 	r := start(t, newSource(t, cl, group, topic, h, nil), p)
-	require.Eventually(t, func() bool { return p.seenCount("p0-5") >= 3 }, 30*time.Second, 20*time.Millisecond,
-		"the refused message is consumed again")
-	require.Eventually(t, func() bool { return p.acceptedAll(p1) }, 30*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return p.acceptedAll(p1) && p.heldCount() > 0 }, 30*time.Second, 20*time.Millisecond,
+		"partition 1 is accepted while partition 0's refusal is pending")
+	released.Store(true)
+	require.Eventually(t, func() bool {
+		p.release(errRefused) // also one held while released was being set
+		return p.seenCount("p0-5") >= 3
+	}, 30*time.Second, 20*time.Millisecond, "the refused message is consumed again")
 	// The committed offset of partition 0 reaches the refused message, never past it.
 	require.Eventually(t, func() bool { return cl.committed(t, group, topic)[0] == 5 }, 30*time.Second, 50*time.Millisecond)
 	require.Zero(t, p.acceptedCount("p0-5"))

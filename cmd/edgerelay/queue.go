@@ -339,13 +339,17 @@ func versionCmd(stdout io.Writer) *cobra.Command {
 				Platform string   `json:"platform"`
 				Sources  []string `json:"sources"`
 				Sinks    []string `json:"sinks"`
+				Omitted  []string `json:"omitted,omitempty"` // build tags that left adapters out
 			}{buildinfo.Version, buildinfo.Commit, runtime.Version(), buildinfo.Platform(),
-				adapters.Types(adapters.DirSource), adapters.Types(adapters.DirSink)}
+				adapters.Types(adapters.DirSource), adapters.Types(adapters.DirSink), adapters.OmitTags()}
 			if asJSON {
 				return json.NewEncoder(stdout).Encode(v)
 			}
 			fmt.Fprintf(stdout, "edgerelay %s (commit %s)\n%s, %s\nsources: %s\nsinks:   %s\n",
 				v.Version, v.Commit, v.Go, v.Platform, strings.Join(v.Sources, ", "), strings.Join(v.Sinks, ", "))
+			if len(v.Omitted) > 0 {
+				fmt.Fprintf(stdout, "omitted: %s\n", strings.Join(v.Omitted, ", "))
+			}
 			return nil
 		},
 	}

@@ -158,9 +158,17 @@ type held struct {
 // holdPublisher hands every Publish to the test on a channel.
 type holdPublisher chan held
 
-func (p holdPublisher) Publish(ctx context.Context, e *adapters.Event, done func(error)) error {
+// The test's done(nil) settles the event Stored, done(err) refuses it.
+func (p holdPublisher) Publish(ctx context.Context, e *adapters.Event, done func(adapters.Settlement)) error {
+	settle := func(err error) {
+		if err != nil {
+			done(adapters.Refuse(err))
+			return
+		}
+		done(adapters.Settled(adapters.Stored, ""))
+	}
 	select {
-	case p <- held{e, done}:
+	case p <- held{e, settle}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -482,7 +490,7 @@ func TestRunReturnsOnBrokerClose(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, b.Start())
 	blocked := make(chan struct{}, 1)
-	pub := adapters.PublisherFunc(func(ctx context.Context, _ *adapters.Event, _ func(error)) error {
+	pub := adapters.PublisherFunc(func(ctx context.Context, _ *adapters.Event, _ func(adapters.Settlement)) error {
 		blocked <- struct{}{}
 		<-ctx.Done()
 		return ctx.Err()

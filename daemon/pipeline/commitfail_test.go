@@ -135,8 +135,8 @@ func TestFailedCommitsKeepStoreOrder(t *testing.T) {
 				if held(e) {
 					wantB = append(wantB, e.ID)
 				}
-				require.NoError(t, h.p.Publish(context.Background(), "src", e, func(err error) {
-					if err != nil {
+				require.NoError(t, h.p.Publish(context.Background(), "src", e, func(s adapters.Settlement) {
+					if !s.OK() {
 						nacked.Add(1)
 					}
 					acked.Add(1)
@@ -218,8 +218,8 @@ func TestFullDiskInBacklogKeepsOrder(t *testing.T) {
 		defer close(pubDone)
 		for i := range n {
 			e := &adapters.Event{ID: fmt.Sprintf("e%05d", i), Key: fmt.Sprint("k", i%8), Payload: []byte(`{"p":"` + payload + `"}`)}
-			err := h.p.Publish(ctx, "src", e, func(err error) {
-				if err != nil {
+			err := h.p.Publish(ctx, "src", e, func(s adapters.Settlement) {
+				if !s.OK() {
 					nacked.Add(1)
 				}
 				acked.Add(1)

@@ -9,7 +9,9 @@
 // the writer asks each publish job which of its items still need writing: items a sink
 // already delivered are skipped, so a healthy sink costs the flash nothing. The
 // source's done callback fires as soon as every item is delivered or durably stored —
-// whichever comes first — and only then may the source acknowledge upstream.
+// whichever comes first — with the event's settlement (Stored, Delivered,
+// DeadLettered, Dropped or Refused, merged over the items by adapters.Outcome's
+// precedence), and only then may the source acknowledge upstream.
 //
 // # Lanes
 //

@@ -55,8 +55,8 @@ func TestFullDiskIsBackPressure(t *testing.T) {
 		for i := 0; i < n; i++ {
 			id := fmt.Sprintf("e%05d", i)
 			e := &adapters.Event{ID: id, Key: fmt.Sprintf("k%d", i%8), Payload: []byte(`{"p":"` + payload + `"}`)}
-			err := h.p.Publish(ctx, "src", e, func(err error) {
-				if err == nil {
+			err := h.p.Publish(ctx, "src", e, func(s adapters.Settlement) {
+				if s.OK() {
 					acked.Store(id, true)
 					ackCount.Add(1)
 				}

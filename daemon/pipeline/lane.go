@@ -102,12 +102,26 @@ func (l *lane) start(ctx, sendCtx context.Context, wg *sync.WaitGroup, stored in
 	}
 }
 
+// stop ends the lane's timer and refuses the events of unbuffered publishes it
+// still holds: none will be delivered, and nothing of them is stored.
 func (l *lane) stop() {
+	var refused []*pubJob
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.stopped = true
 	if l.timer != nil {
 		l.timer.Stop()
+	}
+	for _, q := range l.keys {
+		for _, it := range q.items {
+			if it.job != nil && it.job.unbuffered && !it.settled {
+				it.settled = true
+				refused = append(refused, it.job)
+			}
+		}
+	}
+	l.mu.Unlock()
+	for _, j := range refused {
+		j.refuse(fmt.Errorf("%w: %w", ErrNotDelivered, ErrStopping))
 	}
 }
 
@@ -385,7 +399,7 @@ func (l *lane) finish(it *item, err error) {
 			l.forgetting[it.seq] = struct{}{}
 			ops = append(ops, op{kind: opDelete, seq: it.seq})
 		}
-		finished = l.settleLocked(it)
+		finished = l.settleLocked(it, adapters.Settled(adapters.Delivered, ""))
 		emit.Kind = events.Delivered
 	default:
 		msg := truncate(err.Error())
@@ -423,12 +437,12 @@ func (l *lane) finish(it *item, err error) {
 				it.st = stDone
 				data, _ := it.ev.MarshalBinary()
 				deadJob = &opJob{p: l.p, ops: []op{{kind: opDead, entry: it.entry(data), reason: reason}},
-					done: func(error) {
+					done: func() {
 						l.mu.Lock()
-						f := l.settleLocked(it)
+						f := l.settleLocked(it, adapters.Settled(adapters.DeadLettered, reason))
 						l.mu.Unlock()
 						if f != nil {
-							f.finish(nil)
+							f.finish()
 						}
 					}}
 				break
@@ -463,13 +477,13 @@ func (l *lane) finish(it *item, err error) {
 		l.p.submit(&opJob{p: l.p, lane: l, ops: ops})
 	}
 	if finished != nil {
-		finished.finish(nil)
+		finished.finish()
 	}
 	if deadJob != nil {
 		l.p.submit(deadJob)
 	}
 	if failed != nil {
-		failed.finish(fmt.Errorf("%w: %s", ErrNotDelivered, truncate(err.Error())))
+		failed.refuse(fmt.Errorf("%w: %s", ErrNotDelivered, truncate(err.Error())))
 	}
 }
 
@@ -491,13 +505,15 @@ func (l *lane) removeHeadLocked(it *item) {
 	l.maybeLoadLocked()
 }
 
-// settleLocked counts it towards its publish; it returns the job when that was the
-// last item, for the caller to finish outside the lock.
-func (l *lane) settleLocked(it *item) *pubJob {
+// settleLocked records r as its part of its publish's settlement and counts it; it
+// returns the job when that was the last item, for the caller to finish outside the
+// lock.
+func (l *lane) settleLocked(it *item, r adapters.Settlement) *pubJob {
 	if it.job == nil || it.settled {
 		return nil
 	}
 	it.settled = true
+	it.result = r
 	if it.job.remaining.Add(-1) == 0 {
 		return it.job
 	}

@@ -60,9 +60,11 @@ type Options struct {
 	// means DeadLetter.
 	Invalid Policy
 	// Unbuffered lists sources whose events are acknowledged only once every sink has
-	// delivered them: nothing is written to the store for them, and a failed delivery
-	// fails the publish at once so that upstream redelivers (ilagent's non-buffered
-	// MQTT mode). Permanent failures are still dead-lettered.
+	// delivered them (ack: delivered): nothing is written to the store for them, and a
+	// failed delivery settles the publish Refused at once so that upstream redelivers
+	// (ilagent's non-buffered MQTT mode). Permanent failures are still dead-lettered
+	// (DeadLettered once the dead letter is committed). At shutdown, their events
+	// still queued or whose send was cancelled are refused.
 	Unbuffered []string
 	// MaxPending bounds events accepted but not yet settled; Publish blocks past it.
 	// Zero means 1024.
@@ -189,7 +191,7 @@ func New(opt Options) (*Pipeline, error) {
 // Publisher returns the Publisher handed to the source named source: it stamps the
 // source name on each event and counts it.
 func (p *Pipeline) Publisher(source string) adapters.Publisher {
-	return adapters.PublisherFunc(func(ctx context.Context, e *adapters.Event, done func(error)) error {
+	return adapters.PublisherFunc(func(ctx context.Context, e *adapters.Event, done func(adapters.Settlement)) error {
 		return p.Publish(ctx, source, e, done)
 	})
 }
@@ -200,7 +202,7 @@ func (p *Pipeline) StopIntake() { p.stopping.Store(true) }
 
 // Publish routes e and queues it for its sinks; see adapters.Publisher for the
 // contract of done.
-func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event, done func(error)) error {
+func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event, done func(adapters.Settlement)) error {
 	if p.stopping.Load() {
 		return ErrStopping
 	}
@@ -237,13 +239,13 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 			return p.reject(ctx, e, "invalid", detail, p.opt.Invalid, done)
 		}
 		// Other routes take the event; keep what this one refused all the same.
-		if err := p.reject(ctx, e, "invalid", detail, p.opt.Invalid, func(error) {}); err != nil {
+		if err := p.reject(ctx, e, "invalid", detail, p.opt.Invalid, func(adapters.Settlement) {}); err != nil {
 			return err
 		}
 	}
 	if len(d.Sinks) == 0 {
 		if len(d.Skipped) > 0 {
-			done(nil)
+			done(adapters.Settled(adapters.Dropped, "skipped: "+d.Skipped[0].Err.Error()))
 			return nil
 		}
 		if len(d.Invalid) > 0 {
@@ -274,14 +276,14 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 		j.items = append(j.items, &item{ev: ev, job: j, lane: l, key: orderKey(ev), enqueued: e.Received})
 	}
 	if len(j.items) == 0 {
-		j.finish(nil)
+		j.finish()
 		return nil
 	}
 	j.remaining.Store(int32(len(j.items)))
 	if j.unbuffered {
 		for _, it := range j.items {
 			if err := it.lane.offerDirect(it); err != nil {
-				j.finish(err)
+				j.refuse(err)
 				return nil
 			}
 		}
@@ -291,18 +293,18 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 		it.lane.offer(it)
 	}
 	if err := p.opt.Writer.Submit(ctx, j); err != nil {
-		j.finish(fmt.Errorf("queue event for commit: %w", err))
+		j.refuse(fmt.Errorf("queue event for commit: %w", err))
 	}
 	return nil
 }
 
 // reject applies policy to an event no sink will get.
-func (p *Pipeline) reject(ctx context.Context, e *adapters.Event, reason, detail string, policy Policy, done func(error)) error {
+func (p *Pipeline) reject(ctx context.Context, e *adapters.Event, reason, detail string, policy Policy, done func(adapters.Settlement)) error {
 	p.rejected(e, reason)
 	p.limiter.log(p.log, reason, "event rejected", "reason", reason, "detail", detail,
 		"source", e.Source, "topic", e.Topic, "event_id", e.ID, "policy", string(policy))
 	if policy != DeadLetter {
-		done(nil)
+		done(adapters.Settled(adapters.Dropped, reason+": "+detail))
 		return nil
 	}
 	data, err := e.MarshalBinary()
@@ -310,7 +312,9 @@ func (p *Pipeline) reject(ctx context.Context, e *adapters.Event, reason, detail
 		return err
 	}
 	entry := &store.Entry{Sink: RejectedSink, Key: e.Key, Data: data, Enqueued: e.Received}
-	job := &opJob{p: p, ops: []op{{kind: opDead, entry: entry, reason: reason + ": " + detail}}, done: done}
+	why := reason + ": " + detail
+	job := &opJob{p: p, ops: []op{{kind: opDead, entry: entry, reason: why}},
+		done: func() { done(adapters.Settled(adapters.DeadLettered, why)) }}
 	if err := p.opt.Writer.Submit(ctx, job); err != nil {
 		return err
 	}

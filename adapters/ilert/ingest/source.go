@@ -120,7 +120,7 @@ func NewSource(cfg Config, d adapters.Deps) (*Source, error) {
 // Handler returns the API handler, for tests.
 func (s *Source) Handler() *Handler { return s.h }
 
-func (s *Source) publish(ctx context.Context, e *adapters.Event, done func(error)) error {
+func (s *Source) publish(ctx context.Context, e *adapters.Event, done func(adapters.Settlement)) error {
 	s.mu.RLock()
 	pub := s.pub
 	s.mu.RUnlock()
