@@ -3,7 +3,6 @@ package pipeline
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -11,47 +10,21 @@ import (
 
 // Every test of the package (and of pipeline_test, which links this file) checks a
 // lane's invariants after each operation: a broken one panics, naming itself, the
-// lane and the operation, wherever the lane was (a worker, the writer, a timer).
-//
-// The counters are checked after every operation. The walk over the queues costs a
-// visit per item, so it runs after every operation of a lane holding fewer than
-// walkBudget items, and after every n/walkBudget-th operation of one holding n: a
-// check then costs about walkBudget visits however large the lane, and the tests that
-// race a wall-clock window (DeliverWindow) against deliveries keep their timing under
-// the race detector. The writer's hold and release steps change only the held queue,
-// so their walk checks only that.
+// lane and the operation, wherever the lane was (a worker, the writer, a timer). The
+// writer's hold and release steps change only the held queue, so after them only the
+// counters and that queue are checked.
 func init() {
 	checkHook = func(l *lane, op string) {
 		var err error
-		switch {
-		case !l.dueForWalkLocked():
-			err = l.countersLocked()
-		case op == "hold" || op == "unhold":
+		if op == "hold" || op == "unhold" {
 			err = errors.Join(l.countersLocked(), l.heldInvariantsLocked())
-		default:
+		} else {
 			err = l.invariantsLocked()
 		}
 		if err != nil {
 			panic(fmt.Sprintf("pipeline: lane %q after %s breaks its invariants:\n%v", l.name, op, err))
 		}
 	}
-}
-
-// walkBudget is about the most item visits one check makes; see init.
-const walkBudget = 64
-
-// opsSeen maps each lane to the count of its checked operations (a *uint64 guarded
-// by the lane's mu).
-var opsSeen sync.Map
-
-// dueForWalkLocked counts an operation of l and reports whether the full walk is due
-// after it. l.mu must be held.
-func (l *lane) dueForWalkLocked() bool {
-	v, _ := opsSeen.LoadOrStore(l, new(uint64))
-	n := v.(*uint64)
-	*n++
-	size := l.memCount + len(l.held.refs) - l.held.head
-	return *n%uint64(1+size/walkBudget) == 0
 }
 
 // countersLocked checks what the lane's counters say without walking its queues.
