@@ -1,0 +1,171 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/daemon/broker"
+	"github.com/edgerelay/edgerelay/daemon/config"
+	"github.com/edgerelay/edgerelay/daemon/events"
+	"github.com/edgerelay/edgerelay/daemon/health"
+	"github.com/edgerelay/edgerelay/daemon/pipeline"
+	"github.com/edgerelay/edgerelay/store"
+)
+
+func (d *Daemon) openStore() error {
+	path := d.cfg.Store.Path
+	db, err := store.Open(path, store.Options{
+		NoVerify: !*d.cfg.Store.VerifyOnOpen,
+		NoSync:   d.cfg.Store.UnsafeNoSync,
+		Logger:   d.log.With("component", "store"),
+	})
+	if err != nil {
+		return fmt.Errorf("open store %s: %w", path, err)
+	}
+	d.db = db
+	d.onStop("store", db.Close)
+	if moved, reason := db.Quarantined(); moved != "" {
+		d.log.Error("the store was unreadable and has been moved aside; starting with an empty store",
+			"moved_to", moved, "reason", reason)
+		d.health.Set("store", "quarantined", false, health.Degraded,
+			fmt.Sprintf("corrupt store moved to %s (%s); started empty", moved, reason))
+		d.bus.Publish(events.Event{Kind: events.StoreQuarantined, Path: moved, Reason: reason})
+	}
+	return nil
+}
+
+// newBroker creates the embedded broker when the configuration wants it. It does not
+// listen yet: the relay's in-process sources attach first (buildSources), so that no
+// client can publish into a topic the relay will take before the relay is there.
+func (d *Daemon) newBroker() error {
+	bc := d.cfg.Broker
+	if !bc.Wanted() {
+		if bc.Enabled == broker.EnabledAuto {
+			d.log.Info("an MQTT broker already answers; the embedded broker stays off", "addr", bc.Listen)
+		}
+		return nil
+	}
+	b, err := broker.New(bc, d.log.With("component", "broker"))
+	if err != nil {
+		return err
+	}
+	b.SetHealth(d.health.For("broker"))
+	d.broker = b
+	d.onStop("broker", b.Close)
+	return nil
+}
+
+func (d *Daemon) deps(dir adapters.Direction, typ, name string) adapters.Deps {
+	return adapters.Deps{
+		Name:    name,
+		Log:     d.log.With(string(dir), name, "adapter", typ),
+		Health:  d.health.For(string(dir) + ":" + name),
+		Now:     d.now,
+		Clock:   d.clock,
+		Version: d.opt.Version,
+		HTTP:    d.web,
+		State:   d.sourceState(dir, name),
+		Listen:  d.listenFor(dir, name),
+	}
+}
+
+// listenFor gives source name listeners of its own on the web server (nil for sinks
+// and transforms); their TLS condition is reported under the source's component.
+func (d *Daemon) listenFor(dir adapters.Direction, name string) func(adapters.ListenerConfig) (adapters.Mounter, error) {
+	if dir != adapters.DirSource {
+		return nil
+	}
+	return func(lc adapters.ListenerConfig) (adapters.Mounter, error) {
+		m, err := d.web.Listener(string(dir)+":"+name, lc)
+		if err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
+}
+
+func (d *Daemon) buildSinks() error {
+	for _, a := range d.cfg.Sinks {
+		s, err := a.Factory.BuildSink(a.Settings, d.deps(adapters.DirSink, a.Type, a.Name))
+		if err != nil {
+			return fmt.Errorf("sink %s: %w", a.Name, err)
+		}
+		d.onStop("close sink "+a.Name, func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return s.Close(ctx)
+		})
+		n := a.Factory.Info.MaxInFlight
+		if m, ok := s.(adapters.InFlightLimiter); ok && m.MaxInFlight() > 0 {
+			n = m.MaxInFlight()
+		}
+		d.sinks = append(d.sinks, pipeline.Sink{Name: a.Name, Sink: s, MaxInFlight: n, Retry: a.Retry})
+	}
+	return nil
+}
+
+func (d *Daemon) buildSources() error {
+	for _, a := range d.cfg.Sources {
+		if bs, ok := a.Settings.(adapters.BrokerSubscriber); ok && d.broker != nil {
+			if sub := bs.BrokerSubscription(); sameEndpoint(sub.URL, d.broker.Addr(), d.cfg.Broker.Listen) {
+				// The source would connect to our own embedded broker: take the in-process
+				// path instead, which acknowledges publishers only once events are safe.
+				d.log.Info("source reads the embedded broker in-process", "source", a.Name)
+				src := d.broker.Source(a.Name, sub.Topics, sub.KeyPath, sub.Kind)
+				d.sources = append(d.sources, source{name: a.Name, typ: a.Type, src: src})
+				continue
+			}
+		}
+		s, err := a.Factory.BuildSource(a.Settings, d.deps(adapters.DirSource, a.Type, a.Name))
+		if err != nil {
+			return fmt.Errorf("source %s: %w", a.Name, err)
+		}
+		src := source{name: a.Name, typ: a.Type, src: s, ready: a.Factory.Ready}
+		for _, c := range src.ready {
+			d.health.Set("source:"+a.Name, c, false, health.Critical, "starting")
+		}
+		d.sources = append(d.sources, src)
+	}
+	return nil
+}
+
+// sameEndpoint reports whether a broker URL points at the embedded broker.
+func sameEndpoint(url string, addrs ...string) bool {
+	if url == "embedded" || url == "embedded://" {
+		return true
+	}
+	hp := url
+	if i := strings.Index(hp, "://"); i >= 0 {
+		hp = hp[i+3:]
+	}
+	hp = strings.TrimSuffix(hp, "/")
+	for _, a := range addrs {
+		if a == "" {
+			continue
+		}
+		if hp == a || strings.Replace(hp, "localhost", "127.0.0.1", 1) == a {
+			return true
+		}
+	}
+	return false
+}
+
+// routes builds the pipeline's routes, with their transforms.
+func (d *Daemon) routes(rs []config.Route) ([]pipeline.Route, error) {
+	out := make([]pipeline.Route, 0, len(rs))
+	for _, r := range rs {
+		pr := pipeline.Route{Name: r.Name, From: r.From, Topics: r.Topics, Kinds: r.Kinds, To: r.To, RequireJSON: r.RequireJSON}
+		if t := r.Transform; t != nil {
+			tr, err := t.Factory.BuildTransform(t.Settings, d.deps(adapters.DirTransform, t.Type, r.Name))
+			if err != nil {
+				return nil, fmt.Errorf("route %s: transform %s: %w", r.Name, t.Type, err)
+			}
+			pr.Transform = tr
+		}
+		out = append(out, pr)
+	}
+	return out, nil
+}

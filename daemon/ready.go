@@ -1,0 +1,56 @@
+package daemon
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/edgerelay/edgerelay/daemon/events"
+)
+
+// readyWhenSubscribed sends READY=1 once every source that subscribes has done so, or
+// after the startup grace with a STATUS line naming what is missing.
+func (d *Daemon) readyWhenSubscribed(ctx context.Context) {
+	deadline := d.clock.NewTimer(d.opt.StartupGrace)
+	defer deadline.Stop()
+	changed, unsub := d.health.Subscribe()
+	defer unsub()
+	for waiting := false; ; waiting = true {
+		missing := d.unsubscribed()
+		if len(missing) == 0 {
+			_ = d.notify.Ready()
+			d.bus.Publish(events.Event{Kind: events.Ready})
+			d.log.Info("ready", "http", d.web.Addr(), "sources", len(d.sources), "sinks", len(d.sinks))
+			return
+		}
+		if !waiting {
+			d.log.Info("READY=1 waits for sources to subscribe", "waiting_for", strings.Join(missing, ", "),
+				"grace_s", d.opt.StartupGrace.Seconds())
+		}
+		select {
+		case <-changed:
+		case <-deadline.C():
+			_ = d.notify.Ready()
+			d.bus.Publish(events.Event{Kind: events.Ready, Reason: "startup grace ended; waiting for " + strings.Join(missing, ", ")})
+			d.log.Warn("ready without every source subscribed; they keep retrying",
+				"waiting_for", strings.Join(missing, ", "), "grace_s", d.opt.StartupGrace.Seconds())
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (d *Daemon) unsubscribed() []string {
+	var missing []string
+	snap := d.health.Snapshot()
+	for _, s := range d.sources {
+		for _, c := range snap {
+			if c.Component == "source:"+s.name && slices.Contains(s.ready, c.Name) && !c.OK {
+				missing = append(missing, s.name)
+				break
+			}
+		}
+	}
+	return missing
+}
