@@ -15,6 +15,8 @@ import (
 	"github.com/edgerelay/edgerelay/store"
 )
 
+// openStore opens the store (a corrupt file is quarantined by store.Open) and raises
+// the quarantine condition and event when that happened.
 func (d *Daemon) openStore() error {
 	path := d.cfg.Store.Path
 	db, err := store.Open(path, store.Options{
