@@ -68,8 +68,14 @@ func Do(c *http.Client, req *http.Request, limit int64) (*http.Response, []byte,
 		return nil, nil, ClassifyTransport(err)
 	}
 	defer resp.Body.Close()
-	body, rerr := io.ReadAll(io.LimitReader(resp.Body, limit))
-	_, _ = io.CopyN(io.Discard, resp.Body, drainLimit)
+	var body []byte
+	var rerr error
+	if resp.ContentLength != 0 { // a known empty body needs no reading (nor a buffer)
+		body, rerr = io.ReadAll(io.LimitReader(resp.Body, limit))
+		if int64(len(body)) >= limit {
+			_, _ = io.CopyN(io.Discard, resp.Body, drainLimit)
+		}
+	}
 	if cerr := Classify(resp, body); cerr != nil {
 		return resp, body, fmt.Errorf("%s %s: %w", req.Method, RedactURL(req.URL.String()), cerr)
 	}
@@ -82,3 +88,28 @@ func Do(c *http.Client, req *http.Request, limit int64) (*http.Response, []byte,
 // drainLimit bounds how much of an unread response body Do discards to keep the
 // connection reusable; a longer body costs a new connection instead.
 const drainLimit = 64 << 10
+
+// Header builds a request header in two allocations (the map and one array for
+// every value) instead of one per Set. Keys must be in canonical form
+// (http.CanonicalHeaderKey); a later Set of a key replaces its value. Each value
+// slice is capped at length one, so an Add on the header later copies instead of
+// overwriting a neighbour.
+type Header struct {
+	h    http.Header
+	vals []string
+}
+
+// NewHeader returns a builder sized for n keys.
+func NewHeader(n int) Header {
+	return Header{h: make(http.Header, n), vals: make([]string, 0, n)}
+}
+
+// Set sets key, canonical, to the single value v.
+func (b *Header) Set(key, v string) {
+	b.vals = append(b.vals, v)
+	n := len(b.vals)
+	b.h[key] = b.vals[n-1 : n : n]
+}
+
+// Header returns the header built.
+func (b *Header) Header() http.Header { return b.h }
