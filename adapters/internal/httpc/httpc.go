@@ -99,7 +99,8 @@ type Header struct {
 	vals []string
 }
 
-// NewHeader returns a builder sized for n keys.
+// NewHeader returns a builder sized for n keys. Up to 8 keys the map is one small
+// allocation; more need a larger map and Set grows past n as needed.
 func NewHeader(n int) Header {
 	return Header{h: make(http.Header, n), vals: make([]string, 0, n)}
 }
