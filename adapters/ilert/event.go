@@ -57,41 +57,21 @@ func (e *Event) Encode() ([]byte, error) {
 	b = append(b, `,"priority":`...)
 	b = appendOpt(b, e.Priority)
 	b = append(b, `,"images":`...)
-	if e.Images == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i, im := range e.Images {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"src":`...)
-			b = appendString(b, im.Src)
-			b = append(b, `,"href":`...)
-			b = appendOpt(b, im.Href)
-			b = append(b, `,"alt":`...)
-			b = appendOpt(b, im.Alt)
-			b = append(b, '}')
-		}
-		b = append(b, ']')
-	}
+	b = appendArray(b, e.Images, func(b []byte, im Image) []byte {
+		b = append(b, `{"src":`...)
+		b = appendString(b, im.Src)
+		b = append(b, `,"href":`...)
+		b = appendOpt(b, im.Href)
+		b = append(b, `,"alt":`...)
+		return append(appendOpt(b, im.Alt), '}')
+	})
 	b = append(b, `,"links":`...)
-	if e.Links == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i, l := range e.Links {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"href":`...)
-			b = appendString(b, l.Href)
-			b = append(b, `,"text":`...)
-			b = appendOpt(b, l.Text)
-			b = append(b, '}')
-		}
-		b = append(b, ']')
-	}
+	b = appendArray(b, e.Links, func(b []byte, l Link) []byte {
+		b = append(b, `{"href":`...)
+		b = appendString(b, l.Href)
+		b = append(b, `,"text":`...)
+		return append(appendOpt(b, l.Text), '}')
+	})
 	b = append(b, `,"customDetails":`...)
 	if e.CustomDetails == nil {
 		b = append(b, "null"...)
@@ -102,6 +82,21 @@ func (e *Event) Encode() ([]byte, error) {
 		b = appendCompact(b, e.CustomDetails)
 	}
 	return append(b, '}'), nil
+}
+
+// appendArray appends xs as a JSON array of elements written by f, or null for nil.
+func appendArray[T any](b []byte, xs []T, f func([]byte, T) []byte) []byte {
+	if xs == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, x := range xs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = f(b, x)
+	}
+	return append(b, ']')
 }
 
 func optLen(s *string) int {

@@ -87,12 +87,27 @@ func skip(format string, a ...any) (Result, error) {
 	return Result{Skip: true, Reason: fmt.Sprintf(format, a...)}, nil
 }
 
-// members are the top-level members of a payload that the mapping reads, found in one
-// pass; a member given twice counts with its last value, as in a decoded map.
-type members struct {
-	integrationKey, apiKey, eventType, summary, details, alertKey, priority gjson.Result
-	images, links, customDetails                                            gjson.Result
-}
+// The top-level members of a payload that the mapping reads, indexes into members.
+const (
+	mIntegrationKey = iota
+	mAPIKey
+	mEventType
+	mSummary
+	mDetails
+	mAlertKey
+	mPriority
+	mImages
+	mLinks
+	mCustomDetails
+	nMembers
+)
+
+// memberNames are the JSON names of the members, by index.
+var memberNames = [nMembers]string{"integrationKey", "apiKey", "eventType", "summary", "details", "alertKey", "priority", "images", "links", "customDetails"}
+
+// members holds the members of a payload found in one pass, by index; a member
+// given twice counts with its last value, as in a decoded map.
+type members [nMembers]gjson.Result
 
 // scan reads the members of payload, a valid JSON object, in one pass without
 // decoding it into a map: the mapping runs for every event.
@@ -105,27 +120,11 @@ func scan(payload []byte) (m members, ok bool) {
 		return m, false
 	}
 	root.ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
-		case "integrationKey":
-			m.integrationKey = v
-		case "apiKey":
-			m.apiKey = v
-		case "eventType":
-			m.eventType = v
-		case "summary":
-			m.summary = v
-		case "details":
-			m.details = v
-		case "alertKey":
-			m.alertKey = v
-		case "priority":
-			m.priority = v
-		case "images":
-			m.images = v
-		case "links":
-			m.links = v
-		case "customDetails":
-			m.customDetails = v
+		for i, name := range memberNames {
+			if k.Str == name {
+				m[i] = v
+				break
+			}
 		}
 		return true
 	})
@@ -173,25 +172,26 @@ func mapMessage(c Config, topic string, payload []byte, defaultDetails func() js
 		b   ilert.Event
 		err error
 	)
-	str := func(name string, v gjson.Result) *string {
-		switch {
+	str := func(i int) *string {
+		switch v := fields[i]; {
 		case err != nil, !v.Exists(), v.Type == gjson.Null:
 			return nil
 		case v.Type != gjson.String:
-			err = fmt.Errorf("field %s is not a string", name)
+			err = fmt.Errorf("field %s is not a string", memberNames[i])
 			return nil
+		default:
+			s := v.Str
+			return &s
 		}
-		s := v.Str
-		return &s
 	}
-	key, apiKey := str("integrationKey", fields.integrationKey), str("apiKey", fields.apiKey)
-	etype, summary := str("eventType", fields.eventType), str("summary", fields.summary)
-	b.Details, b.AlertKey, b.Priority = str("details", fields.details), str("alertKey", fields.alertKey), str("priority", fields.priority)
+	key, apiKey := str(mIntegrationKey), str(mAPIKey)
+	etype, summary := str(mEventType), str(mSummary)
+	b.Details, b.AlertKey, b.Priority = str(mDetails), str(mAlertKey), str(mPriority)
 	if err == nil {
-		b.Images, err = images(raw(fields.images))
+		b.Images, err = images(raw(fields[mImages]))
 	}
 	if err == nil {
-		b.Links, err = links(raw(fields.links))
+		b.Links, err = links(raw(fields[mLinks]))
 	}
 	if err != nil {
 		return skip("payload is not an ilert event: %v", err)
@@ -277,7 +277,7 @@ func mapMessage(c Config, topic string, payload []byte, defaultDetails func() js
 		b.Summary = "New alert from " + topic
 	}
 
-	if cd := fields.customDetails; cd.Exists() && cd.Type != gjson.Null {
+	if cd := fields[mCustomDetails]; cd.Exists() && cd.Type != gjson.Null {
 		if end := cd.Index + len(cd.Raw); cd.Index > 0 && end <= len(payload) && string(payload[cd.Index:end]) == cd.Raw {
 			b.CustomDetails = payload[cd.Index:end] // the same bytes, not copied
 		} else {
