@@ -302,7 +302,7 @@ func (s *Sink) do(client *http.Client, req *http.Request, e *adapters.Event) err
 		return adapters.Permanent(fmt.Errorf("%s %s: %w", req.Method, httpc.RedactURL(req.URL.String()),
 			&UnexpectedStatusError{StatusError: httpc.StatusError{StatusCode: resp.StatusCode, Excerpt: httpc.Excerpt(body, httpc.MaxExcerpt)}}))
 	}
-	if id := resp.Header.Get("correlation-id"); id != "" {
+	if id := resp.Header.Get("correlation-id"); id != "" && s.log.Enabled(req.Context(), slog.LevelDebug) {
 		s.log.Debug("ilert accepted", "event_id", e.ID, "kind", e.Kind, "correlation_id", id)
 	}
 	return nil

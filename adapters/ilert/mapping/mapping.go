@@ -172,6 +172,7 @@ func mapMessage(c Config, topic string, payload []byte, defaultDetails func() js
 		b   ilert.Event
 		err error
 	)
+	var strs [nMembers]string // escapes once for every string member, not once each
 	str := func(i int) *string {
 		switch v := fields[i]; {
 		case err != nil, !v.Exists(), v.Type == gjson.Null:
@@ -180,8 +181,8 @@ func mapMessage(c Config, topic string, payload []byte, defaultDetails func() js
 			err = fmt.Errorf("field %s is not a string", memberNames[i])
 			return nil
 		default:
-			s := v.Str
-			return &s
+			strs[i] = v.Str
+			return &strs[i]
 		}
 	}
 	key, apiKey := str(mIntegrationKey), str(mAPIKey)
