@@ -29,8 +29,8 @@ import (
 // HTTP client and server (both in this process) work per request:
 //
 //	BenchmarkPublishDeliver  ≤ 8   the pipeline alone, in-process peer (4–7 measured; 8–10 before)
-//	BenchmarkPublishWebhook  ≤ 70  + the webhook sink's HTTP request (35–65; 41–62 before; net/http is most of it)
-//	BenchmarkPublishIlert    ≤ 85  + the ilert route transform and the ilert sink (59–78; 134–154 before)
+//	BenchmarkPublishWebhook  ≤ 60  + the webhook sink's HTTP request (36–51; 41–62 before; net/http is most of it)
+//	BenchmarkPublishIlert    ≤ 65  + the ilert route transform and the ilert sink (43–54; 134–154 before)
 
 // benchPublish publishes b.N events with payload through a pipeline whose only sink
 // is sink, routed by route (its To is set here), and waits for every done callback.
