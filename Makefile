@@ -4,7 +4,8 @@
 #   make run      build, then run the embedded default (broker + stdout sink)
 #   make test     the test suite (what CI and the README run)
 #   make lint     gofmt, go vet (host, 32-bit ARM, MIPS softfloat)
-#   make cross    release binaries for every target into dist/, with a size table
+#   make cross    release binaries for every target into dist/, plus core-only
+#                 (all adapters omitted) ones, with a size table
 #   make bench    regenerate docs/benchmarks.md
 #   make package  .deb and .ipk packages into dist/packages/ (installs nfpm)
 #   make clean
@@ -40,6 +41,20 @@ CROSS := \
 	mipsle_softfloat  mipsle  GOMIPS=softfloat \
 	amd64             amd64   -
 
+# Core-only binaries: dist/edgerelay-core_linux_<name>, every adapter left out (one
+# edgerelay_omit_<name> tag per adapters/all/omit_<name>.go): the daemon, store,
+# embedded broker and command line, for size budgets (performance guide W8). They are
+# measured, not packaged.
+CROSS_CORE := \
+	armv7             arm     GOARM=7 \
+	mipsle_softfloat  mipsle  GOMIPS=softfloat
+CORE_BUDGET_MIB := 10
+
+comma    := ,
+empty    :=
+space    := $(empty) $(empty)
+OMIT_ALL := $(subst $(space),$(comma),$(sort $(patsubst adapters/all/omit_%.go,edgerelay_omit_%,$(wildcard adapters/all/omit_*.go))))
+
 NFPM_VERSION := v2.45.2
 NFPM         := bin/nfpm-$(NFPM_VERSION)/nfpm
 PKG_VERSION   = $(shell sh packaging/version.sh '$(VERSION)')
@@ -70,17 +85,26 @@ lint:
 
 cross:
 	@mkdir -p dist
-	@set -e; set -- $(CROSS); while [ $$# -gt 0 ]; do \
-		name=$$1 arch=$$2 extra=$$3; shift 3; [ "$$extra" = - ] && extra=; \
-		echo "CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $$extra $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/edgerelay_linux_$$name $(MAIN)"; \
-		env CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $$extra $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/edgerelay_linux_$$name $(MAIN); \
+	@set -e; \
+	build() { \
+		echo "CGO_ENABLED=0 GOOS=linux GOARCH=$$2 $$3 $(GO) build -trimpath $$4 -ldflags '$(LDFLAGS)' -o dist/$$1 $(MAIN)"; \
+		env CGO_ENABLED=0 GOOS=linux GOARCH=$$2 $$3 $(GO) build -trimpath $$4 -ldflags '$(LDFLAGS)' -o dist/$$1 $(MAIN); \
+	}; \
+	set -- $(CROSS); while [ $$# -gt 0 ]; do \
+		extra=$$3; [ "$$extra" = - ] && extra=; build edgerelay_linux_$$1 $$2 "$$extra" ""; shift 3; \
+	done; \
+	set -- $(CROSS_CORE); while [ $$# -gt 0 ]; do \
+		extra=$$3; [ "$$extra" = - ] && extra=; build edgerelay-core_linux_$$1 $$2 "$$extra" "-tags $(OMIT_ALL)"; shift 3; \
 	done
-	@set -e; set -- $(CROSS); { \
-		printf '%-38s %10s %8s\n' binary bytes MiB; \
-		while [ $$# -gt 0 ]; do \
-			f=dist/edgerelay_linux_$$1; shift 3; \
-			awk -v f="$$f" -v s="$$(stat -c %s "$$f")" 'BEGIN { printf "%-38s %10d %8.2f\n", f, s, s / 1048576 }'; \
+	@set -e; { \
+		printf '%-44s %10s %8s\n' binary bytes MiB; \
+		set -- $(CROSS); while [ $$# -gt 0 ]; do files="$$files dist/edgerelay_linux_$$1"; shift 3; done; \
+		set -- $(CROSS_CORE); while [ $$# -gt 0 ]; do files="$$files dist/edgerelay-core_linux_$$1"; shift 3; done; \
+		for f in $$files; do \
+			awk -v f="$$f" -v s="$$(stat -c %s "$$f")" 'BEGIN { printf "%-44s %10d %8.2f\n", f, s, s / 1048576 }'; \
 		done; } | tee dist/sizes.txt
+	@s=$$(stat -c %s dist/edgerelay-core_linux_armv7); if [ $$s -gt $$(($(CORE_BUDGET_MIB) * 1048576)) ]; then \
+		echo "dist/edgerelay-core_linux_armv7 is $$s bytes, over the $(CORE_BUDGET_MIB) MiB budget (W8)" >&2; exit 1; fi
 	GO='$(GO)' bash .ci/check-reflect.sh $(MAIN)
 
 bench:

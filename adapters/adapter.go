@@ -2,9 +2,12 @@ package adapters
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/edgerelay/edgerelay/adapters/clock"
 )
 
 // Sink delivers events to one downstream system.
@@ -35,10 +38,11 @@ type Sink interface {
 // it returns nil) or until the source cannot continue (then it returns the error; the
 // daemon logs it, marks the source unhealthy and calls Run again after a backoff).
 //
-// A source acknowledges an event upstream only after the done callback it passed to
-// Publisher.Publish was called with a nil error. A non-nil error means the event was
-// not accepted (store failure, shutdown): the source must leave it unacknowledged so
-// that upstream redelivers it.
+// A source acknowledges an event upstream only once the done callback it passed to
+// Publisher.Publish reported a settlement whose OK is true (stored, delivered,
+// dead-lettered or dropped). Refused means the event was not accepted (store failure,
+// an undeliverable event of a source requiring AckDelivered, shutdown): the source
+// must leave it unacknowledged so that upstream redelivers it.
 type Source interface {
 	Run(ctx context.Context, pub Publisher) error
 }
@@ -49,44 +53,72 @@ type Publisher interface {
 	// routing; it blocks only to apply back-pressure (the store is not keeping up or is
 	// failing) and returns ctx.Err() if ctx ends first, in which case done is never
 	// called. Otherwise done is called exactly once, from any goroutine, possibly before
-	// Publish returns: with nil when every sink the event routes to has it durably
-	// stored or already delivered (or the event was deliberately dropped by policy),
-	// and with an error when the event must be redelivered by upstream.
+	// Publish returns, with the event's settlement: Stored once every sink the event
+	// routes to has it durably stored or already delivered, Delivered once every one
+	// delivered it, DeadLettered or Dropped when the relay settled it without
+	// delivering it, Refused (with the error) when upstream must redeliver it. With
+	// several sinks the outcome is the one of highest precedence (see [Outcome]).
 	//
 	// Events published by one goroutine keep their order per Key. done must not block.
-	Publish(ctx context.Context, e *Event, done func(error)) error
+	Publish(ctx context.Context, e *Event, done func(Settlement)) error
 }
 
 // PublisherFunc adapts a function to the Publisher interface.
-type PublisherFunc func(ctx context.Context, e *Event, done func(error)) error
+type PublisherFunc func(ctx context.Context, e *Event, done func(Settlement)) error
 
 // Publish calls f.
-func (f PublisherFunc) Publish(ctx context.Context, e *Event, done func(error)) error {
+func (f PublisherFunc) Publish(ctx context.Context, e *Event, done func(Settlement)) error {
 	return f(ctx, e, done)
 }
 
-// PublishWait publishes e and waits until done is called, returning its error. It suits
-// sources that acknowledge one event at a time (HTTP ingest, one-shot commands).
+// PublishWait publishes e and waits until done is called. It returns nil when the
+// event was accepted (any outcome but Refused), else Publish's error, the refusal's
+// error or ctx.Err(). It suits sources that acknowledge one event at a time (HTTP
+// ingest, one-shot commands); PublishSettle also returns the settlement.
 func PublishWait(ctx context.Context, pub Publisher, e *Event) error {
-	ch := make(chan error, 1)
-	if err := pub.Publish(ctx, e, func(err error) { ch <- err }); err != nil {
-		return err
+	_, err := PublishSettle(ctx, pub, e)
+	return err
+}
+
+// PublishSettle is PublishWait returning the settlement as well; it is Refused
+// whenever the error is not nil.
+func PublishSettle(ctx context.Context, pub Publisher, e *Event) (Settlement, error) {
+	ch := make(chan Settlement, 1)
+	if err := pub.Publish(ctx, e, func(s Settlement) { ch <- s }); err != nil {
+		return Refuse(err), err
 	}
 	select {
-	case err := <-ch:
-		return err
+	case s := <-ch:
+		if !s.OK() {
+			if s.Err == nil {
+				s = Refuse(errors.New("event settled without an outcome"))
+			}
+			return s, s.Err
+		}
+		return s, nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return Refuse(ctx.Err()), ctx.Err()
 	}
 }
 
 // Health is the slice of the daemon's health tracker an adapter may use. Conditions are
 // named by the adapter ("connected", "subscribed", "tls"); the daemon qualifies them
 // with the adapter name. A nil Health is never passed to an adapter.
+//
+// A condition is critical (Set) when the adapter cannot do its job: the daemon is then
+// not ready (/ready answers 503). It is degraded (SetDegraded) when the adapter works
+// but not fully, and the node should stay in service: a standby edge connector, an open
+// circuit breaker, an unreachable lifecycle broker, TLS files that changed but cannot
+// be used while the old connection holds. Degraded conditions are reported (/ready's
+// component list with 200, the STATUS line, the event bus). One condition may be set
+// either way at different times; the last call wins. Details must not contain secrets.
 type Health interface {
-	// Set records a condition: ok=false with a short human-readable detail makes the
-	// adapter not ready; ok=true clears it.
+	// Set records a critical condition: ok=false with a short human-readable detail
+	// makes the adapter not ready; ok=true clears it.
 	Set(condition string, ok bool, detail string)
+	// SetDegraded records a degraded condition: ok=false with a short detail reports
+	// the adapter degraded but leaves it ready; ok=true clears it.
+	SetDegraded(condition string, ok bool, detail string)
 }
 
 // Deps is what the daemon hands to an adapter's constructor. It is a struct so that
@@ -98,13 +130,30 @@ type Deps struct {
 	Log *slog.Logger
 	// Health reports conditions shown on /ready, the status line and LEDs.
 	Health Health
-	// Now is the clock; tests may replace it. Never nil.
+	// Now tells the time: the daemon sets it to Clock.Now. Never nil. (Adapters
+	// written before Clock read it; new code may use either.)
 	Now func() time.Time
+	// Clock tells the time and makes the timers an adapter waits on (backoff,
+	// periodic work), so that tests can drive them (see package clock). Never nil
+	// when the daemon builds an adapter; a caller that gives none (a test, a
+	// one-shot command) means clock.Real: use clock.Or(d.Clock).
+	Clock clock.Clock
 	// Version is the daemon's version, for User-Agent headers.
 	Version string
 	// HTTP mounts request handlers on the daemon's HTTP server (http.listen), for
 	// sources that receive over HTTP. Nil when the daemon gives none (tests).
 	HTTP Mounter
+	// State is the source's persisted named state (cursor, offsets, node id), already
+	// loaded from the store. The daemon gives it to sources only; nil for sinks and
+	// transforms, and when a caller gives none (tests, one-shot commands).
+	State State
+	// Listen binds an HTTP listener of the source's own on cfg.Listen, over TLS (and
+	// mutual TLS) as cfg.TLS says, and returns the Mounter of its routes. The listener
+	// serves only what the source mounts (not /metrics, /health or /ready); the daemon
+	// serves it and shuts it down with its HTTP server. Call it from the constructor:
+	// the address is bound and the TLS files loaded at once, so a problem fails the
+	// start. Nil for sinks and transforms, and when the daemon gives none (tests).
+	Listen func(cfg ListenerConfig) (Mounter, error)
 }
 
 // Mounter mounts HTTP handlers; net/http.ServeMux pattern syntax.
@@ -133,3 +182,6 @@ type NopHealth struct{}
 
 // Set does nothing.
 func (NopHealth) Set(string, bool, string) {}
+
+// SetDegraded does nothing.
+func (NopHealth) SetDegraded(string, bool, string) {}

@@ -30,6 +30,11 @@
 // not acknowledge anything upstream before the completion callback it passed to
 // Publish has been called with a nil error.
 //
+// A source that must remember something across restarts (a poll cursor, consumer
+// offsets, a node id) keeps it in [Deps].State ([State]): small named values that
+// the daemon stores under the source's instance name, commits with its group commits
+// (coalesced, nothing for an unchanged value) and loads before the source is built.
+//
 // # Errors
 //
 // Classification happens once, in the adapter that saw the failure: transport errors,

@@ -48,6 +48,11 @@ type SourceSpec[C any] struct {
 	Defaults func() C
 	// New builds the source from a decoded and validated config. It must not connect.
 	New func(cfg C, d Deps) (Source, error)
+	// Ack is the least acknowledgement the source requires. Empty means AckStored:
+	// the YAML ack key decides. AckDelivered: the source's upstream must see an
+	// acknowledgement only for delivered events, and a configuration asking
+	// `ack: stored` for it is refused.
+	Ack Ack
 }
 
 // TransformSpec registers a route transform whose configuration is C.
@@ -68,6 +73,8 @@ type Factory struct {
 	Summary string
 	Sample  string
 	Info    Info
+	// Ack is SourceSpec.Ack.
+	Ack Ack
 	// Ready is SourceSpec.Ready.
 	Ready     []string
 	newConfig func() any
@@ -184,7 +191,7 @@ func RegisterTransform[C any](typ string, spec TransformSpec[C]) {
 // panics if typ is already registered as a source.
 func RegisterSource[C any](typ string, spec SourceSpec[C]) {
 	register(&Factory{
-		Type: typ, Dir: DirSource, Summary: spec.Summary, Sample: spec.Sample, Ready: spec.Ready,
+		Type: typ, Dir: DirSource, Summary: spec.Summary, Sample: spec.Sample, Ready: spec.Ready, Ack: spec.Ack,
 		newConfig: newConfigFunc(spec.Defaults),
 		build: func(cfg any, d Deps) (any, error) {
 			c, ok := cfg.(*C)

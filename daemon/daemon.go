@@ -11,15 +11,24 @@
 // subscribed, and blocks until its context ends or a fatal component fails. Shutdown
 // then runs in this order, each step bounded:
 //
-//  1. STOPPING=1; /health and /ready answer 503;
+//  1. the Stopping event, STOPPING=1; /health and /ready answer 503;
 //  2. stop the sources, so nothing new is accepted (unacknowledged messages stay
 //     upstream);
 //  3. stop the pipeline: in-flight sends finish or are cancelled after the drain
 //     timeout (their events stay in the outbox);
-//  4. stop the store writer after it has flushed every queued commit;
+//  4. commit the sources' pending state, then stop the store writer after it has
+//     flushed every queued commit;
 //  5. close the sinks, then the embedded broker;
 //  6. stop the web server;
 //  7. close the store, last, because everything above may still write to it.
+//
+// # Events
+//
+// The daemon's event bus ([Daemon.Events], package events) exists from the start of
+// New: the health tracker publishes every condition change on it, the pipeline what
+// happens to events and sinks, and the daemon itself Started (everything runs), Ready
+// (READY=1 sent), Stopping and StoreQuarantined. The Prometheus counters and the STATUS
+// line are fed from it.
 package daemon
 
 import (
@@ -27,7 +36,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -37,12 +45,14 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/edgerelay/edgerelay/adapters"
-	"github.com/edgerelay/edgerelay/adapters/mqtt"
+	"github.com/edgerelay/edgerelay/adapters/clock"
 	"github.com/edgerelay/edgerelay/daemon/broker"
 	"github.com/edgerelay/edgerelay/daemon/config"
+	"github.com/edgerelay/edgerelay/daemon/events"
 	"github.com/edgerelay/edgerelay/daemon/health"
 	"github.com/edgerelay/edgerelay/daemon/pipeline"
 	"github.com/edgerelay/edgerelay/daemon/sdnotify"
+	"github.com/edgerelay/edgerelay/daemon/state"
 	"github.com/edgerelay/edgerelay/daemon/web"
 	"github.com/edgerelay/edgerelay/store"
 )
@@ -57,8 +67,12 @@ type Options struct {
 	// broker outage at boot does not make systemd kill and restart the daemon in a
 	// loop. Zero means 30s.
 	StartupGrace time.Duration
-	// Now is the clock. Nil means time.Now.
+	// Now tells the time. Nil means Clock.Now.
 	Now func() time.Time
+	// Clock times source restarts, the startup grace, the status loop, the store
+	// writer and the pipeline, and is handed to every adapter (adapters.Deps.Clock).
+	// Nil means clock.Real.
+	Clock clock.Clock
 }
 
 // source is one configured intake.
@@ -75,6 +89,8 @@ type Daemon struct {
 	cfg     *config.Config
 	log     *slog.Logger
 	now     func() time.Time
+	clock   clock.Clock
+	bus     *events.Bus
 	health  *health.Tracker
 	metrics *metrics.Set
 	m       *web.Metrics
@@ -84,13 +100,16 @@ type Daemon struct {
 	web     *web.Server
 	broker  *broker.Broker
 	pipe    *pipeline.Pipeline
+	state   *state.Committer // the sources' persisted state
 	sinks   []pipeline.Sink
 	sources []source
 
 	// dead and deadAt cache the dead-letter count for the STATUS line; only the
-	// status loop touches them.
-	dead   int
-	deadAt time.Time
+	// status loop touches them, and status, the line's view fed from statusSub.
+	dead      int
+	deadAt    time.Time
+	statusSub *events.Subscription
+	status    statusView
 
 	cleanupMu sync.Mutex // guards cleanups
 	cleanups  []cleanup
@@ -132,20 +151,22 @@ func New(opt Options) (*Daemon, error) {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
+	opt.Clock = clock.Or(opt.Clock)
 	if opt.Now == nil {
-		opt.Now = time.Now
+		opt.Now = opt.Clock.Now
 	}
 	if opt.StartupGrace <= 0 {
 		opt.StartupGrace = 30 * time.Second
 	}
 	cfg := opt.Config
 	d := &Daemon{
-		opt: opt, cfg: cfg, log: opt.Log, now: opt.Now,
+		opt: opt, cfg: cfg, log: opt.Log, now: opt.Now, clock: opt.Clock,
 		health:  health.New(opt.Now),
 		metrics: metrics.NewSet(),
 		notify:  sdnotify.New(opt.Log),
 	}
 	d.m = web.NewMetrics(d.metrics)
+	d.wireEvents()
 	built := false
 	defer func() {
 		if !built {
@@ -162,6 +183,7 @@ func New(opt Options) (*Daemon, error) {
 	if err := d.web.Listen(); err != nil {
 		return nil, err
 	}
+	d.onStop("http listeners", d.web.Close) // only when Run never served them
 	if err := d.newBroker(); err != nil {
 		return nil, err
 	}
@@ -183,8 +205,7 @@ func New(opt Options) (*Daemon, error) {
 	if maxBytes < 0 {
 		maxBytes = 0
 	}
-	d.writer = d.db.NewWriter(store.WriterOptions{Window: cfg.Store.CommitWindow, MaxBatch: cfg.Store.MaxBatch})
-	obs := observer{d.m}
+	d.writer = d.db.NewWriter(store.WriterOptions{Window: cfg.Store.CommitWindow, MaxBatch: cfg.Store.MaxBatch, Clock: d.clock})
 	d.pipe, err = pipeline.New(pipeline.Options{
 		DB: d.db, Writer: d.writer, Router: router, Sinks: d.sinks,
 		MaxEventBytes: maxBytes, Unrouted: cfg.Rejects.Unrouted, Oversize: cfg.Rejects.Oversize,
@@ -192,9 +213,13 @@ func New(opt Options) (*Daemon, error) {
 		MaxPending: cfg.Store.MaxPending, MemLimit: cfg.Store.MemoryItems,
 		DeliverWindow: max(cfg.Store.DeliverWindow, 0),
 		DrainTimeout:  cfg.Store.DrainTimeout, Log: d.log.With("component", "pipeline"),
-		Observer: obs, Now: d.now,
+		Events: d.bus, Now: d.now,
+		Clock: d.clock,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if d.state, err = state.Load(d.db, d.writer, state.Options{Log: d.log.With("component", "state")}); err != nil {
 		return nil, err
 	}
 	if err := d.buildSources(); err != nil {
@@ -207,6 +232,7 @@ func New(opt Options) (*Daemon, error) {
 	}
 	d.registerGauges()
 	d.web.OnScrape(d.refreshStoreCounters)
+	d.web.OnScrape(d.refreshBusCounters)
 	built = true
 	return d, nil
 }
@@ -226,9 +252,9 @@ func (d *Daemon) openStore() error {
 	if moved, reason := db.Quarantined(); moved != "" {
 		d.log.Error("the store was unreadable and has been moved aside; starting with an empty store",
 			"moved_to", moved, "reason", reason)
-		d.health.Set("store", "quarantined", false, health.Warning,
+		d.health.Set("store", "quarantined", false, health.Degraded,
 			fmt.Sprintf("corrupt store moved to %s (%s); started empty", moved, reason))
-		d.m.StoreQuarantined().Set(1)
+		d.bus.Publish(events.Event{Kind: events.StoreQuarantined, Path: moved, Reason: reason})
 	}
 	return nil
 }
@@ -260,8 +286,26 @@ func (d *Daemon) deps(dir adapters.Direction, typ, name string) adapters.Deps {
 		Log:     d.log.With(string(dir), name, "adapter", typ),
 		Health:  d.health.For(string(dir) + ":" + name),
 		Now:     d.now,
+		Clock:   d.clock,
 		Version: d.opt.Version,
 		HTTP:    d.web,
+		State:   d.sourceState(dir, name),
+		Listen:  d.listenFor(dir, name),
+	}
+}
+
+// listenFor gives source name listeners of its own on the web server (nil for sinks
+// and transforms); their TLS condition is reported under the source's component.
+func (d *Daemon) listenFor(dir adapters.Direction, name string) func(adapters.ListenerConfig) (adapters.Mounter, error) {
+	if dir != adapters.DirSource {
+		return nil
+	}
+	return func(lc adapters.ListenerConfig) (adapters.Mounter, error) {
+		m, err := d.web.Listener(string(dir)+":"+name, lc)
+		if err != nil {
+			return nil, err
+		}
+		return m, nil
 	}
 }
 
@@ -287,13 +331,15 @@ func (d *Daemon) buildSinks() error {
 
 func (d *Daemon) buildSources() error {
 	for _, a := range d.cfg.Sources {
-		if mc, ok := a.Settings.(*mqtt.Config); ok && d.broker != nil && sameEndpoint(mc.URL, d.broker.Addr(), d.cfg.Broker.Listen) {
-			// The source would connect to our own embedded broker: take the in-process
-			// path instead, which acknowledges publishers only once events are safe.
-			d.log.Info("source reads the embedded broker in-process", "source", a.Name)
-			src := d.broker.Source(a.Name, mc.Topics, mc.KeyPath, mc.Kind)
-			d.sources = append(d.sources, source{name: a.Name, typ: "mqtt", src: src})
-			continue
+		if bs, ok := a.Settings.(adapters.BrokerSubscriber); ok && d.broker != nil {
+			if sub := bs.BrokerSubscription(); sameEndpoint(sub.URL, d.broker.Addr(), d.cfg.Broker.Listen) {
+				// The source would connect to our own embedded broker: take the in-process
+				// path instead, which acknowledges publishers only once events are safe.
+				d.log.Info("source reads the embedded broker in-process", "source", a.Name)
+				src := d.broker.Source(a.Name, sub.Topics, sub.KeyPath, sub.Kind)
+				d.sources = append(d.sources, source{name: a.Name, typ: a.Type, src: src})
+				continue
+			}
 		}
 		s, err := a.Factory.BuildSource(a.Settings, d.deps(adapters.DirSource, a.Type, a.Name))
 		if err != nil {
@@ -308,7 +354,7 @@ func (d *Daemon) buildSources() error {
 	return nil
 }
 
-// sameEndpoint reports whether an MQTT URL points at the embedded broker.
+// sameEndpoint reports whether a broker URL points at the embedded broker.
 func sameEndpoint(url string, addrs ...string) bool {
 	if url == "embedded" || url == "embedded://" {
 		return true
@@ -360,6 +406,10 @@ func (d *Daemon) BrokerAddr() string {
 // Health exposes the tracker (for tests and the status line).
 func (d *Daemon) Health() *health.Tracker { return d.health }
 
+// Events exposes the event bus, for subscribers such as the lifecycle publisher, the
+// LEDs and the status page (see package events).
+func (d *Daemon) Events() *events.Bus { return d.bus }
+
 // Pipeline exposes the delivery pipeline (for tests).
 func (d *Daemon) Pipeline() *pipeline.Pipeline { return d.pipe }
 
@@ -400,6 +450,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for _, s := range d.sources {
 		srcG.Go(func() error { return d.superviseSource(srcCtx, s) }) // returns when srcCtx ends
 	}
+	// Running: everything is started (READY=1 may still wait for the sources).
+	d.bus.Publish(events.Event{Kind: events.Started, Version: d.opt.Version, Sources: d.sourceNames(), Sinks: d.sinkNames()})
 	var aux errgroup.Group
 	auxCtx, stopAux := context.WithCancel(srcCtx)
 	defer stopAux()
@@ -416,6 +468,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 
 	// Shutdown, in order; see the package documentation for why.
+	cause := context.Cause(ctx)
+	if runErr != nil {
+		cause = runErr
+	}
+	d.bus.Publish(events.Event{Kind: events.Stopping, Reason: cause.Error(), Queued: d.queued()})
 	_ = d.notify.Stopping()
 	d.health.SetStopping()
 	stopAux()
@@ -424,6 +481,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.pipe.StopIntake()
 	stopPipe()
 	_ = pipeG.Wait() // in-flight sends finish and queue their outbox deletes
+	d.saveState()    // before the writer stops: it commits the sources' state
 	stopWriter()     // the writer flushes what is queued before it returns
 	_ = writerG.Wait()
 	_ = aux.Wait()
@@ -457,33 +515,37 @@ func (d *Daemon) superviseSource(ctx context.Context, s source) error {
 		}
 		d.health.Set("source:"+s.name, "running", false, health.Critical, msg)
 		d.log.Error("source failed; restarting", "source", s.name, "err", err, "retry_in_s", delay.Seconds())
-		select {
-		case <-time.After(delay):
-			d.health.Set("source:"+s.name, "running", true, health.Critical, "")
-		case <-ctx.Done():
+		if !clock.Sleep(ctx, d.clock, delay) {
 			return nil
 		}
+		d.health.Set("source:"+s.name, "running", true, health.Critical, "")
 	}
 }
 
 // readyWhenSubscribed sends READY=1 once every source that subscribes has done so, or
 // after the startup grace with a STATUS line naming what is missing.
 func (d *Daemon) readyWhenSubscribed(ctx context.Context) {
-	deadline := time.NewTimer(d.opt.StartupGrace)
+	deadline := d.clock.NewTimer(d.opt.StartupGrace)
 	defer deadline.Stop()
 	changed, unsub := d.health.Subscribe()
 	defer unsub()
-	for {
+	for waiting := false; ; waiting = true {
 		missing := d.unsubscribed()
 		if len(missing) == 0 {
 			_ = d.notify.Ready()
+			d.bus.Publish(events.Event{Kind: events.Ready})
 			d.log.Info("ready", "http", d.web.Addr(), "sources", len(d.sources), "sinks", len(d.sinks))
 			return
 		}
+		if !waiting {
+			d.log.Info("READY=1 waits for sources to subscribe", "waiting_for", strings.Join(missing, ", "),
+				"grace_s", d.opt.StartupGrace.Seconds())
+		}
 		select {
 		case <-changed:
-		case <-deadline.C:
+		case <-deadline.C():
 			_ = d.notify.Ready()
+			d.bus.Publish(events.Event{Kind: events.Ready, Reason: "startup grace ended; waiting for " + strings.Join(missing, ", ")})
 			d.log.Warn("ready without every source subscribed; they keep retrying",
 				"waiting_for", strings.Join(missing, ", "), "grace_s", d.opt.StartupGrace.Seconds())
 			return
@@ -521,14 +583,22 @@ func (d *Daemon) alive() error {
 	return d.pipe.Alive(2 * time.Minute)
 }
 
-// statusLoop keeps the systemd STATUS line and the sink health conditions current.
+// statusEvery is how often statusLoop refreshes.
+const statusEvery = 2 * time.Second
+
+// statusLoop keeps the sink and store health conditions current (every 2 s) and the
+// systemd STATUS line, which it renders from the event bus (statusSub) as soon as a
+// condition changes.
 func (d *Daemon) statusLoop(ctx context.Context) {
-	t := time.NewTicker(2 * time.Second)
+	defer d.statusSub.Close()
+	t := d.clock.NewTicker(statusEvery)
 	defer t.Stop()
 	for {
 		d.refreshStatus()
 		select {
-		case <-t.C:
+		case <-t.C():
+		case e := <-d.statusSub.C():
+			d.status.apply(e)
 		case <-ctx.Done():
 			return
 		}
@@ -536,32 +606,30 @@ func (d *Daemon) statusLoop(ctx context.Context) {
 }
 
 func (d *Daemon) refreshStatus() {
-	var parts []string
 	var queued int64
 	for _, s := range d.pipe.Status() {
 		queued += s.Depth
 		comp := "sink:" + s.Name
+		connected := s.Connected || s.LastError == "" // "" : the first Connect has not failed
 		switch {
-		case !s.Connected && s.LastError != "":
-			d.health.Set(comp, "delivering", false, health.Warning, "not connected: "+s.LastError)
-			parts = append(parts, s.Name+" down")
+		case !connected:
+			d.health.Set(comp, "connected", false, health.Degraded, "not connected: "+s.LastError)
+			d.health.Set(comp, "delivering", false, health.Degraded, "")
 		case s.Failing:
-			d.health.Set(comp, "delivering", false, health.Warning, "retrying: "+s.LastError)
-			parts = append(parts, s.Name+" retrying")
+			d.health.Set(comp, "connected", true, health.Degraded, "")
+			d.health.Set(comp, "delivering", false, health.Degraded, "retrying: "+s.LastError)
 		default:
-			d.health.Set(comp, "delivering", true, health.Warning, "")
-			parts = append(parts, s.Name+" ok")
+			d.health.Set(comp, "connected", true, health.Degraded, "")
+			d.health.Set(comp, "delivering", true, health.Degraded, "")
 		}
 	}
 	if e := d.pipe.StoreError(); e != "" {
 		d.health.Set("store", "writable", false, health.Critical, e)
-		parts = append(parts, "STORE FAILING")
 	} else {
 		d.health.Set("store", "writable", true, health.Critical, "")
 	}
-	if moved, _ := d.db.Quarantined(); moved != "" {
-		parts = append(parts, "store was corrupt (moved to "+filepath.Base(moved)+")")
-	}
+	moved, _ := d.db.Quarantined()
+	d.status.catchUp(d.statusSub, d.health, moved)
 	// Counting dead letters walks the dead-letter pages: refresh it every 30 s only.
 	// (Not Stats: it walks every outbox too, which would page the whole store file
 	// into memory during a long outage.)
@@ -571,7 +639,7 @@ func (d *Daemon) refreshStatus() {
 			d.dead = n
 		}
 	}
-	_ = d.notify.Status(fmt.Sprintf("%d queued, %d dead; %s", queued, d.dead, strings.Join(parts, ", ")))
+	_ = d.notify.Status(d.status.line(queued, d.dead, d.sinkNames()))
 }
 
 func (d *Daemon) registerGauges() {

@@ -19,6 +19,7 @@ import (
 	_ "github.com/edgerelay/edgerelay/adapters/all"
 	"github.com/edgerelay/edgerelay/daemon"
 	"github.com/edgerelay/edgerelay/daemon/config"
+	"github.com/edgerelay/edgerelay/daemon/events"
 )
 
 func freePort(t *testing.T) string {
@@ -29,7 +30,8 @@ func freePort(t *testing.T) string {
 }
 
 // TestLifecycle runs a whole daemon in-process: embedded broker → pipeline → webhook,
-// then stops it and checks that no goroutine is left behind.
+// then stops it and checks that no goroutine is left behind and that the event bus
+// told the story.
 func TestLifecycle(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 
@@ -56,6 +58,7 @@ routes: [ { from: [local], to: [hook] } ]
 	d, err := daemon.New(daemon.Options{Config: cfg, Log: slog.New(slog.DiscardHandler), Version: "test"})
 	require.NoError(t, err)
 	require.Equal(t, brokerAddr, d.BrokerAddr())
+	sub := d.Events().Subscribe("test", 4096)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	runErr := make(chan error, 1)
@@ -94,4 +97,44 @@ routes: [ { from: [local], to: [hook] } ]
 		t.Fatal("Run did not return after cancel")
 	}
 	hook.CloseClientConnections()
+
+	sub.Close()
+	var kinds []events.Kind
+	count := map[events.Kind]int{}
+	var last uint64
+	for e := range sub.C() {
+		require.Greater(t, e.Seq, last)
+		last = e.Seq
+		if count[e.Kind] == 0 {
+			kinds = append(kinds, e.Kind)
+		}
+		count[e.Kind]++
+		switch e.Kind {
+		case events.Started:
+			require.Equal(t, "test", e.Version)
+			require.Equal(t, []string{"local"}, e.Sources)
+			require.Equal(t, []string{"hook"}, e.Sinks)
+		case events.Delivered:
+			require.Equal(t, "hook", e.Sink)
+			require.Equal(t, "local", e.Source)
+			require.Equal(t, "a/b", e.Key)
+		case events.Stopping:
+			require.Zero(t, e.Queued)
+			require.NotEmpty(t, e.Reason)
+		}
+	}
+	require.Zero(t, sub.Dropped())
+	require.Equal(t, 20, count[events.Received])
+	require.Equal(t, 20, count[events.Delivered])
+	require.Equal(t, 1, count[events.Started])
+	require.Equal(t, 1, count[events.Ready])
+	require.Equal(t, 1, count[events.Stopping])
+	require.Equal(t, 1, count[events.SinkConnected])
+	require.Positive(t, count[events.ReadinessChanged])
+	at := map[events.Kind]int{}
+	for i, k := range kinds {
+		at[k] = i
+	}
+	require.Less(t, at[events.Started], at[events.Ready], "started, then ready (%v)", kinds)
+	require.Less(t, at[events.Ready], at[events.Stopping], "ready, then stopping (%v)", kinds)
 }

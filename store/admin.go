@@ -200,8 +200,13 @@ func (db *DB) check(withBolt bool) ([]error, error) {
 	} else {
 		c := cb.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if v == nil {
+			switch {
+			case v == nil:
 				p.add("%s/%q: a bucket where a cursor value belongs", bucketCursors, k)
+			case len(k) > MaxCursorName:
+				p.add("%s: a name of %d bytes, over the limit of %d", bucketCursors, len(k), MaxCursorName)
+			case len(v) > MaxCursorValue:
+				p.add("%s/%q: a value of %d bytes, over the limit of %d", bucketCursors, k, len(v), MaxCursorValue)
 			}
 		}
 	}

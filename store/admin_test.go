@@ -178,6 +178,7 @@ func TestClosedDB(t *testing.T) {
 		{"Retry", func() error { _, err := db.Retry("s", nil); return err }},
 		{"Drop", func() error { _, err := db.Drop("s", false, nil); return err }},
 		{"Cursor", func() error { _, err := db.Cursor("c"); return err }},
+		{"Cursors", func() error { return db.Cursors("", func(string, []byte) error { return nil }) }},
 	}
 	for _, c := range calls {
 		require.ErrorIs(t, c.call(), store.ErrClosed, c.name)

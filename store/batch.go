@@ -91,8 +91,17 @@ func (b *Batch) DeadLetter(e *Entry, reason string) {
 	b.ops = append(b.ops, op{kind: opDeadLetter, entry: &cp, text: reason})
 }
 
+// Limits of a cursor: Commit refuses a longer name or a larger value, and Check
+// reports one found in the file. They bound what a caller's bad input can put on the
+// flash; the daemon's source state has limits of its own, well below these.
+const (
+	MaxCursorName  = 1024
+	MaxCursorValue = 64 << 10
+)
+
 // SetCursor stores value under name, replacing the previous value. A nil value
-// removes the cursor. The value is copied.
+// removes the cursor. The value is copied. Name and value are opaque bytes to the
+// store, within MaxCursorName and MaxCursorValue.
 func (b *Batch) SetCursor(name string, value []byte) {
 	if value != nil {
 		value = append(make([]byte, 0, len(value)), value...)
@@ -118,8 +127,13 @@ func (b *Batch) validate() error {
 				return errors.New("entry with an empty sink name")
 			}
 		case opSetCursor:
-			if o.sink == "" {
+			switch {
+			case o.sink == "":
 				return errors.New("cursor with an empty name")
+			case len(o.sink) > MaxCursorName:
+				return fmt.Errorf("cursor name of %d bytes, the limit is %d", len(o.sink), MaxCursorName)
+			case len(o.value) > MaxCursorValue:
+				return fmt.Errorf("cursor %q: value of %d bytes, the limit is %d", o.sink, len(o.value), MaxCursorValue)
 			}
 		}
 	}

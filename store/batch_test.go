@@ -1,7 +1,9 @@
 package store_test
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -268,6 +270,41 @@ func TestSetCursorCopiesValue(t *testing.T) {
 	require.Equal(t, "abc", string(got))
 }
 
+// TestCursorsByPrefix: Cursors walks the names under a prefix in order, with copies,
+// the limits are inclusive, and Stats sizes every cursor.
+func TestCursorsByPrefix(t *testing.T) {
+	db := storetest.MustOpen(t)
+	var b store.Batch
+	b.SetCursor("source/b/x", []byte("2"))
+	b.SetCursor("source/a/y", []byte("1"))
+	b.SetCursor("sourcery", []byte("no"))
+	b.SetCursor("other", []byte("no"))
+	b.SetCursor(strings.Repeat("n", store.MaxCursorName), make([]byte, store.MaxCursorValue))
+	require.NoError(t, db.Commit(&b))
+
+	var got []string
+	require.NoError(t, db.Cursors("source/", func(name string, v []byte) error {
+		got = append(got, name+"="+string(v))
+		v[0] = 'X' // the caller's copy
+		return nil
+	}))
+	require.Equal(t, []string{"source/a/y=1", "source/b/x=2"}, got)
+	v, err := db.Cursor("source/a/y")
+	require.NoError(t, err)
+	require.Equal(t, "1", string(v))
+
+	stop := errors.New("stop")
+	n := 0
+	require.ErrorIs(t, db.Cursors("", func(string, []byte) error { n++; return stop }), stop)
+	require.Equal(t, 1, n)
+
+	st, err := db.Stats()
+	require.NoError(t, err)
+	require.Len(t, st.Cursors, 5)
+	require.Equal(t, 1, st.Cursors["source/a/y"])
+	require.Equal(t, store.MaxCursorValue, st.Cursors[strings.Repeat("n", store.MaxCursorName)])
+}
+
 func TestEmptyBatchCommitsNothing(t *testing.T) {
 	db := storetest.MustOpen(t)
 	before := db.Counters()
@@ -291,6 +328,12 @@ func TestFailedCommitAppliesNothing(t *testing.T) {
 		{name: "empty cursor name", bad: func(b *store.Batch) { b.SetCursor("", []byte("x")) }},
 		{name: "cursor name too long for bbolt", bad: func(b *store.Batch) {
 			b.SetCursor(string(make([]byte, 40000)), []byte("x"))
+		}},
+		{name: "cursor name over the limit", bad: func(b *store.Batch) {
+			b.SetCursor(strings.Repeat("n", store.MaxCursorName+1), []byte("x"))
+		}},
+		{name: "cursor value over the limit", bad: func(b *store.Batch) {
+			b.SetCursor("big", make([]byte, store.MaxCursorValue+1))
 		}},
 	}
 	for _, tc := range tests {

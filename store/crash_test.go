@@ -1,15 +1,11 @@
 package store_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -40,7 +36,9 @@ func TestCrashEnqueue(t *testing.T) {
 	acked := map[int]bool{}
 	for round := range 3 {
 		start := (round + 1) * 1_000_000
-		ids := runCrashChild(t, path, start, 300+100*round)
+		ids := storetest.KillChild(t, "TestCrashChild",
+			[]string{crashPathEnv + "=" + path, crashStartEnv + "=" + strconv.Itoa(start)}, "ack", 300+100*round)
+		require.NotEmpty(t, ids, "the child acknowledged nothing")
 		t.Logf("round %d: %d acknowledged before SIGKILL", round, len(ids))
 		for _, id := range ids {
 			acked[id] = true
@@ -69,53 +67,6 @@ func TestCrashEnqueue(t *testing.T) {
 		}
 		require.Empty(t, missing, "acknowledged ids lost after SIGKILL in round %d", round)
 	}
-}
-
-// runCrashChild starts the child, collects acknowledged ids until it has want of them
-// (or 20 seconds passed), kills it and returns the ids.
-func runCrashChild(t *testing.T, path string, start, want int) []int {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashPathEnv+"="+path, crashStartEnv+"="+strconv.Itoa(start))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-
-	lines := make(chan int, 1024)
-	go func() { // exits at EOF, when the child is dead
-		defer close(lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if id, ok := strings.CutPrefix(sc.Text(), "ack "); ok {
-				if n, err := strconv.Atoi(id); err == nil {
-					lines <- n
-				}
-			}
-		}
-	}()
-
-	var ids []int
-	deadline := time.After(20 * time.Second)
-collect:
-	for len(ids) < want {
-		select {
-		case id, ok := <-lines:
-			if !ok {
-				break collect
-			}
-			ids = append(ids, id)
-		case <-deadline:
-			break collect
-		}
-	}
-	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-	for id := range lines { // acks printed before the kill landed count too
-		ids = append(ids, id)
-	}
-	_ = cmd.Wait()
-	require.NotEmpty(t, ids, "the child acknowledged nothing")
-	return ids
 }
 
 // crashJob puts one entry whose data is its id and reports the ack on a channel.

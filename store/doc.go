@@ -20,16 +20,19 @@
 // in a bucket of their own per sink until an operator replays them ([DB.Retry], back
 // to the end of the outbox, due now) or drops them.
 //
-// Cursors ([Batch.SetCursor], [DB.Cursor]) are small named values that must move in
-// the same transaction as the events they account for, such as the edge connector's
-// poll position.
+// Cursors ([Batch.SetCursor], [DB.Cursor], [DB.Cursors]) are small named values,
+// opaque names and bytes within [MaxCursorName] and [MaxCursorValue]. A cursor may
+// move in the same batch as the events it accounts for. The daemon keeps the sources'
+// persisted state there (its package daemon/state, names source/<instance>/<name>),
+// committed through the [Writer] like everything else; the store does not interpret
+// the names.
 //
 // The file layout:
 //
 //	meta/schema          uint64 big-endian, currently 1
 //	outbox/<sink>/<seq>  record      seq: 8 bytes big-endian
 //	dead/<sink>/<seq>    record with reason and time
-//	cursors/<name>       value
+//	cursors/<name>       value       source state: source/<instance>/<name>
 //
 // A record is a version byte, a byte of flags saying which optional fields follow,
 // varints for times (milliseconds) and counts, length-prefixed strings, and the event
@@ -53,6 +56,22 @@
 // upstream costs the flash almost nothing per event; an outage fills the outboxes,
 // and they drain when the sink returns. [DB.Counters] reports commits and an estimate
 // of the bytes written, the figure to watch for flash wear.
+//
+// Source state costs differently: events that were delivered need no write, but a
+// cursor that moved does. An unchanged value costs nothing (the daemon submits no job,
+// or a job that adds nothing, for a value set to what the store holds). A changed
+// value costs one small transaction per commit window, however often it changed in
+// it, even when every event was delivered without touching the flash: the pages on
+// the path to it plus the meta page, that is 8 KiB (two 4 KiB pages) while the state
+// is small, 12 to 16 KiB once there are hundreds of values, up to 24 KiB for a value
+// of a few KiB (overflow pages), and two fsyncs. A cursor that moves on every poll
+// thus writes once per poll, or once per commit window when polls come faster: every
+// 10 s that is about 70 MB a day, while a cursor set on every event of a busy source
+// would cost up to one transaction per window (200 a second at 5 ms). Sources keep
+// it low by setting state when a position must survive (once a poll's events are
+// safe, not per event) and keeping values to tens of bytes. While events are being
+// written anyway (a failing sink), the state joins their transaction and adds at
+// most the pages of its own values.
 //
 // A failed commit applies nothing; its jobs get the error, the submitters decide
 // (the daemon resubmits), and the writer carries on. It logs a failure once per

@@ -267,6 +267,27 @@ func TestQuarantine(t *testing.T) {
 			reason: "would overwrite",
 		},
 		{
+			name: "bucket where a cursor value belongs",
+			damage: func(t *testing.T, path string) {
+				makeStore(t, path, 1)
+				rawUpdate(t, path, func(tx *bbolt.Tx) error {
+					_, err := tx.Bucket([]byte("cursors")).CreateBucket([]byte("source/edge/pos"))
+					return err
+				})
+			},
+			reason: "cursor value belongs",
+		},
+		{
+			name: "cursor value over the limit",
+			damage: func(t *testing.T, path string) {
+				makeStore(t, path, 1)
+				rawUpdate(t, path, func(tx *bbolt.Tx) error {
+					return tx.Bucket([]byte("cursors")).Put([]byte("source/edge/pos"), make([]byte, store.MaxCursorValue+1))
+				})
+			},
+			reason: "over the limit",
+		},
+		{
 			name: "bad schema value",
 			damage: func(t *testing.T, path string) {
 				makeStore(t, path, 1)

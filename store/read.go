@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -128,16 +129,26 @@ type Stats struct {
 	FileBytes int64
 	// Schema is the layout version of the file.
 	Schema int
+	// Cursors maps every cursor name to the size of its value in bytes.
+	Cursors map[string]int
 }
 
 // Stats counts entries per sink. It reads every page of the sink buckets, so it is
 // meant for the CLI and the status page, not for every event.
 func (db *DB) Stats() (Stats, error) {
-	st := Stats{Sinks: map[string]SinkStats{}}
+	st := Stats{Sinks: map[string]SinkStats{}, Cursors: map[string]int{}}
 	err := db.view(func(tx *bbolt.Tx) error {
 		st.FileBytes = tx.Size()
 		if v := tx.Bucket(bucketMeta).Get(keySchema); len(v) == 8 {
 			st.Schema = int(binary.BigEndian.Uint64(v))
+		}
+		if err := tx.Bucket(bucketCursors).ForEach(func(k, v []byte) error {
+			if v != nil {
+				st.Cursors[string(k)] = len(v)
+			}
+			return nil
+		}); err != nil {
+			return err
 		}
 		for _, dead := range []bool{false, true} {
 			name := bucketOutbox
@@ -193,6 +204,36 @@ func (db *DB) Cursor(name string) ([]byte, error) {
 		return nil
 	})
 	return out, err
+}
+
+// Cursors calls fn for every cursor whose name starts with prefix, in name order,
+// with a copy of its value. fn runs outside the transaction, so it may call other DB
+// methods; an error from fn stops the walk and is returned.
+func (db *DB) Cursors(prefix string, fn func(name string, value []byte) error) error {
+	type named struct {
+		name  string
+		value []byte
+	}
+	var list []named
+	err := db.view(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketCursors).Cursor()
+		p := []byte(prefix)
+		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+			if v != nil {
+				list = append(list, named{string(k), append(make([]byte, 0, len(v)), v...)})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, n := range list {
+		if err := fn(n.name, n.value); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // DeadCount returns the number of dead letters across every sink. It walks only the

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/edgerelay/edgerelay/adapters/clock"
 )
 
 // Job is one unit of work for a Writer: typically one event, or one delivery outcome.
@@ -33,6 +35,9 @@ type WriterOptions struct {
 	// Queue is how many submitted jobs may wait for the writer before Submit blocks.
 	// Zero means 4*MaxBatch.
 	Queue int
+	// Clock times the commit window, the deferral of jobs (Deferrer) and the
+	// progress reports. Nil means clock.Real.
+	Clock clock.Clock
 }
 
 // idleTick is how often an idle Run reports progress.
@@ -68,6 +73,7 @@ func (db *DB) NewWriter(o WriterOptions) *Writer {
 	if o.Queue <= 0 {
 		o.Queue = 4 * o.MaxBatch
 	}
+	o.Clock = clock.Or(o.Clock)
 	return &Writer{db: db, opts: o, queue: make(chan Job, o.Queue), done: make(chan struct{})}
 }
 
@@ -105,7 +111,7 @@ func (w *Writer) LastProgress() time.Time {
 	return time.Time{}
 }
 
-func (w *Writer) touch() { w.progress.Store(time.Now().UnixNano()) }
+func (w *Writer) touch() { w.progress.Store(w.opts.Clock.Now().UnixNano()) }
 
 // Deferrer is implemented by jobs that would rather not be prepared yet: typically
 // an event that a healthy sink is about to deliver, which then needs no write at all.
@@ -136,15 +142,16 @@ func (w *Writer) Run(ctx context.Context) error {
 	f := flusher{db: w.db, log: w.db.log, touch: w.touch}
 	w.touch()
 	pending := make([]Job, 0, w.opts.MaxBatch)
-	window := time.NewTimer(time.Hour)
+	clk := w.opts.Clock
+	window := clk.NewTimer(time.Hour)
 	window.Stop()
 	defer window.Stop()
 	var closes time.Time // when the armed window closes
 	arm := func(d time.Duration) {
 		window.Reset(d)
-		closes = time.Now().Add(d)
+		closes = clk.Now().Add(d)
 	}
-	idle := time.NewTicker(idleTick)
+	idle := clk.NewTicker(idleTick)
 	defer idle.Stop()
 
 	for {
@@ -155,7 +162,7 @@ func (w *Writer) Run(ctx context.Context) error {
 			case j := <-w.queue:
 				pending = append(pending, j)
 				arm(w.opts.Window)
-			case <-idle.C:
+			case <-idle.C():
 				w.touch()
 				// Back to waiting: draining here would gather jobs without arming
 				// the window, and they would wait for a full batch.
@@ -170,14 +177,14 @@ func (w *Writer) Run(ctx context.Context) error {
 				pending = append(pending, j)
 				// Only deferred jobs were waiting, on a long window: a new job
 				// gets the normal one.
-				if time.Until(closes) > w.opts.Window {
+				if closes.Sub(clk.Now()) > w.opts.Window {
 					arm(w.opts.Window)
 				}
-			case <-window.C:
+			case <-window.C():
 				var next time.Time
 				pending, next = w.flushDue(&f, pending)
 				if len(pending) > 0 {
-					arm(max(w.opts.Window, time.Until(next)))
+					arm(max(w.opts.Window, next.Sub(clk.Now())))
 				}
 				continue
 			}
@@ -202,7 +209,7 @@ func (w *Writer) Run(ctx context.Context) error {
 // flushDue commits the waiting jobs that are due and returns the deferred ones, in
 // order, with the earliest time one of them asked for.
 func (w *Writer) flushDue(f *flusher, pending []Job) (kept []Job, next time.Time) {
-	now := time.Now()
+	now := w.opts.Clock.Now()
 	due := w.due[:0]
 	kept = pending[:0]
 	for _, j := range pending {

@@ -134,8 +134,8 @@ func (s *memSource) Run(ctx context.Context, pub adapters.Publisher) error {
 			continue
 		}
 		e := &adapters.Event{ID: adapters.NewID(), Kind: adapters.KindRaw, Payload: p, Received: time.Now()}
-		err := pub.Publish(ctx, e, func(err error) {
-			if err != nil {
+		err := pub.Publish(ctx, e, func(s2 adapters.Settlement) {
+			if !s2.OK() {
 				s.u.put(p)
 			}
 		})
@@ -158,8 +158,8 @@ func TestRecorderRejectFirstDelivery(t *testing.T) {
 	rec := adaptertest.NewRecorder(adaptertest.RejectFirstDelivery())
 	var results []error
 	for _, p := range []string{"a", "b", "a", "a"} {
-		require.NoError(t, rec.Publish(context.Background(), &adapters.Event{Payload: []byte(p)}, func(err error) {
-			results = append(results, err)
+		require.NoError(t, rec.Publish(context.Background(), &adapters.Event{Payload: []byte(p)}, func(s adapters.Settlement) {
+			results = append(results, s.Err)
 		}))
 	}
 	require.Equal(t, []error{adaptertest.ErrRejected, adaptertest.ErrRejected, nil, nil}, results)
@@ -173,7 +173,7 @@ func TestRecorderCancelledContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	called := false
-	err := rec.Publish(ctx, &adapters.Event{}, func(error) { called = true })
+	err := rec.Publish(ctx, &adapters.Event{}, func(adapters.Settlement) { called = true })
 	require.ErrorIs(t, err, context.Canceled)
 	require.False(t, called, "done is never called when Publish returns an error")
 	require.Empty(t, rec.Published())
@@ -192,8 +192,8 @@ func TestRecorderDelayDoneOutOfOrderAndConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			e := &adapters.Event{Payload: []byte{byte(i)}}
-			require.NoError(t, rec.Publish(context.Background(), e, func(err error) {
-				require.NoError(t, err)
+			require.NoError(t, rec.Publish(context.Background(), e, func(s adapters.Settlement) {
+				require.NoError(t, s.Err)
 				calls.Add(1)
 			}))
 		}()

@@ -85,7 +85,7 @@ func (s *brokenSource) Run(ctx context.Context, pub adapters.Publisher) error {
 			}
 			continue
 		}
-		_ = pub.Publish(context.Background(), &adapters.Event{ID: adapters.NewID(), Payload: p}, func(error) {})
+		_ = pub.Publish(context.Background(), &adapters.Event{ID: adapters.NewID(), Payload: p}, func(adapters.Settlement) {})
 	}
 }
 

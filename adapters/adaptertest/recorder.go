@@ -10,13 +10,15 @@ import (
 	"github.com/edgerelay/edgerelay/adapters"
 )
 
-// ErrRejected is the error a Recorder passes to done for an event it was told to
+// ErrRejected is the error a Recorder refuses an event with when it was told to
 // refuse.
 var ErrRejected = errors.New("adaptertest: recorder refused the event")
 
 // Recorder is an [adapters.Publisher] for source tests. It records every Publish and
-// completes each with done, by default at once with nil; options make it refuse
-// events or complete them later from other goroutines. It is safe for concurrent use.
+// completes each with done, by default at once; options make it refuse events or
+// complete them later from other goroutines. Accepted events are settled with each
+// outcome but Refused in turn (stored, delivered, dead-lettered, dropped), so a source
+// that acknowledges only some of them fails its tests. It is safe for concurrent use.
 type Recorder struct {
 	reject func(e *adapters.Event, nth int) error // nil: accept everything
 	delay  func(e *adapters.Event, seq int) time.Duration
@@ -42,7 +44,7 @@ func RejectWhen(f func(e *adapters.Event, nth int) error) RecorderOption {
 
 // RejectFirstDelivery makes the Recorder complete the first Publish of each distinct
 // payload with ErrRejected and accept every later one: a source that acknowledges
-// only after done(nil) must have upstream redeliver each message once.
+// only after an accepted settlement must have upstream redeliver each message once.
 func RejectFirstDelivery() RecorderOption {
 	return RejectWhen(func(_ *adapters.Event, nth int) error {
 		if nth == 1 {
@@ -59,6 +61,9 @@ func DelayDone(f func(e *adapters.Event, seq int) time.Duration) RecorderOption 
 	return func(r *Recorder) { r.delay = f }
 }
 
+// accepted are the outcomes a Recorder settles accepted events with, in turn.
+var accepted = []adapters.Outcome{adapters.Stored, adapters.Delivered, adapters.DeadLettered, adapters.Dropped}
+
 // NewRecorder returns a Recorder configured by opts.
 func NewRecorder(opts ...RecorderOption) *Recorder {
 	r := &Recorder{seen: make(map[string]int)}
@@ -70,7 +75,7 @@ func NewRecorder(opts ...RecorderOption) *Recorder {
 
 // Publish records e and completes it as configured. Like the daemon, it returns
 // ctx.Err() without recording or calling done when ctx has already ended.
-func (r *Recorder) Publish(ctx context.Context, e *adapters.Event, done func(error)) error {
+func (r *Recorder) Publish(ctx context.Context, e *adapters.Event, done func(adapters.Settlement)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -90,13 +95,15 @@ func (r *Recorder) Publish(ctx context.Context, e *adapters.Event, done func(err
 	}
 	complete := func() {
 		r.mu.Lock()
+		s := adapters.Settled(accepted[seq%len(accepted)], "")
 		if result == nil {
 			r.accepted = append(r.accepted, e)
 		} else {
 			r.rejected = append(r.rejected, e)
+			s = adapters.Refuse(result)
 		}
 		r.mu.Unlock()
-		done(result)
+		done(s)
 	}
 	var d time.Duration
 	if r.delay != nil {
@@ -122,14 +129,14 @@ func (r *Recorder) Published() []*adapters.Event {
 	return append([]*adapters.Event(nil), r.published...)
 }
 
-// Accepted returns the events completed with done(nil), in completion order.
+// Accepted returns the events settled without refusal, in completion order.
 func (r *Recorder) Accepted() []*adapters.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]*adapters.Event(nil), r.accepted...)
 }
 
-// Rejected returns the events completed with a non-nil error, in completion order.
+// Rejected returns the events refused, in completion order.
 func (r *Recorder) Rejected() []*adapters.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -7,8 +7,9 @@ import (
 )
 
 // Event is the body of an ilert Events API call (spec §3.1) in ilagent's field order,
-// absent fields as null. The payload mapping, the HTTP ingest and the one-shot
-// `edgerelay event` command all build this one type, so what they send is the same.
+// absent fields as null. The payload mapping and the HTTP ingest build this one type,
+// so what they send is the same; the one-shot `edgerelay event` command, which must not
+// link this package, builds the same body (ilagent.Event.Body, held equal by a test).
 type Event struct {
 	IntegrationKey string          `json:"integrationKey"`
 	EventType      string          `json:"eventType"`

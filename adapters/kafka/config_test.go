@@ -14,6 +14,7 @@ import (
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/internal/httpc"
 	"github.com/edgerelay/edgerelay/adapters/internal/keypath"
+	"github.com/edgerelay/edgerelay/adapters/settle"
 )
 
 func validConfig() Config {
@@ -132,39 +133,47 @@ func TestSettleOrder(t *testing.T) {
 	h := newHandler(&Source{}, nil, nil, func() { ended++ })
 	p := h.partition("t", 0)
 	offs := []int64{10, 11, 13, 14, 20} // offsets need not be contiguous
-	ents := make([]*entry, len(offs))
+	ents := make([]*settle.Entry[int64], len(offs))
 	for i, o := range offs {
-		ents[i] = h.track(p, o)
+		e, err := p.tr.Push(context.Background(), o, 1)
+		require.NoError(t, err)
+		ents[i] = e
 	}
-	h.settle(p, ents[2], nil, msg(13))
-	h.settle(p, ents[3], nil, msg(14))
-	require.Equal(t, int64(-1), p.next, "nothing before 13 is settled yet")
-	h.settle(p, ents[0], nil, msg(10))
-	require.Equal(t, int64(11), p.next)
-	h.settle(p, ents[1], nil, msg(11))
-	require.Equal(t, int64(15), p.next, "11, 13, 14 settled: commit 15")
+	stored := adapters.Settled(adapters.Stored, "")
+	h.settle(p, ents[2], stored, msg(13))
+	h.settle(p, ents[3], adapters.Settled(adapters.Delivered, ""), msg(14))
+	require.Equal(t, int64(-1), p.next.Load(), "nothing before 13 is settled yet")
+	h.settle(p, ents[0], adapters.Settled(adapters.DeadLettered, "x"), msg(10))
+	require.Equal(t, int64(11), p.next.Load())
+	h.settle(p, ents[1], adapters.Settled(adapters.Dropped, "y"), msg(11))
+	require.Equal(t, int64(15), p.next.Load(), "11, 13, 14 settled: commit 15")
 	refused := errors.New("no")
-	h.settle(p, ents[4], refused, msg(20))
-	require.Equal(t, int64(15), p.next, "a refused message is never committed")
+	h.settle(p, ents[4], adapters.Refuse(refused), msg(20))
+	require.Equal(t, int64(15), p.next.Load(), "a refused message is never committed")
 	require.Equal(t, 1, ended)
 	err, at := h.refusal()
 	require.Equal(t, refused, err)
 	require.Equal(t, "t/0@20", at)
-	require.Zero(t, h.pending)
 	require.True(t, h.progress.Load())
+	select {
+	case <-p.tr.Idle():
+	default:
+		t.Fatal("a refused head leaves nothing to wait for")
+	}
 
-	// A refusal blocks what comes after it, even when that is accepted.
-	e1 := h.track(p, 21)
-	h.settle(p, e1, nil, msg(21))
-	require.Equal(t, int64(15), p.next)
-	require.Equal(t, 1, ended)
+	// A refusal blocks what comes after it: nothing more is tracked.
+	_, err = p.tr.Push(context.Background(), 21, 1)
+	require.Error(t, err)
+	require.Equal(t, int64(15), p.next.Load())
 
 	// After the session's last commit, settlements are ignored.
-	e2 := h.track(p, 22)
+	q := h.partition("t", 1)
+	e2, err := q.tr.Push(context.Background(), 22, 1)
+	require.NoError(t, err)
 	h.mu.Lock()
 	h.closed = true
 	h.mu.Unlock()
-	h.settle(p, e2, errors.New("late"), msg(22))
+	h.settle(q, e2, adapters.Refuse(errors.New("late")), msg(22))
 	require.Equal(t, 1, ended)
 }
 

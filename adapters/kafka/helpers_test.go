@@ -196,7 +196,7 @@ type pub struct {
 	published []*adapters.Event
 	accepted  map[string]int // accepted deliveries per payload
 	parts     map[int32]bool // partitions of accepted events
-	held      []func(error)
+	held      []func(adapters.Settlement)
 	decide    func(e *adapters.Event, nth int) (err error, hold bool)
 	seen      map[string]int
 }
@@ -205,7 +205,7 @@ func newPub(decide func(e *adapters.Event, nth int) (error, bool)) *pub {
 	return &pub{accepted: map[string]int{}, parts: map[int32]bool{}, seen: map[string]int{}, decide: decide}
 }
 
-func (p *pub) Publish(ctx context.Context, e *adapters.Event, done func(error)) error {
+func (p *pub) Publish(ctx context.Context, e *adapters.Event, done func(adapters.Settlement)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -233,8 +233,16 @@ func (p *pub) Publish(ctx context.Context, e *adapters.Event, done func(error)) 
 		p.parts[part] = true
 	}
 	p.mu.Unlock()
-	done(err)
+	done(settlement(err))
 	return nil
+}
+
+// settlement is Stored for nil, else the refusal of err.
+func settlement(err error) adapters.Settlement {
+	if err != nil {
+		return adapters.Refuse(err)
+	}
+	return adapters.Settled(adapters.Stored, "")
 }
 
 // setDecide replaces the mode function.
@@ -251,7 +259,7 @@ func (p *pub) release(err error) {
 	p.held = nil
 	p.mu.Unlock()
 	for _, d := range held {
-		d(err)
+		d(settlement(err))
 	}
 }
 

@@ -1,7 +1,7 @@
 // Package kafka is the Kafka source: it consumes topics as a member of a consumer
 // group and hands every message to the daemon. A partition's offset is committed only
-// up to the longest run of messages, in partition order, that the daemon has durably
-// stored or delivered. A message the daemon could not accept ends the group session
+// up to the longest run of messages, in partition order, that the daemon has settled
+// without refusal (stored, delivered, dead-lettered or dropped). A message the daemon could not accept ends the group session
 // without committing past it; the source backs off and rejoins, and the message is
 // consumed again from the last committed offset.
 package kafka
@@ -25,6 +25,7 @@ import (
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/internal/keypath"
+	"github.com/edgerelay/edgerelay/adapters/settle"
 )
 
 //go:embed sample.yaml
@@ -278,24 +279,23 @@ func (s *Source) consume(ctx context.Context, cg sarama.ConsumerGroup, pub adapt
 }
 
 // handler is one group session's sarama.ConsumerGroupHandler: ConsumeClaim publishes
-// each partition's messages in order, done records their settlement, and a committer
-// marks and commits the settled prefix of every partition.
+// each partition's messages in order, a settle.Tracker per partition releases their
+// settled prefix (extending the offset to commit), and a committer marks and commits
+// every partition's offset.
 type handler struct {
 	s        *Source
 	pub      adapters.Publisher
 	sem      chan struct{}      // shared by the sessions of one Run
 	end      context.CancelFunc // ends the session
 	progress atomic.Bool        // a message was accepted
-	idle     chan struct{}      // capacity 1: signalled when pending drops to zero
 
 	stopCommit    chan struct{}
 	committerDone chan struct{}
 
-	mu        sync.Mutex // guards the fields below and every partition's state
+	mu        sync.Mutex // guards the fields below
 	parts     map[tp]*partition
-	pending   int   // published and not settled
 	closed    bool  // the session's last commit is taken; later settlements are ignored
-	refused   error // the first done error
+	refused   error // the first refusal
 	refusedAt string
 }
 
@@ -307,28 +307,21 @@ type tp struct {
 
 // partition tracks one partition's published messages in arrival order.
 type partition struct {
-	q      []*entry // published messages not yet in the settled prefix, oldest first
-	next   int64    // one past the settled prefix: the offset to commit; -1 none yet
-	marked int64    // the last offset handed to MarkOffset; -1 none
-}
-
-// entry is one published message.
-type entry struct {
-	offset int64
-	state  int8 // 0 pending, 1 accepted, -1 refused or abandoned
+	tr     *settle.Tracker[int64] // offsets of published messages not yet released
+	next   atomic.Int64           // one past the released prefix: the offset to commit; -1 none yet
+	marked int64                  // the last offset handed to MarkOffset; -1 none; guarded by handler.mu
 }
 
 func newHandler(s *Source, pub adapters.Publisher, sem chan struct{}, end context.CancelFunc) *handler {
 	return &handler{
 		s: s, pub: pub, sem: sem, end: end,
-		idle:          make(chan struct{}, 1),
 		stopCommit:    make(chan struct{}),
 		committerDone: make(chan struct{}),
 		parts:         make(map[tp]*partition),
 	}
 }
 
-// refusal returns the first done error of the session and where it happened.
+// refusal returns the first refusal of the session and where it happened.
 func (h *handler) refusal() (error, string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -357,23 +350,24 @@ func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 	return nil
 }
 
-// Cleanup runs after every ConsumeClaim has returned: it waits briefly for the
-// daemon to settle what it was given, then commits the settled prefixes.
+// Cleanup runs after every ConsumeClaim has returned: it waits briefly until the
+// daemon settled what it was given (as far as it can still be committed), then
+// commits the released prefixes. Settlements after that are ignored.
 func (h *handler) Cleanup(sess sarama.ConsumerGroupSession) error {
 	close(h.stopCommit)
 	<-h.committerDone
 	t := time.NewTimer(sessionQuiesce)
 	defer t.Stop()
+	h.mu.Lock()
+	parts := make([]*partition, 0, len(h.parts))
+	for _, p := range h.parts {
+		parts = append(parts, p)
+	}
+	h.mu.Unlock()
 wait:
-	for {
-		h.mu.Lock()
-		n := h.pending
-		h.mu.Unlock()
-		if n == 0 {
-			break
-		}
+	for _, p := range parts {
 		select {
-		case <-h.idle:
+		case <-p.tr.Idle():
 		case <-t.C:
 			break wait
 		}
@@ -381,11 +375,14 @@ wait:
 	h.mu.Lock()
 	h.closed = true
 	h.mu.Unlock()
+	for _, p := range parts {
+		p.tr.Close()
+	}
 	h.commit(sess)
 	return nil
 }
 
-// commit marks every partition's settled prefix and commits it, if anything moved.
+// commit marks every partition's released prefix and commits it, if anything moved.
 func (h *handler) commit(sess sarama.ConsumerGroupSession) {
 	type mark struct {
 		tp
@@ -394,9 +391,9 @@ func (h *handler) commit(sess sarama.ConsumerGroupSession) {
 	var marks []mark
 	h.mu.Lock()
 	for k, p := range h.parts {
-		if p.next > p.marked {
-			marks = append(marks, mark{k, p.next})
-			p.marked = p.next
+		if next := p.next.Load(); next > p.marked {
+			marks = append(marks, mark{k, next})
+			p.marked = next
 		}
 	}
 	h.mu.Unlock()
@@ -409,7 +406,9 @@ func (h *handler) commit(sess sarama.ConsumerGroupSession) {
 	sess.Commit()
 }
 
-// ConsumeClaim publishes one partition's messages in order until the session ends.
+// ConsumeClaim publishes one partition's messages in order until the session ends,
+// or until a message of the partition was refused (nothing after it can be
+// committed in this session).
 func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	ctx := sess.Context()
 	p := h.partition(claim.Topic(), claim.Partition())
@@ -429,15 +428,20 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 		case <-ctx.Done():
 			return nil
 		}
-		ent := h.track(p, m.Offset)
-		done := func(err error) {
+		ent, err := p.tr.Push(ctx, m.Offset, 1)
+		if err != nil {
 			<-h.sem
-			h.settle(p, ent, err, m)
+			return nil
+		}
+		done := func(s adapters.Settlement) {
+			<-h.sem
+			h.settle(p, ent, s, m)
 		}
 		if err := h.pub.Publish(ctx, h.s.event(m), done); err != nil {
-			// Publish fails only once ctx has ended; done is never called then.
+			// Publish fails only once ctx has ended; done is never called then. The
+			// message is abandoned: nothing from it on is committed.
 			<-h.sem
-			h.settle(p, ent, nil, nil)
+			ent.Done(adapters.Refuse(err))
 			return nil
 		}
 	}
@@ -450,57 +454,33 @@ func (h *handler) partition(topic string, part int32) *partition {
 	k := tp{topic, part}
 	p := h.parts[k]
 	if p == nil {
-		p = &partition{next: -1, marked: -1}
+		p = &partition{tr: settle.New[int64](settle.Options{}), marked: -1}
+		p.next.Store(-1)
 		h.parts[k] = p
 	}
 	return p
 }
 
-// track records a message about to be published.
-func (h *handler) track(p *partition, offset int64) *entry {
-	e := &entry{offset: offset}
+// settle records the settlement of a published message, which ends the session
+// when it is the first refusal, and extends the partition's released prefix.
+func (h *handler) settle(p *partition, e *settle.Entry[int64], s adapters.Settlement, m *sarama.ConsumerMessage) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	p.q = append(p.q, e)
-	h.pending++
-	return e
-}
-
-// settle records the outcome of a published message: accepted when m is set and
-// err is nil, refused when err is set (which ends the session), abandoned (never
-// handed over) when m is nil. It then extends the partition's settled prefix.
-func (h *handler) settle(p *partition, e *entry, err error, m *sarama.ConsumerMessage) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
+	closed := h.closed
+	switch {
+	case closed:
+	case s.OK():
+		h.progress.Store(true)
+	case h.refused == nil:
+		h.refused = s.Err
+		h.refusedAt = fmt.Sprintf("%s/%d@%d", m.Topic, m.Partition, m.Offset)
+		h.end()
+	}
+	h.mu.Unlock()
+	if closed {
 		return
 	}
-	h.pending--
-	switch {
-	case m == nil:
-		e.state = -1
-	case err != nil:
-		e.state = -1
-		if h.refused == nil {
-			h.refused = err
-			h.refusedAt = fmt.Sprintf("%s/%d@%d", m.Topic, m.Partition, m.Offset)
-			h.end()
-		}
-	default:
-		e.state = 1
-		h.progress.Store(true)
-	}
-	for len(p.q) > 0 && p.q[0].state == 1 {
-		p.next = p.q[0].offset + 1
-		p.q[0] = nil
-		p.q = p.q[1:]
-	}
-	if h.pending == 0 {
-		select {
-		case h.idle <- struct{}{}:
-		default:
-		}
-	}
+	e.Done(s)
+	p.tr.Release(func(off int64) { p.next.Store(off + 1) })
 }
 
 // event turns a message into an event.

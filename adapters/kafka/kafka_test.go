@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,18 +87,26 @@ func TestRefusalRedelivers(t *testing.T) {
 		cl.produce(t, topic, 1, nil, []byte(p1[i]))
 	}
 
+	// Refusals are held back until partition 1 is accepted: a refusal ends
+	// the session, and a session ended before partition 1 was fetched would leave
+	// its progress to the race between each rejoin and the next refusal.
+	var released atomic.Bool
 	refuse := func(e *adapters.Event, _ int) (error, bool) {
 		if string(e.Payload) == "p0-5" {
-			return errRefused, false
+			return errRefused, !released.Load()
 		}
 		return nil, false
 	}
 	h := newHealthRec()
 	p := newPub(refuse)
 	r := start(t, newSource(t, cl, group, topic, h, nil), p)
-	require.Eventually(t, func() bool { return p.seenCount("p0-5") >= 3 }, 30*time.Second, 20*time.Millisecond,
-		"the refused message is consumed again")
-	require.Eventually(t, func() bool { return p.acceptedAll(p1) }, 30*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return p.acceptedAll(p1) && p.heldCount() > 0 }, 30*time.Second, 20*time.Millisecond,
+		"partition 1 is accepted while partition 0's refusal is pending")
+	released.Store(true)
+	require.Eventually(t, func() bool {
+		p.release(errRefused) // also one held while released was being set
+		return p.seenCount("p0-5") >= 3
+	}, 30*time.Second, 20*time.Millisecond, "the refused message is consumed again")
 	// The committed offset of partition 0 reaches the refused message, never past it.
 	require.Eventually(t, func() bool { return cl.committed(t, group, topic)[0] == 5 }, 30*time.Second, 50*time.Millisecond)
 	require.Zero(t, p.acceptedCount("p0-5"))
@@ -164,12 +173,20 @@ func TestGroupSplitAndTakeover(t *testing.T) {
 	waitProbe(t, cl, topic, pa)
 	rb := start(t, newSource(t, cl, group, topic, nil, nil), pb)
 	// Wait for the rebalance: both members consume.
+	var warm []string
 	require.Eventually(t, func() bool {
-		cl.produceN(t, topic, "warm-"+randHex(2), 4)
+		warm = append(warm, cl.produceN(t, topic, "warm-"+randHex(2), 4)...)
 		return len(pa.partitions()) > 0 && len(pb.partitions()) > 0 &&
 			len(pa.partitions())+len(pb.partitions()) >= 4
 	}, 60*time.Second, 300*time.Millisecond, "both sources get partitions")
-	time.Sleep(300 * time.Millisecond) // let the warm-up messages settle
+	require.Eventually(t, func() bool {
+		for _, m := range warm {
+			if pa.acceptedCount(m)+pb.acceptedCount(m) == 0 {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 20*time.Millisecond, "the warm-up messages settle")
 
 	msgs := cl.produceN(t, topic, "split", 400)
 	require.Eventually(t, func() bool {
@@ -291,27 +308,37 @@ func TestShutdownUnderLoad(t *testing.T) {
 	t.Logf("first run accepted %d of %d; %d consumed again by the second", len(first), len(msgs), dups)
 }
 
-// TestMaxInflight: no more than max_inflight messages are ever unsettled.
+// TestMaxInflight: no more than max_inflight messages are ever unsettled. The
+// publisher holds every message and checks, at each Publish, that fewer than
+// max_inflight are held: the source may publish only once it has a free slot, so a
+// Publish with every slot held is a violation whenever it happens. The test then
+// settles the held messages a batch at a time; each batch lets exactly the next
+// max_inflight through, until all are seen.
 func TestMaxInflight(t *testing.T) {
-	const topic = "inflight"
+	const topic, limit = "inflight", 7
 	cl := newCluster(t, 3, topic)
 	msgs := cl.produceN(t, topic, "m", 60)
-	p := newPub(func(*adapters.Event, int) (error, bool) { return nil, true })
-	r := start(t, newSource(t, cl, "g-inflight", topic, nil, func(c *Config) { c.MaxInflight = 7 }), p)
-	require.Eventually(t, func() bool { return p.heldCount() == 7 }, 30*time.Second, 10*time.Millisecond)
-	time.Sleep(300 * time.Millisecond)
-	require.Equal(t, 7, len(p.events()), "the source waits for settlement at max_inflight")
-	p.setDecide(nil)
-	p.release(nil)
-	require.Eventually(t, func() bool {
-		for _, m := range msgs {
-			if p.seenCount(m) == 0 {
-				return false
-			}
+	var over atomic.Int32
+	p := newPub(nil)
+	p.setDecide(func(*adapters.Event, int) (error, bool) {
+		if p.heldCount() >= limit {
+			over.Add(1)
 		}
-		return true
-	},
-		30*time.Second, 10*time.Millisecond)
+		return nil, true
+	})
+	r := start(t, newSource(t, cl, "g-inflight", topic, nil, func(c *Config) { c.MaxInflight = limit }), p)
+	for settled := 0; settled < len(msgs); {
+		batch := min(limit, len(msgs)-settled)
+		require.Eventually(t, func() bool { return p.heldCount() >= batch || over.Load() > 0 }, 30*time.Second,
+			time.Millisecond, "%d settled: the next %d are published", settled, batch)
+		require.Zero(t, over.Load(), "published with %d messages unsettled", limit)
+		settled += batch
+		p.release(nil)
+	}
+	for _, m := range msgs {
+		require.Positive(t, p.seenCount(m), "message %s", m)
+	}
+	require.Zero(t, over.Load(), "published with %d messages unsettled", limit)
 	r.stop(t)
 }
 

@@ -31,6 +31,9 @@ func (h *healthRec) Set(cond string, ok bool, detail string) {
 	h.detail[cond] = detail
 }
 
+// SetDegraded records like Set: the Kafka source reports no degraded condition.
+func (h *healthRec) SetDegraded(cond string, ok bool, detail string) { h.Set(cond, ok, detail) }
+
 func (h *healthRec) get(cond string) (bool, string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -232,15 +232,22 @@ type healthRec struct {
 }
 
 type healthState struct {
-	ok     bool
-	detail string
+	ok       bool
+	detail   string
+	degraded bool // set with SetDegraded rather than Set
 }
 
 func newHealthRec() *healthRec { return &healthRec{cond: map[string]healthState{}} }
 
 func (h *healthRec) Set(c string, ok bool, detail string) {
 	h.mu.Lock()
-	h.cond[c] = healthState{ok, detail}
+	h.cond[c] = healthState{ok, detail, false}
+	h.mu.Unlock()
+}
+
+func (h *healthRec) SetDegraded(c string, ok bool, detail string) {
+	h.mu.Lock()
+	h.cond[c] = healthState{ok, detail, true}
 	h.mu.Unlock()
 }
 
@@ -260,7 +267,8 @@ func (h *healthRec) waitHealth(t *testing.T, c string, ok bool) healthState {
 }
 
 // recPublisher records published events; complete decides when and how each done
-// callback is called (nil: at once, with nil).
+// callback is called (nil: at once, with nil), with nil for Stored and an error for
+// a refusal.
 type recPublisher struct {
 	mu       sync.Mutex
 	events   []*adapters.Event // every Publish, in call order; guarded by mu
@@ -268,7 +276,7 @@ type recPublisher struct {
 	complete func(e *adapters.Event, done func(error))
 }
 
-func (p *recPublisher) Publish(ctx context.Context, e *adapters.Event, done func(error)) error {
+func (p *recPublisher) Publish(ctx context.Context, e *adapters.Event, done func(adapters.Settlement)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -280,8 +288,10 @@ func (p *recPublisher) Publish(ctx context.Context, e *adapters.Event, done func
 			p.mu.Lock()
 			p.accepted = append(p.accepted, e)
 			p.mu.Unlock()
+			done(adapters.Settled(adapters.Stored, ""))
+			return
 		}
-		done(err)
+		done(adapters.Refuse(err))
 	}
 	if p.complete == nil {
 		wrapped(nil)

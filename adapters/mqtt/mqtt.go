@@ -25,6 +25,7 @@ import (
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/internal/keypath"
+	"github.com/edgerelay/edgerelay/adapters/settle"
 	"github.com/edgerelay/edgerelay/adapters/topic"
 )
 
@@ -168,7 +169,10 @@ type session struct {
 	s    *Source
 	pub  adapters.Publisher
 	ctx  context.Context // handlers publish under it; cancelled first on teardown
-	acks *ackQueue
+	acks *settle.Tracker[paho.Message]
+	// acks releases acknowledgements in arrival order (MQTT 3.1.1 §4.6); acked counts
+	// those released (only the acker goroutine adds to it).
+	acked atomic.Int64
 
 	inbox  chan inMsg // received messages for publish, in arrival order
 	failed chan error // capacity 1: the first delivery failure
@@ -196,18 +200,29 @@ func (s *Source) session(ctx context.Context, pub adapters.Publisher, m material
 		failed: make(chan error, 1),
 		lost:   make(chan error, 1),
 	}
-	ss.acks = newAckQueue(s.cfg.MaxInflight, func(err error) {
+	// The first refusal ends the connection: neither that message nor any later one
+	// is acknowledged on it, so the broker redelivers them after a reconnect.
+	ss.acks = settle.New[paho.Message](settle.Options{Capacity: s.cfg.MaxInflight, OnFail: func(err error) {
 		select {
 		case ss.failed <- err:
 		default:
 		}
-	})
+	}})
 	stopAcker := make(chan struct{})
 	ackerDone := make(chan struct{})
-	// The acker releases acknowledgements in order; it exits when stopAcker closes.
+	// The acker releases acknowledgements in order, one at a time; it exits when
+	// stopAcker closes, after a last release.
 	go func() {
 		defer close(ackerDone)
-		ss.acks.run(stopAcker)
+		for {
+			select {
+			case <-ss.acks.Ready():
+				ss.release()
+			case <-stopAcker:
+				ss.release()
+				return
+			}
+		}
 	}()
 	publisherDone := make(chan struct{})
 	// The publisher exits when hctx ends (first step of the teardown below).
@@ -224,7 +239,7 @@ func (s *Source) session(ctx context.Context, pub adapters.Publisher, m material
 		hcancel()
 		<-publisherDone
 		if drain {
-			ss.acks.waitIdle(shutdownQuiesce)
+			ss.waitIdle(shutdownQuiesce)
 		}
 		if leave {
 			ss.leaveShared(client)
@@ -239,7 +254,7 @@ func (s *Source) session(ctx context.Context, pub adapters.Publisher, m material
 		ss.gate.Unlock()
 		close(stopAcker)
 		<-ackerDone
-		if ss.acks.acked.Load() > 0 || ss.qos0Progress.Load() || (!up.IsZero() && s.d.Now().Sub(up) >= adapters.MaxReconnectDelay) {
+		if ss.acked.Load() > 0 || ss.qos0Progress.Load() || (!up.IsZero() && s.d.Now().Sub(up) >= adapters.MaxReconnectDelay) {
 			r.progress = true
 		}
 		if r.connected {
@@ -480,7 +495,7 @@ func (ss *session) leaveShared(client paho.Client) {
 // inMsg is a received message on its way to the Publisher.
 type inMsg struct {
 	e   *adapters.Event
-	ent *ackEntry // nil for QoS 0
+	ent *settle.Entry[paho.Message] // nil for QoS 0
 }
 
 // handle is paho's message handler. paho calls it in arrival order from one
@@ -495,7 +510,7 @@ func (ss *session) handle(_ paho.Client, m paho.Message) {
 	}
 	it := inMsg{e: ss.s.event(m)}
 	if m.Qos() > 0 {
-		ent, err := ss.acks.push(ss.ctx, m)
+		ent, err := ss.acks.Push(ss.ctx, m, 1)
 		if err != nil {
 			return
 		}
@@ -505,7 +520,7 @@ func (ss *session) handle(_ paho.Client, m paho.Message) {
 	case ss.inbox <- it:
 	case <-ss.ctx.Done():
 		if it.ent != nil {
-			it.ent.done(ss.ctx.Err())
+			it.ent.Done(adapters.Refuse(ss.ctx.Err()))
 		}
 	}
 }
@@ -519,17 +534,17 @@ func (ss *session) publish() {
 		case it := <-ss.inbox:
 			done := ss.doneQoS0
 			if it.ent != nil {
-				done = it.ent.done
+				done = it.ent.Done
 			}
 			if err := ss.pub.Publish(ss.ctx, it.e, done); err != nil && it.ent != nil {
-				it.ent.done(err) // Publish never calls done when it fails
+				it.ent.Done(adapters.Refuse(err)) // Publish never calls done when it fails
 			}
 		case <-ss.ctx.Done():
 			for {
 				select {
 				case it := <-ss.inbox:
 					if it.ent != nil {
-						it.ent.done(ss.ctx.Err())
+						it.ent.Done(adapters.Refuse(ss.ctx.Err()))
 					}
 				default:
 					return
@@ -540,13 +555,31 @@ func (ss *session) publish() {
 }
 
 // doneQoS0 is the completion of a QoS 0 message, which has nothing to acknowledge.
-func (ss *session) doneQoS0(err error) {
-	if err == nil {
+func (ss *session) doneQoS0(s adapters.Settlement) {
+	if s.OK() {
 		ss.qos0Progress.Store(true)
 		return
 	}
 	if ss.qos0Lost.CompareAndSwap(false, true) && ss.ctx.Err() == nil {
-		ss.s.log.Warn("qos 0 message not accepted and lost (qos 0 cannot be redelivered)", "err", err)
+		ss.s.log.Warn("qos 0 message not accepted and lost (qos 0 cannot be redelivered)", "err", s.Err)
+	}
+}
+
+// release acknowledges the settled prefix of the connection's messages, in order.
+// Only the acker goroutine calls it.
+func (ss *session) release() {
+	n, _ := ss.acks.Release(paho.Message.Ack)
+	ss.acked.Add(int64(n))
+}
+
+// waitIdle waits up to d until nothing more can be acknowledged: every held message
+// acknowledged (handed to paho), or the next one refused. It relies on the acker.
+func (ss *session) waitIdle(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ss.acks.Idle():
+	case <-t.C:
 	}
 }
 

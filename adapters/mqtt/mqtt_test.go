@@ -252,7 +252,7 @@ func TestSourceRunReturnsOnCancel(t *testing.T) {
 	t.Run("back-pressure", func(t *testing.T) {
 		h := newHarness(t, startMochi(t, nil), nil)
 		entered := make(chan struct{}, 1)
-		pub := adapters.PublisherFunc(func(ctx context.Context, _ *adapters.Event, _ func(error)) error {
+		pub := adapters.PublisherFunc(func(ctx context.Context, _ *adapters.Event, _ func(adapters.Settlement)) error {
 			select {
 			case entered <- struct{}{}:
 			default:

@@ -1,55 +1,28 @@
 package mqtt
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
-	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/edgerelay/edgerelay/adapters/tlsfiles/tlsfilestest"
 )
 
-// testCA is a certificate authority made up for a test.
+// testCA is a certificate authority made up for a test (tlsfilestest.CA with the
+// short names these tests use).
 type testCA struct {
+	*tlsfilestest.CA
 	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
 	pem  []byte
 }
 
 // newTestCA makes a self-signed CA named cn.
 func newTestCA(t *testing.T, cn string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(t),
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	cert, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-func serial(t *testing.T) *big.Int {
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	require.NoError(t, err)
-	return n
+	ca := tlsfilestest.NewCA(t, cn)
+	return &testCA{CA: ca, cert: ca.Cert, pem: ca.PEM}
 }
 
 // leaf is a certificate signed by a testCA, with its key, in PEM.
@@ -60,30 +33,8 @@ type leaf struct {
 // issue signs a certificate named cn: a server certificate for 127.0.0.1 when server
 // is true, else a client certificate.
 func (ca *testCA) issue(t *testing.T, cn string, server bool) leaf {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(t),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-		tmpl.DNSNames = []string{"localhost"}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	require.NoError(t, err)
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	require.NoError(t, err)
-	return leaf{
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}),
-	}
+	l := ca.Issue(t, cn, server)
+	return leaf{certPEM: l.CertPEM, keyPEM: l.KeyPEM}
 }
 
 // serverTLS is the broker side of mutual TLS: it presents srv and requires a client
@@ -92,12 +43,10 @@ func serverTLS(t *testing.T, ca *testCA, srv leaf) *tls.Config {
 	t.Helper()
 	cert, err := tls.X509KeyPair(srv.certPEM, srv.keyPEM)
 	require.NoError(t, err)
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.cert)
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		Certificates: []tls.Certificate{cert},
-		ClientCAs:    pool,
+		ClientCAs:    ca.Pool(),
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 	}
 }
@@ -116,11 +65,5 @@ func writeTLSFiles(t *testing.T, ca []byte, client leaf) tlsPaths {
 	return p
 }
 
-// writeAtomic replaces path with b by renaming a temporary file over it, as
-// certificate renewal tools do.
-func writeAtomic(t *testing.T, path string, b []byte) {
-	t.Helper()
-	tmp := path + ".tmp"
-	require.NoError(t, os.WriteFile(tmp, b, 0o600))
-	require.NoError(t, os.Rename(tmp, path))
-}
+// writeAtomic replaces path with b by renaming a temporary file over it.
+func writeAtomic(t *testing.T, path string, b []byte) { tlsfilestest.WriteAtomic(t, path, b) }

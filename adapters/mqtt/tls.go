@@ -3,12 +3,13 @@ package mqtt
 import (
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/edgerelay/edgerelay/adapters/tlsfiles"
 )
 
 // material is what a connection attempt loads from disk.
@@ -65,9 +66,9 @@ func (s *Source) readTLSFiles() (tlsFiles, error) {
 		if r.path == "" {
 			continue
 		}
-		b, err := os.ReadFile(r.path)
+		b, err := tlsfiles.Read(r.key, r.path)
 		if err != nil {
-			return f, fmt.Errorf("read %s: %w", r.key, err)
+			return f, err
 		}
 		*r.dst = b
 	}
@@ -104,16 +105,16 @@ func (s *Source) tlsConfig(f tlsFiles) (*tls.Config, error) {
 		c.ServerName = s.url.Hostname()
 	}
 	if t.CAFile != "" {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(f.ca) {
-			return nil, fmt.Errorf("tls.ca_file %s: no PEM certificate found", t.CAFile)
+		pool, err := tlsfiles.CertPool("tls.ca_file", t.CAFile, f.ca, nil)
+		if err != nil {
+			return nil, err
 		}
 		c.RootCAs = pool
 	}
 	if t.CertFile != "" {
-		cert, err := tls.X509KeyPair(f.cert, f.key)
+		cert, err := tlsfiles.KeyPair(t.CertFile, t.KeyFile, f.cert, f.key)
 		if err != nil {
-			return nil, fmt.Errorf("load tls.cert_file %s and tls.key_file %s: %w", t.CertFile, t.KeyFile, err)
+			return nil, err
 		}
 		c.Certificates = []tls.Certificate{cert}
 	}
@@ -156,7 +157,8 @@ func (s *Source) watchTLS(w *tlsWatch) bool {
 	if seen != w.warned {
 		w.warned = seen
 		s.log.Warn("TLS files changed but cannot be used; keeping the current connection", "err", err)
-		s.d.Health.Set("tls", false, "changed TLS files not usable, connection kept: "+err.Error())
+		// Degraded, not critical: the connection holds and messages keep flowing.
+		s.d.Health.SetDegraded("tls", false, "changed TLS files not usable, connection kept: "+err.Error())
 	}
 	return false
 }

@@ -55,7 +55,7 @@ func TestFingerprintFiles(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.Remove(p.key))
 	_, err = src.readTLSFiles()
-	require.ErrorContains(t, err, "read tls.key_file")
+	require.ErrorContains(t, err, "tls.key_file")
 	require.NoError(t, os.WriteFile(p.key, b, 0o600))
 	f, err = src.readTLSFiles()
 	require.NoError(t, err)
@@ -121,13 +121,13 @@ func TestTLSMaterial(t *testing.T) {
 		p    tlsPaths
 		want string
 	}{
-		{"missing ca", tlsPaths{ca: missing}, "read tls.ca_file"},
+		{"missing ca", tlsPaths{ca: missing}, "tls.ca_file"},
 		{"ca not pem", tlsPaths{ca: garbage}, "no PEM certificate"},
 		{"ca is a key", tlsPaths{ca: good.key}, "no PEM certificate"},
-		{"missing cert", tlsPaths{ca: good.ca, cert: missing, key: good.key}, "read tls.cert_file"},
-		{"missing key", tlsPaths{ca: good.ca, cert: good.cert, key: missing}, "read tls.key_file"},
-		{"cert not pem", tlsPaths{ca: good.ca, cert: garbage, key: good.key}, "load tls.cert_file"},
-		{"key not pem", tlsPaths{ca: good.ca, cert: good.cert, key: garbage}, "load tls.cert_file"},
+		{"missing cert", tlsPaths{ca: good.ca, cert: missing, key: good.key}, "tls.cert_file"},
+		{"missing key", tlsPaths{ca: good.ca, cert: good.cert, key: missing}, "tls.key_file"},
+		{"cert not pem", tlsPaths{ca: good.ca, cert: garbage, key: good.key}, "tls.cert_file"},
+		{"key not pem", tlsPaths{ca: good.ca, cert: good.cert, key: garbage}, "tls.cert_file"},
 		{"pair mismatch", tlsPaths{ca: good.ca, cert: good.cert, key: other.key}, "does not match"},
 	}
 	for _, tc := range cases {
@@ -234,6 +234,7 @@ func TestSourceTLSHotReload(t *testing.T) {
 	writeAtomic(t, p.cert, []byte("-----BEGIN CERTIFICATE-----\ngarbage\n"))
 	st := h.health.waitHealth(t, "tls", false)
 	require.Contains(t, st.detail, "tls.cert_file")
+	require.True(t, st.degraded, "the connection holds: degraded, not down")
 	for i := range 3 {
 		// Each round spans at least one more check; none may reconnect.
 		want := "during-garbage-" + string(rune('a'+i))
@@ -284,7 +285,7 @@ func TestSourceTLSFirstAttempt(t *testing.T) {
 	src, err := NewSource(cfg, adapters.Deps{Name: "x", Health: hr})
 	require.NoError(t, err)
 	err = src.Run(context.Background(), &recPublisher{})
-	require.ErrorContains(t, err, "read tls.ca_file")
+	require.ErrorContains(t, err, "tls.ca_file")
 	require.ErrorContains(t, err, "missing.pem")
 	require.False(t, hr.get("tls").ok)
 	require.Contains(t, hr.get("tls").detail, "tls.ca_file")

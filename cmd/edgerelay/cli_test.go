@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/daemon/state"
 	"github.com/edgerelay/edgerelay/store"
 )
 
@@ -102,6 +103,7 @@ func seedStore(t *testing.T, path string) {
 			b.DeadLetter(e, "rejected: 400 bad request")
 		}
 	}
+	b.SetCursor(state.Key("edge", "cursor"), []byte("42"))
 	require.NoError(t, db.Commit(&b))
 	require.NoError(t, db.Close())
 }
@@ -113,6 +115,7 @@ func TestQueueCommands(t *testing.T) {
 	code, out, errs := cli(t, "queue", "stats", "--store", path)
 	require.Equal(t, exitOK, code, errs)
 	require.Regexp(t, `hook\s+3\s+\S+\s+2`, out)
+	require.Regexp(t, `SOURCE\s+STATE\s+BYTES\nedge\s+cursor\s+2\n`, out)
 
 	code, out, _ = cli(t, "queue", "list", "--store", path, "--sink", "hook")
 	require.Equal(t, exitOK, code)
@@ -146,6 +149,7 @@ func TestQueueCommands(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out), &st))
 	require.Equal(t, 2, st.Sinks["hook"].Pending, "a3 and the retried d1")
 	require.Equal(t, 0, st.Sinks["hook"].Dead)
+	require.Equal(t, map[string]int{"source/edge/cursor": 2}, st.Cursors)
 
 	code, out, _ = cli(t, "queue", "check", "--store", path)
 	require.Equal(t, exitOK, code)

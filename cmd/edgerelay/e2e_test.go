@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -107,7 +108,7 @@ func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() boo
 	}
 }
 
-func waitHTTP(t *testing.T, p *daemonProc, url string, want int) {
+func waitHTTP(t *testing.T, p *daemonProc, url string, want ...int) {
 	t.Helper()
 	waitUntil(t, url+" to answer", 20*time.Second, func() bool {
 		if p.exited() {
@@ -118,8 +119,15 @@ func waitHTTP(t *testing.T, p *daemonProc, url string, want int) {
 			return false
 		}
 		resp.Body.Close()
-		return resp.StatusCode == want
+		return slices.Contains(want, resp.StatusCode)
 	})
+}
+
+// waitReady waits until the daemon is ready: /ready answers 204 (all well) or 200
+// (ready, something degraded, such as a sink that is retrying).
+func waitReady(t *testing.T, p *daemonProc, url string) {
+	t.Helper()
+	waitHTTP(t, p, url, http.StatusNoContent, http.StatusOK)
 }
 
 // target is the webhook peer: it answers 503 until opened, then 200, and counts
@@ -386,7 +394,7 @@ routes:
 	ids := eventIDs(n)
 	pub := &publisher{topic: topic, acked: map[string]bool{}}
 	d := startDaemon(t, nil, "run", "-c", cfg)
-	waitHTTP(t, d, "http://"+httpAddr+"/ready", http.StatusNoContent) // subscribed
+	waitReady(t, d, "http://"+httpAddr+"/ready") // subscribed
 	c := mqttClient(t, mosq, "plc-1")
 	defer c.Disconnect(100)
 
@@ -407,7 +415,7 @@ routes:
 	require.Equal(t, n, pub.ackedCount(), "Mosquitto acknowledged every publish")
 
 	d2 := startDaemon(t, nil, "run", "-c", cfg)
-	waitHTTP(t, d2, "http://"+httpAddr+"/ready", http.StatusNoContent)
+	waitReady(t, d2, "http://"+httpAddr+"/ready")
 	tg.open.Store(true)
 	waitUntil(t, "every event at the target", 120*time.Second, func() bool {
 		u, _ := tg.counts()

@@ -39,7 +39,7 @@ func ilagentDaemon(t *testing.T, fake *ilerttest.Server, args ...string) (*daemo
 			}
 		}
 	})
-	waitHTTP(t, d, "http://"+httpAddr+"/ready", http.StatusNoContent)
+	waitHTTP(t, d, "http://"+httpAddr+"/ready", http.StatusNoContent) // all well: 204, as ilagent
 	return d, httpAddr
 }
 
@@ -175,7 +175,7 @@ func ilagentKill(t *testing.T, buffered bool) {
 		threshold = n / 3
 	}
 	d := startDaemon(t, ilagentEnv(fake), args...)
-	waitHTTP(t, d, "http://"+httpAddr+"/ready", http.StatusNoContent)
+	waitReady(t, d, "http://"+httpAddr+"/ready")
 	c := mqttClient(t, mosq, "plc-kill")
 	defer c.Disconnect(100)
 	ids := eventIDs(n)

@@ -59,7 +59,7 @@ routes:
 
 	ids := eventIDs(n)
 	d := startDaemon(t, nil, "run", "-c", cfg)
-	waitHTTP(t, d, "http://"+httpAddr+"/ready", http.StatusNoContent) // joined the group
+	waitReady(t, d, "http://"+httpAddr+"/ready") // joined the group
 
 	// Produce in small batches so that the kill lands while events still arrive.
 	var produced atomic.Int64

@@ -147,8 +147,26 @@ routes:
 	require.Equal(t, false, ready["connected"])
 	require.Contains(t, ready, "subscriptions_ready")
 	require.Contains(t, ready, "error")
-	time.Sleep(time.Second)
+	// The daemon logs when READY=1 starts waiting; a datagram sent after that is read
+	// after everything the daemon sent before it. (That READY=1 keeps waiting for the
+	// whole grace is checked in-process on a fake clock:
+	// daemon.TestSupervisionFollowsTheClock.)
+	waitUntil(t, "the daemon to wait for the source", 20*time.Second,
+		func() bool { return strings.Contains(d.stderr.String(), "READY=1 waits for sources to subscribe") })
+	ns.mark(t, "TEST=marker")
+	waitUntil(t, "the marker", 20*time.Second, func() bool { return ns.count("TEST=marker") == 1 })
 	require.Zero(t, ns.count("READY=1"), "READY=1 must wait for the source")
+}
+
+// mark sends line to the socket itself: every datagram sent to it before is read
+// before line.
+func (ns *notifySocket) mark(t *testing.T, line string) {
+	t.Helper()
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: ns.path, Net: "unixgram"})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Write([]byte(line))
+	require.NoError(t, err)
 }
 
 // TestStartupProblemsAreClear: a taken port and an unwritable state directory stop
@@ -206,6 +224,7 @@ routes: [ { to: [console] } ]
 	d := startDaemon(t, []string{"NOTIFY_SOCKET=" + ns.path}, "run", "-c", cfg)
 	waitHTTP(t, d, "http://"+httpAddr+"/health", http.StatusNoContent)
 	require.Equal(t, 1.0, scrape(t, httpAddr, "edgerelay_store_quarantined"))
+	require.Equal(t, 0.0, scrape(t, httpAddr, `edgerelay_bus_dropped_total{subscriber="status"}`), "the STATUS subscriber's drop counter")
 	moved, err := filepath.Glob(filepath.Join(dir, "quarantine", "queue.db.*.corrupt"))
 	require.NoError(t, err)
 	require.Len(t, moved, 1, "the bad file is kept, never deleted")
@@ -216,4 +235,19 @@ routes: [ { to: [console] } ]
 		return strings.Contains(ns.last("STATUS="), "store was corrupt")
 	})
 	require.Contains(t, d.stderr.String(), "level=ERROR")
+
+	// Degraded, not down: /ready answers 200 and lists the store.
+	resp, err := http.Get("http://" + httpAddr + "/ready")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	var ready struct {
+		Components []map[string]any `json:"components"`
+	}
+	require.NoError(t, json.Unmarshal(body, &ready), string(body))
+	require.Len(t, ready.Components, 1, string(body))
+	require.Equal(t, "store", ready.Components[0]["component"])
+	require.Equal(t, "degraded", ready.Components[0]["state"])
+	require.Equal(t, false, ready.Components[0]["quarantined"])
 }

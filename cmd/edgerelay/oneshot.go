@@ -6,18 +6,18 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/edgerelay/edgerelay/adapters"
-	"github.com/edgerelay/edgerelay/adapters/ilert"
 	"github.com/edgerelay/edgerelay/cmd/edgerelay/internal/buildinfo"
 	"github.com/edgerelay/edgerelay/cmd/edgerelay/internal/ilagent"
 )
@@ -28,6 +28,9 @@ const (
 	envAPIHost       = "ILERT_API_HOST"
 	envHeartbeatHost = "ILERT_HEARTBEAT_HOST"
 )
+
+// oneShotSinkType is the registered sink the one-shot commands send with.
+const oneShotSinkType = "ilert"
 
 // oneShotEnv documents the environment of both one-shot commands.
 const oneShotEnv = `
@@ -124,48 +127,12 @@ func parseIlagent(cmd *cobra.Command, stdout io.Writer, name string, args []stri
 	return c, false, nil
 }
 
-// optional returns nil for "", else a pointer to s.
-func optional(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
-// buildEventBody returns the JSON body ilagent's `event` subcommand sends.
-func buildEventBody(e *ilagent.Event) ([]byte, error) {
-	b := ilert.Event{
-		IntegrationKey: e.IntegrationKey,
-		EventType:      e.EventType,
-		Summary:        e.Summary,
-		Details:        optional(e.Details),
-		AlertKey:       optional(e.AlertKey),
-		Priority:       optional(e.Priority),
-		CustomDetails:  json.RawMessage("null"),
-	}
-	if e.Image != "" {
-		b.Images = []ilert.Image{{Src: e.Image}}
-	}
-	if e.Link != "" {
-		text := "Provided Url"
-		b.Links = []ilert.Link{{Href: e.Link, Text: &text}}
-	}
-	out, err := b.Encode()
-	if err != nil {
-		return nil, err
-	}
-	if _, err := ilert.CheckEvent(out); err != nil {
-		return nil, fmt.Errorf("check event: %w", err)
-	}
-	return out, nil
-}
-
 // oneShotEvent turns a parsed event or heartbeat command into the event the ilert
 // sink sends, and names it for messages.
 func oneShotEvent(c *ilagent.Command) (*adapters.Event, string, error) {
 	switch {
 	case c.Event != nil:
-		body, err := buildEventBody(c.Event)
+		body, err := c.Event.Body()
 		if err != nil {
 			return nil, "", err
 		}
@@ -176,25 +143,49 @@ func oneShotEvent(c *ilagent.Command) (*adapters.Event, string, error) {
 	return nil, "", fmt.Errorf("unexpected command %q", c.Name)
 }
 
-// oneShotConfig returns the sink configuration: the defaults, with the hosts taken
-// from ILERT_API_HOST and ILERT_HEARTBEAT_HOST when they are set.
-func oneShotConfig() ilert.Config {
-	cfg := ilert.DefaultConfig()
+// oneShotSink builds the ilert sink through the registry, so that a binary built
+// without it (edgerelay_omit_ilert) says so instead of not linking. Its settings are
+// the defaults, with the hosts taken from ILERT_API_HOST and ILERT_HEARTBEAT_HOST
+// when they are set.
+func oneShotSink(log *slog.Logger) (adapters.Sink, error) {
+	f, ok := adapters.Lookup(adapters.DirSink, oneShotSinkType)
+	if !ok {
+		if err := adapters.NotBuiltIn(adapters.DirSink, oneShotSinkType); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("this edgerelay has no %s sink", oneShotSinkType)
+	}
+	hosts := map[string]string{}
 	if h := strings.TrimSpace(os.Getenv(envAPIHost)); h != "" {
-		cfg.APIHost = h
+		hosts["api_host"] = h
 	}
 	if h := strings.TrimSpace(os.Getenv(envHeartbeatHost)); h != "" {
-		cfg.HeartbeatHost = h
+		hosts["heartbeat_host"] = h
 	}
-	return cfg
+	settingsErr := func(err error) error {
+		return fmt.Errorf("ilert settings from %s/%s: %w", envAPIHost, envHeartbeatHost, err)
+	}
+	cfg := f.NewConfig()
+	var n yaml.Node
+	if err := n.Encode(hosts); err != nil {
+		return nil, settingsErr(err)
+	}
+	if err := n.Decode(cfg); err != nil {
+		return nil, settingsErr(err)
+	}
+	sink, err := f.BuildSink(cfg, adapters.Deps{Name: oneShotSinkType, Log: log, Health: adapters.NopHealth{}, Now: time.Now, Version: buildinfo.Version})
+	if err != nil {
+		return nil, settingsErr(err)
+	}
+	return sink, nil
 }
 
 // sendOnce makes one attempt to deliver ev with a fresh ilert sink. A sink or
 // environment problem exits 2; anything but acceptance by ilert exits 1.
 func sendOnce(ctx context.Context, ev *adapters.Event, what string, log *slog.Logger) error {
-	sink, err := ilert.New(oneShotConfig(), adapters.Deps{Name: "ilert", Log: log, Version: buildinfo.Version})
+	sink, err := oneShotSink(log)
 	if err != nil {
-		return &codeError{exitUsage, fmt.Errorf("ilert settings from %s/%s: %w", envAPIHost, envHeartbeatHost, err)}
+		return &codeError{exitUsage, err}
 	}
 	if err := sink.Connect(ctx); err != nil {
 		return &codeError{exitUsage, fmt.Errorf("connect to ilert: %w", err)}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/cmd/edgerelay/internal/buildinfo"
+	"github.com/edgerelay/edgerelay/daemon/state"
 	"github.com/edgerelay/edgerelay/store"
 )
 
@@ -68,7 +69,7 @@ func queueStats(stdout io.Writer) *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "stats",
-		Short: "Pending and dead-lettered events per sink",
+		Short: "Pending and dead-lettered events per sink, and the sources' saved state",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			db, err := q.open()
@@ -97,12 +98,39 @@ func queueStats(stdout io.Writer) *cobra.Command {
 				s := st.Sinks[n]
 				fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\n", n, s.Pending, age(s.Oldest), s.Dead, age(s.OldestDead))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			return printState(stdout, st.Cursors)
 		},
 	}
 	q.flags(c)
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
+}
+
+// printState lists the sources' saved state (names and sizes, not values), one line
+// per name; a stored name outside the sources' namespace is shown whole.
+func printState(w io.Writer, cursors map[string]int) error {
+	if len(cursors) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(cursors))
+	for k := range cursors {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SOURCE\tSTATE\tBYTES")
+	for _, k := range keys {
+		src, name, ok := state.SplitKey(k)
+		if !ok {
+			src, name = "-", k
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\n", src, name, cursors[k])
+	}
+	return tw.Flush()
 }
 
 func age(t time.Time) string {
@@ -311,13 +339,17 @@ func versionCmd(stdout io.Writer) *cobra.Command {
 				Platform string   `json:"platform"`
 				Sources  []string `json:"sources"`
 				Sinks    []string `json:"sinks"`
+				Omitted  []string `json:"omitted,omitempty"` // build tags that left adapters out
 			}{buildinfo.Version, buildinfo.Commit, runtime.Version(), buildinfo.Platform(),
-				adapters.Types(adapters.DirSource), adapters.Types(adapters.DirSink)}
+				adapters.Types(adapters.DirSource), adapters.Types(adapters.DirSink), adapters.OmitTags()}
 			if asJSON {
 				return json.NewEncoder(stdout).Encode(v)
 			}
 			fmt.Fprintf(stdout, "edgerelay %s (commit %s)\n%s, %s\nsources: %s\nsinks:   %s\n",
 				v.Version, v.Commit, v.Go, v.Platform, strings.Join(v.Sources, ", "), strings.Join(v.Sinks, ", "))
+			if len(v.Omitted) > 0 {
+				fmt.Fprintf(stdout, "omitted: %s\n", strings.Join(v.Omitted, ", "))
+			}
 			return nil
 		},
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/settle"
 	"github.com/edgerelay/edgerelay/adapters/topic"
 )
 
@@ -175,8 +176,8 @@ func (h *bridge) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet,
 		return pk, packets.ErrRejectPacket // an earlier message failed: the client is being disconnected
 	}
 	for i, r := range runs {
-		if err := r.pub.Publish(r.ctx, atts[i].event(cl, pk), e.done); err != nil {
-			e.done(err) // Publish never calls done when it fails
+		if err := r.pub.Publish(r.ctx, atts[i].event(cl, pk), e.Done); err != nil {
+			e.Done(adapters.Refuse(err)) // Publish never calls done when it fails
 		}
 	}
 	if qos == 1 {
@@ -186,10 +187,11 @@ func (h *bridge) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet,
 }
 
 // wait blocks a QoS 2 packet's OnPublish until its entry is released.
-func (h *bridge) wait(e *entry, pk packets.Packet) (packets.Packet, error) {
+func (h *bridge) wait(e *settle.Entry[*heldPacket], pk packets.Packet) (packets.Packet, error) {
+	x := e.Value()
 	select {
-	case <-e.released:
-		if e.ok {
+	case <-x.released:
+		if x.ok {
 			return pk, nil
 		}
 	case <-h.b.ctx.Done():
@@ -197,9 +199,9 @@ func (h *bridge) wait(e *entry, pk packets.Packet) (packets.Packet, error) {
 	return pk, packets.ErrRejectPacket
 }
 
-func (h *bridge) doneQoS0(err error) {
-	if err != nil {
-		h.b.log.Debug("qos 0 message not accepted by the relay and lost", "err", err)
+func (h *bridge) doneQoS0(s adapters.Settlement) {
+	if !s.OK() {
+		h.b.log.Debug("qos 0 message not accepted by the relay and lost", "err", s.Err)
 	}
 }
 
@@ -226,7 +228,7 @@ func (h *bridge) queueFor(cl *mochi.Client) *clientQueue {
 	if q := h.clients[cl]; q != nil {
 		return q
 	}
-	q := &clientQueue{h: h, cl: cl, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
+	q := &clientQueue{h: h, cl: cl, tr: settle.New[*heldPacket](settle.Options{}), stopped: make(chan struct{})}
 	h.clients[cl] = q
 	h.releasers.Add(1)
 	// The releaser exits when the client disconnects or the broker closes (q.stop).
@@ -288,91 +290,41 @@ func (h *bridge) distribute(pk packets.Packet) {
 type clientQueue struct {
 	h       *bridge
 	cl      *mochi.Client
-	wake    chan struct{} // capacity 1: an entry became done
+	tr      *settle.Tracker[*heldPacket]
 	stopped chan struct{} // closed by stop
-
-	mu        sync.Mutex // guards items, releasing, failed, done
-	items     []*entry   // held packets in arrival order
-	releasing bool       // the releaser is acknowledging entries it took off items
-	failed    error      // the relay refused one: hold nothing more, disconnect the client
-	done      bool       // stopped: hold nothing more
-	once      sync.Once  // closes stopped
+	once    sync.Once     // closes stopped
 }
 
-// entry is one held packet.
-type entry struct {
-	q        *clientQueue
+// heldPacket is one held packet.
+type heldPacket struct {
 	pk       packets.Packet
-	pending  int           // done callbacks still due; guarded by q.mu
-	err      error         // first refusal; guarded by q.mu
 	released chan struct{} // QoS 2: closed when OnPublish may return; ok tells how
 	ok       bool          // written before released is closed
 }
 
 // empty reports whether nothing of this client is held or being acknowledged and
 // nothing was refused: then a packet not for the relay may bypass the queue.
-func (q *clientQueue) empty() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.items) == 0 && !q.releasing && q.failed == nil
-}
+func (q *clientQueue) empty() bool { return q.tr.Empty() }
 
 // push holds pk until pending done callbacks have reported; nil when the queue no
 // longer holds anything (a refusal, a disconnect).
-func (q *clientQueue) push(pk packets.Packet, pending int) *entry {
-	e := &entry{q: q, pk: pk, pending: pending}
+func (q *clientQueue) push(pk packets.Packet, pending int) *settle.Entry[*heldPacket] {
+	x := &heldPacket{pk: pk}
 	if pk.FixedHeader.Qos == 2 {
-		e.released = make(chan struct{})
+		x.released = make(chan struct{})
 	}
-	q.mu.Lock()
-	if q.failed != nil || q.done {
-		q.mu.Unlock()
+	e, err := q.tr.Push(context.Background(), x, pending)
+	if err != nil {
 		return nil
-	}
-	q.items = append(q.items, e)
-	q.mu.Unlock()
-	if pending == 0 {
-		q.signal()
 	}
 	return e
 }
 
-// done is the Publisher's completion callback for e; it never blocks.
-func (e *entry) done(err error) {
-	q := e.q
-	q.mu.Lock()
-	if e.pending == 0 {
-		q.mu.Unlock()
-		return
-	}
-	e.pending--
-	if err != nil && e.err == nil {
-		e.err = err
-		if q.failed == nil {
-			q.failed = err
-		}
-	}
-	q.mu.Unlock()
-	q.signal()
-}
-
-func (q *clientQueue) signal() {
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
-}
-
 // stop ends the releaser and fails every waiting QoS 2 entry.
 func (q *clientQueue) stop() {
-	q.mu.Lock()
-	q.done = true
-	items := q.items
-	q.items = nil
-	q.mu.Unlock()
-	for _, e := range items {
-		if e.released != nil {
-			close(e.released)
+	for _, x := range q.tr.Close() {
+		if x.released != nil {
+			close(x.released)
 		}
 	}
 	q.once.Do(func() { close(q.stopped) })
@@ -382,7 +334,7 @@ func (q *clientQueue) stop() {
 func (q *clientQueue) run() {
 	for {
 		select {
-		case <-q.wake:
+		case <-q.tr.Ready():
 			q.release()
 		case <-q.stopped:
 			return
@@ -390,54 +342,41 @@ func (q *clientQueue) run() {
 	}
 }
 
-// release acknowledges the done prefix of the queue in order. When a refused packet
-// reaches the head, it drops the rest and disconnects the client.
+// release acknowledges the settled prefix of the queue in order. When a refused
+// packet reaches the head, it drops the rest and disconnects the client.
 func (q *clientQueue) release() {
-	q.mu.Lock()
-	n := 0
-	for n < len(q.items) && q.items[n].pending == 0 && q.items[n].err == nil {
-		n++
+	_, cause := q.tr.Release(q.ack)
+	if cause == nil {
+		return
 	}
-	ready := q.items[:n:n]
-	q.items = q.items[n:]
-	q.releasing = true // until the acknowledgements are written, later packets queue
-	var dropped []*entry
-	var cause error
-	if len(q.items) > 0 && q.items[0].err != nil {
-		cause, dropped, q.items = q.items[0].err, q.items, nil
+	for _, x := range q.tr.Close() {
+		if x.released != nil {
+			close(x.released)
+		}
 	}
-	q.mu.Unlock()
+	q.h.b.log.Warn("relay refused a message; disconnecting its publisher so it resends",
+		"client", q.cl.ID, "err", cause)
+	q.h.disconnect(q.cl)
+}
 
-	for _, e := range ready {
-		if e.released != nil {
-			e.ok = true
-			close(e.released) // OnPublish returns the packet: Mochi sends PUBREC and distributes
-			continue
-		}
-		q.h.distribute(e.pk)
-		ack := packets.Packet{
-			FixedHeader: packets.FixedHeader{Type: packets.Puback},
-			PacketID:    e.pk.PacketID,
-			ReasonCode:  packets.CodeSuccess.Code,
-			Created:     time.Now().Unix(),
-		}
-		if err := q.cl.WritePacket(ack); err != nil {
-			q.h.b.log.Debug("write puback", "client", q.cl.ID, "err", err)
-		}
+// ack acknowledges one released packet: QoS 2 lets its OnPublish return (Mochi sends
+// PUBREC and distributes), QoS 1 is distributed and gets its PUBACK.
+func (q *clientQueue) ack(x *heldPacket) {
+	if x.released != nil {
+		x.ok = true
+		close(x.released)
+		return
 	}
-	if cause != nil {
-		for _, e := range dropped {
-			if e.released != nil {
-				close(e.released)
-			}
-		}
-		q.h.b.log.Warn("relay refused a message; disconnecting its publisher so it resends",
-			"client", q.cl.ID, "err", cause)
-		q.h.disconnect(q.cl)
+	q.h.distribute(x.pk)
+	ack := packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Puback},
+		PacketID:    x.pk.PacketID,
+		ReasonCode:  packets.CodeSuccess.Code,
+		Created:     time.Now().Unix(),
 	}
-	q.mu.Lock()
-	q.releasing = false
-	q.mu.Unlock()
+	if err := q.cl.WritePacket(ack); err != nil {
+		q.h.b.log.Debug("write puback", "client", q.cl.ID, "err", err)
+	}
 }
 
 // Source returns a source that receives, in-process, every PUBLISH from the

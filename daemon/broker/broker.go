@@ -92,7 +92,8 @@ func New(cfg Config, log *slog.Logger) (*Broker, error) {
 
 type nopHealth struct{}
 
-func (nopHealth) Set(string, bool, string) {}
+func (nopHealth) Set(string, bool, string)         {}
+func (nopHealth) SetDegraded(string, bool, string) {}
 
 // SetHealth makes the broker report its "listening" condition to h. Call it before
 // Start.

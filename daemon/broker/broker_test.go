@@ -26,10 +26,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// notYet is how long a test watches for something that must not happen yet. It
-// bounds a negative check only; no test asserts that anything is fast.
-const notYet = 150 * time.Millisecond
-
 func testLog(t testing.TB) *slog.Logger {
 	if !testing.Verbose() {
 		return slog.New(slog.DiscardHandler)
@@ -61,12 +57,15 @@ func startBroker(t *testing.T, mutate func(*Config)) (*Broker, *recorder) {
 }
 
 // recorder records, per client, the ids of the QoS 1 PUBLISH packets the broker read
-// and of the PUBACK packets it wrote.
+// and of the PUBACK packets it wrote, and in one ordered log every acknowledgement
+// (PUBACK, PUBREC) with the test's own steps (mark), so that a test can check that
+// nothing was acknowledged before a step without watching for a while.
 type recorder struct {
 	mochi.HookBase
 	mu        sync.Mutex
 	published map[string][]uint16 // guarded by mu
 	acked     map[string][]uint16 // guarded by mu
+	log       []string            // guarded by mu: "ack <client>" and marks, in order
 }
 
 func (r *recorder) ID() string { return "test-recorder" }
@@ -82,11 +81,39 @@ func (r *recorder) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Pa
 	return pk, nil
 }
 func (r *recorder) OnPacketSent(cl *mochi.Client, pk packets.Packet, _ []byte) {
-	if pk.FixedHeader.Type == packets.Puback {
+	switch pk.FixedHeader.Type {
+	case packets.Puback, packets.Pubrec:
 		r.mu.Lock()
-		r.acked[cl.ID] = append(r.acked[cl.ID], pk.PacketID)
+		if pk.FixedHeader.Type == packets.Puback {
+			r.acked[cl.ID] = append(r.acked[cl.ID], pk.PacketID)
+		}
+		r.log = append(r.log, "ack "+cl.ID)
 		r.mu.Unlock()
 	}
+}
+
+// mark records a step of the test in the log.
+func (r *recorder) mark(step string) {
+	r.mu.Lock()
+	r.log = append(r.log, step)
+	r.mu.Unlock()
+}
+
+// acksBefore returns how many acknowledgements the broker wrote to client id
+// before step was marked.
+func (r *recorder) acksBefore(id, step string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, l := range r.log {
+		if l == step {
+			return n
+		}
+		if l == "ack "+id {
+			n++
+		}
+	}
+	panic("step " + step + " was never marked")
 }
 func (r *recorder) get(id string) (published, acked []uint16) {
 	r.mu.Lock()
@@ -131,9 +158,17 @@ type held struct {
 // holdPublisher hands every Publish to the test on a channel.
 type holdPublisher chan held
 
-func (p holdPublisher) Publish(ctx context.Context, e *adapters.Event, done func(error)) error {
+// The test's done(nil) settles the event Stored, done(err) refuses it.
+func (p holdPublisher) Publish(ctx context.Context, e *adapters.Event, done func(adapters.Settlement)) error {
+	settle := func(err error) {
+		if err != nil {
+			done(adapters.Refuse(err))
+			return
+		}
+		done(adapters.Settled(adapters.Stored, ""))
+	}
 	select {
-	case p <- held{e, done}:
+	case p <- held{e, settle}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -204,7 +239,7 @@ func msgOf(t *testing.T, ch <-chan paho.Message) paho.Message {
 // TestPubackOnlyAfterDone: the publisher's QoS 1 token completes only once the relay
 // accepted the event, and subscribers get the message (retained) then.
 func TestPubackOnlyAfterDone(t *testing.T) {
-	b, _ := startBroker(t, nil)
+	b, rec := startBroker(t, nil)
 	pub := make(holdPublisher, 10)
 	run(t, b.Source("plant", []string{"plant/+/alarm"}, "id", "alert"), pub)
 	waitRunning(t, b)
@@ -219,15 +254,18 @@ func TestPubackOnlyAfterDone(t *testing.T) {
 	require.Equal(t, adapters.KindAlert, h.e.Kind)
 	require.Equal(t, map[string]string{"mqtt.qos": "1", "mqtt.retained": "true", "mqtt.client_id": "device-1"}, h.e.Attrs)
 
-	require.False(t, tok.WaitTimeout(notYet), "PUBACK before the relay accepted the event")
 	select {
 	case m := <-subs:
 		t.Fatalf("message %q distributed before the relay accepted it", m.Payload())
 	default:
 	}
+	rec.mark("done")
 	h.done(nil)
 	require.True(t, tok.WaitTimeout(10*time.Second), "no PUBACK after done(nil)")
 	require.NoError(t, tok.Error())
+	require.Eventually(t, func() bool { _, acked := rec.get("device-1"); return len(acked) == 1 },
+		10*time.Second, time.Millisecond)
+	require.Zero(t, rec.acksBefore("device-1", "done"), "PUBACK before the relay accepted the event")
 	m := msgOf(t, subs)
 	require.Equal(t, `{"id":"A-7"}`, string(m.Payload()))
 
@@ -280,12 +318,13 @@ func TestRefusalKeepsEarlierAcks(t *testing.T) {
 	hs := []held{pub.next(t), pub.next(t), pub.next(t)}
 	hs[2].done(nil)
 	hs[1].done(errors.New("store full"))
-	time.Sleep(notYet)
-	_, acked := rec.get("device-9")
-	require.Empty(t, acked, "m-0 is still pending: nothing may be acknowledged")
+	rec.mark("m-0 done")
 	hs[0].done(nil)
 	require.Eventually(t, func() bool { _, acked := rec.get("device-9"); return len(acked) == 1 },
 		10*time.Second, time.Millisecond, "m-0 acknowledged")
+	require.Zero(t, rec.acksBefore("device-9", "m-0 done"), "m-0 was pending: nothing may be acknowledged")
+	published, acked := rec.get("device-9")
+	require.Equal(t, published[:1], acked, "the one PUBACK is m-0's")
 
 	// The client was disconnected and resends m-1 and m-2 (in its store's order).
 	got := map[string]bool{}
@@ -298,7 +337,7 @@ func TestRefusalKeepsEarlierAcks(t *testing.T) {
 	require.Equal(t, map[string]bool{"m-1": true, "m-2": true}, got)
 	require.Eventually(t, func() bool { _, acked := rec.get("device-9"); return len(acked) == 3 },
 		10*time.Second, time.Millisecond)
-	published, acked := rec.get("device-9")
+	published, acked = rec.get("device-9")
 	require.ElementsMatch(t, []uint16{published[0], published[1], published[2]}, acked)
 }
 
@@ -351,7 +390,7 @@ func TestAcksInOrder(t *testing.T) {
 	for range 7 {
 		hs = append(hs, pub.next(t))
 	}
-	require.False(t, toks[0].WaitTimeout(notYet))
+	rec.mark("dones")
 	for _, h := range slices.Backward(hs) {
 		h.done(nil)
 	}
@@ -365,6 +404,7 @@ func TestAcksInOrder(t *testing.T) {
 	published, acked := rec.get("device-4")
 	require.Len(t, published, 10)
 	require.Equal(t, published, acked, "PUBACKs in PUBLISH order")
+	require.Zero(t, rec.acksBefore("device-4", "dones"), "a PUBACK before the relay accepted its event or one before it")
 	var got []string
 	for range want {
 		got = append(got, string(msgOf(t, subs).Payload()))
@@ -374,7 +414,7 @@ func TestAcksInOrder(t *testing.T) {
 
 // TestQoS2WaitsForDone: a QoS 2 publish completes only after done(nil).
 func TestQoS2WaitsForDone(t *testing.T) {
-	b, _ := startBroker(t, nil)
+	b, rec := startBroker(t, nil)
 	pub := make(holdPublisher, 10)
 	run(t, b.Source("s", []string{"$share/relays/relay/#"}, "", ""), pub) // the share prefix is ignored
 	waitRunning(t, b)
@@ -384,10 +424,12 @@ func TestQoS2WaitsForDone(t *testing.T) {
 	tok := c.Publish("relay/q2", 2, false, "two")
 	h := pub.next(t)
 	require.Equal(t, "2", h.e.Attrs["mqtt.qos"])
-	require.False(t, tok.WaitTimeout(notYet))
+	rec.mark("done")
 	h.done(nil)
 	require.True(t, tok.WaitTimeout(10*time.Second))
 	require.NoError(t, tok.Error())
+	// Mochi records the PUBREC before it reads the PUBREL that completes the publish.
+	require.Zero(t, rec.acksBefore("device-5", "done"), "PUBREC before the relay accepted the event")
 	require.Equal(t, "two", string(msgOf(t, subs).Payload()))
 }
 
@@ -414,24 +456,31 @@ func TestNotAckedWhileSourceStopped(t *testing.T) {
 	c := client(t, b, "device-7", nil)
 	c.Publish("relay/early", 1, false, "early")
 	require.Eventually(t, func() bool { p, _ := rec.get("device-7"); return len(p) >= 1 }, 10*time.Second, time.Millisecond)
-	time.Sleep(notYet)
-	_, acked := rec.get("device-7")
-	require.Empty(t, acked, "acknowledged with no relay running")
 
 	pub := make(holdPublisher, 10)
 	stop := run(t, src, pub)
 	h := pub.next(t)
 	require.Equal(t, "early", string(h.e.Payload))
+	rec.mark("early done")
 	h.done(nil)
 	require.Eventually(t, func() bool { _, acked := rec.get("device-7"); return len(acked) == 1 },
 		10*time.Second, time.Millisecond)
+	require.Zero(t, rec.acksBefore("device-7", "early done"), "acknowledged with no relay running")
 	require.NoError(t, stop())
 
-	// Stopped again: refused again.
+	// Stopped again: refused again. The client resends it (a duplicate) once the
+	// source runs again, which it would not do had the first copy been acknowledged.
 	c.Publish("relay/late", 1, false, "late")
-	time.Sleep(notYet)
-	_, acked = rec.get("device-7")
-	require.Len(t, acked, 1)
+	require.Eventually(t, func() bool { p, _ := rec.get("device-7"); return len(p) >= 2 }, 10*time.Second, time.Millisecond)
+	run(t, src, pub)
+	h = pub.next(t)
+	require.Equal(t, "late", string(h.e.Payload))
+	require.Equal(t, "true", h.e.Attrs["mqtt.duplicate"], "the refused copy was resent")
+	rec.mark("late done")
+	h.done(nil)
+	require.Eventually(t, func() bool { _, acked := rec.get("device-7"); return len(acked) == 2 },
+		10*time.Second, time.Millisecond)
+	require.Equal(t, 1, rec.acksBefore("device-7", "late done"), "acknowledged while the source was stopped")
 }
 
 // TestRunReturnsOnBrokerClose: Run returns and Close completes while a
@@ -441,7 +490,7 @@ func TestRunReturnsOnBrokerClose(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, b.Start())
 	blocked := make(chan struct{}, 1)
-	pub := adapters.PublisherFunc(func(ctx context.Context, _ *adapters.Event, _ func(error)) error {
+	pub := adapters.PublisherFunc(func(ctx context.Context, _ *adapters.Event, _ func(adapters.Settlement)) error {
 		blocked <- struct{}{}
 		<-ctx.Done()
 		return ctx.Err()
@@ -645,6 +694,9 @@ type healthRec struct {
 	detail string // guarded by mu
 }
 
+// SetDegraded records like Set: the broker reports no degraded condition.
+func (h *healthRec) SetDegraded(c string, ok bool, detail string) { h.Set(c, ok, detail) }
+
 func (h *healthRec) Set(c string, ok bool, detail string) {
 	if c != "listening" {
 		return
@@ -662,12 +714,12 @@ func TestEarlyPublishWaitsForStart(t *testing.T) {
 	src := b.Source("early", []string{"early/#"}, "", "")
 	c := client(t, b, "device-early", nil)
 	tok := c.Publish("early/x", 1, false, "first")
-	require.False(t, tok.WaitTimeout(notYet), "acknowledged before the relay ran")
 	pub := make(holdPublisher, 10)
 	run(t, src, pub)
 	h := pub.next(t)
 	require.Equal(t, "first", string(h.e.Payload))
 	require.Empty(t, h.e.Attrs["mqtt.duplicate"], "held, not refused and resent")
+	rec.mark("done")
 	h.done(nil)
 	require.True(t, tok.WaitTimeout(10*time.Second))
 	require.NoError(t, tok.Error())
@@ -675,4 +727,5 @@ func TestEarlyPublishWaitsForStart(t *testing.T) {
 		_, acked := rec.get("device-early")
 		return len(acked) == 1
 	}, 10*time.Second, 5*time.Millisecond, "one PUBACK, sent once the relay had the event")
+	require.Zero(t, rec.acksBefore("device-early", "done"), "acknowledged before the relay ran")
 }

@@ -423,6 +423,7 @@ func decodeAdapters(n *yaml.Node, dir adapters.Direction, cerr *Error) []Adapter
 		a := Adapter{Line: entry.Line}
 		settings := &yaml.Node{Kind: yaml.MappingNode, Line: entry.Line}
 		var retryNode *yaml.Node
+		ackLine := entry.Line
 		for j := 0; j+1 < len(entry.Content); j += 2 {
 			k, v := entry.Content[j], entry.Content[j+1]
 			switch {
@@ -433,7 +434,7 @@ func decodeAdapters(n *yaml.Node, dir adapters.Direction, cerr *Error) []Adapter
 			case k.Value == "retry" && dir == adapters.DirSink:
 				retryNode = v
 			case k.Value == "ack" && dir == adapters.DirSource:
-				a.Ack = v.Value
+				a.Ack, ackLine = v.Value, v.Line
 				if a.Ack != AckStored && a.Ack != AckDelivered {
 					cerr.Problems = append(cerr.Problems, fmt.Sprintf("line %d: %s[%d].ack: %q is not one of stored, delivered", v.Line, section, i, v.Value))
 				}
@@ -456,11 +457,13 @@ func decodeAdapters(n *yaml.Node, dir adapters.Direction, cerr *Error) []Adapter
 		}
 		f, ok := adapters.Lookup(dir, a.Type)
 		if !ok {
-			cerr.Problems = append(cerr.Problems, fmt.Sprintf("%s: type %q is not a known %s (known: %s)%s",
-				at, a.Type, dir, strings.Join(adapters.Types(dir), ", "), suggest(a.Type, adapters.Types(dir))))
+			cerr.Problems = append(cerr.Problems, unknownType(at, dir, a.Type))
 			continue
 		}
 		a.Factory = f
+		if pr := requireAck(&a, f, fmt.Sprintf("line %d: %s[%d].ack", ackLine, section, i)); pr != "" {
+			cerr.Problems = append(cerr.Problems, pr)
+		}
 		a.Settings = f.NewConfig()
 		var problems []string
 		problems = append(problems, checkKeys(settings, reflect.TypeOf(a.Settings),
@@ -483,11 +486,40 @@ func decodeAdapters(n *yaml.Node, dir adapters.Direction, cerr *Error) []Adapter
 	return out
 }
 
+// unknownType is the problem reported at at for an adapter type the registry does not
+// have: one this binary was built without, or an unknown name with a suggestion.
+func unknownType(at string, dir adapters.Direction, typ string) string {
+	if err := adapters.NotBuiltIn(dir, typ); err != nil {
+		return fmt.Sprintf("%s: type %q: %v", at, typ, err)
+	}
+	known := adapters.Types(dir)
+	list := strings.Join(known, ", ")
+	if list == "" {
+		list = "none in this build"
+	}
+	return fmt.Sprintf("%s: type %q is not a known %s (known: %s)%s", at, typ, dir, list, suggest(typ, known))
+}
+
 // The values of a source's ack key.
 const (
-	AckStored    = "stored"
-	AckDelivered = "delivered"
+	AckStored    = string(adapters.AckStored)
+	AckDelivered = string(adapters.AckDelivered)
 )
+
+// requireAck applies the acknowledgement a source type declares it requires
+// (adapters.SourceSpec.Ack): a source that requires delivered is unbuffered whatever
+// its ack key says, and an explicit `ack: stored` for it is a problem (returned,
+// prefixed with at; "" when there is none).
+func requireAck(a *Adapter, f *adapters.Factory, at string) string {
+	if f.Ack != adapters.AckDelivered {
+		return ""
+	}
+	if a.Ack == AckStored {
+		return fmt.Sprintf("%s: source type %s requires ack: delivered (it acknowledges upstream only what was delivered)", at, f.Type)
+	}
+	a.Ack = AckDelivered
+	return ""
+}
 
 // decodeTransform decodes a route's `transform:` section through the registry.
 func decodeTransform(r *Route, i int, cerr *Error) *Transform {
@@ -512,8 +544,7 @@ func decodeTransform(r *Route, i int, cerr *Error) *Transform {
 	dir := adapters.DirTransform
 	f, ok := adapters.Lookup(dir, t.Type)
 	if !ok {
-		cerr.Problems = append(cerr.Problems, fmt.Sprintf("%s: type %q is not a known transform (known: %s)%s",
-			at, t.Type, strings.Join(adapters.Types(dir), ", "), suggest(t.Type, adapters.Types(dir))))
+		cerr.Problems = append(cerr.Problems, unknownType(at, dir, t.Type))
 		return nil
 	}
 	t.Factory, t.Settings = f, f.NewConfig()

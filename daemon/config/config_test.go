@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/edgerelay/edgerelay/adapters"
 	_ "github.com/edgerelay/edgerelay/adapters/all"
 	"github.com/edgerelay/edgerelay/adapters/mqtt"
 	"github.com/edgerelay/edgerelay/daemon/pipeline"
@@ -62,6 +63,24 @@ func TestParseTransformAndAck(t *testing.T) {
 	require.Equal(t, pipeline.DeadLetter, cfg.Rejects.Invalid)
 }
 
+// TestRequireAck: a source type that declares it requires delivered is unbuffered
+// without an ack key, and `ack: stored` for it is refused with the key's line.
+func TestRequireAck(t *testing.T) {
+	f := &adapters.Factory{Type: "poller", Dir: adapters.DirSource, Ack: adapters.AckDelivered}
+	a := Adapter{}
+	require.Empty(t, requireAck(&a, f, "line 3: sources[0].ack"))
+	require.Equal(t, AckDelivered, a.Ack)
+	a = Adapter{Ack: AckDelivered}
+	require.Empty(t, requireAck(&a, f, "line 3: sources[0].ack"))
+	a = Adapter{Ack: AckStored}
+	require.Equal(t, "line 3: sources[0].ack: source type poller requires ack: delivered (it acknowledges upstream only what was delivered)",
+		requireAck(&a, f, "line 3: sources[0].ack"))
+	free := &adapters.Factory{Type: "mqtt", Dir: adapters.DirSource}
+	a = Adapter{}
+	require.Empty(t, requireAck(&a, free, "x"))
+	require.Empty(t, a.Ack, "a source without a requirement keeps its ack key")
+}
+
 func TestDefaultConfigIsValid(t *testing.T) {
 	cfg, err := LoadDefault()
 	require.NoError(t, err)
@@ -107,7 +126,14 @@ func TestParseProblems(t *testing.T) {
 		{"bad ack", strings.Replace(good, "qos: 1", "qos: 1\n    ack: never", 1), []string{`sources[0].ack: "never" is not one of stored, delivered`}},
 		{"bad invalid policy", good + "rejects: { invalid: keep }\n", []string{`rejects.invalid: "keep"`}},
 		{"empty", "", []string{"empty"}},
+		{"omitted sink type", strings.Replace(good, "type: stdout", "type: omitted_sink", 1),
+			[]string{`sinks[1] (omitted_sink "console"): type "omitted_sink": this edgerelay was built without the omitted_sink sink (build tag edgerelay_omit_test)`}},
+		{"omitted transform type", good + "    transform: { type: omitted_transform }\n",
+			[]string{`transform: type "omitted_transform": this edgerelay was built without the omitted_transform transform (build tag edgerelay_omit_test)`}},
 	}
+	// As adapters/all does for an omit build tag.
+	adapters.RegisterOmitted(adapters.DirSink, "omitted_sink", "edgerelay_omit_test")
+	adapters.RegisterOmitted(adapters.DirTransform, "omitted_transform", "edgerelay_omit_test")
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml), "x.yaml")

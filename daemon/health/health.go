@@ -4,14 +4,20 @@
 //
 // A condition is identified by a component ("mqtt:plant", "store", "sink:hook",
 // "daemon") and a name chosen by whoever reports it ("connected", "open"). Each is either
-// OK or failing; a failing condition has a [Severity]: [Warning] means degraded but still
-// ready, [Critical] means not ready. The daemon is ready when no Critical condition is
-// failing and it is not stopping.
+// OK or failing; a failing condition has a [Severity]: [Degraded] means reported but
+// still ready (a sink retrying, a standby edge connector, an open circuit breaker, an
+// unreachable lifecycle broker), [Critical] means not ready (a source not subscribed,
+// the store failing). The daemon is ready when no Critical condition is failing and it
+// is not stopping; its node state ([Tracker.Node]) is "ok", "degraded" or "not_ready".
 //
-// Adapters see only the [adapters.Health] view returned by [Tracker.For], in which a
-// failing condition is always Critical. A component may also carry extra diagnostic
-// fields ([Tracker.SetFields]) that /ready renders next to the error, such as the MQTT
-// source's connected and subscriptions_ready flags.
+// Adapters see only the [adapters.Health] view returned by [Tracker.For]: its Set
+// records a Critical condition, its SetDegraded a Degraded one. A component may also
+// carry extra diagnostic fields ([Tracker.SetFields]) that /ready renders next to the
+// error, such as the MQTT source's connected and subscriptions_ready flags.
+//
+// With [Tracker.SetBus], every change of a condition's state (not of its detail alone)
+// is published on the event bus as an [events.ReadinessChanged] event, so a subscriber
+// that reads late still sees each flap, in order.
 package health
 
 import (
@@ -23,6 +29,7 @@ import (
 	"time"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/daemon/events"
 )
 
 // Severity says how much a failing condition matters.
@@ -32,28 +39,35 @@ type Severity int
 const (
 	// OK is the severity of a condition that is not failing.
 	OK Severity = iota
-	// Warning marks a failing condition that degrades the daemon but leaves it ready
-	// (a sink retrying, a certificate close to expiry).
-	Warning
+	// Degraded marks a failing condition that is reported (/ready's component list,
+	// STATUS, the event bus) but leaves the daemon ready and in service (a sink
+	// retrying, a quarantined store, a standby edge connector, an open circuit
+	// breaker, an unreachable lifecycle broker).
+	Degraded
 	// Critical marks a failing condition that makes the daemon not ready (a source not
 	// subscribed, the store not open).
 	Critical
 )
 
-// String returns "ok", "warning" or "critical".
+// Warning is the former name of Degraded.
+//
+// Deprecated: use Degraded.
+const Warning = Degraded
+
+// String returns "ok", "degraded" or "critical" (the events.State* words).
 func (s Severity) String() string {
 	switch s {
 	case OK:
-		return "ok"
-	case Warning:
-		return "warning"
+		return events.StateOK
+	case Degraded:
+		return events.StateDegraded
 	case Critical:
-		return "critical"
+		return events.StateCritical
 	}
 	return "unknown"
 }
 
-// MarshalText encodes the severity as its String, so JSON shows "warning", not 1.
+// MarshalText encodes the severity as its String, so JSON shows "degraded", not 1.
 func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // DaemonComponent is the component under which the tracker records the daemon's own
@@ -74,7 +88,7 @@ type Condition struct {
 	Name string `json:"name"`
 	// OK is true when the condition holds.
 	OK bool `json:"ok"`
-	// Severity is OK when OK is true, and Warning or Critical otherwise.
+	// Severity is OK when OK is true, and Degraded or Critical otherwise.
 	Severity Severity `json:"severity"`
 	// Detail is a short human-readable explanation, usually the last error. It may be
 	// kept when the condition recovers.
@@ -98,10 +112,13 @@ type Tracker struct {
 	now      func() time.Time
 	stopping atomic.Bool
 
-	mu     sync.Mutex // guards conds, fields and subs
+	mu     sync.Mutex // guards conds, fields, subs, the counts and bus
 	conds  map[key]*Condition
 	fields map[string]map[string]any
 	subs   map[*subscriber]struct{}
+	// failing counts the failing conditions by severity, for the node state.
+	failing [Critical + 1]int
+	bus     *events.Bus
 }
 
 type subscriber struct{ ch chan struct{} }
@@ -120,17 +137,26 @@ func New(now func() time.Time) *Tracker {
 	}
 }
 
+// SetBus makes the tracker publish every change of a condition's state on b as an
+// events.ReadinessChanged event. Call it before the tracker is used; nil stops
+// publishing.
+func (t *Tracker) SetBus(b *events.Bus) {
+	t.mu.Lock()
+	t.bus = b
+	t.mu.Unlock()
+}
+
 // Set records the condition name of component. ok=true records it as holding (its
 // severity becomes OK); ok=false records it as failing with severity sev, where OK is
-// raised to Warning so that a failing condition never looks healthy. detail explains a
+// raised to Degraded so that a failing condition never looks healthy. detail explains a
 // failure; it is kept as given either way. Subscribers are notified only when something
 // changed.
 func (t *Tracker) Set(component, name string, ok bool, sev Severity, detail string) {
 	switch {
 	case ok:
 		sev = OK
-	case sev < Warning:
-		sev = Warning
+	case sev < Degraded:
+		sev = Degraded
 	case sev > Critical:
 		sev = Critical
 	}
@@ -141,15 +167,61 @@ func (t *Tracker) Set(component, name string, ok bool, sev Severity, detail stri
 	if exists && c.OK == ok && c.Severity == sev && c.Detail == detail {
 		return
 	}
+	from := ""
 	if !exists {
 		c = &Condition{Component: component, Name: name}
 		t.conds[k] = c
+	} else {
+		from = c.Severity.String()
 	}
-	if !exists || c.OK != ok || c.Severity != sev {
+	moved := !exists || c.OK != ok || c.Severity != sev
+	if moved {
 		c.Since = t.now()
 	}
+	nodeFrom := t.nodeLocked()
+	if exists {
+		t.failing[c.Severity]--
+	}
+	t.failing[sev]++
 	c.OK, c.Severity, c.Detail = ok, sev, detail
+	if moved {
+		t.publishLocked(component, name, from, sev.String(), detail, nodeFrom)
+	}
 	t.notifyLocked()
+}
+
+// publishLocked publishes a transition. It runs under t.mu on purpose: the bus never
+// blocks and its handlers never call back into the tracker (events.Bus.Handle), and
+// publishing under the lock keeps the bus's order equal to the order of the changes,
+// so that a subscriber replaying the transitions of one condition ends in its real
+// state.
+func (t *Tracker) publishLocked(component, name, from, to, reason, nodeFrom string) {
+	if !t.bus.Wants(events.ReadinessChanged) {
+		return
+	}
+	t.bus.Publish(events.Event{
+		Kind: events.ReadinessChanged, Component: component, Condition: name,
+		From: from, To: to, Reason: reason, NodeFrom: nodeFrom, NodeTo: t.nodeLocked(),
+	})
+}
+
+// Node returns the node's state: events.NodeNotReady while a Critical condition fails
+// or the daemon is stopping, else events.NodeDegraded while a Degraded one fails, else
+// events.NodeOK.
+func (t *Tracker) Node() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.nodeLocked()
+}
+
+func (t *Tracker) nodeLocked() string {
+	switch {
+	case t.failing[Critical] > 0 || t.stopping.Load():
+		return events.NodeNotReady
+	case t.failing[Degraded] > 0:
+		return events.NodeDegraded
+	}
+	return events.NodeOK
 }
 
 // SetFields replaces the extra diagnostic fields of component, which /ready renders
@@ -181,9 +253,12 @@ func (t *Tracker) Remove(component string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	changed := false
-	for k := range t.conds {
+	for k, c := range t.conds {
 		if k.component == component {
+			nodeFrom := t.nodeLocked()
+			t.failing[c.Severity]--
 			delete(t.conds, k)
+			t.publishLocked(k.component, k.name, c.Severity.String(), "", "removed", nodeFrom)
 			changed = true
 		}
 	}
@@ -197,7 +272,8 @@ func (t *Tracker) Remove(component string) {
 }
 
 // For returns the view of component that is handed to an adapter as Deps.Health. Its
-// Set(name, ok, detail) records a Critical condition when ok is false.
+// Set(name, ok, detail) records a Critical condition when ok is false, its
+// SetDegraded(name, ok, detail) a Degraded one.
 func (t *Tracker) For(component string) adapters.Health {
 	return componentView{t: t, component: component}
 }
@@ -209,6 +285,10 @@ type componentView struct {
 
 func (v componentView) Set(condition string, ok bool, detail string) {
 	v.t.Set(v.component, condition, ok, Critical, detail)
+}
+
+func (v componentView) SetDegraded(condition string, ok bool, detail string) {
+	v.t.Set(v.component, condition, ok, Degraded, detail)
 }
 
 // Snapshot returns every condition, sorted by component and then name. The result is
@@ -283,10 +363,13 @@ func (t *Tracker) notifyLocked() {
 // the daemon is no longer ready (a Critical "daemon"/"running" condition with the detail
 // "shutting down"). It cannot be undone.
 func (t *Tracker) SetStopping() {
-	if t.stopping.Swap(true) {
+	if t.stopping.Load() {
 		return
 	}
+	// The condition first, so that the transition it publishes starts from the node's
+	// state before stopping; a concurrent second call sets it again, which is a no-op.
 	t.Set(DaemonComponent, "running", false, Critical, StoppingDetail)
+	t.stopping.Store(true)
 }
 
 // Stopping reports whether SetStopping was called.

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/daemon/events"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -49,8 +50,8 @@ func TestReady(t *testing.T) {
 			wantReady: true,
 		},
 		{
-			name:      "failing warning keeps ready",
-			calls:     []setCall{{"sink:hook", "delivering", false, Warning, "503"}},
+			name:      "failing degraded keeps ready",
+			calls:     []setCall{{"sink:hook", "delivering", false, Degraded, "503"}},
 			wantReady: true,
 		},
 		{
@@ -67,7 +68,7 @@ func TestReady(t *testing.T) {
 			wantReady: true,
 		},
 		{
-			name:      "failing with severity OK is raised to warning, not critical",
+			name:      "failing with severity OK is raised to degraded, not critical",
 			calls:     []setCall{{"store", "space", false, OK, "90% full"}},
 			wantReady: true,
 		},
@@ -84,7 +85,7 @@ func TestReady(t *testing.T) {
 				{"store", "open", false, Critical, "x"},
 				{"mqtt:plant", "subscribed", false, Critical, "y"},
 				{"mqtt:plant", "connected", false, Critical, "z"},
-				{"sink:hook", "delivering", false, Warning, "w"},
+				{"sink:hook", "delivering", false, Degraded, "w"},
 			},
 			wantFailing: []string{"mqtt:plant/connected", "mqtt:plant/subscribed", "store/open"},
 		},
@@ -135,9 +136,9 @@ func TestSetSeverityAndSince(t *testing.T) {
 
 	// A change of severity moves Since.
 	clk.Advance(time.Minute)
-	tr.Set("mqtt:plant", "connected", false, Warning, "dial: timeout")
+	tr.Set("mqtt:plant", "connected", false, Degraded, "dial: timeout")
 	c = only(t, tr)
-	require.Equal(t, Warning, c.Severity)
+	require.Equal(t, Degraded, c.Severity)
 	require.Equal(t, t0.Add(2*time.Minute), c.Since)
 
 	// Recovery moves Since and the severity becomes OK whatever was passed.
@@ -220,6 +221,99 @@ func TestForAdapterView(t *testing.T) {
 	h.Set("connected", true, "")
 	ready, _ = tr.Ready()
 	require.True(t, ready)
+
+	h.SetDegraded("breaker", false, "open after 5 failures")
+	ready, _ = tr.Ready()
+	require.True(t, ready, "a degraded condition keeps the daemon ready")
+	require.Equal(t, events.NodeDegraded, tr.Node())
+	snap := tr.Snapshot()
+	require.Equal(t, Degraded, snap[0].Severity)
+	h.SetDegraded("breaker", true, "")
+	require.Equal(t, events.NodeOK, tr.Node())
+}
+
+// TestTransitionsPublished: every change of a condition's state becomes one
+// ReadinessChanged event, in order, with the node's state before and after; a change
+// of detail alone does not.
+func TestTransitionsPublished(t *testing.T) {
+	type step struct {
+		do   func(tr *Tracker)
+		want []events.Event // Kind, Seq and Time are not compared
+	}
+	rc := func(comp, cond, from, to, reason, nodeFrom, nodeTo string) events.Event {
+		return events.Event{Component: comp, Condition: cond, From: from, To: to, Reason: reason, NodeFrom: nodeFrom, NodeTo: nodeTo}
+	}
+	const ok, deg, crit = events.StateOK, events.StateDegraded, events.StateCritical
+	const nOK, nDeg, nNot = events.NodeOK, events.NodeDegraded, events.NodeNotReady
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{
+			name: "a new condition starts from the empty state",
+			steps: []step{
+				{func(tr *Tracker) { tr.Set("store", "open", true, Critical, "") }, []events.Event{rc("store", "open", "", ok, "", nOK, nOK)}},
+				{func(tr *Tracker) { tr.For("source:plant").Set("connected", false, "starting") },
+					[]events.Event{rc("source:plant", "connected", "", crit, "starting", nOK, nNot)}},
+			},
+		},
+		{
+			name: "a quick flap is two events; a detail change is none",
+			steps: []step{
+				{func(tr *Tracker) { tr.Set("sink:hook", "delivering", true, Degraded, "") }, []events.Event{rc("sink:hook", "delivering", "", ok, "", nOK, nOK)}},
+				{func(tr *Tracker) {
+					tr.Set("sink:hook", "delivering", false, Degraded, "HTTP 503")
+					tr.Set("sink:hook", "delivering", false, Degraded, "HTTP 502")
+					tr.Set("sink:hook", "delivering", true, Degraded, "")
+				}, []events.Event{
+					rc("sink:hook", "delivering", ok, deg, "HTTP 503", nOK, nDeg),
+					rc("sink:hook", "delivering", deg, ok, "", nDeg, nOK),
+				}},
+			},
+		},
+		{
+			name: "degraded to critical and the node state follows the worst condition",
+			steps: []step{
+				{func(tr *Tracker) {
+					tr.Set("store", "quarantined", false, Degraded, "moved")
+					tr.Set("store", "writable", false, Critical, "disk full")
+					tr.Set("store", "writable", true, Critical, "")
+				}, []events.Event{
+					rc("store", "quarantined", "", deg, "moved", nOK, nDeg),
+					rc("store", "writable", "", crit, "disk full", nDeg, nNot),
+					rc("store", "writable", crit, ok, "", nNot, nDeg),
+				}},
+			},
+		},
+		{
+			name: "stopping and removing are transitions too",
+			steps: []step{
+				{func(tr *Tracker) { tr.Set("sink:old", "connected", false, Degraded, "gone") }, []events.Event{rc("sink:old", "connected", "", deg, "gone", nOK, nDeg)}},
+				{func(tr *Tracker) { tr.Remove("sink:old") }, []events.Event{rc("sink:old", "connected", deg, "", "removed", nDeg, nOK)}},
+				{func(tr *Tracker) { tr.SetStopping(); tr.SetStopping() }, []events.Event{rc(DaemonComponent, "running", "", crit, StoppingDetail, nOK, nNot)}},
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			bus := events.New(nil)
+			sub := bus.Subscribe("test", 64)
+			defer sub.Close()
+			tr := New(nil)
+			tr.SetBus(bus)
+			for i, st := range tc.steps {
+				st.do(tr)
+				var got []events.Event
+				for len(sub.C()) > 0 {
+					e := <-sub.C()
+					require.Equal(t, events.ReadinessChanged, e.Kind)
+					e.Kind, e.Seq, e.Time = 0, 0, time.Time{}
+					got = append(got, e)
+				}
+				require.Equal(t, st.want, got, "step %d", i)
+			}
+		})
+	}
 }
 
 func TestStopping(t *testing.T) {
@@ -287,7 +381,7 @@ func TestSeverityJSON(t *testing.T) {
 	tests := []struct {
 		sev  Severity
 		want string
-	}{{OK, `"ok"`}, {Warning, `"warning"`}, {Critical, `"critical"`}, {Severity(9), `"unknown"`}}
+	}{{OK, `"ok"`}, {Degraded, `"degraded"`}, {Warning, `"degraded"`}, {Critical, `"critical"`}, {Severity(9), `"unknown"`}}
 	for _, tc := range tests {
 		b, err := json.Marshal(tc.sev)
 		require.NoError(t, err)

@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/clock/clocktest"
+	"github.com/edgerelay/edgerelay/daemon/events"
 	"github.com/edgerelay/edgerelay/daemon/pipeline"
 	"github.com/edgerelay/edgerelay/store/storetest"
 )
@@ -36,11 +38,12 @@ func (s stuckSink) Send(ctx context.Context, _ *adapters.Event) error {
 func TestAliveReportsStuckSink(t *testing.T) {
 	db := storetest.MustOpen(t)
 	sink := stuckSink{release: make(chan struct{})}
-	h := start(t, db, time.Millisecond, pipeline.Options{Sinks: []pipeline.Sink{{Name: "hung", Sink: sink, MaxInFlight: 1}}})
+	clk := clocktest.NewFake(time.Now())
+	h := start(t, db, time.Millisecond, pipeline.Options{Sinks: []pipeline.Sink{{Name: "hung", Sink: sink, MaxInFlight: 1}}, Clock: clk})
 	done, _ := publish(t, h.p, 3, 0)
 	waitFor(t, "a send in flight", func() bool { return h.p.Status()[0].InFlight == 1 })
 	require.NoError(t, h.p.Alive(time.Hour), "not stuck for long yet")
-	time.Sleep(20 * time.Millisecond)
+	clk.Advance(20 * time.Millisecond)
 	err := h.p.Alive(10 * time.Millisecond)
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "sink hung")
@@ -74,11 +77,17 @@ func TestBadInputDoesNotFloodTheLog(t *testing.T) {
 	var logs syncBuffer
 	rejected := map[string]int{}
 	var mu sync.Mutex
+	bus := events.New(nil)
+	bus.Handle("count", func(e events.Event) {
+		mu.Lock()
+		rejected[e.Reason]++
+		mu.Unlock()
+	}, events.Rejected)
 	h := start(t, db, time.Millisecond, pipeline.Options{
-		Sinks:    []pipeline.Sink{{Name: "a", Sink: newPeer()}},
-		Router:   pipeline.NewRouter([]pipeline.Route{{Name: "alarms", Topics: []string{"alarms/#"}, To: []string{"a"}}}),
-		Log:      slog.New(slog.NewTextHandler(&logs, nil)),
-		Observer: countObserver{mu: &mu, rejected: rejected},
+		Sinks:  []pipeline.Sink{{Name: "a", Sink: newPeer()}},
+		Router: pipeline.NewRouter([]pipeline.Route{{Name: "alarms", Topics: []string{"alarms/#"}, To: []string{"a"}}}),
+		Log:    slog.New(slog.NewTextHandler(&logs, nil)),
+		Events: bus,
 	})
 	for i := 0; i < 500; i++ {
 		ev := &adapters.Event{ID: fmt.Sprintf("x%d", i), Topic: "noise/x", Payload: []byte("{}")}
@@ -90,19 +99,4 @@ func TestBadInputDoesNotFloodTheLog(t *testing.T) {
 	lines := strings.Count(logs.String(), "event rejected")
 	require.GreaterOrEqual(t, lines, 1)
 	require.LessOrEqual(t, lines, 2, "rejections are rate-limited in the log")
-}
-
-type countObserver struct {
-	mu       *sync.Mutex
-	rejected map[string]int
-}
-
-func (countObserver) Published(string)    {}
-func (countObserver) Delivered(string)    {}
-func (countObserver) Retried(string)      {}
-func (countObserver) DeadLettered(string) {}
-func (o countObserver) Rejected(_, reason string) {
-	o.mu.Lock()
-	o.rejected[reason]++
-	o.mu.Unlock()
 }

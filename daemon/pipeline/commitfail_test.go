@@ -137,8 +137,8 @@ func TestFailedCommitsKeepStoreOrder(t *testing.T) {
 				if held(e) {
 					wantB = append(wantB, e.ID)
 				}
-				require.NoError(t, h.p.Publish(context.Background(), "src", e, func(err error) {
-					if err != nil {
+				require.NoError(t, h.p.Publish(context.Background(), "src", e, func(s adapters.Settlement) {
+					if !s.OK() {
 						nacked.Add(1)
 					}
 					acked.Add(1)
@@ -228,8 +228,8 @@ func TestFullDiskInBacklogKeepsOrder(t *testing.T) {
 		defer close(pubDone)
 		for i := range n {
 			e := &adapters.Event{ID: fmt.Sprintf("e%05d", i), Key: fmt.Sprint("k", i%8), Payload: []byte(`{"p":"` + payload + `"}`)}
-			err := h.p.Publish(ctx, "src", e, func(err error) {
-				if err != nil {
+			err := h.p.Publish(ctx, "src", e, func(s adapters.Settlement) {
+				if !s.OK() {
 					nacked.Add(1)
 				}
 				acked.Add(1)
@@ -243,11 +243,7 @@ func TestFullDiskInBacklogKeepsOrder(t *testing.T) {
 
 	waitFor(t, "the store to fail", func() bool { return h.p.StoreError() != "" })
 	require.Contains(t, h.p.StoreError(), "no space left")
-	waitFor(t, "the publisher to block", func() bool {
-		a := published.Load()
-		time.Sleep(100 * time.Millisecond)
-		return published.Load() == a && a < n
-	})
+	waitPublishBlocked(t, &published, &acked, 64, n)
 	require.Less(t, acked.Load(), published.Load(), "events the store could not take must stay unacknowledged")
 	require.True(t, h.p.Status()[0].Backlog)
 

@@ -9,7 +9,9 @@
 // the writer asks each publish job which of its items still need writing: items a sink
 // already delivered are skipped, so a healthy sink costs the flash nothing. The
 // source's done callback fires as soon as every item is delivered or durably stored —
-// whichever comes first — and only then may the source acknowledge upstream.
+// whichever comes first — with the event's settlement (Stored, Delivered,
+// DeadLettered, Dropped or Refused, merged over the items by adapters.Outcome's
+// precedence), and only then may the source acknowledge upstream.
 //
 // # Lanes
 //
@@ -31,4 +33,12 @@
 // retried with backoff; Publish blocks once MaxPending events are unsettled, which is
 // how a full disk turns into back-pressure instead of loss. Deliveries continue
 // meanwhile, and a delivered event is settled without the store.
+//
+// # Events
+//
+// With Options.Events the pipeline publishes, on the daemon's event bus, every event
+// received and rejected, every delivery, retry and dead letter (sink, event id, key,
+// reason), and each sink connecting or losing its connection. It never publishes while
+// it holds a lane's lock: lane.finish notes what to publish under the lock and
+// publishes after releasing it.
 package pipeline

@@ -65,8 +65,8 @@ func TestFullDiskIsBackPressure(t *testing.T) {
 		for i := 0; i < n; i++ {
 			id := fmt.Sprintf("e%05d", i)
 			e := &adapters.Event{ID: id, Key: fmt.Sprintf("k%d", i%8), Payload: []byte(`{"p":"` + payload + `"}`)}
-			err := h.p.Publish(ctx, "src", e, func(err error) {
-				if err == nil {
+			err := h.p.Publish(ctx, "src", e, func(s adapters.Settlement) {
+				if s.OK() {
 					acked.Store(id, true)
 					ackCount.Add(1)
 				}
@@ -81,11 +81,7 @@ func TestFullDiskIsBackPressure(t *testing.T) {
 	waitFor(t, "the store to fail", func() bool { return h.p.StoreError() != "" })
 	require.Contains(t, h.p.StoreError(), "no space left")
 	// Back-pressure: the publisher is blocked and acknowledgements stopped.
-	waitFor(t, "the publisher to block", func() bool {
-		a := published.Load()
-		time.Sleep(200 * time.Millisecond)
-		return published.Load() == a && a < n
-	})
+	waitPublishBlocked(t, &published, &ackCount, 64, n)
 	stalled := ackCount.Load()
 	require.Less(t, stalled, published.Load(), "events the store could not take must stay unacknowledged")
 	t.Logf("disk full after %d published, %d acknowledged", published.Load(), stalled)
@@ -105,4 +101,17 @@ func TestFullDiskIsBackPressure(t *testing.T) {
 	require.Len(t, got, n)
 	checkOrder(t, sink.received())
 	h.cancel()
+}
+
+// waitPublishBlocked waits until all maxPending of the pipeline's slots are held by
+// events published and not settled, while fewer than n were published. Publish then
+// blocks, deterministically: it waits for a slot, and only a settle (which settled
+// would count) frees one. published counts returned Publish calls, settled done
+// callbacks.
+func waitPublishBlocked(t *testing.T, published, settled *atomic.Int64, maxPending, n int) {
+	t.Helper()
+	waitFor(t, "the publisher to block", func() bool {
+		p := published.Load()
+		return p-settled.Load() == int64(maxPending) && p < int64(n)
+	})
 }

@@ -48,6 +48,9 @@ type item struct {
 	// held is non-zero while the writer holds the item's job back: the number of its
 	// entry in lane.held.
 	held uint64
+	// result is the item's part of its publish's settlement, set by settleLocked
+	// before the job's remaining count drops (which orders it before finish reads it).
+	result adapters.Settlement
 }
 
 func (it *item) entry(data []byte) *store.Entry {
@@ -63,7 +66,7 @@ type pubJob struct {
 	p         *Pipeline
 	items     []*item
 	remaining atomic.Int32
-	done      func(error)
+	done      func(adapters.Settlement)
 	once      sync.Once
 	published time.Time
 	// unbuffered: the job is never stored; it finishes when every item is delivered
@@ -95,12 +98,27 @@ type pubJob struct {
 	oneMarked [1]*item
 }
 
-// finish reports the outcome to the source, once, and frees the back-pressure slot.
-func (j *pubJob) finish(err error) {
+// finish reports the settlement of every item, merged (see adapters.Outcome), to the
+// source, once, and frees the back-pressure slot. The caller saw the last item settle.
+func (j *pubJob) finish() {
+	var s adapters.Settlement
+	for _, it := range j.items {
+		s = s.Merge(it.result)
+	}
+	if s.Outcome == 0 {
+		s.Outcome = adapters.Dropped // no item: a route named no live sink
+	}
+	j.report(s)
+}
+
+// refuse reports the event refused with err, unless it was settled already.
+func (j *pubJob) refuse(err error) { j.report(adapters.Refuse(err)) }
+
+func (j *pubJob) report(s adapters.Settlement) {
 	j.once.Do(func() {
 		<-j.p.slots
 		if j.done != nil {
-			j.done(err)
+			j.done(s)
 		}
 	})
 }
@@ -324,9 +342,11 @@ func (j *pubJob) settle(err error) {
 		l.mu.Lock()
 		wasDead := it.deadReason != "" && e.Seq == 0
 		it.seq = e.Seq
+		result := adapters.Settled(adapters.Stored, "")
 		switch {
 		case wasDead:
 			it.st = stDone // dead-lettered directly by this commit
+			result = adapters.Settled(adapters.DeadLettered, it.deadReason)
 		case it.deliveredInCommit:
 			it.st = stDone
 			l.forgetting[it.seq] = struct{}{}
@@ -349,7 +369,7 @@ func (j *pubJob) settle(err error) {
 			l.spillPending--
 			l.maybeLoadLocked()
 		}
-		if f := l.settleLocked(it); f != nil {
+		if f := l.settleLocked(it, result); f != nil {
 			finished = append(finished, f)
 		}
 		l.mu.Unlock()
@@ -360,7 +380,7 @@ func (j *pubJob) settle(err error) {
 		}
 	}
 	for _, f := range finished {
-		f.finish(nil)
+		f.finish()
 	}
 	j.data = nil
 }
@@ -402,7 +422,7 @@ type opJob struct {
 	p    *Pipeline
 	lane *lane // nil for rejected events
 	ops  []op
-	done func(error) // optional; for rejected events
+	done func() // optional: called once the ops are durable (rejected events, dead letters)
 }
 
 // Prepare adds the operations.
@@ -447,7 +467,7 @@ func (j *opJob) Done(err error) {
 		j.lane.mu.Unlock()
 	}
 	if j.done != nil {
-		j.done(nil)
+		j.done()
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/clock"
+	"github.com/edgerelay/edgerelay/daemon/events"
 	"github.com/edgerelay/edgerelay/store"
 )
 
@@ -40,7 +42,7 @@ type lane struct {
 	keys         map[string]*keyQ
 	ready        []string
 	delayed      delayHeap
-	timer        *time.Timer
+	timer        clock.Timer
 	memCount     int
 	inflight     int
 	connected    bool
@@ -102,12 +104,26 @@ func (l *lane) start(ctx, sendCtx context.Context, wg *sync.WaitGroup, stored in
 	}
 }
 
+// stop ends the lane's timer and refuses the events of unbuffered publishes it
+// still holds: none will be delivered, and nothing of them is stored.
 func (l *lane) stop() {
+	var refused []*pubJob
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.stopped = true
 	if l.timer != nil {
 		l.timer.Stop()
+	}
+	for _, q := range l.keys {
+		for _, it := range q.items {
+			if it.job != nil && it.job.unbuffered && !it.settled {
+				it.settled = true
+				refused = append(refused, it.job)
+			}
+		}
+	}
+	l.mu.Unlock()
+	for _, j := range refused {
+		j.refuse(fmt.Errorf("%w: %w", ErrNotDelivered, ErrStopping))
 	}
 }
 
@@ -211,7 +227,7 @@ func (l *lane) armTimerLocked() {
 		d = 0
 	}
 	if l.timer == nil {
-		l.timer = time.AfterFunc(d, l.onTimer) // one shot; re-armed by armTimerLocked
+		l.timer = l.p.opt.Clock.AfterFunc(d, l.onTimer) // one shot; re-armed by armTimerLocked
 	} else {
 		l.timer.Reset(d)
 	}
@@ -288,11 +304,15 @@ func (l *lane) worker(ctx, sendCtx context.Context) {
 		err := l.send(sendCtx, it.ev)
 		if err != nil && errors.Is(err, adapters.ErrNotConnected) {
 			l.mu.Lock()
+			lost := l.connected
 			if l.connected {
 				l.connected = false
 				l.p.healthGen.Add(1)
 			}
 			l.mu.Unlock()
+			if lost {
+				l.p.bus.Publish(events.Event{Kind: events.SinkDisconnected, Sink: l.name, Reason: err.Error()})
+			}
 			select {
 			case l.connReq <- struct{}{}:
 			default:
@@ -313,6 +333,7 @@ func (l *lane) send(ctx context.Context, e *adapters.Event) (err error) {
 
 // connectLoop calls Connect with backoff whenever the sink needs it, until ctx ends.
 func (l *lane) connectLoop(ctx context.Context) {
+	first := true // the first attempt since start: its failure is a SinkDisconnected
 	for {
 		select {
 		case <-l.connReq:
@@ -326,6 +347,8 @@ func (l *lane) connectLoop(ctx context.Context) {
 				l.connected = true
 				l.p.healthGen.Add(1)
 				l.mu.Unlock()
+				first = false
+				l.p.bus.Publish(events.Event{Kind: events.SinkConnected, Sink: l.name})
 				if attempt > 1 {
 					l.log.Info("sink connected", "attempt", attempt)
 				}
@@ -340,11 +363,13 @@ func (l *lane) connectLoop(ctx context.Context) {
 			l.lastErr = truncate(err.Error())
 			l.setFailingLocked(true)
 			l.mu.Unlock()
+			if first {
+				first = false
+				l.p.bus.Publish(events.Event{Kind: events.SinkDisconnected, Sink: l.name, Reason: err.Error()})
+			}
 			l.p.limiter.log(l.log, "connect:"+l.name, "sink connect failed", "attempt", attempt,
 				"retry_in_s", d.Seconds(), "err", err)
-			select {
-			case <-time.After(d):
-			case <-ctx.Done():
+			if !clock.Sleep(ctx, l.p.opt.Clock, d) {
 				return
 			}
 		}
@@ -357,6 +382,9 @@ func (l *lane) finish(it *item, err error) {
 	var ops []op
 	var finished, failed *pubJob
 	var deadJob *opJob
+	// What to publish on the bus once the lock is released: Delivered, Retried or
+	// DeadLettered. The event's id, key and source never change after Publish.
+	emit := events.Event{Sink: l.name, Source: it.ev.Source, EventID: it.ev.ID, Key: it.ev.Key}
 	l.mu.Lock()
 	it.inflight = false
 	l.inflight--
@@ -375,8 +403,8 @@ func (l *lane) finish(it *item, err error) {
 			l.forgetting[it.seq] = struct{}{}
 			ops = append(ops, op{kind: opDelete, seq: it.seq})
 		}
-		finished = l.settleLocked(it)
-		l.p.obs.Delivered(l.name)
+		finished = l.settleLocked(it, adapters.Settled(adapters.Delivered, ""))
+		emit.Kind = events.Delivered
 	default:
 		msg := truncate(err.Error())
 		l.lastErr = msg
@@ -397,7 +425,7 @@ func (l *lane) finish(it *item, err error) {
 			l.removeHeadLocked(it)
 			it.st = stDone
 			it.settled = true
-			l.p.obs.Retried(l.name)
+			emit.Kind, emit.Reason = events.Retried, msg
 			l.p.limiter.log(l.log, "retry:"+l.name, "send failed; upstream will redeliver (unbuffered source)",
 				"event_id", it.ev.ID, "err", msg)
 			failed = it.job
@@ -405,7 +433,7 @@ func (l *lane) finish(it *item, err error) {
 		}
 		if reason != "" {
 			l.removeHeadLocked(it)
-			l.p.obs.DeadLettered(l.name)
+			emit.Kind, emit.Reason = events.DeadLettered, reason
 			l.p.limiter.log(l.log, "dead:"+l.name, "event dead-lettered", "event_id", it.ev.ID,
 				"attempt", it.attempts, "reason", reason)
 			if it.job != nil && it.job.unbuffered {
@@ -413,12 +441,12 @@ func (l *lane) finish(it *item, err error) {
 				it.st = stDone
 				data, _ := it.ev.MarshalBinary()
 				deadJob = &opJob{p: l.p, ops: []op{{kind: opDead, entry: it.entry(data), reason: reason}},
-					done: func(error) {
+					done: func() {
 						l.mu.Lock()
-						f := l.settleLocked(it)
+						f := l.settleLocked(it, adapters.Settled(adapters.DeadLettered, reason))
 						l.mu.Unlock()
 						if f != nil {
-							f.finish(nil)
+							f.finish()
 						}
 					}}
 				break
@@ -437,7 +465,7 @@ func (l *lane) finish(it *item, err error) {
 		hint, _ := adapters.RetryDelay(err)
 		d := l.retry.Delay(it.attempts, hint)
 		it.next = now.Add(d)
-		l.p.obs.Retried(l.name)
+		emit.Kind, emit.Reason = events.Retried, msg
 		l.p.limiter.log(l.log, "retry:"+l.name, "send failed, will retry", "event_id", it.ev.ID,
 			"attempt", it.attempts, "retry_in_s", d.Seconds(), "err", msg)
 		if it.st == stStored {
@@ -447,17 +475,18 @@ func (l *lane) finish(it *item, err error) {
 		l.scheduleLocked(it.key, l.keys[it.key])
 	}
 	l.mu.Unlock()
+	l.p.bus.Publish(emit)
 	if len(ops) > 0 {
 		l.p.submit(&opJob{p: l.p, lane: l, ops: ops})
 	}
 	if finished != nil {
-		finished.finish(nil)
+		finished.finish()
 	}
 	if deadJob != nil {
 		l.p.submit(deadJob)
 	}
 	if failed != nil {
-		failed.finish(fmt.Errorf("%w: %s", ErrNotDelivered, truncate(err.Error())))
+		failed.refuse(fmt.Errorf("%w: %s", ErrNotDelivered, truncate(err.Error())))
 	}
 }
 
@@ -483,13 +512,15 @@ func (l *lane) removeHeadLocked(it *item) {
 	l.maybeLoadLocked()
 }
 
-// settleLocked counts it towards its publish; it returns the job when that was the
-// last item, for the caller to finish outside the lock.
-func (l *lane) settleLocked(it *item) *pubJob {
+// settleLocked records r as its part of its publish's settlement and counts it; it
+// returns the job when that was the last item, for the caller to finish outside the
+// lock.
+func (l *lane) settleLocked(it *item, r adapters.Settlement) *pubJob {
 	if it.job == nil || it.settled {
 		return nil
 	}
 	it.settled = true
+	it.result = r
 	if it.job.remaining.Add(-1) == 0 {
 		return it.job
 	}
@@ -543,7 +574,7 @@ func (l *lane) loadPage() {
 	l.loading = false
 	if err != nil {
 		l.log.Error("reading the outbox failed; retrying", "err", err)
-		time.AfterFunc(time.Second, func() { // one shot
+		l.p.opt.Clock.AfterFunc(time.Second, func() { // one shot
 			l.mu.Lock()
 			defer l.mu.Unlock()
 			l.maybeLoadLocked()

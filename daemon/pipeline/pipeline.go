@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/clock"
+	"github.com/edgerelay/edgerelay/daemon/events"
 	"github.com/edgerelay/edgerelay/store"
 )
 
@@ -41,15 +43,6 @@ type Sink struct {
 	Retry       Retry
 }
 
-// Observer receives counts for metrics. Every method must be cheap and must not block.
-type Observer interface {
-	Published(source string)
-	Delivered(sink string)
-	Retried(sink string)
-	DeadLettered(sink string)
-	Rejected(source, reason string)
-}
-
 // Options configure a Pipeline.
 type Options struct {
 	DB     *store.DB
@@ -67,9 +60,11 @@ type Options struct {
 	// means DeadLetter.
 	Invalid Policy
 	// Unbuffered lists sources whose events are acknowledged only once every sink has
-	// delivered them: nothing is written to the store for them, and a failed delivery
-	// fails the publish at once so that upstream redelivers (ilagent's non-buffered
-	// MQTT mode). Permanent failures are still dead-lettered.
+	// delivered them (ack: delivered): nothing is written to the store for them, and a
+	// failed delivery settles the publish Refused at once so that upstream redelivers
+	// (ilagent's non-buffered MQTT mode). Permanent failures are still dead-lettered
+	// (DeadLettered once the dead letter is committed). At shutdown, their events
+	// still queued or whose send was cancelled are refused.
 	Unbuffered []string
 	// MaxPending bounds events accepted but not yet settled; Publish blocks past it.
 	// Zero means 1024.
@@ -85,15 +80,24 @@ type Options struct {
 	// ends. Zero means 5s.
 	DrainTimeout time.Duration
 	Log          *slog.Logger
-	Observer     Observer
-	Now          func() time.Time
+	// Events receives what happens to events (received, rejected, delivered, retried,
+	// dead-lettered) and to sinks (connected, disconnected). It is never published to
+	// while a lane's lock is held. Nil publishes nothing.
+	Events *events.Bus
+	// Clock times retries, connect backoff, commit retries and the drain timeout,
+	// and tells the time when Now is nil. Nil means clock.Real. The writer has a
+	// clock of its own (store.WriterOptions.Clock): give both the same one.
+	Clock clock.Clock
+	// Now tells the time (publish and retry times, deliver windows). Nil means
+	// Clock.Now; a test may set it alone to move time by hand without timers.
+	Now func() time.Time
 }
 
 // Pipeline routes published events to sink lanes through the store.
 type Pipeline struct {
 	opt      Options
 	log      *slog.Logger
-	obs      Observer
+	bus      *events.Bus
 	now      func() time.Time
 	lanes    map[string]*lane
 	order    []*lane
@@ -154,14 +158,12 @@ func New(opt Options) (*Pipeline, error) {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
+	opt.Clock = clock.Or(opt.Clock)
 	if opt.Now == nil {
-		opt.Now = time.Now
-	}
-	if opt.Observer == nil {
-		opt.Observer = nopObserver{}
+		opt.Now = opt.Clock.Now
 	}
 	p := &Pipeline{
-		opt: opt, log: opt.Log, obs: opt.Observer, now: opt.Now,
+		opt: opt, log: opt.Log, bus: opt.Events, now: opt.Now,
 		unbuffered: map[string]bool{},
 		lanes:      map[string]*lane{},
 		slots:      make(chan struct{}, opt.MaxPending),
@@ -189,7 +191,7 @@ func New(opt Options) (*Pipeline, error) {
 // Publisher returns the Publisher handed to the source named source: it stamps the
 // source name on each event and counts it.
 func (p *Pipeline) Publisher(source string) adapters.Publisher {
-	return adapters.PublisherFunc(func(ctx context.Context, e *adapters.Event, done func(error)) error {
+	return adapters.PublisherFunc(func(ctx context.Context, e *adapters.Event, done func(adapters.Settlement)) error {
 		return p.Publish(ctx, source, e, done)
 	})
 }
@@ -200,7 +202,7 @@ func (p *Pipeline) StopIntake() { p.stopping.Store(true) }
 
 // Publish routes e and queues it for its sinks; see adapters.Publisher for the
 // contract of done.
-func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event, done func(error)) error {
+func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event, done func(adapters.Settlement)) error {
 	if p.stopping.Load() {
 		return ErrStopping
 	}
@@ -218,7 +220,7 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 	if e.Received.IsZero() {
 		e.Received = p.now()
 	}
-	p.obs.Published(e.Source)
+	p.bus.Publish(events.Event{Kind: events.Received, Source: e.Source, EventID: e.ID, Key: e.Key})
 
 	if p.opt.MaxEventBytes > 0 && len(e.Payload) > p.opt.MaxEventBytes {
 		return p.reject(ctx, e, "too_large",
@@ -229,7 +231,7 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 	var events [2]*adapters.Event
 	d := p.opt.Router.RouteInto(e, sinks[:0], events[:0])
 	for _, f := range d.Skipped {
-		p.obs.Rejected(e.Source, "skipped")
+		p.rejected(e, "skipped")
 		p.log.Debug("event skipped by a route's transform",
 			"route", f.Route, "event_id", e.ID, "topic", e.Topic, "reason", f.Err.Error())
 	}
@@ -239,13 +241,13 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 			return p.reject(ctx, e, "invalid", detail, p.opt.Invalid, done)
 		}
 		// Other routes take the event; keep what this one refused all the same.
-		if err := p.reject(ctx, e, "invalid", detail, p.opt.Invalid, func(error) {}); err != nil {
+		if err := p.reject(ctx, e, "invalid", detail, p.opt.Invalid, func(adapters.Settlement) {}); err != nil {
 			return err
 		}
 	}
 	if len(d.Sinks) == 0 {
 		if len(d.Skipped) > 0 {
-			done(nil)
+			done(adapters.Settled(adapters.Dropped, "skipped: "+d.Skipped[0].Err.Error()))
 			return nil
 		}
 		if len(d.Invalid) > 0 {
@@ -255,7 +257,7 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 		return p.reject(ctx, e, "unrouted", fmt.Sprintf("no route matches topic %q", e.Topic), p.opt.Unrouted, done)
 	}
 	for _, r := range d.Invalid {
-		p.obs.Rejected(e.Source, "not_json")
+		p.rejected(e, "not_json")
 		p.limiter.log(p.log, "not_json:"+r, "event skipped by a route", "route", r, "event_id", e.ID,
 			"reason", "payload is not valid JSON")
 	}
@@ -284,14 +286,14 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 		j.items = append(j.items, it)
 	}
 	if len(j.items) == 0 {
-		j.finish(nil)
+		j.finish()
 		return nil
 	}
 	j.remaining.Store(int32(len(j.items)))
 	if j.unbuffered {
 		for _, it := range j.items {
 			if err := it.lane.offerDirect(it); err != nil {
-				j.finish(err)
+				j.refuse(err)
 				return nil
 			}
 		}
@@ -301,18 +303,18 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 		it.lane.offer(it)
 	}
 	if err := p.opt.Writer.Submit(ctx, j); err != nil {
-		j.finish(fmt.Errorf("queue event for commit: %w", err))
+		j.refuse(fmt.Errorf("queue event for commit: %w", err))
 	}
 	return nil
 }
 
 // reject applies policy to an event no sink will get.
-func (p *Pipeline) reject(ctx context.Context, e *adapters.Event, reason, detail string, policy Policy, done func(error)) error {
-	p.obs.Rejected(e.Source, reason)
+func (p *Pipeline) reject(ctx context.Context, e *adapters.Event, reason, detail string, policy Policy, done func(adapters.Settlement)) error {
+	p.rejected(e, reason)
 	p.limiter.log(p.log, reason, "event rejected", "reason", reason, "detail", detail,
 		"source", e.Source, "topic", e.Topic, "event_id", e.ID, "policy", string(policy))
 	if policy != DeadLetter {
-		done(nil)
+		done(adapters.Settled(adapters.Dropped, reason+": "+detail))
 		return nil
 	}
 	data, err := e.MarshalBinary()
@@ -320,11 +322,18 @@ func (p *Pipeline) reject(ctx context.Context, e *adapters.Event, reason, detail
 		return err
 	}
 	entry := &store.Entry{Sink: RejectedSink, Key: e.Key, Data: data, Enqueued: e.Received}
-	job := &opJob{p: p, ops: []op{{kind: opDead, entry: entry, reason: reason + ": " + detail}}, done: done}
+	why := reason + ": " + detail
+	job := &opJob{p: p, ops: []op{{kind: opDead, entry: entry, reason: why}},
+		done: func() { done(adapters.Settled(adapters.DeadLettered, why)) }}
 	if err := p.opt.Writer.Submit(ctx, job); err != nil {
 		return err
 	}
 	return nil
+}
+
+// rejected publishes that e was refused at intake for reason, a fixed snake_case code.
+func (p *Pipeline) rejected(e *adapters.Event, reason string) {
+	p.bus.Publish(events.Event{Kind: events.Rejected, Source: e.Source, EventID: e.ID, Key: e.Key, Reason: reason})
 }
 
 // orderKey is the lane key for e: its ordering key, or for unordered events a key of
@@ -359,9 +368,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	<-ctx.Done()
 	drained := make(chan struct{})
 	go func() { wg.Wait(); close(drained) }() // exits when every lane goroutine has
+	drainTimeout := p.opt.Clock.NewTimer(p.opt.DrainTimeout)
+	defer drainTimeout.Stop()
 	select {
 	case <-drained:
-	case <-time.After(p.opt.DrainTimeout):
+	case <-drainTimeout.C():
 		p.log.Warn("drain timeout: cancelling in-flight sends; they will be retried after restart",
 			"timeout_s", p.opt.DrainTimeout.Seconds())
 		cancelSends()
@@ -384,7 +395,7 @@ func (p *Pipeline) ctx() context.Context {
 // delivered by then were never acknowledged, and upstream redelivers them.
 func (p *Pipeline) submitLater(j store.Job, d time.Duration) {
 	ctx := p.ctx()
-	time.AfterFunc(d, func() { // runs once; Submit returns when ctx ends
+	p.opt.Clock.AfterFunc(d, func() { // runs once; Submit returns when ctx ends
 		if ctx.Err() != nil {
 			return
 		}
@@ -449,14 +460,6 @@ func (p *Pipeline) Alive(stuckAfter time.Duration) error {
 	}
 	return nil
 }
-
-type nopObserver struct{}
-
-func (nopObserver) Published(string)        {}
-func (nopObserver) Delivered(string)        {}
-func (nopObserver) Retried(string)          {}
-func (nopObserver) DeadLettered(string)     {}
-func (nopObserver) Rejected(string, string) {}
 
 // logLimiter logs the first occurrence of a reason and then at most once per period,
 // with the number of suppressed lines, so bad input cannot flood the journal.

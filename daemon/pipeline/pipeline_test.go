@@ -132,8 +132,8 @@ func publish(t *testing.T, p *pipeline.Pipeline, n, keys int) (<-chan struct{}, 
 		if keys > 0 {
 			e.Key = fmt.Sprintf("k%d", i%keys)
 		}
-		require.NoError(t, p.Publish(context.Background(), "src", e, func(err error) {
-			if err != nil {
+		require.NoError(t, p.Publish(context.Background(), "src", e, func(s adapters.Settlement) {
+			if !s.OK() {
 				errs.Add(1)
 			}
 			wg.Done()
@@ -293,8 +293,8 @@ func publish2(t *testing.T, p *pipeline.Pipeline, from, n, keys int) (<-chan str
 	wg.Add(n)
 	for i := from; i < from+n; i++ {
 		e := &adapters.Event{ID: fmt.Sprintf("e%05d", i), Key: fmt.Sprintf("k%d", i%keys), Payload: []byte("{}")}
-		require.NoError(t, p.Publish(context.Background(), "src", e, func(err error) {
-			if err != nil {
+		require.NoError(t, p.Publish(context.Background(), "src", e, func(s adapters.Settlement) {
+			if !s.OK() {
 				errs.Add(1)
 			}
 			wg.Done()

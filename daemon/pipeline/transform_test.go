@@ -84,9 +84,10 @@ func TestTransformOnlyRoute(t *testing.T) {
 	tests := []struct {
 		payload  string
 		wantDead int
+		want     adapters.Outcome
 	}{
-		{"skip", 0}, // a deliberate skip is acknowledged and dropped
-		{"bad", 1},  // a refusal is kept (rejects.invalid defaults to dead_letter)
+		{"skip", 0, adapters.Dropped},     // a deliberate skip is acknowledged and dropped
+		{"bad", 1, adapters.DeadLettered}, // a refusal is kept (rejects.invalid defaults to dead_letter)
 	}
 	for _, tc := range tests {
 		t.Run(tc.payload, func(t *testing.T) {
@@ -97,7 +98,9 @@ func TestTransformOnlyRoute(t *testing.T) {
 				Router: pipeline.NewRouter([]pipeline.Route{{Name: "m", To: []string{"a"}, Transform: upper}}),
 			})
 			ev := &adapters.Event{ID: "x", Topic: "t", Payload: []byte(tc.payload)}
-			require.NoError(t, adapters.PublishWait(context.Background(), h.p.Publisher("src"), ev))
+			s, err := adapters.PublishSettle(context.Background(), h.p.Publisher("src"), ev)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, s.Outcome, "settlement %v", s)
 			st, err := db.Stats()
 			require.NoError(t, err)
 			require.Equal(t, tc.wantDead, st.Sinks[pipeline.RejectedSink].Dead)

@@ -3,9 +3,11 @@ package web
 import (
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
+	"strings"
 	"time"
+
+	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/tlsfiles"
 )
 
 // DefaultListen is the default address of the HTTP surface: loopback only, on
@@ -34,6 +36,10 @@ type Config struct {
 	// ShutdownTimeout bounds the wait for in-flight requests at shutdown; connections
 	// still open after it are closed. Zero means 5s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// TLS serves over HTTPS with the certificate and key files (reloaded when they
+	// change) and, with client_ca_file, requires client certificates (mutual TLS) from
+	// every client, probes and scrapers included. Zero means plain HTTP.
+	TLS tlsfiles.ServerConfig `yaml:"tls"`
 
 	// Version is the daemon's version, answered by GET / as "edgerelay/<version>". It is
 	// set by the daemon, not by the configuration file.
@@ -76,16 +82,11 @@ func (c Config) withDefaults() Config {
 func (c *Config) Validate() error {
 	var errs []error
 	if c.Listen != "" {
-		host, port, err := net.SplitHostPort(c.Listen)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("http.listen: %q is not host:port: %w", c.Listen, err))
-		} else {
-			if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-				errs = append(errs, fmt.Errorf("http.listen: port %q is not a number from 0 to 65535", port))
-			}
-			if host != "" && net.ParseIP(host) == nil && !validHostname(host) {
-				errs = append(errs, fmt.Errorf("http.listen: %q is neither an IP address nor a host name", host))
-			}
+		errs = append(errs, adapters.ValidateListen("http.listen", c.Listen))
+	}
+	if err := c.TLS.Validate(); err != nil {
+		for _, m := range strings.Split(err.Error(), "\n") {
+			errs = append(errs, errors.New("http."+m))
 		}
 	}
 	for _, d := range []struct {
@@ -102,17 +103,4 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// validHostname accepts letters, digits, dots and hyphens, the characters of a DNS name
-// such as "localhost".
-func validHostname(h string) bool {
-	for _, r := range h {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-':
-		default:
-			return false
-		}
-	}
-	return h != ""
 }

@@ -38,6 +38,9 @@ const (
 	// MetricStoreQuarantined is 1 when a corrupt store file was moved aside at startup
 	// and the daemon runs on a fresh one, else 0.
 	MetricStoreQuarantined = "edgerelay_store_quarantined"
+	// MetricBusDropped counts the daemon events (package daemon/events) a bus
+	// subscriber lost because it did not read them in time. Labels: subscriber.
+	MetricBusDropped = "edgerelay_bus_dropped_total"
 )
 
 // Metrics creates the daemon's metrics in a metrics.Set under the names above, so that
@@ -49,6 +52,7 @@ type Metrics struct {
 
 	eventsIn, eventsOut, retries, deadLetters *counterVec[string]
 	rejected                                  *counterVec[[2]string]
+	busDropped                                *counterVec[string]
 
 	storeCommits, storeBytesWritten *metrics.Counter
 	storeQuarantined                *metrics.Gauge
@@ -76,6 +80,9 @@ func NewMetrics(set *metrics.Set) *Metrics {
 		rejected: newCounterVec(set, func(k [2]string) string {
 			return series(MetricEventsRejected, "source", k[0], "reason", k[1])
 		}),
+		busDropped: newCounterVec(set, func(v string) string {
+			return series(MetricBusDropped, "subscriber", v)
+		}),
 		storeCommits:      set.NewCounter(MetricStoreCommits),
 		storeBytesWritten: set.NewCounter(MetricStoreBytesWritten),
 		storeQuarantined:  set.NewGauge(MetricStoreQuarantined, nil),
@@ -100,6 +107,10 @@ func (m *Metrics) Retries(sink string) *metrics.Counter { return m.retries.get(s
 
 // DeadLetters returns the counter of events sink dead-lettered.
 func (m *Metrics) DeadLetters(sink string) *metrics.Counter { return m.deadLetters.get(sink) }
+
+// BusDropped returns the counter of events the bus subscriber named subscriber
+// dropped, to Set from its running total.
+func (m *Metrics) BusDropped(subscriber string) *metrics.Counter { return m.busDropped.get(subscriber) }
 
 // QueueDepth makes f the source of sink's outbox depth, read at every scrape. Calling it
 // again for the same sink replaces f; a nil f reports 0. f must be cheap and safe for

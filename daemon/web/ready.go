@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 
@@ -12,28 +13,30 @@ import (
 
 // reservedKeys are the /ready object keys that neither condition names nor extra fields
 // may override.
-var reservedKeys = map[string]bool{"component": true, "error": true, "components": true}
+var reservedKeys = map[string]bool{"component": true, "state": true, "error": true, "components": true}
 
-// readyBody returns the JSON body of a 503 /ready answer, or nil when the daemon is
-// ready. The shape is documented in the package comment.
-func readyBody(t *health.Tracker) []byte {
+// readyAnswer returns the status and JSON body of a /ready answer: 204 and no body when
+// every condition holds, 200 with the component list when something is degraded, 503
+// when the daemon is not ready. The shapes are documented in the package comment.
+func readyAnswer(t *health.Tracker) (int, []byte) {
 	if t.Stopping() {
 		var b bytes.Buffer
-		writeComponent(&b, health.DaemonComponent, nil, health.StoppingDetail, nil)
-		return b.Bytes()
+		writeComponent(&b, health.DaemonComponent, "", nil, health.StoppingDetail, nil)
+		return http.StatusServiceUnavailable, b.Bytes()
 	}
-	// One snapshot gives both the failing conditions and the booleans of the conditions
+	// One snapshot gives the failing conditions and the booleans of the conditions
 	// that still hold, consistently.
 	snap := t.Snapshot()
 	type comp struct {
 		name   string
+		sev    health.Severity // the worst failing severity
 		fields map[string]any
-		errs   []string
+		errs   []string // details of the failing conditions of severity sev
 	}
 	var failing []*comp
 	byName := map[string]*comp{}
 	for _, c := range snap {
-		if c.OK || c.Severity != health.Critical {
+		if c.OK {
 			continue
 		}
 		fc := byName[c.Component]
@@ -42,12 +45,15 @@ func readyBody(t *health.Tracker) []byte {
 			byName[c.Component] = fc
 			failing = append(failing, fc)
 		}
-		if c.Detail != "" {
+		if c.Severity > fc.sev {
+			fc.sev, fc.errs = c.Severity, nil
+		}
+		if c.Severity == fc.sev && c.Detail != "" {
 			fc.errs = append(fc.errs, c.Detail)
 		}
 	}
 	if len(failing) == 0 {
-		return nil
+		return http.StatusNoContent, nil
 	}
 	for _, c := range snap {
 		fc := byName[c.Component]
@@ -61,24 +67,38 @@ func readyBody(t *health.Tracker) []byte {
 	}
 	var all bytes.Buffer
 	all.WriteByte('[')
+	var first *comp // the first critical component, by name
 	for i, fc := range failing {
 		if i > 0 {
 			all.WriteByte(',')
 		}
-		writeComponent(&all, fc.name, fc.fields, strings.Join(fc.errs, "; "), nil)
+		writeComponent(&all, fc.name, fc.sev.String(), fc.fields, strings.Join(fc.errs, "; "), nil)
+		if first == nil && fc.sev == health.Critical {
+			first = fc
+		}
 	}
 	all.WriteByte(']')
-	first := failing[0]
 	var b bytes.Buffer
-	writeComponent(&b, first.name, first.fields, strings.Join(first.errs, "; "), all.Bytes())
-	return b.Bytes()
+	if first == nil {
+		b.WriteString(`{"components":`)
+		b.Write(all.Bytes())
+		b.WriteByte('}')
+		return http.StatusOK, b.Bytes()
+	}
+	writeComponent(&b, first.name, "", first.fields, strings.Join(first.errs, "; "), all.Bytes())
+	return http.StatusServiceUnavailable, b.Bytes()
 }
 
-// writeComponent writes {"component":name, <fields in key order>, "error":errText} and,
-// when components is not nil, a final "components" member holding it verbatim.
-func writeComponent(b *bytes.Buffer, name string, fields map[string]any, errText string, components []byte) {
+// writeComponent writes {"component":name, "state":state (when not empty), <fields in
+// key order>, "error":errText} and, when components is not nil, a final "components"
+// member holding it verbatim.
+func writeComponent(b *bytes.Buffer, name, state string, fields map[string]any, errText string, components []byte) {
 	b.WriteString(`{"component":`)
 	writeJSON(b, name)
+	if state != "" {
+		b.WriteString(`,"state":`)
+		writeJSON(b, state)
+	}
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
 		if !reservedKeys[k] {

@@ -6,15 +6,34 @@
 //
 //	GET /         200 text/plain "edgerelay/<version>" (as ilagent answers "ilagent/<version>")
 //	GET /health   204 while running; 503 once the daemon is shutting down
-//	GET /ready    204 when ready; 503 with a JSON diagnosis otherwise (see below)
+//	GET /ready    204 when all is well; 200 with JSON when degraded; 503 with JSON when not ready
 //	GET /metrics  Prometheus text: the daemon's metrics.Set, then Go and process metrics
 //
 // A known path with the wrong method answers 405 with an Allow header; an unknown path
 // answers 404. GET routes also answer HEAD.
 //
-// # The /ready body
+// # Listeners and TLS
 //
-// It follows ilagent's shape (behaviour spec §4). While shutting down:
+// The server binds http.listen, and with http.tls serves it over TLS 1.2 or later
+// (mutual TLS with http.tls.client_ca_file). [Server.Listener] adds listeners of a
+// source's own, each with its own address and TLS files, serving only the routes the
+// source mounts on it: /, /health, /ready and /metrics stay on http.listen, so a
+// receiver can be exposed to a plant network while the metrics stay on loopback. All
+// listeners are bound before serving and are served and shut down together by
+// [Server.Serve]. Certificate files are checked at every handshake and reloaded when
+// they change; a change that does not load keeps the previous certificate in service
+// and fails the listener's "tls" health condition (a warning: the daemon stays ready)
+// until the files are fixed.
+//
+// # The /ready answer
+//
+// Readiness follows the health tracker's severities: a failing Critical condition makes
+// the daemon not ready (503); a failing Degraded condition (a sink retrying, a
+// quarantined store, a standby edge connector) is reported but keeps the node in
+// service (200); 204 means every condition holds. A load balancer should treat any 2xx
+// as ready.
+//
+// The 503 body follows ilagent's shape (behaviour spec §4). While shutting down:
 //
 //	{"component":"daemon","error":"shutting down"}
 //
@@ -27,13 +46,18 @@
 //	{"component":"mqtt:plant","connected":true,"subscriptions_ready":false,"error":"…"}
 //
 // As an extension to ilagent, the same object also carries "components": an array with
-// one such object (without "components") for every component that has a failing
-// Critical condition, the first one included, so that a probe sees every reason at
-// once. Warning conditions never make /ready fail and are not listed.
+// one such object for every component that has a failing condition, critical or
+// degraded, in name order, the first one included, each with a "state" member after
+// "component" ("critical" or "degraded"; its "error" joins the details of the failing
+// conditions of that severity), so that a probe sees every reason at once. The 200 body
+// is that list alone:
+//
+//	{"components":[{"component":"sink:hook","state":"degraded","connected":true,"delivering":false,"error":"retrying: HTTP 503"}]}
 package web
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,22 +68,41 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/tlsfiles"
 	"github.com/edgerelay/edgerelay/daemon/health"
 )
 
-// Server is the daemon's HTTP server. Its life is New, optionally Handle and Listen,
-// then Serve until the context ends.
+// Server is the daemon's HTTP server. Its life is New, optionally Handle, Listen and
+// Listener, then Serve until the context ends.
 type Server struct {
 	cfg     Config
 	health  *health.Tracker
 	metrics *metrics.Set
 	log     *slog.Logger
 	mux     *http.ServeMux
-	srv     *http.Server
+	main    *endpoint
 
-	mu       sync.Mutex   // guards ln and onScrape
-	ln       net.Listener // set by Listen
+	mu       sync.Mutex  // guards extra, serving, closed and onScrape
+	extra    []*endpoint // the sources' own listeners, bound by Listener
+	serving  bool        // Serve has started
+	closed   bool        // Serve has returned or Close ran
 	onScrape []func()
+}
+
+// endpoint is one listener: its address and optional TLS material, and the
+// http.Server that serves it.
+type endpoint struct {
+	key       string // the configuration key of the address, for messages
+	section   string // prefixed to TLS errors: "http." for http.tls, "" for a source's tls
+	component string // the health component of its TLS condition
+	addr      string // as configured
+	tlsCfg    tlsfiles.ServerConfig
+	srv       *http.Server
+
+	mu  sync.Mutex   // guards ln and tls
+	ln  net.Listener // set by bind
+	tls *tlsfiles.Server
 }
 
 // OnScrape registers f to run before every /metrics response, to copy running totals
@@ -89,16 +132,25 @@ func New(cfg Config, h *health.Tracker, set *metrics.Set, log *slog.Logger) *Ser
 	s.mux.HandleFunc("GET /health", s.handleHealth)
 	s.mux.HandleFunc("GET /ready", s.handleReady)
 	s.mux.HandleFunc("GET /metrics", s.handleMetrics)
-	s.srv = &http.Server{
-		Handler:           s.mux,
-		ReadTimeout:       cfg.ReadTimeout,
-		ReadHeaderTimeout: min(cfg.ReadTimeout, DefaultReadTimeout),
-		WriteTimeout:      cfg.WriteTimeout,
-		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	s.main = s.newEndpoint("http.listen", "http", cfg.Listen, cfg.TLS, s.mux)
+	s.main.section = "http."
 	return s
+}
+
+// newEndpoint prepares a listener serving h with the configured timeouts.
+func (s *Server) newEndpoint(key, component, addr string, tc tlsfiles.ServerConfig, h http.Handler) *endpoint {
+	return &endpoint{
+		key: key, component: component, addr: addr, tlsCfg: tc,
+		srv: &http.Server{
+			Handler:           h,
+			ReadTimeout:       s.cfg.ReadTimeout,
+			ReadHeaderTimeout: min(s.cfg.ReadTimeout, DefaultReadTimeout),
+			WriteTimeout:      s.cfg.WriteTimeout,
+			IdleTimeout:       s.cfg.IdleTimeout,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		},
+	}
 }
 
 // Handle mounts h on pattern (net/http.ServeMux syntax, e.g. "POST /api/events"). It
@@ -109,82 +161,220 @@ func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, 
 // Mount mounts h on pattern like Handle, but returns an error naming the pattern
 // instead of panicking when it is invalid or already taken (two ilert_http sources,
 // for instance).
-func (s *Server) Mount(pattern string, h http.Handler) (err error) {
+func (s *Server) Mount(pattern string, h http.Handler) error { return mount(s.mux, pattern, h) }
+
+// mount mounts h on pattern of m, turning ServeMux's panic into an error.
+func mount(m *http.ServeMux, pattern string, h http.Handler) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("http route %q: %v", pattern, r)
 		}
 	}()
-	s.mux.Handle(pattern, h)
+	m.Handle(pattern, h)
 	return nil
+}
+
+// Mux is the router of a source's own listener; it serves only what is mounted on it
+// and answers 404 to everything else.
+type Mux struct{ mux *http.ServeMux }
+
+// Mount mounts h on pattern (net/http.ServeMux syntax); it fails when pattern is
+// invalid or taken.
+func (m *Mux) Mount(pattern string, h http.Handler) error { return mount(m.mux, pattern, h) }
+
+var _ adapters.Mounter = (*Mux)(nil)
+
+// Listener binds a listener of a source's own on cfg.Listen, over TLS when cfg.TLS
+// asks for it, and returns the router to mount the source's routes on. The listener
+// serves nothing else (no /metrics, /health or /ready) and is served and shut down by
+// Serve with the rest, with the http section's timeouts. component names the source in
+// health conditions ("source:<name>") and messages. It must be called before Serve.
+func (s *Server) Listener(component string, cfg adapters.ListenerConfig) (*Mux, error) {
+	if cfg.Listen == "" {
+		return nil, fmt.Errorf("%s: listen: an address is required for a listener of its own", component)
+	}
+	if err := adapters.ValidateListen("listen", cfg.Listen); err != nil {
+		return nil, fmt.Errorf("%s: %w", component, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.serving || s.closed {
+		return nil, fmt.Errorf("%s: listener %s requested after the HTTP server started", component, cfg.Listen)
+	}
+	m := &Mux{mux: http.NewServeMux()}
+	e := s.newEndpoint("listen", component, cfg.Listen, cfg.TLS, m.mux)
+	if err := s.bind(e); err != nil {
+		return nil, err
+	}
+	s.extra = append(s.extra, e)
+	return m, nil
 }
 
 // Handler returns the server's router, for tests and for embedding in another server.
 func (s *Server) Handler() http.Handler { return s.mux }
 
-// Listen binds the configured address. When the address is taken it returns an error
-// that names it and the `http.listen` key to change. Calling Listen again after a
-// success does nothing.
-func (s *Server) Listen() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ln != nil {
+// Listen binds the configured address and, with http.tls, loads the certificate.
+// When the address is taken it returns an error that names it and the `http.listen`
+// key to change. Calling Listen again after a success does nothing.
+func (s *Server) Listen() error { return s.bind(s.main) }
+
+// bind loads e's TLS files and binds its address; it does nothing once e is bound.
+func (s *Server) bind(e *endpoint) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ln != nil {
 		return nil
 	}
-	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if e.tlsCfg.Enabled() && e.tls == nil {
+		ts, err := tlsfiles.NewServer(e.tlsCfg, tlsfiles.ServerOptions{
+			Log:        s.log.With("listener", e.component),
+			OnChange:   func(err error) { s.reportTLS(e.component, err) },
+			NextProtos: []string{"http/1.1"},
+		})
+		if err != nil {
+			return fmt.Errorf("%s%w", e.section, err)
+		}
+		e.tls = ts
+	}
+	ln, err := net.Listen("tcp", e.addr)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
-			return fmt.Errorf("http.listen: address %s is already in use (is another edgerelay or ilagent running?); "+
-				"stop it or set http.listen to a free address: %w", s.cfg.Listen, err)
+			return fmt.Errorf("%s: address %s is already in use (is another edgerelay or ilagent running?); "+
+				"stop it or set %s to a free address: %w", e.key, e.addr, e.key, err)
 		}
-		return fmt.Errorf("http.listen: listen on %s: %w", s.cfg.Listen, err)
+		return fmt.Errorf("%s: listen on %s: %w", e.key, e.addr, err)
 	}
-	s.ln = ln
+	e.ln = ln
 	return nil
+}
+
+// reportTLS records the TLS condition of a listener: a warning, because the previous
+// certificate is still served.
+func (s *Server) reportTLS(component string, err error) {
+	if s.health == nil {
+		return
+	}
+	if err != nil {
+		s.health.Set(component, "tls", false, health.Warning, err.Error())
+		return
+	}
+	s.health.Set(component, "tls", true, health.Warning, "")
 }
 
 // Addr returns the bound address (with the real port when the configuration asked for
 // port 0), or the configured address before Listen.
-func (s *Server) Addr() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ln != nil {
-		return s.ln.Addr().String()
+func (s *Server) Addr() string { return s.main.boundAddr() }
+
+// boundAddr is the bound address, or the configured one before binding.
+func (e *endpoint) boundAddr() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ln != nil {
+		return e.ln.Addr().String()
 	}
-	return s.cfg.Listen
+	return e.addr
 }
 
-// Serve serves HTTP until ctx is done, binding first if Listen was not called. It then
-// shuts down gracefully, waiting at most ShutdownTimeout for in-flight requests before
-// closing the remaining connections, and returns nil. It returns an error only when
-// binding or serving fails. Serve may be called once.
+// ListenerAddrs returns the bound addresses of the sources' own listeners, in the
+// order Listener bound them.
+func (s *Server) ListenerAddrs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, len(s.extra))
+	for i, e := range s.extra {
+		out[i] = e.boundAddr()
+	}
+	return out
+}
+
+// Serve serves HTTP on every listener until ctx is done, binding http.listen first if
+// Listen was not called. It then shuts them down gracefully, waiting at most
+// ShutdownTimeout for in-flight requests before closing the remaining connections,
+// and returns nil. It returns an error only when binding or serving fails (having shut
+// the other listeners down). Serve may be called once.
 func (s *Server) Serve(ctx context.Context) error {
 	if err := s.Listen(); err != nil {
+		s.Close()
 		return err
 	}
 	s.mu.Lock()
-	ln := s.ln
+	if s.closed {
+		s.mu.Unlock()
+		return errors.New("http server closed before serving")
+	}
+	s.serving = true
+	eps := append([]*endpoint{s.main}, s.extra...)
 	s.mu.Unlock()
-	s.log.Info("http server listening", "addr", ln.Addr().String())
 
-	errc := make(chan error, 1)
-	go func() { errc <- s.srv.Serve(ln) }() // exits when Shutdown or Close below runs, or on a fatal accept error
+	errc := make(chan error, len(eps))
+	for _, e := range eps {
+		e.mu.Lock()
+		ln := e.ln
+		if e.tls != nil {
+			ln = tls.NewListener(ln, e.tls.Config())
+		}
+		e.mu.Unlock()
+		s.log.Info("http server listening", "addr", ln.Addr().String(), "listener", e.component, "tls", e.tls != nil)
+		go func() { // exits when Shutdown or Close below runs, or on a fatal accept error
+			if err := e.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("serve http on %s: %w", ln.Addr(), err)
+				return
+			}
+			errc <- nil
+		}()
+	}
+	var failed error
 	select {
-	case err := <-errc:
-		return fmt.Errorf("serve http on %s: %w", ln.Addr(), err)
+	case failed = <-errc:
+		if failed == nil { // Serve returned without an error before shutdown: cannot happen
+			failed = errors.New("http server stopped serving")
+		}
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
-	if err := s.srv.Shutdown(sctx); err != nil {
-		s.log.Warn("http shutdown timed out; closing open connections",
-			"timeout_seconds", s.cfg.ShutdownTimeout.Seconds(), "err", err)
-		_ = s.srv.Close()
+	for _, e := range eps {
+		if err := e.srv.Shutdown(sctx); err != nil {
+			s.log.Warn("http shutdown timed out; closing open connections", "listener", e.component,
+				"timeout_seconds", s.cfg.ShutdownTimeout.Seconds(), "err", err)
+			_ = e.srv.Close()
+		}
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve http on %s: %w", ln.Addr(), err)
+	n := len(eps)
+	if failed != nil {
+		n-- // that one has reported already
 	}
-	return nil
+	for range n {
+		if err := <-errc; err != nil && failed == nil {
+			failed = err
+		}
+	}
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	return failed
+}
+
+// Close releases the listeners when Serve never ran (a daemon that failed to start);
+// after Serve, or once closed, it does nothing. It is safe to call more than once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.serving || s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	eps := append([]*endpoint{s.main}, s.extra...)
+	s.mu.Unlock()
+	var errs []error
+	for _, e := range eps {
+		e.mu.Lock()
+		if e.ln != nil {
+			errs = append(errs, e.ln.Close())
+		}
+		e.mu.Unlock()
+	}
+	return errors.Join(errs...)
 }
 
 func (s *Server) handleRoot(w http.ResponseWriter, _ *http.Request) {
@@ -207,13 +397,13 @@ func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	body := readyBody(s.health)
+	code, body := readyAnswer(s.health)
 	if body == nil {
-		w.WriteHeader(http.StatusNoContent)
+		w.WriteHeader(code)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusServiceUnavailable)
+	w.WriteHeader(code)
 	_, _ = w.Write(body)
 }
 

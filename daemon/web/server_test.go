@@ -132,7 +132,9 @@ func TestReadyBody(t *testing.T) {
 	tests := []struct {
 		name  string
 		setup func(h *health.Tracker)
-		want  string // "" means ready (204), unless contains is set
+		want  string // "" means all is well (204), unless contains is set
+		// code is the expected status when want is set; 0 means 503.
+		code int
 		// contains, when set, is checked instead of an exact body.
 		contains string
 	}{
@@ -145,10 +147,17 @@ func TestReadyBody(t *testing.T) {
 			},
 		},
 		{
-			name: "a failing warning stays ready",
+			name: "a degraded condition stays ready: 200 with the component list",
 			setup: func(h *health.Tracker) {
-				h.Set("sink:hook", "delivering", false, health.Warning, "HTTP 503")
+				h.Set("sink:hook", "connected", true, health.Degraded, "")
+				h.Set("sink:hook", "delivering", false, health.Degraded, "HTTP 503")
+				h.Set("store", "open", true, health.Critical, "")
+				h.For("edge:ilert").SetDegraded("active", false, "standby")
 			},
+			code: 200,
+			want: `{"components":[` +
+				`{"component":"edge:ilert","state":"degraded","active":false,"error":"standby"},` +
+				`{"component":"sink:hook","state":"degraded","connected":true,"delivering":false,"error":"HTTP 503"}]}`,
 		},
 		{
 			name: "stopping wins over every other failure",
@@ -166,7 +175,7 @@ func TestReadyBody(t *testing.T) {
 				v.Set("subscriptions_ready", false, "Subscription rejected: alerts/#")
 			},
 			want: `{"component":"mqtt:plant","connected":true,"subscriptions_ready":false,"error":"Subscription rejected: alerts/#",` +
-				`"components":[{"component":"mqtt:plant","connected":true,"subscriptions_ready":false,"error":"Subscription rejected: alerts/#"}]}`,
+				`"components":[{"component":"mqtt:plant","state":"critical","connected":true,"subscriptions_ready":false,"error":"Subscription rejected: alerts/#"}]}`,
 		},
 		{
 			name: "mqtt source in ilagent's shape from fields",
@@ -175,32 +184,35 @@ func TestReadyBody(t *testing.T) {
 				h.SetFields("mqtt:plant", map[string]any{"connected": false, "subscriptions_ready": false, "ready": "fields win"})
 			},
 			want: `{"component":"mqtt:plant","connected":false,"ready":"fields win","subscriptions_ready":false,"error":"dial tcp 127.0.0.1:1883: connection refused",` +
-				`"components":[{"component":"mqtt:plant","connected":false,"ready":"fields win","subscriptions_ready":false,"error":"dial tcp 127.0.0.1:1883: connection refused"}]}`,
+				`"components":[{"component":"mqtt:plant","state":"critical","connected":false,"ready":"fields win","subscriptions_ready":false,"error":"dial tcp 127.0.0.1:1883: connection refused"}]}`,
 		},
 		{
-			name: "reserved keys are not overridden and warnings of the component show as false",
+			name: "reserved keys are not overridden and degraded conditions of the component show as false",
 			setup: func(h *health.Tracker) {
 				h.Set("store", "open", false, health.Critical, "")
-				h.Set("store", "space", false, health.Warning, "95% full")
-				h.SetFields("store", map[string]any{"component": "x", "error": "y", "components": 1, "path": "/var/lib/edgerelay"})
+				h.Set("store", "space", false, health.Degraded, "95% full")
+				h.SetFields("store", map[string]any{"component": "x", "state": "z", "error": "y", "components": 1, "path": "/var/lib/edgerelay"})
 			},
 			want: `{"component":"store","open":false,"path":"/var/lib/edgerelay","space":false,"error":"",` +
-				`"components":[{"component":"store","open":false,"path":"/var/lib/edgerelay","space":false,"error":""}]}`,
+				`"components":[{"component":"store","state":"critical","open":false,"path":"/var/lib/edgerelay","space":false,"error":""}]}`,
 		},
 		{
-			name: "several failing components: first by name, all listed, details joined",
+			name: "several failing components: first critical by name, all listed with their state, details joined",
 			setup: func(h *health.Tracker) {
 				h.Set("store", "open", false, health.Critical, "permission denied")
 				h.For("source:http").Set("listening", false, "address in use")
 				h.For("mqtt:plant").Set("connected", false, "refused")
 				h.For("mqtt:plant").Set("subscribed", false, "not connected")
-				h.Set("sink:hook", "delivering", false, health.Warning, "HTTP 503") // not listed
+				h.Set("sink:hook", "delivering", false, health.Degraded, "HTTP 503")
+				h.Set("broker", "listening", false, health.Degraded, "not yet") // degraded, first by name: not the top
 			},
 			want: `{"component":"mqtt:plant","connected":false,"subscribed":false,"error":"refused; not connected",` +
 				`"components":[` +
-				`{"component":"mqtt:plant","connected":false,"subscribed":false,"error":"refused; not connected"},` +
-				`{"component":"source:http","listening":false,"error":"address in use"},` +
-				`{"component":"store","open":false,"error":"permission denied"}]}`,
+				`{"component":"broker","state":"degraded","listening":false,"error":"not yet"},` +
+				`{"component":"mqtt:plant","state":"critical","connected":false,"subscribed":false,"error":"refused; not connected"},` +
+				`{"component":"sink:hook","state":"degraded","delivering":false,"error":"HTTP 503"},` +
+				`{"component":"source:http","state":"critical","listening":false,"error":"address in use"},` +
+				`{"component":"store","state":"critical","open":false,"error":"permission denied"}]}`,
 		},
 		{
 			name: "a field JSON cannot encode is written as text",
@@ -229,7 +241,11 @@ func TestReadyBody(t *testing.T) {
 				require.Empty(t, rec.Body.String())
 				return
 			}
-			require.Equal(t, 503, rec.Code)
+			code := tc.code
+			if code == 0 {
+				code = 503
+			}
+			require.Equal(t, code, rec.Code)
 			require.Equal(t, "application/json", rec.Header().Get("Content-Type"))
 			require.Equal(t, tc.want, rec.Body.String())
 			require.True(t, json.Valid(rec.Body.Bytes()))
@@ -254,6 +270,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	m.StoreCommits().Inc()
 	m.StoreBytesWritten().Set(4096)
 	m.StoreQuarantined().Set(1)
+	m.BusDropped("status").Set(5)
 	require.Same(t, m.EventsIn("plant"), m.EventsIn("plant"))
 
 	s := New(Config{}, health.New(nil), set, discard())
@@ -274,6 +291,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		`edgerelay_store_commits_total 1`,
 		`edgerelay_store_bytes_written_total 4096`,
 		`edgerelay_store_quarantined 1`,
+		`edgerelay_bus_dropped_total{subscriber="status"} 5`,
 	} {
 		require.Contains(t, body, line+"\n")
 	}

@@ -390,20 +390,20 @@ func TestPublisherFailure(t *testing.T) {
 		},
 		{
 			name: "Publish refuses",
-			pub: adapters.PublisherFunc(func(context.Context, *adapters.Event, func(error)) error {
+			pub: adapters.PublisherFunc(func(context.Context, *adapters.Event, func(adapters.Settlement)) error {
 				return errors.New("store closed")
 			}),
 		},
 		{
 			name: "done never called before the publish timeout",
-			pub: adapters.PublisherFunc(func(context.Context, *adapters.Event, func(error)) error {
+			pub: adapters.PublisherFunc(func(context.Context, *adapters.Event, func(adapters.Settlement)) error {
 				return nil
 			}),
 			opts: ingest.Options{PublishTimeout: time.Millisecond},
 		},
 		{
 			name: "custom Retry-After",
-			pub: adapters.PublisherFunc(func(context.Context, *adapters.Event, func(error)) error {
+			pub: adapters.PublisherFunc(func(context.Context, *adapters.Event, func(adapters.Settlement)) error {
 				return errors.New("store closed")
 			}),
 			opts: ingest.Options{RetryAfter: 1500 * time.Millisecond},

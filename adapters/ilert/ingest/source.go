@@ -17,8 +17,13 @@ import (
 const SourceType = "ilert_http"
 
 // Config configures the ilert_http source: ilagent's local proxy API mounted on the
-// daemon's HTTP server (http.listen).
+// daemon's HTTP server (http.listen), or served on a listener of its own with listen
+// and tls.
 type Config struct {
+	// ListenerConfig is `listen:` and `tls:`: empty means the API is mounted on the
+	// daemon's HTTP server; an address gives the source a listener of its own, with
+	// optional TLS and client certificates, that serves the API and nothing else.
+	adapters.ListenerConfig `yaml:",inline"`
 	// Token, when set, is required as "Authorization: Bearer <token>" on every request
 	// to the API. Empty means no authentication (ilagent has none).
 	Token httpc.Secret `yaml:"token"`
@@ -47,6 +52,7 @@ func (c *Config) Validate() error {
 	if strings.ContainsAny(string(c.Token), " \t\r\n") {
 		errs = append(errs, errors.New("token: must not contain spaces or line breaks"))
 	}
+	errs = append(errs, c.ListenerConfig.Validate())
 	return errors.Join(errs...)
 }
 
@@ -55,7 +61,7 @@ var sample string
 
 func init() {
 	adapters.RegisterSource(SourceType, adapters.SourceSpec[Config]{
-		Summary:  "ilagent's HTTP proxy API: POST /api/events, GET /api/heartbeats/{key} on the daemon's HTTP server",
+		Summary:  "ilagent's HTTP proxy API: POST /api/events, GET /api/heartbeats/{key} on the daemon's HTTP server or its own (TLS) listener",
 		Sample:   sample,
 		Defaults: DefaultConfig,
 		New: func(cfg Config, d adapters.Deps) (adapters.Source, error) {
@@ -76,10 +82,22 @@ type Source struct {
 // errNotRunning answers requests that arrive while the source is not running.
 var errNotRunning = fmt.Errorf("ilert_http source is not running: %w", adapters.ErrNotConnected)
 
-// NewSource mounts the API on the daemon's HTTP server. It fails when the daemon gives
-// no server or another source already serves the paths.
+// NewSource mounts the API on the daemon's HTTP server, or with cfg.Listen on a
+// listener of its own. It fails when the daemon gives no server or listener, or when
+// another source already serves the paths there.
 func NewSource(cfg Config, d adapters.Deps) (*Source, error) {
-	if d.HTTP == nil {
+	mnt, where := d.HTTP, "the daemon's HTTP server (http.listen)"
+	if cfg.Own() {
+		if d.Listen == nil {
+			return nil, errors.New("ilert_http: listen is set, but the daemon gives no listeners of their own")
+		}
+		m, err := d.Listen(cfg.ListenerConfig)
+		if err != nil {
+			return nil, fmt.Errorf("ilert_http: %w", err)
+		}
+		mnt, where = m, "its listener "+cfg.Listen
+	}
+	if mnt == nil {
 		return nil, errors.New("ilert_http: the daemon's HTTP server is needed (http.listen)")
 	}
 	if d.Health == nil {
@@ -91,8 +109,8 @@ func NewSource(cfg Config, d adapters.Deps) (*Source, error) {
 		PublishTimeout: cfg.PublishTimeout, Log: d.Log, Now: d.Now,
 	}, adapters.PublisherFunc(s.publish))
 	for _, p := range []string{PathEvents, PathHeartbeats} {
-		if err := d.HTTP.Mount(p, s.h); err != nil {
-			return nil, fmt.Errorf("ilert_http: %w (only one ilert_http source can be configured)", err)
+		if err := mnt.Mount(p, s.h); err != nil {
+			return nil, fmt.Errorf("ilert_http: %w (only one ilert_http source can be served on %s; give the others a listen address)", err, where)
 		}
 	}
 	d.Health.Set("serving", false, "not started")
@@ -102,7 +120,7 @@ func NewSource(cfg Config, d adapters.Deps) (*Source, error) {
 // Handler returns the API handler, for tests.
 func (s *Source) Handler() *Handler { return s.h }
 
-func (s *Source) publish(ctx context.Context, e *adapters.Event, done func(error)) error {
+func (s *Source) publish(ctx context.Context, e *adapters.Event, done func(adapters.Settlement)) error {
 	s.mu.RLock()
 	pub := s.pub
 	s.mu.RUnlock()

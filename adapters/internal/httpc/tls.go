@@ -4,8 +4,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
-	"os"
+
+	"github.com/edgerelay/edgerelay/adapters/tlsfiles"
 )
 
 // TLSConfig is the `tls:` block of every HTTP adapter. The zero value verifies the
@@ -46,23 +46,30 @@ func (c *TLSConfig) Build() (*tls.Config, error) {
 		InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // operator's explicit choice, documented as test-only
 	}
 	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
+		pem, err := tlsfiles.Read("tls.ca_file", c.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("tls.ca_file: %w", err)
+			return nil, err
 		}
 		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
+		if err != nil {
+			pool = nil // CertPool starts an empty one
 		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.ca_file %s: no PEM certificate found", c.CAFile)
+		if cfg.RootCAs, err = tlsfiles.CertPool("tls.ca_file", c.CAFile, pem, pool); err != nil {
+			return nil, err
 		}
-		cfg.RootCAs = pool
 	}
 	if c.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		certPEM, err := tlsfiles.Read("tls.cert_file", c.CertFile)
 		if err != nil {
-			return nil, fmt.Errorf("tls.cert_file %s / tls.key_file %s: %w", c.CertFile, c.KeyFile, err)
+			return nil, err
+		}
+		keyPEM, err := tlsfiles.Read("tls.key_file", c.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		cert, err := tlsfiles.KeyPair(c.CertFile, c.KeyFile, certPEM, keyPEM)
+		if err != nil {
+			return nil, err
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	}

@@ -1,0 +1,9 @@
+//go:build edgerelay_omit_mqtt
+
+package all
+
+import "github.com/edgerelay/edgerelay/adapters"
+
+func init() {
+	adapters.RegisterOmitted(adapters.DirSource, "mqtt", "edgerelay_omit_mqtt")
+}

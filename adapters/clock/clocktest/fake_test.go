@@ -1,0 +1,67 @@
+package clocktest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func TestFakeFiresInDeadlineOrder(t *testing.T) {
+	f := NewFake(t0)
+	late := f.NewTimer(2 * time.Second)
+	early := f.NewTimer(time.Second)
+	fired := make(chan time.Time, 1)
+	f.AfterFunc(1500*time.Millisecond, func() { fired <- f.Now() })
+	next, ok := f.Next()
+	require.True(t, ok)
+	require.Equal(t, t0.Add(time.Second), next)
+
+	f.Advance(999 * time.Millisecond)
+	require.Empty(t, early.C(), "not due yet")
+	f.Advance(time.Millisecond)
+	require.Equal(t, t0.Add(time.Second), <-early.C())
+	require.Empty(t, late.C())
+
+	f.Advance(time.Second)
+	require.Equal(t, t0.Add(2*time.Second), <-late.C())
+	at := <-fired
+	require.False(t, at.Before(t0.Add(1500*time.Millisecond)))
+	_, ok = f.Next()
+	require.False(t, ok, "every timer fired")
+	require.Equal(t, t0.Add(2*time.Second), f.Now())
+}
+
+func TestFakeStopResetAndTicker(t *testing.T) {
+	f := NewFake(t0)
+	tm := f.NewTimer(time.Second)
+	require.True(t, tm.Stop())
+	require.False(t, tm.Stop())
+	f.Advance(time.Hour)
+	require.Empty(t, tm.C())
+	require.False(t, tm.Reset(time.Minute))
+	f.Advance(time.Minute)
+	require.Equal(t, t0.Add(time.Hour+time.Minute), <-tm.C())
+
+	tk := f.NewTicker(10 * time.Second)
+	f.Advance(10 * time.Second)
+	require.Equal(t, t0.Add(time.Hour+time.Minute+10*time.Second), <-tk.C())
+	f.Advance(25 * time.Second) // two ticks due, one kept: the channel holds one
+	require.Len(t, tk.C(), 1)
+	<-tk.C()
+	next, _ := f.Next()
+	require.Equal(t, f.Now().Add(5*time.Second), next)
+	tk.Stop()
+	_, ok := f.Next()
+	require.False(t, ok)
+}
+
+func TestFakeZeroDurationFiresAtOnce(t *testing.T) {
+	f := NewFake(t0)
+	require.Equal(t, t0, <-f.NewTimer(0).C())
+	done := make(chan struct{})
+	f.AfterFunc(-time.Second, func() { close(done) })
+	<-done
+}

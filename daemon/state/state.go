@@ -1,0 +1,446 @@
+// Package state keeps the sources' persisted state ([adapters.State]): a few small
+// named values per source instance (a poll cursor, consumer offsets, a node id).
+//
+// The values live in the store's cursors bucket under source/<instance>/<name>; the
+// store sees opaque names and bytes. [Load] reads them all when the daemon starts,
+// before any source is built, so a source finds its last durable value in its
+// constructor already. [Committer.For] gives each source a view confined to its own
+// names.
+//
+// # Commits
+//
+// A Set only records the value in memory and, unless a commit is already on its
+// way, submits one [store.Job] to the daemon's group-commit writer. That job is
+// prepared when the writer's window closes and writes every value that differs from
+// the stored one at that moment, so however many Sets happen within a window they cost
+// one write, and a value set back to what the store holds costs none (an empty batch
+// is no transaction). A Set during a commit submits the next job, which goes into the
+// next window: at most one write per commit window, for all sources together.
+//
+// State does not wait in the pipeline's ordered retry list: a source moves its state
+// only once the events it accounts for are safe (their done callbacks reported nil),
+// so it has no order to keep with the events. A failed commit leaves the values
+// pending (the latest one wins) and tries again after RetryDelay, as the pipeline's
+// deletes do. At shutdown [Committer.Close] commits what is pending, retrying, before
+// the daemon stops the writer.
+package state
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/store"
+)
+
+// keyPrefix is the namespace of source state among the store's cursors.
+const keyPrefix = "source/"
+
+// Key returns the store cursor name of a source's state name.
+func Key(source, name string) string { return keyPrefix + source + "/" + name }
+
+// SplitKey is the inverse of Key; ok is false for a cursor outside the source
+// namespace. A state name never holds a '/', so the last one separates it.
+func SplitKey(key string) (source, name string, ok bool) {
+	rest, ok := strings.CutPrefix(key, keyPrefix)
+	i := strings.LastIndexByte(rest, '/')
+	if !ok || i <= 0 || i == len(rest)-1 {
+		return "", "", false
+	}
+	return rest[:i], rest[i+1:], true
+}
+
+// defaultRetryDelay is the wait before a failed commit is tried again; the pipeline
+// waits as long.
+const defaultRetryDelay = 500 * time.Millisecond
+
+// ErrClosed is returned by Set once the daemon is shutting down.
+var ErrClosed = errors.New("source state is closed: the daemon is shutting down")
+
+// Options tune a Committer. The zero value is ready to use.
+type Options struct {
+	// Log receives what goes wrong. Nil discards it.
+	Log *slog.Logger
+	// RetryDelay is the wait before a failed commit is tried again. Zero means 500ms.
+	RetryDelay time.Duration
+	// AfterFunc calls f once, on its own goroutine, after d, like time.AfterFunc, and
+	// returns a function that cancels the call. Nil means time.AfterFunc; tests
+	// replace it to fire retries themselves.
+	AfterFunc func(d time.Duration, f func()) (stop func() bool)
+}
+
+// Committer holds every source's state and commits it through a store.Writer.
+type Committer struct {
+	w          *store.Writer
+	log        *slog.Logger
+	retryDelay time.Duration
+	afterFunc  func(time.Duration, func()) func() bool
+
+	mu      sync.Mutex // guards every field below and the views' fields
+	views   map[string]*view
+	changes uint64 // counts Sets that changed a value; the number orders them
+	queued  bool   // a job is submitted and not yet prepared
+	// retry cancels the retry timer armed after a failed commit; nil when none is
+	// armed. While it is armed, Sets only record their values.
+	retry func() bool
+	// changed is closed and replaced whenever values become durable or clean, or the
+	// committer can commit no more: Flush waits on it.
+	changed chan struct{}
+	closing bool  // Close was called: Set fails
+	closed  bool  // Close returned: timers and late Done calls do nothing
+	stopped error // the writer refused a job; nothing will be committed any more
+}
+
+// entry is one name's value.
+type entry struct {
+	cur  []byte // the value last Set or loaded; nil when the name has none
+	disk []byte // the value the store holds; nil when none
+	// change numbers cur, diskChange disk (0: loaded at start).
+	change, diskChange uint64
+	busy               bool // a commit in progress carries it
+}
+
+// clean reports whether the store holds cur and no commit is about to change that.
+func (e *entry) clean() bool { return !e.busy && bytes.Equal(e.cur, e.disk) }
+
+// view is one source's State.
+type view struct {
+	c       *Committer
+	source  string
+	entries map[string]*entry
+	last    uint64 // the number of the view's latest change
+}
+
+// Load reads every source's state from db and returns a Committer that commits
+// changes through w, which must be the writer of db. Start w's Run before the first
+// Flush; Sets may come earlier.
+func Load(db *store.DB, w *store.Writer, o Options) (*Committer, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.RetryDelay <= 0 {
+		o.RetryDelay = defaultRetryDelay
+	}
+	if o.AfterFunc == nil {
+		o.AfterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+	}
+	c := &Committer{
+		w: w, log: o.Log, retryDelay: o.RetryDelay, afterFunc: o.AfterFunc,
+		views: map[string]*view{}, changed: make(chan struct{}),
+	}
+	err := db.Cursors(keyPrefix, func(key string, v []byte) error {
+		src, name, ok := SplitKey(key)
+		if !ok || len(v) == 0 {
+			c.log.Warn("ignoring a stored source state the daemon does not write", "name", key)
+			return nil
+		}
+		c.viewLocked(src).entries[name] = &entry{cur: v, disk: v}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load source state: %w", err)
+	}
+	return c, nil
+}
+
+// For returns the State of the source instance named source. Every call for one name
+// returns the same state.
+func (c *Committer) For(source string) adapters.State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.viewLocked(source)
+}
+
+func (c *Committer) viewLocked(source string) *view {
+	v := c.views[source]
+	if v == nil {
+		v = &view{c: c, source: source, entries: map[string]*entry{}}
+		c.views[source] = v
+	}
+	return v
+}
+
+// Close commits every pending value and waits until the store holds it, retrying
+// failed commits, until ctx ends; later Sets fail with ErrClosed. Call it after the
+// sources have stopped and before the writer stops. The error names the sources
+// whose state was not saved.
+func (c *Committer) Close(ctx context.Context) error {
+	c.mu.Lock()
+	c.closing = true
+	if c.retry != nil && c.retry() { // a retry was waiting: try now
+		c.retry = nil
+	}
+	c.kickLocked()
+	c.mu.Unlock()
+
+	err := c.wait(ctx, func() bool { return c.unsavedLocked() == nil })
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	if c.retry != nil {
+		c.retry()
+		c.retry = nil
+	}
+	if err != nil {
+		return fmt.Errorf("state of %s not saved: %w", strings.Join(c.unsavedLocked(), ", "), err)
+	}
+	return nil
+}
+
+// unsavedLocked lists, sorted, the sources with a value the store does not hold.
+func (c *Committer) unsavedLocked() []string {
+	var out []string
+	for _, v := range c.views {
+		if !v.durableLocked(^uint64(0)) {
+			out = append(out, v.source)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// wait blocks until cond (called with mu held) holds, ctx ends or nothing can be
+// committed any more.
+func (c *Committer) wait(ctx context.Context, cond func() bool) error {
+	c.mu.Lock()
+	for !cond() {
+		if err := c.stopped; err != nil {
+			c.mu.Unlock()
+			return err
+		}
+		ch := c.changed
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		c.mu.Lock()
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Committer) broadcastLocked() {
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// kickLocked submits a job unless one is queued, a retry is waiting, or committing
+// is over, and there is something to write.
+func (c *Committer) kickLocked() {
+	if c.queued || c.retry != nil || c.stopped != nil || c.closed || !c.dirtyLocked() {
+		return
+	}
+	c.queued = true
+	go c.submit(&job{c: c}) // ends when Submit returns (at the latest when the writer stops)
+}
+
+func (c *Committer) dirtyLocked() bool {
+	for _, v := range c.views {
+		for _, e := range v.entries {
+			if !e.busy && !bytes.Equal(e.cur, e.disk) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// submit hands j to the writer. It may block while the writer's queue is full, which
+// is why Set does not call it itself.
+func (c *Committer) submit(j *job) {
+	err := c.w.Submit(context.Background(), j)
+	if err == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.queued = false
+	c.stopped = fmt.Errorf("the store writer has stopped: %w", err)
+	c.broadcastLocked()
+}
+
+// retryNow is the retry timer's function.
+func (c *Committer) retryNow() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.retry = nil
+	c.kickLocked()
+}
+
+// job is one commit of the values pending when the writer prepares it.
+type job struct {
+	c     *Committer
+	taken []taken
+}
+
+type taken struct {
+	v      *view
+	name   string
+	e      *entry
+	value  []byte
+	change uint64
+}
+
+// Prepare writes every value the store does not hold yet.
+func (j *job) Prepare(b *store.Batch) {
+	c := j.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.queued = false
+	for _, v := range c.views {
+		for name, e := range v.entries {
+			if e.busy || bytes.Equal(e.cur, e.disk) {
+				continue
+			}
+			b.SetCursor(Key(v.source, name), e.cur) // copies; nil deletes
+			e.busy = true
+			j.taken = append(j.taken, taken{v: v, name: name, e: e, value: e.cur, change: e.change})
+		}
+	}
+}
+
+// Done records what the commit made durable; after a failure the values stay pending
+// and a retry is scheduled, unless a job is already queued.
+func (j *job) Done(err error) {
+	c := j.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, t := range j.taken {
+		t.e.busy = false
+		if err == nil {
+			t.e.disk, t.e.diskChange = t.value, t.change
+			if t.e.cur == nil && t.e.disk == nil {
+				delete(t.v.entries, t.name)
+			}
+		}
+	}
+	if err != nil {
+		c.log.Debug("source state commit failed; retrying", "retry_in_s", c.retryDelay.Seconds(), "err", err)
+		if !c.queued && c.retry == nil && !c.closed {
+			c.retry = c.afterFunc(c.retryDelay, c.retryNow)
+		}
+		return
+	}
+	if len(j.taken) > 0 {
+		c.broadcastLocked()
+	}
+	c.kickLocked() // a Set during the commit normally queued the next job already
+}
+
+// Get implements adapters.State.
+func (v *view) Get(name string) []byte {
+	v.c.mu.Lock()
+	defer v.c.mu.Unlock()
+	if e := v.entries[name]; e != nil && e.cur != nil {
+		return bytes.Clone(e.cur)
+	}
+	return nil
+}
+
+// Set implements adapters.State.
+func (v *view) Set(name string, value []byte) error {
+	if err := checkName(name); err != nil {
+		return fmt.Errorf("source state name %q: %w", name, err)
+	}
+	if len(value) > adapters.MaxStateValue {
+		return fmt.Errorf("source state %q: a value of %d bytes, the limit is %d: %w",
+			name, len(value), adapters.MaxStateValue, adapters.ErrStateLimit)
+	}
+	if k := Key(v.source, name); len(k) > store.MaxCursorName {
+		return fmt.Errorf("source state %q: the stored name %d bytes long exceeds the store's limit of %d: %w",
+			name, len(k), store.MaxCursorName, adapters.ErrStateLimit)
+	}
+	if len(value) == 0 {
+		value = nil
+	}
+	c := v.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return ErrClosed
+	}
+	e := v.entries[name]
+	switch {
+	case e == nil && value == nil, e != nil && bytes.Equal(e.cur, value):
+		return nil // unchanged: nothing to write
+	case value != nil && (e == nil || e.cur == nil) && v.liveLocked() >= adapters.MaxStateEntries:
+		return fmt.Errorf("source state %q: the source already holds %d names, the limit: %w",
+			name, adapters.MaxStateEntries, adapters.ErrStateLimit)
+	}
+	if e == nil {
+		e = &entry{}
+		v.entries[name] = e
+	}
+	c.changes++
+	e.cur, e.change, v.last = bytes.Clone(value), c.changes, c.changes
+	if e.clean() {
+		// Set back to the stored value before a commit took the change.
+		if e.cur == nil {
+			delete(v.entries, name)
+		}
+		c.broadcastLocked()
+		return nil
+	}
+	c.kickLocked()
+	return nil
+}
+
+// Flush implements adapters.State.
+func (v *view) Flush(ctx context.Context) error {
+	v.c.mu.Lock()
+	target := v.last
+	v.c.mu.Unlock()
+	return v.c.wait(ctx, func() bool { return v.durableLocked(target) })
+}
+
+// durableLocked reports whether the store holds, for every name of the view, its
+// value as of change number target or a later one. (A name whose value of then is
+// stored but which changed since waits for the newer one: Flush may wait one commit
+// longer than it must, never shorter.)
+func (v *view) durableLocked(target uint64) bool {
+	for _, e := range v.entries {
+		if !e.clean() && e.diskChange < target {
+			return false
+		}
+	}
+	return true
+}
+
+// liveLocked counts the names that have a value.
+func (v *view) liveLocked() int {
+	n := 0
+	for _, e := range v.entries {
+		if e.cur != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// checkName enforces the name syntax of adapters.State.Set.
+func checkName(name string) error {
+	if name == "" {
+		return errors.New("empty")
+	}
+	if len(name) > adapters.MaxStateName {
+		return fmt.Errorf("%d bytes, the limit is %d: %w", len(name), adapters.MaxStateName, adapters.ErrStateLimit)
+	}
+	for i := 0; i < len(name); i++ {
+		ch := name[i]
+		alnum := 'a' <= ch && ch <= 'z' || 'A' <= ch && ch <= 'Z' || '0' <= ch && ch <= '9'
+		if !alnum && (i == 0 || ch != '.' && ch != '_' && ch != '-') {
+			return errors.New("want ASCII letters, digits, '.', '_' and '-', starting with a letter or digit")
+		}
+	}
+	return nil
+}
