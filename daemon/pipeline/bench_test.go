@@ -57,10 +57,11 @@ func benchPublish(b *testing.B, sink adapters.Sink, route pipeline.Route, payloa
 	var pending sync.WaitGroup
 	var failed error
 	var mu sync.Mutex
-	done := func(err error) {
-		if err != nil {
+	done := func(s adapters.Settlement) {
+		// Stored is fine too: in a burst a publish may be settled by its commit first.
+		if s.Outcome != adapters.Delivered && s.Outcome != adapters.Stored {
 			mu.Lock()
-			failed = err
+			failed = fmt.Errorf("settled %v: %v %s", s.Outcome, s.Err, s.Reason)
 			mu.Unlock()
 		}
 		pending.Done()
