@@ -54,9 +54,15 @@ var (
 // to call per event: a random 48-bit per-process prefix and a counter.
 func NewID() string {
 	n := idCounter.Add(1)
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], n)
-	return idPrefix + "-" + hex.EncodeToString(b[2:])
+	var c [8]byte
+	binary.BigEndian.PutUint64(c[:], n)
+	// One allocation: the prefix, "-" and the counter's low 48 bits in hex, built on
+	// the stack and copied once into the string.
+	var b [len("0123456789ab-0123456789ab")]byte
+	i := copy(b[:], idPrefix)
+	b[i] = '-'
+	hex.Encode(b[i+1:], c[2:])
+	return string(b[:])
 }
 
 const codecVersion = 1

@@ -193,7 +193,7 @@ func (s *Sink) Send(ctx context.Context, e *adapters.Event) error {
 		req, key, err = s.eventRequest(ctx, e, intKey)
 	}
 	if err == nil {
-		s.setHeaders(req.Header, apiKey)
+		req.Header = s.headers(apiKey)
 		err = s.do(client, req, e)
 	}
 	if len(key) < minScrubbedKey {
@@ -280,14 +280,16 @@ func HeartbeatKey(e *adapters.Event) string {
 	return ""
 }
 
-// setHeaders sets the headers of every request.
-func (s *Sink) setHeaders(h http.Header, apiKey string) {
+// headers returns the header of every request.
+func (s *Sink) headers(apiKey string) http.Header {
+	h := httpc.NewHeader(4)
 	h.Set("User-Agent", s.userAgent)
 	h.Set("Content-Type", "application/json")
 	h.Set("Accept", "application/json")
 	if apiKey != "" {
 		h.Set("Authorization", "Bearer "+apiKey)
 	}
+	return h.Header()
 }
 
 // do sends req and applies the status rules: only 202 is success.
@@ -300,7 +302,7 @@ func (s *Sink) do(client *http.Client, req *http.Request, e *adapters.Event) err
 		return adapters.Permanent(fmt.Errorf("%s %s: %w", req.Method, httpc.RedactURL(req.URL.String()),
 			&UnexpectedStatusError{StatusError: httpc.StatusError{StatusCode: resp.StatusCode, Excerpt: httpc.Excerpt(body, httpc.MaxExcerpt)}}))
 	}
-	if id := resp.Header.Get("correlation-id"); id != "" {
+	if id := resp.Header.Get("correlation-id"); id != "" && s.log.Enabled(req.Context(), slog.LevelDebug) {
 		s.log.Debug("ilert accepted", "event_id", e.ID, "kind", e.Kind, "correlation_id", id)
 	}
 	return nil
@@ -334,11 +336,27 @@ func (e *UnexpectedStatusError) Error() string {
 // is a string. It returns the integration key ("" when absent or null). It reads the
 // body once without decoding it into maps: the sink runs it for every event.
 func CheckEvent(body []byte) (string, error) {
-	if !gjson.ValidBytes(body) || !gjson.ParseBytes(body).IsObject() {
+	if !gjson.ValidBytes(body) {
 		return "", errors.New("payload is not a JSON object")
 	}
-	r := gjson.GetManyBytes(body, "eventType", "priority", "integrationKey")
-	et, pr, key := r[0], r[1], r[2]
+	root := gjson.ParseBytes(body)
+	if !root.IsObject() {
+		return "", errors.New("payload is not a JSON object")
+	}
+	// One pass over the members; the first of a repeated name counts, as for a
+	// gjson path.
+	var et, pr, key gjson.Result
+	root.ForEach(func(k, v gjson.Result) bool {
+		switch {
+		case k.Str == "eventType" && !et.Exists():
+			et = v
+		case k.Str == "priority" && !pr.Exists():
+			pr = v
+		case k.Str == "integrationKey" && !key.Exists():
+			key = v
+		}
+		return true
+	})
 	if et.Type != gjson.String {
 		return "", errors.New("eventType: missing or not a string")
 	}

@@ -60,6 +60,7 @@ type Sink struct {
 	where      string // "POST https://host/path", userinfo removed, for errors
 	secrets    []string
 	userAgent  string
+	static     [][2]string // cfg.Headers with canonical names
 	log        *slog.Logger
 
 	mu     sync.Mutex // guards client and auth
@@ -83,6 +84,9 @@ func New(cfg Config, d adapters.Deps) (*Sink, error) {
 	}
 	if d.Version != "" {
 		s.userAgent += "/" + d.Version
+	}
+	for k, v := range cfg.Headers {
+		s.static = append(s.static, [2]string{http.CanonicalHeaderKey(k), v})
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -144,14 +148,18 @@ func (s *Sink) Send(ctx context.Context, e *adapters.Event) error {
 	if err != nil {
 		return s.scrub(adapters.Permanent(fmt.Errorf("%s: build request: %w", s.where, err)), auth)
 	}
-	s.setHeaders(req.Header, e, auth)
+	req.Header = s.headers(e, auth)
 	_, _, err = httpc.Do(client, req, maxAnswer)
 	return s.scrub(err, auth)
 }
 
-// setHeaders fills h in increasing order of precedence: forwarded event attributes,
-// User-Agent, static headers, the sink's own headers, the auth header.
-func (s *Sink) setHeaders(h http.Header, e *adapters.Event, auth httpc.Secret) {
+// headers returns the request's header, set in increasing order of precedence:
+// forwarded event attributes, User-Agent, static headers, the sink's own headers, the
+// auth header.
+func (s *Sink) headers(e *adapters.Event, auth httpc.Secret) http.Header {
+	// Sized for the headers every request has (a hint above 8 would cost a larger map);
+	// forwarded attributes are rare and grow it.
+	h := httpc.NewHeader(7 + len(s.static))
 	for k, v := range e.Attrs {
 		name, ok := strings.CutPrefix(k, AttrHeaderPrefix)
 		if !ok {
@@ -165,8 +173,8 @@ func (s *Sink) setHeaders(h http.Header, e *adapters.Event, auth httpc.Secret) {
 		h.Set(canon, headerValue(v))
 	}
 	h.Set("User-Agent", s.userAgent) // a static User-Agent header replaces it
-	for k, v := range s.cfg.Headers {
-		h.Set(k, v)
+	for _, kv := range s.static {
+		h.Set(kv[0], kv[1])
 	}
 	h.Set("Content-Type", s.cfg.ContentType)
 	h.Set(HeaderEventID, headerValue(e.ID))
@@ -178,6 +186,7 @@ func (s *Sink) setHeaders(h http.Header, e *adapters.Event, auth httpc.Secret) {
 	if auth != "" {
 		h.Set(s.authHeader, auth.Reveal())
 	}
+	return h.Header()
 }
 
 // headerValue replaces the control characters that HTTP forbids in a header value

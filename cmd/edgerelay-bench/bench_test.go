@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"math"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -117,4 +118,17 @@ func TestSeqOf(t *testing.T) {
 	require.Equal(t, 65, n)
 	_, ok = seqOf("short")
 	require.False(t, ok)
+}
+
+// TestReportRenders renders both reports from made-up figures: every table has its
+// columns and no figure is lost on the way (the allocation columns especially).
+func TestReportRenders(t *testing.T) {
+	b := burstOut{rate: 9000, unique: 20000, daemonCPU: 80, daemonSys: 20, gcCPU: 10, selfCPU: 70, allocs: 61.5, allocBytes: 5120, syscalls: 4.1, busy: 0.9, idle: 13, peak: 23}
+	run := runOut{w1: []pair{{b, b}}, il: ilertRun{w1: []pair{{b, b}}, w3: drainOut{unique: 10, rss10: 1, anon10: 1}}}
+	r := &results{opts: options{out: "x.md", runs: 1}, sz: sizes{pairs: 1, burst: 20000, backlog: 10}, runs: []runOut{run}, cold: []float64{9}}
+	for _, out := range []string{report(r), reportW1(r)} {
+		require.Contains(t, out, "daemon allocs/event")
+		require.Contains(t, out, "| 1.1 | 9000 | 9000 | 1.00 | 20000 / 20000 | 0 / 0 | 80 | 20 / 10 | 70 | 62 | 5.0 | 4.1 | 90% |")
+		require.Equal(t, 2, strings.Count(out, "| median | 9000 | 9000 | 1.00 |"), "one median row per W1 table")
+	}
 }

@@ -17,6 +17,12 @@
 // It reads /proc, so it runs on Linux only. Usage, from the module root:
 //
 //	go run ./cmd/edgerelay-bench -out docs/benchmarks.md [-runs 3] [-outage 60s] [-quick]
+//
+// For profiling and before/after comparisons, -w1 runs only the W1 bursts (through
+// the webhook and through the ilert sink) and prints their tables, and -bin takes an
+// already built daemon (for example one built without -s -w, for perf):
+//
+//	go run ./cmd/edgerelay-bench -w1 [-runs 3] [-bin /tmp/edgerelay]
 package main
 
 import (
@@ -40,6 +46,8 @@ type options struct {
 	runs   int
 	quick  bool
 	outage time.Duration // W3
+	w1     bool          // only the W1 bursts, printed to standard output
+	bin    string        // the daemon to run instead of building one
 }
 
 // sizes are the event counts of the workloads.
@@ -70,6 +78,8 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 3, "runs per workload; the report gives medians")
 	flag.BoolVar(&o.quick, "quick", false, "one run with small counts: a smoke test, not a measurement")
 	flag.DurationVar(&o.outage, "outage", defaultOutage, "W3: how long the ilert fake answers 503 at least (the guide's 60 s)")
+	flag.BoolVar(&o.w1, "w1", false, "run only the W1 bursts (webhook and ilert) and print their tables instead of writing -out")
+	flag.StringVar(&o.bin, "bin", "", "run this daemon binary instead of building one (with -w1; the cross builds are skipped)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -92,6 +102,9 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if o.outage < 0 {
 		return errors.New("-outage must not be negative")
 	}
+	if o.bin != "" && !o.w1 {
+		return errors.New("-bin needs -w1: the full report describes the binary it builds")
+	}
 	root, err := output(ctx, "", "go", "env", "GOMOD")
 	if root == "" || root == os.DevNull {
 		return fmt.Errorf("find the module root (run this from the repository): %v", err)
@@ -104,14 +117,22 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	defer os.RemoveAll(tmp)
 	res := &results{opts: o, sz: sz, started: time.Now().UTC(), machine: readMachine(ctx, root, tmp)}
 
-	for _, t := range []struct{ name, env, out string }{
+	targets := []struct{ name, env, out string }{
 		{"", "", "edgerelay"}, // the binary benchmarked
 		{"linux/arm GOARM=6", " GOOS=linux GOARCH=arm GOARM=6", "edgerelay_linux_armv6"},
 		{"linux/arm GOARM=7", " GOOS=linux GOARCH=arm GOARM=7", "edgerelay_linux_armv7"},
 		{"linux/arm64", " GOOS=linux GOARCH=arm64", "edgerelay_linux_arm64"},
 		{"linux/mipsle GOMIPS=softfloat", " GOOS=linux GOARCH=mipsle GOMIPS=softfloat", "edgerelay_linux_mipsle_softfloat"},
 		{"linux/amd64", " GOOS=linux GOARCH=amd64", "edgerelay_linux_amd64"},
-	} {
+	}
+	bin := filepath.Join(tmp, "edgerelay")
+	switch {
+	case o.bin != "":
+		bin, targets = o.bin, nil
+	case o.w1:
+		targets = targets[:1]
+	}
+	for _, t := range targets {
 		env, out := "CGO_ENABLED=0"+t.env, filepath.Join(tmp, t.out)
 		res.cmds = append(res.cmds, fmt.Sprintf(`%s go build -trimpath -ldflags "-s -w" -o %s ./cmd/edgerelay`, env, out))
 		log.Info("building", "cmd", res.cmds[len(res.cmds)-1])
@@ -135,7 +156,23 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		return err
 	}
 	defer stopIlert()
-	b := &bench{bin: filepath.Join(tmp, "edgerelay"), tmp: tmp, hook: hook, il: il, sz: sz, outage: o.outage, log: log}
+	b := &bench{bin: bin, tmp: tmp, hook: hook, il: il, sz: sz, outage: o.outage, log: log}
+	if o.w1 {
+		for i := range o.runs {
+			log.Info("W1 run", "n", i+1, "of", o.runs)
+			var r runOut
+			if r.w1, err = b.pairs(ctx, b.hook, i, "W1"); err == nil {
+				r.il.w1, err = b.pairs(ctx, b.il, i, "ilert W1")
+			}
+			if err != nil {
+				return fmt.Errorf("run %d: %w", i+1, err)
+			}
+			res.runs = append(res.runs, r)
+		}
+		res.problems, res.ended, res.machine.loadEnd = b.problems, time.Now().UTC(), loadavg()
+		_, err := os.Stdout.WriteString(reportW1(res))
+		return err
+	}
 	for i := range o.runs {
 		log.Info("run", "n", i+1, "of", o.runs)
 		r, err := b.oneRun(ctx, i)

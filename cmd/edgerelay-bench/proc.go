@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -171,14 +172,61 @@ func procField(pid int, file, name string) (float64, error) {
 
 // cpuSeconds is the user+system CPU time of pid, from /proc/<pid>/stat (USER_HZ = 100).
 func cpuSeconds(pid int) float64 {
+	u, s := cpuSplit(pid)
+	return u + s
+}
+
+// cpuSplit is the user and the system CPU time of pid in seconds, from
+// /proc/<pid>/stat (USER_HZ = 100).
+func cpuSplit(pid int) (user, sys float64) {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	_, rest, _ := strings.Cut(string(b), ") ")
 	if f := strings.Fields(rest); len(f) > 12 {
 		u, _ := strconv.ParseFloat(f[11], 64)
 		s, _ := strconv.ParseFloat(f[12], 64)
-		return (u + s) / 100
+		return u / 100, s / 100
 	}
-	return 0
+	return 0, 0
+}
+
+// goStats are the daemon's Go runtime counters, from its /metrics (the Go and process
+// metrics VictoriaMetrics writes there).
+type goStats struct {
+	mallocs, allocBytes, gcSeconds float64
+}
+
+// goStatsOf scrapes the daemon's /metrics. A scrape itself allocates a few hundred
+// objects in the daemon, which is noise next to a burst's events.
+func goStatsOf(httpAddr string) (goStats, error) {
+	cl := &http.Client{Timeout: 5 * time.Second}
+	resp, err := cl.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		return goStats{}, fmt.Errorf("scrape the daemon's metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return goStats{}, fmt.Errorf("scrape the daemon's metrics: %w", err)
+	}
+	var g goStats
+	want := map[string]*float64{
+		"go_memstats_mallocs_total":     &g.mallocs,
+		"go_memstats_alloc_bytes_total": &g.allocBytes,
+		"go_gc_cpu_seconds_total":       &g.gcSeconds,
+	}
+	found := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		name, v, ok := strings.Cut(line, " ")
+		if dst := want[name]; ok && dst != nil {
+			if *dst, err = strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+				found++
+			}
+		}
+	}
+	if found != len(want) {
+		return g, fmt.Errorf("the daemon's /metrics lacks some of the Go runtime counters (%d of %d found)", found, len(want))
+	}
+	return g, nil
 }
 
 // selfCPU is this process's user+system CPU time in seconds.

@@ -56,6 +56,9 @@ type burstOut struct {
 	bytesPerEvent      float64 // W5a
 	idle, peak         float64 // MiB: VmRSS 2 s after ready, VmHWM after the burst
 	daemonCPU, selfCPU float64 // µs of CPU per event: the daemon; this driver (publishers, sink)
+	daemonSys, gcCPU   float64 // µs of the daemon's CPU per event: in the kernel; in its garbage collector
+	allocs, allocBytes float64 // the daemon's heap allocations per event: objects, bytes
+	syscalls           float64 // the daemon's read and write system calls per event (/proc/<pid>/io syscr + syscw)
 	busy               float64 // share of all CPUs busy during the burst, 0..1
 }
 
@@ -183,13 +186,27 @@ func (b *bench) burst(ctx context.Context, p *peer, o cfgOpts, what string) (r b
 	err = b.session(ctx, p, o, what, 4, func(d *daemon, cs []mqtt.Client) {
 		sleepCtx(ctx, 2*time.Second)
 		r.idle = b.proc(d, "status", "VmRSS") / 1024
-		w0, dc, sc := b.proc(d, "io", "write_bytes"), cpuSeconds(d.pid()), selfCPU()
+		g0, gerr := goStatsOf(d.httpAddr)
+		sys0 := b.syscalls(d)
+		w0, sc := b.proc(d, "io", "write_bytes"), selfCPU()
+		du, ds := cpuSplit(d.pid())
 		mb, mt := machineCPU()
 		t0, st := b.deliver(ctx, p, what, cs, b.sz.burst, 1000, 0, nil)
 		r.rate = float64(st.unique) / st.last.Sub(t0).Seconds()
 		mb1, mt1 := machineCPU()
+		du1, ds1 := cpuSplit(d.pid())
 		n := float64(b.sz.burst) / 1e6
-		r.daemonCPU, r.selfCPU, r.busy = (cpuSeconds(d.pid())-dc)/n, (selfCPU()-sc)/n, (mb1-mb)/(mt1-mt)
+		r.daemonCPU, r.daemonSys = (du1+ds1-du-ds)/n, (ds1-ds)/n
+		r.selfCPU, r.busy = (selfCPU()-sc)/n, (mb1-mb)/(mt1-mt)
+		r.syscalls = (b.syscalls(d) - sys0) / float64(b.sz.burst)
+		g1, gerr1 := goStatsOf(d.httpAddr)
+		if err := errors.Join(gerr, gerr1); err != nil {
+			b.problem("%s: %v", what, err)
+			g1 = goStats{math.NaN(), math.NaN(), math.NaN()}
+		}
+		r.allocs = (g1.mallocs - g0.mallocs) / float64(b.sz.burst)
+		r.allocBytes = (g1.allocBytes - g0.allocBytes) / float64(b.sz.burst)
+		r.gcCPU = (g1.gcSeconds - g0.gcSeconds) / n
 		sleepCtx(ctx, time.Second) // late commits, deletes and duplicates
 		r.bytesPerEvent = (b.proc(d, "io", "write_bytes") - w0) / float64(b.sz.burst)
 		r.peak = b.proc(d, "status", "VmHWM") / 1024
@@ -197,6 +214,11 @@ func (b *bench) burst(ctx context.Context, p *peer, o cfgOpts, what string) (r b
 		r.unique, r.dups = st.unique, st.dups
 	})
 	return r, err
+}
+
+// syscalls is the number of read and write system calls the daemon has made.
+func (b *bench) syscalls(d *daemon) float64 {
+	return b.proc(d, "io", "syscr") + b.proc(d, "io", "syscw")
 }
 
 // latency runs W2 against the webhook.

@@ -89,6 +89,13 @@ type pubJob struct {
 	data     map[*adapters.Event][]byte
 	prepared []*item
 	entries  []*store.Entry
+
+	// one and oneItem back items for an event with a single sink, the usual case, so
+	// that Publish allocates the job, its item list and the item at once.
+	one     [1]*item
+	oneItem item
+	// oneMarked backs marked for a job of one item.
+	oneMarked [1]*item
 }
 
 // finish reports the settlement of every item, merged (see adapters.Outcome), to the

@@ -21,7 +21,8 @@ const maxErrText = 512
 // keyQ is the FIFO of items of one ordering key.
 type keyQ struct {
 	items     []*item
-	scheduled bool // the key sits in the ready list or the delay heap
+	scheduled bool     // the key sits in the ready list or the delay heap
+	one       [1]*item // items' backing array while it holds one item: the usual case
 }
 
 // lane delivers to one sink.
@@ -53,6 +54,7 @@ type lane struct {
 	forgetting   map[uint64]struct{} // seqs whose delete or dead letter is being committed
 	depth        int64
 	held         heldQueue // fresh items whose publish job the writer holds back (DeferUntil)
+	freeQs       []*keyQ   // emptied key queues for reuse: most keys hold one item at a time
 	lastErr      string
 	failing      bool
 	lastProgress time.Time
@@ -185,7 +187,13 @@ func (l *lane) offerDirect(it *item) error {
 func (l *lane) enqueueLocked(it *item) {
 	q := l.keys[it.key]
 	if q == nil {
-		q = &keyQ{}
+		if n := len(l.freeQs); n > 0 {
+			q, l.freeQs[n-1] = l.freeQs[n-1], nil
+			l.freeQs = l.freeQs[:n-1]
+		} else {
+			q = &keyQ{}
+		}
+		q.items = q.one[:0]
 		l.keys[it.key] = q
 	}
 	q.items = append(q.items, it)
@@ -499,6 +507,10 @@ func (l *lane) removeHeadLocked(it *item) {
 	}
 	if len(q.items) == 0 {
 		delete(l.keys, it.key)
+		if len(l.freeQs) < l.memLimit {
+			*q = keyQ{}
+			l.freeQs = append(l.freeQs, q)
+		}
 	} else {
 		l.scheduleLocked(it.key, q)
 	}

@@ -227,7 +227,9 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 			fmt.Sprintf("payload of %d bytes exceeds store.max_event_bytes (%d)", len(e.Payload), p.opt.MaxEventBytes),
 			p.opt.Oversize, done)
 	}
-	d := p.opt.Router.Route(e)
+	var sinks [2]string
+	var events [2]*adapters.Event
+	d := p.opt.Router.RouteInto(e, sinks[:0], events[:0])
 	for _, f := range d.Skipped {
 		p.rejected(e, "skipped")
 		p.log.Debug("event skipped by a route's transform",
@@ -266,14 +268,22 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 		return ctx.Err()
 	}
 	j := &pubJob{p: p, done: done, published: p.now(), unbuffered: p.unbuffered[e.Source]}
-	j.items = make([]*item, 0, len(d.Sinks))
+	j.items, j.marked = j.one[:0], j.oneMarked[:0]
+	if len(d.Sinks) > 1 {
+		j.items = make([]*item, 0, len(d.Sinks))
+	}
 	for i, name := range d.Sinks {
 		l := p.lanes[name]
 		if l == nil {
 			continue // config validation guarantees this does not happen
 		}
 		ev := d.Events[i]
-		j.items = append(j.items, &item{ev: ev, job: j, lane: l, key: orderKey(ev), enqueued: e.Received})
+		it := &j.oneItem
+		if len(d.Sinks) > 1 {
+			it = new(item)
+		}
+		*it = item{ev: ev, job: j, lane: l, key: orderKey(ev), enqueued: e.Received}
+		j.items = append(j.items, it)
 	}
 	if len(j.items) == 0 {
 		j.finish()

@@ -57,8 +57,13 @@ type RouteError struct {
 }
 
 // Route returns the sinks e goes to.
-func (r *Router) Route(e *adapters.Event) Decision {
-	var d Decision
+func (r *Router) Route(e *adapters.Event) Decision { return r.RouteInto(e, nil, nil) }
+
+// RouteInto is Route appending the decision's Sinks and Events to sinks and events
+// (both empty, with room the caller owns, such as arrays on its stack), so that
+// routing an event to a sink or two allocates nothing.
+func (r *Router) RouteInto(e *adapters.Event, sinks []string, events []*adapters.Event) Decision {
+	d := Decision{Sinks: sinks[:0], Events: events[:0]}
 	jsonChecked, isJSON := false, false
 	for i := range r.routes {
 		rt := &r.routes[i]

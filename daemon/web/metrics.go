@@ -1,6 +1,7 @@
 package web
 
 import (
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -156,23 +157,38 @@ func (m *Metrics) callbackGauge(name string, f func() float64) {
 	p.Store(&f)
 }
 
-// counterVec caches one counter per label value.
+// counterVec caches one counter per label value. Lookups read an immutable map through
+// an atomic pointer, so the per-event path neither locks nor allocates (a sync.Map
+// would box every string key into an interface); a new label value copies the map,
+// which happens once per adapter instance or reason.
 type counterVec[K comparable] struct {
 	set  *metrics.Set
 	name func(K) string
-	m    sync.Map // K -> *metrics.Counter
+	m    atomic.Pointer[map[K]*metrics.Counter]
+	mu   sync.Mutex // serialises additions
 }
 
 func newCounterVec[K comparable](set *metrics.Set, name func(K) string) *counterVec[K] {
-	return &counterVec[K]{set: set, name: name}
+	v := &counterVec[K]{set: set, name: name}
+	v.m.Store(&map[K]*metrics.Counter{})
+	return v
 }
 
 func (v *counterVec[K]) get(k K) *metrics.Counter {
-	if c, ok := v.m.Load(k); ok {
-		return c.(*metrics.Counter)
+	if c, ok := (*v.m.Load())[k]; ok {
+		return c
 	}
-	c, _ := v.m.LoadOrStore(k, v.set.GetOrCreateCounter(v.name(k)))
-	return c.(*metrics.Counter)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	old := *v.m.Load()
+	if c, ok := old[k]; ok {
+		return c
+	}
+	next := maps.Clone(old)
+	c := v.set.GetOrCreateCounter(v.name(k))
+	next[k] = c
+	v.m.Store(&next)
+	return c
 }
 
 // series formats name{k1="v1",k2="v2"}, escaping the values as the Prometheus text

@@ -1,7 +1,6 @@
 package mapping
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,62 +63,136 @@ type Result struct {
 // priority the ilert API would refuse returns an error marked [adapters.Permanent]
 // (to be dead-lettered, not sent), together with the Result as far as it was mapped.
 func Map(c Config, topic string, payload []byte) (Result, error) {
-	def, _ := json.Marshal(struct {
-		Topic string `json:"topic"`
-	}{topic})
-	return mapMessage(c, topic, payload, def, PathMQTT)
+	return mapMessage(c, topic, payload, func() json.RawMessage {
+		def, _ := json.Marshal(struct {
+			Topic string `json:"topic"`
+		}{topic})
+		return def
+	}, PathMQTT)
 }
 
 // MapKafka maps a Kafka message as Map does; only the default customDetails
 // ({"messageKey":…,"topic":…}) and the path differ (spec §7).
 func MapKafka(c Config, topic, messageKey string, payload []byte) (Result, error) {
-	def, _ := json.Marshal(struct {
-		MessageKey string `json:"messageKey"`
-		Topic      string `json:"topic"`
-	}{messageKey, topic})
-	return mapMessage(c, topic, payload, def, PathKafka)
+	return mapMessage(c, topic, payload, func() json.RawMessage {
+		def, _ := json.Marshal(struct {
+			MessageKey string `json:"messageKey"`
+			Topic      string `json:"topic"`
+		}{messageKey, topic})
+		return def
+	}, PathKafka)
 }
 
 func skip(format string, a ...any) (Result, error) {
 	return Result{Skip: true, Reason: fmt.Sprintf(format, a...)}, nil
 }
 
-func mapMessage(c Config, topic string, payload []byte, defaultDetails json.RawMessage, path string) (Result, error) {
+// The top-level members of a payload that the mapping reads, indexes into members.
+const (
+	mIntegrationKey = iota
+	mAPIKey
+	mEventType
+	mSummary
+	mDetails
+	mAlertKey
+	mPriority
+	mImages
+	mLinks
+	mCustomDetails
+	nMembers
+)
+
+// memberNames are the JSON names of the members, by index.
+var memberNames = [nMembers]string{"integrationKey", "apiKey", "eventType", "summary", "details", "alertKey", "priority", "images", "links", "customDetails"}
+
+// members holds the members of a payload found in one pass, by index; a member
+// given twice counts with its last value, as in a decoded map.
+type members [nMembers]gjson.Result
+
+// scan reads the members of payload, a valid JSON object, in one pass without
+// decoding it into a map: the mapping runs for every event.
+func scan(payload []byte) (m members, ok bool) {
+	if !json.Valid(payload) {
+		return m, false
+	}
+	root := gjson.ParseBytes(payload)
+	if !root.IsObject() {
+		return m, false
+	}
+	root.ForEach(func(k, v gjson.Result) bool {
+		for i, name := range memberNames {
+			if k.Str == name {
+				m[i] = v
+				break
+			}
+		}
+		return true
+	})
+	return m, true
+}
+
+// decode decodes payload, a valid JSON object, into a map of its members.
+func decode(payload []byte) map[string]json.RawMessage {
+	var obj map[string]json.RawMessage
+	_ = json.Unmarshal(payload, &obj) // scan checked it
+	return obj
+}
+
+// raw returns the member's JSON text, nil when absent.
+func raw(v gjson.Result) json.RawMessage {
+	if !v.Exists() {
+		return nil
+	}
+	return json.RawMessage(v.Raw)
+}
+
+// mapMessage maps payload; defaultDetails makes the customDetails of a payload that
+// has none (only then: it allocates).
+func mapMessage(c Config, topic string, payload []byte, defaultDetails func() json.RawMessage, path string) (Result, error) {
 	if !utf8.Valid(payload) {
 		return skip("payload is not valid UTF-8")
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(payload, &obj); err != nil {
-		return skip("payload is not a JSON object: %v", err)
-	}
-	if obj == nil {
+	fields, ok := scan(payload)
+	if !ok {
+		// Not a JSON object: let encoding/json say why, as the reason always did.
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(payload, &obj); err != nil {
+			return skip("payload is not a JSON object: %v", err)
+		}
 		return skip("payload is not a JSON object: null")
+	}
+	// The decoded map is needed only by filter_key and the map_key_* paths, which
+	// fall back to literal top-level keys.
+	var obj map[string]json.RawMessage
+	if c.FilterKey != "" || c.MapKeyAlertKey != "" || c.MapKeySummary != "" || c.MapKeyPriority != "" || c.MapKeyEtype != "" {
+		obj = decode(payload)
 	}
 	var (
 		res Result
 		b   ilert.Event
 		err error
 	)
-	str := func(name string) *string {
-		if err != nil {
+	var strs [nMembers]string // escapes once for every string member, not once each
+	str := func(i int) *string {
+		switch v := fields[i]; {
+		case err != nil, !v.Exists(), v.Type == gjson.Null:
 			return nil
+		case v.Type != gjson.String:
+			err = fmt.Errorf("field %s is not a string", memberNames[i])
+			return nil
+		default:
+			strs[i] = v.Str
+			return &strs[i]
 		}
-		var s *string
-		if raw, ok := obj[name]; ok {
-			if e := json.Unmarshal(raw, &s); e != nil {
-				err = fmt.Errorf("field %s is not a string", name)
-			}
-		}
-		return s
 	}
-	key, apiKey := str("integrationKey"), str("apiKey")
-	etype, summary := str("eventType"), str("summary")
-	b.Details, b.AlertKey, b.Priority = str("details"), str("alertKey"), str("priority")
+	key, apiKey := str(mIntegrationKey), str(mAPIKey)
+	etype, summary := str(mEventType), str(mSummary)
+	b.Details, b.AlertKey, b.Priority = str(mDetails), str(mAlertKey), str(mPriority)
 	if err == nil {
-		b.Images, err = images(obj["images"])
+		b.Images, err = images(raw(fields[mImages]))
 	}
 	if err == nil {
-		b.Links, err = links(obj["links"])
+		b.Links, err = links(raw(fields[mLinks]))
 	}
 	if err != nil {
 		return skip("payload is not an ilert event: %v", err)
@@ -205,12 +278,16 @@ func mapMessage(c Config, topic string, payload []byte, defaultDetails json.RawM
 		b.Summary = "New alert from " + topic
 	}
 
-	if raw, ok := obj["customDetails"]; ok && !bytes.Equal(raw, []byte("null")) {
-		b.CustomDetails = raw
+	if cd := fields[mCustomDetails]; cd.Exists() && cd.Type != gjson.Null {
+		if end := cd.Index + len(cd.Raw); cd.Index > 0 && end <= len(payload) && string(payload[cd.Index:end]) == cd.Raw {
+			b.CustomDetails = payload[cd.Index:end] // the same bytes, not copied
+		} else {
+			b.CustomDetails = json.RawMessage(cd.Raw)
+		}
 	} else if c.ForwardMessagePayload {
 		b.CustomDetails = payload
 	} else {
-		b.CustomDetails = defaultDetails
+		b.CustomDetails = defaultDetails()
 	}
 
 	if res.Body, err = b.Encode(); err != nil {

@@ -64,6 +64,9 @@ func (c *TransformConfig) Validate() error {
 type Transform struct {
 	cfg TransformConfig
 	log *slog.Logger
+	// attrs are the attributes of every alert event it makes, shared by them all:
+	// events are immutable once published, so one read-only map serves.
+	attrs map[string]string
 }
 
 // NewTransform builds the transform from a validated config.
@@ -75,7 +78,11 @@ func NewTransform(cfg TransformConfig, d adapters.Deps) (*Transform, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Transform{cfg: cfg, log: log}, nil
+	path := ilert.PathMQTT
+	if cfg.Consumer == ConsumerKafka {
+		path = ilert.PathKafka
+	}
+	return &Transform{cfg: cfg, log: log, attrs: map[string]string{ilert.AttrEventsPath: path}}, nil
 }
 
 //go:embed sample.yaml
@@ -133,12 +140,10 @@ func (t *Transform) Transform(e *adapters.Event) (*adapters.Event, error) {
 
 func (t *Transform) event(e *adapters.Event) (*adapters.Event, error) {
 	var (
-		res  Result
-		err  error
-		path = ilert.PathMQTT
+		res Result
+		err error
 	)
 	if t.cfg.Consumer == ConsumerKafka {
-		path = ilert.PathKafka
 		res, err = MapKafka(t.cfg.Config, e.Topic, e.Attrs[AttrKafkaKey], e.Payload)
 	} else {
 		res, err = Map(t.cfg.Config, e.Topic, e.Payload)
@@ -154,7 +159,7 @@ func (t *Transform) event(e *adapters.Event) (*adapters.Event, error) {
 	for _, w := range res.Warnings {
 		t.log.Debug("mapping did not apply", "event_id", e.ID, "topic", e.Topic, "detail", w)
 	}
-	return derive(e, adapters.KindAlert, res.AlertKey, res.Body, map[string]string{ilert.AttrEventsPath: path}), nil
+	return derive(e, adapters.KindAlert, res.AlertKey, res.Body, t.attrs), nil
 }
 
 // derive returns a copy of e with a new kind, key, payload and attributes, keeping its

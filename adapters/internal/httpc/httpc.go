@@ -10,10 +10,13 @@
 package httpc
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -47,7 +50,7 @@ func NewClient(timeout time.Duration, tc TLSConfig) (*http.Client, error) {
 		ExpectContinueTimeout: time.Second,
 	}
 	return &http.Client{
-		Transport: tr,
+		Transport: &transport{tr},
 		Timeout:   timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
@@ -61,15 +64,28 @@ func NewClient(timeout time.Duration, tc TLSConfig) (*http.Client, error) {
 // error names the method and the URL with its userinfo removed. A body that breaks off
 // after a 2xx status is a retryable error: the caller cannot know the answer was
 // complete. The rest of the body, up to a bound, is drained so that the connection can
-// be reused.
+// be reused. For a client NewClient built, the request goes straight to its
+// transport (see send) under one context bounded by the client's Timeout, which also
+// covers reading the answer.
 func Do(c *http.Client, req *http.Request, limit int64) (*http.Response, []byte, error) {
-	resp, err := c.Do(req)
+	if _, ours := c.Transport.(*transport); ours && c.Timeout > 0 {
+		ctx, cancel := context.WithTimeout(req.Context(), c.Timeout)
+		defer cancel() // after the answer is read: the timeout covers it, as Client.Timeout does
+		req = req.WithContext(ctx)
+	}
+	resp, err := send(c, req)
 	if err != nil {
 		return nil, nil, ClassifyTransport(err)
 	}
 	defer resp.Body.Close()
-	body, rerr := io.ReadAll(io.LimitReader(resp.Body, limit))
-	_, _ = io.CopyN(io.Discard, resp.Body, drainLimit)
+	var body []byte
+	var rerr error
+	if resp.ContentLength != 0 { // a known empty body needs no reading (nor a buffer)
+		body, rerr = io.ReadAll(io.LimitReader(resp.Body, limit))
+		if int64(len(body)) >= limit {
+			_, _ = io.CopyN(io.Discard, resp.Body, drainLimit)
+		}
+	}
 	if cerr := Classify(resp, body); cerr != nil {
 		return resp, body, fmt.Errorf("%s %s: %w", req.Method, RedactURL(req.URL.String()), cerr)
 	}
@@ -82,3 +98,61 @@ func Do(c *http.Client, req *http.Request, limit int64) (*http.Response, []byte,
 // drainLimit bounds how much of an unread response body Do discards to keep the
 // connection reusable; a longer body costs a new connection instead.
 const drainLimit = 64 << 10
+
+// Header builds a request header in two allocations (the map and one array for
+// every value) instead of one per Set. Keys must be in canonical form
+// (http.CanonicalHeaderKey); a later Set of a key replaces its value. Each value
+// slice is capped at length one, so an Add on the header later copies instead of
+// overwriting a neighbour.
+type Header struct {
+	h    http.Header
+	vals []string
+}
+
+// NewHeader returns a builder sized for n keys. Up to 8 keys the map is one small
+// allocation; more need a larger map and Set grows past n as needed.
+func NewHeader(n int) Header {
+	return Header{h: make(http.Header, n), vals: make([]string, 0, n)}
+}
+
+// Set sets key, canonical, to the single value v.
+func (b *Header) Set(key, v string) {
+	b.vals = append(b.vals, v)
+	n := len(b.vals)
+	b.h[key] = b.vals[n-1 : n : n]
+}
+
+// Header returns the header built.
+func (b *Header) Header() http.Header { return b.h }
+
+// transport marks the transport of a client NewClient built, for send.
+type transport struct{ *http.Transport }
+
+// send is c.Do for a client NewClient built, straight through its transport: such a
+// client follows no redirect and keeps no cookies, so what http.Client does per
+// request (a copy of the headers for redirects, a timer and contexts of its own for
+// Timeout, which Do replaces with one context) buys nothing and costs a dozen
+// allocations per event. It does what http.Client does that matters here: basic auth
+// from URL userinfo, and errors as *url.Error. Any other client goes through c.Do.
+func send(c *http.Client, req *http.Request) (*http.Response, error) {
+	tr, ours := c.Transport.(*transport)
+	if !ours || c.Jar != nil {
+		return c.Do(req)
+	}
+	if req.Header == nil {
+		req.Header = make(http.Header)
+	}
+	if u := req.URL.User; u != nil && req.Header.Get("Authorization") == "" {
+		password, _ := u.Password()
+		req.SetBasicAuth(u.Username(), password)
+	}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		method := req.Method
+		if method == "" {
+			method = http.MethodGet
+		}
+		return nil, &url.Error{Op: method[:1] + strings.ToLower(method[1:]), URL: RedactURL(req.URL.String()), Err: err}
+	}
+	return resp, nil
+}
