@@ -1,0 +1,111 @@
+package pipeline
+
+import (
+	"time"
+
+	"github.com/edgerelay/edgerelay/store"
+)
+
+// retryList keeps store order across failed commits. Per sink, items must reach the
+// outbox in publish order, because a restart replays the outbox by sequence and the
+// backlog loader pages it in by sequence. Publish jobs reach Prepare in that order
+// (see DeferUntil), so it is enough that no job prepared after a failed one is
+// committed before it.
+//
+// When a commit fails, its publish jobs join the list in the order the writer prepared
+// them (Done is called in that order), and one retryJob is scheduled for retryDelay
+// later. While the list is not empty, every publish job the writer prepares parks at
+// its end instead of joining the batch: it waits behind the failed ones whether the
+// writer found it due at a window's close or flushed it with a full batch. The
+// retryJob prepares the list's jobs in order in one transaction, and jobs the writer
+// prepares after it in that batch follow it there. If that commit fails too, its jobs
+// go back to the front of the list, ahead of those that parked meanwhile, and the next
+// retry takes only half of them: on a full disk a smaller transaction may fit where a
+// larger one does not (a success doubles the share again). After a successful retry,
+// what is left is retried at once.
+//
+// Meanwhile the items stay fresh in their lanes: deliveries go on, a delivered item is
+// not written by the retry, and a publish is acknowledged only once each of its items
+// is delivered or stored, so sources feel the back-pressure until a commit succeeds.
+// Deletes, attempt updates and dead letters (opJob) do not wait here: each names an
+// item already stored, so none can overtake its item, and they free room on a full
+// disk.
+//
+// The list is used only on the writer goroutine, where Prepare and Done run.
+type retryList struct {
+	p         *Pipeline
+	jobs      []*pubJob
+	scheduled bool // a retryJob is on its way to the writer
+	limit     int  // most jobs the next retryJob takes; 0 means all
+}
+
+// park appends j when failed jobs wait, and reports whether it did.
+func (r *retryList) park(j *pubJob) bool {
+	if len(r.jobs) == 0 {
+		return false
+	}
+	r.jobs = append(r.jobs, j)
+	return true
+}
+
+// failed appends j, whose commit failed, and schedules a retry.
+func (r *retryList) failed(j *pubJob) {
+	r.jobs = append(r.jobs, j)
+	r.schedule(r.p.retryDelay)
+}
+
+// schedule hands a retryJob to the writer after d, unless one is on its way or there
+// is nothing to retry.
+func (r *retryList) schedule(d time.Duration) {
+	if r.scheduled || len(r.jobs) == 0 {
+		return
+	}
+	r.scheduled = true
+	r.p.scheduleRetry(&retryJob{p: r.p}, d)
+}
+
+// retryJob commits the front of the retry list in one transaction.
+type retryJob struct {
+	p    *Pipeline
+	jobs []*pubJob // taken from the list by Prepare
+}
+
+// Prepare takes the list's first jobs (all of them unless a retry failed) and
+// prepares them in order.
+func (rj *retryJob) Prepare(b *store.Batch) {
+	r := &rj.p.retry
+	r.scheduled = false
+	n := len(r.jobs)
+	if r.limit > 0 && r.limit < n {
+		n = r.limit
+	}
+	rj.jobs = r.jobs[:n:n]
+	r.jobs = append([]*pubJob(nil), r.jobs[n:]...)
+	for _, j := range rj.jobs {
+		j.prepare(b)
+	}
+}
+
+// Done settles the jobs in order. After an error they go back to the front of the
+// list; after a success the rest of the list is retried at once.
+func (rj *retryJob) Done(err error) {
+	r := &rj.p.retry
+	jobs := rj.jobs
+	rj.jobs = nil
+	for _, j := range jobs {
+		j.settle(err)
+	}
+	switch {
+	case err != nil:
+		r.jobs = append(jobs, r.jobs...)
+		r.limit = max(1, len(jobs)/2)
+		r.schedule(r.p.retryDelay)
+	case len(r.jobs) == 0:
+		r.limit = 0
+	default:
+		if r.limit > 0 {
+			r.limit *= 2
+		}
+		r.schedule(0)
+	}
+}
