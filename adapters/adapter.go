@@ -154,7 +154,21 @@ type Deps struct {
 	// the address is bound and the TLS files loaded at once, so a problem fails the
 	// start. Nil for sinks and transforms, and when the daemon gives none (tests).
 	Listen func(cfg ListenerConfig) (Mounter, error)
+	// Role reports the source's role in a high-availability group (RoleActive,
+	// RoleStandby, or a role of the adapter's own) with a short reason. Each change is
+	// published on the daemon's event bus (SourceRoleChanged), and any role but
+	// RoleActive is a degraded "role" condition: reported on /ready and the STATUS
+	// line, the node stays in service. Repeating the current role does nothing. Nil
+	// for sinks and transforms, and when the caller gives none (tests, one-shot
+	// commands).
+	Role func(role, reason string)
 }
+
+// Roles a source reports through Deps.Role.
+const (
+	RoleActive  = "active"  // doing its job: polling, consuming, serving
+	RoleStandby = "standby" // ready to take over; another node does the job
+)
 
 // Mounter mounts HTTP handlers; net/http.ServeMux pattern syntax.
 type Mounter interface {

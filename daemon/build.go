@@ -71,6 +71,7 @@ func (d *Daemon) deps(dir adapters.Direction, typ, name string) adapters.Deps {
 		HTTP:    d.web,
 		State:   d.sourceState(dir, name),
 		Listen:  d.listenFor(dir, name),
+		Role:    d.roleFor(dir, name),
 	}
 }
 
