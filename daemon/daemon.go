@@ -217,7 +217,7 @@ func New(opt Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.state, err = state.Load(d.db, d.writer, state.Options{Log: d.log.With("component", "state")}); err != nil {
+	if d.state, err = state.Load(d.db, d.writer, state.Options{Log: d.log.With("component", "state"), Clock: d.clock}); err != nil {
 		return nil, err
 	}
 	if err := d.buildSources(); err != nil {

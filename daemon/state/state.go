@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/clock"
 	"github.com/edgerelay/edgerelay/store"
 )
 
@@ -70,8 +71,11 @@ type Options struct {
 	Log *slog.Logger
 	// RetryDelay is the wait before a failed commit is tried again. Zero means 500ms.
 	RetryDelay time.Duration
+	// Clock times the retries when AfterFunc is nil. Nil means clock.Real; the daemon
+	// gives the clock its writer and pipeline use.
+	Clock clock.Clock
 	// AfterFunc calls f once, on its own goroutine, after d, like time.AfterFunc, and
-	// returns a function that cancels the call. Nil means time.AfterFunc; tests
+	// returns a function that cancels the call. Nil means Clock.AfterFunc; tests
 	// replace it to fire retries themselves.
 	AfterFunc func(d time.Duration, f func()) (stop func() bool)
 }
@@ -129,7 +133,8 @@ func Load(db *store.DB, w *store.Writer, o Options) (*Committer, error) {
 		o.RetryDelay = defaultRetryDelay
 	}
 	if o.AfterFunc == nil {
-		o.AfterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+		c := clock.Or(o.Clock)
+		o.AfterFunc = func(d time.Duration, f func()) func() bool { return c.AfterFunc(d, f).Stop }
 	}
 	c := &Committer{
 		w: w, log: o.Log, retryDelay: o.RetryDelay, afterFunc: o.AfterFunc,

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/clock/clocktest"
 	"github.com/edgerelay/edgerelay/store"
 	"github.com/edgerelay/edgerelay/store/storetest"
 )
@@ -412,4 +413,35 @@ func TestLoadIgnoresForeignNames(t *testing.T) {
 	c.mu.Lock()
 	require.Len(t, c.views, 1)
 	c.mu.Unlock()
+}
+
+// TestRetryFollowsTheClock: without an AfterFunc, a failed commit is retried after
+// RetryDelay on Options.Clock, not on wall time.
+func TestRetryFollowsTheClock(t *testing.T) {
+	db := storetest.MustOpen(t)
+	w := db.NewWriter(store.WriterOptions{Window: time.Millisecond})
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	fake := clocktest.NewFake(start)
+	c, err := Load(db, w, Options{Clock: fake, RetryDelay: time.Second})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	ended := make(chan struct{})
+	go func() { defer close(ended); _ = w.Run(ctx) }() // ends with ctx
+	defer func() { cancel(); <-ended }()
+
+	db.SetCommitFault(func() error { return errors.New("no space left on device") })
+	s := c.For("edge")
+	require.NoError(t, s.Set("cursor", []byte("7")))
+	require.Eventually(t, func() bool { // the failed commit arms its retry on the fake clock
+		at, ok := fake.Next()
+		return ok && at.Equal(start.Add(time.Second))
+	}, 10*time.Second, time.Millisecond)
+	db.SetCommitFault(nil)
+	fake.Advance(time.Second)
+	fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer fcancel()
+	require.NoError(t, s.Flush(fctx), "the retry ran once the fake clock reached it")
+	v, err := db.Cursor(Key("edge", "cursor"))
+	require.NoError(t, err)
+	require.Equal(t, "7", string(v))
 }
