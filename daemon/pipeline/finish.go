@@ -115,9 +115,13 @@ func (l *lane) finish(it *item, err error) {
 				it.st = stDone
 				data, _ := it.ev.MarshalBinary()
 				deadJob = &opJob{p: l.p, ops: []op{{kind: opDead, entry: it.entry(data), reason: reason}},
-					done: func() {
+					done: func(err error) {
+						r := adapters.Settled(adapters.DeadLettered, reason)
+						if err != nil {
+							r = adapters.Refuse(err) // never written: upstream redelivers it
+						}
 						l.mu.Lock()
-						f := l.settleLocked(it, adapters.Settled(adapters.DeadLettered, reason))
+						f := l.settleLocked(it, r)
 						l.mu.Unlock()
 						if f != nil {
 							f.finish()

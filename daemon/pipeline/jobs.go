@@ -357,7 +357,18 @@ type opJob struct {
 	p    *Pipeline
 	lane *lane // nil for rejected events
 	ops  []op
-	done func() // optional: called once the ops are durable (rejected events, dead letters)
+	// done, when set, is called once: with nil once the ops are durable (rejected
+	// events, dead letters of unbuffered events), or with an error when they are
+	// abandoned because the pipeline stopped before a failed commit could be retried.
+	done func(err error)
+}
+
+// abandon reports that j will never be committed: the pipeline stopped while it
+// waited to be retried after a failed commit.
+func (j *opJob) abandon(err error) {
+	if j.done != nil {
+		j.done(err)
+	}
 }
 
 // Prepare adds the operations.
@@ -403,6 +414,6 @@ func (j *opJob) Done(err error) {
 		j.lane.mu.Unlock()
 	}
 	if j.done != nil {
-		j.done()
+		j.done(nil)
 	}
 }

@@ -324,7 +324,13 @@ func (p *Pipeline) reject(ctx context.Context, e *adapters.Event, reason, detail
 	entry := &store.Entry{Sink: RejectedSink, Key: e.Key, Data: data, Enqueued: e.Received}
 	why := reason + ": " + detail
 	job := &opJob{p: p, ops: []op{{kind: opDead, entry: entry, reason: why}},
-		done: func() { done(adapters.Settled(adapters.DeadLettered, why)) }}
+		done: func(err error) {
+			if err != nil {
+				done(adapters.Refuse(err))
+				return
+			}
+			done(adapters.Settled(adapters.DeadLettered, why))
+		}}
 	if err := p.opt.Writer.Submit(ctx, job); err != nil {
 		return err
 	}
@@ -381,6 +387,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	for _, l := range p.order {
 		l.stop()
 	}
+	p.refuseRetries()
 	return nil
 }
 
@@ -396,14 +403,51 @@ func (p *Pipeline) ctx() context.Context {
 func (p *Pipeline) submitLater(j store.Job, d time.Duration) {
 	ctx := p.ctx()
 	p.opt.Clock.AfterFunc(d, func() { // runs once; Submit returns when ctx ends
-		if ctx.Err() != nil {
-			return
+		err := ctx.Err()
+		if err == nil {
+			err = p.opt.Writer.Submit(ctx, j)
 		}
-		if err := p.opt.Writer.Submit(ctx, j); err != nil {
+		if err != nil {
 			p.log.Debug("resubmit after failed commit abandoned", "err", err)
+			if a, ok := j.(interface{ abandon(error) }); ok {
+				a.abandon(ErrStopping)
+			}
 		}
 	})
 }
+
+// refuseRetries refuses, once the lanes have stopped, the publish jobs still waiting in
+// the retry list after failed commits: they will never be stored, and their sources
+// must hear it (done is called exactly once). The list lives on the writer goroutine,
+// so a job does it there; nothing is submitted when the list is empty.
+func (p *Pipeline) refuseRetries() {
+	if p.retry.waiting.Load() == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.opt.Writer.Submit(ctx, refuseRetriesJob{p}); err != nil {
+		p.log.Warn("could not refuse the events waiting for a commit retry; upstream redelivers them after restart",
+			"err", err)
+	}
+}
+
+// refuseRetriesJob refuses every publish job of the retry list; see refuseRetries.
+type refuseRetriesJob struct{ p *Pipeline }
+
+// Prepare writes nothing: it empties the retry list and refuses its jobs.
+func (j refuseRetriesJob) Prepare(*store.Batch) {
+	r := &j.p.retry
+	jobs := r.jobs
+	r.jobs = nil
+	r.waiting.Store(0)
+	for _, pj := range jobs {
+		pj.refuse(fmt.Errorf("%w: its commit failed and was not retried", ErrStopping))
+	}
+}
+
+// Done has nothing to do.
+func (refuseRetriesJob) Done(error) {}
 
 // submit hands ops to the writer. A failure here only happens at shutdown; the ops
 // then simply do not happen, which costs a duplicate delivery after restart, never a

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/edgerelay/edgerelay/store"
@@ -37,7 +38,14 @@ type retryList struct {
 	jobs      []*pubJob
 	scheduled bool // a retryJob is on its way to the writer
 	limit     int  // most jobs the next retryJob takes; 0 means all
+	inflight  int  // jobs a retryJob has taken and not yet settled
+	// waiting counts the jobs in the list and in flight, for Run's end to read from
+	// another goroutine (see refuseRetries).
+	waiting atomic.Int64
 }
+
+// count updates waiting after a change of the list.
+func (r *retryList) count() { r.waiting.Store(int64(len(r.jobs) + r.inflight)) }
 
 // park appends j when failed jobs wait, and reports whether it did.
 func (r *retryList) park(j *pubJob) bool {
@@ -45,12 +53,14 @@ func (r *retryList) park(j *pubJob) bool {
 		return false
 	}
 	r.jobs = append(r.jobs, j)
+	r.count()
 	return true
 }
 
 // failed appends j, whose commit failed, and schedules a retry.
 func (r *retryList) failed(j *pubJob) {
 	r.jobs = append(r.jobs, j)
+	r.count()
 	r.schedule(r.p.retryDelay)
 }
 
@@ -81,6 +91,7 @@ func (rj *retryJob) Prepare(b *store.Batch) {
 	}
 	rj.jobs = r.jobs[:n:n]
 	r.jobs = append([]*pubJob(nil), r.jobs[n:]...)
+	r.inflight = n
 	for _, j := range rj.jobs {
 		j.prepare(b)
 	}
@@ -92,9 +103,11 @@ func (rj *retryJob) Done(err error) {
 	r := &rj.p.retry
 	jobs := rj.jobs
 	rj.jobs = nil
+	r.inflight = 0
 	for _, j := range jobs {
 		j.settle(err)
 	}
+	defer r.count()
 	switch {
 	case err != nil:
 		r.jobs = append(jobs, r.jobs...)
