@@ -28,7 +28,9 @@
 // context is cancelled, and an error when it cannot continue; the daemon logs the error,
 // reports it to the health tracker and calls Run again after a backoff. A source must
 // not acknowledge anything upstream before the completion callback it passed to
-// Publish has been called with a nil error.
+// Publish has been called with a [Settlement] whose OK is true (stored, delivered,
+// dead-lettered or dropped); a refused event stays unacknowledged so that upstream
+// redelivers it.
 //
 // A source that must remember something across restarts (a poll cursor, consumer
 // offsets, a node id) keeps it in [Deps].State ([State]): small named values that

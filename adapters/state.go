@@ -37,7 +37,7 @@ var ErrStateLimit = errors.New("source state limit exceeded")
 // A crash loses at most the values set since the last commit: after a restart Get
 // returns a value that was Set, at least as new as the last one a Flush confirmed.
 // Since a cursor is best moved only once the events it covers are safe (their
-// Publish done callbacks reported nil), a lost value means the source reads those
+// Publish done callbacks reported a Settlement whose OK is true), a lost value means the source reads those
 // events again: duplicates, never a loss.
 //
 // The methods are safe for concurrent use.

@@ -18,8 +18,8 @@
 //     timeout (their events stay in the outbox);
 //  4. commit the sources' pending state, then stop the store writer after it has
 //     flushed every queued commit;
-//  5. close the sinks, then the embedded broker;
-//  6. stop the web server;
+//  5. stop the web server and the sources' own listeners;
+//  6. close the sinks, then the embedded broker;
 //  7. close the store, last, because everything above may still write to it.
 //
 // # Events

@@ -18,7 +18,7 @@
 // next window: at most one write per commit window, for all sources together.
 //
 // State does not wait in the pipeline's ordered retry list: a source moves its state
-// only once the events it accounts for are safe (their done callbacks reported nil),
+// only once the events it accounts for are safe (their done callbacks reported a settlement whose OK is true),
 // so it has no order to keep with the events. A failed commit leaves the values
 // pending (the latest one wins) and tries again after RetryDelay, as the pipeline's
 // deletes do. At shutdown [Committer.Close] commits what is pending, retrying, before
