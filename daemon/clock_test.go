@@ -131,9 +131,7 @@ routes: [ { to: [console] } ]
 	v, _ := failingSources.Load("flaky")
 	src := v.(*failingSource)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() { runErr <- d.Run(ctx) }() // exits when ctx is cancelled
+	stop := runDaemon(t, d)
 
 	for i, full := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond} {
 		require.Eventually(t, func() bool { return len(src.started()) == i+1 }, 10*time.Second, time.Millisecond)
@@ -160,11 +158,5 @@ routes: [ { to: [console] } ]
 	require.Less(t, slices.Index(lines, "TEST=before-grace"), slices.Index(lines, "READY=1"),
 		"READY=1 came before the grace ended: %q", lines)
 
-	cancel()
-	select {
-	case err := <-runErr:
-		require.NoError(t, err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run did not return after cancel")
-	}
+	stop()
 }

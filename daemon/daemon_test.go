@@ -61,9 +61,7 @@ routes: [ { from: [local], to: [hook] } ]
 	require.Equal(t, brokerAddr, d.BrokerAddr())
 	sub := d.Events().Subscribe("test", 4096)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() { runErr <- d.Run(ctx) }() // exits when ctx is cancelled
+	stop := runDaemon(t, d)
 
 	resp, err := http.Get("http://" + d.Addr() + "/health")
 	require.NoError(t, err)
@@ -101,13 +99,7 @@ routes: [ { from: [local], to: [hook] } ]
 	mu.Unlock()
 	require.Equal(t, want, perKey, "every event of each key (the topic) arrives once, in publish order")
 
-	cancel()
-	select {
-	case err := <-runErr:
-		require.NoError(t, err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run did not return after cancel")
-	}
+	stop()
 	hook.CloseClientConnections()
 
 	sub.Close()
@@ -149,4 +141,23 @@ routes: [ { from: [local], to: [hook] } ]
 	}
 	require.Less(t, at[events.Started], at[events.Ready], "started, then ready (%v)", kinds)
 	require.Less(t, at[events.Ready], at[events.Stopping], "ready, then stopping (%v)", kinds)
+}
+
+// runDaemon runs d in the background and returns the function that stops it: it
+// cancels Run's context and requires Run to return nil within 15 s.
+func runDaemon(t *testing.T, d *daemon.Daemon) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- d.Run(ctx) }() // exits when ctx is cancelled
+	return func() {
+		t.Helper()
+		cancel()
+		select {
+		case err := <-runErr:
+			require.NoError(t, err)
+		case <-time.After(15 * time.Second):
+			t.Fatal("Run did not return after cancel")
+		}
+	}
 }

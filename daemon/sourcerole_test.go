@@ -61,13 +61,7 @@ routes: [ { from: [edge], to: [console] } ]
 	require.NoError(t, err)
 	sub := d.Events().Subscribe("test", 16, events.SourceRoleChanged, events.ReadinessChanged)
 	defer sub.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() { runErr <- d.Run(ctx) }() // exits when ctx is cancelled
-	defer func() {
-		cancel()
-		require.NoError(t, <-runErr)
-	}()
+	defer runDaemon(t, d)()
 
 	// next returns the next role change, skipping readiness events of other conditions.
 	next := func() events.Event {

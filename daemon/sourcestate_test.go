@@ -72,9 +72,7 @@ routes: [ { from: [edge], to: [console] } ]
 	for round := 1; round <= 2; round++ {
 		d, err := daemon.New(daemon.Options{Config: cfg, Log: slog.New(slog.DiscardHandler), Version: "test"})
 		require.NoError(t, err)
-		ctx, cancel := context.WithCancel(context.Background())
-		runErr := make(chan error, 1)
-		go func() { runErr <- d.Run(ctx) }() // exits when ctx is cancelled
+		stop := runDaemon(t, d)
 
 		var got stateRun
 		select {
@@ -88,12 +86,6 @@ routes: [ { from: [edge], to: [console] } ]
 			require.Equal(t, "1", string(got.atNew), "the constructor sees the stored state")
 			require.Equal(t, "bye 1", string(got.lastWords), "state set while stopping is saved")
 		}
-		cancel()
-		select {
-		case err := <-runErr:
-			require.NoError(t, err)
-		case <-time.After(15 * time.Second):
-			t.Fatal("Run did not return after cancel")
-		}
+		stop()
 	}
 }

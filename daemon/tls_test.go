@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
@@ -57,9 +56,7 @@ routes: [ { from: [proxy], to: [hook] } ]
 	require.NoError(t, err)
 	d, err := daemon.New(daemon.Options{Config: cfg, Log: slog.New(slog.DiscardHandler), Version: "test"})
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() { runErr <- d.Run(ctx) }() // exits when ctx is cancelled
+	stop := runDaemon(t, d)
 
 	client := func(withCert bool) *http.Client {
 		tc := &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}
@@ -107,13 +104,7 @@ routes: [ { from: [proxy], to: [hook] } ]
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Equal(t, second.Serial, resp.TLS.PeerCertificates[0].SerialNumber, "rotated without a restart")
 
-	cancel()
-	select {
-	case err := <-runErr:
-		require.NoError(t, err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run did not return after cancel")
-	}
+	stop()
 	hook.CloseClientConnections()
 }
 
