@@ -217,7 +217,8 @@ func New(opt Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.state, err = state.Load(d.db, d.writer, state.Options{Log: d.log.With("component", "state")}); err != nil {
+	if d.state, err = state.Load(d.db, d.writer, state.Options{Log: d.log.With("component", "state"),
+		AfterFunc: func(wait time.Duration, f func()) func() bool { return d.clock.AfterFunc(wait, f).Stop }}); err != nil {
 		return nil, err
 	}
 	if err := d.buildSources(); err != nil {
