@@ -242,6 +242,7 @@ func TestSourceTLSHotReload(t *testing.T) {
 	require.Contains(t, st.detail, "tls.cert_file")
 	require.True(t, st.degraded, "the connection holds: degraded, not down")
 	tick, tickers := clk.lastTicker()
+	require.NotNil(t, tick, "the reload ticker is not on the injected clock")
 	for i := range 3 {
 		// Each round makes one more check of the garbage; none may reconnect. The
 		// session loop taking a tick shows that the check of the one before ended
