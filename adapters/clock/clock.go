@@ -1,9 +1,26 @@
 // Package clock is edgerelay's time source: the current time plus the timers and
 // tickers that backoff, commit windows, deliver windows and (later) LED blink patterns
 // wait on. Production code takes a [Clock] (adapters.Deps.Clock, pipeline.Options.Clock,
-// store.WriterOptions.Clock, daemon.Options.Clock) and uses [Real] when none is given;
-// it never calls time.Now, time.After, time.AfterFunc, time.NewTimer or time.NewTicker
-// for anything a test may want to control.
+// store.WriterOptions.Clock, daemon.Options.Clock) and uses [Real] when none is given.
+// The pipeline, the store writer, the daemon's own timers (source restarts, the drain
+// timeout, the status loop, state commit retries) and the adapters' timers and tickers
+// (MQTT reconnect backoff, TLS reload ticker and SUBACK, UNSUBACK, idle and close
+// waits; Kafka start and rejoin backoff, commit ticker and session quiesce; the ilert
+// self-heartbeat) all run on it.
+//
+// What still reads the time package directly:
+//
+//   - daemon/broker's bridge: its start-grace timer and the Created and Received
+//     stamps of the events it bridges;
+//   - daemon/sdnotify's watchdog ticker;
+//   - the store's own stamps (the time of the last commit, the time a batch applies to
+//     its records, the name of a backup file) and its wait for the lock file;
+//   - adapters/internal/httpc's reading of an HTTP-date Retry-After;
+//   - I/O bounds: context deadlines around a TLS handshake, an HTTP request, an
+//     ingest publish, a self-heartbeat ping and the web server's shutdown, and the
+//     client libraries' own timers (paho's keepalive, connect timeout and disconnect
+//     quiesce; sarama's retries and heartbeats; net/http's);
+//   - the command-line tools (cmd/edgerelay's queue listing, cmd/edgerelay-bench).
 //
 // # Faking time in tests
 //

@@ -27,6 +27,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/clock"
 	"github.com/edgerelay/edgerelay/adapters/internal/httpc"
 )
 
@@ -69,6 +70,7 @@ type Sink struct {
 	log       *slog.Logger
 
 	now func() time.Time
+	clk clock.Clock // clock.Or(d.Clock): the self-heartbeat ticker
 
 	hbOnce    sync.Once          // starts the self-heartbeat on the first Connect
 	hbStarted atomic.Bool        // the self-heartbeat loop was started
@@ -89,11 +91,11 @@ func New(cfg Config, d adapters.Deps) (*Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Sink{cfg: cfg, userAgent: "edgerelay", log: d.Log, now: d.Now,
+	s := &Sink{cfg: cfg, userAgent: "edgerelay", log: d.Log, now: d.Now, clk: clock.Or(d.Clock),
 		hbDone: make(chan struct{})}
 	s.hbCtx, s.hbStop = context.WithCancel(context.Background())
 	if s.now == nil {
-		s.now = time.Now
+		s.now = s.clk.Now
 	}
 	if d.Version != "" {
 		s.userAgent += "/" + d.Version

@@ -2,7 +2,6 @@ package ilert
 
 import (
 	"context"
-	"time"
 
 	"github.com/edgerelay/edgerelay/adapters"
 )
@@ -14,7 +13,7 @@ import (
 // tries again; a recovery is logged once.
 func (s *Sink) selfHeartbeat() {
 	defer close(s.hbDone)
-	t := time.NewTicker(s.cfg.SelfHeartbeatInterval)
+	t := s.clk.NewTicker(s.cfg.SelfHeartbeatInterval)
 	defer t.Stop()
 	failures := 0
 	for {
@@ -39,7 +38,7 @@ func (s *Sink) selfHeartbeat() {
 		select {
 		case <-s.hbCtx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 		}
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/rcrowley/go-metrics"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/clock"
 	"github.com/edgerelay/edgerelay/adapters/internal/keypath"
 	"github.com/edgerelay/edgerelay/adapters/settle"
 )
@@ -72,6 +73,7 @@ const (
 type Source struct {
 	cfg Config // defaults applied
 	d   adapters.Deps
+	clk clock.Clock // clock.Or(d.Clock): backoff, the commit ticker, the quiesce wait
 	log *slog.Logger
 
 	errCount atomic.Uint64 // consumer errors reported by sarama, ever
@@ -89,25 +91,14 @@ func NewSource(cfg Config, d adapters.Deps) (*Source, error) {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
+	clk := clock.Or(d.Clock)
 	if d.Now == nil {
-		d.Now = time.Now
+		d.Now = clk.Now
 	}
 	if d.Health == nil {
 		d.Health = adapters.NopHealth{}
 	}
-	return &Source{cfg: cfg, d: d, log: d.Log.With("group_id", cfg.GroupID)}, nil
-}
-
-// sleep waits d or until ctx ends; it reports whether the wait ran out.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return &Source{cfg: cfg, d: d, clk: clk, log: d.Log.With("group_id", cfg.GroupID)}, nil
 }
 
 // warn logs err at WARN the first time its text is seen in a row, at DEBUG after.
@@ -156,7 +147,7 @@ func (s *Source) Run(ctx context.Context, pub adapters.Publisher) error {
 		if err != nil {
 			s.d.Health.Set(condStarted, false, err.Error())
 			s.warn("cannot create the consumer", err, "retry_in", adapters.ReconnectDelay(failures).Seconds())
-			if !sleep(ctx, adapters.ReconnectDelay(failures)) {
+			if !clock.Sleep(ctx, s.clk, adapters.ReconnectDelay(failures)) {
 				return nil
 			}
 			continue
@@ -272,7 +263,7 @@ func (s *Source) consume(ctx context.Context, cg sarama.ConsumerGroup, pub adapt
 			continue // a rebalance: rejoin at once
 		}
 		failures++
-		if !sleep(ctx, wait) {
+		if !clock.Sleep(ctx, s.clk, wait) {
 			return
 		}
 	}
@@ -336,11 +327,11 @@ func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 		"claims", sess.Claims())
 	go func() {
 		defer close(h.committerDone)
-		t := time.NewTicker(commitInterval)
+		t := h.s.clk.NewTicker(commitInterval)
 		defer t.Stop()
 		for {
 			select {
-			case <-t.C:
+			case <-t.C():
 				h.commit(sess)
 			case <-h.stopCommit:
 				return
@@ -356,7 +347,7 @@ func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 func (h *handler) Cleanup(sess sarama.ConsumerGroupSession) error {
 	close(h.stopCommit)
 	<-h.committerDone
-	t := time.NewTimer(sessionQuiesce)
+	t := h.s.clk.NewTimer(sessionQuiesce)
 	defer t.Stop()
 	h.mu.Lock()
 	parts := make([]*partition, 0, len(h.parts))
@@ -368,7 +359,7 @@ wait:
 	for _, p := range parts {
 		select {
 		case <-p.tr.Idle():
-		case <-t.C:
+		case <-t.C():
 			break wait
 		}
 	}

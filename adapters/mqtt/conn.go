@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/edgerelay/edgerelay/adapters/clock"
 )
 
 // gracefulConn makes closing a connection wait until the broker has read everything
@@ -20,6 +22,7 @@ import (
 // nobody reads the connection then.
 type gracefulConn struct {
 	net.Conn
+	clk       clock.Clock // times the wait
 	wait      time.Duration
 	graceful  atomic.Bool   // set once the MQTT session is up; before, Close is immediate
 	readErr   chan struct{} // closed when a Read fails (EOF included)
@@ -29,8 +32,8 @@ type gracefulConn struct {
 	closed    chan struct{} // closed when Close has finished
 }
 
-func newGracefulConn(c net.Conn, wait time.Duration) *gracefulConn {
-	return &gracefulConn{Conn: c, wait: wait, readErr: make(chan struct{}), closed: make(chan struct{})}
+func newGracefulConn(c net.Conn, clk clock.Clock, wait time.Duration) *gracefulConn {
+	return &gracefulConn{Conn: c, clk: clk, wait: wait, readErr: make(chan struct{}), closed: make(chan struct{})}
 }
 
 // Read reads from the connection and notes its first failure.
@@ -49,10 +52,10 @@ func (c *gracefulConn) Close() error {
 		defer close(c.closed)
 		cw, ok := c.Conn.(interface{ CloseWrite() error })
 		if ok && c.graceful.Load() && cw.CloseWrite() == nil {
-			t := time.NewTimer(c.wait)
+			t := c.clk.NewTimer(c.wait)
 			select {
 			case <-c.readErr:
-			case <-t.C:
+			case <-t.C():
 			}
 			t.Stop()
 		}

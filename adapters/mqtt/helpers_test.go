@@ -19,6 +19,7 @@ import (
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/adaptertest"
+	"github.com/edgerelay/edgerelay/adapters/clock"
 )
 
 const mosquittoAddr = "127.0.0.1:1883"
@@ -136,6 +137,7 @@ type harness struct {
 	cfg    Config
 	health *healthRec
 	inj    paho.Client
+	clock  clock.Clock // the source's Deps.Clock; nil: the real one
 }
 
 func newHarness(t *testing.T, b testBroker, mutate func(*Config)) *harness {
@@ -160,7 +162,11 @@ func newHarness(t *testing.T, b testBroker, mutate func(*Config)) *harness {
 // New builds a source from the harness config.
 func (h *harness) New(t *testing.T) adapters.Source {
 	t.Helper()
-	src, err := NewSource(h.cfg, adapters.Deps{Name: "test-src", Log: testLog(t), Health: h.health, Now: time.Now})
+	d := adapters.Deps{Name: "test-src", Log: testLog(t), Health: h.health, Now: time.Now, Clock: h.clock}
+	if h.clock != nil {
+		d.Now = h.clock.Now
+	}
+	src, err := NewSource(h.cfg, d)
 	require.NoError(t, err)
 	return src
 }

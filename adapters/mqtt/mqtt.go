@@ -24,6 +24,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/clock"
 	"github.com/edgerelay/edgerelay/adapters/internal/keypath"
 	"github.com/edgerelay/edgerelay/adapters/settle"
 	"github.com/edgerelay/edgerelay/adapters/topic"
@@ -64,6 +65,7 @@ type Source struct {
 	cfg Config   // defaults applied
 	url *url.URL // parsed cfg.URL
 	d   adapters.Deps
+	clk clock.Clock // clock.Or(d.Clock): every timer, ticker and elapsed time
 	log *slog.Logger
 }
 
@@ -80,13 +82,14 @@ func NewSource(cfg Config, d adapters.Deps) (*Source, error) {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
+	clk := clock.Or(d.Clock)
 	if d.Now == nil {
-		d.Now = time.Now
+		d.Now = clk.Now
 	}
 	if d.Health == nil {
 		d.Health = adapters.NopHealth{}
 	}
-	return &Source{cfg: cfg, url: u, d: d, log: d.Log.With("url", u.Redacted())}, nil
+	return &Source{cfg: cfg, url: u, d: d, clk: clk, log: d.Log.With("url", u.Redacted())}, nil
 }
 
 // Run connects, subscribes and publishes every message to pub until ctx is done,
@@ -142,14 +145,10 @@ func (s *Source) Run(ctx context.Context, pub adapters.Publisher) error {
 		d := adapters.ReconnectDelay(failures)
 		failures++
 		s.log.Debug("reconnecting", "retry_in", d.Seconds())
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !clock.Sleep(ctx, s.clk, d) {
 			s.d.Health.Set("connected", false, "stopped")
 			s.d.Health.Set("subscriptions_ready", false, "stopped")
 			return nil
-		case <-t.C:
 		}
 	}
 }
@@ -254,7 +253,7 @@ func (s *Source) session(ctx context.Context, pub adapters.Publisher, m material
 		ss.gate.Unlock()
 		close(stopAcker)
 		<-ackerDone
-		if ss.acked.Load() > 0 || ss.qos0Progress.Load() || (!up.IsZero() && s.d.Now().Sub(up) >= adapters.MaxReconnectDelay) {
+		if ss.acked.Load() > 0 || ss.qos0Progress.Load() || (!up.IsZero() && s.clk.Since(up) >= adapters.MaxReconnectDelay) {
 			r.progress = true
 		}
 		if r.connected {
@@ -274,7 +273,7 @@ func (s *Source) session(ctx context.Context, pub adapters.Publisher, m material
 		connCancel() // aborts the dial or the handshake, so Done follows promptly
 		<-tok.Done()
 		if tok.Error() == nil {
-			up = s.d.Now()
+			up = s.clk.Now()
 		}
 		return r
 	}
@@ -282,7 +281,7 @@ func (s *Source) session(ctx context.Context, pub adapters.Publisher, m material
 		s.d.Health.Set("connected", false, err.Error())
 		return result{what: "connect failed", err: fmt.Errorf("connect to %s: %w", s.url.Redacted(), err)}
 	}
-	up = s.d.Now()
+	up = s.clk.Now()
 	r.connected = true
 	ss.connMu.Lock()
 	if ss.conn != nil {
@@ -309,9 +308,9 @@ func (s *Source) session(ctx context.Context, pub adapters.Publisher, m material
 
 	var reload <-chan time.Time // nil (never ready) unless the TLS files are watched
 	if m.tls != nil && s.cfg.TLS.watched() {
-		tick := time.NewTicker(s.cfg.TLS.ReloadInterval)
+		tick := s.clk.NewTicker(s.cfg.TLS.ReloadInterval)
 		defer tick.Stop()
-		reload = tick.C
+		reload = tick.C()
 	}
 	w := tlsWatch{active: m.fp}
 	for {
@@ -397,7 +396,7 @@ func (s *Source) dial(ctx context.Context, tc *tls.Config) (*gracefulConn, error
 		}
 		c = tlsConn
 	}
-	gc := newGracefulConn(c, closeWait)
+	gc := newGracefulConn(c, s.clk, closeWait)
 	context.AfterFunc(ctx, gc.abort)
 	return gc, nil
 }
@@ -410,11 +409,11 @@ func (ss *session) waitClosed() {
 	if c == nil {
 		return
 	}
-	t := time.NewTimer(2 * closeWait)
+	t := ss.s.clk.NewTimer(2 * closeWait)
 	defer t.Stop()
 	select {
 	case <-c.closed:
-	case <-t.C:
+	case <-t.C():
 	}
 }
 
@@ -428,13 +427,13 @@ func (ss *session) subscribe(ctx context.Context, client paho.Client) (bool, err
 		filters[f] = s.cfg.QoS
 	}
 	tok := client.SubscribeMultiple(filters, nil)
-	t := time.NewTimer(s.cfg.ConnectTimeout)
+	t := s.clk.NewTimer(s.cfg.ConnectTimeout)
 	defer t.Stop()
 	select {
 	case <-tok.Done():
 	case <-ctx.Done():
 		return false, nil
-	case <-t.C:
+	case <-t.C():
 		return false, fmt.Errorf("subscribe: no SUBACK within %s", s.cfg.ConnectTimeout)
 	}
 	if err := tok.Error(); err != nil {
@@ -482,8 +481,16 @@ func (ss *session) leaveShared(client paho.Client) {
 		return
 	}
 	tok := client.Unsubscribe(shared...)
+	t := s.clk.NewTimer(closeWait)
+	defer t.Stop()
+	answered := false
+	select {
+	case <-tok.Done():
+		answered = true
+	case <-t.C():
+	}
 	switch {
-	case !tok.WaitTimeout(closeWait):
+	case !answered:
 		s.log.Warn("leaving shared subscriptions: no UNSUBACK", "wait", closeWait.Seconds())
 	case tok.Error() != nil:
 		s.log.Warn("leaving shared subscriptions failed", "err", tok.Error())
@@ -575,11 +582,11 @@ func (ss *session) release() {
 // waitIdle waits up to d until nothing more can be acknowledged: every held message
 // acknowledged (handed to paho), or the next one refused. It relies on the acker.
 func (ss *session) waitIdle(d time.Duration) {
-	t := time.NewTimer(d)
+	t := ss.s.clk.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ss.acks.Idle():
-	case <-t.C:
+	case <-t.C():
 	}
 }
 

@@ -195,7 +195,8 @@ func (h *cnHook) OnConnect(cl *mochi.Client, _ packets.Packet) error {
 // TestSourceTLSHotReload: over mutual TLS with the in-process broker, the source
 // delivers; rotating the client certificate on disk makes it reconnect by itself
 // with the new one and keep delivering; garbage in the certificate file keeps the
-// connection up and shows on the "tls" condition; restoring the file clears it.
+// connection up and shows on the "tls" condition; restoring the file clears it. The
+// reload ticker runs on a fake clock that the test advances.
 func TestSourceTLSHotReload(t *testing.T) {
 	ca := newTestCA(t, "test-ca")
 	b := startMochiTLS(t, serverTLS(t, ca, ca.issue(t, "broker", true)))
@@ -203,7 +204,11 @@ func TestSourceTLSHotReload(t *testing.T) {
 	const interval = 200 * time.Millisecond
 	h := newHarness(t, testBroker{url: b.url}, func(c *Config) {
 		c.TLS = TLSConfig{CAFile: p.ca, CertFile: p.cert, KeyFile: p.key, ReloadInterval: interval}
+		// Advancing the fake clock must not run out the SUBACK wait of a reconnect.
+		c.ConnectTimeout = time.Hour
 	})
+	clk := newTickClock()
+	h.clock = clk
 	h.inj = connectTLSInjector(t, b.url, ca, ca.issue(t, "injector", false))
 	pub := &recPublisher{}
 	runSource(t, h.New(t), pub)
@@ -218,10 +223,10 @@ func TestSourceTLSHotReload(t *testing.T) {
 	next := ca.issue(t, "client-2", false)
 	writeAtomic(t, p.key, next.keyPEM)
 	writeAtomic(t, p.cert, next.certPEM)
-	require.Eventually(t, func() bool {
+	advanceUntil(t, clk.Fake, interval, func() bool {
 		cns := b.connects(h.cfg.ClientID)
 		return cns[len(cns)-1] == "client-2"
-	}, 15*time.Second, 10*time.Millisecond, "no reconnect with the new certificate: %v", b.connects(h.cfg.ClientID))
+	}, "no reconnect with the new certificate: %v", b.connects(h.cfg.ClientID))
 	h.health.waitHealth(t, "subscriptions_ready", true)
 	h.Inject(t, []byte("after-rotation"))
 	pub.waitAccepted(t, []string{"after-rotation"})
@@ -232,22 +237,33 @@ func TestSourceTLSHotReload(t *testing.T) {
 	good, err := os.ReadFile(p.cert)
 	require.NoError(t, err)
 	writeAtomic(t, p.cert, []byte("-----BEGIN CERTIFICATE-----\ngarbage\n"))
-	st := h.health.waitHealth(t, "tls", false)
+	advanceUntil(t, clk.Fake, interval, func() bool { return !h.health.get("tls").ok }, "the garbage is never reported")
+	st := h.health.get("tls")
 	require.Contains(t, st.detail, "tls.cert_file")
 	require.True(t, st.degraded, "the connection holds: degraded, not down")
+	tick, tickers := clk.lastTicker()
+	require.NotNil(t, tick, "the reload ticker is not on the injected clock")
 	for i := range 3 {
-		// Each round spans at least one more check; none may reconnect.
+		// Each round makes one more check of the garbage; none may reconnect. The
+		// session loop taking a tick shows that the check of the one before ended
+		// without leaving the session (which would stop this ticker for a new one).
 		want := "during-garbage-" + string(rune('a'+i))
 		h.Inject(t, []byte(want))
 		pub.waitAccepted(t, []string{want})
-		time.Sleep(interval)
+		clk.Advance(interval)
+		require.Eventually(t, func() bool { return len(tick.C()) == 0 }, 15*time.Second, 5*time.Millisecond,
+			"the reload tick of round %d is not taken", i)
 	}
+	clk.Advance(interval) // and the third round's check has ended once this tick is taken
+	require.Eventually(t, func() bool { return len(tick.C()) == 0 }, 15*time.Second, 5*time.Millisecond)
+	_, n := clk.lastTicker()
+	require.Equal(t, tickers, n, "a new session (and reload ticker) although the new files are unusable")
 	require.True(t, h.health.get("connected").ok)
 	require.Len(t, b.connects(h.cfg.ClientID), conns, "reconnected although the new files are unusable")
 
 	// Restored: "tls" is fine again, still on the same connection.
 	writeAtomic(t, p.cert, good)
-	h.health.waitHealth(t, "tls", true)
+	advanceUntil(t, clk.Fake, interval, func() bool { return h.health.get("tls").ok }, "the restored files are never reported")
 	h.Inject(t, []byte("restored"))
 	pub.waitAccepted(t, []string{"restored"})
 	require.Len(t, b.connects(h.cfg.ClientID), conns)

@@ -136,7 +136,9 @@ type ServerOptions struct {
 	Log *slog.Logger
 	// OnChange is called when the files become unusable (with the error, the last good
 	// certificate still being served) and when they are usable again (with nil). It is
-	// called with the Server's lock held and must not block or call back.
+	// called after the Server's lock is released (it may call Check, and take locks a
+	// caller of Check holds), one call at a time, for every state in the order seen.
+	// It runs in a handshake, so it should not block for long.
 	OnChange func(err error)
 	// NextProtos is the ALPN list offered to clients, such as "http/1.1". Empty
 	// negotiates none.
@@ -161,6 +163,10 @@ type Server struct {
 	curAt  stamp       // the files cur was loaded from
 	seen   stamp       // the files last checked, usable or not
 	broken string      // the error reported for seen, "" when usable
+	// pending holds the reports for OnChange not yet delivered, oldest first; while
+	// draining, one Check caller delivers them (without mu) and the others only queue.
+	pending  []error
+	draining bool
 }
 
 // NewServer loads cfg's files; it fails when they are not usable, as Validate does.
@@ -205,11 +211,38 @@ func (s *Server) Config() *tls.Config {
 // Check looks at the files and returns the material in service, reloaded first when
 // the files changed and are usable. Handshakes call it; it is safe for concurrent use.
 func (s *Server) Check() *tls.Config {
+	tc, drain := s.check()
+	if drain {
+		s.drain()
+	}
+	return tc
+}
+
+// drain passes the pending reports to OnChange in order, taking s.mu only to dequeue
+// one, until none is left; the caller is the only drainer.
+func (s *Server) drain() {
+	for {
+		s.mu.Lock()
+		if len(s.pending) == 0 {
+			s.draining = false
+			s.mu.Unlock()
+			return
+		}
+		err := s.pending[0]
+		s.pending = s.pending[1:]
+		s.mu.Unlock()
+		s.opt.OnChange(err)
+	}
+}
+
+// check is Check under s.mu; it returns the material in service and whether the
+// caller is to drain the reports for OnChange.
+func (s *Server) check() (*tls.Config, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, err := s.cfg.stat()
 	if err == nil && st.same(s.seen) {
-		return s.cur
+		return s.cur, false
 	}
 	var tc *tls.Config
 	if err == nil {
@@ -219,20 +252,32 @@ func (s *Server) Check() *tls.Config {
 		wasBroken := s.broken != ""
 		s.install(tc, st)
 		s.log.Info("TLS files changed; new certificate in service", certAttrs(tc, s.cfg)...)
-		if wasBroken && s.opt.OnChange != nil {
-			s.opt.OnChange(nil)
+		if wasBroken {
+			return s.cur, s.queueReport(nil)
 		}
-		return s.cur
+		return s.cur, false
 	}
 	s.seen = st
 	if msg := err.Error(); msg != s.broken {
 		s.broken = msg
 		s.log.Warn("TLS files changed but are not usable; the previous certificate stays in service", "err", err)
-		if s.opt.OnChange != nil {
-			s.opt.OnChange(fmt.Errorf("changed TLS files not usable, previous certificate kept: %w", err))
-		}
+		return s.cur, s.queueReport(fmt.Errorf("changed TLS files not usable, previous certificate kept: %w", err))
 	}
-	return s.cur
+	return s.cur, false
+}
+
+// queueReport queues err for OnChange; it reports whether the caller is to drain the
+// queue (no other caller is draining it). s.mu is held.
+func (s *Server) queueReport(err error) bool {
+	if s.opt.OnChange == nil {
+		return false
+	}
+	s.pending = append(s.pending, err)
+	if s.draining {
+		return false
+	}
+	s.draining = true
+	return true
 }
 
 // certAttrs describes the leaf certificate of tc for a log line: file, subject,

@@ -314,3 +314,92 @@ func TestServerOneFileRotation(t *testing.T) {
 	require.Equal(t, second.Serial, serial, "certificate and key renamed into place in one step")
 	require.Empty(t, rec.calls())
 }
+
+// TestServerOnChangeOutsideLock: OnChange runs after the Server's lock is released, so
+// it may call back into the Server (and take locks a Check caller holds) without a
+// deadlock.
+func TestServerOnChangeOutsideLock(t *testing.T) {
+	ca := tlsfilestest.NewCA(t, "ca")
+	first := ca.Issue(t, "server-1", true)
+	cfg := files(t, first, nil)
+	var s *Server
+	var rec recorder
+	s, err := NewServer(cfg, ServerOptions{OnChange: func(err error) {
+		require.NotNil(t, s.Check(), "a call back from OnChange")
+		rec.onChange(err)
+	}})
+	require.NoError(t, err)
+
+	tlsfilestest.WriteAtomic(t, cfg.CertFile, []byte("garbage"))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Check()
+	}()
+	select {
+	case <-done:
+	case <-time.After(bound):
+		t.Fatal("Check deadlocked on OnChange calling back")
+	}
+	calls := rec.calls()
+	require.Len(t, calls, 1)
+	require.ErrorContains(t, calls[0], "tls.cert_file")
+}
+
+// TestServerOnChangeOrderUnderConcurrentChecks flips the files between usable and
+// not while handshakes check them concurrently (for the race detector): OnChange is
+// never called twice at once, and its last call describes the final state.
+func TestServerOnChangeOrderUnderConcurrentChecks(t *testing.T) {
+	ca := tlsfilestest.NewCA(t, "ca")
+	first := ca.Issue(t, "server-1", true)
+	cfg := files(t, first, nil)
+	var (
+		inCall  sync.Mutex // held by OnChange; TryLock failing means an overlap
+		overlap bool
+		rec     recorder
+	)
+	s, err := NewServer(cfg, ServerOptions{OnChange: func(err error) {
+		if !inCall.TryLock() {
+			overlap = true // only read after the checkers stopped
+			return
+		}
+		defer inCall.Unlock()
+		rec.onChange(err)
+	}})
+	require.NoError(t, err)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					s.Check()
+				}
+			}
+		}()
+	}
+	for i := range 50 {
+		if i%2 == 0 {
+			tlsfilestest.WriteAtomic(t, cfg.CertFile, []byte("garbage"))
+		} else {
+			tlsfilestest.WriteAtomic(t, cfg.CertFile, first.CertPEM)
+		}
+		s.Check()
+	}
+	close(stop)
+	wg.Wait()
+	s.Check()
+	require.False(t, overlap, "OnChange was called concurrently")
+	calls := rec.calls()
+	require.NotEmpty(t, calls)
+	require.NoError(t, calls[len(calls)-1], "the files ended usable, and the last report says so")
+	for i := 1; i < len(calls); i++ {
+		require.NotEqual(t, calls[i-1] == nil, calls[i] == nil, "reports alternate between broken and fixed")
+	}
+}

@@ -49,11 +49,6 @@ const (
 	Critical
 )
 
-// Warning is the former name of Degraded.
-//
-// Deprecated: use Degraded.
-const Warning = Degraded
-
 // String returns "ok", "degraded" or "critical" (the events.State* words).
 func (s Severity) String() string {
 	switch s {

@@ -381,7 +381,7 @@ func TestSeverityJSON(t *testing.T) {
 	tests := []struct {
 		sev  Severity
 		want string
-	}{{OK, `"ok"`}, {Degraded, `"degraded"`}, {Warning, `"degraded"`}, {Critical, `"critical"`}, {Severity(9), `"unknown"`}}
+	}{{OK, `"ok"`}, {Degraded, `"degraded"`}, {Critical, `"critical"`}, {Severity(9), `"unknown"`}}
 	for _, tc := range tests {
 		b, err := json.Marshal(tc.sev)
 		require.NoError(t, err)

@@ -255,10 +255,10 @@ func (s *Server) reportTLS(component string, err error) {
 		return
 	}
 	if err != nil {
-		s.health.Set(component, "tls", false, health.Warning, err.Error())
+		s.health.Set(component, "tls", false, health.Degraded, err.Error())
 		return
 	}
-	s.health.Set(component, "tls", true, health.Warning, "")
+	s.health.Set(component, "tls", true, health.Degraded, "")
 }
 
 // Addr returns the bound address (with the real port when the configuration asked for

@@ -105,7 +105,7 @@ func TestServeTLSReloadsCertificate(t *testing.T) {
 	cond, ok := condition(h, "http", "tls")
 	require.True(t, ok)
 	require.False(t, cond.OK)
-	require.Equal(t, health.Warning, cond.Severity, "the daemon stays ready on the previous certificate")
+	require.Equal(t, health.Degraded, cond.Severity, "the daemon stays ready on the previous certificate")
 	require.Contains(t, cond.Detail, "tls.cert_file")
 	ready, _ := h.Ready()
 	require.True(t, ready)

@@ -16,9 +16,10 @@ import (
 // in deadline order (arming order among equal deadlines); while one fires, Now reads
 // its deadline. A timer armed for a zero or negative duration fires at once, as with
 // the time package. A channel timer's send never blocks (the channel holds one value, a
-// tick is dropped when it is full, as with the time package); an AfterFunc function
-// runs in its own goroutine, so Advance returns without waiting for it. The zero
-// Fake is not usable: call NewFake.
+// tick is dropped when it is full, as with the time package). Stop and Reset empty the
+// channel, so no value sent before them is received after (Go 1.23 timer semantics).
+// An AfterFunc function runs in its own goroutine, so Advance returns without waiting
+// for it. The zero Fake is not usable: call NewFake.
 type Fake struct {
 	mu     sync.Mutex // guards now, timers, seq
 	now    time.Time
@@ -154,9 +155,22 @@ func (t *timer) fireLocked() {
 	}
 }
 
+// drainLocked empties the channel, so that after Stop or Reset no value sent before
+// is received (the time package's semantics since Go 1.23).
+func (t *timer) drainLocked() {
+	if t.ch == nil {
+		return
+	}
+	select {
+	case <-t.ch:
+	default:
+	}
+}
+
 func (t *timer) Stop() bool {
 	t.f.mu.Lock()
 	defer t.f.mu.Unlock()
+	t.drainLocked()
 	return t.f.removeLocked(t)
 }
 
@@ -164,6 +178,7 @@ func (t *timer) Reset(d time.Duration) bool {
 	t.f.mu.Lock()
 	defer t.f.mu.Unlock()
 	was := t.f.removeLocked(t)
+	t.drainLocked()
 	if d <= 0 {
 		t.fireLocked()
 		return was
@@ -177,6 +192,7 @@ func (t *timer) resetTicker(d time.Duration) {
 	t.f.mu.Lock()
 	defer t.f.mu.Unlock()
 	t.f.removeLocked(t)
+	t.drainLocked()
 	t.period, t.when, t.seq = d, t.f.now.Add(d), t.f.nextSeq()
 	t.f.timers = append(t.f.timers, t)
 }

@@ -65,3 +65,60 @@ func TestFakeZeroDurationFiresAtOnce(t *testing.T) {
 	f.AfterFunc(-time.Second, func() { close(done) })
 	<-done
 }
+
+// TestFakeStopResetDropStaleTick: after Stop or Reset of a timer or ticker whose tick
+// is already in the channel, that tick is not received (Go 1.23 timer semantics).
+func TestFakeStopResetDropStaleTick(t *testing.T) {
+	tests := []struct {
+		name string
+		// arm returns the channel and a call that stops or re-arms it; period is when
+		// the first tick is due.
+		arm func(f *Fake) (<-chan time.Time, func())
+		// rearmed tells whether the call left it armed for another period.
+		rearmed bool
+	}{
+		{"timer Stop", func(f *Fake) (<-chan time.Time, func()) {
+			tm := f.NewTimer(time.Second)
+			return tm.C(), func() { tm.Stop() }
+		}, false},
+		{"timer Reset", func(f *Fake) (<-chan time.Time, func()) {
+			tm := f.NewTimer(time.Second)
+			return tm.C(), func() { tm.Reset(time.Second) }
+		}, true},
+		{"ticker Stop", func(f *Fake) (<-chan time.Time, func()) {
+			tk := f.NewTicker(time.Second)
+			return tk.C(), tk.Stop
+		}, false},
+		{"ticker Reset", func(f *Fake) (<-chan time.Time, func()) {
+			tk := f.NewTicker(time.Second)
+			return tk.C(), func() { tk.Reset(time.Second) }
+		}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := NewFake(t0)
+			c, call := tc.arm(f)
+			f.Advance(time.Second)
+			require.Len(t, c, 1, "the tick is waiting in the channel")
+			call()
+			require.Empty(t, c, "the stale tick is gone")
+			f.Advance(time.Second)
+			if !tc.rearmed {
+				require.Empty(t, c)
+				_, ok := f.Next()
+				require.False(t, ok)
+				return
+			}
+			require.Equal(t, t0.Add(2*time.Second), <-c, "the fresh tick comes one period after the call")
+		})
+	}
+}
+
+func TestFakeResetZeroAfterStaleTick(t *testing.T) {
+	f := NewFake(t0)
+	tm := f.NewTimer(time.Second)
+	f.Advance(time.Second)
+	tm.Reset(0)
+	require.Equal(t, t0.Add(time.Second), <-tm.C(), "the fresh value, sent by Reset(0) itself")
+	require.Empty(t, tm.C(), "and only that one")
+}
