@@ -66,23 +66,9 @@ type attachment struct {
 // connects in the first milliseconds is held briefly instead of refused.
 const startGrace = 10 * time.Second
 
-// awaitStart blocks while a matching attachment has never run, up to startGrace.
-func (h *bridge) awaitStart(topic string) {
-	h.mu.Lock()
-	var wait chan struct{}
-	for _, a := range h.atts {
-		if a.matches(topic) && a.run == nil {
-			select {
-			case <-a.started:
-			default:
-				wait = a.started
-			}
-		}
-	}
-	h.mu.Unlock()
-	if wait == nil {
-		return
-	}
+// awaitStart blocks until wait (an attachment's started) is closed, for up to
+// startGrace.
+func (h *bridge) awaitStart(wait <-chan struct{}) {
 	t := time.NewTimer(startGrace)
 	defer t.Stop()
 	select {
@@ -120,27 +106,16 @@ func (h *bridge) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet,
 		return pk, nil // our own distribution, or Broker.Publish
 	}
 	qos := pk.FixedHeader.Qos
-	if qos > 0 {
-		h.awaitStart(pk.TopicName)
+	var buf [4]target // on the stack: a packet rarely matches more sources
+	ts, inactive, q, wait := h.match(buf[:0], cl, pk.TopicName, qos > 0)
+	if wait != nil {
+		// A QoS 1 or 2 message for a source whose Run has not attached yet: hold it
+		// for a while, then look again.
+		h.awaitStart(wait)
+		ts, inactive, q, _ = h.match(buf[:0], cl, pk.TopicName, false)
 	}
-	var runs []*activeRun
-	var atts []*attachment
-	h.mu.Lock()
-	inactive := false
-	for _, a := range h.atts {
-		if !a.matches(pk.TopicName) {
-			continue
-		}
-		if a.run == nil || h.closed {
-			inactive = true
-			continue
-		}
-		runs, atts = append(runs, a.run), append(atts, a)
-	}
-	q := h.clients[cl]
-	h.mu.Unlock()
 
-	if len(runs) == 0 && !inactive {
+	if len(ts) == 0 && !inactive {
 		if qos == 0 || q == nil || q.empty() {
 			return pk, nil
 		}
@@ -170,8 +145,8 @@ func (h *bridge) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet,
 		} else {
 			attrs = mqttAttrs(cl, &pk)
 		}
-		for i, r := range runs {
-			_ = r.pub.Publish(r.ctx, atts[i].event(&pk, attrs), h.doneQoS0)
+		for _, t := range ts {
+			_ = t.run.pub.Publish(t.run.ctx, t.att.event(&pk, attrs), h.doneQoS0)
 		}
 		return pk, nil
 	}
@@ -180,13 +155,13 @@ func (h *bridge) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet,
 			return pk, errReject
 		}
 	}
-	e := q.push(&pk, len(runs))
+	e := q.push(&pk, len(ts))
 	if e == nil {
 		return pk, errReject // an earlier message failed: the client is being disconnected
 	}
 	attrs := q.attrsFor(&pk)
-	for i, r := range runs {
-		if err := r.pub.Publish(r.ctx, atts[i].event(&pk, attrs), e.Done); err != nil {
+	for _, t := range ts {
+		if err := t.run.pub.Publish(t.run.ctx, t.att.event(&pk, attrs), e.Done); err != nil {
 			e.Done(adapters.Refuse(err)) // Publish never calls done when it fails
 		}
 	}
@@ -194,6 +169,39 @@ func (h *bridge) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet,
 		return pk, errReject
 	}
 	return h.wait(e, pk)
+}
+
+// target is a running attachment a packet goes to, with its run.
+type target struct {
+	att *attachment
+	run *activeRun
+}
+
+// match appends to ts, under one lock, the running attachments whose filters match
+// name, and returns them with whether a matching one is not running and the client's
+// queue. With starting, it also returns the started channel of a matching attachment
+// that has never run, to be waited for.
+func (h *bridge) match(ts []target, cl *mochi.Client, name string, starting bool) (_ []target, inactive bool, q *clientQueue, wait <-chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, a := range h.atts {
+		if !a.matches(name) {
+			continue
+		}
+		if a.run == nil || h.closed {
+			inactive = true
+			if starting && a.run == nil {
+				select {
+				case <-a.started:
+				default:
+					wait = a.started
+				}
+			}
+			continue
+		}
+		ts = append(ts, target{a, a.run})
+	}
+	return ts, inactive, h.clients[cl], wait
 }
 
 // wait blocks a QoS 2 packet's OnPublish until its entry is released.
