@@ -269,7 +269,7 @@ func reportW1(r *results) string {
 	p("# W1 only (-w1): %d runs of %d pairs, %d-event bursts\n\n%s, nproc %d, %s, %s; commit %s; load average %s at start, %s at end; took %s.\n",
 		r.opts.runs, r.sz.pairs, r.sz.burst, r.started.Format("2006-01-02 15:04 UTC"), m.nproc, m.cpu, m.goVer, m.commit, m.loadStart, m.loadEnd, r.ended.Sub(r.started).Round(1e9))
 	p("\n## Through the webhook sink\n\n")
-	w1Table(&w, hook, r.sz.pairs, false)
+	w1Table(&w, hook, r.sz.pairs, true)
 	p("\n## Through the ilert sink (with the ilert transform)\n\n")
 	w1Table(&w, il, r.sz.pairs, true)
 	p("\n## Daemon problems\n\n")

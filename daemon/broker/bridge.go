@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +20,10 @@ import (
 
 // errRefused is the stop cause of a client disconnected so that it resends.
 var errRefused = errors.New("message not accepted by the relay; disconnected so the client resends it")
+
+// errReject is packets.ErrRejectPacket as an error, converted once: the conversion of
+// the packets.Code value to an interface would allocate on every return.
+var errReject error = packets.ErrRejectPacket
 
 // bridge is the Mochi hook that hands PUBLISH packets matching a Source's filters to
 // the relay and holds their acknowledgements until the relay has them.
@@ -63,23 +66,9 @@ type attachment struct {
 // connects in the first milliseconds is held briefly instead of refused.
 const startGrace = 10 * time.Second
 
-// awaitStart blocks while a matching attachment has never run, up to startGrace.
-func (h *bridge) awaitStart(topic string) {
-	h.mu.Lock()
-	var wait chan struct{}
-	for _, a := range h.atts {
-		if a.matches(topic) && a.run == nil {
-			select {
-			case <-a.started:
-			default:
-				wait = a.started
-			}
-		}
-	}
-	h.mu.Unlock()
-	if wait == nil {
-		return
-	}
+// awaitStart blocks until wait (an attachment's started) is closed, for up to
+// startGrace.
+func (h *bridge) awaitStart(wait <-chan struct{}) {
 	t := time.NewTimer(startGrace)
 	defer t.Stop()
 	select {
@@ -117,38 +106,27 @@ func (h *bridge) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet,
 		return pk, nil // our own distribution, or Broker.Publish
 	}
 	qos := pk.FixedHeader.Qos
-	if qos > 0 {
-		h.awaitStart(pk.TopicName)
+	var buf [4]target // on the stack: a packet rarely matches more sources
+	ts, inactive, q, wait := h.match(buf[:0], cl, pk.TopicName, qos > 0)
+	if wait != nil {
+		// A QoS 1 or 2 message for a source whose Run has not attached yet: hold it
+		// for a while, then look again.
+		h.awaitStart(wait)
+		ts, inactive, q, _ = h.match(buf[:0], cl, pk.TopicName, false)
 	}
-	var runs []*activeRun
-	var atts []*attachment
-	h.mu.Lock()
-	inactive := false
-	for _, a := range h.atts {
-		if !a.matches(pk.TopicName) {
-			continue
-		}
-		if a.run == nil || h.closed {
-			inactive = true
-			continue
-		}
-		runs, atts = append(runs, a.run), append(atts, a)
-	}
-	q := h.clients[cl]
-	h.mu.Unlock()
 
-	if len(runs) == 0 && !inactive {
+	if len(ts) == 0 && !inactive {
 		if qos == 0 || q == nil || q.empty() {
 			return pk, nil
 		}
 		// Not for the relay, but earlier packets of this client are held: queue it
 		// so that its acknowledgement keeps its place.
-		e := q.push(pk, 0)
+		e := q.push(&pk, 0)
 		if e == nil {
-			return pk, packets.ErrRejectPacket
+			return pk, errReject
 		}
 		if qos == 1 {
-			return pk, packets.ErrRejectPacket
+			return pk, errReject
 		}
 		return h.wait(e, pk)
 	}
@@ -158,45 +136,84 @@ func (h *bridge) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet,
 				"topic", pk.TopicName, "client", cl.ID)
 		}
 		h.disconnect(cl)
-		return pk, packets.ErrRejectPacket
+		return pk, errReject
 	}
 	if qos == 0 {
-		for i, r := range runs {
-			_ = r.pub.Publish(r.ctx, atts[i].event(cl, pk), h.doneQoS0)
+		var attrs map[string]string
+		if q != nil {
+			attrs = q.attrsFor(&pk)
+		} else {
+			attrs = mqttAttrs(cl, &pk)
+		}
+		for _, t := range ts {
+			_ = t.run.pub.Publish(t.run.ctx, t.att.event(&pk, attrs), h.doneQoS0)
 		}
 		return pk, nil
 	}
 	if q == nil {
 		if q = h.queueFor(cl); q == nil {
-			return pk, packets.ErrRejectPacket
+			return pk, errReject
 		}
 	}
-	e := q.push(pk, len(runs))
+	e := q.push(&pk, len(ts))
 	if e == nil {
-		return pk, packets.ErrRejectPacket // an earlier message failed: the client is being disconnected
+		return pk, errReject // an earlier message failed: the client is being disconnected
 	}
-	for i, r := range runs {
-		if err := r.pub.Publish(r.ctx, atts[i].event(cl, pk), e.Done); err != nil {
+	attrs := q.attrsFor(&pk)
+	for _, t := range ts {
+		if err := t.run.pub.Publish(t.run.ctx, t.att.event(&pk, attrs), e.Done); err != nil {
 			e.Done(adapters.Refuse(err)) // Publish never calls done when it fails
 		}
 	}
 	if qos == 1 {
-		return pk, packets.ErrRejectPacket
+		return pk, errReject
 	}
 	return h.wait(e, pk)
 }
 
+// target is a running attachment a packet goes to, with its run.
+type target struct {
+	att *attachment
+	run *activeRun
+}
+
+// match appends to ts, under one lock, the running attachments whose filters match
+// name, and returns them with whether a matching one is not running and the client's
+// queue. With starting, it also returns the started channel of a matching attachment
+// that has never run, to be waited for.
+func (h *bridge) match(ts []target, cl *mochi.Client, name string, starting bool) (_ []target, inactive bool, q *clientQueue, wait <-chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, a := range h.atts {
+		if !a.matches(name) {
+			continue
+		}
+		if a.run == nil || h.closed {
+			inactive = true
+			if starting && a.run == nil {
+				select {
+				case <-a.started:
+				default:
+					wait = a.started
+				}
+			}
+			continue
+		}
+		ts = append(ts, target{a, a.run})
+	}
+	return ts, inactive, h.clients[cl], wait
+}
+
 // wait blocks a QoS 2 packet's OnPublish until its entry is released.
-func (h *bridge) wait(e *settle.Entry[*heldPacket], pk packets.Packet) (packets.Packet, error) {
-	x := e.Value()
+func (h *bridge) wait(e *settle.Entry[heldPacket], pk packets.Packet) (packets.Packet, error) {
 	select {
-	case <-x.released:
-		if x.ok {
+	case ok := <-e.Value().released:
+		if ok {
 			return pk, nil
 		}
 	case <-h.b.ctx.Done():
 	}
-	return pk, packets.ErrRejectPacket
+	return pk, errReject
 }
 
 func (h *bridge) doneQoS0(s adapters.Settlement) {
@@ -228,7 +245,7 @@ func (h *bridge) queueFor(cl *mochi.Client) *clientQueue {
 	if q := h.clients[cl]; q != nil {
 		return q
 	}
-	q := &clientQueue{h: h, cl: cl, tr: settle.New[*heldPacket](settle.Options{}), stopped: make(chan struct{})}
+	q := &clientQueue{h: h, cl: cl, tr: settle.New[heldPacket](settle.Options{}), stopped: make(chan struct{})}
 	h.clients[cl] = q
 	h.releasers.Add(1)
 	// The releaser exits when the client disconnects or the broker closes (q.stop).
@@ -265,16 +282,21 @@ func (h *bridge) disconnect(cl *mochi.Client) {
 	cl.Stop(errRefused)
 }
 
+// distributed reports whether a QoS 1 PUBLISH held now must be handed to the broker
+// when it is released: it is retained, or someone subscribes to its topic. Most
+// relayed topics have no other subscriber, and then the held message keeps nothing
+// but its packet id.
+func (h *bridge) distributed(pk *packets.Packet) bool {
+	if pk.FixedHeader.Retain {
+		return true
+	}
+	subs := h.b.srv.Topics.Subscribers(pk.TopicName)
+	return len(subs.Subscriptions) > 0 || len(subs.Shared) > 0 || len(subs.InlineSubscriptions) > 0
+}
+
 // distribute hands a held PUBLISH to the broker's subscribers, as Mochi would have,
 // with its retain flag and properties.
 func (h *bridge) distribute(pk packets.Packet) {
-	if !pk.FixedHeader.Retain {
-		// Most relayed topics have no other subscriber: skip the inline publish.
-		subs := h.b.srv.Topics.Subscribers(pk.TopicName)
-		if len(subs.Subscriptions) == 0 && len(subs.Shared) == 0 && len(subs.InlineSubscriptions) == 0 {
-			return
-		}
-	}
 	pk.FixedHeader.Dup = false
 	pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = 0, false
 	if pk.PacketID == 0 {
@@ -290,16 +312,23 @@ func (h *bridge) distribute(pk packets.Packet) {
 type clientQueue struct {
 	h       *bridge
 	cl      *mochi.Client
-	tr      *settle.Tracker[*heldPacket]
+	tr      *settle.Tracker[heldPacket]
 	stopped chan struct{} // closed by stop
 	once    sync.Once     // closes stopped
+
+	// attrs are the events' Attrs maps of this client, one per QoS, retain and dup
+	// flags, made on first use and shared by its events (an Event is immutable once
+	// published). Only OnPublish, in the client's read goroutine, touches them.
+	attrs [3][2][2]map[string]string
 }
 
-// heldPacket is one held packet.
+// heldPacket is what a held packet needs to be acknowledged: its id and, for QoS 2,
+// the channel its OnPublish waits on. The whole packet is kept only when it has to be
+// distributed on release (distributed).
 type heldPacket struct {
-	pk       packets.Packet
-	released chan struct{} // QoS 2: closed when OnPublish may return; ok tells how
-	ok       bool          // written before released is closed
+	id       uint16
+	pk       *packets.Packet // QoS 1 to distribute on release; nil if nobody subscribes
+	released chan bool       // QoS 2: gets true when OnPublish may go on, is closed when it must reject
 }
 
 // empty reports whether nothing of this client is held or being acknowledged and
@@ -308,10 +337,14 @@ func (q *clientQueue) empty() bool { return q.tr.Empty() }
 
 // push holds pk until pending done callbacks have reported; nil when the queue no
 // longer holds anything (a refusal, a disconnect).
-func (q *clientQueue) push(pk packets.Packet, pending int) *settle.Entry[*heldPacket] {
-	x := &heldPacket{pk: pk}
-	if pk.FixedHeader.Qos == 2 {
-		x.released = make(chan struct{})
+func (q *clientQueue) push(pk *packets.Packet, pending int) *settle.Entry[heldPacket] {
+	x := heldPacket{id: pk.PacketID}
+	switch {
+	case pk.FixedHeader.Qos == 2:
+		x.released = make(chan bool, 1)
+	case q.h.distributed(pk):
+		c := *pk
+		x.pk = &c
 	}
 	e, err := q.tr.Push(context.Background(), x, pending)
 	if err != nil {
@@ -361,16 +394,17 @@ func (q *clientQueue) release() {
 
 // ack acknowledges one released packet: QoS 2 lets its OnPublish return (Mochi sends
 // PUBREC and distributes), QoS 1 is distributed and gets its PUBACK.
-func (q *clientQueue) ack(x *heldPacket) {
+func (q *clientQueue) ack(x heldPacket) {
 	if x.released != nil {
-		x.ok = true
-		close(x.released)
+		x.released <- true // capacity 1, and each entry is released once
 		return
 	}
-	q.h.distribute(x.pk)
+	if x.pk != nil {
+		q.h.distribute(*x.pk)
+	}
 	ack := packets.Packet{
 		FixedHeader: packets.FixedHeader{Type: packets.Puback},
-		PacketID:    x.pk.PacketID,
+		PacketID:    x.id,
 		ReasonCode:  packets.CodeSuccess.Code,
 		Created:     time.Now().Unix(),
 	}
@@ -459,29 +493,56 @@ func (s *source) Run(ctx context.Context, pub adapters.Publisher) error {
 	return errors.New("embedded broker closed")
 }
 
-// event turns a packet into an event for this attachment.
-func (a *attachment) event(cl *mochi.Client, pk packets.Packet) *adapters.Event {
-	payload := bytes.Clone(pk.Payload)
-	attrs := map[string]string{
-		"mqtt.qos":       strconv.Itoa(int(pk.FixedHeader.Qos)),
-		"mqtt.client_id": cl.ID,
+// event turns a packet into an event for this attachment, with attrs (see mqttAttrs).
+// The event shares the packet's payload: Mochi decodes every packet from a fresh copy
+// of the bytes it read (Client.ReadPacket) and neither it nor the bridge writes to a
+// payload afterwards, so the bytes stay as they are for the event's life.
+func (a *attachment) event(pk *packets.Packet, attrs map[string]string) *adapters.Event {
+	return &adapters.Event{
+		ID:       adapters.NewID(),
+		Kind:     a.kind,
+		Key:      eventKey(a.keyPath, pk.TopicName, pk.Payload),
+		Source:   a.name,
+		Topic:    pk.TopicName,
+		Payload:  pk.Payload,
+		Attrs:    attrs,
+		Received: time.Now(),
 	}
+}
+
+// mqttAttrs returns the Attrs of an event from pk: mqtt.qos, mqtt.client_id, and
+// mqtt.retained and mqtt.duplicate when set.
+func mqttAttrs(cl *mochi.Client, pk *packets.Packet) map[string]string {
+	attrs := make(map[string]string, 4)
+	attrs["mqtt.qos"] = strconv.Itoa(int(pk.FixedHeader.Qos))
+	attrs["mqtt.client_id"] = cl.ID
 	if pk.FixedHeader.Retain {
 		attrs["mqtt.retained"] = "true"
 	}
 	if pk.FixedHeader.Dup {
 		attrs["mqtt.duplicate"] = "true"
 	}
-	return &adapters.Event{
-		ID:       adapters.NewID(),
-		Kind:     a.kind,
-		Key:      eventKey(a.keyPath, pk.TopicName, payload),
-		Source:   a.name,
-		Topic:    pk.TopicName,
-		Payload:  payload,
-		Attrs:    attrs,
-		Received: time.Now(),
+	return attrs
+}
+
+// attrsFor returns mqttAttrs for pk from the client's cache. Called only from
+// OnPublish.
+func (q *clientQueue) attrsFor(pk *packets.Packet) map[string]string {
+	fh := pk.FixedHeader
+	qos, r, d := min(int(fh.Qos), 2), b2i(fh.Retain), b2i(fh.Dup)
+	m := q.attrs[qos][r][d]
+	if m == nil {
+		m = mqttAttrs(q.cl, pk)
+		q.attrs[qos][r][d] = m
 	}
+	return m
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // eventKey returns the value at keyPath in a JSON payload, or the topic when keyPath

@@ -433,6 +433,39 @@ func TestQoS2WaitsForDone(t *testing.T) {
 	require.Equal(t, "two", string(msgOf(t, subs).Payload()))
 }
 
+// TestQoS2RefusedIsResent: a refused QoS 2 message gets no PUBREC and is not
+// distributed; the client is disconnected, resends it, and the accepted resend is
+// acknowledged and distributed once. The resend's event carries its own client's
+// Attrs (mqtt.duplicate), not the first connection's.
+func TestQoS2RefusedIsResent(t *testing.T) {
+	b, rec := startBroker(t, nil)
+	pub := make(holdPublisher, 10)
+	run(t, b.Source("s", []string{"relay/#"}, "", ""), pub)
+	waitRunning(t, b)
+	subs := subscriber(t, b, "relay/#")
+
+	c := client(t, b, "device-9", nil)
+	tok := c.Publish("relay/q2", 2, false, "two")
+	h := pub.next(t)
+	require.Equal(t, map[string]string{"mqtt.qos": "2", "mqtt.client_id": "device-9"}, h.e.Attrs)
+	rec.mark("refused")
+	h.done(errors.New("store full"))
+	h2 := pub.next(t)
+	require.Equal(t, "two", string(h2.e.Payload))
+	require.Equal(t, map[string]string{"mqtt.qos": "2", "mqtt.client_id": "device-9", "mqtt.duplicate": "true"}, h2.e.Attrs)
+	rec.mark("resent")
+	require.Zero(t, rec.acksBefore("device-9", "resent"), "PUBREC for the refused message")
+	h2.done(nil)
+	require.True(t, tok.WaitTimeout(10*time.Second))
+	require.NoError(t, tok.Error())
+	require.Equal(t, "two", string(msgOf(t, subs).Payload()))
+	select {
+	case m := <-subs:
+		t.Fatalf("message %q distributed twice", m.Payload())
+	default:
+	}
+}
+
 // TestQoS0PassesThrough: QoS 0 goes to the relay and to subscribers at once.
 func TestQoS0PassesThrough(t *testing.T) {
 	b, _ := startBroker(t, nil)
