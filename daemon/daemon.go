@@ -289,6 +289,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		return nil
 	})
+	// The startup grace counts from here, before any source runs.
+	grace := d.clock.NewTimer(d.opt.StartupGrace)
 	var srcG errgroup.Group
 	for _, s := range d.sources {
 		srcG.Go(func() error { return d.superviseSource(srcCtx, s) }) // returns when srcCtx ends
@@ -298,9 +300,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var aux errgroup.Group
 	auxCtx, stopAux := context.WithCancel(srcCtx)
 	defer stopAux()
-	aux.Go(func() error { return d.notify.RunWatchdog(auxCtx, d.alive) }) // exits with auxCtx
-	aux.Go(func() error { d.statusLoop(auxCtx); return nil })             // exits with auxCtx
-	aux.Go(func() error { d.readyWhenSubscribed(auxCtx); return nil })    // exits when ready or auxCtx ends
+	aux.Go(func() error { return d.notify.RunWatchdog(auxCtx, d.alive) })     // exits with auxCtx
+	aux.Go(func() error { d.statusLoop(auxCtx); return nil })                 // exits with auxCtx
+	aux.Go(func() error { d.readyWhenSubscribed(auxCtx, grace); return nil }) // exits when ready or auxCtx ends
 
 	var runErr error
 	select {

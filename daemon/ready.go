@@ -5,13 +5,15 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/edgerelay/edgerelay/adapters/clock"
 	"github.com/edgerelay/edgerelay/daemon/events"
 )
 
 // readyWhenSubscribed sends READY=1 once every source that subscribes has done so, or
-// after the startup grace with a STATUS line naming what is missing.
-func (d *Daemon) readyWhenSubscribed(ctx context.Context) {
-	deadline := d.clock.NewTimer(d.opt.StartupGrace)
+// when deadline fires (the startup grace, armed by Run as it starts the sources, so
+// that it counts from then however late this goroutine runs) with a STATUS line naming
+// what is missing.
+func (d *Daemon) readyWhenSubscribed(ctx context.Context, deadline clock.Timer) {
 	defer deadline.Stop()
 	changed, unsub := d.health.Subscribe()
 	defer unsub()
