@@ -132,3 +132,19 @@ func TestReportRenders(t *testing.T) {
 		require.Equal(t, 2, strings.Count(out, "| median | 9000 | 9000 | 1.00 |"), "one median row per W1 table")
 	}
 }
+
+// TestKeptTail: a regenerated report keeps the hand-written tail of the previous one,
+// and a previous report without one adds nothing.
+func TestKeptTail(t *testing.T) {
+	tail := keptMarker + "\n\n## Before and after\n\n| a | b |\n"
+	for _, tc := range []struct{ name, previous, want string }{
+		{"no previous tail", "# old report\n", "# new\n"},
+		{"tail kept", "# old report\n\n" + tail, "# new\n\n" + tail},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := withKeptTail("# new\n", tc.previous); got != tc.want {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

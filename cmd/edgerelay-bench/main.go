@@ -193,11 +193,29 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
 		return fmt.Errorf("make report directory: %w", err)
 	}
-	if err := os.WriteFile(o.out, []byte(report(res)), 0o644); err != nil {
+	text := report(res)
+	if old, err := os.ReadFile(o.out); err == nil {
+		text = withKeptTail(text, string(old))
+	}
+	if err := os.WriteFile(o.out, []byte(text), 0o644); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	log.Info("report written", "file", o.out, "took", res.ended.Sub(res.started).Round(time.Second))
 	return nil
+}
+
+// keptMarker starts the hand-written tail of the report (comparisons with earlier
+// builds, made with -w1 -bin), which a regeneration keeps as it is.
+const keptMarker = "<!-- kept across regenerations: hand-run comparisons below -->"
+
+// withKeptTail appends to a freshly generated report the part of the previous one from
+// keptMarker on, if it has one.
+func withKeptTail(report, previous string) string {
+	i := strings.Index(previous, keptMarker)
+	if i < 0 {
+		return report
+	}
+	return strings.TrimRight(report, "\n") + "\n\n" + previous[i:]
 }
 
 // output runs a command in dir and returns its trimmed standard output.
