@@ -328,7 +328,7 @@ func (p *pool) exchange(ctx context.Context, h *host, req *http.Request, deadlin
 
 // roundTrip writes req and reads the answer's header, skipping 1xx answers.
 func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
-	if err := req.Write(c.bw); err != nil {
+	if err := writeRequest(c.bw, req); err != nil {
 		return nil, err
 	}
 	if err := c.bw.Flush(); err != nil {
