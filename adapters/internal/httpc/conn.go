@@ -182,6 +182,9 @@ func (p *pool) closeIdle() {
 
 // dial opens a connection to h by the deadline, with the TLS handshake for https.
 func (p *pool) dial(ctx context.Context, h *host, deadline time.Time) (*conn, error) {
+	p.mu.Lock()
+	gen := p.gen // a closeIdle while dialling means the connection is not kept
+	p.mu.Unlock()
 	d := net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second, Deadline: deadline}
 	nc, err := d.DialContext(ctx, "tcp", h.addr)
 	if err != nil {
@@ -205,9 +208,6 @@ func (p *pool) dial(ctx context.Context, h *host, deadline time.Time) (*conn, er
 		}
 		nc = tc
 	}
-	p.mu.Lock()
-	gen := p.gen
-	p.mu.Unlock()
 	c := &conn{nc: nc, gen: gen}
 	c.cr.nc = nc
 	c.br = bufio.NewReader(&c.cr)
