@@ -63,11 +63,10 @@ func NewClient(timeout time.Duration, tc TLSConfig) (*http.Client, error) {
 // error names the method and the URL with its userinfo removed. A body that breaks off
 // after a 2xx status is a retryable error: the caller cannot know the answer was
 // complete. The rest of the body, up to a bound, is drained so that the connection can
-// be reused. For a client NewClient built, the request goes straight to its
-// transport (see send) under one context bounded by the client's Timeout, which also
-// covers reading the answer. Such a client sends HTTP/1.1 requests on its own
-// persistent connections, on the caller's goroutine (see pool), wherever no proxy or
-// HTTP/2 is needed.
+// be reused. A client NewClient built sends HTTP/1.1 requests on its own persistent
+// connections, on the caller's goroutine (see pool), wherever no proxy or HTTP/2 is
+// needed; otherwise the request goes straight to its transport (see send). Either
+// way the client's Timeout bounds the whole exchange, reading the answer included.
 func Do(c *http.Client, req *http.Request, limit int64) (*http.Response, []byte, error) {
 	if tr, ours := c.Transport.(*transport); ours && c.Jar == nil {
 		if h := tr.fast.route(req); h != nil {
