@@ -426,3 +426,31 @@ func TestREADMEListsEveryKey(t *testing.T) {
 		}
 	}
 }
+
+func TestCloseClosesIdleConnections(t *testing.T) {
+	states := make(chan http.ConnState, 16)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew || s == http.StateClosed {
+			states <- s
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	cfg := DefaultConfig()
+	cfg.URL = srv.URL
+	s, err := New(cfg, testDeps())
+	require.NoError(t, err)
+	require.NoError(t, s.Connect(context.Background()))
+	for range 3 {
+		require.NoError(t, s.Send(context.Background(), event()))
+	}
+	require.Equal(t, http.StateNew, <-states, "one connection for every request")
+	require.NoError(t, s.Close(context.Background()))
+	select {
+	case st := <-states:
+		require.Equal(t, http.StateClosed, st)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the idle connection is still open after Close")
+	}
+}

@@ -16,7 +16,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 )
 
@@ -50,7 +49,7 @@ func NewClient(timeout time.Duration, tc TLSConfig) (*http.Client, error) {
 		ExpectContinueTimeout: time.Second,
 	}
 	return &http.Client{
-		Transport: &transport{tr},
+		Transport: &transport{Transport: tr, fast: newPool(tr)},
 		Timeout:   timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
@@ -64,10 +63,21 @@ func NewClient(timeout time.Duration, tc TLSConfig) (*http.Client, error) {
 // error names the method and the URL with its userinfo removed. A body that breaks off
 // after a 2xx status is a retryable error: the caller cannot know the answer was
 // complete. The rest of the body, up to a bound, is drained so that the connection can
-// be reused. For a client NewClient built, the request goes straight to its
-// transport (see send) under one context bounded by the client's Timeout, which also
-// covers reading the answer.
+// be reused. A client NewClient built sends HTTP/1.1 requests on its own persistent
+// connections, on the caller's goroutine (see pool), wherever no proxy or HTTP/2 is
+// needed; otherwise the request goes straight to its transport (see send). Either
+// way the client's Timeout bounds the whole exchange, reading the answer included.
 func Do(c *http.Client, req *http.Request, limit int64) (*http.Response, []byte, error) {
+	if tr, ours := c.Transport.(*transport); ours && c.Jar == nil {
+		if h := tr.fast.route(req); h != nil {
+			return tr.fast.fastDo(c, h, req, limit)
+		}
+	}
+	return slowDo(c, req, limit)
+}
+
+// slowDo is Do through the client's transport.
+func slowDo(c *http.Client, req *http.Request, limit int64) (*http.Response, []byte, error) {
 	if _, ours := c.Transport.(*transport); ours && c.Timeout > 0 {
 		ctx, cancel := context.WithTimeout(req.Context(), c.Timeout)
 		defer cancel() // after the answer is read: the timeout covers it, as Client.Timeout does
@@ -125,8 +135,19 @@ func (b *Header) Set(key, v string) {
 // Header returns the header built.
 func (b *Header) Header() http.Header { return b.h }
 
-// transport marks the transport of a client NewClient built, for send.
-type transport struct{ *http.Transport }
+// transport marks the transport of a client NewClient built, for send, and holds
+// the fast path's connections.
+type transport struct {
+	*http.Transport
+	fast *pool
+}
+
+// CloseIdleConnections closes the idle connections of the fast path and of the
+// transport; http.Client.CloseIdleConnections calls it.
+func (t *transport) CloseIdleConnections() {
+	t.fast.closeIdle()
+	t.Transport.CloseIdleConnections()
+}
 
 // send is c.Do for a client NewClient built, straight through its transport: such a
 // client follows no redirect and keeps no cookies, so what http.Client does per
@@ -148,11 +169,7 @@ func send(c *http.Client, req *http.Request) (*http.Response, error) {
 	}
 	resp, err := tr.RoundTrip(req)
 	if err != nil {
-		method := req.Method
-		if method == "" {
-			method = http.MethodGet
-		}
-		return nil, &url.Error{Op: method[:1] + strings.ToLower(method[1:]), URL: RedactURL(req.URL.String()), Err: err}
+		return nil, &url.Error{Op: opName(req.Method), URL: RedactURL(req.URL.String()), Err: err}
 	}
 	return resp, nil
 }

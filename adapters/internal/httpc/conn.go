@@ -1,0 +1,388 @@
+package httpc
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The fast path: an HTTP/1.1 exchange on a persistent connection, written and read
+// on the caller's goroutine. http.Transport hands every request to two goroutines of
+// its connection (a writer and a reader) and back, which costs about thirty
+// allocations and a few scheduler wake-ups per request; a sink's worker only ever
+// waits for its one answer, so it may as well read it itself. The pool keeps idle
+// connections per host (at most maxIdleConnsPerHost, as the transport does) and
+// hands each caller its own. Hosts the fast path does not serve (a proxy, a server
+// that speaks only HTTP/2, a scheme other than http and https) go through the
+// transport.
+
+// pool holds the fast path's idle connections by host.
+type pool struct {
+	tr     *http.Transport
+	tlsCfg *tls.Config // the transport's, or nil for the defaults
+
+	mu    sync.Mutex
+	hosts map[hostKey]*host
+	gen   uint64 // bumped by closeIdle: older connections are not kept
+}
+
+type hostKey struct{ scheme, host string }
+
+// host is one scheme and host:port the pool talks to.
+type host struct {
+	addr   string      // host:port to dial
+	tlsCfg *tls.Config // nil for http; ALPN offers only http/1.1
+	slow   bool        // the transport serves this host (guarded by pool.mu)
+	idle   []*conn     // guarded by pool.mu; the most recently used last
+}
+
+// conn is one persistent connection. Only the caller that took it from the pool
+// uses it.
+type conn struct {
+	nc     net.Conn
+	cr     countReader
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	abort  func() // interrupts a blocked read or write: set once, so a cancel costs no closure
+	gen    uint64
+	used   time.Time // when it went idle
+	reused bool
+}
+
+// countReader counts the bytes read from the connection, so that a failure can tell
+// whether any of the answer arrived.
+type countReader struct {
+	nc net.Conn
+	n  int64
+}
+
+func (r *countReader) Read(p []byte) (int, error) {
+	n, err := r.nc.Read(p)
+	r.n += int64(n)
+	return n, err
+}
+
+func newPool(tr *http.Transport) *pool {
+	return &pool{tr: tr, tlsCfg: tr.TLSClientConfig, hosts: make(map[hostKey]*host)}
+}
+
+// route returns the host that serves req on the fast path, or nil when the transport
+// must serve it.
+func (p *pool) route(req *http.Request) *host {
+	u := req.URL
+	if u == nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil
+	}
+	k := hostKey{u.Scheme, u.Host}
+	p.mu.Lock()
+	h, ok := p.hosts[k]
+	if !ok {
+		h = p.newHost(req)
+		p.hosts[k] = h
+	}
+	slow := h.slow
+	p.mu.Unlock()
+	if slow {
+		return nil
+	}
+	return h
+}
+
+// newHost decides once per host whether the fast path applies: the proxy from the
+// environment is read once per process by net/http, so its answer for a host does
+// not change.
+func (p *pool) newHost(req *http.Request) *host {
+	h := &host{}
+	if p.tr.Proxy != nil {
+		if pu, err := p.tr.Proxy(req); pu != nil || err != nil {
+			h.slow = true
+			return h
+		}
+	}
+	u := req.URL
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	h.addr = net.JoinHostPort(u.Hostname(), port)
+	if u.Scheme == "https" {
+		cfg := &tls.Config{}
+		if p.tlsCfg != nil {
+			cfg = p.tlsCfg.Clone()
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = u.Hostname()
+		}
+		cfg.NextProtos = []string{"http/1.1"}
+		h.tlsCfg = cfg
+	}
+	return h
+}
+
+// get returns an idle connection to h, or nil.
+func (p *pool) get(h *host) *conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for n := len(h.idle); n > 0; n = len(h.idle) {
+		c := h.idle[n-1]
+		h.idle[n-1] = nil
+		h.idle = h.idle[:n-1]
+		if time.Since(c.used) < idleConnTimeout {
+			c.reused = true
+			return c
+		}
+		_ = c.nc.Close()
+	}
+	return nil
+}
+
+// put keeps c for the next request to h, or closes it when h has enough idle
+// connections or c predates a closeIdle.
+func (p *pool) put(h *host, c *conn) {
+	c.used = time.Now()
+	p.mu.Lock()
+	if c.gen == p.gen && len(h.idle) < maxIdleConnsPerHost {
+		h.idle = append(h.idle, c)
+		c = nil
+	}
+	p.mu.Unlock()
+	if c != nil {
+		_ = c.nc.Close()
+	}
+}
+
+// closeIdle closes every idle connection; connections in use are closed when their
+// request ends instead of going back to the pool.
+func (p *pool) closeIdle() {
+	p.mu.Lock()
+	var idle []*conn
+	for _, h := range p.hosts {
+		idle = append(idle, h.idle...)
+		clear(h.idle)
+		h.idle = h.idle[:0]
+	}
+	p.gen++
+	p.mu.Unlock()
+	for _, c := range idle {
+		_ = c.nc.Close()
+	}
+}
+
+// dial opens a connection to h by the deadline, with the TLS handshake for https.
+func (p *pool) dial(ctx context.Context, h *host, deadline time.Time) (*conn, error) {
+	p.mu.Lock()
+	gen := p.gen // a closeIdle while dialling means the connection is not kept
+	p.mu.Unlock()
+	d := net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second, Deadline: deadline}
+	nc, err := d.DialContext(ctx, "tcp", h.addr)
+	if err != nil {
+		return nil, err
+	}
+	if h.tlsCfg != nil {
+		hsDeadline := time.Now().Add(tlsHandshakeTimeout)
+		if !deadline.IsZero() && deadline.Before(hsDeadline) {
+			hsDeadline = deadline
+		}
+		tc := tls.Client(nc, h.tlsCfg)
+		hctx, cancel := context.WithDeadline(ctx, hsDeadline)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			_ = nc.Close()
+			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+				err = fmt.Errorf("tls handshake timeout: %w", err)
+			}
+			return nil, err
+		}
+		nc = tc
+	}
+	c := &conn{nc: nc, gen: gen}
+	c.cr.nc = nc
+	c.br = bufio.NewReader(&c.cr)
+	c.bw = bufio.NewWriter(nc)
+	c.abort = func() { _ = nc.SetDeadline(aLongTimeAgo) }
+	return c, nil
+}
+
+// aLongTimeAgo is a deadline in the past, to interrupt a blocked read or write.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// errH2Only reports a server that refused HTTP/1.1 in the TLS handshake.
+func errH2Only(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "no application protocol")
+}
+
+// fastDo is Do on the fast path for host h (see Do for the contract). The client's
+// Timeout bounds the whole exchange, as on the transport path.
+func (p *pool) fastDo(c *http.Client, h *host, req *http.Request, limit int64) (*http.Response, []byte, error) {
+	if req.Header == nil {
+		req.Header = make(http.Header)
+	}
+	if u := req.URL.User; u != nil && req.Header.Get("Authorization") == "" {
+		password, _ := u.Password()
+		req.SetBasicAuth(u.Username(), password)
+	}
+	ctx := req.Context()
+	deadline, _ := ctx.Deadline()
+	if c.Timeout > 0 {
+		if d := time.Now().Add(c.Timeout); deadline.IsZero() || d.Before(deadline) {
+			deadline = d
+		}
+	}
+	resp, body, rerr, err := p.exchange(ctx, h, req, deadline, limit)
+	if err != nil {
+		if errH2Only(err) {
+			p.mu.Lock()
+			h.slow = true
+			p.mu.Unlock()
+			if rewind(req) {
+				return slowDo(c, req, limit)
+			}
+		}
+		return nil, nil, ClassifyTransport(&url.Error{Op: opName(req.Method), URL: RedactURL(req.URL.String()), Err: ctxCause(ctx, err)})
+	}
+	if cerr := Classify(resp, body); cerr != nil {
+		return resp, body, fmt.Errorf("%s %s: %w", req.Method, RedactURL(req.URL.String()), cerr)
+	}
+	if rerr != nil {
+		return resp, body, fmt.Errorf("%s %s: read answer: %w", req.Method, RedactURL(req.URL.String()), ClassifyTransport(ctxCause(ctx, rerr)))
+	}
+	return resp, body, nil
+}
+
+// ctxCause returns err, or the context's error naming err when the context ended:
+// the connection then failed because its deadline was moved to the past.
+func ctxCause(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("%w (%v)", cerr, err)
+	}
+	return err
+}
+
+// exchange sends req on a connection to h and reads the answer and at most limit
+// bytes of its body, all by deadline and until ctx ends. err is a failure before the
+// answer's header was read; rerr one while reading its body. A reused connection
+// that fails before any byte of the answer arrived was most likely closed by the
+// server while idle: a replayable request is then sent once more, at once, on a new
+// connection, rather than failing into the caller's backoff.
+func (p *pool) exchange(ctx context.Context, h *host, req *http.Request, deadline time.Time, limit int64) (resp *http.Response, body []byte, rerr, err error) {
+	cn := p.get(h)
+	var stop func() bool
+	for {
+		if cn == nil {
+			if cn, err = p.dial(ctx, h, deadline); err != nil {
+				return nil, nil, nil, err
+			}
+		}
+		stop = cn.watch(ctx, deadline)
+		before := cn.cr.n
+		resp, err = cn.roundTrip(req)
+		if err == nil {
+			break
+		}
+		stop()
+		_ = cn.nc.Close()
+		stale := cn.reused && cn.cr.n == before && !isTimeout(err) && ctx.Err() == nil
+		if !stale || !rewind(req) {
+			return nil, nil, nil, err
+		}
+		cn = nil
+	}
+	keep := !resp.Close && !req.Close && resp.ProtoAtLeast(1, 1) && resp.StatusCode != http.StatusSwitchingProtocols
+	if resp.ContentLength != 0 {
+		body, rerr = io.ReadAll(io.LimitReader(resp.Body, limit))
+		if rerr == nil && int64(len(body)) >= limit {
+			var n int64
+			n, rerr = io.CopyN(io.Discard, resp.Body, drainLimit)
+			switch {
+			case rerr == io.EOF:
+				rerr = nil
+			case rerr == nil || n == drainLimit:
+				keep, rerr = false, nil // too long to drain: the connection goes instead
+			}
+		}
+	}
+	if !stop() || rerr != nil {
+		keep = false // a context that ended has moved the deadline to the past
+	}
+	_ = resp.Body.Close()
+	if keep && cn.br.Buffered() == 0 && cn.nc.SetDeadline(time.Time{}) == nil {
+		p.put(h, cn)
+	} else {
+		_ = cn.nc.Close()
+	}
+	return resp, body, rerr, nil
+}
+
+// roundTrip writes req and reads the answer's header, skipping 1xx answers.
+func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
+	if err := writeRequest(c.bw, req); err != nil {
+		return nil, err
+	}
+	if err := c.bw.Flush(); err != nil {
+		return nil, err
+	}
+	for {
+		resp, err := http.ReadResponse(c.br, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			return resp, nil
+		}
+	}
+}
+
+// watch sets c's deadline and arms its interruption when ctx ends. stop disarms
+// it and reports whether it did so before ctx ended.
+func (c *conn) watch(ctx context.Context, deadline time.Time) (stop func() bool) {
+	_ = c.nc.SetDeadline(deadline)
+	if ctx.Done() == nil {
+		return alwaysStopped
+	}
+	return context.AfterFunc(ctx, c.abort)
+}
+
+func alwaysStopped() bool { return true }
+
+// rewind makes req's body readable again for a second attempt and reports whether
+// it could.
+func rewind(req *http.Request) bool {
+	if req.Body == nil || req.Body == http.NoBody {
+		return true
+	}
+	if req.GetBody == nil {
+		return false
+	}
+	b, err := req.GetBody()
+	if err != nil {
+		return false
+	}
+	req.Body = b
+	return true
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// opName is the method as *url.Error names it: "Post", "Get".
+func opName(method string) string {
+	if method == "" {
+		method = http.MethodGet
+	}
+	return method[:1] + strings.ToLower(method[1:])
+}
