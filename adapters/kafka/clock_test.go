@@ -12,15 +12,11 @@ import (
 
 var clockStart = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
-// nextAt polls until clk has a timer armed and returns its deadline.
+// nextAt waits until clk has a timer armed and returns its deadline.
 func nextAt(t *testing.T, clk *clocktest.Fake) time.Time {
 	t.Helper()
-	var at time.Time
-	require.Eventually(t, func() bool {
-		var ok bool
-		at, ok = clk.Next()
-		return ok
-	}, 30*time.Second, 5*time.Millisecond, "no timer armed on the injected clock")
+	at, ok := clk.WaitNext(30 * time.Second)
+	require.True(t, ok, "no timer armed on the injected clock")
 	return at
 }
 

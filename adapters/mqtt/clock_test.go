@@ -55,15 +55,11 @@ func advanceUntil(t *testing.T, clk *clocktest.Fake, step time.Duration, cond fu
 	}, 15*time.Second, 20*time.Millisecond, append([]any{msg}, args...)...)
 }
 
-// nextAt polls until clk has a timer armed and returns its deadline.
+// nextAt waits until clk has a timer armed and returns its deadline.
 func nextAt(t *testing.T, clk *clocktest.Fake) time.Time {
 	t.Helper()
-	var at time.Time
-	require.Eventually(t, func() bool {
-		var ok bool
-		at, ok = clk.Next()
-		return ok
-	}, 15*time.Second, 5*time.Millisecond, "no timer armed on the injected clock")
+	at, ok := clk.WaitNext(15 * time.Second)
+	require.True(t, ok, "no timer armed on the injected clock")
 	return at
 }
 

@@ -25,6 +25,9 @@ type Fake struct {
 	now    time.Time
 	timers []*timer // armed ones only
 	seq    uint64
+	// armed, when not nil, is closed (and dropped) the next time a timer is armed:
+	// WaitNext waits on it.
+	armed chan struct{}
 }
 
 var _ clock.Clock = (*Fake)(nil)
@@ -67,7 +70,7 @@ func (f *Fake) NewTicker(d time.Duration) clock.Ticker {
 }
 
 // Next returns the deadline of the earliest armed timer or ticker; false when none
-// is armed. A test polls it to learn that the code under test has armed the timer
+// is armed. A test reads it (or waits with WaitNext) to learn that the code under test has armed the timer
 // it expects, and advances to it.
 func (f *Fake) Next() (time.Time, bool) {
 	f.mu.Lock()
@@ -76,6 +79,41 @@ func (f *Fake) Next() (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return f.earliestLocked().when, true
+}
+
+// WaitNext waits until a timer or ticker is armed and returns the earliest deadline,
+// like Next; false when none was armed within d of real time. A test calls it to wait
+// for the code under test to arm the timer it expects, without polling.
+func (f *Fake) WaitNext(d time.Duration) (time.Time, bool) {
+	limit := time.NewTimer(d)
+	defer limit.Stop()
+	for {
+		f.mu.Lock()
+		if len(f.timers) > 0 {
+			when := f.earliestLocked().when
+			f.mu.Unlock()
+			return when, true
+		}
+		if f.armed == nil {
+			f.armed = make(chan struct{})
+		}
+		armed := f.armed
+		f.mu.Unlock()
+		select {
+		case <-armed:
+		case <-limit.C:
+			return time.Time{}, false
+		}
+	}
+}
+
+// armLocked adds t to the armed timers and wakes WaitNext.
+func (f *Fake) armLocked(t *timer) {
+	f.timers = append(f.timers, t)
+	if f.armed != nil {
+		close(f.armed)
+		f.armed = nil
+	}
 }
 
 // Advance moves the clock forward by d, firing every timer due on the way.
@@ -184,7 +222,7 @@ func (t *timer) Reset(d time.Duration) bool {
 		return was
 	}
 	t.when, t.seq = t.f.now.Add(d), t.f.nextSeq()
-	t.f.timers = append(t.f.timers, t)
+	t.f.armLocked(t)
 	return was
 }
 
@@ -194,7 +232,7 @@ func (t *timer) resetTicker(d time.Duration) {
 	t.f.removeLocked(t)
 	t.drainLocked()
 	t.period, t.when, t.seq = d, t.f.now.Add(d), t.f.nextSeq()
-	t.f.timers = append(t.f.timers, t)
+	t.f.armLocked(t)
 }
 
 // tickerOf gives a ticker timer the clock.Ticker method set.

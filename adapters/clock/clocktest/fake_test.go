@@ -122,3 +122,24 @@ func TestFakeResetZeroAfterStaleTick(t *testing.T) {
 	require.Equal(t, t0.Add(time.Second), <-tm.C(), "the fresh value, sent by Reset(0) itself")
 	require.Empty(t, tm.C(), "and only that one")
 }
+
+// TestWaitNext: WaitNext returns at once when a timer is armed, wakes when one is armed
+// later, and gives up after its limit when none is.
+func TestWaitNext(t *testing.T) {
+	f := NewFake(time.Unix(0, 0))
+	if _, ok := f.WaitNext(time.Millisecond); ok {
+		t.Fatal("WaitNext reported a timer when none was armed")
+	}
+	woke := make(chan time.Time, 1)
+	go func() { // ends when a timer is armed or after 10 s
+		at, _ := f.WaitNext(10 * time.Second)
+		woke <- at
+	}()
+	f.AfterFunc(3*time.Second, func() {})
+	if at := <-woke; !at.Equal(time.Unix(3, 0)) {
+		t.Fatalf("WaitNext woke with %v, want the armed deadline", at)
+	}
+	if at, ok := f.WaitNext(0); !ok || !at.Equal(time.Unix(3, 0)) {
+		t.Fatalf("WaitNext with a timer armed = %v, %v", at, ok)
+	}
+}
