@@ -70,8 +70,8 @@ func (f *Fake) NewTicker(d time.Duration) clock.Ticker {
 }
 
 // Next returns the deadline of the earliest armed timer or ticker; false when none
-// is armed. A test reads it (or waits with WaitNext) to learn that the code under test has armed the timer
-// it expects, and advances to it.
+// is armed. A test reads it (or waits with WaitNext) to learn that the code under
+// test has armed the timer it expects, and advances to it.
 func (f *Fake) Next() (time.Time, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
