@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -249,9 +247,7 @@ func TestFastPathTLS(t *testing.T) {
 		s.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
 	})
 
-	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.pem")
-	require.NoError(t, os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600))
+	ca, dir := serverCA(t, srv.Server), t.TempDir()
 	cert, key := filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key")
 	writeKeyPair(t, srv.TLS.Certificates[0], cert, key)
 
@@ -297,9 +293,7 @@ func TestFastPathHTTP2OnlyServerUsesTransport(t *testing.T) {
 	}}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.pem")
-	require.NoError(t, os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600))
+	ca := serverCA(t, srv)
 	c, err := NewClient(5*time.Second, TLSConfig{CAFile: ca})
 	require.NoError(t, err)
 	for range 2 {

@@ -66,9 +66,7 @@ func TestTLSCAFileAndClientCert(t *testing.T) {
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 
-	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.pem")
-	require.NoError(t, os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600))
+	ca := serverCA(t, srv)
 
 	// Without a client certificate the server refuses the handshake.
 	c, err := NewClient(5*time.Second, TLSConfig{CAFile: ca})
@@ -78,6 +76,7 @@ func TestTLSCAFileAndClientCert(t *testing.T) {
 	require.Error(t, err)
 
 	// httptest's certificate and key double as a client certificate.
+	dir := t.TempDir()
 	cert := filepath.Join(dir, "client.pem")
 	key := filepath.Join(dir, "client.key")
 	writeKeyPair(t, srv.TLS.Certificates[0], cert, key)
@@ -95,4 +94,13 @@ func writeKeyPair(t *testing.T, c tls.Certificate, certPath, keyPath string) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600))
 	require.NoError(t, os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}), 0o600))
+}
+
+// serverCA writes srv's certificate to a file in a test directory and returns its
+// path, for a client's CAFile.
+func serverCA(t *testing.T, srv *httptest.Server) string {
+	t.Helper()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600))
+	return ca
 }
