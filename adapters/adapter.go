@@ -2,7 +2,6 @@ package adapters
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -91,7 +90,7 @@ func PublishSettle(ctx context.Context, pub Publisher, e *Event) (Settlement, er
 	case s := <-ch:
 		if !s.OK() {
 			if s.Err == nil {
-				s = Refuse(errors.New("event settled without an outcome"))
+				s = Refuse(ErrNoOutcome)
 			}
 			return s, s.Err
 		}

@@ -9,6 +9,10 @@ import (
 // retried and Connect is called again before the next Send.
 var ErrNotConnected = errors.New("not connected")
 
+// ErrNoOutcome is the error of a settlement that is not OK but carries no error of
+// its own (a done callback called with the zero Settlement): it counts as refused.
+var ErrNoOutcome = errors.New("event settled without an outcome")
+
 type permanentError struct{ err error }
 
 func (e *permanentError) Error() string { return e.err.Error() }

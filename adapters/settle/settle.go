@@ -40,6 +40,7 @@ type Options struct {
 type Tracker[T any] struct {
 	slots  chan struct{} // a token per unreleased entry; nil without Capacity
 	ready  chan struct{} // capacity 1: an entry settled
+	halted chan struct{} // closed at the first refusal or Close: a Push waiting for a slot gives up
 	onFail func(error)
 
 	mu        sync.Mutex // guards every field below and every entry's pending and err
@@ -60,7 +61,7 @@ type Entry[T any] struct {
 
 // New returns an empty tracker.
 func New[T any](o Options) *Tracker[T] {
-	t := &Tracker[T]{ready: make(chan struct{}, 1), onFail: o.OnFail}
+	t := &Tracker[T]{ready: make(chan struct{}, 1), halted: make(chan struct{}), onFail: o.OnFail}
 	if o.Capacity > 0 {
 		t.slots = make(chan struct{}, o.Capacity)
 	}
@@ -79,6 +80,8 @@ func (t *Tracker[T]) Push(ctx context.Context, v T, parts int) (*Entry[T], error
 	if t.slots != nil {
 		select {
 		case t.slots <- struct{}{}:
+		case <-t.halted:
+			return nil, t.refusing()
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -134,10 +137,11 @@ func (e *Entry[T]) Done(s adapters.Settlement) {
 	if !s.OK() && e.err == nil {
 		e.err = s.Err
 		if e.err == nil {
-			e.err = errors.New("settled without an outcome")
+			e.err = adapters.ErrNoOutcome
 		}
 		if t.failed == nil {
 			t.failed, first = e.err, e.err
+			close(t.halted)
 		}
 	}
 	t.checkIdleLocked()
@@ -261,6 +265,9 @@ func (t *Tracker[T]) Close() []T {
 		return nil
 	}
 	t.closed = true
+	if t.failed == nil {
+		close(t.halted)
+	}
 	items := t.items
 	t.items = nil
 	t.checkIdleLocked()

@@ -88,6 +88,8 @@ func TestTable(t *testing.T) {
 	}
 }
 
+var errBoom = errors.New("boom")
+
 func TestCapacity(t *testing.T) {
 	tr := New[int](Options{Capacity: 2})
 	ctx := context.Background()
@@ -110,6 +112,33 @@ func TestCapacity(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	require.NoError(t, <-pushed, "a release frees a slot")
+}
+
+// TestRefusalWakesAWaitingPush: a Push waiting for a slot returns the refusal as soon
+// as an entry is refused (no slot would ever free), without its context ending; so
+// does one waiting when the tracker is closed.
+func TestRefusalWakesAWaitingPush(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		stop func(tr *Tracker[int], e *Entry[int])
+		want error
+	}{
+		{"refused", func(_ *Tracker[int], e *Entry[int]) { e.Done(adapters.Refuse(errBoom)) }, errBoom},
+		{"closed", func(tr *Tracker[int], _ *Entry[int]) { tr.Close() }, ErrClosed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := New[int](Options{Capacity: 1})
+			e, err := tr.Push(context.Background(), 1, 1)
+			require.NoError(t, err)
+			pushed := make(chan error, 1)
+			go func() { // returns once the tracker halts
+				_, err := tr.Push(context.Background(), 2, 1)
+				pushed <- err
+			}()
+			tc.stop(tr, e)
+			require.ErrorIs(t, <-pushed, tc.want)
+		})
+	}
 }
 
 func TestIdleAndClose(t *testing.T) {
