@@ -211,7 +211,7 @@ func (t *Tracker) Node() string {
 
 func (t *Tracker) nodeLocked() string {
 	switch {
-	case t.failing[Critical] > 0 || t.stopping.Load():
+	case t.failing[Critical] > 0: // stopping is one too: daemon/running
 		return events.NodeNotReady
 	case t.failing[Degraded] > 0:
 		return events.NodeDegraded
@@ -358,13 +358,10 @@ func (t *Tracker) notifyLocked() {
 // the daemon is no longer ready (a Critical "daemon"/"running" condition with the detail
 // "shutting down"). It cannot be undone.
 func (t *Tracker) SetStopping() {
-	if t.stopping.Load() {
+	if t.stopping.Swap(true) {
 		return
 	}
-	// The condition first, so that the transition it publishes starts from the node's
-	// state before stopping; a concurrent second call sets it again, which is a no-op.
 	t.Set(DaemonComponent, "running", false, Critical, StoppingDetail)
-	t.stopping.Store(true)
 }
 
 // Stopping reports whether SetStopping was called.
