@@ -58,14 +58,36 @@ type conn struct {
 	reused bool
 }
 
+// maxAnswerHeader bounds the bytes read while an answer's header is parsed (status
+// line, headers, 1xx answers before it): a hostile server cannot fill the memory of a
+// small device with one endless header line.
+const maxAnswerHeader = 1 << 20
+
+// max1xx bounds the informational answers skipped before the final one.
+const max1xx = 5
+
+var (
+	errAnswerHeaderTooLarge = fmt.Errorf("answer header over %d bytes", maxAnswerHeader)
+	errTooMany1xx           = fmt.Errorf("more than %d informational (1xx) answers", max1xx)
+)
+
 // countReader counts the bytes read from the connection, so that a failure can tell
-// whether any of the answer arrived.
+// whether any of the answer arrived, and refuses to read past max while it is set.
 type countReader struct {
-	nc net.Conn
-	n  int64
+	nc  net.Conn
+	n   int64
+	max int64 // when not zero, no read goes past this count
 }
 
 func (r *countReader) Read(p []byte) (int, error) {
+	if r.max > 0 {
+		if r.n >= r.max {
+			return 0, errAnswerHeaderTooLarge
+		}
+		if room := r.max - r.n; int64(len(p)) > room {
+			p = p[:room]
+		}
+	}
 	n, err := r.nc.Read(p)
 	r.n += int64(n)
 	return n, err
@@ -317,10 +339,15 @@ func (p *pool) exchange(ctx context.Context, h *host, req *http.Request, deadlin
 	if !stop() || rerr != nil {
 		keep = false // a context that ended has moved the deadline to the past
 	}
+	if !keep {
+		// Closed before the body: closing an answer body reads what is left of it,
+		// which for an endless answer would never end.
+		_ = cn.nc.Close()
+	}
 	_ = resp.Body.Close()
 	if keep && cn.br.Buffered() == 0 && cn.nc.SetDeadline(time.Time{}) == nil {
 		p.put(h, cn)
-	} else {
+	} else if keep {
 		_ = cn.nc.Close()
 	}
 	return resp, body, rerr, nil
@@ -334,7 +361,9 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 	if err := c.bw.Flush(); err != nil {
 		return nil, err
 	}
-	for {
+	c.cr.max = c.cr.n + int64(c.br.Buffered()) + maxAnswerHeader
+	defer func() { c.cr.max = 0 }()
+	for range max1xx + 1 {
 		resp, err := http.ReadResponse(c.br, req)
 		if err != nil {
 			return nil, err
@@ -343,6 +372,7 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 	}
+	return nil, errTooMany1xx
 }
 
 // watch sets c's deadline and arms its interruption when ctx ends. stop disarms
