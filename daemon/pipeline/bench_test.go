@@ -35,6 +35,7 @@ import (
 // benchPublish publishes b.N events with payload through a pipeline whose only sink
 // is sink, routed by route (its To is set here), and waits for every done callback.
 func benchPublish(b *testing.B, sink adapters.Sink, route pipeline.Route, payload func(i int) []byte) {
+	pipeline.WithoutInvariantChecks(b)
 	db := storetest.MustOpen(b)
 	w := db.NewWriter(store.WriterOptions{Window: 5 * time.Millisecond})
 	route.Name, route.To = "bench", []string{"s"}

@@ -228,8 +228,8 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 			p.opt.Oversize, done)
 	}
 	var sinks [2]string
-	var events [2]*adapters.Event
-	d := p.opt.Router.RouteInto(e, sinks[:0], events[:0])
+	var evs [2]*adapters.Event
+	d := p.opt.Router.RouteInto(e, sinks[:0], evs[:0])
 	for _, f := range d.Skipped {
 		p.rejected(e, "skipped")
 		p.log.Debug("event skipped by a route's transform",
