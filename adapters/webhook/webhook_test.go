@@ -453,4 +453,7 @@ func TestCloseClosesIdleConnections(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the idle connection is still open after Close")
 	}
+	// Every request was accepted before its Send returned: a second connection would
+	// have left its StateNew here.
+	require.Empty(t, states, "one connection for every request")
 }
