@@ -12,14 +12,6 @@ import (
 
 var clockStart = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
-// nextAt waits until clk has a timer armed and returns its deadline.
-func nextAt(t *testing.T, clk *clocktest.Fake) time.Time {
-	t.Helper()
-	at, ok := clk.WaitNext(30 * time.Second)
-	require.True(t, ok, "no timer armed on the injected clock")
-	return at
-}
-
 // TestStartBackoffFollowsTheClock: with no broker to reach, the source waits
 // between attempts on the injected clock: each wait is armed there with the
 // ReconnectDelay of its attempt, and the next attempt comes only once the fake clock
@@ -34,7 +26,8 @@ func TestStartBackoffFollowsTheClock(t *testing.T) {
 	require.NoError(t, err)
 	r := start(t, s, newPub(nil))
 	for n := range 3 {
-		at := nextAt(t, clk)
+		at, armed := clk.WaitNext(30 * time.Second)
+		require.True(t, armed, "no timer armed on the injected clock")
 		require.Equal(t, clk.Now().Add(adapters.ReconnectDelay(n)), at, "wait %d", n)
 		clk.AdvanceTo(at) // the next attempt; it arms the next, longer wait
 	}
@@ -61,7 +54,9 @@ func TestCommitTickerFollowsTheClock(t *testing.T) {
 	r := start(t, s, p)
 
 	// The session's committer arms its ticker on the fake clock at Setup.
-	require.Equal(t, clockStart.Add(commitInterval), nextAt(t, clk))
+	at, armed := clk.WaitNext(30 * time.Second)
+	require.True(t, armed, "no commit ticker armed on the injected clock")
+	require.Equal(t, clockStart.Add(commitInterval), at)
 	require.Eventually(t, func() bool { return p.acceptedAll(payloads) }, 30*time.Second, 20*time.Millisecond)
 	require.Equal(t, int64(-1), cl.committed(t, group, topic)[0], "no tick yet, so no commit")
 

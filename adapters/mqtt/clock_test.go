@@ -55,14 +55,6 @@ func advanceUntil(t *testing.T, clk *clocktest.Fake, step time.Duration, cond fu
 	}, 15*time.Second, 20*time.Millisecond, append([]any{msg}, args...)...)
 }
 
-// nextAt waits until clk has a timer armed and returns its deadline.
-func nextAt(t *testing.T, clk *clocktest.Fake) time.Time {
-	t.Helper()
-	at, ok := clk.WaitNext(15 * time.Second)
-	require.True(t, ok, "no timer armed on the injected clock")
-	return at
-}
-
 // TestReconnectBackoffFollowsTheClock: with nothing listening at the broker's
 // address, the source waits between attempts on the injected clock: each wait is
 // armed there with the ReconnectDelay of its attempt, and the next attempt (which
@@ -78,7 +70,8 @@ func TestReconnectBackoffFollowsTheClock(t *testing.T) {
 	require.NoError(t, err)
 	stop := runSource(t, src, &recPublisher{})
 	for n := range 3 {
-		at := nextAt(t, clk)
+		at, armed := clk.WaitNext(15 * time.Second)
+		require.True(t, armed, "no timer armed on the injected clock")
 		require.Equal(t, clk.Now().Add(adapters.ReconnectDelay(n)), at, "wait %d", n)
 		clk.AdvanceTo(at)
 	}
