@@ -26,11 +26,12 @@ func (d *Daemon) roleFor(dir adapters.Direction, name string) func(role, reason 
 		}
 		from := current
 		current = role
-		d.bus.Publish(events.Event{Kind: events.SourceRoleChanged, Source: name, From: from, To: role, Reason: reason})
 		detail := role
 		if reason != "" {
 			detail += ": " + events.Cut(reason, events.MaxReason)
 		}
+		// The condition first: whoever sees the event finds it in the health snapshot.
 		d.health.Set(component, "role", role == adapters.RoleActive, health.Degraded, detail)
+		d.bus.Publish(events.Event{Kind: events.SourceRoleChanged, Source: name, From: from, To: role, Reason: reason})
 	}
 }

@@ -50,6 +50,13 @@ type Writer struct {
 	opts WriterOptions
 
 	queue chan Job
+	// full gets a token (capacity 1, never blocking) when Submit leaves a full batch
+	// (MaxBatch) queued and held by Run: Run does not take jobs one by one while a
+	// commit window is open (see Run), so a full batch has to wake it.
+	full chan struct{}
+	// held is how many jobs Run holds while it waits for a window without taking
+	// jobs; Submit adds it to the queue's length to see a full batch.
+	held atomic.Int64
 	// mu is held shared by Submit while it hands over a job and exclusively, once, by
 	// Run after closing done: that wait guarantees no job enters queue after Run's
 	// final drain.
@@ -74,7 +81,7 @@ func (db *DB) NewWriter(o WriterOptions) *Writer {
 		o.Queue = 4 * o.MaxBatch
 	}
 	o.Clock = clock.Or(o.Clock)
-	return &Writer{db: db, opts: o, queue: make(chan Job, o.Queue), done: make(chan struct{})}
+	return &Writer{db: db, opts: o, queue: make(chan Job, o.Queue), full: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 // Submit queues j for the next group commit. It blocks while the queue is full
@@ -93,6 +100,12 @@ func (w *Writer) Submit(ctx context.Context, j Job) error {
 	}
 	select {
 	case w.queue <- j:
+		if len(w.queue)+int(w.held.Load()) >= w.opts.MaxBatch {
+			select {
+			case w.full <- struct{}{}:
+			default:
+			}
+		}
 		return nil
 	case <-w.done:
 		return ErrClosed
@@ -155,7 +168,9 @@ func (w *Writer) Run(ctx context.Context) error {
 	defer idle.Stop()
 
 	for {
-		if len(pending) == 0 {
+		switch {
+		case len(pending) == 0:
+			// Idle: the first job opens a window.
 			select {
 			case <-ctx.Done():
 				return w.shutdown(&f, pending)
@@ -168,42 +183,70 @@ func (w *Writer) Run(ctx context.Context) error {
 				// the window, and they would wait for a full batch.
 				continue
 			}
-		} else {
+		case closes.Sub(clk.Now()) > w.opts.Window:
+			// Only deferred jobs wait, on a window longer than a new job may wait:
+			// the next job shortens it.
 			select {
 			case <-ctx.Done():
 				window.Stop()
 				return w.shutdown(&f, pending)
 			case j := <-w.queue:
 				pending = append(pending, j)
-				// Only deferred jobs were waiting, on a long window: a new job
-				// gets the normal one.
-				if closes.Sub(clk.Now()) > w.opts.Window {
-					arm(w.opts.Window)
-				}
+				arm(w.opts.Window)
 			case <-window.C():
-				var next time.Time
-				pending, next = w.flushDue(&f, pending)
-				if len(pending) > 0 {
-					arm(max(w.opts.Window, next.Sub(clk.Now())))
-				}
+				pending = w.closeWindow(&f, pending, arm)
 				continue
 			}
-		}
-		// Take what is already queued without waiting, up to a full batch.
-	drain:
-		for len(pending) < w.opts.MaxBatch {
-			select {
-			case j := <-w.queue:
-				pending = append(pending, j)
-			default:
-				break drain
+		default:
+			// A window no longer than Window is open: every job queued now is
+			// committed (or deferred) when it closes, so Run does not wake for each
+			// one; only a full batch (Submit's token) or the window wakes it. At a
+			// steady stream this is two wake-ups per window instead of one per job.
+			// held is stored before the queue is looked at, and Submit queues before
+			// it loads held: one of the two sees a full batch.
+			w.held.Store(int64(len(pending)))
+			if len(w.queue)+len(pending) < w.opts.MaxBatch {
+				select {
+				case <-ctx.Done():
+					window.Stop()
+					return w.shutdown(&f, pending)
+				case <-w.full:
+				case <-window.C():
+					pending = w.closeWindow(&f, pending, arm)
+					continue
+				}
 			}
 		}
+		pending = w.drain(pending)
 		if len(pending) >= w.opts.MaxBatch {
 			window.Stop()
 			pending = f.flush(pending)
 		}
 	}
+}
+
+// drain takes what is already queued without waiting, up to a full batch.
+func (w *Writer) drain(pending []Job) []Job {
+	for len(pending) < w.opts.MaxBatch {
+		select {
+		case j := <-w.queue:
+			pending = append(pending, j)
+		default:
+			return pending
+		}
+	}
+	return pending
+}
+
+// closeWindow handles a closed commit window: it takes the jobs queued while it was
+// open, commits the due ones and re-arms for the deferred ones.
+func (w *Writer) closeWindow(f *flusher, pending []Job, arm func(time.Duration)) []Job {
+	pending = w.drain(pending)
+	pending, next := w.flushDue(f, pending)
+	if len(pending) > 0 {
+		arm(max(w.opts.Window, next.Sub(w.opts.Clock.Now())))
+	}
+	return pending
 }
 
 // flushDue commits the waiting jobs that are due and returns the deferred ones, in
