@@ -315,6 +315,7 @@ type clientQueue struct {
 	tr      *settle.Tracker[heldPacket]
 	stopped chan struct{} // closed by stop
 	once    sync.Once     // closes stopped
+	acks    pubacks       // the releaser's PUBACKs to write
 
 	// attrs are the events' Attrs maps of this client, one per QoS, retain and dup
 	// flags, made on first use and shared by its events (an Event is immutable once
@@ -378,7 +379,7 @@ func (q *clientQueue) run() {
 // release acknowledges the settled prefix of the queue in order. When a refused
 // packet reaches the head, it drops the rest and disconnects the client.
 func (q *clientQueue) release() {
-	_, cause := q.tr.Release(q.ack)
+	_, cause := q.tr.ReleaseBatch(q.ackBatch)
 	if cause == nil {
 		return
 	}
@@ -392,6 +393,26 @@ func (q *clientQueue) release() {
 	q.h.disconnect(q.cl)
 }
 
+// ackBatch acknowledges released packets in order: the PUBACKs of consecutive QoS 1
+// packets leave in one write (pubacks.flush); a QoS 2 packet or one to distribute
+// first flushes those before it, then goes as ack does. It runs within ReleaseBatch,
+// so no PUBACK Mochi writes for a packet arriving meanwhile (one not for the relay)
+// can pass these.
+func (q *clientQueue) ackBatch(xs []heldPacket) {
+	for _, x := range xs {
+		if x.released != nil || x.pk != nil {
+			q.acks.flush(q.h.b, q.cl)
+			q.ack(x)
+			continue
+		}
+		q.acks.add(x.id)
+		if len(q.acks.ids) == maxPubackBatch {
+			q.acks.flush(q.h.b, q.cl)
+		}
+	}
+	q.acks.flush(q.h.b, q.cl)
+}
+
 // ack acknowledges one released packet: QoS 2 lets its OnPublish return (Mochi sends
 // PUBREC and distributes), QoS 1 is distributed and gets its PUBACK.
 func (q *clientQueue) ack(x heldPacket) {
@@ -402,15 +423,7 @@ func (q *clientQueue) ack(x heldPacket) {
 	if x.pk != nil {
 		q.h.distribute(*x.pk)
 	}
-	ack := packets.Packet{
-		FixedHeader: packets.FixedHeader{Type: packets.Puback},
-		PacketID:    x.id,
-		ReasonCode:  packets.CodeSuccess.Code,
-		Created:     time.Now().Unix(),
-	}
-	if err := q.cl.WritePacket(ack); err != nil {
-		q.h.b.log.Debug("write puback", "client", q.cl.ID, "err", err)
-	}
+	writePuback(q.h.b, q.cl, x.id)
 }
 
 // Source returns a source that receives, in-process, every PUBLISH from the
