@@ -14,6 +14,7 @@ import (
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -114,10 +115,14 @@ func heldPublishes(t *testing.T, b *Broker, cl *mochi.Client, pub holdPublisher,
 			PacketID:    first + uint16(i),
 		}
 		// OnPublish waits for Publish, which waits for the test: publish from a goroutine.
-		errc := make(chan error, 1)
-		go func() { _, err := b.bridge.OnPublish(cl, pk); errc <- err }()
+		res := make(chan packets.Packet, 1)
+		go func() {
+			out, err := b.bridge.OnPublish(cl, pk)
+			assert.NoError(t, err)
+			res <- out
+		}()
 		hs = append(hs, pub.next(t))
-		require.ErrorIs(t, <-errc, packets.ErrRejectPacket, "QoS 1: Mochi must not acknowledge it")
+		require.True(t, (<-res).Ignore, "QoS 1: Mochi must not acknowledge it")
 	}
 	return hs
 }
@@ -229,4 +234,37 @@ func TestRefusalAfterCoalescedAcks(t *testing.T) {
 	require.Eventually(t, func() bool { return len(pubackIDs(t, w.bytes())) == 2 }, 10*time.Second, time.Millisecond)
 	require.Equal(t, []uint16{1, 2}, pubackIDs(t, w.bytes()))
 	require.EqualValues(t, 1, conn.writes.Load())
+}
+
+// TestHeldPacketIgnoredByMochi: Mochi does nothing with a held QoS 1 packet (see
+// ignored): no PUBACK, no retained message, no delivery, until the relay accepted it;
+// then it is acknowledged, retained and delivered once.
+func TestHeldPacketIgnoredByMochi(t *testing.T) {
+	b, rec := startBroker(t, nil)
+	pub := make(holdPublisher, 10)
+	run(t, b.Source("s", []string{"relay/#"}, "", ""), pub)
+	waitRunning(t, b)
+	subs := subscriber(t, b, "#")
+
+	c := client(t, b, "device-7", nil)
+	tok := c.Publish("relay/x", 1, true, "held")
+	h := pub.next(t)
+	// Mochi handles a client's packets in order: once a later one is delivered, it
+	// is done with the held one.
+	require.True(t, c.Publish("other/x", 0, false, "marker").WaitTimeout(10*time.Second))
+	require.Equal(t, "marker", string(msgOf(t, subs).Payload()), "the held message was delivered before the relay accepted it")
+	require.Empty(t, b.srv.Topics.Messages("relay/x"), "retained before the relay accepted it")
+	_, acked := rec.get("device-7")
+	require.Empty(t, acked, "acknowledged before the relay accepted it")
+
+	h.done(nil)
+	require.True(t, tok.WaitTimeout(10*time.Second), "no PUBACK after done(nil)")
+	m := msgOf(t, subs)
+	require.Equal(t, "held", string(m.Payload()))
+	require.Len(t, b.srv.Topics.Messages("relay/x"), 1, "retained once accepted")
+	select {
+	case m := <-subs:
+		t.Fatalf("delivered twice: %q", m.Payload())
+	case <-time.After(50 * time.Millisecond):
+	}
 }
