@@ -28,10 +28,10 @@ var errReject error = packets.ErrRejectPacket
 // bridge is the Mochi hook that hands PUBLISH packets matching a Source's filters to
 // the relay and holds their acknowledgements until the relay has them.
 //
-// QoS 1: OnPublish publishes the event and rejects the packet, so Mochi neither
-// acknowledges nor distributes it; once every done callback reported success, the
-// client's releaser goroutine distributes it through the inline client and writes
-// the PUBACK. QoS 2: OnPublish blocks until the relay has the event, then lets Mochi
+// QoS 1: OnPublish publishes the event and hands the packet back marked Ignore
+// (ignored), so Mochi neither acknowledges nor distributes it; once every done
+// callback reported success, the client's releaser goroutine distributes it through
+// the inline client and writes the PUBACK (several PUBACKs in one write, pubacks). QoS 2: OnPublish blocks until the relay has the event, then lets Mochi
 // go on (PUBREC, distribution). QoS 0: published and passed on at once. In every
 // case acknowledgements leave in the order the client's packets arrived (MQTT 3.1.1
 // §4.6), so a client's non-matching QoS 1 and 2 packets queue behind its held ones.
