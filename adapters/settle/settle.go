@@ -42,6 +42,7 @@ type Tracker[T any] struct {
 	ready  chan struct{} // capacity 1: an entry settled
 	halted chan struct{} // closed at the first refusal or Close: a Push waiting for a slot gives up
 	onFail func(error)
+	batch  []T // ReleaseBatch's reused slice: only the goroutine releasing touches it
 
 	mu        sync.Mutex // guards every field below and every entry's pending and err
 	items     []*Entry[T]
@@ -166,9 +167,41 @@ func (t *Tracker[T]) Ready() <-chan struct{} { return t.ready }
 // Release passes the values of the settled prefix to fn, in push order, and drops
 // them; it repeats while more settled meanwhile. It returns how many it released and
 // the refusal that stops the prefix, if the first unreleased entry was refused. Calls
-// never overlap: while one Release runs, another returns (0, nil) at once and the
-// running one takes over its work. fn runs without the tracker's lock.
+// never overlap: while one Release (or ReleaseBatch) runs, another returns (0, nil)
+// at once and the running one takes over its work. fn runs without the tracker's
+// lock.
 func (t *Tracker[T]) Release(fn func(T)) (int, error) {
+	return t.release(func(es []*Entry[T]) {
+		for _, e := range es {
+			fn(e.value)
+		}
+	})
+}
+
+// ReleaseBatch is Release handing fn the values of each settled prefix at once, so
+// that their acknowledgements can leave together (one write for several). The slice
+// is reused: fn must not keep it. While fn runs the tracker is not Empty, so a value
+// that skips the queue cannot be acknowledged before fn's.
+func (t *Tracker[T]) ReleaseBatch(fn func([]T)) (int, error) {
+	return t.release(func(es []*Entry[T]) {
+		vs := t.batch[:0]
+		for _, e := range es {
+			vs = append(vs, e.value)
+		}
+		fn(vs)
+		clear(vs) // drop what the values point to
+		if cap(vs) > maxBatchCap {
+			vs = nil // a burst's batch is not kept for good
+		}
+		t.batch = vs
+	})
+}
+
+// maxBatchCap bounds the values ReleaseBatch keeps allocated between calls.
+const maxBatchCap = 256
+
+// release hands each settled prefix to fn; see Release.
+func (t *Tracker[T]) release(fn func([]*Entry[T])) (int, error) {
 	t.mu.Lock()
 	if t.releasing || t.closed {
 		t.mu.Unlock()
@@ -190,9 +223,7 @@ func (t *Tracker[T]) Release(fn func(T)) (int, error) {
 			t.items = nil
 		}
 		t.mu.Unlock()
-		for _, e := range ready {
-			fn(e.value)
-		}
+		fn(ready)
 		t.free(k)
 		n += k
 		t.mu.Lock()

@@ -338,3 +338,50 @@ func TestOnFailMayCallBack(t *testing.T) {
 	require.Zero(t, n)
 	require.EqualError(t, err, "second", "Release names the refusal at the head")
 }
+
+// TestReleaseBatch: ReleaseBatch hands each settled prefix over at once, in push
+// order, and the tracker is not Empty while it does (a value skipping the queue
+// must not be acknowledged before the batch).
+func TestReleaseBatch(t *testing.T) {
+	tr := New[int](Options{})
+	ents := make([]*Entry[int], 6)
+	for i := range ents {
+		e, err := tr.Push(context.Background(), i, 1)
+		require.NoError(t, err)
+		ents[i] = e
+	}
+	var batches [][]int
+	release := func() {
+		n, err := tr.ReleaseBatch(func(vs []int) {
+			require.False(t, tr.Empty(), "Empty while a batch is handed over")
+			batches = append(batches, slices.Clone(vs))
+		})
+		require.NoError(t, err)
+		want := 0
+		if len(batches) > 0 {
+			want = len(batches[len(batches)-1])
+		}
+		require.Equal(t, want, n)
+	}
+	for _, i := range []int{3, 2, 1} {
+		ents[i].Done(ok)
+	}
+	release()
+	require.Empty(t, batches, "entry 0 holds the prefix")
+	ents[0].Done(ok)
+	release()
+	require.Equal(t, [][]int{{0, 1, 2, 3}}, batches, "one batch for the settled prefix")
+	ents[5].Done(ok)
+	ents[4].Done(ok)
+	release()
+	require.Equal(t, [][]int{{0, 1, 2, 3}, {4, 5}}, batches)
+	require.True(t, tr.Empty())
+
+	// A refused head stops the batch as it stops Release.
+	e, err := tr.Push(context.Background(), 6, 1)
+	require.NoError(t, err)
+	e.Done(refusal)
+	n, err := tr.ReleaseBatch(func([]int) { t.Fatal("a refused entry was released") })
+	require.Zero(t, n)
+	require.ErrorIs(t, err, errNo)
+}

@@ -28,10 +28,10 @@ var errReject error = packets.ErrRejectPacket
 // bridge is the Mochi hook that hands PUBLISH packets matching a Source's filters to
 // the relay and holds their acknowledgements until the relay has them.
 //
-// QoS 1: OnPublish publishes the event and rejects the packet, so Mochi neither
-// acknowledges nor distributes it; once every done callback reported success, the
-// client's releaser goroutine distributes it through the inline client and writes
-// the PUBACK. QoS 2: OnPublish blocks until the relay has the event, then lets Mochi
+// QoS 1: OnPublish publishes the event and hands the packet back marked Ignore
+// (ignored), so Mochi neither acknowledges nor distributes it; once every done
+// callback reported success, the client's releaser goroutine distributes it through
+// the inline client and writes the PUBACK (several PUBACKs in one write, pubacks). QoS 2: OnPublish blocks until the relay has the event, then lets Mochi
 // go on (PUBREC, distribution). QoS 0: published and passed on at once. In every
 // case acknowledgements leave in the order the client's packets arrived (MQTT 3.1.1
 // §4.6), so a client's non-matching QoS 1 and 2 packets queue behind its held ones.
@@ -126,7 +126,7 @@ func (h *bridge) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet,
 			return pk, errReject
 		}
 		if qos == 1 {
-			return pk, errReject
+			return ignored(pk), nil
 		}
 		return h.wait(e, pk)
 	}
@@ -166,9 +166,26 @@ func (h *bridge) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet,
 		}
 	}
 	if qos == 1 {
-		return pk, errReject
+		return ignored(pk), nil
 	}
 	return h.wait(e, pk)
+}
+
+// ignored returns a QoS 1 packet the bridge holds as Mochi must go on with it: not at
+// all (no PUBACK, no retain, no delivery; the releaser does all that). Rejecting it
+// (packets.ErrRejectPacket) would do the same, but Mochi then logs the rejection at
+// debug level with the packet as an argument, which copies the whole packet to the
+// heap (about 700 B) even with debug logging off, and compares the error twice
+// (errors.Is on a packets.Code value allocates). Mochi 2.7.9's processPublish instead
+// takes a QoS 0 packet past the acknowledgement to publishToSubscribers, which does
+// nothing for a packet marked Ignore, and retains nothing without the retain flag
+// (TestHeldPacketIgnoredByMochi). The hooks' OnPublished then sees it; the daemon's
+// hooks do not provide it.
+func ignored(pk packets.Packet) packets.Packet {
+	pk.FixedHeader.Qos = 0
+	pk.FixedHeader.Retain = false
+	pk.Ignore = true
+	return pk
 }
 
 // target is a running attachment a packet goes to, with its run.
@@ -315,6 +332,7 @@ type clientQueue struct {
 	tr      *settle.Tracker[heldPacket]
 	stopped chan struct{} // closed by stop
 	once    sync.Once     // closes stopped
+	acks    pubacks       // the releaser's PUBACKs to write
 
 	// attrs are the events' Attrs maps of this client, one per QoS, retain and dup
 	// flags, made on first use and shared by its events (an Event is immutable once
@@ -378,7 +396,7 @@ func (q *clientQueue) run() {
 // release acknowledges the settled prefix of the queue in order. When a refused
 // packet reaches the head, it drops the rest and disconnects the client.
 func (q *clientQueue) release() {
-	_, cause := q.tr.Release(q.ack)
+	_, cause := q.tr.ReleaseBatch(q.ackBatch)
 	if cause == nil {
 		return
 	}
@@ -392,6 +410,26 @@ func (q *clientQueue) release() {
 	q.h.disconnect(q.cl)
 }
 
+// ackBatch acknowledges released packets in order: the PUBACKs of consecutive QoS 1
+// packets leave in one write (pubacks.flush); a QoS 2 packet or one to distribute
+// first flushes those before it, then goes as ack does. It runs within ReleaseBatch,
+// so no PUBACK Mochi writes for a packet arriving meanwhile (one not for the relay)
+// can pass these.
+func (q *clientQueue) ackBatch(xs []heldPacket) {
+	for _, x := range xs {
+		if x.released != nil || x.pk != nil {
+			q.acks.flush(q.h.b, q.cl)
+			q.ack(x)
+			continue
+		}
+		q.acks.add(x.id)
+		if len(q.acks.ids) == maxPubackBatch {
+			q.acks.flush(q.h.b, q.cl)
+		}
+	}
+	q.acks.flush(q.h.b, q.cl)
+}
+
 // ack acknowledges one released packet: QoS 2 lets its OnPublish return (Mochi sends
 // PUBREC and distributes), QoS 1 is distributed and gets its PUBACK.
 func (q *clientQueue) ack(x heldPacket) {
@@ -402,15 +440,7 @@ func (q *clientQueue) ack(x heldPacket) {
 	if x.pk != nil {
 		q.h.distribute(*x.pk)
 	}
-	ack := packets.Packet{
-		FixedHeader: packets.FixedHeader{Type: packets.Puback},
-		PacketID:    x.id,
-		ReasonCode:  packets.CodeSuccess.Code,
-		Created:     time.Now().Unix(),
-	}
-	if err := q.cl.WritePacket(ack); err != nil {
-		q.h.b.log.Debug("write puback", "client", q.cl.ID, "err", err)
-	}
+	writePuback(q.h.b, q.cl, x.id)
 }
 
 // Source returns a source that receives, in-process, every PUBLISH from the

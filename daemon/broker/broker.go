@@ -33,6 +33,11 @@ type Broker struct {
 	inline *mochi.Client // publishes on the relay's behalf
 	bridge *bridge
 
+	// packetHooks are the hooks added with addHook that watch packets written
+	// (OnPacketEncode, OnPacketSent): the bridge's coalesced PUBACKs bypass
+	// Client.WritePacket, so it calls them itself. The daemon adds none.
+	packetHooks []mochi.Hook
+
 	// ctx ends when Close starts: it unblocks hook calls waiting for the relay.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -79,15 +84,27 @@ func New(cfg Config, log *slog.Logger) (*Broker, error) {
 	for _, u := range cfg.Users {
 		users[u.Username] = u.Password
 	}
-	if err := srv.AddHook(&authHook{anonymous: cfg.Anonymous, users: users}, nil); err != nil {
+	if err := b.addHook(&authHook{anonymous: cfg.Anonymous, users: users}); err != nil {
 		cancel()
 		return nil, fmt.Errorf("add auth hook: %w", err)
 	}
-	if err := srv.AddHook(b.bridge, nil); err != nil {
+	if err := b.addHook(b.bridge); err != nil {
 		cancel()
 		return nil, fmt.Errorf("add bridge hook: %w", err)
 	}
 	return b, nil
+}
+
+// addHook adds h to the server. Every hook goes through it, before Start: see
+// packetHooks.
+func (b *Broker) addHook(h mochi.Hook) error {
+	if err := b.srv.AddHook(h, nil); err != nil {
+		return err
+	}
+	if h.Provides(mochi.OnPacketEncode) || h.Provides(mochi.OnPacketSent) {
+		b.packetHooks = append(b.packetHooks, h)
+	}
+	return nil
 }
 
 type nopHealth struct{}

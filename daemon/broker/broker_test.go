@@ -50,7 +50,7 @@ func startBroker(t *testing.T, mutate func(*Config)) (*Broker, *recorder) {
 	b, err := New(cfg, testLog(t))
 	require.NoError(t, err)
 	rec := &recorder{published: map[string][]uint16{}, acked: map[string][]uint16{}}
-	require.NoError(t, b.srv.AddHook(rec, nil))
+	require.NoError(t, b.addHook(rec))
 	require.NoError(t, b.Start())
 	t.Cleanup(func() { require.NoError(t, b.Close()) })
 	return b, rec
