@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/tidwall/gjson"
 )
 
 // encodeStd is what Encode must produce: encoding/json with HTML escaping off.
@@ -115,4 +116,58 @@ func TestCheckEvent(t *testing.T) {
 		}
 		require.Equal(t, tc.key, key, "body %.100q", tc.body)
 	}
+}
+
+// checkEventGJSON is CheckEvent as it was before acceptEvent (gjson), the oracle of
+// FuzzCheckEvent.
+func checkEventGJSON(body []byte) (string, bool) {
+	if !gjson.ValidBytes(body) {
+		return "", false
+	}
+	root := gjson.ParseBytes(body)
+	if !root.IsObject() {
+		return "", false
+	}
+	var et, pr, key gjson.Result
+	root.ForEach(func(k, v gjson.Result) bool {
+		switch {
+		case k.Str == "eventType" && !et.Exists():
+			et = v
+		case k.Str == "priority" && !pr.Exists():
+			pr = v
+		case k.Str == "integrationKey" && !key.Exists():
+			key = v
+		}
+		return true
+	})
+	switch {
+	case et.Type != gjson.String, et.Str != "ALERT" && et.Str != "ACCEPT" && et.Str != "RESOLVE" && et.Str != "COMMENT":
+		return "", false
+	case pr.Exists() && pr.Type != gjson.Null && (pr.Type != gjson.String || pr.Str != "HIGH" && pr.Str != "LOW"):
+		return "", false
+	case key.Type != gjson.Null && key.Type != gjson.String:
+		return "", false
+	}
+	return key.Str, true
+}
+
+func FuzzCheckEvent(f *testing.F) {
+	for _, tc := range checkEventCases {
+		f.Add([]byte(tc.body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		want, wantOK := checkEventGJSON(body)
+		key, err := CheckEvent(body)
+		require.Equal(t, wantOK, err == nil, "CheckEvent(%q): %v", body, err)
+		require.Equal(t, want, key)
+		if key, ok := acceptEvent(body); ok {
+			require.True(t, wantOK, "acceptEvent(%q)", body)
+			require.Equal(t, want, key)
+		}
+	})
+}
+
+func TestAcceptEventAllocs(t *testing.T) {
+	body := []byte(`{"integrationKey":"il1api-bench","eventType":"ALERT","summary":"s","priority":"HIGH","customDetails":{"id":"x"}}`)
+	require.Equal(t, 1.0, testing.AllocsPerRun(100, func() { _, _ = CheckEvent(body) })) // the key
 }

@@ -9,9 +9,10 @@ import (
 )
 
 // BenchmarkTransformEvent is the per-event CPU of the ilert route transform on the
-// payload `make bench` publishes. Target: ≤ 5 allocs/op (the derived event, the
-// payload's one string copy, the alertKey, the body and the events path; it was 50
-// when the payload was decoded into a map and the body encoded by reflection).
+// payload `make bench` publishes. Target: ≤ 3 allocs/op (the derived event, the
+// payload's one string copy and the body; it was 50 when the payload was decoded
+// into a map and the body encoded by reflection, 6 when encoding/json validated it
+// and gjson read it).
 func BenchmarkTransformEvent(b *testing.B) {
 	c := mapping.DefaultTransformConfig()
 	c.Topics = mapping.Topics{Event: "bench/alerts"}
@@ -30,7 +31,7 @@ func BenchmarkTransformEvent(b *testing.B) {
 }
 
 // BenchmarkCheckEvent is the ilert sink's check of a stored event body before sending.
-// Target: ≤ 1 alloc/op (the body's one string copy; it was 5).
+// Target: ≤ 1 alloc/op (the integration key; it was 5, then 1 copy of the whole body).
 func BenchmarkCheckEvent(b *testing.B) {
 	body := []byte(`{"integrationKey":"il1api-bench","eventType":"ALERT","summary":"pump 3 pressure high","details":null,"alertKey":"k17","priority":null,"images":null,"links":null,"customDetails":{"id":"ev-000123","sent":1763780000123456789}}`)
 	b.ReportAllocs()
@@ -71,7 +72,7 @@ var (
 )
 
 // BenchmarkTransformW1 is the transform of W1 through the ilert sink, and of the
-// webhook W1 payload, per event.
+// webhook W1 payload, per event. Target: ≤ 3 allocs/op, as BenchmarkTransformEvent.
 func BenchmarkTransformW1(b *testing.B) {
 	for _, c := range []struct {
 		name    string
