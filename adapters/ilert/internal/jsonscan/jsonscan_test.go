@@ -20,6 +20,10 @@ var seeds = []string{
 	`{`, `}`, `{"a"}`, `{"a":}`, `{"a":1,}`, `{,}`, `[1,]`, `[,1]`, `[1 2]`, `{"a":1 "b":2}`, `{"a" 1}`, `{a:1}`, `{'a':1}`,
 	`01`, `1.`, `.5`, `-`, `+1`, `1e`, `1e+`, `0x1`, `NaN`, `tru`, `nul`, `fals`, `truex`, `"`, `"\`, `"\x"`, `"\u12"`,
 	`"\u12g4"`, "\"a\tb\"", "\"a\x00b\"", `{} {}`, `[] x`, `1 2`, `"a"b`,
+	// Strings longer than a word, something to see at every offset.
+	`"Discharge pressure 8.7 bar above the 8.0 bar limit"`, `"0123456789abcdef\"0123456789"`, `"0123456789abc\\def0123"`,
+	"\"0123456789abcd\x1fef\"", "\"012345678\xc3\xa9abcdefghijkl\"", "\"01234567\xff89abcdef\"", `"0123456789abcdefg`,
+	"{\"0123456789abcdef\":\"0123456789\x7f\x20\x21\x5b\x5d\"}",
 }
 
 // members reads data the way the ilert code did before this package: valid for
@@ -130,4 +134,17 @@ func FuzzScan(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		check(t, data)
 	})
+}
+
+// BenchmarkMembers is the scan of the W1 bench's ilert payload.
+func BenchmarkMembers(b *testing.B) {
+	data := []byte(`{"apiKey":"il1api-bench","eventType":"ALERT","summary":"Pressure high on pump 3",` +
+		`"details":"Discharge pressure 8.7 bar above the 8.0 bar limit for 30 s","alertKey":"k17","priority":"HIGH",` +
+		`"customDetails":{"id":"5f3a9c01-0000-4000-8000-000000012345","ts":1763780000123456789}}`)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, ok := Members(data, func(Value, Value) {}); !ok {
+			b.Fatal("invalid")
+		}
+	}
 }
