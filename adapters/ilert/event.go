@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/edgerelay/edgerelay/adapters/ilert/internal/jsonscan"
 )
 
 // Event is the body of an ilert Events API call (spec §3.1) in ilagent's field order,
@@ -74,15 +76,61 @@ func (e *Event) Encode() ([]byte, error) {
 		return append(appendOpt(b, l.Text), '}')
 	})
 	b = append(b, `,"customDetails":`...)
-	if e.CustomDetails == nil {
+	switch info, ok := jsonscan.Valid(e.CustomDetails); {
+	case e.CustomDetails == nil:
 		b = append(b, "null"...)
-	} else {
-		if !json.Valid(e.CustomDetails) {
-			return nil, fmt.Errorf("encode ilert event: customDetails is not valid JSON")
-		}
+	case !ok:
+		return nil, fmt.Errorf("encode ilert event: customDetails is not valid JSON")
+	case info.Spaced:
 		b = appendCompact(b, e.CustomDetails)
+	default:
+		b = append(b, e.CustomDetails...) // compact already, most often
 	}
 	return append(b, '}'), nil
+}
+
+// acceptEvent reports whether body passes CheckEvent, and returns its integration
+// key, reading it in one pass without copying it. It refuses what it cannot vouch
+// for (also bodies gjson accepts and encoding/json does not, nested too deep), for
+// CheckEvent to decide and say why.
+func acceptEvent(body []byte) (string, bool) {
+	var et, pr, key jsonscan.Value
+	_, ok := jsonscan.Members(body, func(k, v jsonscan.Value) {
+		// The first of a repeated name counts, as for a gjson path.
+		switch {
+		case k.Is(body, "eventType") && et.Kind == 0:
+			et = v
+		case k.Is(body, "priority") && pr.Kind == 0:
+			pr = v
+		case k.Is(body, "integrationKey") && key.Kind == 0:
+			key = v
+		}
+	})
+	switch {
+	case !ok, et.Kind != jsonscan.String, !oneOf(body, et, "ALERT", "ACCEPT", "RESOLVE", "COMMENT"):
+		return "", false
+	case pr.Kind == jsonscan.String && !oneOf(body, pr, "HIGH", "LOW"):
+		return "", false
+	case pr.Kind != 0 && pr.Kind != jsonscan.Null && pr.Kind != jsonscan.String:
+		return "", false
+	}
+	switch key.Kind {
+	case 0, jsonscan.Null:
+		return "", true
+	case jsonscan.String:
+		return jsonscan.Unquote(string(body[key.Start:key.End])), true
+	}
+	return "", false
+}
+
+// oneOf reports whether v, a String in body, is one of names.
+func oneOf(body []byte, v jsonscan.Value, names ...string) bool {
+	for _, n := range names {
+		if v.Is(body, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // appendArray appends xs as a JSON array of elements written by f, or null for nil.

@@ -338,6 +338,9 @@ func (e *UnexpectedStatusError) Error() string {
 // is a string. It returns the integration key ("" when absent or null). It reads the
 // body once without decoding it into maps: the sink runs it for every event.
 func CheckEvent(body []byte) (string, error) {
+	if key, ok := acceptEvent(body); ok {
+		return key, nil // the common case, in one pass without copying the body
+	}
 	if !gjson.ValidBytes(body) {
 		return "", errors.New("payload is not a JSON object")
 	}

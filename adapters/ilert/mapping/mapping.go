@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/ilert"
+	"github.com/edgerelay/edgerelay/adapters/ilert/internal/jsonscan"
 )
 
 // Event types and priorities the ilert events API accepts.
@@ -63,28 +64,64 @@ type Result struct {
 // priority the ilert API would refuse returns an error marked [adapters.Permanent]
 // (to be dead-lettered, not sent), together with the Result as far as it was mapped.
 func Map(c Config, topic string, payload []byte) (Result, error) {
-	return mapMessage(c, topic, payload, func() json.RawMessage {
-		def, _ := json.Marshal(struct {
-			Topic string `json:"topic"`
-		}{topic})
-		return def
-	}, PathMQTT)
+	res, err := mapMessage(c, origin{topic: topic}, payload)
+	return withPath(res, PathMQTT), err
 }
 
 // MapKafka maps a Kafka message as Map does; only the default customDetails
 // ({"messageKey":…,"topic":…}) and the path differ (spec §7).
 func MapKafka(c Config, topic, messageKey string, payload []byte) (Result, error) {
-	return mapMessage(c, topic, payload, func() json.RawMessage {
-		def, _ := json.Marshal(struct {
-			MessageKey string `json:"messageKey"`
-			Topic      string `json:"topic"`
-		}{messageKey, topic})
-		return def
-	}, PathKafka)
+	res, err := mapMessage(c, origin{topic: topic, kafka: true, messageKey: messageKey}, payload)
+	return withPath(res, PathKafka), err
+}
+
+// withPath sets the Path of a mapped Result. The route transform does without it:
+// the sink builds the URL.
+func withPath(res Result, path string) Result {
+	if res.Body != nil {
+		res.Path = path + url.PathEscape(res.IntegrationKey)
+	}
+	return res
 }
 
 func skip(format string, a ...any) (Result, error) {
 	return Result{Skip: true, Reason: fmt.Sprintf(format, a...)}, nil
+}
+
+// origin is where a message came from, as its default customDetails tell it.
+type origin struct {
+	topic      string
+	kafka      bool
+	messageKey string // Kafka only
+}
+
+// appendDetails appends the default customDetails, as json.Marshal writes them:
+// {"topic":…} for MQTT, {"messageKey":…,"topic":…} for Kafka.
+func (o origin) appendDetails(b []byte) []byte {
+	if o.kafka {
+		b = append(b, `{"messageKey":`...)
+		b = appendMarshal(b, o.messageKey)
+		b = append(b, `,"topic":`...)
+	} else {
+		b = append(b, `{"topic":`...)
+	}
+	return append(appendMarshal(b, o.topic), '}')
+}
+
+// appendMarshal appends json.Marshal(s): it escapes <, > and &, unlike the event's
+// own strings. Printable ASCII needing no escape, what topics are made of, is
+// copied as it is.
+func appendMarshal(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20, c >= utf8.RuneSelf, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			m, _ := json.Marshal(s)
+			return append(b, m...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // The top-level members of a payload that the mapping reads, indexes into members.
@@ -105,30 +142,60 @@ const (
 // memberNames are the JSON names of the members, by index.
 var memberNames = [nMembers]string{"integrationKey", "apiKey", "eventType", "summary", "details", "alertKey", "priority", "images", "links", "customDetails"}
 
+// memberIndex returns the index of the member called name, or -1.
+func memberIndex(name string) int {
+	switch name {
+	case "integrationKey":
+		return mIntegrationKey
+	case "apiKey":
+		return mAPIKey
+	case "eventType":
+		return mEventType
+	case "summary":
+		return mSummary
+	case "details":
+		return mDetails
+	case "alertKey":
+		return mAlertKey
+	case "priority":
+		return mPriority
+	case "images":
+		return mImages
+	case "links":
+		return mLinks
+	case "customDetails":
+		return mCustomDetails
+	}
+	return -1
+}
+
 // members holds the members of a payload found in one pass, by index; a member
 // given twice counts with its last value, as in a decoded map.
-type members [nMembers]gjson.Result
+type members [nMembers]jsonscan.Value
 
-// scan reads the members of payload, a valid JSON object, in one pass without
-// decoding it into a map: the mapping runs for every event.
-func scan(payload []byte) (m members, ok bool) {
-	if !json.Valid(payload) {
-		return m, false
-	}
-	root := gjson.ParseBytes(payload)
-	if !root.IsObject() {
-		return m, false
-	}
-	root.ForEach(func(k, v gjson.Result) bool {
-		for i, name := range memberNames {
-			if k.Str == name {
-				m[i] = v
-				break
-			}
+// scan reads the members of payload in one pass, and reports whether payload is a
+// JSON object of valid UTF-8; s is payload as a string.
+func scan(s string, payload []byte) (m members, ok bool) {
+	info, ok := jsonscan.Members(payload, func(k, v jsonscan.Value) {
+		if i := memberIndex(jsonscan.Unquote(s[k.Start:k.End])); i >= 0 {
+			m[i] = v
 		}
-		return true
 	})
-	return m, true
+	return m, ok && !info.BadUTF8
+}
+
+// notObject is the skip of a payload that is not a JSON object of valid UTF-8,
+// saying why.
+func notObject(payload []byte) (Result, error) {
+	if !utf8.Valid(payload) {
+		return skip("payload is not valid UTF-8")
+	}
+	// Let encoding/json say why, as the reason always did.
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &obj); err != nil {
+		return skip("payload is not a JSON object: %v", err)
+	}
+	return skip("payload is not a JSON object: null")
 }
 
 // decode decodes payload, a valid JSON object, into a map of its members.
@@ -138,28 +205,72 @@ func decode(payload []byte) map[string]json.RawMessage {
 	return obj
 }
 
-// raw returns the member's JSON text, nil when absent.
-func raw(v gjson.Result) json.RawMessage {
-	if !v.Exists() {
-		return nil
-	}
-	return json.RawMessage(v.Raw)
+// strs holds the payload's string members, by index; set tells which are
+// present and not null.
+type strs struct {
+	val [nMembers]string
+	set [nMembers]bool
 }
 
-// mapMessage maps payload; defaultDetails makes the customDetails of a payload that
-// has none (only then: it allocates).
-func mapMessage(c Config, topic string, payload []byte, defaultDetails func() json.RawMessage, path string) (Result, error) {
-	if !utf8.Valid(payload) {
-		return skip("payload is not valid UTF-8")
+// get returns a pointer to member i, nil when it is absent or null.
+func (ss *strs) get(i int) *string {
+	if !ss.set[i] {
+		return nil
 	}
-	fields, ok := scan(payload)
-	if !ok {
-		// Not a JSON object: let encoding/json say why, as the reason always did.
-		var obj map[string]json.RawMessage
-		if err := json.Unmarshal(payload, &obj); err != nil {
-			return skip("payload is not a JSON object: %v", err)
+	return &ss.val[i]
+}
+
+// read reads the string members of m; it fails on the first member that is present,
+// not null, and not a string.
+func (ss *strs) read(s string, m *members) error {
+	for _, i := range [...]int{mIntegrationKey, mAPIKey, mEventType, mSummary, mDetails, mAlertKey, mPriority} {
+		switch v := m[i]; v.Kind {
+		case 0, jsonscan.Null:
+		case jsonscan.String:
+			ss.val[i], ss.set[i] = jsonscan.Unquote(s[v.Start:v.End]), true
+		default:
+			return fmt.Errorf("field %s is not a string", memberNames[i])
 		}
-		return skip("payload is not a JSON object: null")
+	}
+	return nil
+}
+
+// raw returns the member's JSON text, nil when absent.
+func raw(payload []byte, v jsonscan.Value) json.RawMessage {
+	if v.Kind == 0 {
+		return nil
+	}
+	return payload[v.Start:v.End]
+}
+
+// canonical returns the one of names (upper case) that s is once upper-cased as by
+// strings.ToUpper; it allocates only for s that is not ASCII.
+func canonical(s string, names ...string) (string, bool) {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if !ascii {
+		s = strings.ToUpper(s)
+	}
+	for _, n := range names {
+		if s == n || ascii && strings.EqualFold(s, n) {
+			return n, true
+		}
+	}
+	return "", false
+}
+
+// mapMessage maps payload, read in one pass: the mapping runs for every event. The
+// Result has no Path.
+func mapMessage(c Config, o origin, payload []byte) (Result, error) {
+	s := string(payload) // the one copy: the members' strings are substrings of it
+	fields, ok := scan(s, payload)
+	if !ok {
+		return notObject(payload)
 	}
 	// The decoded map is needed only by filter_key and the map_key_* paths, which
 	// fall back to literal top-level keys.
@@ -167,32 +278,26 @@ func mapMessage(c Config, topic string, payload []byte, defaultDetails func() js
 	if c.FilterKey != "" || c.MapKeyAlertKey != "" || c.MapKeySummary != "" || c.MapKeyPriority != "" || c.MapKeyEtype != "" {
 		obj = decode(payload)
 	}
+	// The event's fields are kept in variables of their own, the ilert.Event put
+	// together only to be encoded: the compiler's escape analysis does not tell a
+	// struct's fields apart, and the strings' storage (ss) would move to the heap.
 	var (
-		res Result
-		b   ilert.Event
-		err error
+		res     Result
+		ss      strs
+		imgs    []ilert.Image
+		lnks    []ilert.Link
+		intKey  string
+		summary string
 	)
-	var strs [nMembers]string // escapes once for every string member, not once each
-	str := func(i int) *string {
-		switch v := fields[i]; {
-		case err != nil, !v.Exists(), v.Type == gjson.Null:
-			return nil
-		case v.Type != gjson.String:
-			err = fmt.Errorf("field %s is not a string", memberNames[i])
-			return nil
-		default:
-			strs[i] = v.Str
-			return &strs[i]
-		}
-	}
-	key, apiKey := str(mIntegrationKey), str(mAPIKey)
-	etype, summary := str(mEventType), str(mSummary)
-	b.Details, b.AlertKey, b.Priority = str(mDetails), str(mAlertKey), str(mPriority)
+	err := ss.read(s, &fields)
+	key, apiKey := ss.get(mIntegrationKey), ss.get(mAPIKey)
+	etype, sum := ss.get(mEventType), ss.get(mSummary)
+	details, alertKey, priority := ss.get(mDetails), ss.get(mAlertKey), ss.get(mPriority)
 	if err == nil {
-		b.Images, err = images(raw(fields[mImages]))
+		imgs, err = images(raw(payload, fields[mImages]))
 	}
 	if err == nil {
-		b.Links, err = links(raw(fields[mLinks]))
+		lnks, err = links(raw(payload, fields[mLinks]))
 	}
 	if err != nil {
 		return skip("payload is not an ilert event: %v", err)
@@ -204,14 +309,14 @@ func mapMessage(c Config, topic string, payload []byte, defaultDetails func() js
 
 	switch {
 	case c.EventKey != "":
-		b.IntegrationKey = c.EventKey
+		intKey = c.EventKey
 	case key != nil:
-		b.IntegrationKey = *key
+		intKey = *key
 		if apiKey != nil && *apiKey != *key {
 			res.Warnings = append(res.Warnings, "payload has both integrationKey and apiKey; used integrationKey")
 		}
 	case apiKey != nil:
-		b.IntegrationKey = *apiKey
+		intKey = *apiKey
 	}
 	mapStr := func(flag, p string, dst **string) {
 		if p == "" {
@@ -226,9 +331,9 @@ func mapMessage(c Config, topic string, payload []byte, defaultDetails func() js
 			res.Warnings = append(res.Warnings, fmt.Sprintf("%s %q: value is not a string; kept the payload's field", flag, p))
 		}
 	}
-	mapStr("map_key_alert_key", c.MapKeyAlertKey, &b.AlertKey)
-	mapStr("map_key_summary", c.MapKeySummary, &summary)
-	mapStr("map_key_priority", c.MapKeyPriority, &b.Priority)
+	mapStr("map_key_alert_key", c.MapKeyAlertKey, &alertKey)
+	mapStr("map_key_summary", c.MapKeySummary, &sum)
+	mapStr("map_key_priority", c.MapKeyPriority, &priority)
 	if c.MapKeyEtype != "" {
 		var raw *string
 		mapStr("map_key_etype", c.MapKeyEtype, &raw)
@@ -252,55 +357,52 @@ func mapMessage(c Config, topic string, payload []byte, defaultDetails func() js
 	// Fix for spec §11.5: ilagent queues an unknown type or priority and drops it only
 	// when sending; here it is refused at once, and matching ignores case.
 	var verr error
-	b.EventType = TypeAlert
+	eventType := TypeAlert
 	if etype != nil {
-		b.EventType = *etype
-		switch u := strings.ToUpper(*etype); u {
-		case TypeAlert, TypeAccept, TypeResolve, TypeComment:
-			b.EventType = u
-		default:
+		eventType = *etype
+		if u, ok := canonical(*etype, TypeAlert, TypeAccept, TypeResolve, TypeComment); ok {
+			eventType = u
+		} else {
 			verr = fmt.Errorf("event type %q is not ALERT, ACCEPT, RESOLVE or COMMENT", *etype)
 		}
 	}
-	if b.Priority != nil {
-		switch u := strings.ToUpper(*b.Priority); u {
-		case PriorityHigh, PriorityLow:
-			b.Priority = &u
-		default:
-			verr = errors.Join(verr, fmt.Errorf("priority %q is not HIGH or LOW", *b.Priority))
+	if priority != nil {
+		if u, ok := canonical(*priority, PriorityHigh, PriorityLow); ok {
+			priority = &u
+		} else {
+			verr = errors.Join(verr, fmt.Errorf("priority %q is not HIGH or LOW", *priority))
 		}
 	}
 
 	switch {
-	case summary != nil:
-		b.Summary = *summary
-	case b.EventType == TypeAlert:
-		b.Summary = "New alert from " + topic
+	case sum != nil:
+		summary = *sum
+	case eventType == TypeAlert:
+		summary = "New alert from " + o.topic
 	}
 
-	if cd := fields[mCustomDetails]; cd.Exists() && cd.Type != gjson.Null {
-		if end := cd.Index + len(cd.Raw); cd.Index > 0 && end <= len(payload) && string(payload[cd.Index:end]) == cd.Raw {
-			b.CustomDetails = payload[cd.Index:end] // the same bytes, not copied
-		} else {
-			b.CustomDetails = json.RawMessage(cd.Raw)
-		}
-	} else if c.ForwardMessagePayload {
-		b.CustomDetails = payload
-	} else {
-		b.CustomDetails = defaultDetails()
+	var custom json.RawMessage
+	var buf [96]byte // the default customDetails, most often short enough for it
+	switch cd := fields[mCustomDetails]; {
+	case cd.Kind != 0 && cd.Kind != jsonscan.Null:
+		custom = payload[cd.Start:cd.End] // the same bytes, not copied
+	case c.ForwardMessagePayload:
+		custom = payload
+	default:
+		custom = o.appendDetails(buf[:0])
 	}
 
+	b := ilert.Event{IntegrationKey: intKey, EventType: eventType, Summary: summary, Details: details, AlertKey: alertKey,
+		Priority: priority, Images: imgs, Links: lnks, CustomDetails: custom}
 	if res.Body, err = b.Encode(); err != nil {
-		return Result{}, adapters.Permanent(fmt.Errorf("event from %q: %w", topic, err))
+		return Result{}, adapters.Permanent(fmt.Errorf("event from %q: %w", o.topic, err))
 	}
-	res.IntegrationKey = b.IntegrationKey
-	res.EventType = b.EventType
-	if b.AlertKey != nil {
-		res.AlertKey = *b.AlertKey
+	res.IntegrationKey, res.EventType = intKey, eventType
+	if alertKey != nil {
+		res.AlertKey = *alertKey
 	}
-	res.Path = path + url.PathEscape(b.IntegrationKey)
 	if verr != nil {
-		return res, adapters.Permanent(fmt.Errorf("map event from %q: %w", topic, verr))
+		return res, adapters.Permanent(fmt.Errorf("map event from %q: %w", o.topic, verr))
 	}
 	return res, nil
 }

@@ -144,9 +144,9 @@ func (t *Transform) event(e *adapters.Event) (*adapters.Event, error) {
 		err error
 	)
 	if t.cfg.Consumer == ConsumerKafka {
-		res, err = MapKafka(t.cfg.Config, e.Topic, e.Attrs[AttrKafkaKey], e.Payload)
+		res, err = mapMessage(t.cfg.Config, origin{topic: e.Topic, kafka: true, messageKey: e.Attrs[AttrKafkaKey]}, e.Payload)
 	} else {
-		res, err = Map(t.cfg.Config, e.Topic, e.Payload)
+		res, err = mapMessage(t.cfg.Config, origin{topic: e.Topic}, e.Payload)
 	}
 	switch {
 	case err != nil:

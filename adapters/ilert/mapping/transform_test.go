@@ -170,3 +170,19 @@ func TestTransformConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestTransformAllocs holds the transform of an event to its three allocations: the
+// derived event, the payload's one string copy and the body.
+func TestTransformAllocs(t *testing.T) {
+	tr := newTransform(t, mapping.TransformConfig{Topics: mapping.Topics{Event: "bench/alerts"}})
+	for _, p := range []string{
+		`{"apiKey":"il1api-bench","eventType":"alert","summary":"s","details":"d","alertKey":"k17","priority":"high","customDetails":{"id":"x","ts":1}}`,
+		`{"id":"x","key":"k17","ts":1,"summary":"s","details":"d","priority":"HIGH"}`,
+	} {
+		e := ev("bench/alerts", p)
+		require.Equal(t, 3.0, testing.AllocsPerRun(100, func() {
+			_, err := tr.Transform(e)
+			require.NoError(t, err)
+		}), "payload %s", p)
+	}
+}
