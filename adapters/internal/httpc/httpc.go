@@ -69,7 +69,7 @@ func NewClient(timeout time.Duration, tc TLSConfig) (*http.Client, error) {
 // way the client's Timeout bounds the whole exchange, reading the answer included.
 func Do(c *http.Client, req *http.Request, limit int64) (*http.Response, []byte, error) {
 	if tr, ours := c.Transport.(*transport); ours && c.Jar == nil {
-		if h := tr.fast.route(req); h != nil {
+		if h := tr.fast.route(req.URL); h != nil {
 			return tr.fast.fastDo(c, h, req, limit)
 		}
 	}
