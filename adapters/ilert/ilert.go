@@ -78,10 +78,21 @@ type Sink struct {
 	hbStop    context.CancelFunc // cancels hbCtx
 	hbDone    chan struct{}      // closed when the self-heartbeat loop has returned
 
-	mu     sync.Mutex // guards client, apiKey and intKey
+	events    *httpc.Target             // POST {api_host}/api/events, or nil when it does not parse
+	keyTarget atomic.Pointer[keyTarget] // the last target with a path and a key
+
+	mu     sync.Mutex // guards client, apiKey, intKey and header
 	client *http.Client
 	apiKey string // without a "Bearer " prefix
 	intKey string
+	header *httpc.StaticHeader // the fields of every request (see staticHeader)
+}
+
+// keyTarget is the target of an events path other than "events", for one key: a
+// sink's events mostly carry the same integration key.
+type keyTarget struct {
+	path, key string
+	t         *httpc.Target
 }
 
 // New builds an ilert sink from cfg (zero fields take their defaults). It checks the
@@ -103,6 +114,7 @@ func New(cfg Config, d adapters.Deps) (*Sink, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.events, _ = httpc.NewTarget(http.MethodPost, s.cfg.APIHost+"/api/events") // a failure shows per event
 	return s, nil
 }
 
@@ -133,9 +145,10 @@ func (s *Sink) Connect(context.Context) error {
 	if err != nil {
 		return fmt.Errorf("build http client: %w", err)
 	}
+	header := s.staticHeader(apiKey)
 	s.mu.Lock()
 	old := s.client
-	s.client, s.apiKey, s.intKey = client, apiKey, intKey
+	s.client, s.apiKey, s.intKey, s.header = client, apiKey, intKey, header
 	s.mu.Unlock()
 	if old != nil {
 		old.CloseIdleConnections()
@@ -178,7 +191,7 @@ func StripBearer(key string) (string, bool) {
 // [adapters.ErrNotConnected]. Its errors never contain the API key or the keys used.
 func (s *Sink) Send(ctx context.Context, e *adapters.Event) error {
 	s.mu.Lock()
-	client, apiKey, intKey := s.client, s.apiKey, s.intKey
+	client, apiKey, intKey, header := s.client, s.apiKey, s.intKey, s.header
 	s.mu.Unlock()
 	if client == nil {
 		return fmt.Errorf("ilert: %w", adapters.ErrNotConnected)
@@ -186,17 +199,16 @@ func (s *Sink) Send(ctx context.Context, e *adapters.Event) error {
 	if e.Kind == adapters.KindPolicy {
 		return httpc.Scrub(s.sendPolicy(ctx, client, apiKey, e), apiKey, intKey)
 	}
-	var req *http.Request
+	r := httpc.Request{Header: header}
 	var key string
 	var err error
 	if e.Kind == adapters.KindHeartbeat {
-		req, key, err = s.heartbeatRequest(ctx, e)
+		r.Target, key, err = s.heartbeatRequest(e)
 	} else {
-		req, key, err = s.eventRequest(ctx, e, intKey)
+		r.Target, r.Body, key, err = s.eventRequest(e, intKey)
 	}
 	if err == nil {
-		req.Header = s.headers(apiKey)
-		err = s.do(client, req, e)
+		err = s.do(ctx, client, &r, e)
 	}
 	if len(key) < minScrubbedKey {
 		key = "" // too short to replace without mangling the message
@@ -208,32 +220,48 @@ func (s *Sink) Send(ctx context.Context, e *adapters.Event) error {
 const minScrubbedKey = 8
 
 // eventRequest checks the event body, fills in the integration key when the body has
-// none, and builds the request for the configured (or attribute-selected) path. It
-// returns the integration key used.
-func (s *Sink) eventRequest(ctx context.Context, e *adapters.Event, intKey string) (*http.Request, string, error) {
+// none, and returns the target for the configured (or attribute-selected) path and
+// the body. It returns the integration key used.
+func (s *Sink) eventRequest(e *adapters.Event, intKey string) (*httpc.Target, []byte, string, error) {
 	key, err := CheckEvent(e.Payload)
 	if err != nil {
-		return nil, "", adapters.Permanent(fmt.Errorf("ilert event %s: %w", e.ID, err))
+		return nil, nil, "", adapters.Permanent(fmt.Errorf("ilert event %s: %w", e.ID, err))
 	}
 	body := e.Payload
 	if key == "" {
 		if intKey == "" {
-			return nil, "", adapters.Permanent(fmt.Errorf("ilert event %s: no integrationKey in the event and no integration_key configured", e.ID))
+			return nil, nil, "", adapters.Permanent(fmt.Errorf("ilert event %s: no integrationKey in the event and no integration_key configured", e.ID))
 		}
 		key = intKey
 		if body, err = withIntegrationKey(e.Payload, key); err != nil {
-			return nil, "", adapters.Permanent(fmt.Errorf("ilert event %s: encode: %w", e.ID, err))
+			return nil, nil, "", adapters.Permanent(fmt.Errorf("ilert event %s: encode: %w", e.ID, err))
 		}
 	}
+	t, err := s.eventTarget(s.eventsPath(e), key)
+	if err != nil {
+		return nil, nil, key, adapters.Permanent(fmt.Errorf("ilert event %s: build request: %w", e.ID, err))
+	}
+	return t, body, key, nil
+}
+
+// eventTarget returns the target of events path p for key: the one built in New for
+// "events", the last one built when p and key are the same as its.
+func (s *Sink) eventTarget(p, key string) (*httpc.Target, error) {
+	if p == PathEvents && s.events != nil {
+		return s.events, nil
+	}
+	if kt := s.keyTarget.Load(); p != PathEvents && kt != nil && kt.path == p && kt.key == key {
+		return kt.t, nil
+	}
 	u := s.cfg.APIHost + "/api/events"
-	if p := s.eventsPath(e); p != PathEvents {
+	if p != PathEvents {
 		u = s.cfg.APIHost + "/api/v1/events/" + p + "/" + url.PathEscape(key)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return nil, key, adapters.Permanent(fmt.Errorf("ilert event %s: build request: %w", e.ID, err))
+	t, err := httpc.NewTarget(http.MethodPost, u)
+	if err == nil && p != PathEvents {
+		s.keyTarget.Store(&keyTarget{path: p, key: key, t: t})
 	}
-	return req, key, nil
+	return t, err
 }
 
 // eventsPath returns the events path for e: its AttrEventsPath attribute when valid,
@@ -248,7 +276,7 @@ func (s *Sink) eventsPath(e *adapters.Event) string {
 
 // heartbeatRequest builds the GET (legacy il1hbt keys) or HEAD ping for the
 // heartbeat key of e. It returns the key.
-func (s *Sink) heartbeatRequest(ctx context.Context, e *adapters.Event) (*http.Request, string, error) {
+func (s *Sink) heartbeatRequest(e *adapters.Event) (*httpc.Target, string, error) {
 	key := HeartbeatKey(e)
 	if key == "" {
 		return nil, "", adapters.Permanent(fmt.Errorf("ilert heartbeat %s: no heartbeat key (event key, or integrationKey/key/apiKey in the payload)", e.ID))
@@ -257,11 +285,11 @@ func (s *Sink) heartbeatRequest(ctx context.Context, e *adapters.Event) (*http.R
 	if strings.HasPrefix(key, LegacyHeartbeatPrefix) {
 		method, u = http.MethodGet, s.cfg.APIHost+"/api/heartbeats/"+url.PathEscape(key)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, http.NoBody)
+	t, err := httpc.NewTarget(method, u)
 	if err != nil {
 		return nil, key, adapters.Permanent(fmt.Errorf("ilert heartbeat %s: build request: %w", e.ID, err))
 	}
-	return req, key, nil
+	return t, key, nil
 }
 
 // HeartbeatKey returns the heartbeat key of a heartbeat event: its Key, else the
@@ -282,29 +310,48 @@ func HeartbeatKey(e *adapters.Event) string {
 	return ""
 }
 
-// headers returns the header of every request.
-func (s *Sink) headers(apiKey string) http.Header {
-	h := httpc.NewHeader(4)
-	h.Set("User-Agent", s.userAgent)
-	h.Set("Content-Type", "application/json")
-	h.Set("Accept", "application/json")
+// headerFields returns the header fields of every request.
+func (s *Sink) headerFields(apiKey string) []httpc.Field {
+	fs := []httpc.Field{
+		{Name: "User-Agent", Value: s.userAgent},
+		{Name: "Content-Type", Value: "application/json"},
+		{Name: "Accept", Value: "application/json"},
+	}
 	if apiKey != "" {
-		h.Set("Authorization", "Bearer "+apiKey)
+		fs = append(fs, httpc.Field{Name: "Authorization", Value: "Bearer " + apiKey})
+	}
+	return fs
+}
+
+// headers returns the header of every request as a map, for the policy calls.
+func (s *Sink) headers(apiKey string) http.Header {
+	fs := s.headerFields(apiKey)
+	h := httpc.NewHeader(len(fs))
+	for _, f := range fs {
+		h.Set(f.Name, f.Value)
 	}
 	return h.Header()
 }
 
-// do sends req and applies the status rules: only 202 is success.
-func (s *Sink) do(client *http.Client, req *http.Request, e *adapters.Event) error {
-	resp, body, err := httpc.Do(client, req, maxAnswer)
+// staticHeader returns the header of every request, as Send writes it.
+func (s *Sink) staticHeader(apiKey string) *httpc.StaticHeader {
+	return httpc.NewStaticHeader(s.headerFields(apiKey)...)
+}
+
+// do sends r and applies the status rules: only 202 is success.
+func (s *Sink) do(ctx context.Context, client *http.Client, r *httpc.Request, e *adapters.Event) error {
+	debug := s.log.Enabled(ctx, slog.LevelDebug)
+	r.KeepHeader = debug // for the correlation id
+	r.KeepBody = true    // for the excerpt of a 2xx other than 202
+	resp, err := httpc.Send(ctx, client, r, maxAnswer)
 	if err != nil {
 		return err
 	}
 	if resp.StatusCode != http.StatusAccepted {
-		return adapters.Permanent(fmt.Errorf("%s %s: %w", req.Method, httpc.RedactURL(req.URL.String()),
-			&UnexpectedStatusError{StatusError: httpc.StatusError{StatusCode: resp.StatusCode, Excerpt: httpc.Excerpt(body, httpc.MaxExcerpt)}}))
+		return adapters.Permanent(fmt.Errorf("%s: %w", r.Target,
+			&UnexpectedStatusError{StatusError: httpc.StatusError{StatusCode: resp.StatusCode, Excerpt: httpc.Excerpt(resp.Body, httpc.MaxExcerpt)}}))
 	}
-	if id := resp.Header.Get("correlation-id"); id != "" && s.log.Enabled(req.Context(), slog.LevelDebug) {
+	if id := resp.Get("correlation-id"); id != "" && debug {
 		s.log.Debug("ilert accepted", "event_id", e.ID, "kind", e.Kind, "correlation_id", id)
 	}
 	return nil
@@ -414,7 +461,7 @@ func (s *Sink) Close(context.Context) error {
 	s.stopSelfHeartbeat()
 	s.mu.Lock()
 	client := s.client
-	s.client, s.apiKey, s.intKey = nil, "", ""
+	s.client, s.apiKey, s.intKey, s.header = nil, "", "", nil
 	s.mu.Unlock()
 	if client != nil {
 		client.CloseIdleConnections()

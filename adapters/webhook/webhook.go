@@ -5,13 +5,13 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 
@@ -60,12 +60,15 @@ type Sink struct {
 	where      string // "POST https://host/path", userinfo removed, for errors
 	secrets    []string
 	userAgent  string
-	static     [][2]string // cfg.Headers with canonical names
+	static     []httpc.Field // cfg.Headers with canonical names
 	log        *slog.Logger
+	target     *httpc.Target // cfg.Method and cfg.URL, or nil when they do not parse
+	targetErr  error
 
-	mu     sync.Mutex // guards client and auth
+	mu     sync.Mutex // guards client, auth and header
 	client *http.Client
 	auth   httpc.Secret
+	header *httpc.StaticHeader // the fields every request carries (see headers)
 }
 
 // New builds a webhook sink from cfg (zero fields take their defaults). It checks
@@ -86,8 +89,9 @@ func New(cfg Config, d adapters.Deps) (*Sink, error) {
 		s.userAgent += "/" + d.Version
 	}
 	for k, v := range cfg.Headers {
-		s.static = append(s.static, [2]string{http.CanonicalHeaderKey(k), v})
+		s.static = append(s.static, httpc.Field{Name: http.CanonicalHeaderKey(k), Value: v})
 	}
+	s.target, s.targetErr = httpc.NewTarget(cfg.Method, cfg.URL)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -123,9 +127,10 @@ func (s *Sink) Connect(context.Context) error {
 	if err != nil {
 		return fmt.Errorf("build http client: %w", err)
 	}
+	header := s.staticHeader(auth)
 	s.mu.Lock()
 	old := s.client
-	s.client, s.auth = client, auth
+	s.client, s.auth, s.header = client, auth, header
 	s.mu.Unlock()
 	if old != nil {
 		old.CloseIdleConnections()
@@ -139,27 +144,41 @@ func (s *Sink) Connect(context.Context) error {
 // [adapters.ErrNotConnected]. Its errors never contain the auth value or URL userinfo.
 func (s *Sink) Send(ctx context.Context, e *adapters.Event) error {
 	s.mu.Lock()
-	client, auth := s.client, s.auth
+	client, auth, header := s.client, s.auth, s.header
 	s.mu.Unlock()
 	if client == nil {
 		return fmt.Errorf("%s: %w", s.where, adapters.ErrNotConnected)
 	}
-	req, err := http.NewRequestWithContext(ctx, s.cfg.Method, s.cfg.URL, bytes.NewReader(e.Payload))
-	if err != nil {
-		return s.scrub(adapters.Permanent(fmt.Errorf("%s: build request: %w", s.where, err)), auth)
+	if s.targetErr != nil {
+		return s.scrub(adapters.Permanent(fmt.Errorf("%s: build request: %w", s.where, s.targetErr)), auth)
 	}
-	req.Header = s.headers(e, auth)
-	_, _, err = httpc.Do(client, req, maxAnswer)
+	var fields [8]httpc.Field // on the stack: forwarded attributes are rare
+	r := httpc.Request{Target: s.target, Header: header, Fields: s.eventFields(fields[:0], e), Body: e.Payload}
+	_, err := httpc.Send(ctx, client, &r, maxAnswer)
 	return s.scrub(err, auth)
 }
 
-// headers returns the request's header, set in increasing order of precedence:
-// forwarded event attributes, User-Agent, static headers, the sink's own headers, the
-// auth header.
-func (s *Sink) headers(e *adapters.Event, auth httpc.Secret) http.Header {
-	// Sized for the headers every request has (a hint above 8 would cost a larger map);
-	// forwarded attributes are rare and grow it.
-	h := httpc.NewHeader(7 + len(s.static))
+// The request's header, in increasing order of precedence: forwarded event
+// attributes, User-Agent, static headers, the sink's own headers, the auth header.
+// What does not change between events is built once per Connect (staticHeader); the
+// rest per event (eventFields).
+
+// staticHeader returns the fields every request carries: User-Agent (which a static
+// User-Agent header replaces), the static headers, Content-Type and the auth header.
+func (s *Sink) staticHeader(auth httpc.Secret) *httpc.StaticHeader {
+	fs := make([]httpc.Field, 0, 3+len(s.static))
+	fs = append(fs, httpc.Field{Name: "User-Agent", Value: s.userAgent})
+	fs = append(fs, s.static...)
+	fs = append(fs, httpc.Field{Name: "Content-Type", Value: s.cfg.ContentType})
+	if auth != "" {
+		fs = append(fs, httpc.Field{Name: s.authHeader, Value: auth.Reveal()})
+	}
+	return httpc.NewStaticHeader(fs...)
+}
+
+// eventFields appends e's own fields to fs: the forwarded attributes that no static
+// field overrides, and the sink's X-Edgerelay headers.
+func (s *Sink) eventFields(fs []httpc.Field, e *adapters.Event) []httpc.Field {
 	for k, v := range e.Attrs {
 		name, ok := strings.CutPrefix(k, AttrHeaderPrefix)
 		if !ok {
@@ -170,23 +189,23 @@ func (s *Sink) headers(e *adapters.Event, auth httpc.Secret) http.Header {
 			s.log.Debug("event attribute not forwarded as a header", "event_id", e.ID, "attr", k)
 			continue
 		}
-		h.Set(canon, headerValue(v))
+		if slices.ContainsFunc(s.static, func(f httpc.Field) bool { return f.Name == canon }) {
+			continue // a static header wins
+		}
+		f := httpc.Field{Name: canon, Value: headerValue(v)}
+		if i := slices.IndexFunc(fs, func(g httpc.Field) bool { return g.Name == canon }); i >= 0 {
+			fs[i] = f // two attributes for one header: one wins, as one map key would
+		} else {
+			fs = append(fs, f)
+		}
 	}
-	h.Set("User-Agent", s.userAgent) // a static User-Agent header replaces it
-	for _, kv := range s.static {
-		h.Set(kv[0], kv[1])
-	}
-	h.Set("Content-Type", s.cfg.ContentType)
-	h.Set(HeaderEventID, headerValue(e.ID))
+	fs = append(fs, httpc.Field{Name: HeaderEventID, Value: headerValue(e.ID)})
 	if e.Key != "" {
-		h.Set(HeaderKey, headerValue(e.Key))
+		fs = append(fs, httpc.Field{Name: HeaderKey, Value: headerValue(e.Key)})
 	}
-	h.Set(HeaderSource, headerValue(e.Source))
-	h.Set(HeaderTopic, headerValue(e.Topic))
-	if auth != "" {
-		h.Set(s.authHeader, auth.Reveal())
-	}
-	return h.Header()
+	return append(fs,
+		httpc.Field{Name: HeaderSource, Value: headerValue(e.Source)},
+		httpc.Field{Name: HeaderTopic, Value: headerValue(e.Topic)})
 }
 
 // headerValue replaces the control characters that HTTP forbids in a header value
@@ -220,7 +239,7 @@ func (s *Sink) scrub(err error, auth httpc.Secret) error {
 func (s *Sink) Close(context.Context) error {
 	s.mu.Lock()
 	client := s.client
-	s.client, s.auth = nil, ""
+	s.client, s.auth, s.header = nil, "", nil
 	s.mu.Unlock()
 	if client != nil {
 		client.CloseIdleConnections()

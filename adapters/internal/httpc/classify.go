@@ -55,18 +55,25 @@ func (e *StatusError) Error() string {
 // capped at MaxRetryAfter); an [adapters.Permanent] error for every other status.
 // body is the response body or its start; the error carries an excerpt of it.
 func Classify(resp *http.Response, body []byte) error {
-	code := resp.StatusCode
+	return classify(resp.StatusCode, resp.Header, body)
+}
+
+// fieldGetter is an answer's header: http.Header or *Response.
+type fieldGetter interface{ Get(name string) string }
+
+// classify is Classify of an answer with status code and header h.
+func classify(code int, h fieldGetter, body []byte) error {
 	if code >= 200 && code <= 299 {
 		return nil
 	}
 	se := &StatusError{StatusCode: code, Excerpt: Excerpt(body, MaxExcerpt)}
 	if code >= 300 && code <= 399 {
-		se.Location = RedactURL(resp.Header.Get("Location"))
+		se.Location = RedactURL(h.Get("Location"))
 	}
 	if !Retryable(code) {
 		return adapters.Permanent(se)
 	}
-	if d, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+	if d, ok := ParseRetryAfter(h.Get("Retry-After"), time.Now()); ok {
 		return adapters.RetryAfter(se, d)
 	}
 	return se

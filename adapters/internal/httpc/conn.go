@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -52,10 +51,20 @@ type conn struct {
 	cr     countReader
 	br     *bufio.Reader
 	bw     *bufio.Writer
-	abort  func() // interrupts a blocked read or write: set once, so a cancel costs no closure
 	gen    uint64
 	used   time.Time // when it went idle
 	reused bool
+
+	// A sink's worker sends every request under one long-lived context, so the
+	// connection watches a context's end once (armed, disarm) rather than once per
+	// request: the watch interrupts the connection only while a request under that
+	// context is in flight (busy).
+	armed  <-chan struct{} // the Done channel watched, or nil
+	disarm func() bool
+
+	mu      sync.Mutex      // guards busy and aborted, against the watch
+	busy    <-chan struct{} // the Done channel of the request in flight, or nil
+	aborted bool            // the watch interrupted the request in flight
 }
 
 // maxAnswerHeader bounds the bytes read while an answer's header is parsed (status
@@ -97,10 +106,9 @@ func newPool(tr *http.Transport) *pool {
 	return &pool{tr: tr, tlsCfg: tr.TLSClientConfig, hosts: make(map[hostKey]*host)}
 }
 
-// route returns the host that serves req on the fast path, or nil when the transport
-// must serve it.
-func (p *pool) route(req *http.Request) *host {
-	u := req.URL
+// route returns the host that serves requests to u on the fast path, or nil when
+// the transport must serve them.
+func (p *pool) route(u *url.URL) *host {
 	if u == nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil
 	}
@@ -108,7 +116,7 @@ func (p *pool) route(req *http.Request) *host {
 	p.mu.Lock()
 	h, ok := p.hosts[k]
 	if !ok {
-		h = p.newHost(req)
+		h = p.newHost(u)
 		p.hosts[k] = h
 	}
 	slow := h.slow
@@ -122,15 +130,14 @@ func (p *pool) route(req *http.Request) *host {
 // newHost decides once per host whether the fast path applies: the proxy from the
 // environment is read once per process by net/http, so its answer for a host does
 // not change.
-func (p *pool) newHost(req *http.Request) *host {
+func (p *pool) newHost(u *url.URL) *host {
 	h := &host{}
 	if p.tr.Proxy != nil {
-		if pu, err := p.tr.Proxy(req); pu != nil || err != nil {
+		if pu, err := p.tr.Proxy(&http.Request{URL: u}); pu != nil || err != nil {
 			h.slow = true
 			return h
 		}
 	}
-	u := req.URL
 	port := u.Port()
 	if port == "" {
 		port = "80"
@@ -165,7 +172,7 @@ func (p *pool) get(h *host) *conn {
 			c.reused = true
 			return c
 		}
-		_ = c.nc.Close()
+		c.close()
 	}
 	return nil
 }
@@ -181,7 +188,7 @@ func (p *pool) put(h *host, c *conn) {
 	}
 	p.mu.Unlock()
 	if c != nil {
-		_ = c.nc.Close()
+		c.close()
 	}
 }
 
@@ -198,7 +205,7 @@ func (p *pool) closeIdle() {
 	p.gen++
 	p.mu.Unlock()
 	for _, c := range idle {
-		_ = c.nc.Close()
+		c.close()
 	}
 }
 
@@ -234,8 +241,15 @@ func (p *pool) dial(ctx context.Context, h *host, deadline time.Time) (*conn, er
 	c.cr.nc = nc
 	c.br = bufio.NewReader(&c.cr)
 	c.bw = bufio.NewWriter(nc)
-	c.abort = func() { _ = nc.SetDeadline(aLongTimeAgo) }
 	return c, nil
+}
+
+// close closes c and ends its watch.
+func (c *conn) close() {
+	if c.disarm != nil {
+		c.disarm()
+	}
+	_ = c.nc.Close()
 }
 
 // aLongTimeAgo is a deadline in the past, to interrupt a blocked read or write.
@@ -257,13 +271,7 @@ func (p *pool) fastDo(c *http.Client, h *host, req *http.Request, limit int64) (
 		req.SetBasicAuth(u.Username(), password)
 	}
 	ctx := req.Context()
-	deadline, _ := ctx.Deadline()
-	if c.Timeout > 0 {
-		if d := time.Now().Add(c.Timeout); deadline.IsZero() || d.Before(deadline) {
-			deadline = d
-		}
-	}
-	resp, body, rerr, err := p.exchange(ctx, h, req, deadline, limit)
+	a, body, rerr, err := p.exchange(ctx, h, req, nil, exchangeDeadline(ctx, c), limit)
 	if err != nil {
 		if errH2Only(err) {
 			p.mu.Lock()
@@ -275,6 +283,7 @@ func (p *pool) fastDo(c *http.Client, h *host, req *http.Request, limit int64) (
 		}
 		return nil, nil, ClassifyTransport(&url.Error{Op: opName(req.Method), URL: RedactURL(req.URL.String()), Err: ctxCause(ctx, err)})
 	}
+	resp := a.response(req)
 	if cerr := Classify(resp, body); cerr != nil {
 		return resp, body, fmt.Errorf("%s %s: %w", req.Method, RedactURL(req.URL.String()), cerr)
 	}
@@ -282,6 +291,59 @@ func (p *pool) fastDo(c *http.Client, h *host, req *http.Request, limit int64) (
 		return resp, body, fmt.Errorf("%s %s: read answer: %w", req.Method, RedactURL(req.URL.String()), ClassifyTransport(ctxCause(ctx, rerr)))
 	}
 	return resp, body, nil
+}
+
+// exchangeDeadline is the deadline of an exchange under ctx with c: the earlier of
+// ctx's and c's Timeout from now.
+func exchangeDeadline(ctx context.Context, c *http.Client) time.Time {
+	deadline, _ := ctx.Deadline()
+	if c.Timeout > 0 {
+		if d := time.Now().Add(c.Timeout); deadline.IsZero() || d.Before(deadline) {
+			deadline = d
+		}
+	}
+	return deadline
+}
+
+// response returns a as the *http.Response to req that http.ReadResponse reads
+// (its body already read).
+func (a *answer) response(req *http.Request) *http.Response {
+	if a.resp != nil {
+		a.resp.Request = req
+		return a.resp
+	}
+	line, _, _ := strings.Cut(a.raw, "\r\n")
+	resp := &http.Response{Status: line[9:], StatusCode: a.code, Proto: line[:8], ProtoMajor: 1,
+		ProtoMinor: int(line[7] - '0'), Header: rawHeader(a.raw), Body: http.NoBody,
+		ContentLength: a.length, Close: a.close, Request: req}
+	if req.Method == http.MethodHead { // the length the header gives, as net/http reports it
+		resp.ContentLength = -1
+		if cl := resp.Header.Get("Content-Length"); cl != "" {
+			resp.ContentLength, _ = parseLength([]byte(cl))
+		}
+	}
+	return resp
+}
+
+// The exchange sends either an *http.Request (std, from Do) or a Request (light,
+// from Send), the other nil. They are two parameters, not one interface, so that
+// escape analysis keeps a Request (and its fields) on its caller's stack.
+
+// requestMethod returns the method of the request sent.
+func requestMethod(std *http.Request, light *Request) string {
+	if light != nil {
+		return light.Target.method
+	}
+	return std.Method
+}
+
+// keeps reports what of an answer with this status to keep: everything for Do, and
+// for Send what the Request asks of a 2xx answer.
+func keeps(light *Request, code int) (header, body bool) {
+	if light == nil || code < 200 || code > 299 {
+		return true, true
+	}
+	return light.KeepHeader, light.KeepBody
 }
 
 // ctxCause returns err, or the context's error naming err when the context ended:
@@ -293,99 +355,139 @@ func ctxCause(ctx context.Context, err error) error {
 	return err
 }
 
-// exchange sends req on a connection to h and reads the answer and at most limit
+// exchange sends the request on a connection to h and reads the answer and at most limit
 // bytes of its body, all by deadline and until ctx ends. err is a failure before the
 // answer's header was read; rerr one while reading its body. A reused connection
 // that fails before any byte of the answer arrived was most likely closed by the
 // server while idle: a replayable request is then sent once more, at once, on a new
 // connection, rather than failing into the caller's backoff.
-func (p *pool) exchange(ctx context.Context, h *host, req *http.Request, deadline time.Time, limit int64) (resp *http.Response, body []byte, rerr, err error) {
+func (p *pool) exchange(ctx context.Context, h *host, std *http.Request, light *Request, deadline time.Time, limit int64) (a answer, body []byte, rerr, err error) {
 	cn := p.get(h)
-	var stop func() bool
 	for {
 		if cn == nil {
 			if cn, err = p.dial(ctx, h, deadline); err != nil {
-				return nil, nil, nil, err
+				return answer{}, nil, nil, err
 			}
 		}
-		stop = cn.watch(ctx, deadline)
+		cn.begin(ctx, deadline)
 		before := cn.cr.n
-		resp, err = cn.roundTrip(req)
+		a, err = cn.roundTrip(std, light)
 		if err == nil {
 			break
 		}
-		stop()
-		_ = cn.nc.Close()
+		cn.end()
+		cn.close()
 		stale := cn.reused && cn.cr.n == before && !isTimeout(err) && ctx.Err() == nil
-		if !stale || !rewind(req) {
-			return nil, nil, nil, err
+		if !stale || (light == nil && !rewind(std)) { // a Request's body is a byte slice
+			return answer{}, nil, nil, err
 		}
 		cn = nil
 	}
-	keep := !resp.Close && !req.Close && resp.ProtoAtLeast(1, 1) && resp.StatusCode != http.StatusSwitchingProtocols
-	if resp.ContentLength != 0 {
-		body, rerr = io.ReadAll(io.LimitReader(resp.Body, limit))
-		if rerr == nil && int64(len(body)) >= limit {
-			var n int64
-			n, rerr = io.CopyN(io.Discard, resp.Body, drainLimit)
-			switch {
-			case rerr == io.EOF:
-				rerr = nil
-			case rerr == nil || n == drainLimit:
-				keep, rerr = false, nil // too long to drain: the connection goes instead
-			}
+	keep := !a.close && !a.http10 && (light != nil || !std.Close) && a.code != http.StatusSwitchingProtocols
+	reuse := true
+	switch _, keepBody := keeps(light, a.code); {
+	case a.resp != nil:
+		if a.resp.ContentLength != 0 { // a known empty body needs no reading (nor a buffer)
+			body, reuse, rerr = readBody(a.resp.Body, limit)
 		}
+	case a.length > 0:
+		body, reuse, rerr = readFixed(cn.br, a.length, limit, keepBody)
+	case a.length < 0:
+		body, reuse, rerr = readBody(cn.br, limit)
 	}
-	if !stop() || rerr != nil {
+	if !cn.end() || !reuse || rerr != nil {
 		keep = false // a context that ended has moved the deadline to the past
 	}
 	if !keep {
 		// Closed before the body: closing an answer body reads what is left of it,
 		// which for an endless answer would never end.
-		_ = cn.nc.Close()
+		cn.close()
 	}
-	_ = resp.Body.Close()
-	if keep && cn.br.Buffered() == 0 && cn.nc.SetDeadline(time.Time{}) == nil {
+	if a.resp != nil {
+		_ = a.resp.Body.Close()
+	}
+	if keep && cn.br.Buffered() == 0 {
 		p.put(h, cn)
 	} else if keep {
-		_ = cn.nc.Close()
+		cn.close()
 	}
-	return resp, body, rerr, nil
+	return a, body, rerr, nil
 }
 
-// roundTrip writes req and reads the answer's header, skipping 1xx answers.
-func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
-	if err := writeRequest(c.bw, req); err != nil {
-		return nil, err
+// roundTrip writes the request and reads the answer's header, skipping 1xx answers.
+func (c *conn) roundTrip(std *http.Request, light *Request) (answer, error) {
+	var err error
+	if light != nil {
+		err = writeLight(c.bw, light)
+	} else {
+		err = writeRequest(c.bw, std)
+	}
+	if err != nil {
+		return answer{}, err
 	}
 	if err := c.bw.Flush(); err != nil {
-		return nil, err
+		return answer{}, err
 	}
 	c.cr.max = c.cr.n + int64(c.br.Buffered()) + maxAnswerHeader
 	defer func() { c.cr.max = 0 }()
 	for range max1xx + 1 {
-		resp, err := http.ReadResponse(c.br, req)
+		a, err := readAnswer(c.br, std, light)
 		if err != nil {
-			return nil, err
+			return answer{}, err
 		}
-		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
-			return resp, nil
+		if a.code >= 200 || a.code == http.StatusSwitchingProtocols {
+			return a, nil
 		}
 	}
-	return nil, errTooMany1xx
+	return answer{}, errTooMany1xx
 }
 
-// watch sets c's deadline and arms its interruption when ctx ends. stop disarms
-// it and reports whether it did so before ctx ended.
-func (c *conn) watch(ctx context.Context, deadline time.Time) (stop func() bool) {
+// begin sets c's deadline for a request under ctx and makes ctx's end interrupt it.
+// A context whose end c already watches costs no new watch.
+func (c *conn) begin(ctx context.Context, deadline time.Time) {
 	_ = c.nc.SetDeadline(deadline)
-	if ctx.Done() == nil {
-		return alwaysStopped
+	done := ctx.Done()
+	if done == nil {
+		return
 	}
-	return context.AfterFunc(ctx, c.abort)
+	c.mu.Lock()
+	c.busy, c.aborted = done, false
+	c.mu.Unlock()
+	if done != c.armed {
+		if c.disarm != nil {
+			c.disarm()
+		}
+		c.armed = done
+		c.disarm = context.AfterFunc(ctx, func() { c.interrupt(done) })
+	}
+	if ctx.Err() != nil {
+		c.interrupt(done) // it ended before the request began, the watch may have run already
+	}
 }
 
-func alwaysStopped() bool { return true }
+// interrupt interrupts a blocked read or write of the request in flight under the
+// context whose Done channel is done.
+func (c *conn) interrupt(done <-chan struct{}) {
+	c.mu.Lock()
+	if c.busy == done {
+		c.aborted = true
+		_ = c.nc.SetDeadline(aLongTimeAgo)
+	}
+	c.mu.Unlock()
+}
+
+// end ends the request begin began and reports whether its context's end did not
+// interrupt it.
+func (c *conn) end() bool {
+	if c.armed == nil {
+		return true
+	}
+	c.mu.Lock()
+	aborted := c.aborted
+	c.busy, c.aborted = nil, false
+	c.mu.Unlock()
+	return !aborted
+}
 
 // rewind makes req's body readable again for a second attempt and reports whether
 // it could.

@@ -2,7 +2,6 @@ package httpc
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -353,31 +352,5 @@ func TestFastPathBasicAuthAndNoSecretsInErrors(t *testing.T) {
 		require.Error(t, err, u)
 		require.NotContains(t, err.Error(), "s3cret", u)
 		require.Contains(t, strings.ToLower(err.Error()), "post", u)
-	}
-}
-
-// BenchmarkDo is one POST and its answer on a kept connection, as a sink's worker
-// sends it; the allocations include the in-process server's.
-func BenchmarkDo(b *testing.B) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	b.Cleanup(srv.Close)
-	c, err := NewClient(5*time.Second, TLSConfig{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	payload := []byte(`{"summary":"disk full","severity":"critical"}`)
-	b.ReportAllocs()
-	for b.Loop() {
-		req, err := http.NewRequestWithContext(b.Context(), http.MethodPost, srv.URL, bytes.NewReader(payload))
-		if err != nil {
-			b.Fatal(err)
-		}
-		req.Header = http.Header{"Content-Type": {"application/json"}}
-		if _, _, err := Do(c, req, 1024); err != nil {
-			b.Fatal(err)
-		}
 	}
 }

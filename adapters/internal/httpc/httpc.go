@@ -67,9 +67,10 @@ func NewClient(timeout time.Duration, tc TLSConfig) (*http.Client, error) {
 // connections, on the caller's goroutine (see pool), wherever no proxy or HTTP/2 is
 // needed; otherwise the request goes straight to its transport (see send). Either
 // way the client's Timeout bounds the whole exchange, reading the answer included.
+// A sink's per-event requests use Send, which builds no *http.Request on that path.
 func Do(c *http.Client, req *http.Request, limit int64) (*http.Response, []byte, error) {
 	if tr, ours := c.Transport.(*transport); ours && c.Jar == nil {
-		if h := tr.fast.route(req); h != nil {
+		if h := tr.fast.route(req.URL); h != nil {
 			return tr.fast.fastDo(c, h, req, limit)
 		}
 	}

@@ -3,6 +3,7 @@ package httpc
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -58,5 +59,67 @@ func TestWriteRequestAsRequestWrite(t *testing.T) {
 			bb, _ := io.ReadAll(b.Body)
 			require.Equal(t, ab, bb)
 		})
+	}
+}
+
+// TestWriteLightAsRequestWrite checks that writeLight writes a Request byte for byte
+// as http.Request.Write writes the *http.Request the slow path builds from it (with
+// the basic auth of the URL's userinfo, as send adds it).
+func TestWriteLightAsRequestWrite(t *testing.T) {
+	sh := NewStaticHeader(Field{"User-Agent", "edgerelay/1"}, Field{"Content-Type", "application/json"},
+		Field{"X-Site", "plant 7"}, Field{"Accept", "*/*"}, Field{"X-Site", "plant-7"})
+	for _, tc := range []struct {
+		name, method, url string
+		header            *StaticHeader
+		fields            []Field
+		body              string
+	}{
+		{"post", "POST", "http://alerts.example:8080/hook?x=1&y=%20", sh,
+			[]Field{{"X-Edgerelay-Topic", "a/b"}, {"X-Edgerelay-Event-Id", "1"}, {"B-First", "b"}, {"Zz", "z"}}, `{"a":1}`},
+		{"post empty", "POST", "http://[::1]:9/", sh, nil, ""},
+		{"put long", "PUT", "http://h/", nil, nil, strings.Repeat("x", 10000)},
+		{"get no header", "GET", "http://alerts.example/a/b%2Fc", nil, []Field{{"Accept", "*/*"}}, ""},
+		{"head", "HEAD", "http://h/api/pings/p1", sh, nil, ""},
+		{"empty port", "POST", "http://h:/x", sh, nil, "b"},
+		{"no user agent", "POST", "http://h/", NewStaticHeader(Field{"User-Agent", ""}), nil, "b"},
+		{"userinfo", "POST", "http://relay:s3cret@h/", sh, []Field{{"Aa", "1"}, {"Authorizatio", "2"}, {"B", "3"}}, "b"},
+		{"userinfo only field", "POST", "http://relay:s3cret@h/", nil, nil, "b"},
+		{"userinfo and auth field", "POST", "http://relay:s3cret@h/", nil, []Field{{"Authorization", "Bearer t"}}, "b"},
+		{"userinfo and static auth", "POST", "http://relay@h/", NewStaticHeader(Field{"Authorization", "Bearer t"}), nil, "b"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tgt, err := NewTarget(tc.method, tc.url)
+			require.NoError(t, err)
+			r := &Request{Target: tgt, Header: tc.header, Fields: tc.fields, Body: []byte(tc.body)}
+			require.True(t, r.light())
+			req, err := r.httpRequest(context.Background())
+			require.NoError(t, err)
+			if u := req.URL.User; u != nil && req.Header.Get("Authorization") == "" {
+				password, _ := u.Password()
+				req.SetBasicAuth(u.Username(), password)
+			}
+			var want, got bytes.Buffer
+			require.NoError(t, req.Write(&want))
+			sortFields(r.Fields)
+			bw := bufio.NewWriter(&got)
+			require.NoError(t, writeLight(bw, r))
+			require.NoError(t, bw.Flush())
+			require.Equal(t, want.String(), got.String())
+		})
+	}
+}
+
+// TestLightFallsBack: a Request writeLight cannot write goes as an *http.Request.
+func TestLightFallsBack(t *testing.T) {
+	tgt, err := NewTarget("POST", "http://h/")
+	require.NoError(t, err)
+	for _, r := range []*Request{
+		{Target: tgt, Fields: []Field{{"X-Bad", "a\r\nInjected: 1"}}},
+		{Target: tgt, Fields: []Field{{"X-Sp", " lead"}}},
+		{Target: tgt, Fields: []Field{{"User-Agent", "own"}}},
+		{Target: tgt, Fields: []Field{{"Content-Length", "5"}}},
+		{Target: tgt, Header: NewStaticHeader(Field{"X-Utf8", "café"})},
+	} {
+		require.False(t, r.light(), r.Fields)
 	}
 }
