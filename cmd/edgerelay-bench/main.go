@@ -47,6 +47,7 @@ type options struct {
 	quick  bool
 	outage time.Duration // W3
 	w1     bool          // only the W1 bursts, printed to standard output
+	w2     bool          // only W2, printed to standard output
 	bin    string        // the daemon to run instead of building one
 }
 
@@ -79,7 +80,8 @@ func main() {
 	flag.BoolVar(&o.quick, "quick", false, "one run with small counts: a smoke test, not a measurement")
 	flag.DurationVar(&o.outage, "outage", defaultOutage, "W3: how long the ilert fake answers 503 at least (the guide's 60 s)")
 	flag.BoolVar(&o.w1, "w1", false, "run only the W1 bursts (webhook and ilert) and print their tables instead of writing -out")
-	flag.StringVar(&o.bin, "bin", "", "run this daemon binary instead of building one (with -w1; the cross builds are skipped)")
+	flag.BoolVar(&o.w2, "w2", false, "run only W2 (latency at 500 events/s, webhook and ilert) and print each run's percentiles instead of writing -out")
+	flag.StringVar(&o.bin, "bin", "", "run this daemon binary instead of building one (with -w1 or -w2; the cross builds are skipped)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -102,8 +104,8 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if o.outage < 0 {
 		return errors.New("-outage must not be negative")
 	}
-	if o.bin != "" && !o.w1 {
-		return errors.New("-bin needs -w1: the full report describes the binary it builds")
+	if o.bin != "" && !o.w1 && !o.w2 {
+		return errors.New("-bin needs -w1 or -w2: the full report describes the binary it builds")
 	}
 	root, err := output(ctx, "", "go", "env", "GOMOD")
 	if root == "" || root == os.DevNull {
@@ -129,7 +131,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	switch {
 	case o.bin != "":
 		bin, targets = o.bin, nil
-	case o.w1:
+	case o.w1, o.w2:
 		targets = targets[:1]
 	}
 	for _, t := range targets {
@@ -157,6 +159,9 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	}
 	defer stopIlert()
 	b := &bench{bin: bin, tmp: tmp, hook: hook, il: il, sz: sz, outage: o.outage, log: log}
+	if o.w2 {
+		return b.onlyLatency(ctx, o.runs)
+	}
 	if o.w1 {
 		for i := range o.runs {
 			log.Info("W1 run", "n", i+1, "of", o.runs)

@@ -213,7 +213,7 @@ func cpuCheck(all []pair, workload string) check {
 		return median(col(all, func(x pair) float64 { return f(x.durable) }))
 	}
 	return check{workload, "≤ 45 µs (whole process)", d(func(x burstOut) float64 { return x.daemonCPU }), 45, true, "%.0f µs",
-		fmt.Sprintf("the kernel's loopback TCP work (%.0f µs, %.1f read/write system calls per event), the garbage collector (%.0f µs for %.0f allocations, %.1f KB, per event), net/http's client and the embedded broker (ARCHITECTURE.md, Known limitations); CPU per event also rises with machine load",
+		fmt.Sprintf("the kernel's loopback TCP work (%.0f µs, %.1f read/write system calls per event), the garbage collector (%.0f µs for %.0f allocations, %.1f KB, per event), Go's scheduler and the embedded broker's packet handling (ARCHITECTURE.md, Known limitations); CPU per event also rises with machine load",
 			d(func(x burstOut) float64 { return x.daemonSys }), d(func(x burstOut) float64 { return x.syscalls }), d(func(x burstOut) float64 { return x.gcCPU }),
 			d(func(x burstOut) float64 { return x.allocs }), d(func(x burstOut) float64 { return x.allocBytes / 1024 }))}
 }

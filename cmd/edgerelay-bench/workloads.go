@@ -221,6 +221,26 @@ func (b *bench) syscalls(d *daemon) float64 {
 	return b.proc(d, "io", "syscr") + b.proc(d, "io", "syscw")
 }
 
+// onlyLatency runs W2 runs times through each sink and prints the percentiles of
+// each run (-w2): for before/after comparisons of latency.
+func (b *bench) onlyLatency(ctx context.Context, runs int) error {
+	fmt.Println("| sink | run | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|")
+	for _, p := range []*peer{b.hook, b.il} {
+		name := "webhook"
+		if p.ilert {
+			name = "ilert"
+		}
+		for i := range runs {
+			p50, p99, pmax, err := b.latencyAt(ctx, p, "W2 "+name)
+			if err != nil {
+				return fmt.Errorf("W2 %s run %d: %w", name, i+1, err)
+			}
+			fmt.Printf("| %s | %d | %.2f | %.2f | %.2f |\n", name, i+1, p50, p99, pmax)
+		}
+	}
+	return nil
+}
+
 // latency runs W2 against the webhook.
 func (b *bench) latency(ctx context.Context, r *runOut) (err error) {
 	r.p50, r.p99, r.pmax, err = b.latencyAt(ctx, b.hook, "W2")
