@@ -33,7 +33,8 @@ type WriterOptions struct {
 	// means 1024.
 	MaxBatch int
 	// Queue is how many submitted jobs may wait for the writer before Submit blocks.
-	// Zero means 4*MaxBatch.
+	// Zero means 4*MaxBatch; less than MaxBatch means MaxBatch (a full batch must fit:
+	// it is what wakes the writer while a window is open).
 	Queue int
 	// Clock times the commit window, the deferral of jobs (Deferrer) and the
 	// progress reports. Nil means clock.Real.
@@ -54,9 +55,12 @@ type Writer struct {
 	// (MaxBatch) queued and held by Run: Run does not take jobs one by one while a
 	// commit window is open (see Run), so a full batch has to wake it.
 	full chan struct{}
-	// held is how many jobs Run holds while it waits for a window without taking
-	// jobs; Submit adds it to the queue's length to see a full batch.
-	held atomic.Int64
+	// queued counts the jobs in queue (Submit adds after its send, Run subtracts
+	// after each receive), and held the jobs Run holds while it waits for a window
+	// without taking jobs. Both are atomics, not len(queue), so that Submit's
+	// "queued, then load held" and Run's "store held, then load queued" cannot both
+	// miss a full batch.
+	queued, held atomic.Int64
 	// mu is held shared by Submit while it hands over a job and exclusively, once, by
 	// Run after closing done: that wait guarantees no job enters queue after Run's
 	// final drain.
@@ -80,6 +84,7 @@ func (db *DB) NewWriter(o WriterOptions) *Writer {
 	if o.Queue <= 0 {
 		o.Queue = 4 * o.MaxBatch
 	}
+	o.Queue = max(o.Queue, o.MaxBatch)
 	o.Clock = clock.Or(o.Clock)
 	return &Writer{db: db, opts: o, queue: make(chan Job, o.Queue), full: make(chan struct{}, 1), done: make(chan struct{})}
 }
@@ -100,7 +105,7 @@ func (w *Writer) Submit(ctx context.Context, j Job) error {
 	}
 	select {
 	case w.queue <- j:
-		if len(w.queue)+int(w.held.Load()) >= w.opts.MaxBatch {
+		if w.queued.Add(1)+w.held.Load() >= int64(w.opts.MaxBatch) {
 			select {
 			case w.full <- struct{}{}:
 			default:
@@ -175,6 +180,7 @@ func (w *Writer) Run(ctx context.Context) error {
 			case <-ctx.Done():
 				return w.shutdown(&f, pending)
 			case j := <-w.queue:
+				w.queued.Add(-1)
 				pending = append(pending, j)
 				arm(w.opts.Window)
 			case <-idle.C():
@@ -191,8 +197,12 @@ func (w *Writer) Run(ctx context.Context) error {
 				window.Stop()
 				return w.shutdown(&f, pending)
 			case j := <-w.queue:
+				w.queued.Add(-1)
 				pending = append(pending, j)
-				arm(w.opts.Window)
+				// Still longer? Time passed while Run waited.
+				if closes.Sub(clk.Now()) > w.opts.Window {
+					arm(w.opts.Window)
+				}
 			case <-window.C():
 				pending = w.closeWindow(&f, pending, arm)
 				continue
@@ -202,10 +212,10 @@ func (w *Writer) Run(ctx context.Context) error {
 			// committed (or deferred) when it closes, so Run does not wake for each
 			// one; only a full batch (Submit's token) or the window wakes it. At a
 			// steady stream this is two wake-ups per window instead of one per job.
-			// held is stored before the queue is looked at, and Submit queues before
-			// it loads held: one of the two sees a full batch.
+			// held is stored before queued is loaded, and Submit adds to queued
+			// before it loads held: one of the two sees a full batch.
 			w.held.Store(int64(len(pending)))
-			if len(w.queue)+len(pending) < w.opts.MaxBatch {
+			if w.queued.Load()+int64(len(pending)) < int64(w.opts.MaxBatch) {
 				select {
 				case <-ctx.Done():
 					window.Stop()
@@ -230,6 +240,7 @@ func (w *Writer) drain(pending []Job) []Job {
 	for len(pending) < w.opts.MaxBatch {
 		select {
 		case j := <-w.queue:
+			w.queued.Add(-1)
 			pending = append(pending, j)
 		default:
 			return pending

@@ -174,7 +174,7 @@ func TestWriterFlushesBeforeRunStarts(t *testing.T) {
 
 func TestWriterBackPressure(t *testing.T) {
 	db := storetest.MustOpen(t)
-	w := db.NewWriter(store.WriterOptions{Queue: 2})
+	w := db.NewWriter(store.WriterOptions{MaxBatch: 2, Queue: 2})
 	// Run is not started: the queue fills up.
 	require.NoError(t, w.Submit(context.Background(), newPutJob("s", "1")))
 	require.NoError(t, w.Submit(context.Background(), newPutJob("s", "2")))
@@ -449,6 +449,69 @@ func TestWriterFullBatchWakesOpenWindow(t *testing.T) {
 			}
 		}
 		for _, j := range js {
+			require.NoError(t, j.wait(t), "round %d", round)
+		}
+		stop()
+	}
+}
+
+// TestWriterQueueHoldsAFullBatch: a Queue smaller than MaxBatch is raised to it, since
+// only a full batch wakes the writer while a window is open: with an hour's window the
+// eight Submits and their commit must not wait for it.
+func TestWriterQueueHoldsAFullBatch(t *testing.T) {
+	db := storetest.MustOpen(t)
+	w := db.NewWriter(store.WriterOptions{Window: time.Hour, MaxBatch: 8, Queue: 2})
+	startWriter(t, w)
+	submitted := make(chan []*putJob, 1)
+	go func() {
+		var js []*putJob
+		for i := range 8 {
+			j := newPutJob("s", fmt.Sprint(i))
+			if err := w.Submit(context.Background(), j); err != nil {
+				panic(err) // the writer runs until the test ends
+			}
+			js = append(js, j)
+		}
+		submitted <- js
+	}()
+	var js []*putJob
+	select {
+	case js = <-submitted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Submit blocks until the window closes")
+	}
+	for _, j := range js {
+		require.NoError(t, j.wait(t))
+	}
+}
+
+// TestWriterConcurrentFullBatches: jobs submitted concurrently in a multiple of
+// MaxBatch, with a window that never closes, are all committed: Submit and Run never
+// both miss a full batch.
+func TestWriterConcurrentFullBatches(t *testing.T) {
+	for round := range 50 {
+		db := storetest.MustOpen(t)
+		const maxBatch, submitters, per = 4, 8, 6 // 48 jobs: 12 full batches
+		w := db.NewWriter(store.WriterOptions{Window: time.Hour, MaxBatch: maxBatch})
+		stop := startWriter(t, w)
+		var wg sync.WaitGroup
+		jobs := make(chan *putJob, submitters*per)
+		for g := range submitters {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range per {
+					j := newPutJob("s", fmt.Sprint(round, "/", g, "/", i))
+					if err := w.Submit(context.Background(), j); err != nil {
+						panic(err) // the writer runs until stop
+					}
+					jobs <- j
+				}
+			}()
+		}
+		wg.Wait()
+		close(jobs)
+		for j := range jobs {
 			require.NoError(t, j.wait(t), "round %d", round)
 		}
 		stop()

@@ -62,10 +62,20 @@ func (p *pubacks) flush(b *Broker, cl *mochi.Client) {
 	if cl.Net.Conn == nil {
 		return
 	}
-	sent := p.encode(b, cl)
+	// Checked before encoding too, so that a fallback does not run the encode hooks
+	// twice (only a subscriber filling Mochi's buffer in between still can).
 	cl.Lock()
-	if mochiBuffered(cl) {
-		cl.Unlock()
+	buffered := mochiBuffered(cl)
+	cl.Unlock()
+	var sent []packets.Packet
+	if !buffered {
+		sent = p.encode(b, cl)
+		cl.Lock()
+		if buffered = mochiBuffered(cl); buffered {
+			cl.Unlock()
+		}
+	}
+	if buffered {
 		for _, id := range p.ids {
 			writePuback(b, cl, id)
 		}

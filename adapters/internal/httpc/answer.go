@@ -121,6 +121,9 @@ func parseHead(head []byte, std *http.Request, light *Request) (answer, bool) {
 		}
 		switch {
 		case equalFold(name, "content-length"):
+			if len(value) == 0 {
+				return answer{}, false // net/http refuses an empty length, also beside a valid one
+			}
 			if cl != nil && !bytes.Equal(cl, value) {
 				return answer{}, false // net/http refuses differing lengths
 			}
