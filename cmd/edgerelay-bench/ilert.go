@@ -87,10 +87,18 @@ func (t *driverTB) close() {
 // recording sink on its own 127.0.0.1 listener: the sink timestamps each 202 (the
 // fake records no times) and counts ids, duplicates and per-key order. The fake's
 // own listener stays idle.
-func ilertPeer() (*peer, func(), error) {
+//
+// With minimal (-w1 -minimal-ilert), the recording sink answers every request 202 by
+// itself: no validation and no record by the fake, to show how much of the daemon's
+// CPU per event is the heavier peer's on the same two cores.
+func ilertPeer(minimal bool) (*peer, func(), error) {
 	tb := &driverTB{}
 	fake := ilerttest.NewServer(tb)
-	p := &peer{s: newSink(fake, "customDetails.id", "customDetails.ts", "alertKey"), mk: ilertPayload, fake: fake, ilert: true}
+	var inner http.Handler = fake
+	if minimal {
+		inner = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusAccepted) })
+	}
+	p := &peer{s: newSink(inner, "customDetails.id", "customDetails.ts", "alertKey"), mk: ilertPayload, fake: fake, ilert: true}
 	url, stop, err := p.s.serve()
 	if err != nil {
 		tb.close()

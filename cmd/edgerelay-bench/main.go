@@ -42,13 +42,14 @@ import (
 
 // options are the command-line flags.
 type options struct {
-	out    string
-	runs   int
-	quick  bool
-	outage time.Duration // W3
-	w1     bool          // only the W1 bursts, printed to standard output
-	w2     bool          // only W2, printed to standard output
-	bin    string        // the daemon to run instead of building one
+	out     string
+	runs    int
+	quick   bool
+	outage  time.Duration // W3
+	w1      bool          // only the W1 bursts, printed to standard output
+	w2      bool          // only W2, printed to standard output
+	minimal bool          // -w1 through a minimal ilert peer
+	bin     string        // the daemon to run instead of building one
 }
 
 // sizes are the event counts of the workloads.
@@ -80,6 +81,7 @@ func main() {
 	flag.BoolVar(&o.quick, "quick", false, "one run with small counts: a smoke test, not a measurement")
 	flag.DurationVar(&o.outage, "outage", defaultOutage, "W3: how long the ilert fake answers 503 at least (the guide's 60 s)")
 	flag.BoolVar(&o.w1, "w1", false, "run only the W1 bursts (webhook and ilert) and print their tables instead of writing -out")
+	flag.BoolVar(&o.minimal, "minimal-ilert", false, "with -w1: the ilert peer answers 202 without the fake's validation and recording")
 	flag.BoolVar(&o.w2, "w2", false, "run only W2 (latency at 500 events/s, webhook and ilert) and print each run's percentiles instead of writing -out")
 	flag.StringVar(&o.bin, "bin", "", "run this daemon binary instead of building one (with -w1 or -w2; the cross builds are skipped)")
 	flag.Parse()
@@ -103,6 +105,9 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	}
 	if o.outage < 0 {
 		return errors.New("-outage must not be negative")
+	}
+	if o.minimal && !o.w1 {
+		return errors.New("-minimal-ilert needs -w1")
 	}
 	if o.bin != "" && !o.w1 && !o.w2 {
 		return errors.New("-bin needs -w1 or -w2: the full report describes the binary it builds")
@@ -153,7 +158,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	}
 	defer stopHook()
 	hook.url = url + "/ingest"
-	il, stopIlert, err := ilertPeer()
+	il, stopIlert, err := ilertPeer(o.minimal)
 	if err != nil {
 		return err
 	}

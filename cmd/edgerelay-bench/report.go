@@ -271,6 +271,9 @@ func reportW1(r *results) string {
 	p("\n## Through the webhook sink\n\n")
 	w1Table(&w, hook, r.sz.pairs, true)
 	p("\n## Through the ilert sink (with the ilert transform)\n\n")
+	if r.opts.minimal {
+		p("The peer is minimal (-minimal-ilert): every request is answered 202 without the ilert fake's validation and recording.\n\n")
+	}
 	w1Table(&w, il, r.sz.pairs, true)
 	p("\n## Daemon problems\n\n")
 	for _, s := range r.problems {
