@@ -1,71 +1,22 @@
 package ilert
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"io"
-	"net"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/internal/httpc/httpctest"
 )
-
-func captureServer(t *testing.T, answer string) (string, <-chan []byte) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = ln.Close() })
-	got := make(chan []byte, 16)
-	go func() { // ends when the listener is closed
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { // ends when the client closes the connection
-				defer func() { _ = nc.Close() }()
-				br := bufio.NewReader(nc)
-				for {
-					var raw bytes.Buffer
-					n := 0
-					for {
-						line, err := br.ReadString('\n')
-						if err != nil {
-							return
-						}
-						raw.WriteString(line)
-						if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok && strings.EqualFold(k, "content-length") {
-							n, _ = strconv.Atoi(strings.TrimSpace(v))
-						}
-						if line == "\r\n" {
-							break
-						}
-					}
-					if _, err := io.CopyN(&raw, br, int64(n)); err != nil {
-						return
-					}
-					got <- raw.Bytes()
-					if _, err := io.WriteString(nc, answer); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String(), got
-}
 
 // TestWireBytes pins the exact bytes of ilert requests on the wire: the request line,
 // Host, User-Agent, Content-Length, then the header fields in name order (as net/http
 // writes them), then the body.
 func TestWireBytes(t *testing.T) {
-	addr, got := captureServer(t, "HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}")
+	addr, got := httpctest.Capture(t, "HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}")
 	base := "http://" + addr
 	d := testDeps()
 	d.Version = "1.2.3"

@@ -1,4 +1,5 @@
-// Package httpctest is a test HTTP/1.1 server for the benchmarks of the HTTP sinks:
+// Package httpctest holds test HTTP/1.1 servers for the HTTP sinks. Answer is for the
+// benchmarks:
 // it answers every request with one fixed answer and allocates next to nothing per
 // request, so that a benchmark's allocations are the client's.
 package httpctest
@@ -6,8 +7,10 @@ package httpctest
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -56,6 +59,59 @@ func serve(nc net.Conn, answer []byte) {
 			return
 		}
 		if _, err := nc.Write(answer); err != nil {
+			return
+		}
+	}
+}
+
+// Capture starts a server on 127.0.0.1 that answers every request with answer and
+// hands over each request's bytes as they arrived (its header and a Content-Length
+// body), for tests that pin a sink's wire form; it returns the server's host:port.
+// The server stops when tb's test ends.
+func Capture(tb testing.TB, answer string) (string, <-chan []byte) {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = ln.Close() })
+	got := make(chan []byte, 16)
+	go func() { // ends when the listener is closed
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go capture(nc, answer, got) // ends when the client closes the connection
+		}
+	}()
+	return ln.Addr().String(), got
+}
+
+func capture(nc net.Conn, answer string, got chan<- []byte) {
+	defer func() { _ = nc.Close() }()
+	br := bufio.NewReader(nc)
+	for {
+		var raw bytes.Buffer
+		n := 0
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			raw.WriteString(line)
+			if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok && strings.EqualFold(k, "content-length") {
+				n, _ = strconv.Atoi(strings.TrimSpace(v))
+			}
+			if line == "\r\n" {
+				break
+			}
+		}
+		if _, err := io.CopyN(&raw, br, int64(n)); err != nil {
+			return
+		}
+		got <- raw.Bytes()
+		if _, err := io.WriteString(nc, answer); err != nil {
 			return
 		}
 	}
