@@ -1,7 +1,7 @@
-// Package httpctest holds test HTTP/1.1 servers for the HTTP sinks. Answer is for the
-// benchmarks:
-// it answers every request with one fixed answer and allocates next to nothing per
-// request, so that a benchmark's allocations are the client's.
+// Package httpctest holds test HTTP/1.1 servers for the HTTP sinks: Answer, for the
+// benchmarks, answers every request with one fixed answer and allocates next to
+// nothing per request, so that a benchmark's allocations are the client's; Capture
+// records each request's bytes for the wire-form tests.
 package httpctest
 
 import (
