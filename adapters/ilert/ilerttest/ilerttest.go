@@ -121,6 +121,7 @@ type Server struct {
 	events   []Event
 	beats    []Heartbeat
 	users    map[string]int64 // e-mail → user id
+	noRecord bool             // SetRecord(false): validate and answer, keep nothing
 	policies map[string]*Policy
 	updates  []LevelUpdate
 }
@@ -287,6 +288,16 @@ func (s *Server) LevelUpdates() []LevelUpdate {
 	return append([]LevelUpdate(nil), s.updates...)
 }
 
+// SetRecord turns the recording of requests and events on (the default) or off.
+// Off, the fake still validates and answers every request as before but keeps no
+// record of it: for a benchmark whose own sink counts deliveries, so that the
+// fake's growing record does not weigh on the machine it measures.
+func (s *Server) SetRecord(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noRecord = !on
+}
+
 // Reset forgets recorded requests, events, heartbeats, updates and pending faults.
 // Seeded users, policies, delays and the API key stay.
 func (s *Server) Reset() {
@@ -316,11 +327,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	idx, gen := len(s.reqs), s.gen
-	s.reqs = append(s.reqs, Request{
-		Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
-		Header: r.Header.Clone(), Body: body,
-	})
+	idx, gen, record := len(s.reqs), s.gen, !s.noRecord
+	if record {
+		s.reqs = append(s.reqs, Request{
+			Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
+			Header: r.Header.Clone(), Body: body,
+		})
+	}
 	var delay time.Duration
 	for p, d := range s.delays {
 		if match(p, r.URL.Path) {
@@ -351,7 +364,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w}
 	defer func() {
 		s.mu.Lock()
-		if s.gen == gen { // a Reset during the request dropped its record
+		if record && s.gen == gen { // a Reset during the request dropped its record
 			s.reqs[idx].Status = rec.status
 		}
 		s.mu.Unlock()
@@ -503,7 +516,9 @@ func (s *Server) event(w http.ResponseWriter, source, pathKey string, body []byt
 	}
 	id := "corr-" + strconv.FormatInt(s.corrID.Add(1), 10)
 	s.mu.Lock()
-	s.events = append(s.events, Event{Source: source, PathKey: pathKey, Body: body, Fields: m, CorrelationID: id})
+	if !s.noRecord {
+		s.events = append(s.events, Event{Source: source, PathKey: pathKey, Body: body, Fields: m, CorrelationID: id})
+	}
 	s.mu.Unlock()
 	w.Header().Set("correlation-id", id)
 	w.WriteHeader(http.StatusAccepted)

@@ -229,3 +229,23 @@ func TestResetDuringRequest(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, <-done)
 	require.Empty(t, s.Requests(), "the request before Reset is forgotten, not re-recorded")
 }
+
+// TestSetRecordOff: with recording off the fake still validates and answers, and
+// keeps nothing; turned on again it records as before.
+func TestSetRecordOff(t *testing.T) {
+	srv := NewServer(t)
+	srv.SetRecord(false)
+	code, _, hdr := call(t, srv, "POST", "/api/events", "", `{"integrationKey":"k","eventType":"ALERT"}`)
+	require.Equal(t, 202, code)
+	require.NotEmpty(t, hdr.Get("correlation-id"))
+	code, _, _ = call(t, srv, "POST", "/api/events", "", `{"integrationKey":"k","eventType":"NOPE"}`)
+	require.Equal(t, 400, code, "still validated")
+	require.Empty(t, srv.Requests())
+	require.Empty(t, srv.Events())
+
+	srv.SetRecord(true)
+	code, _, _ = call(t, srv, "POST", "/api/events", "", `{"integrationKey":"k","eventType":"ALERT"}`)
+	require.Equal(t, 202, code)
+	require.Len(t, srv.Requests(), 1)
+	require.Len(t, srv.Events(), 1)
+}
