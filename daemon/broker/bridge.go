@@ -411,16 +411,22 @@ func (q *clientQueue) release() {
 }
 
 // ackBatch acknowledges released packets in order: the PUBACKs of consecutive QoS 1
-// packets leave in one write (pubacks.flush); a QoS 2 packet or one to distribute
-// first flushes those before it, then goes as ack does. It runs within ReleaseBatch,
+// packets leave in one write (pubacks.flush), a packet to distribute being handed to
+// its subscribers first; a QoS 2 packet first flushes the PUBACKs before it, then lets
+// its OnPublish return. It runs within ReleaseBatch,
 // so no PUBACK Mochi writes for a packet arriving meanwhile (one not for the relay)
 // can pass these.
 func (q *clientQueue) ackBatch(xs []heldPacket) {
 	for _, x := range xs {
-		if x.released != nil || x.pk != nil {
+		if x.released != nil {
+			// QoS 2: its OnPublish returns (Mochi sends PUBREC and distributes) after
+			// the PUBACKs before it have left.
 			q.acks.flush(q.h.b, q.cl)
-			q.ack(x)
+			x.released <- true // capacity 1, and each entry is released once
 			continue
+		}
+		if x.pk != nil {
+			q.h.distribute(*x.pk)
 		}
 		q.acks.add(x.id)
 		if len(q.acks.ids) == maxPubackBatch {
@@ -428,19 +434,6 @@ func (q *clientQueue) ackBatch(xs []heldPacket) {
 		}
 	}
 	q.acks.flush(q.h.b, q.cl)
-}
-
-// ack acknowledges one released packet: QoS 2 lets its OnPublish return (Mochi sends
-// PUBREC and distributes), QoS 1 is distributed and gets its PUBACK.
-func (q *clientQueue) ack(x heldPacket) {
-	if x.released != nil {
-		x.released <- true // capacity 1, and each entry is released once
-		return
-	}
-	if x.pk != nil {
-		q.h.distribute(*x.pk)
-	}
-	writePuback(q.h.b, q.cl, x.id)
 }
 
 // Source returns a source that receives, in-process, every PUBLISH from the

@@ -191,12 +191,8 @@ func mochiBuffered(cl *mochi.Client) bool {
 
 // writePuback writes one successful PUBACK for id through Mochi.
 func writePuback(b *Broker, cl *mochi.Client, id uint16) {
-	ack := packets.Packet{
-		FixedHeader: packets.FixedHeader{Type: packets.Puback},
-		PacketID:    id,
-		ReasonCode:  packets.CodeSuccess.Code,
-		Created:     time.Now().Unix(),
-	}
+	ack := pubackFor(cl)
+	ack.PacketID = id
 	if err := cl.WritePacket(ack); err != nil {
 		b.log.Debug("write puback", "client", cl.ID, "err", err)
 	}
