@@ -432,29 +432,6 @@ func TestWriterAsksWaitingJobsInOrder(t *testing.T) {
 	}
 }
 
-// TestWriterFullBatchWakesOpenWindow: while a long window is open, the writer does not
-// take jobs one by one; the job that completes a batch (counting the ones it already
-// holds) still gets the batch committed at once, whatever the interleaving.
-func TestWriterFullBatchWakesOpenWindow(t *testing.T) {
-	for round := range 50 {
-		db := storetest.MustOpen(t)
-		w := db.NewWriter(store.WriterOptions{Window: time.Hour, MaxBatch: 4})
-		stop := startWriter(t, w)
-		js := make([]*putJob, 4)
-		for i := range js {
-			js[i] = newPutJob("s", fmt.Sprint(round, "/", i))
-			require.NoError(t, w.Submit(context.Background(), js[i]))
-			if i == 0 && round%2 == 0 {
-				time.Sleep(time.Millisecond) // let Run take the first job alone; not a proof of anything
-			}
-		}
-		for _, j := range js {
-			require.NoError(t, j.wait(t), "round %d", round)
-		}
-		stop()
-	}
-}
-
 // TestWriterQueueHoldsAFullBatch: a Queue smaller than MaxBatch is raised to it, since
 // only a full batch wakes the writer while a window is open: with an hour's window the
 // eight Submits and their commit must not wait for it.

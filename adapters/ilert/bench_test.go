@@ -1,7 +1,6 @@
 package ilert
 
 import (
-	"context"
 	"testing"
 
 	"github.com/edgerelay/edgerelay/adapters"
@@ -17,18 +16,7 @@ func BenchmarkSend(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := s.Connect(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = s.Close(context.Background()) })
 	e := &adapters.Event{ID: adapters.NewID(), Kind: adapters.KindAlert,
 		Payload: []byte(`{"eventType":"ALERT","integrationKey":"il1api-bench","summary":"pump 7 down","priority":"HIGH"}`)}
-	ctx, cancel := context.WithCancel(context.Background()) // a lane's long-lived send context
-	defer cancel()
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := s.Send(ctx, e); err != nil {
-			b.Fatal(err)
-		}
-	}
+	httpctest.BenchSend(b, s, e)
 }

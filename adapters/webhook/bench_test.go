@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"context"
 	"testing"
 
 	"github.com/edgerelay/edgerelay/adapters"
@@ -17,18 +16,7 @@ func BenchmarkSend(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := s.Connect(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = s.Close(context.Background()) })
 	e := &adapters.Event{ID: adapters.NewID(), Kind: adapters.KindAlert, Key: "pump-7", Source: "plant-mqtt",
 		Topic: "plant/pump/7", Payload: []byte(`{"summary":"pump 7 down"}`), Attrs: map[string]string{"mqtt.qos": "1"}}
-	ctx, cancel := context.WithCancel(context.Background()) // a lane's long-lived send context
-	defer cancel()
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := s.Send(ctx, e); err != nil {
-			b.Fatal(err)
-		}
-	}
+	httpctest.BenchSend(b, s, e)
 }

@@ -7,11 +7,14 @@ package httpctest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/edgerelay/edgerelay/adapters"
 )
 
 // Answer starts a server on 127.0.0.1 that reads each request (its header and a
@@ -113,6 +116,24 @@ func capture(nc net.Conn, answer string, got chan<- []byte) {
 		got <- raw.Bytes()
 		if _, err := io.WriteString(nc, answer); err != nil {
 			return
+		}
+	}
+}
+
+// BenchSend connects s and sends e through it b.N times under one long-lived context,
+// as a lane does, reporting allocations: the sinks' BenchmarkSend against Answer.
+func BenchSend(b *testing.B, s adapters.Sink, e *adapters.Event) {
+	b.Helper()
+	if err := s.Connect(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close(context.Background()) })
+	ctx, cancel := context.WithCancel(context.Background()) // a lane's long-lived send context
+	defer cancel()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.Send(ctx, e); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
