@@ -323,16 +323,6 @@ func (s *Sink) headerFields(apiKey string) []httpc.Field {
 	return fs
 }
 
-// headers returns the header of every request as a map, for the policy calls.
-func (s *Sink) headers(apiKey string) http.Header {
-	fs := s.headerFields(apiKey)
-	h := httpc.NewHeader(len(fs))
-	for _, f := range fs {
-		h.Set(f.Name, f.Value)
-	}
-	return h.Header()
-}
-
 // staticHeader returns the header of every request, as Send writes it.
 func (s *Sink) staticHeader(apiKey string) *httpc.StaticHeader {
 	return httpc.NewStaticHeader(s.headerFields(apiKey)...)

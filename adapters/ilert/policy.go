@@ -163,7 +163,7 @@ func (s *Sink) policyCall(ctx context.Context, client *http.Client, apiKey, meth
 	if err != nil {
 		return nil, adapters.Permanent(fmt.Errorf("build request: %w", err))
 	}
-	req.Header = s.headers(apiKey)
+	req.Header = s.staticHeader(apiKey).HTTPHeader()
 	resp, answer, err := httpc.Do(client, req, maxPolicyAnswer)
 	if err != nil {
 		return nil, err

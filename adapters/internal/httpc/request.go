@@ -164,21 +164,27 @@ func (r *Request) httpRequest(ctx context.Context) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := len(r.Fields)
-	if r.Header != nil {
-		n += len(r.Header.fields)
+	req.Header = r.Header.HTTPHeader(r.Fields...)
+	return req, nil
+}
+
+// HTTPHeader returns h's fields and then extra as an http.Header, for a request
+// built with net/http (the slow path, calls that do not use Send). h may be nil.
+func (h *StaticHeader) HTTPHeader(extra ...Field) http.Header {
+	n := len(extra)
+	if h != nil {
+		n += len(h.fields)
 	}
-	h := NewHeader(n)
-	if r.Header != nil {
-		for _, f := range r.Header.fields {
-			h.Set(f.Name, f.Value)
+	b := NewHeader(n)
+	if h != nil {
+		for _, f := range h.fields {
+			b.Set(f.Name, f.Value)
 		}
 	}
-	for _, f := range r.Fields {
-		h.Set(f.Name, f.Value)
+	for _, f := range extra {
+		b.Set(f.Name, f.Value)
 	}
-	req.Header = h.Header()
-	return req, nil
+	return b.Header()
 }
 
 // light reports whether writeLight may write r.
