@@ -11,8 +11,9 @@ import (
 
 // Retry moves the given dead letters of sink (all of them when seqs is nil) to the end
 // of its outbox with a new Seq, zero attempts, no last error and NextAttempt zero, in
-// one transaction. Seqs that are not dead letters are ignored; it returns how many
-// were moved.
+// one transaction. Seqs that are not dead letters are ignored, and so are corrupt
+// dead letters (a record that failed its checksum, see Entry.Corrupt), which are never
+// queued for delivery and stay until dropped; it returns how many were moved.
 func (db *DB) Retry(sink string, seqs []uint64) (int, error) {
 	n := 0
 	err := db.update(func(tx *bbolt.Tx) error {
@@ -34,13 +35,14 @@ func (db *DB) Retry(sink string, seqs []uint64) (int, error) {
 			if v == nil {
 				continue
 			}
-			r, err := decodeRecord(v, false)
-			if err != nil {
-				return fmt.Errorf("retry %s/%x: %w", sink, k, err)
+			seq, _ := keySeq(k)
+			r, err := decodeAt(v, bucketDead, sink, seq, false)
+			if err != nil || r.corrupt {
+				continue // a corrupt record is never queued for delivery; it stays here
 			}
 			r.attempts, r.lastError, r.reason = 0, "", ""
 			r.nextAttempt, r.at = time.Time{}, time.Time{}
-			if _, err := appendRecord(out, &r); err != nil {
+			if _, err := appendRecord(out, kindOutbox, sink, &r, uint64(tx.ID())); err != nil {
 				return fmt.Errorf("retry %s/%x: %w", sink, k, err)
 			}
 			if err := dead.Delete(k); err != nil {
@@ -161,7 +163,7 @@ func (db *DB) check(withBolt bool) ([]error, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
-	tx, err := db.bolt.Begin(true)
+	tx, err := db.bolt.Begin(!db.readOnly) // a read-only file gets a read transaction
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -192,7 +194,7 @@ func (db *DB) check(withBolt bool) ([]error, error) {
 				p.add("%s/%q: a value where a sink bucket belongs", name, k)
 				continue
 			}
-			checkRecords(b.Bucket(k), fmt.Sprintf("%s/%s", name, k), &p)
+			checkRecords(b.Bucket(k), name, string(k), &p)
 		}
 	}
 	if cb := tx.Bucket(bucketCursors); cb == nil {
@@ -214,7 +216,8 @@ func (db *DB) check(withBolt bool) ([]error, error) {
 }
 
 // checkRecords decodes every record of one sink bucket.
-func checkRecords(b *bbolt.Bucket, where string, p *problems) {
+func checkRecords(b *bbolt.Bucket, parent []byte, sink string, p *problems) {
+	where := fmt.Sprintf("%s/%s", parent, sink)
 	last := b.Sequence()
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -230,7 +233,7 @@ func checkRecords(b *bbolt.Bucket, where string, p *problems) {
 		if seq == 0 || seq > last {
 			p.add("%s/%d: sequence beyond the bucket's counter %d, a new entry would overwrite it", where, seq, last)
 		}
-		if _, err := decodeRecord(v, false); err != nil {
+		if _, err := decodeAt(v, parent, sink, seq, false); err != nil {
 			p.add("%s/%d: %w", where, seq, err)
 		}
 	}

@@ -119,7 +119,7 @@ func TestStats(t *testing.T) {
 	db := storetest.MustOpen(t)
 	st, err := db.Stats()
 	require.NoError(t, err)
-	require.Equal(t, 1, st.Schema)
+	require.Equal(t, 2, st.Schema)
 	require.Empty(t, st.Sinks)
 	require.Positive(t, st.FileBytes)
 
