@@ -2,6 +2,7 @@ package store
 
 import (
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -202,6 +203,7 @@ type salvager struct {
 	cursors  map[string][]byte
 	cursorOK bool
 	damaged  bool
+	schema   uint64 // meta/schema, when the walk read it
 	rep      SalvageReport
 }
 
@@ -268,6 +270,9 @@ func (s *salvager) run() error {
 	}
 	if !s.walkPage(m.root, nil, 0) {
 		s.noteBucket(nil)
+	}
+	if s.schema > schemaVersion {
+		return fmt.Errorf("file schema %d, this edgerelay knows up to %d: %w", s.schema, schemaVersion, ErrSchemaNewer)
 	}
 	if s.damaged {
 		s.scan()
@@ -437,6 +442,10 @@ func (s *salvager) value(path []string, k, v []byte) {
 		if len(k) > 0 && len(k) <= MaxCursorName && len(v) <= MaxCursorValue {
 			s.cursors[string(k)] = append([]byte(nil), v...)
 		}
+		return
+	}
+	if len(path) == 1 && path[0] == string(bucketMeta) && string(k) == string(keySchema) && len(v) == 8 {
+		s.schema = binary.BigEndian.Uint64(v)
 		return
 	}
 	b, ok := bucketOf(path)

@@ -506,4 +506,13 @@ func TestSalvageRefusesExistingOutput(t *testing.T) {
 	require.ErrorContains(t, err, "the file exists")
 	_, err = store.Salvage(filepath.Join(t.TempDir(), "nope.db"), filepath.Join(t.TempDir(), "out.db"), store.Options{})
 	require.ErrorIs(t, err, store.ErrNotExist)
+
+	// A newer edgerelay's file is not this build's to rewrite.
+	rawUpdate(t, path, func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte("meta")).Put([]byte("schema"), binary.BigEndian.AppendUint64(nil, 3))
+	})
+	out := filepath.Join(t.TempDir(), "out.db")
+	_, err = store.Salvage(path, out, store.Options{})
+	require.ErrorIs(t, err, store.ErrSchemaNewer)
+	require.NoFileExists(t, out)
 }
