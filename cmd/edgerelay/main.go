@@ -121,11 +121,14 @@ func runCmd(stderr io.Writer) *cobra.Command {
 		Short: "Run the relay in the foreground (what the systemd unit starts)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			hup := catchHangups()
+			defer hup.stop()
 			cfg, err := loadConfig(path)
 			if err != nil {
 				return err
 			}
 			log := newLogger(cfg, stderr)
+			hup.logTo(log)
 			for _, w := range cfg.Warnings {
 				log.Warn("configuration: " + w)
 			}
