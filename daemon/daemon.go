@@ -109,6 +109,8 @@ type Daemon struct {
 	statusSub *events.Subscription
 	status    statusView
 
+	dry *dryRun // set only while Check builds the adapters
+
 	cleanupMu sync.Mutex // guards cleanups
 	cleanups  []cleanup
 }
@@ -157,6 +159,10 @@ func New(opt Options) (*Daemon, error) {
 		opt.StartupGrace = 30 * time.Second
 	}
 	cfg := opt.Config
+	// The same checks as `config check`, before anything is opened or bound.
+	if err := check(cfg, opt.Clock); err != nil {
+		return nil, err
+	}
 	d := &Daemon{
 		opt: opt, cfg: cfg, log: opt.Log, now: opt.Now, clock: opt.Clock,
 		health:  health.New(opt.Now),

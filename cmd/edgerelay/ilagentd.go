@@ -62,7 +62,7 @@ func daemonCmd(stdout, stderr io.Writer) *cobra.Command {
 			log.Info("edgerelay starting from an ilagent command line", "version", buildinfo.Version, "store", cfg.Store.Path)
 			d, err := daemon.New(daemon.Options{Config: cfg, Log: log, Version: buildinfo.Version})
 			if err != nil {
-				return err
+				return configExit(err, exitUsage)
 			}
 			return d.Run(cmd.Context())
 		},
