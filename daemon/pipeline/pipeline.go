@@ -485,6 +485,10 @@ type SinkStatus struct {
 	Failing bool
 }
 
+// Started is closed once Run has started every lane with its stored backlog (from
+// then on Status counts it).
+func (p *Pipeline) Started() <-chan struct{} { return p.started }
+
 // Status returns a snapshot of every lane, in configuration order.
 func (p *Pipeline) Status() []SinkStatus {
 	out := make([]SinkStatus, 0, len(p.order))
