@@ -31,6 +31,9 @@ type backlogWatch struct {
 	health *health.Tracker
 	clock  clock.Clock
 	status func() []pipeline.SinkStatus
+	// stored says what a sink's outbox held at start (Pipeline.StoredAtStart): the
+	// events delivered since are part of the backlog being drained.
+	stored func(sink string) (int, time.Time)
 	sinks  map[string]*drain
 }
 
@@ -43,23 +46,25 @@ type drain struct {
 	lastAt    time.Time
 }
 
-func newBacklogWatch(log *slog.Logger, h *health.Tracker, clk clock.Clock, status func() []pipeline.SinkStatus) *backlogWatch {
-	return &backlogWatch{log: log, health: h, clock: clk, status: status, sinks: map[string]*drain{}}
+func newBacklogWatch(log *slog.Logger, h *health.Tracker, clk clock.Clock, status func() []pipeline.SinkStatus,
+	stored func(string) (int, time.Time)) *backlogWatch {
+	return &backlogWatch{log: log, health: h, clock: clk, status: status, stored: stored, sinks: map[string]*drain{}}
 }
 
-// start logs the backlog queued at start, per sink, and begins following it.
+// start logs the backlog stored at start, per sink, and begins following it.
 func (w *backlogWatch) start() {
 	now := w.clock.Now()
 	for _, s := range w.status() {
-		dr := &drain{lastDepth: s.Depth, lastAt: now}
+		n, oldest := w.stored(s.Name)
+		dr := &drain{lastDepth: max(s.Depth, int64(n)), lastAt: now}
 		w.sinks[s.Name] = dr
-		if s.Depth == 0 {
+		if n == 0 {
 			continue
 		}
-		dr.active, dr.since, dr.first = true, now, s.Depth
-		args := []any{"sink", s.Name, "events", s.Depth}
-		if !s.Oldest.IsZero() {
-			args = append(args, "oldest_age", now.Sub(s.Oldest).Round(time.Second).String())
+		dr.active, dr.since, dr.first = true, now, int64(n)
+		args := []any{"sink", s.Name, "events", n}
+		if !oldest.IsZero() {
+			args = append(args, "oldest_age", now.Sub(oldest).Round(time.Second).String())
 		}
 		w.log.Info("queued backlog at start", args...)
 	}

@@ -36,6 +36,18 @@ func (d *sinkDepths) set(name string, depth int64) {
 	}
 }
 
+// stored is Pipeline.StoredAtStart: the depths and oldest times set before start.
+func (d *sinkDepths) stored(sink string) (int, time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, s := range d.s {
+		if s.Name == sink {
+			return int(s.Depth), s.Oldest
+		}
+	}
+	return 0, time.Time{}
+}
+
 func (d *sinkDepths) status() []pipeline.SinkStatus {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -96,7 +108,7 @@ func TestBacklogProgress(t *testing.T) {
 		{Name: "hook", Depth: 5000, Oldest: clk.Now().Add(-90 * time.Second)},
 		{Name: "console"},
 	}}
-	w := newBacklogWatch(log, h, clk, depths.status)
+	w := newBacklogWatch(log, h, clk, depths.status, depths.stored)
 
 	w.start()
 	require.Equal(t, []string{`level=INFO msg="queued backlog at start" sink=hook events=5000 oldest_age=1m30s`}, out.take())
@@ -160,7 +172,7 @@ func TestBacklogWatchFollowsTheClock(t *testing.T) {
 	defer unsub()
 	var out logLines
 	depths := &sinkDepths{s: []pipeline.SinkStatus{{Name: "hook", Depth: 300}}}
-	w := newBacklogWatch(slog.New(slog.NewTextHandler(&out, nil)), h, clk, depths.status)
+	w := newBacklogWatch(slog.New(slog.NewTextHandler(&out, nil)), h, clk, depths.status, depths.stored)
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan struct{})
 	done := make(chan struct{})

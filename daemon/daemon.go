@@ -309,7 +309,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	aux.Go(func() error { return d.notify.RunWatchdog(auxCtx, d.alive) })     // exits with auxCtx
 	aux.Go(func() error { d.statusLoop(auxCtx); return nil })                 // exits with auxCtx
 	aux.Go(func() error { d.readyWhenSubscribed(auxCtx, grace); return nil }) // exits when ready or auxCtx ends
-	backlog := newBacklogWatch(d.log.With("component", "backlog"), d.health, d.clock, d.pipe.Status)
+	backlog := newBacklogWatch(d.log.With("component", "backlog"), d.health, d.clock, d.pipe.Status, d.pipe.StoredAtStart)
 	aux.Go(func() error { backlog.run(auxCtx, d.pipe.Started()); return nil }) // exits with auxCtx
 
 	var runErr error
