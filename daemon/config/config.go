@@ -559,7 +559,11 @@ func decodeAdapters(n *yaml.Node, dir adapters.Direction, cfg *Config, cerr *Err
 		if retryNode != nil {
 			rpath := fmt.Sprintf("%s[%d] (%s %q).retry", section, i, a.Type, a.Name)
 			cerr.Problems = append(cerr.Problems, checkKeys(retryNode, reflectTypeOf[pipeline.Retry](), rpath)...)
-			cerr.Problems = append(cerr.Problems, decodeChecked(retryNode, &a.Retry, reflectTypeOf[pipeline.Retry](), rpath)...)
+			rp := decodeChecked(retryNode, &a.Retry, reflectTypeOf[pipeline.Retry](), rpath)
+			if len(rp) == 0 {
+				rp = checkRetry(retryNode, a.Retry, rpath)
+			}
+			cerr.Problems = append(cerr.Problems, rp...)
 		}
 		f, ok := adapters.Lookup(dir, a.Type)
 		if !ok {
@@ -591,6 +595,21 @@ func decodeAdapters(n *yaml.Node, dir adapters.Direction, cfg *Config, cerr *Err
 		out = append(out, a)
 	}
 	return out
+}
+
+// checkRetry refuses the retry settings the pipeline would otherwise replace
+// without a word (pipeline.Retry.WithDefaults): a jitter over 1 and a max below
+// initial.
+func checkRetry(n *yaml.Node, r pipeline.Retry, path string) []string {
+	var p []string
+	if r.Jitter > 1 {
+		p = append(p, fmt.Sprintf("line %d: %s.jitter: %g is over 1 (it is the fraction of each delay taken off at random)",
+			lineOf(n, "jitter"), path, r.Jitter))
+	}
+	if r.Max > 0 && r.Max < r.Initial {
+		p = append(p, fmt.Sprintf("line %d: %s.max: %s is below initial (%s)", lineOf(n, "max"), path, r.Max, r.Initial))
+	}
+	return p
 }
 
 // unknownType is the problem reported at at for an adapter type the registry does not
