@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -212,13 +213,17 @@ func Parse(b []byte, file string) (*Config, error) {
 	cerr := &Error{File: file}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		cerr.Problems = append(cerr.Problems, strings.TrimPrefix(err.Error(), "yaml: "))
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		if !strings.HasPrefix(msg, "line ") {
+			msg = fmt.Sprintf("line %d: %s", badByteLine(b), msg)
+		}
+		cerr.Problems = append(cerr.Problems, msg)
 		return nil, cerr
 	}
 	cfg := defaults()
 	cfg.File = file
 	if len(doc.Content) == 0 {
-		cerr.Problems = append(cerr.Problems, "the file is empty")
+		cerr.Problems = append(cerr.Problems, "line 1: the file is empty")
 		return nil, cerr
 	}
 	cerr.Problems = append(cerr.Problems, interpolate(&doc, envLookup)...)
@@ -266,6 +271,23 @@ func Parse(b []byte, file string) (*Config, error) {
 		return nil, cerr
 	}
 	return cfg, nil
+}
+
+// badByteLine returns the line of the first byte yaml refuses before parsing (a
+// control character, invalid UTF-8), for its errors that name no line; 1 if none.
+func badByteLine(b []byte) int {
+	line := 1
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 || r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0x7f {
+			return line
+		}
+		if r == '\n' {
+			line++
+		}
+		i += n
+	}
+	return 1
 }
 
 func defaults() *Config {

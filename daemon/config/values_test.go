@@ -73,3 +73,20 @@ func TestEveryProblemHasALine(t *testing.T) {
 		require.Regexp(t, `^line [1-9][0-9]*: `, p)
 	}
 }
+
+// TestSyntaxErrorsHaveALine: yaml's errors that name no line (a control character,
+// invalid UTF-8) get the line of the byte at fault.
+func TestSyntaxErrorsHaveALine(t *testing.T) {
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"control character", "store:\n  path: /tmp/q.db\n  x: \"a\x01\"\n", "line 3: control characters are not allowed"},
+		{"invalid UTF-8", "store:\n  path: \xff\n", "line 2: invalid leading UTF-8 octet"},
+		{"bad indentation", "store:\n path: a\n  x: b\n", "line 3: mapping values are not allowed in this context"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.yaml), "x.yaml")
+			var ce *Error
+			require.ErrorAs(t, err, &ce)
+			require.Equal(t, []string{tc.want}, ce.Problems)
+		})
+	}
+}
