@@ -88,6 +88,9 @@ func (d *Daemon) listenFor(dir adapters.Direction, name string) func(adapters.Li
 	if dir != adapters.DirSource {
 		return nil
 	}
+	if d.dry != nil {
+		return d.dry.listen(name)
+	}
 	return func(lc adapters.ListenerConfig) (adapters.Mounter, error) {
 		m, err := d.web.Listener(string(dir)+":"+name, lc)
 		if err != nil {
@@ -99,47 +102,65 @@ func (d *Daemon) listenFor(dir adapters.Direction, name string) func(adapters.Li
 
 func (d *Daemon) buildSinks() error {
 	for _, a := range d.cfg.Sinks {
-		s, err := a.Factory.BuildSink(a.Settings, d.deps(adapters.DirSink, a.Type, a.Name))
+		s, err := d.buildSink(a)
 		if err != nil {
 			return fmt.Errorf("sink %s: %w", a.Name, err)
 		}
-		d.onStop("close sink "+a.Name, func() error {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			return s.Close(ctx)
-		})
-		n := a.Factory.Info.MaxInFlight
-		if m, ok := s.(adapters.InFlightLimiter); ok && m.MaxInFlight() > 0 {
-			n = m.MaxInFlight()
-		}
-		d.sinks = append(d.sinks, pipeline.Sink{Name: a.Name, Sink: s, MaxInFlight: n, Retry: a.Retry})
+		d.sinks = append(d.sinks, s)
 	}
 	return nil
 }
 
+// buildSink builds one sink and registers its Close; Check uses it too.
+func (d *Daemon) buildSink(a config.Adapter) (pipeline.Sink, error) {
+	s, err := a.Factory.BuildSink(a.Settings, d.deps(adapters.DirSink, a.Type, a.Name))
+	if err != nil {
+		return pipeline.Sink{}, err
+	}
+	d.onStop("close sink "+a.Name, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return s.Close(ctx)
+	})
+	n := a.Factory.Info.MaxInFlight
+	if m, ok := s.(adapters.InFlightLimiter); ok && m.MaxInFlight() > 0 {
+		n = m.MaxInFlight()
+	}
+	return pipeline.Sink{Name: a.Name, Sink: s, MaxInFlight: n, Retry: a.Retry}, nil
+}
+
 func (d *Daemon) buildSources() error {
 	for _, a := range d.cfg.Sources {
-		if bs, ok := a.Settings.(adapters.BrokerSubscriber); ok && d.broker != nil {
-			if sub := bs.BrokerSubscription(); sameEndpoint(sub.URL, d.broker.Addr(), d.cfg.Broker.Listen) {
-				// The source would connect to our own embedded broker: take the in-process
-				// path instead, which acknowledges publishers only once events are safe.
-				d.log.Info("source reads the embedded broker in-process", "source", a.Name)
-				src := d.broker.Source(a.Name, sub.Topics, sub.KeyPath, sub.Kind)
-				d.sources = append(d.sources, source{name: a.Name, typ: a.Type, src: src})
-				continue
-			}
-		}
-		s, err := a.Factory.BuildSource(a.Settings, d.deps(adapters.DirSource, a.Type, a.Name))
+		src, err := d.buildSource(a)
 		if err != nil {
 			return fmt.Errorf("source %s: %w", a.Name, err)
-		}
-		src := source{name: a.Name, typ: a.Type, src: s, ready: a.Factory.Ready}
-		for _, c := range src.ready {
-			d.health.Set("source:"+a.Name, c, false, health.Critical, "starting")
 		}
 		d.sources = append(d.sources, src)
 	}
 	return nil
+}
+
+// buildSource builds one source (the in-process path when it reads the embedded
+// broker); Check uses it too.
+func (d *Daemon) buildSource(a config.Adapter) (source, error) {
+	if bs, ok := a.Settings.(adapters.BrokerSubscriber); ok && d.broker != nil {
+		if sub := bs.BrokerSubscription(); sameEndpoint(sub.URL, d.broker.Addr(), d.cfg.Broker.Listen) {
+			// The source would connect to our own embedded broker: take the in-process
+			// path instead, which acknowledges publishers only once events are safe.
+			d.log.Info("source reads the embedded broker in-process", "source", a.Name)
+			src := d.broker.Source(a.Name, sub.Topics, sub.KeyPath, sub.Kind)
+			return source{name: a.Name, typ: a.Type, src: src}, nil
+		}
+	}
+	s, err := a.Factory.BuildSource(a.Settings, d.deps(adapters.DirSource, a.Type, a.Name))
+	if err != nil {
+		return source{}, err
+	}
+	src := source{name: a.Name, typ: a.Type, src: s, ready: a.Factory.Ready}
+	for _, c := range src.ready {
+		d.health.Set("source:"+a.Name, c, false, health.Critical, "starting")
+	}
+	return src, nil
 }
 
 // sameEndpoint reports whether a broker URL points at the embedded broker.
@@ -167,15 +188,24 @@ func sameEndpoint(url string, addrs ...string) bool {
 func (d *Daemon) routes(rs []config.Route) ([]pipeline.Route, error) {
 	out := make([]pipeline.Route, 0, len(rs))
 	for _, r := range rs {
-		pr := pipeline.Route{Name: r.Name, From: r.From, Topics: r.Topics, Kinds: r.Kinds, To: r.To, RequireJSON: r.RequireJSON}
-		if t := r.Transform; t != nil {
-			tr, err := t.Factory.BuildTransform(t.Settings, d.deps(adapters.DirTransform, t.Type, r.Name))
-			if err != nil {
-				return nil, fmt.Errorf("route %s: transform %s: %w", r.Name, t.Type, err)
-			}
-			pr.Transform = tr
+		pr, err := d.route(r)
+		if err != nil {
+			return nil, fmt.Errorf("route %s: transform %s: %w", r.Name, r.Transform.Type, err)
 		}
 		out = append(out, pr)
 	}
 	return out, nil
+}
+
+// route builds one route with its transform; Check uses it too.
+func (d *Daemon) route(r config.Route) (pipeline.Route, error) {
+	pr := pipeline.Route{Name: r.Name, From: r.From, Topics: r.Topics, Kinds: r.Kinds, To: r.To, RequireJSON: r.RequireJSON}
+	if t := r.Transform; t != nil {
+		tr, err := t.Factory.BuildTransform(t.Settings, d.deps(adapters.DirTransform, t.Type, r.Name))
+		if err != nil {
+			return pipeline.Route{}, err
+		}
+		pr.Transform = tr
+	}
+	return pr, nil
 }

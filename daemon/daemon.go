@@ -109,6 +109,8 @@ type Daemon struct {
 	statusSub *events.Subscription
 	status    statusView
 
+	dry *dryRun // set only while Check builds the adapters
+
 	cleanupMu sync.Mutex // guards cleanups
 	cleanups  []cleanup
 }
@@ -157,6 +159,10 @@ func New(opt Options) (*Daemon, error) {
 		opt.StartupGrace = 30 * time.Second
 	}
 	cfg := opt.Config
+	// The same checks as `config check`, before anything is opened or bound.
+	if err := check(cfg, opt.Clock); err != nil {
+		return nil, err
+	}
 	d := &Daemon{
 		opt: opt, cfg: cfg, log: opt.Log, now: opt.Now, clock: opt.Clock,
 		health:  health.New(opt.Now),
@@ -306,6 +312,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	aux.Go(func() error { return d.notify.RunWatchdog(auxCtx, d.alive) })     // exits with auxCtx
 	aux.Go(func() error { d.statusLoop(auxCtx); return nil })                 // exits with auxCtx
 	aux.Go(func() error { d.readyWhenSubscribed(auxCtx, grace); return nil }) // exits when ready or auxCtx ends
+	backlog := newBacklogWatch(d.log.With("component", "backlog"), d.health, d.clock, d.pipe.Status, d.pipe.StoredAtStart)
+	aux.Go(func() error { backlog.run(auxCtx, d.pipe.Started()); return nil }) // exits with auxCtx
 
 	var runErr error
 	select {

@@ -10,7 +10,13 @@ import (
 // sourceState returns the persisted state of the source named name; nil for sinks and
 // transforms.
 func (d *Daemon) sourceState(dir adapters.Direction, name string) adapters.State {
-	if dir != adapters.DirSource || d.state == nil {
+	if dir != adapters.DirSource {
+		return nil
+	}
+	if d.dry != nil {
+		return &dryState{}
+	}
+	if d.state == nil {
 		return nil
 	}
 	return d.state.For(name)

@@ -80,6 +80,8 @@ func (v *statusView) line(queued int64, dead int, sinks []string) string {
 			parts = append(parts, s+" down")
 		case v.isFailing(comp, "delivering"):
 			parts = append(parts, s+" retrying")
+		case v.isFailing(comp, "draining"): // its backlog shrinks (backlog.go)
+			parts = append(parts, s+" draining")
 		default:
 			parts = append(parts, s+" ok")
 		}

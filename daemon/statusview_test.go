@@ -31,6 +31,13 @@ func TestStatusLine(t *testing.T) {
 			want: "3 queued, 1 dead; hook down, console retrying",
 		},
 		{
+			name: "a sink draining its backlog",
+			events: []events.Event{
+				rc("sink:hook", "draining", deg, "draining backlog: 4000 left at 100.0 events/s, about 40s to empty"),
+			},
+			want: "3 queued, 1 dead; hook draining, console ok",
+		},
+		{
 			name: "a flap ends where it started",
 			events: []events.Event{
 				rc("sink:hook", "delivering", deg, "retrying: 503"),

@@ -108,10 +108,16 @@ routes: [ { from: [proxy], to: [hook] } ]
 	hook.CloseClientConnections()
 }
 
-// TestSourceListenerTakenFailsStart checks that a source listener on a taken address
-// fails daemon.New, naming the address, and that New releases the ports it had bound.
+// TestSourceListenerTakenFailsStart checks that a source listener on an address
+// another program holds fails daemon.New, naming the address, and that New releases
+// the ports it had bound. (Two listeners of the configuration on one address are
+// refused before anything is bound: TestCheckParity.)
 func TestSourceListenerTakenFailsStart(t *testing.T) {
-	httpAddr, listen := freePort(t), freePort(t)
+	httpAddr, free := freePort(t), freePort(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	listen := taken.Addr().String()
 	cfg, err := config.Parse([]byte(fmt.Sprintf(`
 store: { path: %s/q.db }
 http: { listen: %s }
@@ -121,13 +127,13 @@ sources:
   - { name: b, type: ilert_http, listen: %s }
 sinks: [ { name: console, type: stdout } ]
 routes: [ { to: [console] } ]
-`, t.TempDir(), httpAddr, listen, listen)), "test.yaml")
+`, t.TempDir(), httpAddr, free, listen)), "test.yaml")
 	require.NoError(t, err)
 	_, err = daemon.New(daemon.Options{Config: cfg, Log: slog.New(slog.DiscardHandler)})
 	require.ErrorContains(t, err, "source b")
 	require.ErrorContains(t, err, listen)
 	require.ErrorContains(t, err, "already in use")
-	for _, addr := range []string{httpAddr, listen} {
+	for _, addr := range []string{httpAddr, free} {
 		ln, err := net.Listen("tcp", addr)
 		require.NoError(t, err, "%s is released", addr)
 		require.NoError(t, ln.Close())

@@ -44,6 +44,8 @@ func daemonCmd(stdout, stderr io.Writer) *cobra.Command {
 		Example:            "  ILERT_API_KEY=… edgerelay daemon -m 127.0.0.1 -q 1883 -e ilert/events -r ilert/heartbeats --mqtt_qos 1 -p 8977 -b il1hbt…",
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			hup := catchHangups()
+			defer hup.stop()
 			parsed, handled, err := parseIlagent(cmd, stdout, ilagent.CmdDaemon, args)
 			if handled || err != nil {
 				return err
@@ -53,13 +55,14 @@ func daemonCmd(stdout, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			log := slog.New(slog.NewTextHandler(newLogWriter(stderr), &slog.HandlerOptions{Level: parsed.Global.LogLevel()}))
+			hup.logTo(log)
 			for _, w := range parsed.Daemon.Warnings {
 				log.Warn(w)
 			}
 			log.Info("edgerelay starting from an ilagent command line", "version", buildinfo.Version, "store", cfg.Store.Path)
 			d, err := daemon.New(daemon.Options{Config: cfg, Log: log, Version: buildinfo.Version})
 			if err != nil {
-				return err
+				return configExit(err, exitUsage)
 			}
 			return d.Run(cmd.Context())
 		},

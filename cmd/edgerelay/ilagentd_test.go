@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -18,6 +19,12 @@ import (
 // TestDaemonFlagsToConfig: ilagent's daemon command line becomes the configuration
 // a YAML file with the same meaning gives (spec scenarios 2, 6, 9–17).
 func TestDaemonFlagsToConfig(t *testing.T) {
+	// The TLS files must exist: the loader refuses unreadable *_file paths.
+	tlsDir := t.TempDir()
+	ca, cert, key := filepath.Join(tlsDir, "ca.pem"), filepath.Join(tlsDir, "c.pem"), filepath.Join(tlsDir, "k.pem")
+	for _, p := range []string{ca, cert, key} {
+		require.NoError(t, os.WriteFile(p, []byte("pem"), 0o600))
+	}
 	tests := []struct {
 		name  string
 		args  []string
@@ -60,7 +67,7 @@ func TestDaemonFlagsToConfig(t *testing.T) {
 			}},
 		{"MQTT buffered, TLS, credentials, shared group, every mapping flag",
 			[]string{"-m", "broker.local", "-q", "8883", "-n", "myagent", "--mqtt_tls", "--mqtt_username", "user1", "--mqtt_password", "pass1",
-				"--mqtt_ca", "/etc/ca.pem", "--mqtt_client_cert", "/etc/c.pem", "--mqtt_client_key", "/etc/k.pem",
+				"--mqtt_ca", ca, "--mqtt_client_cert", cert, "--mqtt_client_key", key,
 				"-e", "custom/events", "-r", "custom/heartbeats", "--mqtt_buffer", "--mqtt_shared_group", "g1",
 				"--event_key", "static-key", "--map_key_etype", "state", "--map_key_alert_key", "mCode", "--map_key_summary", "comment",
 				"--map_val_etype_alert", "SET", "--map_val_etype_accept", "ACK", "--map_val_etype_resolve", "CLR",
@@ -74,9 +81,9 @@ func TestDaemonFlagsToConfig(t *testing.T) {
 				require.Equal(t, "user1", m.Username)
 				require.Equal(t, "pass1", m.Password)
 				require.Equal(t, []string{"$share/g1/custom/events", "$share/g1/custom/heartbeats"}, m.Topics)
-				require.Equal(t, "/etc/ca.pem", m.TLS.CAFile)
-				require.Equal(t, "/etc/c.pem", m.TLS.CertFile)
-				require.Equal(t, "/etc/k.pem", m.TLS.KeyFile)
+				require.Equal(t, ca, m.TLS.CAFile)
+				require.Equal(t, cert, m.TLS.CertFile)
+				require.Equal(t, key, m.TLS.KeyFile)
 				tr := c.Routes[0].Transform.Settings.(*mapping.TransformConfig)
 				require.Equal(t, mapping.Topics{Event: "custom/events", Heartbeat: "custom/heartbeats"}, tr.Topics,
 					"classification uses the unprefixed topics")

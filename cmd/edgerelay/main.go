@@ -103,6 +103,16 @@ func loadConfig(path string) (*config.Config, error) {
 	return cfg, nil
 }
 
+// configExit gives err exit code code when it is a configuration problem
+// (*config.Error, from daemon.New or daemon.Check), else returns it as is.
+func configExit(err error, code int) error {
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		return &codeError{code, err}
+	}
+	return err
+}
+
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(cfg.Log.Level))
@@ -121,11 +131,14 @@ func runCmd(stderr io.Writer) *cobra.Command {
 		Short: "Run the relay in the foreground (what the systemd unit starts)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			hup := catchHangups()
+			defer hup.stop()
 			cfg, err := loadConfig(path)
 			if err != nil {
 				return err
 			}
 			log := newLogger(cfg, stderr)
+			hup.logTo(log)
 			for _, w := range cfg.Warnings {
 				log.Warn("configuration: " + w)
 			}
@@ -136,7 +149,7 @@ func runCmd(stderr io.Writer) *cobra.Command {
 			log.Info("edgerelay starting", "version", buildinfo.Version, "config", src, "store", cfg.Store.Path)
 			d, err := daemon.New(daemon.Options{Config: cfg, Log: log, Version: buildinfo.Version})
 			if err != nil {
-				return err
+				return configExit(err, exitConfig)
 			}
 			return d.Run(cmd.Context())
 		},
@@ -156,6 +169,9 @@ func configCmd(stdout io.Writer) *cobra.Command {
 			cfg, err := loadConfig(path)
 			if err != nil {
 				return err
+			}
+			if err := daemon.Check(cfg); err != nil { // what run would refuse beyond the file
+				return configExit(err, exitConfig)
 			}
 			where := cfg.File
 			if where == "" {

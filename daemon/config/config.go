@@ -14,8 +14,10 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -144,6 +146,9 @@ type Route struct {
 	line      int
 }
 
+// Line is where the route starts in the file (0 for a route built in code).
+func (r Route) Line() int { return r.line }
+
 // Transform is a route's decoded transform section.
 type Transform struct {
 	// Type is the registered transform type.
@@ -208,13 +213,17 @@ func Parse(b []byte, file string) (*Config, error) {
 	cerr := &Error{File: file}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		cerr.Problems = append(cerr.Problems, strings.TrimPrefix(err.Error(), "yaml: "))
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		if !strings.HasPrefix(msg, "line ") {
+			msg = fmt.Sprintf("line %d: %s", badByteLine(b), msg)
+		}
+		cerr.Problems = append(cerr.Problems, msg)
 		return nil, cerr
 	}
 	cfg := defaults()
 	cfg.File = file
 	if len(doc.Content) == 0 {
-		cerr.Problems = append(cerr.Problems, "the file is empty")
+		cerr.Problems = append(cerr.Problems, "line 1: the file is empty")
 		return nil, cerr
 	}
 	cerr.Problems = append(cerr.Problems, interpolate(&doc, envLookup)...)
@@ -244,9 +253,7 @@ func Parse(b []byte, file string) (*Config, error) {
 		Sinks   yaml.Node `yaml:"sinks"`
 	}
 	cerr.Problems = append(cerr.Problems, checkKeys(root, reflectTypeOf[top](), "")...)
-	if err := rest.Decode(cfg); err != nil {
-		cerr.Problems = append(cerr.Problems, yamlProblems(err)...)
-	}
+	cerr.Problems = append(cerr.Problems, decodeChecked(rest, cfg, reflectTypeOf[top](), "")...)
 	for i := range cfg.Routes {
 		cfg.Routes[i].line = routeLine(rest, i)
 		cfg.Routes[i].Transform = decodeTransform(&cfg.Routes[i], i, cerr)
@@ -254,11 +261,33 @@ func Parse(b []byte, file string) (*Config, error) {
 	cfg.Sources = decodeAdapters(srcNode, adapters.DirSource, cfg, cerr)
 	cfg.Sinks = decodeAdapters(sinkNode, adapters.DirSink, cfg, cerr)
 	cfg.applyDefaults()
-	cerr.Problems = append(cerr.Problems, cfg.validate()...)
+	if !slices.ContainsFunc(cerr.Problems, func(p string) bool { return strings.Contains(p, "already defined at line") }) {
+		// (yaml leaves a mapping with a key given twice undecoded: checking what
+		// is in it, or missing from it, would only add wrong problems.)
+		cerr.Problems = append(cerr.Problems, cfg.validate()...)
+	}
+	cerr.Problems = withLines(root, cerr.Problems)
 	if len(cerr.Problems) > 0 {
 		return nil, cerr
 	}
 	return cfg, nil
+}
+
+// badByteLine returns the line of the first byte yaml refuses before parsing (a
+// control character, invalid UTF-8), for its errors that name no line; 1 if none.
+func badByteLine(b []byte) int {
+	line := 1
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 || r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0x7f {
+			return line
+		}
+		if r == '\n' {
+			line++
+		}
+		i += n
+	}
+	return 1
 }
 
 func defaults() *Config {
@@ -325,14 +354,11 @@ func (c *Config) validate() []string {
 	default:
 		p = append(p, fmt.Sprintf("log.format: %q is not one of text, json", c.Log.Format))
 	}
-	if c.Store.CommitWindow < 0 || c.Store.CommitWindow > time.Second {
-		p = append(p, fmt.Sprintf("store.commit_window: %s is outside 0..1s", c.Store.CommitWindow))
+	if c.Store.CommitWindow > time.Second {
+		p = append(p, fmt.Sprintf("store.commit_window: %s is over 1s", c.Store.CommitWindow))
 	}
 	if c.Store.DeliverWindow > 5*time.Second {
 		p = append(p, fmt.Sprintf("store.deliver_window: %s is over 5s", c.Store.DeliverWindow))
-	}
-	if c.Store.MaxBatch < 0 || c.Store.MaxPending < 0 || c.Store.MemoryItems < 0 {
-		p = append(p, "store: max_batch, max_pending and memory_items must not be negative")
 	}
 	for _, pol := range []struct {
 		key string
@@ -365,10 +391,26 @@ func (c *Config) validate() []string {
 		p = append(p, "sinks: at least one sink is required")
 	}
 	used := map[string]bool{}
+	routeNames := map[string]int{}
+	kinds := c.kinds()
 	for i, r := range c.Routes {
 		at := fmt.Sprintf("line %d: routes[%d] (%s)", r.line, i, r.Name)
+		if first, ok := routeNames[r.Name]; ok {
+			p = append(p, fmt.Sprintf("%s: name %q is used twice (also routes[%d])", at, r.Name, first))
+		} else {
+			routeNames[r.Name] = i
+		}
 		if len(r.To) == 0 {
 			p = append(p, at+": to: at least one sink is required")
+		}
+		for _, s := range twice(r.From) {
+			p = append(p, fmt.Sprintf("%s: from: %q is listed twice", at, s))
+		}
+		for _, s := range twice(r.To) {
+			p = append(p, fmt.Sprintf("%s: to: %q is listed twice", at, s))
+		}
+		for _, k := range twice(r.Kinds) {
+			p = append(p, fmt.Sprintf("%s: kinds: %q is listed twice", at, k))
 		}
 		for _, s := range r.From {
 			if !srcs[s] {
@@ -381,6 +423,12 @@ func (c *Config) validate() []string {
 			}
 			used[s] = true
 		}
+		for _, k := range r.Kinds {
+			if !kinds[k] {
+				p = append(p, fmt.Sprintf("%s: kinds: %q is not a kind any source or transform gives (known: %s)%s",
+					at, k, strings.Join(sortedKeys(kinds), ", "), suggest(k, keys(kinds))))
+			}
+		}
 		for _, f := range r.Topics {
 			if err := topic.Validate(f); err != nil {
 				p = append(p, fmt.Sprintf("%s: topics: %q is not a valid MQTT topic filter: %v", at, f, err))
@@ -391,6 +439,82 @@ func (c *Config) validate() []string {
 		p = append(p, "routes: at least one route is required, or no event goes anywhere")
 	}
 	return p
+}
+
+// withLines gives every problem a line: one that names none starts with the key it is
+// about ("store.commit_window: …"), and gets the line of that key in root, or of the
+// deepest part of it the file has, else the first line.
+// Of several problems about one key of a top-level section on one line (the value checks and a section's
+// own Validate may both refuse a negative timeout), only the first is kept.
+func withLines(root *yaml.Node, problems []string) []string {
+	out := problems[:0]
+	seen := map[string]bool{}
+	for _, p := range problems {
+		if !strings.HasPrefix(p, "line ") {
+			key, _, _ := strings.Cut(p, ": ")
+			line := lineOf(root, key)
+			if line == 0 {
+				line = max(root.Line, 1)
+			}
+			p = fmt.Sprintf("line %d: %s", line, p)
+		}
+		if parts := strings.SplitN(p, ": ", 3); len(parts) == 3 && !strings.Contains(parts[1], " ") {
+			if k := parts[0] + ": " + parts[1]; seen[k] {
+				continue
+			} else {
+				seen[k] = true
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// builtinKinds are the event kinds of package adapters, which sources and the
+// transforms give.
+var builtinKinds = []string{adapters.KindAlert, adapters.KindHeartbeat, adapters.KindPolicy, adapters.KindRaw}
+
+// kinds returns every event kind a route may match: the built-in ones and every
+// kind a source's `kind:` key sets.
+func (c *Config) kinds() map[string]bool {
+	out := map[string]bool{}
+	for _, k := range builtinKinds {
+		out[k] = true
+	}
+	for _, s := range c.Sources {
+		v := reflect.ValueOf(s.Settings)
+		for v.Kind() == reflect.Pointer && !v.IsNil() {
+			v = v.Elem()
+		}
+		if v.Kind() != reflect.Struct {
+			continue
+		}
+		for i := 0; i < v.NumField(); i++ {
+			f := v.Type().Field(i)
+			if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name == "kind" && f.Type.Kind() == reflect.String && v.Field(i).String() != "" {
+				out[v.Field(i).String()] = true
+			}
+		}
+	}
+	return out
+}
+
+// twice returns the values that occur more than once in list, once each.
+func twice(list []string) []string {
+	seen := map[string]int{}
+	var out []string
+	for _, s := range list {
+		if seen[s]++; seen[s] == 2 {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := keys(m)
+	slices.Sort(out)
+	return out
 }
 
 func suggest(s string, known []string) string {
@@ -455,11 +579,13 @@ func decodeAdapters(n *yaml.Node, dir adapters.Direction, cfg *Config, cerr *Err
 		}
 		at = fmt.Sprintf("%s (%s %q)", at, a.Type, a.Name)
 		if retryNode != nil {
-			cerr.Problems = append(cerr.Problems, checkKeys(retryNode, reflectTypeOf[pipeline.Retry](),
-				fmt.Sprintf("%s[%d].retry", section, i))...)
-			if err := retryNode.Decode(&a.Retry); err != nil {
-				cerr.Problems = append(cerr.Problems, yamlProblems(err)...)
+			rpath := fmt.Sprintf("%s[%d] (%s %q).retry", section, i, a.Type, a.Name)
+			cerr.Problems = append(cerr.Problems, checkKeys(retryNode, reflectTypeOf[pipeline.Retry](), rpath)...)
+			rp := decodeChecked(retryNode, &a.Retry, reflectTypeOf[pipeline.Retry](), rpath)
+			if len(rp) == 0 {
+				rp = checkRetry(retryNode, a.Retry, rpath)
 			}
+			cerr.Problems = append(cerr.Problems, rp...)
 		}
 		f, ok := adapters.Lookup(dir, a.Type)
 		if !ok {
@@ -478,9 +604,7 @@ func decodeAdapters(n *yaml.Node, dir adapters.Direction, cfg *Config, cerr *Err
 		problems = append(problems, renameProblems...)
 		problems = append(problems, checkKeys(settings, reflect.TypeOf(a.Settings), where)...)
 		if len(settings.Content) > 0 {
-			if err := settings.Decode(a.Settings); err != nil {
-				problems = append(problems, yamlProblems(err)...)
-			}
+			problems = append(problems, decodeChecked(settings, a.Settings, reflect.TypeOf(a.Settings), where)...)
 		}
 		if len(problems) == 0 {
 			if err := f.Validate(a.Settings); err != nil {
@@ -493,6 +617,21 @@ func decodeAdapters(n *yaml.Node, dir adapters.Direction, cfg *Config, cerr *Err
 		out = append(out, a)
 	}
 	return out
+}
+
+// checkRetry refuses the retry settings the pipeline would otherwise replace
+// without a word (pipeline.Retry.WithDefaults): a jitter over 1 and a max below
+// initial.
+func checkRetry(n *yaml.Node, r pipeline.Retry, path string) []string {
+	var p []string
+	if r.Jitter > 1 {
+		p = append(p, fmt.Sprintf("line %d: %s.jitter: %g is over 1 (it is the fraction of each delay taken off at random)",
+			lineOf(n, "jitter"), path, r.Jitter))
+	}
+	if r.Max > 0 && r.Max < r.Initial {
+		p = append(p, fmt.Sprintf("line %d: %s.max: %s is below initial (%s)", lineOf(n, "max"), path, r.Max, r.Initial))
+	}
+	return p
 }
 
 // unknownType is the problem reported at at for an adapter type the registry does not
@@ -557,11 +696,10 @@ func decodeTransform(r *Route, i int, cerr *Error) *Transform {
 		return nil
 	}
 	t.Factory, t.Settings = f, f.NewConfig()
-	problems := checkKeys(settings, reflect.TypeOf(t.Settings), fmt.Sprintf("routes[%d].transform (%s)", i, t.Type))
+	where := fmt.Sprintf("routes[%d].transform (%s)", i, t.Type)
+	problems := checkKeys(settings, reflect.TypeOf(t.Settings), where)
 	if len(settings.Content) > 0 {
-		if err := settings.Decode(t.Settings); err != nil {
-			problems = append(problems, yamlProblems(err)...)
-		}
+		problems = append(problems, decodeChecked(settings, t.Settings, reflect.TypeOf(t.Settings), where)...)
 	}
 	if len(problems) == 0 {
 		if err := f.Validate(t.Settings); err != nil {
@@ -572,6 +710,22 @@ func decodeTransform(r *Route, i int, cerr *Error) *Transform {
 	}
 	cerr.Problems = append(cerr.Problems, problems...)
 	return t
+}
+
+// decodeChecked decodes n into v (of type t) and returns the problems of its values,
+// each naming its line and key (checkValues); yaml's own type errors, which name only
+// the line, are returned only when that check found nothing (the others, such as a
+// key given twice, always).
+func decodeChecked(n *yaml.Node, v any, t reflect.Type, path string) []string {
+	problems := checkValues(n, t, path)
+	if err := n.Decode(v); err != nil {
+		for _, p := range yamlProblems(err) {
+			if len(problems) == 0 || !strings.Contains(p, "cannot unmarshal") {
+				problems = append(problems, p)
+			}
+		}
+	}
+	return problems
 }
 
 // yamlProblems splits a yaml decode error into one problem per line.

@@ -2,7 +2,9 @@ package config
 
 import (
 	"encoding"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 	"regexp"
@@ -11,6 +13,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/edgerelay/edgerelay/adapters/tlsfiles"
 )
 
 var (
@@ -265,4 +269,238 @@ func hasKey(n *yaml.Node, key string) bool {
 		}
 	}
 	return false
+}
+
+// Types whose values checkValues leaves alone: tlsfiles.ServerConfig reads and
+// parses its files in its own Validate, which names the key.
+var tlsServerType = reflect.TypeOf(tlsfiles.ServerConfig{})
+
+// mayBeNegative lists the fields (Go struct type and YAML key) where a negative
+// number means something: every other duration and number is refused below zero.
+var mayBeNegative = map[string]string{
+	"config.Store.deliver_window":       "a negative value turns it off",
+	"config.Store.max_event_bytes":      "-1 means no limit",
+	"mapping.PolicyConfig.shift_offset": "",
+}
+
+// checkValues walks node alongside the Go type it will decode into and reports, each
+// with its line and key: a value of the wrong type (a word where a duration or number
+// belongs, a list where a mapping belongs); a negative duration or number where
+// negatives mean nothing (see mayBeNegative); and a *_file key naming a file that
+// cannot be read now (a token, password or key file the daemon would otherwise only
+// fail to read once it runs).
+func checkValues(node *yaml.Node, t reflect.Type, path string) []string {
+	var problems []string
+	var walk func(n *yaml.Node, t reflect.Type, path, field string)
+	walk = func(n *yaml.Node, t reflect.Type, path, field string) {
+		if n == nil {
+			return
+		}
+		if n.Kind == yaml.AliasNode && n.Alias != nil {
+			n = n.Alias
+		}
+		if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+			n = n.Content[0]
+		}
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" || t == nodeType || t == tlsServerType {
+			return
+		}
+		at := fmt.Sprintf("line %d: %s", n.Line, path)
+		if t == durationType || reflect.PointerTo(t).Implements(unmarshalerType) ||
+			reflect.PointerTo(t).Implements(textUnmarshaler) || scalarKind(t.Kind()) {
+			v := reflect.New(t)
+			if err := n.Decode(v.Interface()); err != nil {
+				problems = append(problems, at+": "+typeProblem(n, t, err))
+				return
+			}
+			if neg(v.Elem()) {
+				if why, ok := mayBeNegative[field]; !ok {
+					problems = append(problems, fmt.Sprintf("%s: %s must not be negative (0 means the default)", at, n.Value))
+				} else if field == "config.Store.max_event_bytes" && v.Elem().Int() != -1 {
+					problems = append(problems, fmt.Sprintf("%s: %s is negative; %s", at, n.Value, why))
+				}
+			}
+			if t.Kind() == reflect.String && strings.HasSuffix(path, "_file") && n.Value != "" {
+				if err := fileCheck(n.Value); err != nil {
+					problems = append(problems, fmt.Sprintf("%s: %v", at, err))
+				}
+			}
+			return
+		}
+		switch t.Kind() {
+		case reflect.Struct:
+			if n.Kind != yaml.MappingNode {
+				problems = append(problems, at+": must be a mapping of keys, not "+nodeKind(n))
+				return
+			}
+			fields := yamlFields(t)
+			owners := fieldOwners(t)
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i]
+				if ft, ok := fields[k.Value]; ok {
+					walk(n.Content[i+1], ft, join(path, k.Value), owners[k.Value]+"."+k.Value)
+				}
+			}
+		case reflect.Slice, reflect.Array:
+			if n.Kind != yaml.SequenceNode {
+				problems = append(problems, at+": must be a list, not "+nodeKind(n))
+				return
+			}
+			for i, c := range n.Content {
+				walk(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), "")
+			}
+		case reflect.Map:
+			if n.Kind != yaml.MappingNode {
+				problems = append(problems, at+": must be a mapping, not "+nodeKind(n))
+				return
+			}
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				walk(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value), "")
+			}
+		}
+	}
+	walk(node, t, path, "")
+	return problems
+}
+
+func scalarKind(k reflect.Kind) bool {
+	switch k {
+	case reflect.Bool, reflect.String, reflect.Float32, reflect.Float64,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	}
+	return false
+}
+
+func neg(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return v.Int() < 0
+	case reflect.Float32, reflect.Float64:
+		return v.Float() < 0
+	}
+	return false
+}
+
+// typeProblem says what is wrong with the value of n for type t.
+func typeProblem(n *yaml.Node, t reflect.Type, err error) string {
+	if n.Kind != yaml.ScalarNode {
+		return "must be a single value, not " + nodeKind(n)
+	}
+	switch {
+	case t == durationType:
+		return fmt.Sprintf("%q is not a duration (such as 500ms, 30s, 5m)", n.Value)
+	case t.Kind() == reflect.Bool:
+		return fmt.Sprintf("%q is not true or false", n.Value)
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64:
+		return fmt.Sprintf("%q is not a whole number", n.Value)
+	case t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uint64:
+		return fmt.Sprintf("%q is not a whole number from 0 up", n.Value)
+	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
+		return fmt.Sprintf("%q is not a number", n.Value)
+	}
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg := te.Errors[0]
+		if i := strings.Index(msg, ": "); strings.HasPrefix(msg, "line ") && i > 0 {
+			msg = msg[i+2:]
+		}
+		return msg
+	}
+	return err.Error()
+}
+
+func nodeKind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return fmt.Sprintf("the value %q", n.Value)
+}
+
+// fieldOwners maps the yaml keys of struct t to the name of the struct type that
+// declares them ("config.Store"), following inline fields like yamlFields.
+func fieldOwners(t reflect.Type) map[string]string {
+	out := map[string]string{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		if strings.Contains(opts, "inline") {
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				for k, v := range fieldOwners(ft) {
+					out[k] = v
+				}
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		out[name] = t.String()
+	}
+	return out
+}
+
+// fileCheck is readable; a variable for tests (the adapters' documented samples
+// name files under /etc/edgerelay that a test machine does not have).
+var fileCheck = readable
+
+// readable reports why the file at path cannot be read now, or nil.
+func readable(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.IsDir() {
+		return fmt.Errorf("%s is a directory, not a file", path)
+	}
+	var b [1]byte
+	if _, err := f.Read(b[:]); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	return nil
+}
+
+// lineOf returns the line of the value at the dotted key path in the mapping root
+// ("store.commit_window"), or of the deepest part of it the file has; 0 when the file
+// has none of it.
+func lineOf(root *yaml.Node, path string) int {
+	line := 0
+	n := root
+	for _, k := range strings.Split(path, ".") {
+		if n == nil || n.Kind != yaml.MappingNode {
+			break
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				next = n.Content[i+1]
+				line = n.Content[i].Line
+				break
+			}
+		}
+		n = next
+	}
+	return line
 }

@@ -110,6 +110,7 @@ type Pipeline struct {
 	// started is closed once Run has loaded every lane's first page; Publish waits
 	// for it so that early events keep their place behind a stored backlog.
 	started chan struct{}
+	atStart map[string]store.SinkStats // the stored outboxes Run found; set before started closes
 
 	// healthGen changes whenever a lane's connected, failing or backlog state does,
 	// so that a held-back publish job can skip re-checking every lane.
@@ -377,6 +378,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSends()
 	var wg sync.WaitGroup
+	p.atStart = stats.Sinks
 	for _, l := range p.order {
 		l.start(ctx, sendCtx, &wg, stats.Sinks[l.name].Pending)
 	}
@@ -483,6 +485,22 @@ type SinkStatus struct {
 	LastError string
 	// Failing is true from a failed attempt until the next success.
 	Failing bool
+}
+
+// Started is closed once Run has started every lane with its stored backlog (from
+// then on Status counts it, and StoredAtStart says what it was).
+func (p *Pipeline) Started() <-chan struct{} { return p.started }
+
+// StoredAtStart returns what Run found in sink's outbox as it started: the number of
+// events and the enqueue time of the oldest. Valid once Started is closed.
+func (p *Pipeline) StoredAtStart(sink string) (events int, oldest time.Time) {
+	select {
+	case <-p.started:
+		st := p.atStart[sink]
+		return st.Pending, st.Oldest
+	default:
+		return 0, time.Time{}
+	}
 }
 
 // Status returns a snapshot of every lane, in configuration order.

@@ -63,6 +63,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -163,11 +164,16 @@ func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, 
 // for instance).
 func (s *Server) Mount(pattern string, h http.Handler) error { return mount(s.mux, pattern, h) }
 
-// mount mounts h on pattern of m, turning ServeMux's panic into an error.
+// mount mounts h on pattern of m, turning ServeMux's panic into an error (without
+// the panic's source file positions).
 func mount(m *http.ServeMux, pattern string, h http.Handler) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("http route %q: %v", pattern, r)
+			if msg := fmt.Sprint(r); strings.Contains(msg, "conflicts with pattern") {
+				err = fmt.Errorf("http route %q is already served on this listener", pattern)
+			} else {
+				err = fmt.Errorf("http route %q: %s", pattern, msg)
+			}
 		}
 	}()
 	m.Handle(pattern, h)
@@ -177,6 +183,10 @@ func mount(m *http.ServeMux, pattern string, h http.Handler) (err error) {
 // Mux is the router of a source's own listener; it serves only what is mounted on it
 // and answers 404 to everything else.
 type Mux struct{ mux *http.ServeMux }
+
+// NewMux returns a router that serves nothing, for a listener that is checked but
+// never bound (daemon.Check).
+func NewMux() *Mux { return &Mux{mux: http.NewServeMux()} }
 
 // Mount mounts h on pattern (net/http.ServeMux syntax); it fails when pattern is
 // invalid or taken.

@@ -1,0 +1,136 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/clock"
+	"github.com/edgerelay/edgerelay/daemon/broker"
+	"github.com/edgerelay/edgerelay/daemon/config"
+	"github.com/edgerelay/edgerelay/daemon/health"
+	"github.com/edgerelay/edgerelay/daemon/sdnotify"
+	"github.com/edgerelay/edgerelay/daemon/web"
+)
+
+// Check finds every problem of cfg that New would refuse it for, short of the
+// machine's state (a port another program holds, an unwritable store): it builds
+// every sink, route transform and source, with their HTTP routes and listeners, on a
+// server that binds nothing; checks the listen addresses against each other
+// (http.listen, broker.listen and the sources' own listeners); and closes what it
+// built. It opens no store, binds no port and starts nothing.
+//
+// New runs Check first, and `edgerelay config check` runs it after loading, so both
+// refuse a configuration with the same message: a *config.Error whose problems
+// each start with the line of the section at fault.
+func Check(cfg *config.Config) error { return check(cfg, clock.Real) }
+
+// check is Check with the clock handed to the adapters it builds (New's own).
+func check(cfg *config.Config, clk clock.Clock) error {
+	if cfg == nil {
+		return fmt.Errorf("daemon: no configuration")
+	}
+	log := slog.New(slog.DiscardHandler)
+	d := &Daemon{
+		cfg: cfg, log: log, now: clk.Now, clock: clk,
+		opt:     Options{Config: cfg, Log: log, Clock: clk, Now: clk.Now},
+		health:  health.New(clk.Now),
+		metrics: metrics.NewSet(),
+		notify:  sdnotify.New(log),
+		dry:     &dryRun{},
+	}
+	d.m = web.NewMetrics(d.metrics)
+	d.wireEvents()
+	d.web = web.New(cfg.HTTP, d.health, d.metrics, log) // never bound
+	defer func() { _ = d.closeAll() }()                 // the sinks built here
+
+	r := d.dry
+	r.take(cfg.HTTP.Listen, "http.listen")
+	if cfg.Broker.Enabled == broker.EnabledTrue {
+		r.take(cfg.Broker.Listen, "broker.listen")
+	}
+	var problems []string
+	for i, a := range cfg.Sinks {
+		if _, err := d.buildSink(a); err != nil {
+			problems = append(problems, fmt.Sprintf("line %d: sinks[%d] (%s %q): %v", a.Line, i, a.Type, a.Name, err))
+		}
+	}
+	for i, rt := range cfg.Routes {
+		if _, err := d.route(rt); err != nil {
+			problems = append(problems, fmt.Sprintf("line %d: routes[%d] (%s).transform (%s): %v", rt.Line(), i, rt.Name, rt.Transform.Type, err))
+		}
+	}
+	for i, a := range cfg.Sources {
+		r.owner = fmt.Sprintf("sources[%d] (%s %q)", i, a.Type, a.Name)
+		if _, err := d.buildSource(a); err != nil {
+			problems = append(problems, fmt.Sprintf("line %d: %s: %v", a.Line, r.owner, err))
+		}
+	}
+	if len(problems) > 0 {
+		return &config.Error{File: cfg.File, Problems: problems}
+	}
+	return nil
+}
+
+// dryState is the Deps.State of a source Check builds: it starts empty (Check opens
+// no store) and keeps what is Set in memory.
+type dryState struct{ m map[string][]byte }
+
+func (s *dryState) Get(name string) []byte { return append([]byte(nil), s.m[name]...) }
+
+func (s *dryState) Set(name string, value []byte) error {
+	if s.m == nil {
+		s.m = map[string][]byte{}
+	}
+	s.m[name] = append([]byte(nil), value...)
+	return nil
+}
+
+func (*dryState) Flush(context.Context) error { return nil }
+
+// dryRun gives the sources Check builds listeners of their own that bind nothing,
+// and refuses an address another listener of the daemon already has.
+type dryRun struct {
+	owner string       // the source being built, for messages
+	addrs []dryAddress // the addresses taken so far
+}
+
+type dryAddress struct{ host, port, owner string }
+
+// take records addr as owner's; it returns the owner of a listener that would
+// collide with it, or "". Port 0 (any free port) never collides; a host that is empty
+// or unspecified (every address) collides with every host on its port.
+func (r *dryRun) take(addr, owner string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "0" || port == "" {
+		return ""
+	}
+	every := func(h string) bool { ip := net.ParseIP(h); return h == "" || ip != nil && ip.IsUnspecified() }
+	for _, a := range r.addrs {
+		if a.port == port && (a.host == host || every(a.host) || every(host)) {
+			return a.owner
+		}
+	}
+	r.addrs = append(r.addrs, dryAddress{host, port, owner})
+	return ""
+}
+
+// listen is Deps.Listen of the source being built.
+func (r *dryRun) listen(string) func(adapters.ListenerConfig) (adapters.Mounter, error) {
+	return func(lc adapters.ListenerConfig) (adapters.Mounter, error) {
+		if lc.Listen == "" {
+			return nil, fmt.Errorf("listen: an address is required for a listener of its own")
+		}
+		if err := adapters.ValidateListen("listen", lc.Listen); err != nil {
+			return nil, err
+		}
+		if other := r.take(lc.Listen, r.owner); other != "" {
+			return nil, fmt.Errorf("listen: %s is also the address of %s; give each listener its own port", lc.Listen, other)
+		}
+		return web.NewMux(), nil
+	}
+}
