@@ -22,6 +22,7 @@ import (
 	"github.com/edgerelay/edgerelay/store"
 )
 
+// syncBuffer is a log destination safe for the daemon's goroutines.
 type syncBuffer struct {
 	mu sync.Mutex // guards b
 	b  bytes.Buffer
