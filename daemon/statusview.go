@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/edgerelay/edgerelay/adapters/secret"
 	"github.com/edgerelay/edgerelay/daemon/events"
 	"github.com/edgerelay/edgerelay/daemon/health"
 )
@@ -134,9 +135,4 @@ func (v *statusView) isFailing(component, condition string) bool {
 }
 
 // cut shortens s to at most n bytes at a character boundary, marking the cut.
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return events.Cut(s, n) + "…"
-}
+func cut(s string, n int) string { return secret.Excerpt(s, n) }

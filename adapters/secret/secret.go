@@ -76,7 +76,7 @@ func (s *Set) Add(values ...string) {
 	defer s.mu.Unlock()
 	changed := false
 	for _, v := range values {
-		for _, v := range []string{v, strings.TrimSpace(v)} {
+		for _, v := range append([]string{v, strings.TrimSpace(v)}, parts(v)...) {
 			if len(v) < MinLen || slices.Contains(s.values, v) {
 				continue
 			}
@@ -91,6 +91,26 @@ func (s *Set) Add(values ...string) {
 		s.values = slices.Delete(s.values, 0, n)
 	}
 	s.compileLocked()
+}
+
+// parts returns the pieces of a header-like value that are secrets on their own:
+// the credentials after an auth scheme ("Bearer <token>", when at least MinCut
+// bytes), and the password and "user:password" that "Basic <base64>" carries.
+func parts(v string) []string {
+	f := strings.Fields(v)
+	if len(f) != 2 || len(f[1]) < MinCut {
+		return nil
+	}
+	out := []string{f[1]}
+	if strings.EqualFold(f[0], "Basic") {
+		if b, err := base64.StdEncoding.DecodeString(f[1]); err == nil {
+			out = append(out, string(b))
+			if _, p, ok := strings.Cut(string(b), ":"); ok {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }
 
 // AddUserPassword registers a password and the "user:password" pair that Basic

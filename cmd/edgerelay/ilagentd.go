@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/edgerelay/edgerelay/adapters/secret"
 	"github.com/edgerelay/edgerelay/cmd/edgerelay/internal/buildinfo"
 	"github.com/edgerelay/edgerelay/cmd/edgerelay/internal/ilagent"
 	"github.com/edgerelay/edgerelay/daemon"
@@ -52,7 +53,7 @@ func daemonCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			log := slog.New(slog.NewTextHandler(newLogWriter(stderr), &slog.HandlerOptions{Level: parsed.Global.LogLevel()}))
+			log := slog.New(secret.Handler(slog.NewTextHandler(newLogWriter(stderr), &slog.HandlerOptions{Level: parsed.Global.LogLevel()})))
 			for _, w := range parsed.Daemon.Warnings {
 				log.Warn(w)
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	_ "github.com/edgerelay/edgerelay/adapters/all" // the compiled-in adapters
+	"github.com/edgerelay/edgerelay/adapters/secret"
 	"github.com/edgerelay/edgerelay/cmd/edgerelay/internal/buildinfo"
 	"github.com/edgerelay/edgerelay/daemon"
 	"github.com/edgerelay/edgerelay/daemon/config"
@@ -46,7 +47,14 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// run runs one command line. Everything it writes goes through secret.Writer, so no
+// output (config check's errors, queue list's reasons, a command's failure) shows a
+// secret of the configuration.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	out, errw := secret.Writer(stdout), secret.Writer(stderr)
+	defer out.Close()
+	defer errw.Close()
+	stdout, stderr = out, errw
 	root := newRoot(stdout, stderr)
 	root.SetArgs(ilagentOrder(args))
 	err := root.ExecuteContext(ctx)
@@ -108,10 +116,13 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	_ = lvl.UnmarshalText([]byte(cfg.Log.Level))
 	opts := &slog.HandlerOptions{Level: lvl}
 	w = newLogWriter(w)
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	// Redaction is the outermost handler: whatever sits inside it (rate limits keyed
+	// on the message, the formatter) sees only redacted text.
+	return slog.New(secret.Handler(h))
 }
 
 func runCmd(stderr io.Writer) *cobra.Command {

@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/secret"
 	"github.com/edgerelay/edgerelay/cmd/edgerelay/internal/buildinfo"
 	"github.com/edgerelay/edgerelay/cmd/edgerelay/internal/ilagent"
 )
@@ -95,7 +96,7 @@ func oneShotCmd(name, short, long, example string, stdout, stderr io.Writer) *co
 		if handled || err != nil {
 			return err
 		}
-		log := slog.New(slog.NewTextHandler(newLogWriter(stderr), &slog.HandlerOptions{Level: parsed.Global.LogLevel()}))
+		log := slog.New(secret.Handler(slog.NewTextHandler(newLogWriter(stderr), &slog.HandlerOptions{Level: parsed.Global.LogLevel()})))
 		ev, what, err := oneShotEvent(parsed)
 		if err != nil {
 			return &codeError{exitUsage, err}
