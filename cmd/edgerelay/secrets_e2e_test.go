@@ -280,6 +280,10 @@ routes: [ { to: [h1] } ]
 	require.Contains(t, logs, "hook-lit", "the log talks about the failing sinks")
 	require.Contains(t, logs, "***", "the log shows redactions")
 	search("log", logs)
+	if p := os.Getenv("EDGERELAY_TEST_SECRETS_LOG"); p != "" {
+		_ = os.WriteFile(p, []byte(logs), 0o600)
+	}
+	t.Logf("searched %d bytes of log (%d redactions)", len(logs), strings.Count(logs, "***"))
 
 	// Dead letters and pending events, as queue list shows them.
 	for _, args := range [][]string{{"queue", "list", "-c", cfg, "--dead", "--limit", "0"}, {"queue", "list", "-c", cfg, "--limit", "0"}} {
