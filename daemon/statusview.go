@@ -135,4 +135,10 @@ func (v *statusView) isFailing(component, condition string) bool {
 }
 
 // cut shortens s to at most n bytes at a character boundary, marking the cut.
-func cut(s string, n int) string { return secret.Excerpt(s, n) }
+// Known secrets are redacted first.
+func cut(s string, n int) string {
+	if s = secret.Redact(s); len(s) <= n {
+		return s
+	}
+	return secret.Cut(s, n) + "…"
+}

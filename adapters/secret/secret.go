@@ -44,8 +44,18 @@ type Set struct {
 
 // compiled is the immutable matcher of a Set's values.
 type compiled struct {
-	rep   *strings.Replacer
-	forms []string // every form, longest first (for the cut rule)
+	rep *strings.Replacer
+	// byFirst and byLast index the forms the cut rule applies to (longer than
+	// their minCut) by their first and last byte; lo and hi are the shortest and
+	// longest cut piece of any of them.
+	byFirst, byLast [256][]cutForm
+	lo, hi          int
+}
+
+// cutForm is a form and the length of its shortest cut piece that is redacted.
+type cutForm struct {
+	f  string
+	lo int
 }
 
 // Default is the process-wide set that the package functions use. Configuration
@@ -205,7 +215,15 @@ func (s *Set) compileLocked() {
 	for _, f := range forms {
 		pairs = append(pairs, f, Redacted)
 	}
-	s.state.Store(&compiled{rep: strings.NewReplacer(pairs...), forms: forms})
+	c := &compiled{rep: strings.NewReplacer(pairs...), lo: len(forms[0])}
+	for _, f := range forms {
+		if lo := minCut(f); len(f) > lo {
+			c.byFirst[f[0]] = append(c.byFirst[f[0]], cutForm{f, lo})
+			c.byLast[f[len(f)-1]] = append(c.byLast[f[len(f)-1]], cutForm{f, lo})
+			c.lo, c.hi = min(c.lo, lo), max(c.hi, len(f)-1)
+		}
+	}
+	s.state.Store(c)
 }
 
 // Forms returns every form a value v takes on the wire that Redact replaces: v
@@ -313,25 +331,26 @@ func (c *compiled) cuts(text string) string {
 			off += i + len(m)
 		}
 	}
-	for _, f := range c.forms {
-		lo := minCut(f)
-		if len(f) <= lo {
-			continue
-		}
-		for _, e := range ends {
-			// The longest k in [lo, len(f)) with text[e-k:e] == f[:k].
-			for k := min(len(f)-1, e); k >= lo; k-- {
-				if text[e-k] == f[0] && text[e-k:e] == f[:k] {
-					spans = append(spans, span{e - k, e})
-					break
+	for _, e := range ends {
+		// The longest cut prefix ending at e: the earliest start i where one is.
+	prefix:
+		for i := max(0, e-c.hi); i <= e-c.lo; i++ {
+			for _, cf := range c.byFirst[text[i]] {
+				if k, f := e-i, cf.f; k < len(f) && k >= cf.lo && f[1] == text[i+1] && f[:k] == text[i:e] {
+					spans = append(spans, span{i, e})
+					break prefix
 				}
 			}
 		}
-		for _, b := range starts {
-			for k := min(len(f)-1, len(text)-b); k >= lo; k-- {
-				if text[b+k-1] == f[len(f)-1] && text[b:b+k] == f[len(f)-k:] {
-					spans = append(spans, span{b, b + k})
-					break
+	}
+	for _, b := range starts {
+		// The longest cut suffix starting at b: the latest end j where one is.
+	suffix:
+		for j := min(len(text), b+c.hi) - 1; j >= b+c.lo-1; j-- {
+			for _, cf := range c.byLast[text[j]] {
+				if k, f := j+1-b, cf.f; k < len(f) && k >= cf.lo && f[len(f)-k] == text[b] && f[len(f)-k:] == text[b:j+1] {
+					spans = append(spans, span{b, j + 1})
+					break suffix
 				}
 			}
 		}

@@ -68,7 +68,9 @@ func daemonCmd(stdout, stderr io.Writer) *cobra.Command {
 	return c
 }
 
-func fromIlagentCmd(stdout io.Writer) *cobra.Command {
+// fromIlagentCmd prints the configuration file to rawStdout, which is not redacted:
+// the file must hold the secrets given as flags.
+func fromIlagentCmd(stdout, rawStdout io.Writer) *cobra.Command {
 	return &cobra.Command{
 		Use:   "from-ilagent [ilagent daemon flags]",
 		Short: "Print the configuration file equivalent to an ilagent daemon command line",
@@ -86,7 +88,7 @@ move from ilagent's command line to a configuration file. Secrets given as flags
 			if err != nil {
 				return err
 			}
-			_, err = stdout.Write(y)
+			_, err = rawStdout.Write(y)
 			return err
 		},
 	}

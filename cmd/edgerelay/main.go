@@ -49,13 +49,15 @@ func main() {
 
 // run runs one command line. Everything it writes goes through secret.Writer, so no
 // output (config check's errors, queue list's reasons, a command's failure) shows a
-// secret of the configuration.
+// secret of the configuration; only "config from-ilagent" writes its configuration
+// file, secrets as given, to the raw stdout.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	raw := stdout
 	out, errw := secret.Writer(stdout), secret.Writer(stderr)
 	defer out.Close()
 	defer errw.Close()
 	stdout, stderr = out, errw
-	root := newRoot(stdout, stderr)
+	root := newRoot(stdout, stderr, raw)
 	root.SetArgs(ilagentOrder(args))
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -69,7 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitError
 }
 
-func newRoot(stdout, stderr io.Writer) *cobra.Command {
+func newRoot(stdout, stderr, rawStdout io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "edgerelay",
 		Short: "Carry alert events between a site and incident platforms, durably",
@@ -83,7 +85,7 @@ Run "edgerelay run" to start on the built-in default: an MQTT broker on
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(runCmd(stderr), configCmd(stdout), queueCmd(stdout), versionCmd(stdout), eventCmd(stdout, stderr), heartbeatCmd(stdout, stderr), daemonCmd(stdout, stderr))
+	root.AddCommand(runCmd(stderr), configCmd(stdout, rawStdout), queueCmd(stdout), versionCmd(stdout), eventCmd(stdout, stderr), heartbeatCmd(stdout, stderr), daemonCmd(stdout, stderr))
 	return root
 }
 
@@ -156,7 +158,7 @@ func runCmd(stderr io.Writer) *cobra.Command {
 	return c
 }
 
-func configCmd(stdout io.Writer) *cobra.Command {
+func configCmd(stdout, rawStdout io.Writer) *cobra.Command {
 	c := &cobra.Command{Use: "config", Short: "Check or print configuration"}
 	var path string
 	check := &cobra.Command{
@@ -190,7 +192,7 @@ func configCmd(stdout io.Writer) *cobra.Command {
 			return err
 		},
 	}
-	c.AddCommand(check, sample, fromIlagentCmd(stdout))
+	c.AddCommand(check, sample, fromIlagentCmd(stdout, rawStdout))
 	return c
 }
 

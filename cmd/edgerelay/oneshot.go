@@ -133,12 +133,14 @@ func parseIlagent(cmd *cobra.Command, stdout io.Writer, name string, args []stri
 func oneShotEvent(c *ilagent.Command) (*adapters.Event, string, error) {
 	switch {
 	case c.Event != nil:
+		secret.Register(c.Event.IntegrationKey) // -k or ILERT_INTEGRATION_KEY: never printed
 		body, err := c.Event.Body()
 		if err != nil {
 			return nil, "", err
 		}
 		return &adapters.Event{ID: adapters.NewID(), Kind: adapters.KindAlert, Key: c.Event.AlertKey, Payload: body}, "event", nil
 	case c.Heartbeat != nil:
+		secret.Register(c.Heartbeat.IntegrationKey)
 		return &adapters.Event{ID: adapters.NewID(), Kind: adapters.KindHeartbeat, Key: c.Heartbeat.IntegrationKey}, "heartbeat", nil
 	}
 	return nil, "", fmt.Errorf("unexpected command %q", c.Name)
