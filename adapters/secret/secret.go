@@ -28,10 +28,10 @@ const MinCut = 8
 // file rewritten every minute would otherwise grow the set for ever.
 const MaxValues = 256
 
-// Ellipses are the marks an excerpt ends with where it was cut. A piece of a
+// ellipses are the marks an excerpt ends with where it was cut. A piece of a
 // secret right before one (or at the end of the text) may be a cut prefix; right
 // after one (or at the start), a cut suffix.
-var Ellipses = []string{"…", "..."}
+var ellipses = []string{"…", "..."}
 
 // Set is a set of known secret values and what redacts them. The zero value is an
 // empty set ready for use; it is safe for concurrent use. Redact costs one atomic
@@ -320,7 +320,7 @@ func (c *compiled) cuts(text string) string {
 	var spans []span
 	// ends and starts are where a cut prefix may end and a cut suffix may start.
 	ends, starts := []int{len(text)}, []int{0}
-	for _, m := range Ellipses {
+	for _, m := range ellipses {
 		for off := 0; ; {
 			i := strings.Index(text[off:], m)
 			if i < 0 {
