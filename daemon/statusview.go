@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/edgerelay/edgerelay/adapters/secret"
 	"github.com/edgerelay/edgerelay/daemon/events"
 	"github.com/edgerelay/edgerelay/daemon/health"
 )
@@ -136,9 +137,10 @@ func (v *statusView) isFailing(component, condition string) bool {
 }
 
 // cut shortens s to at most n bytes at a character boundary, marking the cut.
+// Known secrets are redacted first.
 func cut(s string, n int) string {
-	if len(s) <= n {
+	if s = secret.Redact(s); len(s) <= n {
 		return s
 	}
-	return events.Cut(s, n) + "…"
+	return secret.Cut(s, n) + "…"
 }

@@ -3,11 +3,11 @@ package ilert
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/edgerelay/edgerelay/adapters/internal/httpc"
+	"github.com/edgerelay/edgerelay/adapters/secret"
 )
 
 // Config configures the ilert sink. The README documents every key.
@@ -151,10 +151,10 @@ func validHost(key, v string) error {
 	if v == "" {
 		return nil
 	}
-	u, err := url.Parse(v)
+	u, err := secret.ParseURL(v)
 	switch {
 	case err != nil:
-		return fmt.Errorf("%s: not a URL: %s", key, httpc.RedactURL(v))
+		return fmt.Errorf("%s: %w", key, err)
 	case u.Scheme != "http" && u.Scheme != "https":
 		return fmt.Errorf("%s: scheme must be http or https, not %q", key, u.Scheme)
 	case u.Host == "":

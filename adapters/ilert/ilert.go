@@ -29,6 +29,7 @@ import (
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/clock"
 	"github.com/edgerelay/edgerelay/adapters/internal/httpc"
+	"github.com/edgerelay/edgerelay/adapters/secret"
 )
 
 //go:embed sample.yaml
@@ -166,7 +167,9 @@ func (s *Sink) Connect(context.Context) error {
 // set it reads fallbackEnv, whose absence is not an error.
 func resolveKey(value httpc.Secret, file, env, fallbackEnv string) (string, error) {
 	if value == "" && file == "" && env == "" {
-		return strings.TrimSpace(os.Getenv(fallbackEnv)), nil
+		v := os.Getenv(fallbackEnv)
+		secret.Register(v)
+		return strings.TrimSpace(v), nil
 	}
 	sec, err := httpc.ResolveSecret(value.Reveal(), file, env)
 	return sec.Reveal(), err

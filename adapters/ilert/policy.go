@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/internal/httpc"
+	"github.com/edgerelay/edgerelay/adapters/secret"
 )
 
 // PolicyUpdate is the payload of an event of kind [adapters.KindPolicy]: assign the
@@ -161,7 +162,7 @@ func (s *Sink) policyCall(ctx context.Context, client *http.Client, apiKey, meth
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return nil, adapters.Permanent(fmt.Errorf("build request: %w", err))
+		return nil, adapters.Permanent(fmt.Errorf("build request: %w", secret.URLError(err)))
 	}
 	req.Header = s.staticHeader(apiKey).HTTPHeader()
 	resp, answer, err := httpc.Do(client, req, maxPolicyAnswer)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/internal/httpc"
+	"github.com/edgerelay/edgerelay/adapters/secret"
 )
 
 // Defaults used when a Config field is zero.
@@ -78,7 +79,7 @@ type SASLConfig struct {
 	// Username turns SASL/PLAIN on. Empty means no SASL.
 	Username string `yaml:"username"`
 	// Password is sent with Username; it is never logged.
-	Password string `yaml:"password"`
+	Password secret.Value `yaml:"password"`
 }
 
 // DefaultConfig returns a Config with every default filled in.

@@ -217,7 +217,7 @@ func (s *Source) saramaConfig(tc *tls.Config, dialer *ctxDialer) *sarama.Config 
 		sc.Net.SASL.Enable = true
 		sc.Net.SASL.Mechanism = sarama.SASLTypePlaintext
 		sc.Net.SASL.User = s.cfg.SASL.Username
-		sc.Net.SASL.Password = s.cfg.SASL.Password
+		sc.Net.SASL.Password = s.cfg.SASL.Password.Reveal()
 	}
 	sc.Consumer.Return.Errors = true
 	sc.Consumer.Offsets.AutoCommit.Enable = false // only settled offsets are committed

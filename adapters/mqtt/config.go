@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/secret"
 	"github.com/edgerelay/edgerelay/adapters/topic"
 )
 
@@ -40,7 +41,7 @@ type Config struct {
 	Username string `yaml:"username"`
 	// Password is sent with Username. It is never logged. Empty means none, unless
 	// PasswordFile is set.
-	Password string `yaml:"password"`
+	Password secret.Value `yaml:"password"`
 	// PasswordFile names a file whose content (trailing newline removed) is the
 	// password; it is read again before every connection attempt. Empty means none.
 	PasswordFile string `yaml:"password_file"`
@@ -241,10 +242,11 @@ func (c *Config) Validate() error {
 
 // parseBrokerURL parses a broker URL and checks its scheme and host.
 func parseBrokerURL(s string) (*url.URL, error) {
-	u, err := url.Parse(s)
+	u, err := secret.ParseURL(s)
 	if err != nil {
 		return nil, err
 	}
+	s = secret.RedactURL(s)
 	switch u.Scheme {
 	case "tcp", "mqtt", "ssl", "tls", "mqtts":
 	default:

@@ -6,9 +6,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"os"
-	"strings"
 
+	"github.com/edgerelay/edgerelay/adapters/secret"
 	"github.com/edgerelay/edgerelay/adapters/tlsfiles"
 )
 
@@ -23,14 +22,15 @@ type material struct {
 // connection attempt, so rotated certificates are picked up on reconnect. With TLS
 // it records the "tls" health condition.
 func (s *Source) material() (material, error) {
-	m := material{password: s.cfg.Password}
+	m := material{password: s.cfg.Password.Reveal()}
 	if s.cfg.PasswordFile != "" {
-		b, err := os.ReadFile(s.cfg.PasswordFile)
+		p, err := secret.ReadFile(s.cfg.PasswordFile)
 		if err != nil {
 			return m, fmt.Errorf("read password_file: %w", err)
 		}
-		m.password = strings.TrimRight(string(b), "\r\n")
+		m.password = p
 	}
+	secret.RegisterUserPassword(s.cfg.Username, m.password)
 	if !isTLSScheme(s.url.Scheme) {
 		return m, nil
 	}

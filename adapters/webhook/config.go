@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/edgerelay/edgerelay/adapters/internal/httpc"
+	"github.com/edgerelay/edgerelay/adapters/secret"
 )
 
 // Config configures the webhook sink. The README documents every key.
@@ -93,8 +93,8 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.URL == "" {
 		errs = append(errs, errors.New("url: required"))
-	} else if u, err := url.Parse(c.URL); err != nil {
-		errs = append(errs, fmt.Errorf("url: not a URL: %s", httpc.RedactURL(c.URL)))
+	} else if u, err := secret.ParseURL(c.URL); err != nil {
+		errs = append(errs, fmt.Errorf("url: %w", err))
 	} else if u.Scheme != "http" && u.Scheme != "https" {
 		errs = append(errs, fmt.Errorf("url: scheme must be http or https, not %q", u.Scheme))
 	} else if u.Host == "" {
@@ -123,6 +123,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("auth_value: must not contain line breaks"))
 	}
 	for name, v := range c.Headers {
+		secret.Register(v) // a header may carry an API key: every value is redacted
 		canon := http.CanonicalHeaderKey(name)
 		switch {
 		case !validHeaderName(name):

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/edgerelay/edgerelay/adapters/secret"
 	"github.com/edgerelay/edgerelay/cmd/edgerelay/internal/buildinfo"
 	"github.com/edgerelay/edgerelay/cmd/edgerelay/internal/ilagent"
 	"github.com/edgerelay/edgerelay/daemon"
@@ -54,7 +55,7 @@ func daemonCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			log := slog.New(slog.NewTextHandler(newLogWriter(stderr), &slog.HandlerOptions{Level: parsed.Global.LogLevel()}))
+			log := slog.New(secret.Handler(slog.NewTextHandler(newLogWriter(stderr), &slog.HandlerOptions{Level: parsed.Global.LogLevel()})))
 			hup.logTo(log)
 			for _, w := range parsed.Daemon.Warnings {
 				log.Warn(w)
@@ -70,7 +71,9 @@ func daemonCmd(stdout, stderr io.Writer) *cobra.Command {
 	return c
 }
 
-func fromIlagentCmd(stdout io.Writer) *cobra.Command {
+// fromIlagentCmd prints the configuration file to rawStdout, which is not redacted:
+// the file must hold the secrets given as flags.
+func fromIlagentCmd(stdout, rawStdout io.Writer) *cobra.Command {
 	return &cobra.Command{
 		Use:   "from-ilagent [ilagent daemon flags]",
 		Short: "Print the configuration file equivalent to an ilagent daemon command line",
@@ -88,7 +91,7 @@ move from ilagent's command line to a configuration file. Secrets given as flags
 			if err != nil {
 				return err
 			}
-			_, err = stdout.Write(y)
+			_, err = rawStdout.Write(y)
 			return err
 		},
 	}

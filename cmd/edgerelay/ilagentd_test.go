@@ -79,7 +79,7 @@ func TestDaemonFlagsToConfig(t *testing.T) {
 				require.Equal(t, "ssl://broker.local:8883", m.URL)
 				require.Equal(t, "myagent", m.ClientID)
 				require.Equal(t, "user1", m.Username)
-				require.Equal(t, "pass1", m.Password)
+				require.Equal(t, "pass1", m.Password.Reveal())
 				require.Equal(t, []string{"$share/g1/custom/events", "$share/g1/custom/heartbeats"}, m.Topics)
 				require.Equal(t, ca, m.TLS.CAFile)
 				require.Equal(t, cert, m.TLS.CertFile)

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	_ "github.com/edgerelay/edgerelay/adapters/all" // the compiled-in adapters
+	"github.com/edgerelay/edgerelay/adapters/secret"
 	"github.com/edgerelay/edgerelay/cmd/edgerelay/internal/buildinfo"
 	"github.com/edgerelay/edgerelay/daemon"
 	"github.com/edgerelay/edgerelay/daemon/config"
@@ -46,8 +47,17 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// run runs one command line. Everything it writes goes through secret.Writer, so no
+// output (config check's errors, queue list's reasons, a command's failure) shows a
+// secret of the configuration; only "config from-ilagent" writes its configuration
+// file, secrets as given, to the raw stdout.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	root := newRoot(stdout, stderr)
+	raw := stdout
+	out, errw := secret.Writer(stdout), secret.Writer(stderr)
+	defer out.Close()
+	defer errw.Close()
+	stdout, stderr = out, errw
+	root := newRoot(stdout, stderr, raw)
 	root.SetArgs(ilagentOrder(args))
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -61,7 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitError
 }
 
-func newRoot(stdout, stderr io.Writer) *cobra.Command {
+func newRoot(stdout, stderr, rawStdout io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "edgerelay",
 		Short: "Carry alert events between a site and incident platforms, durably",
@@ -75,7 +85,7 @@ Run "edgerelay run" to start on the built-in default: an MQTT broker on
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(runCmd(stderr), configCmd(stdout), queueCmd(stdout), versionCmd(stdout), eventCmd(stdout, stderr), heartbeatCmd(stdout, stderr), daemonCmd(stdout, stderr))
+	root.AddCommand(runCmd(stderr), configCmd(stdout, rawStdout), queueCmd(stdout), versionCmd(stdout), eventCmd(stdout, stderr), heartbeatCmd(stdout, stderr), daemonCmd(stdout, stderr))
 	return root
 }
 
@@ -118,10 +128,13 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	_ = lvl.UnmarshalText([]byte(cfg.Log.Level))
 	opts := &slog.HandlerOptions{Level: lvl}
 	w = newLogWriter(w)
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	// Redaction is the outermost handler: whatever sits inside it (rate limits keyed
+	// on the message, the formatter) sees only redacted text.
+	return slog.New(secret.Handler(h))
 }
 
 func runCmd(stderr io.Writer) *cobra.Command {
@@ -158,7 +171,7 @@ func runCmd(stderr io.Writer) *cobra.Command {
 	return c
 }
 
-func configCmd(stdout io.Writer) *cobra.Command {
+func configCmd(stdout, rawStdout io.Writer) *cobra.Command {
 	c := &cobra.Command{Use: "config", Short: "Check or print configuration"}
 	var path string
 	check := &cobra.Command{
@@ -195,7 +208,7 @@ func configCmd(stdout io.Writer) *cobra.Command {
 			return err
 		},
 	}
-	c.AddCommand(check, sample, fromIlagentCmd(stdout))
+	c.AddCommand(check, sample, fromIlagentCmd(stdout, rawStdout))
 	return c
 }
 

@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/secret"
 	"github.com/edgerelay/edgerelay/cmd/edgerelay/internal/buildinfo"
 	"github.com/edgerelay/edgerelay/cmd/edgerelay/internal/ilagent"
 )
@@ -95,7 +96,7 @@ func oneShotCmd(name, short, long, example string, stdout, stderr io.Writer) *co
 		if handled || err != nil {
 			return err
 		}
-		log := slog.New(slog.NewTextHandler(newLogWriter(stderr), &slog.HandlerOptions{Level: parsed.Global.LogLevel()}))
+		log := slog.New(secret.Handler(slog.NewTextHandler(newLogWriter(stderr), &slog.HandlerOptions{Level: parsed.Global.LogLevel()})))
 		ev, what, err := oneShotEvent(parsed)
 		if err != nil {
 			return &codeError{exitUsage, err}
@@ -132,12 +133,14 @@ func parseIlagent(cmd *cobra.Command, stdout io.Writer, name string, args []stri
 func oneShotEvent(c *ilagent.Command) (*adapters.Event, string, error) {
 	switch {
 	case c.Event != nil:
+		secret.Register(c.Event.IntegrationKey) // -k or ILERT_INTEGRATION_KEY: never printed
 		body, err := c.Event.Body()
 		if err != nil {
 			return nil, "", err
 		}
 		return &adapters.Event{ID: adapters.NewID(), Kind: adapters.KindAlert, Key: c.Event.AlertKey, Payload: body}, "event", nil
 	case c.Heartbeat != nil:
+		secret.Register(c.Heartbeat.IntegrationKey)
 		return &adapters.Event{ID: adapters.NewID(), Kind: adapters.KindHeartbeat, Key: c.Heartbeat.IntegrationKey}, "heartbeat", nil
 	}
 	return nil, "", fmt.Errorf("unexpected command %q", c.Name)

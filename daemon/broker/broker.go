@@ -82,7 +82,7 @@ func New(cfg Config, log *slog.Logger) (*Broker, error) {
 	b.bridge = newBridge(b)
 	users := make(map[string]string, len(cfg.Users))
 	for _, u := range cfg.Users {
-		users[u.Username] = u.Password
+		users[u.Username] = u.Password.Reveal()
 	}
 	if err := b.addHook(&authHook{anonymous: cfg.Anonymous, users: users}); err != nil {
 		cancel()

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+
+	"github.com/edgerelay/edgerelay/adapters/secret"
 )
 
 // Values of Config.Enabled.
@@ -53,7 +55,7 @@ type User struct {
 	// Username is the MQTT user name. Required.
 	Username string `yaml:"username"`
 	// Password is the account's password. Required; never logged.
-	Password string `yaml:"password"`
+	Password secret.Value `yaml:"password"`
 }
 
 // withDefaults returns c with zero fields replaced by their defaults.

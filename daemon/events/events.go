@@ -10,7 +10,8 @@
 // fills. Every event gets a sequence number (1, 2, … per bus, in publish order) and a
 // timestamp from the daemon's clock when it is published. Events carry names, ids,
 // keys and short reasons, never payloads or secrets: reasons come from errors the
-// adapters already redact, and the bus cuts them to [MaxReason] bytes.
+// adapters already redact, and the bus redacts them again (every known secret,
+// package adapters/secret) before it cuts them to [MaxReason] bytes.
 //
 // # Fan-out
 //
@@ -31,7 +32,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
+
+	"github.com/edgerelay/edgerelay/adapters/secret"
 )
 
 // Kind says what an event reports and which of its fields are set.
@@ -364,13 +366,6 @@ func (s *Subscription) offer(e Event) {
 	}
 }
 
-// Cut returns s cut to at most n bytes without splitting a character.
-func Cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
+// Cut returns s redacted (known secrets replaced, [secret.Cut]) and then cut to at
+// most n bytes without splitting a character.
+func Cut(s string, n int) string { return secret.Cut(s, n) }

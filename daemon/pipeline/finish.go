@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/secret"
 	"github.com/edgerelay/edgerelay/daemon/events"
 )
 
@@ -184,9 +185,10 @@ func (l *lane) settleLocked(it *item, r adapters.Settlement) *pubJob {
 	return nil
 }
 
-func truncate(s string) string {
-	if len(s) > maxErrText {
-		return s[:maxErrText] + "…"
-	}
-	return s
-}
+// truncate is an error text as kept per event and in the store: redacted, then cut
+// to maxErrText bytes ([secret.Excerpt]).
+func truncate(s string) string { return secret.Excerpt(s, maxErrText) }
+
+// deadReason is a dead letter's reason as the store gets it: every reason reaches
+// the store through here, redacted and bounded, whatever built it.
+func deadReason(s string) string { return secret.Excerpt(s, maxErrText) }

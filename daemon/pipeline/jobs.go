@@ -235,7 +235,7 @@ func (j *pubJob) prepare(b *store.Batch) {
 		if it.st == stFresh {
 			e := it.entry(j.encoded(it.ev))
 			if it.deadReason != "" {
-				b.DeadLetter(e, it.deadReason)
+				b.DeadLetter(e, deadReason(it.deadReason))
 			} else {
 				b.Put(e)
 			}
@@ -380,7 +380,7 @@ func (j *opJob) Prepare(b *store.Batch) {
 		case opUpdate:
 			b.Update(j.sinkName(), o.seq, o.attempts, o.next, o.lastErr)
 		case opDead:
-			b.DeadLetter(o.entry, o.reason)
+			b.DeadLetter(o.entry, deadReason(o.reason))
 		}
 	}
 }

@@ -70,6 +70,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/secret"
 	"github.com/edgerelay/edgerelay/adapters/tlsfiles"
 	"github.com/edgerelay/edgerelay/daemon/health"
 )
@@ -408,6 +409,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	code, body := readyAnswer(s.health)
+	body = secret.RedactBytes(body) // conditions' details are adapters' error texts
 	if body == nil {
 		w.WriteHeader(code)
 		return
@@ -426,8 +428,10 @@ func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
 	for _, f := range hooks {
 		f()
 	}
+	rw := secret.Writer(w) // label values are names, but a name may be a secret's echo
+	defer rw.Close()
 	if s.metrics != nil {
-		s.metrics.WritePrometheus(w)
+		s.metrics.WritePrometheus(rw)
 	}
-	metrics.WriteProcessMetrics(w)
+	metrics.WriteProcessMetrics(rw)
 }

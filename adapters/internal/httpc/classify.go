@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/secret"
 )
 
 // MaxExcerpt bounds the body excerpt a StatusError carries, in bytes.
@@ -143,8 +144,11 @@ func (e *transportError) Unwrap() error { return e.err }
 
 // Excerpt returns at most limit bytes of b as one printable line: invalid UTF-8 and
 // control characters become spaces, runs of white space collapse, and a cut is marked
-// with "...". It never splits a rune.
+// with "...". It never splits a rune. Known secrets are redacted first
+// ([secret.RedactBytes]), so that neither the cut nor the collapsed white space can
+// leave a piece of one that no longer matches.
 func Excerpt(b []byte, limit int) string {
+	b = secret.RedactBytes(b)
 	var sb strings.Builder
 	space := false
 	for len(b) > 0 && sb.Len() <= limit {

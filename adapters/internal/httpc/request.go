@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/edgerelay/edgerelay/adapters/secret"
 )
 
 // A sink sends the same method to the same URL with mostly the same header for every
@@ -76,11 +78,14 @@ type Target struct {
 	plain  bool     // writeLight may write the request line and Host
 }
 
-// NewTarget parses method and rawURL as http.NewRequest does and fails as it fails.
+// NewTarget parses method and rawURL as http.NewRequest does and fails as it fails,
+// except that its error never holds the URL ([secret.URLError]). The URL's userinfo
+// is registered for redaction.
 func NewTarget(method, rawURL string) (*Target, error) {
+	secret.RegisterURL(rawURL)
 	req, err := http.NewRequest(method, rawURL, nil)
 	if err != nil {
-		return nil, err
+		return nil, secret.URLError(err)
 	}
 	t := &Target{method: req.Method, raw: rawURL, url: req.URL, host: req.Host, uri: req.URL.RequestURI()}
 	if u := req.URL.User; u != nil {
