@@ -152,8 +152,9 @@ func (db *DB) Commit(b *Batch) error {
 	}
 	now := time.Now()
 	seqs := make([]uint64, len(b.ops))
-	err := db.update(func(tx *bbolt.Tx) error {
-		a := applier{tx: tx, outbox: tx.Bucket(bucketOutbox), dead: tx.Bucket(bucketDead)}
+	var a applier
+	err := db.updateCounted(func(tx *bbolt.Tx) error {
+		a = applier{tx: tx, outbox: tx.Bucket(bucketOutbox), dead: tx.Bucket(bucketDead), limits: db.deadTxBegin()}
 		for i := range b.ops {
 			seq, err := a.apply(&b.ops[i], now)
 			if err != nil {
@@ -169,6 +170,7 @@ func (db *DB) Commit(b *Batch) error {
 	if err != nil {
 		return fmt.Errorf("commit %d operations: %w", len(b.ops), err)
 	}
+	a.limits.committed()
 	for i := range b.ops {
 		if o := &b.ops[i]; o.kind == opPut {
 			o.entry.Seq = seqs[i]
@@ -197,6 +199,7 @@ func (db *DB) SetCommitFault(f func() error) {
 type applier struct {
 	tx           *bbolt.Tx
 	outbox, dead *bbolt.Bucket
+	limits       *deadTx // nil without dead-letter bounds (limits.go)
 }
 
 // sinkBucket returns the sink's sub-bucket of parent, creating it when create is set;
@@ -279,8 +282,14 @@ func (a *applier) apply(o *op, now time.Time) (uint64, error) {
 			r.enqueued = now
 		}
 		r.reason, r.at = o.text, now
-		if _, err := appendRecord(db, &r); err != nil {
+		seq, err := appendRecord(db, &r)
+		if err != nil {
 			return 0, fmt.Errorf("dead-letter %s/%d: %w", e.Sink, e.Seq, err)
+		}
+		if a.limits != nil {
+			if err := a.limits.added(db, e.Sink, 8+len(db.Get(seqKey(seq)))); err != nil {
+				return 0, err
+			}
 		}
 		return 0, nil
 
