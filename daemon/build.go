@@ -29,6 +29,7 @@ func (d *Daemon) openStore() error {
 	}
 	d.db = db
 	d.onStop("store", db.Close)
+	db.SetLimits(d.storeLimits(d.cfg.Store))
 	if moved, reason := db.Quarantined(); moved != "" {
 		d.log.Error("the store was unreadable and has been moved aside; starting with an empty store",
 			"moved_to", moved, "reason", reason)

@@ -1,0 +1,226 @@
+package daemon_test
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/stretchr/testify/require"
+
+	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/daemon"
+	"github.com/edgerelay/edgerelay/daemon/config"
+	"github.com/edgerelay/edgerelay/daemon/events"
+	"github.com/edgerelay/edgerelay/daemon/pipeline"
+	"github.com/edgerelay/edgerelay/store"
+)
+
+// recordingHook is a webhook peer that keeps the bodies it accepts, answering 503
+// while closed.
+type recordingHook struct {
+	mu     sync.Mutex
+	bodies []string
+	closed atomic.Bool
+}
+
+func (h *recordingHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	if h.closed.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	h.mu.Lock()
+	h.bodies = append(h.bodies, string(b))
+	h.mu.Unlock()
+}
+
+func (h *recordingHook) got() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.bodies...)
+}
+
+func metricsText(t *testing.T, d *daemon.Daemon) string {
+	t.Helper()
+	resp, err := http.Get("http://" + d.Addr() + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// TestOversizeOverEmbeddedBroker publishes, with a real MQTT client over the
+// embedded broker, a message whose payload is just over store.max_event_bytes: the broker's
+// packet limit (derived from the event limit) lets it through, so the relay's size
+// policy takes it. The client gets its PUBACK and stays connected, the reject is
+// counted in /metrics, the dead letter keeps only a bounded prefix with the original
+// size, and the client does not resend: a marker published after it arrives, and the
+// relay saw the oversize message exactly once.
+func TestOversizeOverEmbeddedBroker(t *testing.T) {
+	hook := &recordingHook{}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	dir := t.TempDir()
+	brokerAddr := freePort(t)
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+store: { path: %s/q.db }
+http: { listen: "127.0.0.1:0" }
+broker: { enabled: "true", listen: %s }
+sources: [ { name: local, type: mqtt, url: "tcp://%s", topics: ["a/#"], qos: 1 } ]
+sinks: [ { name: hook, type: webhook, url: %q } ]
+routes: [ { from: [local], to: [hook] } ]
+`, dir, brokerAddr, brokerAddr, srv.URL)), "test.yaml")
+	require.NoError(t, err)
+	d, err := daemon.New(daemon.Options{Config: cfg, Log: slog.New(slog.DiscardHandler), Version: "test"})
+	require.NoError(t, err)
+	sub := d.Events().Subscribe("test", 4096, events.Received, events.Rejected)
+	stop := runDaemon(t, d)
+
+	var lost atomic.Int32
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + brokerAddr).SetClientID("pub").
+		SetAutoReconnect(false).
+		SetConnectionLostHandler(func(paho.Client, error) { lost.Add(1) }))
+	tok := c.Connect()
+	require.True(t, tok.WaitTimeout(5*time.Second))
+	require.NoError(t, tok.Error())
+
+	// Just over the default event limit (256 KiB), so over a packet limit equal to
+	// it: before the limits were related, Mochi disconnected this client.
+	const size = 256<<10 + 1000
+	big := strings.Repeat("B", size)
+	tok = c.Publish("a/big", 1, false, big)
+	require.True(t, tok.WaitTimeout(10*time.Second), "no PUBACK for the oversize message")
+	require.NoError(t, tok.Error())
+	require.True(t, c.IsConnectionOpen(), "the client stays connected")
+
+	tok = c.Publish("a/ok", 1, false, `{"marker":true}`)
+	require.True(t, tok.WaitTimeout(10*time.Second))
+	require.NoError(t, tok.Error())
+	require.Eventually(t, func() bool { return len(hook.got()) == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, `{"marker":true}`, hook.got()[0], "the oversize message never reaches the sink")
+	require.Zero(t, lost.Load(), "the broker never dropped the client")
+	require.Contains(t, metricsText(t, d), `edgerelay_events_rejected_total{source="local",reason="too_large"} 1`)
+
+	c.Disconnect(50)
+	stop()
+	sub.Close()
+	received := map[string]int{}
+	rejected := 0
+	for e := range sub.C() {
+		switch e.Kind {
+		case events.Received:
+			received[e.Key]++
+		case events.Rejected:
+			require.Equal(t, "too_large", e.Reason)
+			rejected++
+		}
+	}
+	require.Equal(t, map[string]int{"a/big": 1, "a/ok": 1}, received, "nothing was resent")
+	require.Equal(t, 1, rejected)
+
+	db, err := store.Open(filepath.Join(dir, "q.db"), store.Options{})
+	require.NoError(t, err)
+	defer db.Close()
+	var dead []store.Dead
+	require.NoError(t, db.ScanDead(pipeline.RejectedSink, 0, 0, func(x store.Dead) error { dead = append(dead, x); return nil }))
+	require.Len(t, dead, 1)
+	require.Less(t, len(dead[0].Data), 2048)
+	var ev adapters.Event
+	require.NoError(t, ev.UnmarshalBinary(dead[0].Data))
+	require.Equal(t, big[:pipeline.RejectPrefixBytes], string(ev.Payload))
+	n, ok := pipeline.Truncated(&ev)
+	require.True(t, ok)
+	require.Equal(t, size, n)
+}
+
+// TestMaxBytesReadiness fills a daemon's store to a small store.max_bytes while the
+// webhook answers 503, with a real MQTT client publishing over the embedded broker:
+// PUBACKs stop (back-pressure), /ready answers 503 naming the store's space
+// condition and /metrics shows the store full, before any disk is. When the webhook
+// recovers the backlog drains, /ready is back to 204 and every message was delivered.
+func TestMaxBytesReadiness(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: fills a store")
+	}
+	hook := &recordingHook{}
+	hook.closed.Store(true)
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	dir := t.TempDir()
+	brokerAddr := freePort(t)
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+store: { path: %s/q.db, max_bytes: 1048576, max_event_bytes: 16384, max_pending: 16 }
+http: { listen: "127.0.0.1:0" }
+broker: { enabled: "true", listen: %s }
+sources: [ { name: local, type: mqtt, url: "tcp://%s", topics: ["a/#"], qos: 1 } ]
+sinks: [ { name: hook, type: webhook, url: %q, retry: { initial: 20ms, max: 100ms } } ]
+routes: [ { from: [local], to: [hook] } ]
+`, dir, brokerAddr, brokerAddr, srv.URL)), "test.yaml")
+	require.NoError(t, err)
+	d, err := daemon.New(daemon.Options{Config: cfg, Log: slog.New(slog.DiscardHandler), Version: "test"})
+	require.NoError(t, err)
+	stop := runDaemon(t, d)
+	defer stop()
+
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + brokerAddr).SetClientID("pub").
+		SetCleanSession(false).SetMaxResumePubInFlight(1000))
+	tok := c.Connect()
+	require.True(t, tok.WaitTimeout(5*time.Second))
+	require.NoError(t, tok.Error())
+
+	// 200 messages of 10 KiB: twice the bound.
+	const n = 200
+	payload := strings.Repeat("x", 10000)
+	toks := make([]paho.Token, n)
+	for i := range toks {
+		toks[i] = c.Publish("a/x", 1, false, fmt.Sprintf(`{"n":%d,"p":%q}`, i, payload))
+	}
+	ready := func() (int, string) {
+		resp, err := http.Get("http://" + d.Addr() + "/ready")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	require.Eventually(t, func() bool {
+		code, body := ready()
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "store.max_bytes")
+	}, 20*time.Second, 20*time.Millisecond, "/ready reports the full store")
+	require.Contains(t, metricsText(t, d), "edgerelay_store_full 1")
+	acked := 0
+	for _, tk := range toks {
+		select {
+		case <-tk.Done():
+			acked++
+		default:
+		}
+	}
+	require.Less(t, acked, n, "PUBACKs stop while the store is full")
+	t.Logf("store full with %d of %d messages acknowledged", acked, n)
+
+	hook.closed.Store(false)
+	for i, tk := range toks {
+		require.True(t, tk.WaitTimeout(30*time.Second), "message %d never acknowledged", i)
+		require.NoError(t, tk.Error())
+	}
+	require.Eventually(t, func() bool { return len(hook.got()) >= n }, 30*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { code, _ := ready(); return code == http.StatusNoContent }, 20*time.Second, 20*time.Millisecond,
+		"/ready recovers once the backlog drained")
+	seen := map[string]bool{}
+	for _, b := range hook.got() {
+		seen[b] = true
+	}
+	require.Len(t, seen, n, "every message delivered")
+	require.Contains(t, metricsText(t, d), "edgerelay_store_full 0")
+	c.Disconnect(50)
+}
