@@ -252,6 +252,9 @@ func queueRetry(stdout io.Writer) *cobra.Command {
 				return err
 			}
 			defer db.Close()
+			if seqs, err = retrySelection(db, sink, seqs, stdout); err != nil {
+				return err
+			}
 			n, err := db.Retry(sink, seqs)
 			if err != nil {
 				return err
