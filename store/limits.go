@@ -62,8 +62,9 @@ type limitState struct {
 	evicted map[string]uint64
 	since   time.Time
 
-	live    atomic.Int64
-	liveSet atomic.Bool // live was computed at least once
+	maxBytes atomic.Int64 // lim.MaxBytes, for HasRoom's fast path
+	live     atomic.Int64
+	liveSet  atomic.Bool // live was computed at least once
 	full    atomic.Bool
 	onEvict atomic.Pointer[func([]Eviction)]
 }
@@ -78,6 +79,7 @@ type deadUsage struct {
 func (db *DB) SetLimits(l Limits) {
 	db.lim.mu.Lock()
 	db.lim.lim = l
+	db.lim.maxBytes.Store(l.MaxBytes)
 	db.lim.mu.Unlock()
 	if !db.lim.liveSet.Load() {
 		db.measureLive()
@@ -123,18 +125,18 @@ func (db *DB) Space() Space {
 // HasRoom reports whether extra more bytes may be written without reaching
 // Limits.MaxBytes, counting the live data of the last commit. A false answer marks
 // the store full (see Space.Full) until a commit brings it under 90% of the bound;
-// while full every call answers false. It is cheap: two atomic loads when there is
-// room.
+// while full every call answers false. It is cheap: three atomic loads when there
+// is room.
 func (db *DB) HasRoom(extra int64) bool {
 	if db.lim.full.Load() {
 		return false
 	}
-	db.lim.mu.Lock()
-	defer db.lim.mu.Unlock()
-	max := db.lim.lim.MaxBytes
+	max := db.lim.maxBytes.Load()
 	if max <= 0 || db.lim.live.Load()+extra < max {
 		return true
 	}
+	db.lim.mu.Lock()
+	defer db.lim.mu.Unlock()
 	if !db.lim.full.Swap(true) {
 		db.lim.since = time.Now()
 		db.log.Warn("the store reached store.max_bytes: events are no longer stored, and sources are not acknowledged for events a sink has not delivered, until the backlog drains",
