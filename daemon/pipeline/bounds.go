@@ -69,3 +69,13 @@ func (p *Pipeline) room(size int64) bool {
 	}
 	return p.opt.DB.HasRoom(p.batchBytes + size)
 }
+
+// eventSize is about the length of e's store encoding (adapters.Event.MarshalBinary):
+// its fields and a few bytes of lengths each.
+func eventSize(e *adapters.Event) int64 {
+	n := 9 + 6*3 + len(e.ID) + len(e.Kind) + len(e.Key) + len(e.Source) + len(e.Topic) + len(e.Payload)
+	for k, v := range e.Attrs {
+		n += 6 + len(k) + len(v)
+	}
+	return int64(n)
+}

@@ -221,8 +221,9 @@ func (j *pubJob) Prepare(b *store.Batch) {
 	j.prepare(b)
 }
 
-// size returns about how many bytes prepare would add to the store: the encoded
-// events of the fresh items and their record overhead.
+// size returns about how many bytes prepare would add to the store: the fresh
+// items' events and their record overhead. It estimates rather than encodes, so that
+// a job waiting for room does not keep a second copy of its event.
 func (j *pubJob) size() int64 {
 	var n int64
 	for _, it := range j.items {
@@ -231,7 +232,7 @@ func (j *pubJob) size() int64 {
 		fresh := it.st == stFresh
 		l.mu.Unlock()
 		if fresh {
-			n += int64(len(j.encoded(it.ev)) + len(it.ev.Key) + recordOverhead)
+			n += eventSize(it.ev) + int64(len(it.ev.Key)+recordOverhead)
 		}
 	}
 	return n
