@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/adaptertest"
 	"github.com/edgerelay/edgerelay/daemon"
 	"github.com/edgerelay/edgerelay/daemon/config"
 	"github.com/edgerelay/edgerelay/daemon/events"
@@ -223,4 +226,81 @@ routes: [ { from: [local], to: [hook] } ]
 	require.Len(t, seen, n, "every message delivered")
 	require.Contains(t, metricsText(t, d), "edgerelay_store_full 0")
 	c.Disconnect(50)
+}
+
+// TestMaxBytesBeforeDiskFull runs a daemon with the default store.max_bytes (256
+// MiB) on an 8 MiB disk: the bound is lowered at start to what the disk holds, so
+// with the webhook down the store reports itself full and PUBACKs stop while every
+// commit still succeeds — back-pressure before the disk is full, not a failing disk.
+// It needs root for the tmpfs (skipped with a visible message otherwise, failing
+// under CI=true).
+func TestMaxBytesBeforeDiskFull(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: fills a disk")
+	}
+	if os.Geteuid() != 0 {
+		adaptertest.Missing(t, "needs root to mount an 8 MiB tmpfs as a disk that fills up")
+	}
+	dir := filepath.Join(t.TempDir(), "disk")
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", dir).CombinedOutput(); err != nil {
+		adaptertest.Missing(t, "cannot mount a tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+
+	hook := &recordingHook{}
+	hook.closed.Store(true)
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	brokerAddr := freePort(t)
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+store: { path: %s/q.db, max_pending: 16 }
+http: { listen: "127.0.0.1:0" }
+broker: { enabled: "true", listen: %s }
+sources: [ { name: local, type: mqtt, url: "tcp://%s", topics: ["a/#"], qos: 1 } ]
+sinks: [ { name: hook, type: webhook, url: %q, retry: { initial: 20ms, max: 100ms } } ]
+routes: [ { from: [local], to: [hook] } ]
+`, dir, brokerAddr, brokerAddr, srv.URL)), "test.yaml")
+	require.NoError(t, err)
+	d, err := daemon.New(daemon.Options{Config: cfg, Log: slog.New(slog.DiscardHandler), Version: "test"})
+	require.NoError(t, err)
+	stop := runDaemon(t, d)
+	defer stop()
+	m := metricsText(t, d)
+	var effective float64
+	for _, line := range strings.Split(m, "\n") {
+		if v, ok := strings.CutPrefix(line, "edgerelay_store_max_bytes "); ok {
+			_, err := fmt.Sscan(v, &effective)
+			require.NoError(t, err)
+		}
+	}
+	require.Positive(t, effective)
+	require.Less(t, effective, float64(8<<20), "the bound is lowered to what the disk holds")
+
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + brokerAddr).SetClientID("pub"))
+	tok := c.Connect()
+	require.True(t, tok.WaitTimeout(5*time.Second))
+	require.NoError(t, tok.Error())
+	payload := strings.Repeat("x", 10000)
+	pubDone := make(chan struct{})
+	go func() { // blocks in the socket once the relay stops reading; ends with the client
+		defer close(pubDone)
+		for i := 0; i < 1500; i++ { // 15 MB: more than the disk
+			if !c.IsConnectionOpen() {
+				return
+			}
+			c.Publish("a/x", 1, false, fmt.Sprintf(`{"n":%d,"p":%q}`, i, payload))
+		}
+	}()
+	defer func() { c.Disconnect(0); <-pubDone }()
+	require.Eventually(t, func() bool { return strings.Contains(metricsText(t, d), "edgerelay_store_full 1") },
+		30*time.Second, 20*time.Millisecond, "the store reaches its bound")
+	require.Eventually(t, func() bool { // the status loop refreshes every 2 s
+		resp, err := http.Get("http://" + d.Addr() + "/ready")
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(body), "store.max_bytes")
+	}, 10*time.Second, 20*time.Millisecond, "/ready names the full store")
+	require.Empty(t, d.Pipeline().StoreError(), "no commit failed: the bound came before the full disk")
 }
