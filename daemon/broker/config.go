@@ -74,8 +74,7 @@ type Config struct {
 	// only local clients can reach.
 	Listen string `yaml:"listen"`
 	// MaxMessageBytes bounds one MQTT packet (topic, properties and payload); a
-	// client sending a larger one is disconnected (an MQTT 5 client is told the limit
-	// in CONNACK and refuses such a publish itself). It must be at least
+	// client sending a larger one is disconnected (MQTT 5: reason 0x95). It must be at least
 	// store.max_event_bytes + PacketHeadroom (CheckEventLimit). Zero means that:
 	// PacketLimitFor(store.max_event_bytes), 320 KiB for the default event limit.
 	MaxMessageBytes int `yaml:"max_message_bytes"`
