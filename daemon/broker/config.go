@@ -74,9 +74,10 @@ type Config struct {
 	// only local clients can reach.
 	Listen string `yaml:"listen"`
 	// MaxMessageBytes bounds one MQTT packet (topic, properties and payload); a
-	// client sending a larger one is disconnected (MQTT 5: reason 0x95). It must be at least
-	// store.max_event_bytes + PacketHeadroom (CheckEventLimit). Zero means that:
-	// PacketLimitFor(store.max_event_bytes), 320 KiB for the default event limit.
+	// client sending a larger one is disconnected (MQTT 5: reason 0x95). It must be
+	// at least store.max_event_bytes + PacketHeadroom (CheckEventLimit). Zero means
+	// PacketLimitFor(store.max_event_bytes) in the daemon's configuration, and
+	// DefaultMaxMessageBytes (320 KiB) here.
 	MaxMessageBytes int `yaml:"max_message_bytes"`
 	// Anonymous says who may connect without a user name: "loopback" (and empty)
 	// allows clients on the same machine only, "always" everyone, "never" nobody.
