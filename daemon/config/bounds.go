@@ -45,3 +45,17 @@ func (s *Store) validateBounds() []string {
 	}
 	return p
 }
+
+// boundsWarnings warns when the dead letters of sinks sinks and @rejected, each
+// at store.max_dead_bytes, could take more than 3/4 of store.max_bytes: they count
+// towards it, so an outbox could then find the store full with little backlog.
+func (s *Store) boundsWarnings(sinks int) []string {
+	if s.MaxBytes <= 0 || s.MaxDeadBytes <= 0 {
+		return nil
+	}
+	if all := int64(sinks+1) * s.MaxDeadBytes; all > s.MaxBytes/4*3 {
+		return []string{fmt.Sprintf("store.max_dead_bytes: %d for each of %d sinks and @rejected is %d bytes, more than 3/4 of store.max_bytes (%d): "+
+			"dead letters count towards it and could leave little room for a backlog", s.MaxDeadBytes, sinks, all, s.MaxBytes)}
+	}
+	return nil
+}

@@ -27,6 +27,7 @@ routes: [ { to: [console] } ]
 		check               func(t *testing.T, c *Config)
 	}{
 		{name: "defaults", check: func(t *testing.T, c *Config) {
+			require.Empty(t, c.Warnings)
 			require.Equal(t, int64(256<<20), c.Store.MaxBytes)
 			require.Equal(t, 10000, c.Store.MaxDeadLetters)
 			require.Equal(t, int64(32<<20), c.Store.MaxDeadBytes)
@@ -47,6 +48,10 @@ routes: [ { to: [console] } ]
 			check: func(t *testing.T, c *Config) { require.Equal(t, 1000, c.Broker.MaxMessageBytes) }},
 		{name: "unbounded", store: ", max_bytes: -1, max_dead_letters: -1, max_dead_bytes: -1", check: func(t *testing.T, c *Config) {
 			require.Equal(t, int64(-1), c.Store.MaxBytes)
+		}},
+		{name: "dead letters could take most of the store", store: ", max_bytes: 8388608, max_dead_bytes: 4194304", check: func(t *testing.T, c *Config) {
+			require.Len(t, c.Warnings, 1)
+			require.Contains(t, c.Warnings[0], "store.max_dead_bytes: 4194304 for each of 1 sinks and @rejected is 8388608 bytes, more than 3/4")
 		}},
 		{name: "negative max_bytes", store: ", max_bytes: -2", wantErr: "store.max_bytes: -2 is negative"},
 		{name: "tiny max_bytes", store: ", max_bytes: 4096", wantErr: "store.max_bytes: 4096 is less than 1048576"},

@@ -370,6 +370,7 @@ func (c *Config) validate() []string {
 		p = append(p, "broker."+err.Error())
 	}
 	p = append(p, c.Store.validateBounds()...)
+	c.Warnings = append(c.Warnings, c.Store.boundsWarnings(len(c.Sinks))...)
 	srcs := map[string]bool{}
 	for _, s := range c.Sources {
 		if srcs[s.Name] {
