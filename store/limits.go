@@ -65,8 +65,8 @@ type limitState struct {
 	maxBytes atomic.Int64 // lim.MaxBytes, for HasRoom's fast path
 	live     atomic.Int64
 	liveSet  atomic.Bool // live was computed at least once
-	full    atomic.Bool
-	onEvict atomic.Pointer[func([]Eviction)]
+	full     atomic.Bool
+	onEvict  atomic.Pointer[func([]Eviction)]
 }
 
 type deadUsage struct {
