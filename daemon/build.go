@@ -30,6 +30,7 @@ func (d *Daemon) openStore() error {
 	}
 	d.db = db
 	d.onStop("store", db.Close)
+	db.SetLimits(d.storeLimits(d.cfg.Store))
 	if moved, reason := db.Quarantined(); moved != "" {
 		salvage := "salvage failed, started empty"
 		if rep, err := db.Salvaged(); err != nil {

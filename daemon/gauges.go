@@ -3,6 +3,7 @@ package daemon
 // registerGauges exposes each sink's queue depth and the age of its oldest undelivered
 // event as gauges, read from the pipeline when /metrics is scraped.
 func (d *Daemon) registerGauges() {
+	d.registerSpaceGauges()
 	for _, s := range d.sinks {
 		name := s.Name
 		d.m.QueueDepth(name, func() float64 {
@@ -23,4 +24,5 @@ func (d *Daemon) refreshStoreCounters() {
 	c := d.db.Counters()
 	d.m.StoreCommits().Set(c.Commits)
 	d.m.StoreBytesWritten().Set(c.BytesWritten)
+	d.refreshEvictions()
 }

@@ -52,6 +52,7 @@ func (d *Daemon) refreshStatus() {
 	} else {
 		d.health.Set("store", "writable", true, health.Critical, "")
 	}
+	d.refreshSpace()
 	moved, _ := d.db.Quarantined()
 	d.status.catchUp(d.statusSub, d.health, moved)
 	// Counting dead letters walks the dead-letter pages: refresh it every 30 s only.

@@ -160,8 +160,9 @@ func (db *DB) Commit(b *Batch) error {
 	}
 	now := time.Now()
 	seqs := make([]uint64, len(b.ops))
-	err := db.update(func(tx *bbolt.Tx) error {
-		a := applier{tx: tx, txid: uint64(tx.ID()), outbox: tx.Bucket(bucketOutbox), dead: tx.Bucket(bucketDead)}
+	var a applier
+	err := db.updateCounted(func(tx *bbolt.Tx) error {
+		a = applier{tx: tx, txid: uint64(tx.ID()), outbox: tx.Bucket(bucketOutbox), dead: tx.Bucket(bucketDead), limits: db.deadTxBegin()}
 		for i := range b.ops {
 			seq, err := a.apply(&b.ops[i], now)
 			if err != nil {
@@ -177,6 +178,7 @@ func (db *DB) Commit(b *Batch) error {
 	if err != nil {
 		return fmt.Errorf("commit %d operations: %w", len(b.ops), err)
 	}
+	a.limits.committed()
 	for i := range b.ops {
 		if o := &b.ops[i]; o.kind == opPut {
 			o.entry.Seq = seqs[i]
@@ -206,6 +208,7 @@ type applier struct {
 	tx           *bbolt.Tx
 	txid         uint64
 	outbox, dead *bbolt.Bucket
+	limits       *deadTx // nil without dead-letter bounds (limits.go)
 }
 
 // sinkBucket returns the sink's sub-bucket of parent, creating it when create is set;
@@ -294,8 +297,14 @@ func (a *applier) apply(o *op, now time.Time) (uint64, error) {
 		if e.Corrupt != "" {
 			r.reason = e.Corrupt // the reason must say it is corrupt, whatever the caller gave
 		}
-		if _, err := appendRecord(db, kindDead, e.Sink, &r, a.txid); err != nil {
+		seq, err := appendRecord(db, kindDead, e.Sink, &r, a.txid)
+		if err != nil {
 			return 0, fmt.Errorf("dead-letter %s/%d: %w", e.Sink, e.Seq, err)
+		}
+		if a.limits != nil {
+			if err := a.limits.added(db, e.Sink, 8+len(db.Get(seqKey(seq)))); err != nil {
+				return 0, err
+			}
 		}
 		return 0, nil
 
@@ -323,8 +332,14 @@ func (a *applier) deadLetterRaw(sink string, seq uint64, v []byte, why error, no
 	if err != nil {
 		return err
 	}
-	if _, err := appendRecord(db, kindDead, sink, &r, a.txid); err != nil {
+	dseq, err := appendRecord(db, kindDead, sink, &r, a.txid)
+	if err != nil {
 		return fmt.Errorf("dead-letter corrupt %s/%d: %w", sink, seq, err)
+	}
+	if a.limits != nil {
+		if err := a.limits.added(db, sink, 8+len(db.Get(seqKey(dseq)))); err != nil {
+			return err
+		}
 	}
 	if sb, _ := sinkBucket(a.outbox, sink, false); sb != nil {
 		if err := sb.Delete(seqKey(seq)); err != nil {

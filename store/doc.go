@@ -155,11 +155,26 @@
 // deletes it from the old sink; a crash between steps leaves both consistent and a
 // second Move carries on in order.
 //
+// # Bounds
+//
+// [DB.SetLimits] bounds what bad input or a long outage can make the store keep
+// ([Limits]). Dead letters are bounded per sink in number and bytes: the Commit that
+// adds one over a bound evicts that sink's oldest in the same transaction, counts it
+// ([DB.Evicted]), logs once per commit and sink, and tells [DB.OnEvict]. The usage
+// per sink is counted by a walk the first time a commit needs it and then kept by
+// the commits; any other write transaction (Retry, Drop) makes the next commit count
+// again. The live data is bounded too, but the store does not refuse writes for it:
+// after every commit it measures the pages in use (the high-water mark minus bbolt's
+// free and pending pages, numbers bbolt keeps) and [DB.HasRoom] tells the caller,
+// which holds events back (the pipeline's back-pressure); [DB.Space] reports it, full
+// from the first refusal until a commit leaves it under 90% of the bound.
+//
 // # bbolt caveats
 //
 // The file never shrinks. Deleted pages are reused, but the file keeps the size of
 // its largest backlog; after a long outage it stays large until compacted offline.
-// [Stats].FileBytes shows it.
+// [Stats].FileBytes shows it; [Space].Live is what is in use, which Limits.MaxBytes
+// bounds.
 //
 // The very first initialisation of a new file is not crash safe in bbolt: a power cut
 // while the first pages are written can leave a file that fails its meta check. Open

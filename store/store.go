@@ -66,6 +66,8 @@ type DB struct {
 	lastCommit   atomic.Int64 // Unix nanoseconds of the last commit, 0 before the first
 
 	commitFault atomic.Pointer[func() error] // tests only: see SetCommitFault
+
+	lim limitState // see limits.go
 }
 
 // Path returns the file path the store was opened with.
@@ -127,8 +129,17 @@ func mapErr(err error) error {
 }
 
 // update runs fn in one read-write transaction and commits it (bbolt fsyncs the data
-// pages, then the meta page). On error nothing is applied.
+// pages, then the meta page). On error nothing is applied. The dead-letter usage that
+// Commit keeps (limits.go) is recounted after it.
 func (db *DB) update(fn func(*bbolt.Tx) error) error {
+	return db.updateCounted(func(tx *bbolt.Tx) error {
+		db.forgetDeadUsage()
+		return fn(tx)
+	})
+}
+
+// updateCounted is update for Commit, which keeps the dead-letter usage itself.
+func (db *DB) updateCounted(fn func(*bbolt.Tx) error) error {
 	if db.closed.Load() {
 		return ErrClosed
 	}
@@ -147,6 +158,7 @@ func (db *DB) update(fn func(*bbolt.Tx) error) error {
 	db.commits.Add(1)
 	db.bytesWritten.Add(uint64(st.GetPageAlloc()) + uint64(db.pageSize))
 	db.lastCommit.Store(time.Now().UnixNano())
+	db.measureLive()
 	return nil
 }
 

@@ -342,6 +342,9 @@ func queueRetry(stdout io.Writer) *cobra.Command {
 			if err := q.knownSink(db, "--sink", sink, false); err != nil {
 				return err
 			}
+			if seqs, err = retrySelection(db, sink, seqs, stdout); err != nil {
+				return err
+			}
 			n, err := db.Retry(sink, seqs)
 			if err != nil {
 				return err

@@ -25,10 +25,46 @@ const (
 
 // Defaults used when a Config field is zero.
 const (
-	DefaultListen          = "127.0.0.1:1883"
-	DefaultMaxMessageBytes = 256 << 10
-	maxMQTTPacket          = 268435455 // MQTT's largest remaining length
+	DefaultListen = "127.0.0.1:1883"
+	// DefaultMaxMessageBytes is the packet limit for the daemon's default event
+	// limit (store.max_event_bytes, 256 KiB): PacketLimitFor(256 KiB).
+	DefaultMaxMessageBytes = 256<<10 + PacketHeadroom
+	// PacketHeadroom is what the packet limit must leave above the event limit for
+	// the rest of a PUBLISH (topic, packet id, v5 properties) and for a payload
+	// somewhat over the event limit: such a message reaches the relay's size policy
+	// (counted, dead-lettered as a bounded prefix, acknowledged) instead of Mochi
+	// disconnecting its client, which would resend it forever.
+	PacketHeadroom = 64 << 10
+	maxMQTTPacket  = 268435455 // MQTT's largest remaining length
 )
+
+// PacketLimitFor returns the default packet limit for an event limit of
+// eventBytes (store.max_event_bytes; zero or less: none, which gives
+// DefaultMaxMessageBytes): eventBytes plus PacketHeadroom.
+func PacketLimitFor(eventBytes int) int {
+	if eventBytes <= 0 {
+		return DefaultMaxMessageBytes
+	}
+	return min(eventBytes+PacketHeadroom, maxMQTTPacket)
+}
+
+// CheckEventLimit refuses a packet limit that does not sit PacketHeadroom above the
+// event limit eventBytes (store.max_event_bytes; zero or less: none), for a broker
+// that may run: a message just over the event limit would then be a packet over
+// the broker's limit, and its client would be disconnected instead of the message
+// being counted and dead-lettered.
+func (c Config) CheckEventLimit(eventBytes int) error {
+	c = c.withDefaults()
+	if c.Enabled == EnabledFalse || eventBytes <= 0 || eventBytes > maxMQTTPacket-PacketHeadroom {
+		return nil
+	}
+	if want := eventBytes + PacketHeadroom; c.MaxMessageBytes < want {
+		return fmt.Errorf("max_message_bytes: %d is less than store.max_event_bytes (%d) plus %d bytes for the topic and properties: "+
+			"a message just over the event limit would disconnect its client (which resends it forever) instead of being counted and dead-lettered; "+
+			"set it to at least %d, or leave it out to derive it", c.MaxMessageBytes, eventBytes, PacketHeadroom, want)
+	}
+	return nil
+}
 
 // Config configures the embedded MQTT broker.
 type Config struct {
@@ -40,7 +76,10 @@ type Config struct {
 	// only local clients can reach.
 	Listen string `yaml:"listen"`
 	// MaxMessageBytes bounds one MQTT packet (topic, properties and payload); a
-	// client sending a larger one is disconnected. Zero means 256 KiB.
+	// client sending a larger one is disconnected (MQTT 5: reason 0x95). It must be
+	// at least store.max_event_bytes + PacketHeadroom (CheckEventLimit). Zero means
+	// PacketLimitFor(store.max_event_bytes) in the daemon's configuration, and
+	// DefaultMaxMessageBytes (320 KiB) here.
 	MaxMessageBytes int `yaml:"max_message_bytes"`
 	// Anonymous says who may connect without a user name: "loopback" (and empty)
 	// allows clients on the same machine only, "always" everyone, "never" nobody.

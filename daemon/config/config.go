@@ -104,6 +104,20 @@ type Store struct {
 	VerifyOnOpen *bool `yaml:"verify_on_open"`
 	// DrainTimeout bounds in-flight deliveries at shutdown. Zero means 5s.
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// MaxBytes bounds the store's live data (the pages in use, not the file, which
+	// never shrinks): at the bound events are no longer stored, sources are not
+	// acknowledged for events a sink has not delivered (back-pressure) and /ready
+	// reports the store critical, until the backlog drains under 90%. The daemon
+	// lowers it at start to the file's size plus 3/4 of the free space of its
+	// filesystem when that is less. Zero means 256 MiB; -1 means no bound.
+	MaxBytes int64 `yaml:"max_bytes"`
+	// MaxDeadLetters bounds each sink's dead letters (and the @rejected ones) in
+	// number, the oldest evicted first. Zero means 10000; -1 means no bound.
+	MaxDeadLetters int `yaml:"max_dead_letters"`
+	// MaxDeadBytes bounds each sink's dead letters (and the @rejected ones) in bytes,
+	// the oldest evicted first; the newest is always kept. Zero means 32 MiB; -1
+	// means no bound.
+	MaxDeadBytes int64 `yaml:"max_dead_bytes"`
 	// UnsafeNoSync turns off fsync. Events acknowledged upstream can then be lost in a
 	// power cut. It exists for benchmarks (the "durability off" baseline); never set it
 	// in production.
@@ -295,6 +309,7 @@ func defaults() *Config {
 	c.Log = Log{Level: "info", Format: "text"}
 	c.HTTP = web.DefaultConfig()
 	c.Broker = broker.DefaultConfig()
+	c.Broker.MaxMessageBytes = 0 // derived from store.max_event_bytes by applyDefaults
 	c.Rejects = Rejects{Unrouted: pipeline.Drop, Oversize: pipeline.DeadLetter, Invalid: pipeline.DeadLetter}
 	return c
 }
@@ -322,6 +337,10 @@ func (c *Config) applyDefaults() {
 	if c.Store.MaxEventBytes == 0 {
 		c.Store.MaxEventBytes = 256 << 10
 	}
+	if c.Broker.MaxMessageBytes == 0 {
+		c.Broker.MaxMessageBytes = broker.PacketLimitFor(c.Store.MaxEventBytes)
+	}
+	c.Store.applyBounds()
 	if c.Store.MaxPending == 0 {
 		c.Store.MaxPending = 512
 	}
@@ -373,6 +392,11 @@ func (c *Config) validate() []string {
 			p = append(p, splitJoined(err)...)
 		}
 	}
+	if err := c.Broker.CheckEventLimit(c.Store.MaxEventBytes); err != nil {
+		p = append(p, "broker."+err.Error())
+	}
+	p = append(p, c.Store.validateBounds()...)
+	c.Warnings = append(c.Warnings, c.Store.boundsWarnings(len(c.Sinks))...)
 	srcs := map[string]bool{}
 	for _, s := range c.Sources {
 		if srcs[s.Name] {

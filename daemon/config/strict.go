@@ -280,7 +280,18 @@ var tlsServerType = reflect.TypeOf(tlsfiles.ServerConfig{})
 var mayBeNegative = map[string]string{
 	"config.Store.deliver_window":       "a negative value turns it off",
 	"config.Store.max_event_bytes":      "-1 means no limit",
+	"config.Store.max_bytes":            "-1 means no bound",
+	"config.Store.max_dead_letters":     "-1 means no bound",
+	"config.Store.max_dead_bytes":       "-1 means no bound",
 	"mapping.PolicyConfig.shift_offset": "",
+}
+
+// onlyMinusOne lists the fields of mayBeNegative where -1 is the one negative value.
+var onlyMinusOne = map[string]bool{
+	"config.Store.max_event_bytes":  true,
+	"config.Store.max_bytes":        true,
+	"config.Store.max_dead_letters": true,
+	"config.Store.max_dead_bytes":   true,
 }
 
 // checkValues walks node alongside the Go type it will decode into and reports, each
@@ -319,7 +330,7 @@ func checkValues(node *yaml.Node, t reflect.Type, path string) []string {
 			if neg(v.Elem()) {
 				if why, ok := mayBeNegative[field]; !ok {
 					problems = append(problems, fmt.Sprintf("%s: %s must not be negative (0 means the default)", at, n.Value))
-				} else if field == "config.Store.max_event_bytes" && v.Elem().Int() != -1 {
+				} else if onlyMinusOne[field] && v.Elem().Int() != -1 {
 					problems = append(problems, fmt.Sprintf("%s: %s is negative; %s", at, n.Value, why))
 				}
 			}

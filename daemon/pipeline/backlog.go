@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/edgerelay/edgerelay/adapters"
@@ -84,6 +85,14 @@ func (l *lane) loadPage() {
 			l.depth--
 			l.forgetting[e.Seq] = struct{}{}
 			ops = append(ops, op{kind: opDead, seq: e.Seq, entry: e, reason: "undecodable event: " + err.Error()})
+			continue
+		}
+		if size, ok := Truncated(ev); ok {
+			// Only a prefix of an oversize event (bounds.go): never delivered.
+			l.depth--
+			l.forgetting[e.Seq] = struct{}{}
+			ops = append(ops, op{kind: opDead, seq: e.Seq, entry: e,
+				reason: fmt.Sprintf("too_large: a truncated record of a %d-byte event, not the event; not delivered", size)})
 			continue
 		}
 		it := &item{

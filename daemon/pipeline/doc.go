@@ -32,7 +32,16 @@
 // A commit that fails leaves items unsettled (their sources do not acknowledge) and is
 // retried with backoff; Publish blocks once MaxPending events are unsettled, which is
 // how a full disk turns into back-pressure instead of loss. Deliveries continue
-// meanwhile, and a delivered event is settled without the store.
+// meanwhile, and a delivered event is settled without the store. A store at its
+// bound (store.DB.HasRoom, store.max_bytes) gives the same back-pressure before the
+// disk is full: publish jobs wait in the same ordered retry list, without a failed
+// commit, until deliveries free room.
+//
+// # Bad input
+//
+// A payload over MaxEventBytes is rejected and, under the dead_letter policy, leaves
+// only a truncated record in @rejected (RejectPrefixBytes of the payload, its size in
+// TruncatedAttr): never the whole payload, and never delivered (see bounds.go).
 //
 // # Events
 //

@@ -206,16 +206,42 @@ func (j *pubJob) unmark() {
 // parks the job behind the writes of a failed commit.
 func (j *pubJob) Prepare(b *store.Batch) {
 	j.unmark()
-	if j.p.retry.park(j) {
+	size := j.size()
+	if size > 0 && j.p.retry.park(j) {
 		j.parked = true
+		return
+	}
+	if !j.p.room(size) {
+		// The store is at store.max_bytes: the job waits in the retry list, as
+		// after a failed commit, until the backlog drains (see room).
+		j.parked = true
+		j.p.retry.failed(j)
 		return
 	}
 	j.prepare(b)
 }
 
+// size returns about how many bytes prepare would add to the store: the fresh
+// items' events and their record overhead. It estimates rather than encodes, so that
+// a job waiting for room does not keep a second copy of its event.
+func (j *pubJob) size() int64 {
+	var n int64
+	for _, it := range j.items {
+		l := it.lane
+		l.mu.Lock()
+		fresh := it.st == stFresh
+		l.mu.Unlock()
+		if fresh {
+			n += eventSize(it.ev) + int64(len(it.ev.Key)+recordOverhead)
+		}
+	}
+	return n
+}
+
 // Done settles the commit that carried the job (nothing when Prepare parked it); after
 // an error the job joins the retry list.
 func (j *pubJob) Done(err error) {
+	j.p.batchBytes = 0 // the batch it was prepared in is over
 	if j.parked {
 		j.parked = false
 		return
@@ -240,6 +266,7 @@ func (j *pubJob) prepare(b *store.Batch) {
 				b.Put(e)
 			}
 			it.st, it.persisted = stStoring, it.attempts
+			j.p.batchBytes += int64(len(e.Data) + len(e.Key) + recordOverhead)
 			j.prepared = append(j.prepared, it)
 			j.entries = append(j.entries, e)
 		}

@@ -128,6 +128,10 @@ type Pipeline struct {
 	// order until a commit takes them, retryDelay after the failure (commitRetryDelay,
 	// shorter in tests). scheduleRetry hands its retryJob to the writer: submitLater,
 	// or in tests the test itself.
+	// batchBytes is what the publish jobs of the batch being prepared add to the
+	// store, for room (bounds.go); writer goroutine only.
+	batchBytes int64
+
 	retry         retryList
 	retryDelay    time.Duration
 	scheduleRetry func(j store.Job, d time.Duration)
@@ -230,8 +234,10 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 	p.bus.Publish(events.Event{Kind: events.Received, Source: e.Source, EventID: e.ID, Key: e.Key})
 
 	if p.opt.MaxEventBytes > 0 && len(e.Payload) > p.opt.MaxEventBytes {
-		return p.reject(ctx, e, "too_large",
-			fmt.Sprintf("payload of %d bytes exceeds store.max_event_bytes (%d)", len(e.Payload), p.opt.MaxEventBytes),
+		// Never stored whole: the dead letter keeps a bounded prefix (bounds.go).
+		return p.reject(ctx, truncatedCopy(e), "too_large",
+			fmt.Sprintf("payload of %d bytes exceeds store.max_event_bytes (%d); the dead letter keeps its first %d bytes and is not the event",
+				len(e.Payload), p.opt.MaxEventBytes, min(len(e.Payload), RejectPrefixBytes)),
 			p.opt.Oversize, done)
 	}
 	var sinks [2]string

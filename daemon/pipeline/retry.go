@@ -78,6 +78,9 @@ func (r *retryList) schedule(d time.Duration) {
 type retryJob struct {
 	p    *Pipeline
 	jobs []*pubJob // taken from the list by Prepare
+	// full: the store had no room for the list's first job with something to write
+	// (store.max_bytes), which stays in the list with every such job behind it.
+	full bool
 }
 
 // Prepare takes the list's first jobs (all of them unless a retry failed) and
@@ -89,18 +92,30 @@ func (rj *retryJob) Prepare(b *store.Batch) {
 	if r.limit > 0 && r.limit < n {
 		n = r.limit
 	}
-	rj.jobs = r.jobs[:n:n]
-	r.jobs = append([]*pubJob(nil), r.jobs[n:]...)
-	r.inflight = n
-	for _, j := range rj.jobs {
+	// Jobs go in order while the store has room (store.max_bytes). From the first
+	// that does not fit, every job with something to write stays, in order; jobs
+	// with nothing left to write (delivered meanwhile) are taken all the same, so
+	// that a long stay at the bound does not keep them in memory.
+	var keep []*pubJob
+	rj.jobs, rj.full = nil, false
+	for _, j := range r.jobs[:n] {
+		if size := j.size(); size > 0 && (rj.full || !rj.p.room(size)) {
+			rj.full = true
+			keep = append(keep, j)
+			continue
+		}
 		j.prepare(b)
+		rj.jobs = append(rj.jobs, j)
 	}
+	r.jobs = append(keep, r.jobs[n:]...)
+	r.inflight = len(rj.jobs)
 }
 
 // Done settles the jobs in order. After an error they go back to the front of the
 // list; after a success the rest of the list is retried at once.
 func (rj *retryJob) Done(err error) {
 	r := &rj.p.retry
+	rj.p.batchBytes = 0
 	jobs := rj.jobs
 	rj.jobs = nil
 	r.inflight = 0
@@ -115,6 +130,8 @@ func (rj *retryJob) Done(err error) {
 		r.schedule(r.p.retryDelay)
 	case len(r.jobs) == 0:
 		r.limit = 0
+	case rj.full:
+		r.schedule(r.p.retryDelay) // look again once deliveries had time to free room
 	default:
 		if r.limit > 0 {
 			r.limit *= 2

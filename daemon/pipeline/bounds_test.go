@@ -1,0 +1,163 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/daemon/pipeline"
+	"github.com/edgerelay/edgerelay/store"
+	"github.com/edgerelay/edgerelay/store/storetest"
+)
+
+// TestOversizeKeepsABoundedPrefix publishes payloads over MaxEventBytes: the dead
+// letter in @rejected holds the event's identity, the first RejectPrefixBytes of the
+// payload and its original size, never the whole payload, and the source is told
+// DeadLettered (so it acknowledges and the publisher does not resend).
+func TestOversizeKeepsABoundedPrefix(t *testing.T) {
+	for _, size := range []int{1025, 5000, 1 << 20} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			db := storetest.MustOpen(t)
+			sink := newPeer()
+			h := start(t, db, time.Millisecond, pipeline.Options{
+				Sinks: []pipeline.Sink{{Name: "a", Sink: sink}}, MaxEventBytes: 1024,
+			})
+			payload := []byte(strings.Repeat("p", size))
+			ev := &adapters.Event{ID: "big", Key: "k", Topic: strings.Repeat("t", 1000), Payload: payload,
+				Attrs: map[string]string{"header.X": strings.Repeat("a", 5000)}}
+			var got adapters.Settlement
+			done := make(chan struct{})
+			require.NoError(t, h.p.Publish(context.Background(), "src", ev, func(s adapters.Settlement) { got = s; close(done) }))
+			wait(t, done, "the settlement")
+			require.Equal(t, adapters.DeadLettered, got.Outcome)
+			require.True(t, got.OK())
+
+			var dead []store.Dead
+			require.NoError(t, db.ScanDead(pipeline.RejectedSink, 0, 0, func(d store.Dead) error { dead = append(dead, d); return nil }))
+			require.Len(t, dead, 1)
+			require.Less(t, len(dead[0].Data), 2<<10, "the record is bounded, whatever the event's size")
+			require.Contains(t, dead[0].Reason, fmt.Sprintf("payload of %d bytes exceeds store.max_event_bytes (1024)", size))
+			var rec adapters.Event
+			require.NoError(t, rec.UnmarshalBinary(dead[0].Data))
+			require.Equal(t, "big", rec.ID)
+			require.Equal(t, payload[:pipeline.RejectPrefixBytes], rec.Payload)
+			require.Len(t, rec.Topic, 256)
+			n, ok := pipeline.Truncated(&rec)
+			require.True(t, ok)
+			require.Equal(t, size, n)
+			require.NotContains(t, rec.Attrs, "header.X")
+			require.Empty(t, sink.received())
+		})
+	}
+}
+
+// TestTruncatedRecordIsNeverDelivered puts a truncated record in a sink's outbox (as
+// a store-level retry would) and restarts the pipeline on it: the loader dead-letters
+// it again instead of sending a prefix as if it were the event.
+func TestTruncatedRecordIsNeverDelivered(t *testing.T) {
+	db := storetest.MustOpen(t)
+	rec := &adapters.Event{ID: "cut", Key: "k", Payload: []byte("prefix"),
+		Attrs: map[string]string{pipeline.TruncatedAttr: "300000"}}
+	whole := &adapters.Event{ID: "whole", Key: "k", Payload: []byte(`{}`)}
+	var b store.Batch
+	for _, e := range []*adapters.Event{rec, whole} {
+		data, err := e.MarshalBinary()
+		require.NoError(t, err)
+		b.Put(&store.Entry{Sink: "a", Key: e.Key, Data: data})
+	}
+	require.NoError(t, db.Commit(&b))
+
+	sink := newPeer()
+	h := start(t, db, time.Millisecond, pipeline.Options{Sinks: []pipeline.Sink{{Name: "a", Sink: sink}}})
+	waitFor(t, "the whole event delivered", func() bool { return len(sink.received()) == 1 })
+	require.Equal(t, "whole", sink.received()[0].ID)
+	waitFor(t, "the outbox empty", func() bool { return pending(t, db, "a") == 0 })
+	h.cancel()
+	var dead []store.Dead
+	require.NoError(t, db.ScanDead("a", 0, 0, func(d store.Dead) error { dead = append(dead, d); return nil }))
+	require.Len(t, dead, 1)
+	require.Contains(t, dead[0].Reason, "truncated record of a 300000-byte event")
+}
+
+// TestMaxBytesIsBackPressure bounds the store's live data to 512 KiB while the sink
+// is down: once it is reached no more events are stored, the store reports itself
+// full, sources stop getting acknowledgements and Publish blocks — long before the
+// disk is full, and the store stays near its bound. When the sink returns, the
+// backlog drains, the store leaves the full state, and every event is delivered and
+// acknowledged: nothing is lost.
+func TestMaxBytesIsBackPressure(t *testing.T) {
+	db := storetest.MustOpen(t)
+	const maxBytes = 512 << 10
+	db.SetLimits(store.Limits{MaxBytes: maxBytes})
+
+	sink := newPeer()
+	var open atomic.Bool
+	sink.setFail(func(*adapters.Event) error {
+		if !open.Load() {
+			return errors.New("503 service unavailable")
+		}
+		return nil
+	})
+	h := start(t, db, 2*time.Millisecond, pipeline.Options{
+		Sinks: []pipeline.Sink{{Name: "a", Sink: sink, MaxInFlight: 4,
+			Retry: pipeline.Retry{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond}}},
+		MaxPending: 64,
+	})
+	pipeline.SetCommitRetryDelay(h.p, 10*time.Millisecond)
+
+	const n = 600 // 600 × 3 KiB: over three times the bound
+	payload := strings.Repeat("x", 3000)
+	var acked sync.Map
+	var ackCount, published atomic.Int64
+	pubDone := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { // exits after n publishes or when ctx ends
+		defer close(pubDone)
+		for i := 0; i < n; i++ {
+			id := fmt.Sprintf("e%05d", i)
+			e := &adapters.Event{ID: id, Key: fmt.Sprintf("k%d", i%8), Payload: []byte(`{"p":"` + payload + `"}`)}
+			err := h.p.Publish(ctx, "src", e, func(s adapters.Settlement) {
+				if s.OK() {
+					acked.Store(id, true)
+					ackCount.Add(1)
+				}
+			})
+			if err != nil {
+				return
+			}
+			published.Add(1)
+		}
+	}()
+
+	waitFor(t, "the store to be full", func() bool { return db.Space().Full })
+	waitPublishBlocked(t, &published, &ackCount, 64, n)
+	stalled := ackCount.Load()
+	require.Less(t, stalled, published.Load(), "events the store has no room for stay unacknowledged")
+	sp := db.Space()
+	require.Less(t, sp.Live, int64(maxBytes)+64<<10, "the store stays within one batch of its bound")
+	require.Empty(t, h.p.StoreError(), "a bounded store is not a failing one: commits go on")
+	t.Logf("full after %d published, %d acknowledged, %d live bytes", published.Load(), stalled, sp.Live)
+
+	open.Store(true)
+	wait(t, pubDone, "publishing to resume after the sink came back")
+	waitFor(t, "every event acknowledged", func() bool { return ackCount.Load() == n })
+	waitFor(t, "the store to leave the full state", func() bool { return !db.Space().Full })
+	got := uniq(sink.received())
+	acked.Range(func(k, _ any) bool {
+		require.True(t, got[k.(string)], "acknowledged event %s was never delivered", k)
+		return true
+	})
+	require.Len(t, got, n)
+	checkOrder(t, sink.received())
+	h.cancel()
+	require.NoError(t, db.Check())
+}

@@ -1,0 +1,35 @@
+package web
+
+import "github.com/VictoriaMetrics/metrics"
+
+// The store's bounds (store.max_bytes, store.max_dead_letters, store.max_dead_bytes).
+const (
+	// MetricStoreLiveBytes is the store's live data in bytes: the pages in use, which
+	// store.max_bytes bounds (not the file size: the file never shrinks).
+	MetricStoreLiveBytes = "edgerelay_store_live_bytes"
+	// MetricStoreMaxBytes is the bound in effect (store.max_bytes, lowered to what the
+	// disk can hold); 0 when unbounded.
+	MetricStoreMaxBytes = "edgerelay_store_max_bytes"
+	// MetricStoreFull is 1 while the store is at store.max_bytes (back-pressure),
+	// else 0.
+	MetricStoreFull = "edgerelay_store_full"
+	// MetricDeadLettersEvicted counts dead letters evicted, oldest first, to keep a
+	// sink's dead letters within store.max_dead_letters and store.max_dead_bytes.
+	// Labels: sink (@rejected for the refused events).
+	MetricDeadLettersEvicted = "edgerelay_dead_letters_evicted_total"
+)
+
+// StoreLiveBytes makes f the source of the store's live bytes, read at every scrape.
+func (m *Metrics) StoreLiveBytes(f func() float64) { m.callbackGauge(MetricStoreLiveBytes, f) }
+
+// StoreMaxBytes makes f the source of the store's bound in bytes.
+func (m *Metrics) StoreMaxBytes(f func() float64) { m.callbackGauge(MetricStoreMaxBytes, f) }
+
+// StoreFull makes f the source of the store's full flag (0 or 1).
+func (m *Metrics) StoreFull(f func() float64) { m.callbackGauge(MetricStoreFull, f) }
+
+// DeadLettersEvicted returns the counter of sink's evicted dead letters, to Set from
+// the store's running total.
+func (m *Metrics) DeadLettersEvicted(sink string) *metrics.Counter {
+	return m.set.GetOrCreateCounter(series(MetricDeadLettersEvicted, "sink", sink))
+}
