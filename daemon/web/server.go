@@ -7,7 +7,8 @@
 //	GET /         200 text/plain "edgerelay/<version>" (as ilagent answers "ilagent/<version>")
 //	GET /health   204 while running; 503 once the daemon is shutting down
 //	GET /ready    204 when all is well; 200 with JSON when degraded; 503 with JSON when not ready
-//	GET /metrics  Prometheus text: the daemon's metrics.Set, then Go and process metrics
+//	GET /metrics  Prometheus text (format 0.0.4) with a HELP and TYPE line per family: the daemon's
+//	              metrics.Set, then Go and process metrics (help.go describes every family)
 //
 // A known path with the wrong method answers 405 with an Allow header; an unknown path
 // answers 404. GET routes also answer HEAD.
@@ -56,6 +57,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -416,8 +418,11 @@ func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
 	for _, f := range hooks {
 		f()
 	}
+	var raw bytes.Buffer
 	if s.metrics != nil {
-		s.metrics.WritePrometheus(w)
+		s.metrics.WritePrometheus(&raw)
 	}
-	metrics.WriteProcessMetrics(w)
+	metrics.WriteProcessMetrics(&raw)
+	metrics.WriteFDMetrics(&raw)
+	_ = writeExposition(w, raw.Bytes())
 }
