@@ -34,6 +34,9 @@ const (
 	RejectBusy = "server_busy"
 )
 
+// RejectReasons lists every Reject* reason.
+var RejectReasons = []string{RejectAuth, RejectOversize, RejectMalformed, RejectProtocol, RejectBusy}
+
 // rejectReason classifies how a client's connection ended: "" for a normal end
 // (DISCONNECT, a dropped connection, a keepalive timeout, the relay's own refusal,
 // shutdown), else one of the Reject* reasons.
