@@ -181,6 +181,7 @@ func New(opt Options) (*Daemon, error) {
 	wcfg := cfg.HTTP
 	wcfg.Version = opt.Version
 	d.web = web.New(wcfg, d.health, d.metrics, d.log.With("component", "http"))
+	d.web.SetLimiter(d.lim)
 	if err := d.web.Listen(); err != nil {
 		return nil, err
 	}

@@ -62,15 +62,19 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/logx"
 	"github.com/edgerelay/edgerelay/adapters/tlsfiles"
 	"github.com/edgerelay/edgerelay/daemon/health"
 )
@@ -90,6 +94,8 @@ type Server struct {
 	serving  bool        // Serve has started
 	closed   bool        // Serve has returned or Close ran
 	onScrape []func()
+
+	lim atomic.Pointer[logx.Limiter] // rate-limits the net/http servers' error lines
 }
 
 // endpoint is one listener: its address and optional TLS material, and the
@@ -150,7 +156,7 @@ func (s *Server) newEndpoint(key, component, addr string, tc tlsfiles.ServerConf
 			WriteTimeout:      s.cfg.WriteTimeout,
 			IdleTimeout:       s.cfg.IdleTimeout,
 			MaxHeaderBytes:    64 << 10,
-			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+			ErrorLog:          log.New(errorLog{s, component}, "", 0),
 		},
 	}
 }
@@ -425,4 +431,28 @@ func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
 	metrics.WriteProcessMetrics(&raw)
 	metrics.WriteFDMetrics(&raw)
 	_ = writeExposition(w, raw.Bytes())
+}
+
+// SetLimiter makes lim rate-limit the error lines of the HTTP servers (a TLS handshake
+// refused for want of a client certificate, a malformed request line): an attacker
+// can cause them as fast as it connects. Nil limits nothing.
+func (s *Server) SetLimiter(lim *logx.Limiter) { s.lim.Store(lim) }
+
+// errorLog is an http.Server's ErrorLog: each line is logged at level WARN under a
+// message naming the kind of error ("http: TLS handshake error"), with the line as
+// its detail, through the server's limiter keyed by listener and kind.
+type errorLog struct {
+	s         *Server
+	component string
+}
+
+func (e errorLog) Write(p []byte) (int, error) {
+	line := strings.TrimRight(string(p), "\n")
+	kind, _, _ := strings.Cut(strings.TrimPrefix(line, "http: "), " from ")
+	kind, _, _ = strings.Cut(kind, ": ")
+	if len(kind) > 64 {
+		kind = strings.ToValidUTF8(kind[:64], "")
+	}
+	e.s.lim.Load().Warn(e.s.log, e.component+":"+kind, "http server: "+kind, "listener", e.component, "detail", line)
+	return len(p), nil
 }
