@@ -450,6 +450,9 @@ func (e errorLog) Write(p []byte) (int, error) {
 	line := strings.TrimRight(string(p), "\n")
 	kind, _, _ := strings.Cut(strings.TrimPrefix(line, "http: "), " from ")
 	kind, _, _ = strings.Cut(kind, ": ")
+	if strings.HasPrefix(kind, "panic serving ") {
+		kind = "panic serving" // without the remote address: one key for all
+	}
 	if len(kind) > 64 {
 		kind = strings.ToValidUTF8(kind[:64], "")
 	}
