@@ -3,7 +3,8 @@
 # installing) them when they are not. For CI and for developers alike:
 #   bash .ci/services.sh
 #
-# Now: Mosquitto on 127.0.0.1:1883 (tests call adaptertest.NeedService for it).
+# Now: Mosquitto on 127.0.0.1:1883 (tests call adaptertest.NeedService for it), and
+# promtool (the /metrics exposition tests run `promtool check metrics`).
 # MQTT_PORT and MOSQUITTO_CONF override the port and the system config, to try
 # this script beside a running broker.
 set -euo pipefail
@@ -105,4 +106,29 @@ EOF
 	return 1
 }
 
+# ensure_promtool: puts promtool in /usr/local/bin unless one is in PATH. It comes from
+# Debian's prometheus package, which is not installed: that would pull in 12 to 35
+# packages (96 MB installed for prometheus alone, a web UI's JavaScript, and a
+# prometheus service started on :9090). Instead the .deb (19 MB, about 2 s) is
+# downloaded and only usr/bin/promtool (48 MB, about 2 s) is extracted from it.
+ensure_promtool() {
+	if command -v promtool >/dev/null 2>&1; then
+		say "promtool: $(command -v promtool) ($(promtool --version 2>&1 | head -n1))"
+		return 0
+	fi
+	say "promtool: missing; extracting it from Debian's prometheus package"
+	local dir
+	dir=$(mktemp -d /tmp/edgerelay-promtool.XXXXXX)
+	chmod 755 "$dir" # apt-get download runs as _apt where it can
+	if ! (cd "$dir" && apt-get download -q prometheus >/dev/null 2>&1); then
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+		(cd "$dir" && apt-get download -q prometheus)
+	fi
+	dpkg-deb --fsys-tarfile "$dir"/prometheus_*.deb | tar -x -C "$dir" ./usr/bin/promtool
+	as_root install -m 0755 "$dir/usr/bin/promtool" /usr/local/bin/promtool
+	rm -rf "$dir"
+	say "promtool: /usr/local/bin/promtool ($(/usr/local/bin/promtool --version 2>&1 | head -n1))"
+}
+
 ensure_mosquitto
+ensure_promtool

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/edgerelay/edgerelay/adapters/clock"
+	"github.com/edgerelay/edgerelay/adapters/logx"
 )
 
 // Sink delivers events to one downstream system.
@@ -161,6 +162,16 @@ type Deps struct {
 	// for sinks and transforms, and when the caller gives none (tests, one-shot
 	// commands).
 	Role func(role, reason string)
+	// Reject counts a request or connection the source refused before it became an
+	// event (a missing token, a malformed or oversize body, a wrong method or path)
+	// in edgerelay_source_rejects_total{source, reason}. reason is a short fixed
+	// snake_case code, never an error text. Nil for sinks and transforms, and when the
+	// caller gives none (tests): count nothing then.
+	Reject func(reason string)
+	// Limiter rate-limits the adapter's repeated warnings (logx.Limiter.Warn with
+	// Log): an attacker's or a failing upstream's thousandth line is counted, not
+	// written. The daemon gives its one limiter; nil limits nothing.
+	Limiter *logx.Limiter
 }
 
 // Roles a source reports through Deps.Role.

@@ -63,6 +63,10 @@ func (d *Daemon) newBroker() error {
 		return err
 	}
 	b.SetHealth(d.health.For("broker"))
+	for _, r := range broker.RejectReasons {
+		d.m.BrokerRejects(r) // every reason from 0, so that a rate works from the first refusal
+	}
+	b.SetRejects(func(reason string) { d.m.BrokerRejects(reason).Inc() }, d.lim)
 	d.broker = b
 	d.onStop("broker", b.Close)
 	return nil
@@ -80,7 +84,17 @@ func (d *Daemon) deps(dir adapters.Direction, typ, name string) adapters.Deps {
 		State:   d.sourceState(dir, name),
 		Listen:  d.listenFor(dir, name),
 		Role:    d.roleFor(dir, name),
+		Reject:  d.rejectFor(dir, name),
+		Limiter: d.lim,
 	}
+}
+
+// rejectFor counts the requests source name refused (nil for sinks and transforms).
+func (d *Daemon) rejectFor(dir adapters.Direction, name string) func(string) {
+	if dir != adapters.DirSource {
+		return nil
+	}
+	return func(reason string) { d.m.SourceRejects(name, reason).Inc() }
 }
 
 // listenFor gives source name listeners of its own on the web server (nil for sinks

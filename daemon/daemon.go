@@ -44,6 +44,7 @@ import (
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/clock"
+	"github.com/edgerelay/edgerelay/adapters/logx"
 	"github.com/edgerelay/edgerelay/daemon/broker"
 	"github.com/edgerelay/edgerelay/daemon/config"
 	"github.com/edgerelay/edgerelay/daemon/events"
@@ -92,6 +93,7 @@ type Daemon struct {
 	health  *health.Tracker
 	metrics *metrics.Set
 	m       *web.Metrics
+	lim     *logx.Limiter // rate-limits every repeated warning (see Run)
 	notify  *sdnotify.Notifier
 	db      *store.DB
 	writer  *store.Writer
@@ -170,6 +172,7 @@ func New(opt Options) (*Daemon, error) {
 		notify:  sdnotify.New(opt.Log),
 	}
 	d.m = web.NewMetrics(d.metrics)
+	d.lim = logx.New(logx.Options{Clock: opt.Clock, Now: opt.Now})
 	d.wireEvents()
 	built := false
 	defer func() {
@@ -184,6 +187,7 @@ func New(opt Options) (*Daemon, error) {
 	wcfg := cfg.HTTP
 	wcfg.Version = opt.Version
 	d.web = web.New(wcfg, d.health, d.metrics, d.log.With("component", "http"))
+	d.web.SetLimiter(d.lim)
 	if err := d.web.Listen(); err != nil {
 		return nil, err
 	}
@@ -212,7 +216,8 @@ func New(opt Options) (*Daemon, error) {
 	if maxBytes < 0 {
 		maxBytes = 0
 	}
-	d.writer = d.db.NewWriter(store.WriterOptions{Window: cfg.Store.CommitWindow, MaxBatch: cfg.Store.MaxBatch, Clock: d.clock})
+	d.writer = d.db.NewWriter(store.WriterOptions{Window: cfg.Store.CommitWindow, MaxBatch: cfg.Store.MaxBatch, Clock: d.clock,
+		Limiter: d.lim})
 	d.pipe, err = pipeline.New(pipeline.Options{
 		DB: d.db, Writer: d.writer, Router: router, Sinks: d.sinks,
 		MaxEventBytes: maxBytes, Unrouted: cfg.Rejects.Unrouted, Oversize: cfg.Rejects.Oversize,
@@ -221,7 +226,7 @@ func New(opt Options) (*Daemon, error) {
 		DeliverWindow: max(cfg.Store.DeliverWindow, 0),
 		DrainTimeout:  cfg.Store.DrainTimeout, Log: d.log.With("component", "pipeline"),
 		Events: d.bus, Now: d.now,
-		Clock: d.clock,
+		Clock: d.clock, Limiter: d.lim,
 	})
 	if err != nil {
 		return nil, err
@@ -274,8 +279,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	writerCtx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
 	pipeCtx, stopPipe := context.WithCancel(context.WithoutCancel(ctx))
 	webCtx, stopWeb := context.WithCancel(context.WithoutCancel(ctx))
+	limCtx, stopLim := context.WithCancel(context.WithoutCancel(ctx))
 	srcCtx, stopSources := context.WithCancel(ctx)
-	defer func() { stopSources(); stopPipe(); stopWriter(); stopWeb() }()
+	defer func() { stopSources(); stopPipe(); stopWriter(); stopWeb(); stopLim() }()
+	var limG errgroup.Group
+	limG.Go(func() error { return d.lim.Run(limCtx) }) // flushes suppressed counts; exits when limCtx ends, after a last flush
 
 	fatal := make(chan error, 4)
 	var writerG, pipeG errgroup.Group
@@ -343,6 +351,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	_ = aux.Wait()
 	stopWeb()
 	_ = webG.Wait()
+	stopLim() // the last counts of suppressed lines, before "stopped"
+	_ = limG.Wait()
 	if err := d.closeAll(); err != nil && runErr == nil {
 		runErr = err
 	}

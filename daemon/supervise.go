@@ -29,7 +29,7 @@ func (d *Daemon) superviseSource(ctx context.Context, s source) error {
 			msg = err.Error()
 		}
 		d.health.Set("source:"+s.name, "running", false, health.Critical, msg)
-		d.log.Error("source failed; restarting", "source", s.name, "err", err, "retry_in_s", delay.Seconds())
+		d.lim.Error(d.log, "source:"+s.name, "source failed; restarting", "source", s.name, "err", err, "retry_in_s", delay.Seconds())
 		if !clock.Sleep(ctx, d.clock, delay) {
 			return nil
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edgerelay/edgerelay/adapters/clock"
+	"github.com/edgerelay/edgerelay/adapters/logx"
 )
 
 // Job is one unit of work for a Writer: typically one event, or one delivery outcome.
@@ -39,6 +40,11 @@ type WriterOptions struct {
 	// Clock times the commit window, the deferral of jobs (Deferrer) and the
 	// progress reports. Nil means clock.Real.
 	Clock clock.Clock
+	// Limiter keeps the failed-commit and recovered lines from flapping: a failure
+	// is logged when it starts (and, rate-limited, when its error changes), the
+	// recovery once commits have worked for the limiter's settle time. The daemon
+	// gives its one limiter. Nil means one of the writer's own on Clock.
+	Limiter *logx.Limiter
 }
 
 // idleTick is how often an idle Run reports progress.
@@ -157,7 +163,11 @@ func (w *Writer) Run(ctx context.Context) error {
 	if !w.started.CompareAndSwap(false, true) {
 		return errors.New("writer: Run called twice")
 	}
-	f := flusher{db: w.db, log: w.db.log, touch: w.touch}
+	lim := w.opts.Limiter
+	if lim == nil {
+		lim = logx.New(logx.Options{Clock: w.opts.Clock})
+	}
+	f := flusher{db: w.db, log: w.db.log, touch: w.touch, lim: lim, cond: lim.Condition()}
 	w.touch()
 	pending := make([]Job, 0, w.opts.MaxBatch)
 	clk := w.opts.Clock
@@ -315,7 +325,9 @@ type flusher struct {
 	log     *slog.Logger
 	touch   func()
 	b       Batch
-	lastErr string // text of the last failure logged, "" after a success
+	lim     *logx.Limiter
+	cond    *logx.Condition // a failing commit, logged once per stretch
+	lastErr string          // text of the last failure, "" after a success
 }
 
 // flush prepares, commits and completes jobs, and returns jobs emptied for reuse.
@@ -330,13 +342,16 @@ func (f *flusher) flush(jobs []Job) []Job {
 	}
 	if err != nil {
 		if msg := err.Error(); msg != f.lastErr {
+			const line = "group commit failed; its jobs will be retried by their submitters"
+			args := []any{"path", f.db.path, "jobs", len(jobs), "operations", f.b.Len(), "err", err}
+			if !f.cond.Fail(f.log, line, args...) && f.lastErr != "" {
+				f.lim.Error(f.log, "store", line, args...)
+			}
 			f.lastErr = msg
-			f.log.Error("group commit failed; its jobs will be retried by their submitters",
-				"path", f.db.path, "jobs", len(jobs), "operations", f.b.Len(), "err", err)
 		}
 	} else {
 		if f.lastErr != "" {
-			f.log.Info("group commit works again", "path", f.db.path)
+			f.cond.OK(f.log, "group commit works again", "path", f.db.path)
 			f.lastErr = ""
 		}
 		f.touch()

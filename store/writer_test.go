@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/edgerelay/edgerelay/adapters/clock/clocktest"
+	"github.com/edgerelay/edgerelay/adapters/logx"
 	"github.com/edgerelay/edgerelay/store"
 	"github.com/edgerelay/edgerelay/store/storetest"
 )
@@ -197,7 +199,9 @@ func TestWriterSurvivesFailedCommits(t *testing.T) {
 	db, err := store.Open(tempPath(t), o)
 	require.NoError(t, err)
 	defer db.Close()
-	w := db.NewWriter(store.WriterOptions{})
+	fake := clocktest.NewFake(time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC))
+	lim := logx.New(logx.Options{Now: fake.Now})
+	w := db.NewWriter(store.WriterOptions{Limiter: lim})
 	startWriter(t, w)
 
 	for range 5 {
@@ -210,9 +214,13 @@ func TestWriterSurvivesFailedCommits(t *testing.T) {
 		require.NoError(t, good.wait(t), "Run keeps committing after a failure")
 	}
 	require.Len(t, all(t, db, "s"), 5)
-	// Each failure follows a success, so each starts a new streak and is logged.
-	require.Equal(t, 5, rec.count(slog.LevelError))
-	require.Equal(t, 5, rec.count(slog.LevelInfo), "recovery is logged")
+	// A failure a commit after a recovery continues the streak: one line for the
+	// failure, and the recovery only once commits have worked for the settle time.
+	require.Equal(t, 1, rec.count(slog.LevelError))
+	require.Zero(t, rec.count(slog.LevelInfo), "the recovery has not settled")
+	fake.Advance(logx.DefaultSettle)
+	lim.Flush()
+	require.Equal(t, 1, rec.count(slog.LevelInfo), "recovery is logged once settled")
 }
 
 func TestWriterFailedBatchFailsEveryJob(t *testing.T) {

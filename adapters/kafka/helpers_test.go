@@ -54,6 +54,10 @@ func newClusterOpts(t *testing.T, parts int32, topics []string, opts []kfake.Opt
 	sc.Producer.Return.Successes = true
 	sc.Producer.RequiredAcks = sarama.WaitForAll
 	sc.Producer.Partitioner = sarama.NewManualPartitioner
+	// Idempotent, so that a produce retried on a loaded machine (a timeout whose
+	// request did land) writes no second copy: the tests count offsets.
+	sc.Producer.Idempotent = true
+	sc.Net.MaxOpenRequests = 1
 	for _, f := range prodCfg {
 		f(sc)
 	}

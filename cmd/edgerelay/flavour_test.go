@@ -60,11 +60,11 @@ var coreModules = []string{
 
 // corePackages are the packages under adapters/ that a core-only binary keeps: the
 // contract, the (empty) link list, and the leaves the core shares with adapters (the
-// clock, the ordered-settle tracker the embedded broker's bridge uses, TLS files for
-// the daemon's listeners, the topic matcher the router uses, the redaction of
-// secrets every output goes through).
+// clock, the log limiter, the ordered-settle tracker the embedded broker's bridge
+// uses, TLS files for the daemon's listeners, the topic matcher the router uses, the
+// redaction of secrets every output goes through).
 var corePackages = []string{
-	module + "/adapters", module + "/adapters/all", module + "/adapters/clock",
+	module + "/adapters", module + "/adapters/all", module + "/adapters/clock", module + "/adapters/logx",
 	module + "/adapters/secret", module + "/adapters/settle", module + "/adapters/tlsfiles",
 	module + "/adapters/topic",
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/logx"
 )
 
 // Broker is the embedded MQTT broker. Build it with New, then Start it; Close it
@@ -42,12 +43,14 @@ type Broker struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu       sync.Mutex      // guards tcp, health, started, closed, closeErr
-	tcp      *listeners.TCP  // set by Start
-	health   adapters.Health // never nil
-	started  bool            // Start succeeded
-	closed   bool            // Close was called
-	closeErr error           // result of the first Close
+	mu          sync.Mutex          // guards tcp, health, started, closed, closeErr, countReject, lim
+	tcp         *listeners.TCP      // set by Start
+	health      adapters.Health     // never nil
+	started     bool                // Start succeeded
+	closed      bool                // Close was called
+	closeErr    error               // result of the first Close
+	countReject func(reason string) // see SetRejects; nil counts nothing
+	lim         *logx.Limiter       // see SetRejects; nil limits nothing
 }
 
 // New builds a broker from a validated cfg. It does not listen yet.
@@ -64,21 +67,21 @@ func New(cfg Config, log *slog.Logger) (*Broker, error) {
 	// Keep a disconnected persistent session (and its queued messages) for a day at
 	// most: the broker runs on small devices for years.
 	caps.MaximumSessionExpiryInterval = 24 * 60 * 60
-	srv := mochi.New(&mochi.Options{
-		Capabilities:           caps,
-		Logger:                 slog.New(quietHandler{log.Handler()}),
-		SysTopicResendInterval: 60,
-	})
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{
 		cfg:    cfg,
 		log:    log,
-		srv:    srv,
-		inline: srv.NewClient(nil, mochi.LocalListener, "edgerelay-inline", true),
 		ctx:    ctx,
 		cancel: cancel,
 		health: nopHealth{},
 	}
+	srv := mochi.New(&mochi.Options{
+		Capabilities:           caps,
+		Logger:                 slog.New(quietHandler{log.Handler(), b}),
+		SysTopicResendInterval: 60,
+	})
+	b.srv = srv
+	b.inline = srv.NewClient(nil, mochi.LocalListener, "edgerelay-inline", true)
 	b.bridge = newBridge(b)
 	users := make(map[string]string, len(cfg.Users))
 	for _, u := range cfg.Users {
@@ -135,7 +138,7 @@ func (b *Broker) Start() error {
 		return errors.New("start embedded broker: already started")
 	}
 	tcp := listeners.NewTCP(listeners.Config{ID: "edgerelay", Address: b.cfg.Listen})
-	if err := b.srv.AddListener(tcp); err != nil {
+	if err := b.srv.AddListener(tcpListener{tcp, b}); err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			err = fmt.Errorf("listen on %s: address already in use (another MQTT broker?): set broker.listen "+
 				"to a free address, or broker.enabled: false to use the broker already there: %w", b.cfg.Listen, err)
@@ -264,24 +267,3 @@ func isLoopback(remote string) bool {
 	ap, err := netip.ParseAddrPort(remote)
 	return err == nil && ap.Addr().Unmap().IsLoopback()
 }
-
-// quietHandler turns Mochi's informational records into debug ones: the broker's
-// own lifecycle is logged by Broker.
-type quietHandler struct{ h slog.Handler }
-
-func (q quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	if l < slog.LevelWarn {
-		l = slog.LevelDebug
-	}
-	return q.h.Enabled(ctx, l)
-}
-
-func (q quietHandler) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level < slog.LevelWarn {
-		r.Level = slog.LevelDebug
-	}
-	return q.h.Handle(ctx, r)
-}
-
-func (q quietHandler) WithAttrs(as []slog.Attr) slog.Handler { return quietHandler{q.h.WithAttrs(as)} }
-func (q quietHandler) WithGroup(n string) slog.Handler       { return quietHandler{q.h.WithGroup(n)} }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/clock/clocktest"
+	"github.com/edgerelay/edgerelay/adapters/logx"
 	"github.com/edgerelay/edgerelay/daemon/events"
 	"github.com/edgerelay/edgerelay/daemon/pipeline"
 	"github.com/edgerelay/edgerelay/store/storetest"
@@ -74,6 +75,8 @@ func (s *syncBuffer) String() string {
 // line by line.
 func TestBadInputDoesNotFloodTheLog(t *testing.T) {
 	db := storetest.MustOpen(t)
+	fake := clocktest.NewFake(time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC))
+	lim := logx.New(logx.Options{Now: fake.Now})
 	var logs syncBuffer
 	rejected := map[string]int{}
 	var mu sync.Mutex
@@ -84,10 +87,11 @@ func TestBadInputDoesNotFloodTheLog(t *testing.T) {
 		mu.Unlock()
 	}, events.Rejected)
 	h := start(t, db, time.Millisecond, pipeline.Options{
-		Sinks:  []pipeline.Sink{{Name: "a", Sink: newPeer()}},
-		Router: pipeline.NewRouter([]pipeline.Route{{Name: "alarms", Topics: []string{"alarms/#"}, To: []string{"a"}}}),
-		Log:    slog.New(slog.NewTextHandler(&logs, nil)),
-		Events: bus,
+		Sinks:   []pipeline.Sink{{Name: "a", Sink: newPeer()}},
+		Router:  pipeline.NewRouter([]pipeline.Route{{Name: "alarms", Topics: []string{"alarms/#"}, To: []string{"a"}}}),
+		Log:     slog.New(slog.NewTextHandler(&logs, nil)),
+		Events:  bus,
+		Limiter: lim,
 	})
 	for i := 0; i < 500; i++ {
 		ev := &adapters.Event{ID: fmt.Sprintf("x%d", i), Topic: "noise/x", Payload: []byte("{}")}
@@ -98,5 +102,11 @@ func TestBadInputDoesNotFloodTheLog(t *testing.T) {
 	mu.Unlock()
 	lines := strings.Count(logs.String(), "event rejected")
 	require.GreaterOrEqual(t, lines, 1)
-	require.LessOrEqual(t, lines, 2, "rejections are rate-limited in the log")
+	require.LessOrEqual(t, lines, logx.DefaultBurst, "rejections are rate-limited in the log: a burst, then one a minute")
+	require.Equal(t, 500-lines, lim.Pending())
+	fake.Advance(logx.DefaultInterval)
+	lim.Flush()
+	require.Contains(t, logs.String(), fmt.Sprintf("event rejected (suppressed %d similar in the last 60s)", 500-lines),
+		"the flush accounts for the rest")
+	require.Zero(t, lim.Pending())
 }

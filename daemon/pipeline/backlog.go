@@ -55,7 +55,7 @@ func (l *lane) loadPage() {
 	}()
 	l.loading = false
 	if err != nil {
-		l.log.Error("reading the outbox failed; retrying", "err", err)
+		l.p.limiter.Error(l.log, "backlog:"+l.name, "reading the outbox failed; retrying", "err", err)
 		l.p.opt.Clock.AfterFunc(time.Second, func() { // one shot
 			l.mu.Lock()
 			defer l.mu.Unlock()

@@ -43,7 +43,7 @@ func (l *lane) connectLoop(ctx context.Context) {
 				first = false
 				l.p.bus.Publish(events.Event{Kind: events.SinkDisconnected, Sink: l.name, Reason: err.Error()})
 			}
-			l.p.limiter.log(l.log, "connect:"+l.name, "sink connect failed", "attempt", attempt,
+			l.p.limiter.Warn(l.log, "connect:"+l.name, "sink connect failed", "attempt", attempt,
 				"retry_in_s", d.Seconds(), "err", err)
 			if !clock.Sleep(ctx, l.p.opt.Clock, d) {
 				return

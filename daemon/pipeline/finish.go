@@ -101,7 +101,7 @@ func (l *lane) finish(it *item, err error) {
 			it.st = stDone
 			it.settled = true
 			emit.Kind, emit.Reason = events.Retried, msg
-			l.p.limiter.log(l.log, "retry:"+l.name, "send failed; upstream will redeliver (unbuffered source)",
+			l.p.limiter.Warn(l.log, "retry:"+l.name, "send failed; upstream will redeliver (unbuffered source)",
 				"event_id", it.ev.ID, "err", msg)
 			failed = it.job
 			break
@@ -109,7 +109,7 @@ func (l *lane) finish(it *item, err error) {
 		if reason != "" {
 			l.removeHeadLocked(it)
 			emit.Kind, emit.Reason = events.DeadLettered, reason
-			l.p.limiter.log(l.log, "dead:"+l.name, "event dead-lettered", "event_id", it.ev.ID,
+			l.p.limiter.Warn(l.log, "dead:"+l.name, "event dead-lettered", "event_id", it.ev.ID,
 				"attempt", it.attempts, "reason", reason)
 			if it.job != nil && it.job.unbuffered {
 				// Never stored: write the dead letter now, settle once it is durable.
@@ -145,7 +145,7 @@ func (l *lane) finish(it *item, err error) {
 		d := l.retry.Delay(it.attempts, hint)
 		it.next = now.Add(d)
 		emit.Kind, emit.Reason = events.Retried, msg
-		l.p.limiter.log(l.log, "retry:"+l.name, "send failed, will retry", "event_id", it.ev.ID,
+		l.p.limiter.Warn(l.log, "retry:"+l.name, "send failed, will retry", "event_id", it.ev.ID,
 			"attempt", it.attempts, "retry_in_s", d.Seconds(), "err", msg)
 		if it.st == stStored {
 			ops = append(ops, op{kind: opUpdate, seq: it.seq, attempts: it.attempts, next: it.next, lastErr: it.lastErr})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/clock"
+	"github.com/edgerelay/edgerelay/adapters/logx"
 	"github.com/edgerelay/edgerelay/daemon/events"
 	"github.com/edgerelay/edgerelay/store"
 )
@@ -91,6 +92,11 @@ type Options struct {
 	// Now tells the time (publish and retry times, deliver windows). Nil means
 	// Clock.Now; a test may set it alone to move time by hand without timers.
 	Now func() time.Time
+	// Limiter rate-limits the repeated warnings (rejects, failed sends and connects,
+	// dead letters, a failing outbox read) and keeps the store's failure and recovery
+	// lines from flapping. The daemon gives its one limiter and runs its flushes. Nil
+	// means one of the pipeline's own on Now, never flushed by a timer.
+	Limiter *logx.Limiter
 }
 
 // Pipeline routes published events to sink lanes through the store.
@@ -103,7 +109,9 @@ type Pipeline struct {
 	order    []*lane
 	slots    chan struct{}
 	stopping atomic.Bool
-	limiter  *logLimiter
+	limiter  *logx.Limiter
+	// storeCond logs a failing store once and its recovery once it has settled.
+	storeCond *logx.Condition
 	// unbuffered holds the names of sources whose events are never stored.
 	unbuffered map[string]bool
 
@@ -172,11 +180,15 @@ func New(opt Options) (*Pipeline, error) {
 		unbuffered: map[string]bool{},
 		lanes:      map[string]*lane{},
 		slots:      make(chan struct{}, opt.MaxPending),
-		limiter:    newLogLimiter(opt.Now, 10*time.Second),
+		limiter:    opt.Limiter,
 		runCtx:     context.Background(),
 		started:    make(chan struct{}),
 		retryDelay: commitRetryDelay,
 	}
+	if p.limiter == nil {
+		p.limiter = logx.New(logx.Options{Clock: opt.Clock, Now: opt.Now})
+	}
+	p.storeCond = p.limiter.Condition()
 	p.retry.p = p
 	p.scheduleRetry = p.submitLater
 	for _, s := range opt.Unbuffered {
@@ -271,7 +283,7 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 	}
 	for _, r := range d.Invalid {
 		p.rejected(e, "not_json")
-		p.limiter.log(p.log, "not_json:"+r, "event skipped by a route", "route", r, "event_id", e.ID,
+		p.limiter.Warn(p.log, "not_json:"+r, "event skipped by a route", "route", r, "event_id", e.ID,
 			"reason", "payload is not valid JSON")
 	}
 
@@ -328,7 +340,7 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 // reject applies policy to an event no sink will get.
 func (p *Pipeline) reject(ctx context.Context, e *adapters.Event, reason, detail string, policy Policy, done func(adapters.Settlement)) error {
 	p.rejected(e, reason)
-	p.limiter.log(p.log, reason, "event rejected", "reason", reason, "detail", detail,
+	p.limiter.Warn(p.log, reason, "event rejected", "reason", reason, "detail", detail,
 		"source", e.Source, "topic", e.Topic, "event_id", e.ID, "policy", string(policy))
 	if policy != DeadLetter {
 		done(adapters.Settled(adapters.Dropped, reason+": "+detail))
@@ -539,46 +551,18 @@ func (p *Pipeline) Alive(stuckAfter time.Duration) error {
 	return nil
 }
 
-// logLimiter logs the first occurrence of a reason and then at most once per period,
-// with the number of suppressed lines, so bad input cannot flood the journal.
-type logLimiter struct {
-	now    func() time.Time
-	period time.Duration
-	mu     sync.Mutex // guards last and suppressed
-	last   map[string]time.Time
-	supp   map[string]int
-}
-
-func newLogLimiter(now func() time.Time, period time.Duration) *logLimiter {
-	return &logLimiter{now: now, period: period, last: map[string]time.Time{}, supp: map[string]int{}}
-}
-
-func (ll *logLimiter) log(log *slog.Logger, reason, msg string, args ...any) {
-	ll.mu.Lock()
-	now := ll.now()
-	if t, ok := ll.last[reason]; ok && now.Sub(t) < ll.period {
-		ll.supp[reason]++
-		ll.mu.Unlock()
-		return
-	}
-	n := ll.supp[reason]
-	ll.last[reason] = now
-	ll.supp[reason] = 0
-	ll.mu.Unlock()
-	if n > 0 {
-		args = append(args, "suppressed_since_last", n)
-	}
-	log.Warn(msg, args...)
-}
-
-// storeFailed records a failed commit, logging once per distinct error.
+// storeFailed records a failed commit. The first failure is logged; later ones, also
+// after a short recovery, only when the error changes, and then rate-limited, so a
+// disk that flaps does not print a pair of lines per commit (logx.Condition).
 func (p *Pipeline) storeFailed(err error) {
 	p.storeMu.Lock()
 	defer p.storeMu.Unlock()
-	if msg := err.Error(); msg != p.storeErr {
-		p.log.Error("store commit failed: sources stop acknowledging until it recovers; deliveries continue",
-			"err", err)
-		p.storeErr = msg
+	const msg = "store commit failed: sources stop acknowledging until it recovers; deliveries continue"
+	if text := err.Error(); text != p.storeErr {
+		if !p.storeCond.Fail(p.log, msg, "err", err) && p.storeErr != "" {
+			p.limiter.Error(p.log, "store", msg, "err", err)
+		}
+		p.storeErr = text
 	}
 	p.storeFailing.Store(true)
 }
@@ -591,7 +575,7 @@ func (p *Pipeline) storeOK() {
 	p.storeMu.Lock()
 	defer p.storeMu.Unlock()
 	if p.storeFailing.Swap(false) {
-		p.log.Info("store commits recovered")
+		p.storeCond.OK(p.log, "store commits recovered")
 		p.storeErr = ""
 	}
 }

@@ -45,6 +45,13 @@ const (
 	// MetricBusDropped counts the daemon events (package daemon/events) a bus
 	// subscriber lost because it did not read them in time. Labels: subscriber.
 	MetricBusDropped = "edgerelay_bus_dropped_total"
+	// MetricBrokerRejects counts connections and packets the embedded MQTT broker
+	// refused. Labels: reason (package daemon/broker's Reject* codes).
+	MetricBrokerRejects = "edgerelay_broker_rejects_total"
+	// MetricSourceRejects counts requests a source's listener refused before they
+	// became events (the ilert_http API's 400, 401, 404, 405 and 413 answers). Labels:
+	// source, reason.
+	MetricSourceRejects = "edgerelay_source_rejects_total"
 )
 
 // Metrics creates the daemon's metrics in a metrics.Set under the names above, so that
@@ -57,6 +64,8 @@ type Metrics struct {
 	eventsIn, eventsOut, retries, deadLetters *counterVec[string]
 	rejected                                  *counterVec[[2]string]
 	busDropped                                *counterVec[string]
+	brokerRejects                             *counterVec[string]
+	sourceRejects                             *counterVec[[2]string]
 
 	storeCommits, storeBytesWritten *metrics.Counter
 	storeQuarantined                *metrics.Gauge
@@ -87,6 +96,12 @@ func NewMetrics(set *metrics.Set) *Metrics {
 		busDropped: newCounterVec(set, func(v string) string {
 			return series(MetricBusDropped, "subscriber", v)
 		}),
+		brokerRejects: newCounterVec(set, func(v string) string {
+			return series(MetricBrokerRejects, "reason", v)
+		}),
+		sourceRejects: newCounterVec(set, func(k [2]string) string {
+			return series(MetricSourceRejects, "source", k[0], "reason", k[1])
+		}),
 		storeCommits:      set.NewCounter(MetricStoreCommits),
 		storeBytesWritten: set.NewCounter(MetricStoreBytesWritten),
 		storeQuarantined:  set.NewGauge(MetricStoreQuarantined, nil),
@@ -115,6 +130,16 @@ func (m *Metrics) DeadLetters(sink string) *metrics.Counter { return m.deadLette
 // BusDropped returns the counter of events the bus subscriber named subscriber
 // dropped, to Set from its running total.
 func (m *Metrics) BusDropped(subscriber string) *metrics.Counter { return m.busDropped.get(subscriber) }
+
+// BrokerRejects returns the counter of what the embedded broker refused for reason, a
+// short fixed snake_case code ("auth_failed", "oversize"), never an error text.
+func (m *Metrics) BrokerRejects(reason string) *metrics.Counter { return m.brokerRejects.get(reason) }
+
+// SourceRejects returns the counter of requests source's listener refused for reason,
+// a short fixed snake_case code ("unauthorized", "too_large"), never an error text.
+func (m *Metrics) SourceRejects(source, reason string) *metrics.Counter {
+	return m.sourceRejects.get([2]string{source, reason})
+}
 
 // QueueDepth makes f the source of sink's outbox depth, read at every scrape. Calling it
 // again for the same sink replaces f; a nil f reports 0. f must be cheap and safe for

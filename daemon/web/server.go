@@ -7,7 +7,8 @@
 //	GET /         200 text/plain "edgerelay/<version>" (as ilagent answers "ilagent/<version>")
 //	GET /health   204 while running; 503 once the daemon is shutting down
 //	GET /ready    204 when all is well; 200 with JSON when degraded; 503 with JSON when not ready
-//	GET /metrics  Prometheus text: the daemon's metrics.Set, then Go and process metrics
+//	GET /metrics  Prometheus text (format 0.0.4) with a HELP and TYPE line per family: the daemon's
+//	              metrics.Set, then Go and process metrics (help.go describes every family)
 //
 // A known path with the wrong method answers 405 with an Allow header; an unknown path
 // answers 404. GET routes also answer HEAD.
@@ -56,20 +57,24 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/logx"
 	"github.com/edgerelay/edgerelay/adapters/secret"
 	"github.com/edgerelay/edgerelay/adapters/tlsfiles"
 	"github.com/edgerelay/edgerelay/daemon/health"
@@ -90,6 +95,8 @@ type Server struct {
 	serving  bool        // Serve has started
 	closed   bool        // Serve has returned or Close ran
 	onScrape []func()
+
+	lim atomic.Pointer[logx.Limiter] // rate-limits the net/http servers' error lines
 }
 
 // endpoint is one listener: its address and optional TLS material, and the
@@ -150,7 +157,7 @@ func (s *Server) newEndpoint(key, component, addr string, tc tlsfiles.ServerConf
 			WriteTimeout:      s.cfg.WriteTimeout,
 			IdleTimeout:       s.cfg.IdleTimeout,
 			MaxHeaderBytes:    64 << 10,
-			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+			ErrorLog:          log.New(errorLog{s, component}, "", 0),
 		},
 	}
 }
@@ -428,10 +435,40 @@ func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
 	for _, f := range hooks {
 		f()
 	}
+	var raw bytes.Buffer
+	if s.metrics != nil {
+		s.metrics.WritePrometheus(&raw)
+	}
+	metrics.WriteProcessMetrics(&raw)
+	metrics.WriteFDMetrics(&raw)
 	rw := secret.Writer(w) // label values are names, but a name may be a secret's echo
 	defer rw.Close()
-	if s.metrics != nil {
-		s.metrics.WritePrometheus(rw)
+	_ = writeExposition(rw, raw.Bytes())
+}
+
+// SetLimiter makes lim rate-limit the error lines of the HTTP servers (a TLS handshake
+// refused for want of a client certificate, a malformed request line): an attacker
+// can cause them as fast as it connects. Nil limits nothing.
+func (s *Server) SetLimiter(lim *logx.Limiter) { s.lim.Store(lim) }
+
+// errorLog is an http.Server's ErrorLog: each line is logged at level WARN under a
+// message naming the kind of error ("http: TLS handshake error"), with the line as
+// its detail, through the server's limiter keyed by listener and kind.
+type errorLog struct {
+	s         *Server
+	component string
+}
+
+func (e errorLog) Write(p []byte) (int, error) {
+	line := strings.TrimRight(string(p), "\n")
+	kind, _, _ := strings.Cut(strings.TrimPrefix(line, "http: "), " from ")
+	kind, _, _ = strings.Cut(kind, ": ")
+	if strings.HasPrefix(kind, "panic serving ") {
+		kind = "panic serving" // without the remote address: one key for all
 	}
-	metrics.WriteProcessMetrics(rw)
+	if len(kind) > 64 {
+		kind = strings.ToValidUTF8(kind[:64], "")
+	}
+	e.s.lim.Load().Warn(e.s.log, e.component+":"+kind, "http server: "+kind, "listener", e.component, "detail", line)
+	return len(p), nil
 }

@@ -1,17 +1,24 @@
 package web
 
 import (
+	"bytes"
 	"crypto/tls"
+	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/clock/clocktest"
+	"github.com/edgerelay/edgerelay/adapters/logx"
 	"github.com/edgerelay/edgerelay/adapters/tlsfiles"
 	"github.com/edgerelay/edgerelay/adapters/tlsfiles/tlsfilestest"
 	"github.com/edgerelay/edgerelay/daemon/health"
@@ -226,4 +233,52 @@ func TestServeTLSRefusesBadFilesAtStart(t *testing.T) {
 	require.ErrorContains(t, (&Config{TLS: bad}).Validate(), "http.tls.cert_file")
 	require.ErrorContains(t, (&Config{TLS: tlsfiles.ServerConfig{CertFile: p.files.CertFile}}).Validate(), "http.tls.key_file: required")
 	require.NoError(t, (&Config{TLS: p.files}).Validate())
+}
+
+// TestHandshakeFailuresAreRateLimited: a host without a client certificate that
+// connects a few hundred times gets a burst of "TLS handshake error" lines and a
+// count, not a line per attempt.
+func TestHandshakeFailuresAreRateLimited(t *testing.T) {
+	p := newPKI(t, true)
+	var logs lockedBuffer
+	s := New(Config{Listen: "127.0.0.1:0", TLS: p.files}, health.New(nil), nil, slog.New(slog.NewTextHandler(&logs, nil)))
+	fake := clocktest.NewFake(time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC))
+	lim := logx.New(logx.Options{Now: fake.Now})
+	s.SetLimiter(lim)
+	require.NoError(t, s.Listen())
+	stop := serve(t, s)
+	defer stop()
+	url := "https://" + s.Addr() + "/health"
+	const n = 200
+	for range n {
+		_, err := p.client(nil).Get(url)
+		require.Error(t, err)
+	}
+	// The server logs a handshake error after the client saw it fail: wait for the
+	// count to account for every attempt.
+	require.Eventually(t, func() bool {
+		return strings.Count(logs.String(), "http server: TLS handshake error")+lim.Pending() == n
+	}, 10*time.Second, time.Millisecond)
+	require.Equal(t, logx.DefaultBurst, strings.Count(logs.String(), "http server: TLS handshake error"), logs.String())
+	fake.Advance(time.Minute)
+	lim.Flush()
+	require.Contains(t, logs.String(), fmt.Sprintf("http server: TLS handshake error (suppressed %d similar in the last 60s)", n-logx.DefaultBurst))
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/ilert"
+	"github.com/edgerelay/edgerelay/adapters/logx"
 )
 
 // Paths served by the Handler.
@@ -54,6 +56,18 @@ const (
 	msgAuth      = "Unauthorized."
 )
 
+// Reasons a request is refused, for Options.Reject: the reason label of
+// edgerelay_source_rejects_total.
+const (
+	RejectUnauthorized     = "unauthorized"       // 401: no or a wrong bearer token
+	RejectContentType      = "bad_content_type"   // 400: not a JSON media type
+	RejectTooLarge         = "too_large"          // 413: the body is over max_body_bytes
+	RejectBadRequest       = "bad_request"        // 400: the body could not be read
+	RejectInvalid          = "invalid"            // 400: not JSON, or not a valid ilert event
+	RejectMethodNotAllowed = "method_not_allowed" // 405
+	RejectNotFound         = "not_found"          // 404: no such path under the API
+)
+
 // Options configures a Handler. The zero value serves ilagent's API without
 // authentication and with ilagent's 16000-byte body limit.
 type Options struct {
@@ -72,8 +86,13 @@ type Options struct {
 	// RetryAfter is sent, rounded up to whole seconds, with a 503 answer. Zero or
 	// less means DefaultRetryAfter.
 	RetryAfter time.Duration
-	// Log receives publish failures. Nil discards them.
+	// Log receives publish failures and refused requests. Nil discards them.
 	Log *slog.Logger
+	// Limiter rate-limits those lines (one key per reason). Nil limits nothing.
+	Limiter *logx.Limiter
+	// Reject is called once for every request answered 400, 401, 404, 405 or 413,
+	// with the reason: one of the Reject* codes. Nil counts nothing.
+	Reject func(reason string)
 	// Now stamps the events' Received time. Nil means time.Now.
 	Now func() time.Time
 }
@@ -97,6 +116,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Reject == nil {
+		o.Reject = func(string) {}
 	}
 	return o
 }
@@ -123,11 +145,28 @@ func New(opts Options, pub adapters.Publisher) *Handler {
 // ServeHTTP checks the bearer token, when one is configured, and routes the request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.opts.Token != "" && !h.authorized(r) {
+		h.reject(r, RejectUnauthorized, "no or a wrong bearer token")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="edgerelay"`)
 		writeJSONError(w, http.StatusUnauthorized, msgAuth)
 		return
 	}
+	if _, pattern := h.mux.Handler(r); pattern == "" {
+		h.reject(r, RejectNotFound, "no such path")
+	}
 	h.mux.ServeHTTP(w, r)
+}
+
+// reject counts a refused request and logs it, rate-limited per reason. The line
+// names the remote host and the method, never the path (a heartbeat's carries its
+// integration key), a header or the body.
+func (h *Handler) reject(r *http.Request, reason, detail string) {
+	h.opts.Reject(reason)
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	h.opts.Limiter.Warn(h.opts.Log, "reject:"+reason, "ilert_http refused a request",
+		"reason", reason, "detail", detail, "remote", host, "method", r.Method)
 }
 
 // authorized reports whether r carries "Authorization: Bearer <Token>" (scheme in
@@ -143,28 +182,34 @@ func (h *Handler) authorized(r *http.Request) bool {
 // handleEvents validates an ilert event, publishes it and echoes it as stored.
 func (h *Handler) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
+		h.reject(r, RejectMethodNotAllowed, "want POST")
 		methodNotAllowed(w, http.MethodPost)
 		return
 	}
 	if !jsonContentType(r.Header.Get("Content-Type")) {
+		h.reject(r, RejectContentType, "the content type is not JSON")
 		writeText(w, http.StatusBadRequest, "Content type error")
 		return
 	}
 	if r.ContentLength > h.opts.MaxBodyBytes {
+		h.reject(r, RejectTooLarge, overflow(h.opts.MaxBodyBytes))
 		writeText(w, http.StatusRequestEntityTooLarge, overflow(h.opts.MaxBodyBytes))
 		return
 	}
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			h.reject(r, RejectTooLarge, overflow(h.opts.MaxBodyBytes))
 			writeText(w, http.StatusRequestEntityTooLarge, overflow(h.opts.MaxBodyBytes))
 			return
 		}
+		h.reject(r, RejectBadRequest, "reading the body failed")
 		writeText(w, http.StatusBadRequest, "Error that occur during reading payload: "+err.Error())
 		return
 	}
 	ev, err := Decode(raw)
 	if err != nil {
+		h.reject(r, RejectInvalid, "not a valid ilert event")
 		if msg, ok := validationMessage(err); ok {
 			writeJSONError(w, http.StatusBadRequest, msg)
 		} else {
@@ -191,7 +236,7 @@ func (h *Handler) handleEvents(w http.ResponseWriter, r *http.Request) {
 		e.Key = *ev.AlertKey
 	}
 	if err := h.publish(r.Context(), e); err != nil {
-		h.opts.Log.Warn("publish ilert event", "event_id", e.ID, "err", err)
+		h.opts.Limiter.Warn(h.opts.Log, "publish", "publish ilert event", "event_id", e.ID, "err", err)
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(h.opts.RetryAfter)))
 		writeJSONError(w, http.StatusServiceUnavailable, msgInternal)
 		return
@@ -202,6 +247,7 @@ func (h *Handler) handleEvents(w http.ResponseWriter, r *http.Request) {
 // handleHeartbeat publishes a heartbeat ping for the key in the path.
 func (h *Handler) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
+		h.reject(r, RejectMethodNotAllowed, "want GET")
 		methodNotAllowed(w, http.MethodGet)
 		return
 	}
@@ -221,7 +267,7 @@ func (h *Handler) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 		Received: h.opts.Now(),
 	}
 	if err := h.publish(r.Context(), e); err != nil {
-		h.opts.Log.Warn("publish heartbeat", "event_id", e.ID, "err", err)
+		h.opts.Limiter.Warn(h.opts.Log, "publish", "publish heartbeat", "event_id", e.ID, "err", err)
 		writeText(w, http.StatusInternalServerError, msgHeartbeat)
 		return
 	}

@@ -106,7 +106,7 @@ func NewSource(cfg Config, d adapters.Deps) (*Source, error) {
 	s := &Source{d: d}
 	s.h = New(Options{
 		MaxBodyBytes: cfg.MaxBodyBytes, Token: cfg.Token.Reveal(), Source: d.Name,
-		PublishTimeout: cfg.PublishTimeout, Log: d.Log, Now: d.Now,
+		PublishTimeout: cfg.PublishTimeout, Log: d.Log, Limiter: d.Limiter, Reject: d.Reject, Now: d.Now,
 	}, adapters.PublisherFunc(s.publish))
 	for _, p := range []string{PathEvents, PathHeartbeats} {
 		if err := mnt.Mount(p, s.h); err != nil {
