@@ -208,7 +208,7 @@ func Parse(b []byte, file string) (*Config, error) {
 	cerr := &Error{File: file}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		cerr.Problems = append(cerr.Problems, strings.TrimPrefix(err.Error(), "yaml: "))
+		cerr.Problems = append(cerr.Problems, syntaxProblem(b, err))
 		return nil, cerr
 	}
 	cfg := defaults()
