@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -127,7 +128,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusUnauthorized, msgAuth)
 		return
 	}
+	// ServeMux would answer a path with "//", "." or ".." steps with a redirect to
+	// its cleaned form; such a path is none of this API's, so it is a 404 like any
+	// other unknown path.
+	if !cleanPath(r.URL.Path) {
+		http.NotFound(w, r)
+		return
+	}
 	h.mux.ServeHTTP(w, r)
+}
+
+// cleanPath reports whether p is rooted and already in the form ServeMux cleans
+// paths to (path.Clean, keeping a trailing slash).
+func cleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
 }
 
 // authorized reports whether r carries "Authorization: Bearer <Token>" (scheme in
