@@ -42,6 +42,9 @@ func FuzzParse(f *testing.F) {
 		"node: {id: \"\xff\"}\n",
 		"a: !!binary gIGC\n",
 		"x: &a [*a]\n",
+		// Two sinks as close to the unknown name: the suggestion must not depend on
+		// map order.
+		"sinks:\n  - {name: ab, type: stdout}\n  - {name: ba, type: stdout}\nroutes: [{to: [aa]}]\n",
 	} {
 		f.Add([]byte(s))
 	}
