@@ -246,7 +246,7 @@ func Parse(b []byte, file string) (*Config, error) {
 	}
 	cerr.Problems = append(cerr.Problems, checkKeys(root, reflectTypeOf[top](), "")...)
 	if err := rest.Decode(cfg); err != nil {
-		cerr.Problems = append(cerr.Problems, yamlProblems(err)...)
+		cerr.Problems = append(cerr.Problems, yamlProblems(rest, err)...)
 	}
 	for i := range cfg.Routes {
 		cfg.Routes[i].line = routeLine(rest, i)
@@ -460,7 +460,7 @@ func decodeAdapters(n *yaml.Node, dir adapters.Direction, cfg *Config, cerr *Err
 			cerr.Problems = append(cerr.Problems, checkKeys(retryNode, reflectTypeOf[pipeline.Retry](),
 				fmt.Sprintf("%s[%d].retry", section, i))...)
 			if err := retryNode.Decode(&a.Retry); err != nil {
-				cerr.Problems = append(cerr.Problems, yamlProblems(err)...)
+				cerr.Problems = append(cerr.Problems, yamlProblems(retryNode, err)...)
 			}
 		}
 		f, ok := adapters.Lookup(dir, a.Type)
@@ -481,7 +481,7 @@ func decodeAdapters(n *yaml.Node, dir adapters.Direction, cfg *Config, cerr *Err
 		problems = append(problems, checkKeys(settings, reflect.TypeOf(a.Settings), where)...)
 		if len(settings.Content) > 0 {
 			if err := settings.Decode(a.Settings); err != nil {
-				problems = append(problems, yamlProblems(err)...)
+				problems = append(problems, yamlProblems(settings, err)...)
 			}
 		}
 		if len(problems) == 0 {
@@ -562,7 +562,7 @@ func decodeTransform(r *Route, i int, cerr *Error) *Transform {
 	problems := checkKeys(settings, reflect.TypeOf(t.Settings), fmt.Sprintf("routes[%d].transform (%s)", i, t.Type))
 	if len(settings.Content) > 0 {
 		if err := settings.Decode(t.Settings); err != nil {
-			problems = append(problems, yamlProblems(err)...)
+			problems = append(problems, yamlProblems(settings, err)...)
 		}
 	}
 	if len(problems) == 0 {
@@ -576,13 +576,14 @@ func decodeTransform(r *Route, i int, cerr *Error) *Transform {
 	return t
 }
 
-// yamlProblems splits a yaml decode error into one problem per line.
-func yamlProblems(err error) []string {
+// yamlProblems splits the error of decoding n into one problem per line, each
+// with its line (see decodeProblem).
+func yamlProblems(n *yaml.Node, err error) []string {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		return te.Errors
 	}
-	return []string{strings.TrimPrefix(err.Error(), "yaml: ")}
+	return []string{decodeProblem(n, err)}
 }
 
 // splitJoined flattens an errors.Join tree into messages.

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // hasLine matches a yaml message that starts with its line.
@@ -55,3 +57,34 @@ func badChar(b []byte) (int, bool) {
 
 // lineAt returns the 1-based line of byte offset off in b.
 func lineAt(b []byte, off int) int { return 1 + bytes.Count(b[:off], []byte("\n")) }
+
+// decodeProblem is the problem of a decode of n that yaml aborted without a line
+// (an invalid !!binary value, a merge key "<<" of a scalar, an explicit tag the value
+// does not fit): its message with the line of the innermost node that cannot be
+// decoded on its own.
+func decodeProblem(n *yaml.Node, err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if hasLine.MatchString(msg) {
+		return msg
+	}
+	if bad := undecodable(n, 0); bad != nil {
+		return fmt.Sprintf("line %d: %s", bad.Line, msg)
+	}
+	return fmt.Sprintf("line %d: %s", n.Line, msg)
+}
+
+// undecodable returns the innermost node under n that does not decode into an
+// interface value, or nil when n decodes. Aliases are not followed (their target is
+// checked where it is written), and the walk stops at a depth no configuration needs.
+func undecodable(n *yaml.Node, depth int) *yaml.Node {
+	var v any
+	if n.Kind == yaml.AliasNode || depth > 64 || n.Decode(&v) == nil {
+		return nil
+	}
+	for _, c := range n.Content {
+		if bad := undecodable(c, depth+1); bad != nil {
+			return bad
+		}
+	}
+	return n
+}
