@@ -109,8 +109,9 @@ func init() {
 //
 // Messages on no configured topic, and messages filter_key/filter_val rejects, are
 // skipped (adapters.ErrSkip). Payloads that cannot be converted (not a JSON object,
-// wrong field types, an unknown eventType or priority, a heartbeat without key, a
-// policy message without email or routing key) return an error naming the problem:
+// wrong field types, an unknown eventType or priority, a heartbeat without key, an
+// integration or heartbeat key that cannot be a URL path segment, a policy message
+// without email or routing key) return an error naming the problem:
 // the daemon keeps them as dead letters instead of dropping them as ilagent does.
 func (t *Transform) Transform(e *adapters.Event) (*adapters.Event, error) {
 	switch t.cfg.Topics.Classify(e.Topic) {
