@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/ilert"
@@ -227,6 +228,13 @@ func (h *Handler) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := r.PathValue("key")
+	if !utf8.ValidString(key) {
+		// json.Marshal would put U+FFFD in the payload in place of the bad bytes:
+		// the payload's key and the event's would differ, and neither is a key
+		// ilert can have.
+		writeText(w, http.StatusBadRequest, "Heartbeat key is not valid UTF-8")
+		return
+	}
 	payload, err := json.Marshal(map[string]string{"integrationKey": key})
 	if err != nil {
 		writeText(w, http.StatusInternalServerError, msgHeartbeat)
