@@ -15,8 +15,9 @@ import (
 	"github.com/edgerelay/edgerelay/store"
 )
 
-// openStore opens the store (a corrupt file is quarantined by store.Open) and raises
-// the quarantine condition and event when that happened.
+// openStore opens the store (a corrupt file is quarantined and salvaged by store.Open)
+// and raises the quarantine condition, saying what was salvaged and lost, and event
+// when that happened.
 func (d *Daemon) openStore() error {
 	path := d.cfg.Store.Path
 	db, err := store.Open(path, store.Options{
@@ -30,10 +31,16 @@ func (d *Daemon) openStore() error {
 	d.db = db
 	d.onStop("store", db.Close)
 	if moved, reason := db.Quarantined(); moved != "" {
-		d.log.Error("the store was unreadable and has been moved aside; starting with an empty store",
-			"moved_to", moved, "reason", reason)
+		salvage := "salvage failed, started empty"
+		if rep, err := db.Salvaged(); err != nil {
+			salvage += ": " + err.Error()
+		} else if rep != nil {
+			salvage = rep.String()
+		}
+		d.log.Error("the store was unreadable and has been moved aside; started with what could be salvaged",
+			"moved_to", moved, "reason", reason, "salvage", salvage)
 		d.health.Set("store", "quarantined", false, health.Degraded,
-			fmt.Sprintf("corrupt store moved to %s (%s); started empty", moved, reason))
+			fmt.Sprintf("corrupt store moved to %s (%s); %s", moved, reason, salvage))
 		d.bus.Publish(events.Event{Kind: events.StoreQuarantined, Path: moved, Reason: reason})
 	}
 	return nil

@@ -188,6 +188,9 @@ func New(opt Options) (*Daemon, error) {
 	if err := d.buildSinks(); err != nil {
 		return nil, err
 	}
+	if err := d.reportStranded(); err != nil {
+		return nil, err
+	}
 	rs, err := d.routes(cfg.Routes)
 	if err != nil {
 		return nil, err

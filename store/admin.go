@@ -11,8 +11,9 @@ import (
 
 // Retry moves the given dead letters of sink (all of them when seqs is nil) to the end
 // of its outbox with a new Seq, zero attempts, no last error and NextAttempt zero, in
-// one transaction. Seqs that are not dead letters are ignored; it returns how many
-// were moved.
+// one transaction. Seqs that are not dead letters are ignored, and so are corrupt
+// dead letters (a record that failed its checksum, see Entry.Corrupt), which are never
+// queued for delivery and stay until dropped; it returns how many were moved.
 func (db *DB) Retry(sink string, seqs []uint64) (int, error) {
 	n := 0
 	err := db.update(func(tx *bbolt.Tx) error {
@@ -34,13 +35,14 @@ func (db *DB) Retry(sink string, seqs []uint64) (int, error) {
 			if v == nil {
 				continue
 			}
-			r, err := decodeRecord(v, false)
-			if err != nil {
-				return fmt.Errorf("retry %s/%x: %w", sink, k, err)
+			seq, _ := keySeq(k)
+			r, err := decodeAt(v, bucketDead, sink, seq, false)
+			if err != nil || r.corrupt {
+				continue // a corrupt record is never queued for delivery; it stays here
 			}
 			r.attempts, r.lastError, r.reason = 0, "", ""
 			r.nextAttempt, r.at = time.Time{}, time.Time{}
-			if _, err := appendRecord(out, &r); err != nil {
+			if _, err := appendRecord(out, kindOutbox, sink, &r, uint64(tx.ID())); err != nil {
 				return fmt.Errorf("retry %s/%x: %w", sink, k, err)
 			}
 			if err := dead.Delete(k); err != nil {
@@ -161,7 +163,7 @@ func (db *DB) check(withBolt bool) ([]error, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
-	tx, err := db.bolt.Begin(true)
+	tx, err := db.bolt.Begin(!db.readOnly) // a read-only file gets a read transaction
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -192,7 +194,7 @@ func (db *DB) check(withBolt bool) ([]error, error) {
 				p.add("%s/%q: a value where a sink bucket belongs", name, k)
 				continue
 			}
-			checkRecords(b.Bucket(k), fmt.Sprintf("%s/%s", name, k), &p)
+			checkRecords(b.Bucket(k), name, string(k), &p)
 		}
 	}
 	if cb := tx.Bucket(bucketCursors); cb == nil {
@@ -214,7 +216,8 @@ func (db *DB) check(withBolt bool) ([]error, error) {
 }
 
 // checkRecords decodes every record of one sink bucket.
-func checkRecords(b *bbolt.Bucket, where string, p *problems) {
+func checkRecords(b *bbolt.Bucket, parent []byte, sink string, p *problems) {
+	where := fmt.Sprintf("%s/%s", parent, sink)
 	last := b.Sequence()
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -230,8 +233,102 @@ func checkRecords(b *bbolt.Bucket, where string, p *problems) {
 		if seq == 0 || seq > last {
 			p.add("%s/%d: sequence beyond the bucket's counter %d, a new entry would overwrite it", where, seq, last)
 		}
-		if _, err := decodeRecord(v, false); err != nil {
+		if _, err := decodeAt(v, parent, sink, seq, false); err != nil {
 			p.add("%s/%d: %w", where, seq, err)
 		}
 	}
+}
+
+// moveStep bounds the records one Move transaction carries, so that moving a large
+// backlog needs neither all its pages in memory nor one huge commit.
+const moveStep = 1024
+
+// Moved says what Move did.
+type Moved struct {
+	// Outbox and Dead count the entries moved to the new sink's outbox and dead letters.
+	Outbox, Dead int
+}
+
+// Move moves every outbox entry and dead letter of sink from to sink to: each goes to
+// the end of to's outbox (or dead letters) with a new Seq, in from's order, keeping its
+// key, times, attempts and reasons. The buckets of from are removed once empty.
+//
+// It commits in steps of at most moveStep entries; each step appends a prefix of what
+// is left to to and deletes it from from in one transaction. A crash between steps
+// leaves a prefix moved and the rest still in from, both intact, and running Move again
+// carries on: the entries moved later land behind those moved earlier, so the order
+// holds. A record that fails its checksum is not moved as an event: it becomes a
+// corrupt dead letter of to.
+func (db *DB) Move(from, to string) (Moved, error) {
+	var m Moved
+	if from == "" || to == "" {
+		return m, errors.New("move: empty sink name")
+	}
+	if from == to {
+		return m, fmt.Errorf("move %q to itself", from)
+	}
+	for _, parent := range [][]byte{bucketOutbox, bucketDead} {
+		for {
+			var mo, md int
+			done := false
+			err := db.update(func(tx *bbolt.Tx) error {
+				mo, md, done = 0, 0, false
+				p := tx.Bucket(parent)
+				src := p.Bucket([]byte(from))
+				if src == nil {
+					done = true
+					return nil
+				}
+				var keys [][]byte
+				c := src.Cursor()
+				for k, v := c.First(); k != nil && len(keys) < moveStep; k, v = c.Next() {
+					if v == nil {
+						return fmt.Errorf("%s/%s: nested bucket %q", parent, from, k)
+					}
+					keys = append(keys, append([]byte(nil), k...))
+				}
+				if len(keys) == 0 {
+					done = true
+					return p.DeleteBucket([]byte(from))
+				}
+				txid := uint64(tx.ID())
+				now := time.Now()
+				for _, k := range keys {
+					v := src.Get(k)
+					seq, _ := keySeq(k)
+					r, err := decodeAt(v, parent, from, seq, true)
+					kind, dst := kindOf(parent), parent
+					if err != nil {
+						r = corruptRecord(parent, from, seq, v, err, now)
+						kind, dst = kindDead, bucketDead
+					}
+					b, err := sinkBucket(tx.Bucket(dst), to, true)
+					if err != nil {
+						return err
+					}
+					if _, err := appendRecord(b, kind, to, &r, txid); err != nil {
+						return fmt.Errorf("%s/%s/%d: %w", parent, from, seq, err)
+					}
+					if err := src.Delete(k); err != nil {
+						return fmt.Errorf("%s/%s/%d: %w", parent, from, seq, err)
+					}
+					if kind == kindDead {
+						md++
+					} else {
+						mo++
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return m, fmt.Errorf("move %s of %q to %q (%d outbox entries and %d dead letters moved so far): %w",
+					parent, from, to, m.Outbox, m.Dead, err)
+			}
+			m.Outbox, m.Dead = m.Outbox+mo, m.Dead+md
+			if done {
+				break
+			}
+		}
+	}
+	return m, nil
 }

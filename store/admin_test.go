@@ -119,7 +119,7 @@ func TestStats(t *testing.T) {
 	db := storetest.MustOpen(t)
 	st, err := db.Stats()
 	require.NoError(t, err)
-	require.Equal(t, 1, st.Schema)
+	require.Equal(t, 2, st.Schema)
 	require.Empty(t, st.Sinks)
 	require.Positive(t, st.FileBytes)
 
@@ -184,4 +184,46 @@ func TestClosedDB(t *testing.T) {
 		require.ErrorIs(t, c.call(), store.ErrClosed, c.name)
 	}
 	require.Equal(t, uint64(2), db.Counters().Commits, "counters survive Close (init + one put)")
+}
+
+func TestMove(t *testing.T) {
+	db := storetest.MustOpen(t)
+	var b store.Batch
+	for i := range 2500 { // more than one step
+		b.Put(&store.Entry{Sink: "old", Key: fmt.Sprint("k", i%7), Data: []byte(fmt.Sprint(i))})
+	}
+	b.Put(&store.Entry{Sink: "new", Data: []byte("already there")})
+	require.NoError(t, db.Commit(&b))
+	old := all(t, db, "old")
+	b.Reset()
+	b.DeadLetter(&old[0], "permanent: 400")
+	b.Update("old", old[1].Seq, 4, time.Time{}, "503")
+	require.NoError(t, db.Commit(&b))
+	old = all(t, db, "old")
+
+	m, err := db.Move("old", "new")
+	require.NoError(t, err)
+	require.Equal(t, store.Moved{Outbox: 2499, Dead: 1}, m)
+	got := all(t, db, "new")
+	require.Len(t, got, 2500)
+	require.Equal(t, "already there", string(got[0].Data), "moved entries go to the end")
+	for i, e := range got[1:] {
+		want := old[i]
+		require.Greater(t, e.Seq, got[i].Seq, "new seqs, in order")
+		want.Sink, want.Seq = "new", e.Seq
+		require.Equal(t, want, e)
+	}
+	require.Equal(t, 4, got[1].Attempts)
+	dead := allDead(t, db, "new")
+	require.Len(t, dead, 1)
+	require.Equal(t, "permanent: 400", dead[0].Reason)
+	sinks, err := db.Sinks()
+	require.NoError(t, err)
+	require.Equal(t, []string{"new"}, sinks, "the old buckets are gone")
+
+	_, err = db.Move("new", "new")
+	require.ErrorContains(t, err, "to itself")
+	m, err = db.Move("nothing", "new")
+	require.NoError(t, err)
+	require.Zero(t, m)
 }

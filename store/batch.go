@@ -27,6 +27,11 @@ type Entry struct {
 	NextAttempt time.Time
 	// LastError is the text of the last delivery failure.
 	LastError string
+	// Corrupt is set by Scan and ScanDead on a record that failed its checksum or did
+	// not decode, and says what was wrong; Data then holds the raw stored value, which
+	// must never be delivered. DeadLetter keeps the mark, so such a dead letter stays
+	// corrupt: Retry leaves it in place. Put refuses an entry with Corrupt set.
+	Corrupt string
 }
 
 // Dead is an entry that failed permanently. Its Seq is its position in the sink's
@@ -126,6 +131,9 @@ func (b *Batch) validate() error {
 			if o.entry.Sink == "" {
 				return errors.New("entry with an empty sink name")
 			}
+			if o.kind == opPut && o.entry.Corrupt != "" {
+				return fmt.Errorf("entry of %q is marked corrupt: it can only be dead-lettered", o.entry.Sink)
+			}
 		case opSetCursor:
 			switch {
 			case o.sink == "":
@@ -153,7 +161,7 @@ func (db *DB) Commit(b *Batch) error {
 	now := time.Now()
 	seqs := make([]uint64, len(b.ops))
 	err := db.update(func(tx *bbolt.Tx) error {
-		a := applier{tx: tx, outbox: tx.Bucket(bucketOutbox), dead: tx.Bucket(bucketDead)}
+		a := applier{tx: tx, txid: uint64(tx.ID()), outbox: tx.Bucket(bucketOutbox), dead: tx.Bucket(bucketDead)}
 		for i := range b.ops {
 			seq, err := a.apply(&b.ops[i], now)
 			if err != nil {
@@ -196,6 +204,7 @@ func (db *DB) SetCommitFault(f func() error) {
 // applier applies operations inside one transaction.
 type applier struct {
 	tx           *bbolt.Tx
+	txid         uint64
 	outbox, dead *bbolt.Bucket
 }
 
@@ -225,7 +234,7 @@ func (a *applier) apply(o *op, now time.Time) (uint64, error) {
 		if r.enqueued.IsZero() {
 			r.enqueued = now
 		}
-		seq, err := appendRecord(sb, &r)
+		seq, err := appendRecord(sb, kindOutbox, e.Sink, &r, a.txid)
 		if err != nil {
 			return 0, fmt.Errorf("put to %q: %w", e.Sink, err)
 		}
@@ -241,11 +250,14 @@ func (a *applier) apply(o *op, now time.Time) (uint64, error) {
 		if v == nil {
 			return 0, nil
 		}
-		r, err := decodeRecord(v, false)
+		r, err := decodeAt(v, bucketOutbox, o.sink, o.seq, false)
 		if err != nil {
-			return 0, fmt.Errorf("update %s/%d: %w", o.sink, o.seq, err)
+			// The record went bad on disk since it was read: keep its bytes as a corrupt
+			// dead letter rather than fail the whole commit (or rewrite it altered).
+			return 0, a.deadLetterRaw(o.sink, o.seq, v, err, now)
 		}
 		r.attempts, r.nextAttempt, r.lastError = max(o.attempts, 0), o.next, o.text
+		r.place(kindOutbox, o.sink, o.seq, a.txid)
 		if err := sb.Put(k, r.encode()); err != nil {
 			return 0, fmt.Errorf("update %s/%d: %w", o.sink, o.seq, err)
 		}
@@ -279,7 +291,10 @@ func (a *applier) apply(o *op, now time.Time) (uint64, error) {
 			r.enqueued = now
 		}
 		r.reason, r.at = o.text, now
-		if _, err := appendRecord(db, &r); err != nil {
+		if e.Corrupt != "" {
+			r.reason = e.Corrupt // the reason must say it is corrupt, whatever the caller gave
+		}
+		if _, err := appendRecord(db, kindDead, e.Sink, &r, a.txid); err != nil {
 			return 0, fmt.Errorf("dead-letter %s/%d: %w", e.Sink, e.Seq, err)
 		}
 		return 0, nil
@@ -300,11 +315,51 @@ func (a *applier) apply(o *op, now time.Time) (uint64, error) {
 	return 0, fmt.Errorf("unknown operation %d", o.kind)
 }
 
-// appendRecord stores r under the bucket's next sequence and returns that sequence.
-func appendRecord(b *bbolt.Bucket, r *record) (uint64, error) {
+// deadLetterRaw moves the undecodable outbox value v of sink/seq to sink's dead
+// letters as a corrupt record: its raw bytes as Data, the reason naming the damage.
+func (a *applier) deadLetterRaw(sink string, seq uint64, v []byte, why error, now time.Time) error {
+	r := corruptRecord(bucketOutbox, sink, seq, v, why, now)
+	db, err := sinkBucket(a.dead, sink, true)
+	if err != nil {
+		return err
+	}
+	if _, err := appendRecord(db, kindDead, sink, &r, a.txid); err != nil {
+		return fmt.Errorf("dead-letter corrupt %s/%d: %w", sink, seq, err)
+	}
+	if sb, _ := sinkBucket(a.outbox, sink, false); sb != nil {
+		if err := sb.Delete(seqKey(seq)); err != nil {
+			return fmt.Errorf("dead-letter corrupt %s/%d: %w", sink, seq, err)
+		}
+	}
+	return nil
+}
+
+// CorruptReasonPrefix starts the reason of every dead letter that holds a record
+// which failed its checksum or did not decode.
+const CorruptReasonPrefix = "corrupt record: "
+
+// corruptReason is the dead-letter reason of the corrupt value found at parent/sink/seq.
+func corruptReason(parent []byte, sink string, seq uint64, why error) string {
+	return fmt.Sprintf("%s%s/%s/%d: %v; data is the raw stored value", CorruptReasonPrefix, parent, sink, seq, why)
+}
+
+// corruptRecord is the dead letter for the corrupt value v found at parent/sink/seq.
+func corruptRecord(parent []byte, sink string, seq uint64, v []byte, why error, now time.Time) record {
+	return record{
+		corrupt: true,
+		data:    append([]byte(nil), v...),
+		reason:  corruptReason(parent, sink, seq, why),
+		at:      now,
+	}
+}
+
+// appendRecord stores r under the bucket's next sequence, as a record of kind and
+// sink written by transaction txid, and returns that sequence.
+func appendRecord(b *bbolt.Bucket, kind byte, sink string, r *record, txid uint64) (uint64, error) {
 	seq, err := b.NextSequence()
 	if err != nil {
 		return 0, err
 	}
+	r.place(kind, sink, seq, txid)
 	return seq, b.Put(seqKey(seq), r.encode())
 }

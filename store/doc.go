@@ -29,14 +29,28 @@
 //
 // The file layout:
 //
-//	meta/schema          uint64 big-endian, currently 1
+//	meta/schema          uint64 big-endian, currently 2
 //	outbox/<sink>/<seq>  record      seq: 8 bytes big-endian
 //	dead/<sink>/<seq>    record with reason and time
 //	cursors/<name>       value       source state: source/<instance>/<name>
 //
-// A record is a version byte, a byte of flags saying which optional fields follow,
-// varints for times (milliseconds) and counts, length-prefixed strings, and the event
-// bytes as-is at the end. A fresh entry costs about ten bytes plus its key and data.
+// A record (version 2, see record.go) is a version byte, a byte of flags saying which
+// optional fields follow, the record's own location (kind outbox or dead, sink, seq)
+// and the id of the transaction that wrote it, varints for times (milliseconds) and
+// counts, length-prefixed strings, the event bytes as-is, and a CRC32C (Castagnoli)
+// of everything before it. A fresh entry costs about twenty bytes plus its key, sink
+// name and data. Every read verifies the checksum and that the record is where it
+// says it belongs; a record that fails is never handed out as an event: [DB.Scan]
+// passes it with [Entry].Corrupt set and its raw bytes as Data, [Batch.DeadLetter]
+// keeps the mark (the reason starts with [CorruptReasonPrefix]), [DB.Retry] leaves
+// such dead letters in place, and an Update of a record that went bad moves it to the
+// dead letters instead of failing the commit.
+//
+// Schema 1 files hold version 1 records: the same fields without location, txid or
+// checksum. They still read, trusted as they always were; Open rewrites meta/schema
+// to 2 once (new writes are version 2), and an edgerelay that knows only schema 1
+// refuses the file with ErrSchemaNewer, leaving it alone, rather than taking the new
+// records for damage. [OpenReadOnly] never upgrades.
 //
 // # Group commit and write avoidance
 //
@@ -92,7 +106,7 @@
 // (less flash wear) and is rebuilt by scanning the file at Open, which makes Open
 // read the whole file once.
 //
-// # Corruption and quarantine
+// # Corruption, quarantine and salvage
 //
 // A store that cannot be opened must not keep the relay down forever. Open checks
 // the file: it reads the meta pages and walks every page of the tree with ordinary
@@ -101,11 +115,45 @@
 // SIGBUS, beyond the reach of recover), recovers from bbolt panics, and then, unless
 // [Options].NoVerify, runs bbolt's consistency check and decodes every record. When
 // any of that fails, the file is renamed to <dir>/quarantine/<base>.<UTC time>.corrupt,
-// the event is logged at ERROR, a fresh empty store is opened in its place, and
-// [DB.Quarantined] tells the daemon, which raises a loud health condition. The
-// damaged file is never deleted: it can be inspected with the bbolt command. A held
-// lock ([ErrLocked]) and a file from a newer edgerelay ([ErrSchemaNewer]) are not
-// corruption; Open returns those errors and leaves the file alone.
+// what is readable of it is salvaged into a new file at the store's path, the event is
+// logged at ERROR with the salvage's summary, the salvaged store is opened, and
+// [DB.Quarantined] and [DB.Salvaged] tell the daemon, which raises a loud health
+// condition saying what was lost. The damaged file is never deleted: it can be
+// inspected with the bbolt command or salvaged again. A held lock ([ErrLocked]) and a
+// file from a newer edgerelay ([ErrSchemaNewer]) are not corruption; Open returns
+// those errors and leaves the file alone.
+//
+// [Salvage] (also `edgerelay queue salvage`) reads the damaged file with ordinary
+// reads only. It walks the tree from the newest valid meta page, skipping every page
+// that cannot be read as what it should be; what it reaches is live, and a bucket it
+// reads whole is the truth for that bucket. Where the walk met damage, it scans every
+// page it did not reach (page size from a meta page, else 4096 and the OS page size),
+// recognises bbolt leaf pages by their header (their own page id, the leaf flag, and
+// elements inside the page, inline buckets included), and decodes each element as a
+// record: a version 2 record whose checksum verifies goes back to its own bucket and
+// seq, so each outbox keeps its order, unless the walk read that bucket whole; of two
+// copies of one record, the newer transaction's wins. So a power cut that leaves only
+// leaf pages readable loses only what lived on the damaged pages. What the report
+// counts as lost: the damaged pages and the buckets they belonged to, records that
+// fail their checksum outside the readable tree, version 1 records only the scan found
+// (they do not say where they belong), and the cursors when their bucket was damaged.
+// A record that fails its checksum where the walk found it becomes a corrupt dead
+// letter of its sink. Because bbolt's pages carry no transaction id and freed pages
+// keep their old contents, the scan may bring back an event that had been delivered
+// or moved since (a duplicate, which at-least-once delivery allows), never a loss.
+// The salvage is written to <path>.salvage and renamed into place when complete; if
+// the process dies during it, the next start finds no store and begins empty, and the
+// quarantined file can still be salvaged by hand.
+//
+// [OpenReadOnly] is for inspection (the CLI's stats, list and check): bbolt's
+// ReadOnly mode and a shared lock, nothing created, written or quarantined, a missing
+// file an error naming it, a damaged one an error naming the damage.
+//
+// [DB.Move] hands a sink's outbox and dead letters to another sink (a renamed or
+// removed sink's "stranded" events): to the end of the other's buckets with new seqs,
+// in order, in steps of 1024 entries, each one transaction that appends a prefix and
+// deletes it from the old sink; a crash between steps leaves both consistent and a
+// second Move carries on in order.
 //
 // # bbolt caveats
 //

@@ -15,9 +15,19 @@ const lockPoll = 25 * time.Millisecond
 // lockExclusive takes the same flock bbolt takes, waiting up to timeout. It returns
 // errLockTimeout when another process keeps it. Closing f releases the lock.
 func lockExclusive(f *os.File, timeout time.Duration) error {
+	return lock(f, syscall.LOCK_EX, timeout)
+}
+
+// lockShared takes the shared flock bbolt takes in ReadOnly mode, waiting up to
+// timeout; it excludes a writer (the daemon), not other readers.
+func lockShared(f *os.File, timeout time.Duration) error {
+	return lock(f, syscall.LOCK_SH, timeout)
+}
+
+func lock(f *os.File, how int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
 		if err == nil {
 			return nil
 		}

@@ -26,7 +26,8 @@ var errLockTimeout = errors.New("lock timeout")
 
 // Open opens the store at path, creating the file and its directory (mode 0750) when
 // missing. A damaged file is moved to <dir>/quarantine/<base>.<UTC time>.corrupt, logged
-// at ERROR, and replaced by a fresh store; see Quarantined. Open only fails when the
+// at ERROR, and replaced by a fresh store holding every record Salvage could recover
+// from it; see Quarantined and Salvaged. Open only fails when the
 // environment is wrong: the directory cannot be created or written, another process
 // holds the lock (ErrLocked), the file comes from a newer edgerelay (ErrSchemaNewer), or
 // the damaged file cannot be moved aside.
@@ -57,8 +58,14 @@ func Open(path string, opts Options) (*DB, error) {
 	if !errors.As(err, &ce) {
 		return db, err
 	}
-	log.Error("store file is corrupt: moved it aside and starting with an empty store",
-		"path", path, "moved_to", o.movedTo, "reason", ce.reason)
+	rep, serr := o.salvage()
+	if serr != nil {
+		log.Error("store file is corrupt: moved it aside; salvage failed, starting with an empty store",
+			"path", path, "moved_to", o.movedTo, "reason", ce.reason, "err", serr)
+	} else {
+		log.Error("store file is corrupt: moved it aside and salvaged what was readable",
+			"path", path, "moved_to", o.movedTo, "reason", ce.reason, "salvage", rep.String())
+	}
 	db, err = o.attempt()
 	if err != nil {
 		if errors.As(err, &ce) {
@@ -67,7 +74,25 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	db.movedTo, db.reason = o.movedTo, ce.reason
+	if serr == nil {
+		db.salvage = &rep
+	} else {
+		db.salvageErr = serr
+	}
 	return db, nil
+}
+
+// salvage recovers what is readable of the quarantined file into a new file at the
+// store's path (see Salvage).
+func (o *opener) salvage() (SalvageReport, error) {
+	f, err := os.Open(o.movedTo)
+	if err != nil {
+		return SalvageReport{}, err
+	}
+	defer f.Close()
+	opts := o.opts
+	opts.Logger = nil
+	return salvageFile(f, o.path, opts)
 }
 
 func freelistType(s string) (bbolt.FreelistType, error) {
@@ -285,6 +310,9 @@ func (db *DB) initialise() error {
 	need := false
 	err := db.view(func(tx *bbolt.Tx) error {
 		mb := tx.Bucket(bucketMeta)
+		if mb == nil && db.readOnly {
+			return corrupt("bucket meta is missing: not an edgerelay store", nil)
+		}
 		if mb == nil {
 			if err := tx.ForEach(func([]byte, *bbolt.Bucket) error { return errStop }); err != nil {
 				return corrupt("the file holds buckets but no meta bucket: not an edgerelay store", nil)
@@ -303,14 +331,20 @@ func (db *DB) initialise() error {
 			return fmt.Errorf("open store %s: file schema %d, this edgerelay knows up to %d: %w",
 				db.path, s, schemaVersion, ErrSchemaNewer)
 		}
+		if s := binary.BigEndian.Uint64(v); s < schemaVersion {
+			need = true // an older layout: record the upgrade (its records still read)
+		}
 		for _, name := range [][]byte{bucketOutbox, bucketDead, bucketCursors} {
 			if tx.Bucket(name) == nil {
+				if db.readOnly {
+					return corrupt(fmt.Sprintf("bucket %s is missing", name), nil)
+				}
 				need = true
 			}
 		}
 		return nil
 	})
-	if err != nil || !need {
+	if err != nil || !need || db.readOnly {
 		return err
 	}
 	err = db.update(func(tx *bbolt.Tx) error {
@@ -320,8 +354,9 @@ func (db *DB) initialise() error {
 			}
 		}
 		mb := tx.Bucket(bucketMeta)
-		if mb.Get(keySchema) == nil {
-			return mb.Put(keySchema, binary.BigEndian.AppendUint64(nil, schemaVersion))
+		want := binary.BigEndian.AppendUint64(nil, schemaVersion)
+		if string(mb.Get(keySchema)) != string(want) {
+			return mb.Put(keySchema, want)
 		}
 		return nil
 	})
@@ -348,4 +383,93 @@ func summarise(probs []error) string {
 		b.WriteString(p.Error())
 	}
 	return b.String()
+}
+
+// ErrNotExist is returned (wrapped, naming the path) by OpenReadOnly when the store
+// file does not exist.
+var ErrNotExist = fs.ErrNotExist
+
+// OpenReadOnly opens the store at path for inspection: bbolt's ReadOnly mode, a shared
+// lock, nothing written, nothing created, nothing quarantined. A missing file is an
+// error naming the path (wrapping ErrNotExist); a damaged file is an error naming the
+// damage, and the file is left byte for byte as it was. The returned DB serves the
+// reading methods (Scan, ScanDead, Sinks, Stats, Cursor, Cursors, DeadCount, Check);
+// writing ones fail. Options.NoVerify skips the record walk, as for Open.
+func OpenReadOnly(path string, opts Options) (*DB, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = time.Second
+	}
+	path = filepath.Clean(path)
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("store %s does not exist (check --store or store.path): %w", path, ErrNotExist)
+	case err != nil:
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	case st.IsDir():
+		return nil, fmt.Errorf("store %s is a directory, not a store file", path)
+	case st.Size() == 0:
+		return nil, fmt.Errorf("store %s is an empty file, not an edgerelay store", path)
+	}
+	o := opener{path: path, opts: opts, log: slog.New(slog.DiscardHandler)}
+	damaged := func(err error) error {
+		return fmt.Errorf("store %s is damaged: %w (the file was not changed; `edgerelay queue salvage` recovers what is readable)", path, err)
+	}
+
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, o.fileError(err)
+	}
+	if err := lockShared(f, opts.Timeout); err != nil {
+		_ = f.Close()
+		if errors.Is(err, errLockTimeout) {
+			return nil, o.lockedErr()
+		}
+		return nil, fmt.Errorf("lock store %s: %w", path, err)
+	}
+	err = preflight(f)
+	_ = f.Close()
+	var ce *corruptError
+	if errors.As(err, &ce) {
+		return nil, damaged(err)
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	var bdb *bbolt.DB
+	err = guard(func() error {
+		var err error
+		bdb, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.Timeout, ReadOnly: true})
+		return err
+	})
+	switch {
+	case errors.As(err, &ce):
+		return nil, damaged(err)
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, o.lockedErr()
+	case err != nil && isEnvError(err):
+		return nil, o.fileError(err)
+	case err != nil:
+		return nil, damaged(corrupt("bbolt refused the file", err))
+	}
+	db := &DB{bolt: bdb, path: path, log: o.log, pageSize: bdb.Info().PageSize, readOnly: true}
+	err = guard(db.initialise)
+	if err == nil && !opts.NoVerify {
+		err = guard(func() error {
+			probs, err := db.check(true)
+			if err == nil && len(probs) > 0 {
+				err = corrupt(summarise(probs), nil)
+			}
+			return err
+		})
+	}
+	if err != nil {
+		_ = bdb.Close()
+		if errors.As(err, &ce) {
+			return nil, damaged(err)
+		}
+		return nil, err
+	}
+	return db, nil
 }

@@ -135,14 +135,14 @@ func TestSchemaNewerRefused(t *testing.T) {
 	path := tempPath(t)
 	makeStore(t, path, 1)
 	rawUpdate(t, path, func(tx *bbolt.Tx) error {
-		return tx.Bucket([]byte("meta")).Put([]byte("schema"), binary.BigEndian.AppendUint64(nil, 2))
+		return tx.Bucket([]byte("meta")).Put([]byte("schema"), binary.BigEndian.AppendUint64(nil, 3))
 	})
 	before, err := os.ReadFile(path)
 	require.NoError(t, err)
 
 	_, err = store.Open(path, storetest.Options(t))
 	require.ErrorIs(t, err, store.ErrSchemaNewer)
-	require.ErrorContains(t, err, "schema 2")
+	require.ErrorContains(t, err, "schema 3")
 
 	after, err := os.ReadFile(path)
 	require.NoError(t, err)
@@ -176,9 +176,11 @@ var quarantineName = regexp.MustCompile(`/quarantine/edgerelay\.db\.\d{8}T\d{6}Z
 
 func TestQuarantine(t *testing.T) {
 	tests := []struct {
-		name   string
-		damage func(t *testing.T, path string)
-		reason string // a fragment of the reason
+		name     string
+		damage   func(t *testing.T, path string)
+		reason   string // a fragment of the reason
+		salvaged int    // records of outbox/s the salvage recovers (-1: some)
+		corrupt  int    // records it dead-letters as corrupt
 	}{
 		{
 			name: "random bytes",
@@ -204,7 +206,8 @@ func TestQuarantine(t *testing.T) {
 				require.NoError(t, err)
 				require.NoError(t, os.Truncate(path, fi.Size()/4)) // the file has slack past the data
 			},
-			reason: "truncated",
+			reason:   "truncated",
+			salvaged: -1, // the records on the pages that remain
 		},
 		{
 			name: "scribbled pages",
@@ -230,7 +233,9 @@ func TestQuarantine(t *testing.T) {
 					return tx.Bucket([]byte("outbox")).Bucket([]byte("s")).Put(binary.BigEndian.AppendUint64(nil, 3), []byte{9, 9, 9})
 				})
 			},
-			reason: "outbox/s/3: unknown record version 9",
+			reason:   "outbox/s/3: unknown record version 9",
+			salvaged: 4,
+			corrupt:  1,
 		},
 		{
 			name: "garbage key in a dead-letter bucket",
@@ -244,7 +249,9 @@ func TestQuarantine(t *testing.T) {
 					return b.Put([]byte("nope"), []byte{1, 0})
 				})
 			},
-			reason: "not an 8-byte sequence",
+			reason:   "not an 8-byte sequence",
+			salvaged: 1,
+			corrupt:  1,
 		},
 		{
 			name: "value where a sink bucket belongs",
@@ -254,7 +261,8 @@ func TestQuarantine(t *testing.T) {
 					return tx.Bucket([]byte("outbox")).Put([]byte("x"), []byte("y"))
 				})
 			},
-			reason: "sink bucket",
+			reason:   "sink bucket",
+			salvaged: 1,
 		},
 		{
 			name: "sequence beyond the counter",
@@ -264,7 +272,8 @@ func TestQuarantine(t *testing.T) {
 					return tx.Bucket([]byte("outbox")).Bucket([]byte("s")).SetSequence(1)
 				})
 			},
-			reason: "would overwrite",
+			reason:   "would overwrite",
+			salvaged: 2,
 		},
 		{
 			name: "bucket where a cursor value belongs",
@@ -275,7 +284,8 @@ func TestQuarantine(t *testing.T) {
 					return err
 				})
 			},
-			reason: "cursor value belongs",
+			reason:   "cursor value belongs",
+			salvaged: 1,
 		},
 		{
 			name: "cursor value over the limit",
@@ -285,7 +295,8 @@ func TestQuarantine(t *testing.T) {
 					return tx.Bucket([]byte("cursors")).Put([]byte("source/edge/pos"), make([]byte, store.MaxCursorValue+1))
 				})
 			},
-			reason: "over the limit",
+			reason:   "over the limit",
+			salvaged: 1,
 		},
 		{
 			name: "bad schema value",
@@ -295,7 +306,8 @@ func TestQuarantine(t *testing.T) {
 					return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte("one"))
 				})
 			},
-			reason: "meta/schema",
+			reason:   "meta/schema",
+			salvaged: 1,
 		},
 		{
 			name: "another application's bbolt file",
@@ -331,13 +343,27 @@ func TestQuarantine(t *testing.T) {
 			require.Equal(t, damaged, kept)
 			require.Equal(t, 1, rec.count(slog.LevelError), "quarantine is logged at ERROR")
 
-			// A fresh, healthy, usable store took its place.
+			// A fresh, healthy, usable store took its place, holding what was salvaged.
+			rep, serr := db.Salvaged()
+			require.NoError(t, serr)
+			require.NotNil(t, rep)
+			t.Logf("%s", rep)
 			require.NoError(t, db.Check())
-			sinks, err := db.Sinks()
-			require.NoError(t, err)
-			require.Empty(t, sinks)
+			before := len(all(t, db, "s"))
+			if tc.salvaged < 0 {
+				require.Positive(t, before, "records salvaged into outbox/s")
+			} else {
+				require.Equal(t, tc.salvaged, before, "records salvaged into outbox/s")
+			}
 			put(t, db, &store.Entry{Sink: "s"})
-			require.Len(t, all(t, db, "s"), 1)
+			require.Len(t, all(t, db, "s"), before+1)
+			if tc.corrupt > 0 {
+				require.Equal(t, tc.corrupt, rep.Corrupt)
+				dead := allDead(t, db, "s")
+				require.Len(t, dead, tc.corrupt)
+				require.Contains(t, dead[0].Reason, "corrupt record: ")
+				require.NotEmpty(t, dead[0].Corrupt)
+			}
 		})
 	}
 }
@@ -381,7 +407,21 @@ func TestNoVerifySkipsRecordCheckButCheckReportsAll(t *testing.T) {
 	require.ErrorContains(t, err, "2 problems")
 	require.ErrorContains(t, err, "outbox/s/2")
 	require.ErrorContains(t, err, "outbox/s/4")
-	require.ErrorContains(t, db.Scan("s", 0, 0, func(store.Entry) error { return nil }), "outbox/s/2")
+
+	// Scan hands the damaged records out marked corrupt, with their raw bytes, and
+	// never as events.
+	var corrupt []store.Entry
+	require.NoError(t, db.Scan("s", 0, 0, func(e store.Entry) error {
+		if e.Corrupt != "" {
+			corrupt = append(corrupt, e)
+		}
+		return nil
+	}))
+	require.Len(t, corrupt, 2)
+	require.Equal(t, uint64(2), corrupt[0].Seq)
+	require.Equal(t, []byte{7}, corrupt[0].Data)
+	require.Contains(t, corrupt[0].Corrupt, "corrupt record: outbox/s/2")
+	require.Equal(t, uint64(4), corrupt[1].Seq)
 }
 
 func TestReopenLargeEntries(t *testing.T) {

@@ -17,6 +17,9 @@ const scanChunk = 256
 
 // Scan calls fn for the entries of sink's outbox with Seq > afterSeq, in ascending Seq
 // order, at most limit of them (limit <= 0: all). Data is a copy the caller may keep.
+// A record that fails its checksum, does not decode or says it belongs elsewhere is
+// passed with Corrupt set and its raw bytes as Data: the caller dead-letters it
+// (Batch.DeadLetter keeps the mark) and must not deliver it.
 // fn runs outside any transaction, in chunks, so it may call other DB methods; an
 // entry committed during the scan may or may not be seen. An error from fn stops the
 // scan and is returned. A sink without an outbox has no entries.
@@ -56,9 +59,11 @@ func (db *DB) scan(parent []byte, sink string, after uint64, limit int, fn func(
 				if !ok || v == nil {
 					return fmt.Errorf("scan %s/%s: malformed key %x", parent, sink, k)
 				}
-				r, err := decodeRecord(v, true)
+				r, err := decodeAt(v, parent, sink, seq, true)
 				if err != nil {
-					return fmt.Errorf("scan %s/%s/%d: %w", parent, sink, seq, err)
+					// Never hand out an altered record: the caller gets the raw bytes
+					// marked corrupt, to dead-letter.
+					r = corruptRecord(parent, sink, seq, v, err, time.Time{})
 				}
 				chunk = append(chunk, seqRecord{seq, r})
 			}
@@ -162,13 +167,12 @@ func (db *DB) Stats() (Stats, error) {
 				n := sb.Stats().KeyN
 				var first time.Time
 				if _, v := sb.Cursor().First(); v != nil {
-					r, err := decodeRecord(v, false)
-					if err != nil {
-						return fmt.Errorf("stats %s/%s: %w", name, k, err)
-					}
-					first = r.enqueued
-					if dead {
-						first = r.at
+					// A corrupt first record leaves the age unknown; Check reports it.
+					if r, err := decodeRecord(v, false); err == nil {
+						first = r.enqueued
+						if dead {
+							first = r.at
+						}
 					}
 				}
 				if dead {

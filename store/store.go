@@ -12,8 +12,11 @@ import (
 )
 
 // schemaVersion is the layout version this build writes. Open refuses a file with a
-// higher one (ErrSchemaNewer) and would migrate a lower one.
-const schemaVersion = 1
+// higher one (ErrSchemaNewer) and upgrades a lower one by rewriting meta/schema once.
+// Schema 2 added record version 2 (self-describing, checksummed); a schema 1 file's
+// version 1 records still read, and an edgerelay that knows only schema 1 refuses a
+// schema 2 file cleanly instead of taking its new records for damage.
+const schemaVersion = 2
 
 // Bucket and key names of the layout.
 var (
@@ -51,8 +54,11 @@ type DB struct {
 	path     string
 	log      *slog.Logger
 	pageSize int
+	readOnly bool // opened by OpenReadOnly
 
 	movedTo, reason string // set once by Open when it quarantined the previous file
+	salvage         *SalvageReport
+	salvageErr      error
 
 	closed       atomic.Bool
 	commits      atomic.Uint64
@@ -67,8 +73,14 @@ func (db *DB) Path() string { return db.path }
 
 // Quarantined reports whether Open found the file corrupt. If so, movedTo is where the
 // damaged file now lives (it is never deleted), reason says what was wrong, and the DB
-// is a fresh, empty store. Both are empty when the file was healthy.
+// is a fresh store holding what Salvaged reports. Both are empty when the file was
+// healthy.
 func (db *DB) Quarantined() (movedTo, reason string) { return db.movedTo, db.reason }
+
+// Salvaged reports, when Open quarantined the file, what it salvaged from it into
+// this DB (see Salvage); err says why the salvage failed, the DB then starting empty.
+// Both are zero when the file was healthy.
+func (db *DB) Salvaged() (rep *SalvageReport, err error) { return db.salvage, db.salvageErr }
 
 // Close closes the store, waiting for a running transaction to end. Every later call
 // of a DB method returns ErrClosed; a second Close returns nil.

@@ -15,6 +15,7 @@ import (
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgerelay/edgerelay/adapters"
@@ -71,7 +72,7 @@ func startMochi(t *testing.T, acl func(topic string, write bool) bool) testBroke
 		acl = func(string, bool) bool { return true }
 	}
 	require.NoError(t, srv.AddHook(&aclHook{acl: acl}, nil))
-	rec := &recorder{sent: map[string][]uint16{}, acked: map[string][]uint16{}}
+	rec := &recorder{sent: map[string][]uint16{}, acked: map[string][]uint16{}, queued: map[string]int{}}
 	require.NoError(t, srv.AddHook(rec, nil))
 	tcp := listeners.NewTCP(listeners.Config{ID: "t", Address: "127.0.0.1:0"})
 	require.NoError(t, srv.AddListener(tcp))
@@ -99,14 +100,37 @@ func (h *aclHook) OnACLCheck(_ *mochi.Client, topic string, write bool) bool {
 // PUBLISH packets the broker sent and of the PUBACK packets it read.
 type recorder struct {
 	mochi.HookBase
-	mu    sync.Mutex
-	sent  map[string][]uint16 // guarded by mu
-	acked map[string][]uint16 // guarded by mu
+	mu     sync.Mutex
+	sent   map[string][]uint16 // guarded by mu
+	acked  map[string][]uint16 // guarded by mu
+	queued map[string]int      // QoS 1 and 2 messages put in a session's inflight; guarded by mu
 }
 
 func (r *recorder) ID() string { return "test-recorder" }
 func (r *recorder) Provides(b byte) bool {
-	return b == mochi.OnPacketSent || b == mochi.OnPacketRead
+	return b == mochi.OnPacketSent || b == mochi.OnPacketRead || b == mochi.OnQosPublish
+}
+
+// OnQosPublish runs when Mochi puts a message in a session's inflight, whether or not
+// the client is connected, and again for each resend.
+func (r *recorder) OnQosPublish(cl *mochi.Client, _ packets.Packet, _ int64, _ int) {
+	r.mu.Lock()
+	r.queued[cl.ID]++
+	r.mu.Unlock()
+}
+
+// waitQueued waits until Mochi has put at least n messages in the session of client
+// id. Mochi acknowledges a PUBLISH before it routes it to the subscribers, and a
+// message routed to a session while a new connection takes the session over is lost
+// (the new connection has already copied the inflight messages), so a test that
+// publishes to a stopped persistent subscriber waits for this before it reconnects.
+func (r *recorder) waitQueued(t *testing.T, id string, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.queued[id] >= n
+	}, 10*time.Second, time.Millisecond, "Mochi never queued %d messages for %s", n, id)
 }
 func (r *recorder) OnPacketSent(cl *mochi.Client, pk packets.Packet, _ []byte) {
 	if pk.FixedHeader.Type == packets.Publish && pk.FixedHeader.Qos == 1 {
@@ -316,7 +340,7 @@ func (p *recPublisher) snapshot() (events, accepted []*adapters.Event) {
 // waitAccepted waits until every payload in want was accepted at least once.
 func (p *recPublisher) waitAccepted(t *testing.T, want []string) {
 	t.Helper()
-	require.Eventually(t, func() bool {
+	ok := assert.Eventually(t, func() bool {
 		_, acc := p.snapshot()
 		got := map[string]bool{}
 		for _, e := range acc {
@@ -328,10 +352,12 @@ func (p *recPublisher) waitAccepted(t *testing.T, want []string) {
 			}
 		}
 		return true
-	}, 20*time.Second, 5*time.Millisecond, "not every payload was accepted: %v", payloadsOf(p.accepted2()))
+	}, 20*time.Second, 5*time.Millisecond)
+	if !ok {
+		_, acc := p.snapshot()
+		t.Fatalf("not every payload was accepted: want %v, accepted %v", want, payloadsOf(acc))
+	}
 }
-
-func (p *recPublisher) accepted2() []*adapters.Event { _, a := p.snapshot(); return a }
 
 func payloadsOf(es []*adapters.Event) []string {
 	out := make([]string, len(es))

@@ -172,6 +172,9 @@ func TestSourceResumesSession(t *testing.T) {
 		for _, p := range want {
 			h.Inject(t, []byte(p))
 		}
+		if b.rec != nil {
+			b.rec.waitQueued(t, h.cfg.ClientID, len(want))
+		}
 		h.health = newHealthRec()
 		runSource(t, h.New(t), pub)
 		pub.waitAccepted(t, want)

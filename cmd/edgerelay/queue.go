@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +18,8 @@ import (
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/cmd/edgerelay/internal/buildinfo"
+	"github.com/edgerelay/edgerelay/daemon/config"
+	"github.com/edgerelay/edgerelay/daemon/pipeline"
 	"github.com/edgerelay/edgerelay/daemon/state"
 	"github.com/edgerelay/edgerelay/store"
 )
@@ -24,6 +28,7 @@ import (
 type queueOpts struct {
 	config string
 	path   string
+	cfg    *config.Config // loaded by resolve when a configuration is at hand
 }
 
 func (q *queueOpts) flags(c *cobra.Command) {
@@ -31,28 +36,102 @@ func (q *queueOpts) flags(c *cobra.Command) {
 	c.Flags().StringVar(&q.path, "store", "", "store file (default: store.path of the configuration)")
 }
 
-// open opens the store the daemon would use. It fails with a clear message while the
-// daemon holds the file.
-func (q *queueOpts) open() (*store.DB, error) {
-	path := q.path
-	if path == "" {
-		cfg, err := loadConfig(q.config)
-		if err != nil {
-			return nil, err
-		}
-		path = cfg.Store.Path
+// resolve finds the store path: --store, else store.path of the configuration. The
+// configuration (-c, else $EDGERELAY_CONFIG, else the built-in default when --store is
+// not given) is kept for its sink names.
+func (q *queueOpts) resolve() (string, error) {
+	if q.path != "" && q.config == "" && os.Getenv("EDGERELAY_CONFIG") == "" {
+		return q.path, nil
 	}
-	db, err := store.Open(path, store.Options{Timeout: 500 * time.Millisecond})
+	cfg, err := loadConfig(q.config)
+	if err != nil {
+		return "", err
+	}
+	q.cfg = cfg
+	if q.path != "" {
+		return q.path, nil
+	}
+	return cfg.Store.Path, nil
+}
+
+func lockHint(err error) error {
 	if errors.Is(err, store.ErrLocked) {
-		return nil, fmt.Errorf("%w (stop the daemon first: systemctl stop edgerelay)", err)
+		return fmt.Errorf("%w (stop the daemon first: systemctl stop edgerelay)", err)
 	}
+	return err
+}
+
+// openRead opens the store read-only, for the commands that only inspect: nothing is
+// created, written or quarantined. verify walks every record as well.
+func (q *queueOpts) openRead(verify bool) (*store.DB, error) {
+	path, err := q.resolve()
 	if err != nil {
 		return nil, err
 	}
-	if moved, reason := db.Quarantined(); moved != "" {
-		fmt.Printf("warning: the store was corrupt and has been moved to %s (%s)\n", moved, reason)
+	db, err := store.OpenReadOnly(path, store.Options{Timeout: 500 * time.Millisecond, NoVerify: !verify})
+	return db, lockHint(err)
+}
+
+// openWrite opens the store for the commands that change it, once a read-only open
+// has shown it exists and is sound: a damaged store is reported (see queue salvage),
+// never quarantined behind the operator's back.
+func (q *queueOpts) openWrite() (*store.DB, error) {
+	ro, err := q.openRead(true)
+	if err != nil {
+		return nil, err
+	}
+	path := ro.Path()
+	if err := ro.Close(); err != nil {
+		return nil, err
+	}
+	db, err := store.Open(path, store.Options{Timeout: 500 * time.Millisecond})
+	if err != nil {
+		return nil, lockHint(err)
+	}
+	if moved, reason := db.Quarantined(); moved != "" { // damaged between the two opens
+		_ = db.Close()
+		return nil, fmt.Errorf("the store went bad while opening it and was moved to %s (%s)", moved, reason)
 	}
 	return db, nil
+}
+
+// knownSink refuses a sink that is neither configured nor in the store, listing what
+// exists. role is "--sink", "--from" or "--to".
+func (q *queueOpts) knownSink(db *store.DB, role, name string, inStoreOnly bool) error {
+	stored, err := db.Sinks()
+	if err != nil {
+		return err
+	}
+	if slices.Contains(stored, name) {
+		return nil
+	}
+	var configured []string
+	if q.cfg != nil {
+		for _, s := range q.cfg.Sinks {
+			configured = append(configured, s.Name)
+		}
+		configured = append(configured, pipeline.RejectedSink)
+	}
+	if !inStoreOnly && slices.Contains(configured, name) {
+		return nil
+	}
+	list := func(l []string) string {
+		if len(l) == 0 {
+			return "none"
+		}
+		return strings.Join(l, ", ")
+	}
+	where := "configured nor in the store"
+	if inStoreOnly {
+		where = "in the store"
+	}
+	msg := fmt.Sprintf("%s %q: no such sink %s (in the store: %s", role, name, where, list(stored))
+	if q.cfg != nil {
+		msg += "; configured: " + list(configured)
+	} else if !inStoreOnly {
+		msg += "; give -c to also accept the configured sinks"
+	}
+	return &codeError{exitUsage, errors.New(msg + ")")}
 }
 
 func queueCmd(stdout io.Writer) *cobra.Command {
@@ -60,7 +139,8 @@ func queueCmd(stdout io.Writer) *cobra.Command {
 		Use:   "queue",
 		Short: "Inspect and repair the durable queue (with the daemon stopped)",
 	}
-	c.AddCommand(queueStats(stdout), queueList(stdout), queueRetry(stdout), queueDrop(stdout), queueCheck(stdout))
+	c.AddCommand(queueStats(stdout), queueList(stdout), queueRetry(stdout), queueDrop(stdout),
+		queueMove(stdout), queueCheck(stdout), queueSalvage(stdout))
 	return c
 }
 
@@ -69,10 +149,10 @@ func queueStats(stdout io.Writer) *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "stats",
-		Short: "Pending and dead-lettered events per sink, and the sources' saved state",
+		Short: "Pending and dead-lettered events per sink, and the sources' saved state (read-only)",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			db, err := q.open()
+			db, err := q.openRead(false)
 			if err != nil {
 				return err
 			}
@@ -147,16 +227,20 @@ func queueList(stdout io.Writer) *cobra.Command {
 	var limit int
 	c := &cobra.Command{
 		Use:   "list",
-		Short: "List queued (or, with --dead, dead-lettered) events",
+		Short: "List queued (or, with --dead, dead-lettered) events (read-only)",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			db, err := q.open()
+			db, err := q.openRead(false)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
 			sinks := []string{sink}
-			if sink == "" {
+			if sink != "" {
+				if err := q.knownSink(db, "--sink", sink, false); err != nil {
+					return err
+				}
+			} else {
 				if sinks, err = db.Sinks(); err != nil {
 					return err
 				}
@@ -170,13 +254,13 @@ func queueList(stdout io.Writer) *cobra.Command {
 			for _, s := range sinks {
 				if dead {
 					err = db.ScanDead(s, 0, limit, func(d store.Dead) error {
-						ev := describe(d.Data)
+						ev := describe(d.Entry)
 						fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", s, d.Seq, ev.ID, ev.Topic, d.Key, age(d.At), oneLine(d.Reason))
 						return nil
 					})
 				} else {
 					err = db.Scan(s, 0, limit, func(e store.Entry) error {
-						ev := describe(e.Data)
+						ev := describe(e)
 						next := "now"
 						if time.Until(e.NextAttempt) > 0 {
 							next = "in " + time.Until(e.NextAttempt).Round(time.Second).String()
@@ -199,8 +283,13 @@ func queueList(stdout io.Writer) *cobra.Command {
 	return c
 }
 
-func describe(data []byte) adapters.Event {
+func describe(e store.Entry) adapters.Event {
 	var ev adapters.Event
+	if e.Corrupt != "" {
+		ev.ID = "(corrupt)"
+		return ev
+	}
+	data := e.Data
 	if err := ev.UnmarshalBinary(data); err != nil {
 		ev.ID = "(undecodable)"
 	}
@@ -247,16 +336,22 @@ func queueRetry(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			db, err := q.open()
+			db, err := q.openWrite()
 			if err != nil {
 				return err
 			}
 			defer db.Close()
+			if err := q.knownSink(db, "--sink", sink, false); err != nil {
+				return err
+			}
 			n, err := db.Retry(sink, seqs)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "%d dead letter(s) of %s queued for delivery again\n", n, sink)
+			if c := corruptDead(db, sink); c > 0 {
+				fmt.Fprintf(stdout, "%d corrupt dead letter(s) of %s stay: a record that failed its checksum is never delivered (queue list --dead shows them, queue drop --dead removes them)\n", c, sink)
+			}
 			return nil
 		},
 	}
@@ -278,11 +373,14 @@ func queueDrop(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			db, err := q.open()
+			db, err := q.openWrite()
 			if err != nil {
 				return err
 			}
 			defer db.Close()
+			if err := q.knownSink(db, "--sink", sink, false); err != nil {
+				return err
+			}
 			n, err := db.Drop(sink, dead, seqs)
 			if err != nil {
 				return err
@@ -306,22 +404,102 @@ func queueCheck(stdout io.Writer) *cobra.Command {
 	var q queueOpts
 	c := &cobra.Command{
 		Use:   "check",
-		Short: "Check the store's structure and every record",
+		Short: "Check the store's structure and every record (read-only; exits 1 naming the damage)",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			db, err := q.open()
+			db, err := q.openRead(false)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
 			if err := db.Check(); err != nil {
-				return err
+				return fmt.Errorf("%w\nthe file was not changed; `edgerelay queue salvage` recovers what is readable", err)
 			}
 			fmt.Fprintf(stdout, "store %s: OK\n", db.Path())
 			return nil
 		},
 	}
 	q.flags(c)
+	return c
+}
+
+// corruptDead counts sink's dead letters that hold a corrupt record.
+func corruptDead(db *store.DB, sink string) int {
+	n := 0
+	_ = db.ScanDead(sink, 0, 0, func(d store.Dead) error {
+		if d.Corrupt != "" {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+func queueMove(stdout io.Writer) *cobra.Command {
+	var q queueOpts
+	var from, to string
+	c := &cobra.Command{
+		Use:   "move --from OLD --to NEW",
+		Short: "Move a sink's queued events and dead letters to another sink (a renamed or removed sink)",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if from == "" || to == "" {
+				return &codeError{exitUsage, errors.New("--from and --to are required")}
+			}
+			if from == to {
+				return &codeError{exitUsage, fmt.Errorf("--from and --to are both %q", from)}
+			}
+			db, err := q.openWrite()
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if err := q.knownSink(db, "--from", from, true); err != nil {
+				return err
+			}
+			if err := q.knownSink(db, "--to", to, false); err != nil {
+				return err
+			}
+			m, err := db.Move(from, to)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "moved %d queued event(s) and %d dead letter(s) of %s to the end of %s\n", m.Outbox, m.Dead, from, to)
+			return nil
+		},
+	}
+	q.flags(c)
+	c.Flags().StringVar(&from, "from", "", "the sink whose events to move (one in the store)")
+	c.Flags().StringVar(&to, "to", "", "the sink that gets them (configured or in the store)")
+	return c
+}
+
+func queueSalvage(stdout io.Writer) *cobra.Command {
+	var q queueOpts
+	var out string
+	c := &cobra.Command{
+		Use:   "salvage [--store FILE] [--out FILE]",
+		Short: "Recover every readable record of a damaged store into a new file, and say what was lost",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			path, err := q.resolve()
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				out = path + ".salvaged"
+			}
+			rep, err := store.Salvage(path, out, store.Options{Timeout: 500 * time.Millisecond})
+			if err != nil {
+				return lockHint(err)
+			}
+			fmt.Fprintf(stdout, "%s: %s\nwrote %s (%s is unchanged); to use it, stop the daemon and move it to store.path\n",
+				path, &rep, out, path)
+			return nil
+		},
+	}
+	q.flags(c)
+	c.Flags().StringVar(&out, "out", "", "the new store file, which must not exist (default: the store's path + .salvaged)")
 	return c
 }
 

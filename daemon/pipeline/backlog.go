@@ -73,6 +73,12 @@ func (l *lane) loadPage() {
 		if _, ok := l.forgetting[e.Seq]; ok {
 			continue
 		}
+		if e.Corrupt != "" { // failed its checksum: dead-lettered as corrupt, never delivered
+			l.depth--
+			l.forgetting[e.Seq] = struct{}{}
+			ops = append(ops, op{kind: opDead, seq: e.Seq, entry: e, reason: e.Corrupt})
+			continue
+		}
 		ev := new(adapters.Event)
 		if err := ev.UnmarshalBinary(e.Data); err != nil {
 			l.depth--

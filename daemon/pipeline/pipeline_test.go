@@ -155,6 +155,24 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// waitCount waits until count reaches n. It fails when count has not moved for 20
+// seconds, not after a fixed total: a large volume takes what it takes on a loaded
+// machine (the race detector, other builds), and only a stall is a bug.
+func waitCount(t *testing.T, what string, n int, count func() int) {
+	t.Helper()
+	last, moved := count(), time.Now()
+	for last < n {
+		time.Sleep(5 * time.Millisecond)
+		if c := count(); c != last {
+			last, moved = c, time.Now()
+			continue
+		}
+		if time.Since(moved) > 20*time.Second {
+			t.Fatalf("timed out waiting for %s: stuck at %d of %d for 20s", what, last, n)
+		}
+	}
+}
+
 func wait(t *testing.T, ch <-chan struct{}, what string) {
 	t.Helper()
 	select {

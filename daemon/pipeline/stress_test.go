@@ -26,7 +26,7 @@ func TestBurstThroughBacklogDeliversEachOnce(t *testing.T) {
 	done, errs := publish(t, h.p, n, 64)
 	wait(t, done, "done callbacks")
 	require.Zero(t, errs.Load())
-	waitFor(t, "every event delivered", func() bool { return len(sink.received()) >= n })
+	waitCount(t, "every event delivered", n, func() int { return len(sink.received()) })
 	got := sink.received()
 	require.Len(t, got, n, "duplicates without a crash")
 	require.Len(t, checkOrder(t, got), n)

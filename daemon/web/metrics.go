@@ -38,6 +38,10 @@ const (
 	// MetricStoreQuarantined is 1 when a corrupt store file was moved aside at startup
 	// and the daemon runs on a fresh one, else 0.
 	MetricStoreQuarantined = "edgerelay_store_quarantined"
+	// MetricStoreStranded is the number of entries, found at start, in an outbox or
+	// dead-letter bucket of a sink the configuration no longer has (renamed or
+	// removed). Labels: sink, bucket ("outbox" or "dead").
+	MetricStoreStranded = "edgerelay_store_stranded"
 	// MetricBusDropped counts the daemon events (package daemon/events) a bus
 	// subscriber lost because it did not read them in time. Labels: subscriber.
 	MetricBusDropped = "edgerelay_bus_dropped_total"
@@ -135,6 +139,13 @@ func (m *Metrics) StoreBytesWritten() *metrics.Counter { return m.storeBytesWrit
 
 // StoreQuarantined returns the gauge to Set to 1 when a corrupt store was moved aside.
 func (m *Metrics) StoreQuarantined() *metrics.Gauge { return m.storeQuarantined }
+
+// StoreStranded reports n entries stranded in bucket ("outbox" or "dead") of the
+// unconfigured sink.
+func (m *Metrics) StoreStranded(sink, bucket string, n int) {
+	v := float64(n)
+	m.callbackGauge(series(MetricStoreStranded, "sink", sink, "bucket", bucket), func() float64 { return v })
+}
 
 func (m *Metrics) callbackGauge(name string, f func() float64) {
 	m.mu.Lock()
