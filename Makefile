@@ -7,6 +7,10 @@
 #   make cross    release binaries for every target into dist/, plus core-only
 #                 (all adapters omitted) ones, with a size table
 #   make bench    regenerate docs/benchmarks.md
+#   make fuzz     run every go test -fuzz target for FUZZTIME each (default 60s,
+#                 e.g. make fuzz FUZZTIME=3m); a crasher is written to the package's
+#                 testdata/fuzz/<FuzzName>/ and fails the run. The seed corpora run
+#                 with every go test anyway.
 #   make package  .deb and .ipk packages into dist/packages/ (installs nfpm)
 #   make clean
 
@@ -59,7 +63,23 @@ NFPM_VERSION := v2.45.2
 NFPM         := bin/nfpm-$(NFPM_VERSION)/nfpm
 PKG_VERSION   = $(shell sh packaging/version.sh '$(VERSION)')
 
-.PHONY: all build run test lint cross bench package clean
+# Fuzz targets, package and function; one go test -fuzz run each (Go fuzzes one
+# target at a time). -parallel 1 keeps a small machine usable meanwhile.
+FUZZTIME ?= 60s
+FUZZ := \
+	./adapters                    FuzzEventRoundTrip \
+	./adapters                    FuzzEventUnmarshal \
+	./adapters/topic              FuzzMatch \
+	./adapters/ilert              FuzzEncode \
+	./adapters/ilert              FuzzCheckEvent \
+	./adapters/ilert/internal/jsonscan FuzzScan \
+	./adapters/ilert/mapping      FuzzTransform \
+	./adapters/ilert/ingest       FuzzHandler \
+	./daemon/config               FuzzParse \
+	./store                       FuzzRecordRoundTrip \
+	./store                       FuzzDecodeRecord
+
+.PHONY: all build run test lint cross bench fuzz package clean
 
 all: build
 
@@ -106,6 +126,13 @@ cross:
 	@s=$$(stat -c %s dist/edgerelay-core_linux_armv7); if [ $$s -gt $$(($(CORE_BUDGET_MIB) * 1048576)) ]; then \
 		echo "dist/edgerelay-core_linux_armv7 is $$s bytes, over the $(CORE_BUDGET_MIB) MiB budget (W8)" >&2; exit 1; fi
 	GO='$(GO)' bash .ci/check-reflect.sh $(MAIN)
+
+fuzz:
+	@set -e; set -- $(FUZZ); while [ $$# -gt 0 ]; do \
+		echo "$(GO) test $$1 -run '^$$' -fuzz '^$$2$$' -fuzztime $(FUZZTIME) -parallel 1"; \
+		$(GO) test $$1 -run '^$$' -fuzz "^$$2\$$" -fuzztime $(FUZZTIME) -parallel 1; \
+		shift 2; \
+	done
 
 bench:
 	$(GO) run ./cmd/edgerelay-bench -out docs/benchmarks.md $(BENCHFLAGS)

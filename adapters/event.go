@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -67,13 +68,24 @@ func NewID() string {
 
 const codecVersion = 1
 
+// maxAttrsHint caps the attribute map's size hint when decoding; more attributes
+// grow the map as they are read.
+const maxAttrsHint = 16
+
 // ErrCorruptEvent is returned by UnmarshalBinary for bytes that are not an encoded
 // event.
 var ErrCorruptEvent = errors.New("corrupt event encoding")
 
+// zeroReceived is the encoding of a zero Received: time.Time{} has no Unix
+// nanoseconds (UnixNano's result is undefined before 1678), and it must decode as
+// zero again.
+const zeroReceived = math.MinInt64
+
 // MarshalBinary encodes the event compactly for the store: a version byte, then
 // length-prefixed fields. Attributes are written in key order so equal events encode
-// to equal bytes.
+// to equal bytes. Received keeps its instant (not its location) between the years
+// 1678 and 2262, the range of Unix nanoseconds in an int64; a zero Received stays
+// zero.
 func (e *Event) MarshalBinary() ([]byte, error) {
 	n := 1 + 8 + 6*binary.MaxVarintLen64 + len(e.ID) + len(e.Kind) + len(e.Key) +
 		len(e.Source) + len(e.Topic) + len(e.Payload)
@@ -82,7 +94,11 @@ func (e *Event) MarshalBinary() ([]byte, error) {
 	}
 	b := make([]byte, 0, n)
 	b = append(b, codecVersion)
-	b = binary.BigEndian.AppendUint64(b, uint64(e.Received.UnixNano()))
+	ns := int64(zeroReceived)
+	if !e.Received.IsZero() {
+		ns = e.Received.UnixNano()
+	}
+	b = binary.BigEndian.AppendUint64(b, uint64(ns))
 	for _, s := range []string{e.ID, e.Kind, e.Key, e.Source, e.Topic} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
@@ -111,7 +127,10 @@ func (e *Event) UnmarshalBinary(b []byte) error {
 	if len(b) < 9 || b[0] != codecVersion {
 		return ErrCorruptEvent
 	}
-	e.Received = time.Unix(0, int64(binary.BigEndian.Uint64(b[1:9])))
+	e.Received = time.Time{}
+	if ns := int64(binary.BigEndian.Uint64(b[1:9])); ns != zeroReceived {
+		e.Received = time.Unix(0, ns)
+	}
 	b = b[9:]
 	next := func() ([]byte, bool) {
 		l, n := binary.Uvarint(b)
@@ -134,13 +153,15 @@ func (e *Event) UnmarshalBinary(b []byte) error {
 	e.Source, e.Topic = string(fields[3]), string(fields[4])
 	e.Payload = append([]byte(nil), fields[5]...)
 	count, n := binary.Uvarint(b)
-	if n <= 0 || count > uint64(len(b)) {
+	// Each attribute takes at least two bytes (two lengths), and the map's size hint
+	// is capped: a corrupt count must not allocate beyond what the input holds.
+	if n <= 0 || count > uint64(len(b)-n)/2 {
 		return fmt.Errorf("%w: attribute count", ErrCorruptEvent)
 	}
 	b = b[n:]
 	e.Attrs = nil
 	if count > 0 {
-		e.Attrs = make(map[string]string, count)
+		e.Attrs = make(map[string]string, min(count, maxAttrsHint))
 	}
 	for i := uint64(0); i < count; i++ {
 		k, ok1 := next()

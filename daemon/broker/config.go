@@ -117,7 +117,7 @@ func (c Config) withDefaults() Config {
 // Validate reports every problem at once, each naming its YAML key under broker.
 func (c *Config) Validate() error {
 	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf("broker."+format, args...)) }
 	switch c.Enabled {
 	case "", EnabledAuto, EnabledTrue, EnabledFalse:
 	default:

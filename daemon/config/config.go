@@ -17,7 +17,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -227,11 +226,7 @@ func Parse(b []byte, file string) (*Config, error) {
 	cerr := &Error{File: file}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		if !strings.HasPrefix(msg, "line ") {
-			msg = fmt.Sprintf("line %d: %s", badByteLine(b), msg)
-		}
-		cerr.Problems = append(cerr.Problems, msg)
+		cerr.Problems = append(cerr.Problems, syntaxProblem(b, err))
 		return nil, cerr
 	}
 	cfg := defaults()
@@ -285,23 +280,6 @@ func Parse(b []byte, file string) (*Config, error) {
 		return nil, cerr
 	}
 	return cfg, nil
-}
-
-// badByteLine returns the line of the first byte yaml refuses before parsing (a
-// control character, invalid UTF-8), for its errors that name no line; 1 if none.
-func badByteLine(b []byte) int {
-	line := 1
-	for i := 0; i < len(b); {
-		r, n := utf8.DecodeRune(b[i:])
-		if r == utf8.RuneError && n <= 1 || r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0x7f {
-			return line
-		}
-		if r == '\n' {
-			line++
-		}
-		i += n
-	}
-	return 1
 }
 
 func defaults() *Config {
@@ -553,6 +531,7 @@ func keys(m map[string]bool) []string {
 	for k := range m {
 		out = append(out, k)
 	}
+	slices.Sort(out) // closest keeps the first of equally close names: not map order
 	return out
 }
 
@@ -743,7 +722,7 @@ func decodeTransform(r *Route, i int, cerr *Error) *Transform {
 func decodeChecked(n *yaml.Node, v any, t reflect.Type, path string) []string {
 	problems := checkValues(n, t, path)
 	if err := n.Decode(v); err != nil {
-		for _, p := range yamlProblems(err) {
+		for _, p := range yamlProblems(n, err) {
 			if len(problems) == 0 || !strings.Contains(p, "cannot unmarshal") {
 				problems = append(problems, p)
 			}
@@ -752,13 +731,14 @@ func decodeChecked(n *yaml.Node, v any, t reflect.Type, path string) []string {
 	return problems
 }
 
-// yamlProblems splits a yaml decode error into one problem per line.
-func yamlProblems(err error) []string {
+// yamlProblems splits the error of decoding n into one problem per line, each
+// with its line (see decodeProblem).
+func yamlProblems(n *yaml.Node, err error) []string {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		return te.Errors
 	}
-	return []string{strings.TrimPrefix(err.Error(), "yaml: ")}
+	return []string{decodeProblem(n, err)}
 }
 
 // splitJoined flattens an errors.Join tree into messages.

@@ -78,8 +78,8 @@ func TestEveryProblemHasALine(t *testing.T) {
 // invalid UTF-8) get the line of the byte at fault.
 func TestSyntaxErrorsHaveALine(t *testing.T) {
 	for _, tc := range []struct{ name, yaml, want string }{
-		{"control character", "store:\n  path: /tmp/q.db\n  x: \"a\x01\"\n", "line 3: control characters are not allowed"},
-		{"invalid UTF-8", "store:\n  path: \xff\n", "line 2: invalid leading UTF-8 octet"},
+		{"control character", "store:\n  path: /tmp/q.db\n  x: \"a\x01\"\n", "line 3: control characters are not allowed (byte 32)"},
+		{"invalid UTF-8", "store:\n  path: \xff\n", "line 2: invalid leading UTF-8 octet (byte 15)"},
 		{"bad indentation", "store:\n path: a\n  x: b\n", "line 3: mapping values are not allowed in this context"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

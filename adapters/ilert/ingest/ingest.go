@@ -20,9 +20,11 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/ilert"
@@ -150,6 +152,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusUnauthorized, msgAuth)
 		return
 	}
+	// ServeMux would answer a path with "//", "." or ".." steps with a redirect to
+	// its cleaned form; such a path is none of this API's, so it is a 404 like any
+	// other unknown path.
+	if !cleanPath(r.URL.Path) {
+		h.reject(r, RejectNotFound, "path not in clean form")
+		http.NotFound(w, r)
+		return
+	}
 	if _, pattern := h.mux.Handler(r); pattern == "" {
 		h.reject(r, RejectNotFound, "no such path")
 	}
@@ -167,6 +177,19 @@ func (h *Handler) reject(r *http.Request, reason, detail string) {
 	}
 	h.opts.Limiter.Warn(h.opts.Log, "reject:"+reason, "ilert_http refused a request",
 		"reason", reason, "detail", detail, "remote", host, "method", r.Method)
+}
+
+// cleanPath reports whether p is rooted and already in the form ServeMux cleans
+// paths to (path.Clean, keeping a trailing slash).
+func cleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
 }
 
 // authorized reports whether r carries "Authorization: Bearer <Token>" (scheme in
@@ -252,6 +275,13 @@ func (h *Handler) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := r.PathValue("key")
+	if !utf8.ValidString(key) {
+		// json.Marshal would put U+FFFD in the payload in place of the bad bytes:
+		// the payload's key and the event's would differ, and neither is a key
+		// ilert can have.
+		writeText(w, http.StatusBadRequest, "Heartbeat key is not valid UTF-8")
+		return
+	}
 	payload, err := json.Marshal(map[string]string{"integrationKey": key})
 	if err != nil {
 		writeText(w, http.StatusInternalServerError, msgHeartbeat)

@@ -62,6 +62,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: %q has leading or trailing spaces", p.name, p.val))
 		}
 	}
+	if err := pathSegment(c.EventKey); c.EventKey != "" && err != nil {
+		errs = append(errs, fmt.Errorf("event_key: the key %w", err))
+	}
 	if c.FilterVal != "" && c.FilterKey == "" {
 		errs = append(errs, errors.New("filter_val: has no effect without filter_key"))
 	}

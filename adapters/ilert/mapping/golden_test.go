@@ -32,7 +32,7 @@ var goldenConfigs = []struct {
 	{name: "filter", cfg: Config{FilterKey: "summary", FilterVal: "Pressure high on pump 3"}},
 	{name: "filter_key_only", cfg: Config{FilterKey: "a.b"}},
 	{name: "forward", cfg: Config{ForwardMessagePayload: true}},
-	{name: "forward_kafka", kafka: true, cfg: Config{ForwardMessagePayload: true, EventKey: "ev/key 1"}},
+	{name: "forward_kafka", kafka: true, cfg: Config{ForwardMessagePayload: true, EventKey: "ev key 1?"}},
 }
 
 // goldenTopics are the topics every input is mapped on.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/ilert"
@@ -108,8 +109,9 @@ func init() {
 //
 // Messages on no configured topic, and messages filter_key/filter_val rejects, are
 // skipped (adapters.ErrSkip). Payloads that cannot be converted (not a JSON object,
-// wrong field types, an unknown eventType or priority, a heartbeat without key, a
-// policy message without email or routing key) return an error naming the problem:
+// wrong field types, an unknown eventType or priority, a heartbeat without key, an
+// integration or heartbeat key that cannot be a URL path segment, a policy message
+// without email or routing key) return an error naming the problem:
 // the daemon keeps them as dead letters instead of dropping them as ilagent does.
 func (t *Transform) Transform(e *adapters.Event) (*adapters.Event, error) {
 	switch t.cfg.Topics.Classify(e.Topic) {
@@ -119,6 +121,9 @@ func (t *Transform) Transform(e *adapters.Event) (*adapters.Event, error) {
 		key, ok := HeartbeatKey(e.Payload)
 		if !ok {
 			return nil, fmt.Errorf("heartbeat on %q: payload is not a JSON object with a string integrationKey or apiKey", e.Topic)
+		}
+		if err := pathSegment(key); err != nil {
+			return nil, fmt.Errorf("heartbeat on %q: the heartbeat key %w", e.Topic, err)
 		}
 		return derive(e, adapters.KindHeartbeat, key, e.Payload, nil), nil
 	case Policy:
@@ -156,10 +161,31 @@ func (t *Transform) event(e *adapters.Event) (*adapters.Event, error) {
 	case res.Skip:
 		return nil, fmt.Errorf("event on %q: %s", e.Topic, res.Reason)
 	}
+	// The consumer's events path ends in the integration key; an empty one is the
+	// sink's configured key.
+	if res.IntegrationKey != "" {
+		if err := pathSegment(res.IntegrationKey); err != nil {
+			return nil, adapters.Permanent(fmt.Errorf("event on %q: the integration key %w", e.Topic, err))
+		}
+	}
 	for _, w := range res.Warnings {
 		t.log.Debug("mapping did not apply", "event_id", e.ID, "topic", e.Topic, "detail", w)
 	}
 	return derive(e, adapters.KindAlert, res.AlertKey, res.Body, t.attrs), nil
+}
+
+// pathSegment checks a key that the ilert sink puts in a URL path as one segment
+// (/api/v1/events/mqtt/{key}, /api/pings/{key}): escaped or not, ilert reads a '/' in
+// it as a path separator, and "." and ".." as path steps, so no such request can reach
+// the key. The error leaves the key out: keys are credentials.
+func pathSegment(key string) error {
+	switch {
+	case strings.Contains(key, "/"):
+		return errors.New("contains '/' and cannot be sent in the API path")
+	case key == "." || key == "..":
+		return errors.New("is a path step ('.' or '..') and cannot be sent in the API path")
+	}
+	return nil
 }
 
 // derive returns a copy of e with a new kind, key, payload and attributes, keeping its
