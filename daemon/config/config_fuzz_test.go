@@ -13,7 +13,6 @@ import (
 // lineRE finds the line a problem names.
 var lineRE = regexp.MustCompile(`\bline \d+\b`)
 
-
 // FuzzParse feeds arbitrary bytes to Parse (what Load does with a file's content).
 // It must never panic; a refusal is an *Error listing at least one problem, each
 // non-empty and naming its line (or, for a key checked after decoding, its key);
