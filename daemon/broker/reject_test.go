@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,34 +15,10 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/stretchr/testify/require"
 
+	"github.com/edgerelay/edgerelay/adapters/adaptertest"
 	"github.com/edgerelay/edgerelay/adapters/clock/clocktest"
 	"github.com/edgerelay/edgerelay/adapters/logx"
 )
-
-// lines is a slog.Handler that keeps every record as "LEVEL msg k=v ...".
-type lines struct {
-	mu  sync.Mutex
-	all []string
-}
-
-func (l *lines) Enabled(_ context.Context, lv slog.Level) bool { return lv >= slog.LevelInfo }
-func (l *lines) Handle(_ context.Context, r slog.Record) error {
-	var b strings.Builder
-	b.WriteString(r.Level.String() + " " + r.Message)
-	r.Attrs(func(a slog.Attr) bool { fmt.Fprintf(&b, " %s=%v", a.Key, a.Value); return true })
-	l.mu.Lock()
-	l.all = append(l.all, b.String())
-	l.mu.Unlock()
-	return nil
-}
-func (l *lines) WithAttrs([]slog.Attr) slog.Handler { return l }
-func (l *lines) WithGroup(string) slog.Handler      { return l }
-
-func (l *lines) get() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]string(nil), l.all...)
-}
 
 // counts is the broker's reject counter, by reason.
 type counts struct {
@@ -77,7 +52,7 @@ func TestAttackerLoopIsCountedNotLogged(t *testing.T) {
 		password  = "correct-horse"
 		guess     = "guessed-battery-staple"
 	)
-	log := &lines{}
+	log := &adaptertest.LogLines{}
 	b, err := New(Config{
 		Listen: "127.0.0.1:0", Enabled: EnabledTrue, Anonymous: AnonymousNever, MaxMessageBytes: 1024,
 		Users: []User{{Username: "dev", Password: password}},
@@ -170,7 +145,7 @@ func TestAttackerLoopIsCountedNotLogged(t *testing.T) {
 			_ = lv
 		}
 	}
-	got := log.get()
+	got := log.Lines()
 	check(got)
 	refused := 0
 	for _, l := range got {
@@ -184,8 +159,8 @@ func TestAttackerLoopIsCountedNotLogged(t *testing.T) {
 	// A minute later the flush writes one line per reason with the rest.
 	fake.Advance(time.Minute)
 	lim.Flush()
-	after := log.get()[len(got):]
-	t.Logf("the log of %d refusals:\n%s", badLogins+oversize+malformed+early, strings.Join(log.get(), "\n"))
+	after := log.Lines()[len(got):]
+	t.Logf("the log of %d refusals:\n%s", badLogins+oversize+malformed+early, strings.Join(log.Lines(), "\n"))
 	check(after)
 	require.Len(t, after, len(want), strings.Join(after, "\n"))
 	for r, n := range want {
@@ -230,7 +205,7 @@ func TestRejectReason(t *testing.T) {
 // TestQuietHandler: Mochi's records never reach the log without a message, with a
 // packet (its payload, a CONNECT's password) or unlimited.
 func TestQuietHandler(t *testing.T) {
-	log := &lines{}
+	log := &adaptertest.LogLines{}
 	b := &Broker{}
 	fake := clocktest.NewFake(time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC))
 	b.lim = logx.New(logx.Options{Now: fake.Now})
@@ -242,7 +217,7 @@ func TestQuietHandler(t *testing.T) {
 		mlog.Warn("error processing packet", "error", errors.New("x"), "pk", pk)
 		mlog.Info("added hook", "hook", "edgerelay-auth")
 	}
-	got := log.get()
+	got := log.Lines()
 	require.Len(t, got, 2*logx.DefaultBurst, strings.Join(got, "\n"))
 	for _, l := range got {
 		require.NotContains(t, l, "secret payload")

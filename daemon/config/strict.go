@@ -111,13 +111,19 @@ func unknownKey(k *yaml.Node, path string, fields map[string]reflect.Type) strin
 // yamlFields maps the yaml keys of struct t to field types, following inline fields.
 func yamlFields(t reflect.Type) map[string]reflect.Type {
 	out := map[string]reflect.Type{}
+	eachYAMLField(t, func(name string, owner reflect.Type, f reflect.StructField) { out[name] = f.Type })
+	return out
+}
+
+// eachYAMLField calls fn for every yaml key of struct t with the struct type that
+// declares it, following inline fields into the structs they embed.
+func eachYAMLField(t reflect.Type, fn func(name string, owner reflect.Type, f reflect.StructField)) {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		if !f.IsExported() {
 			continue
 		}
-		tag := f.Tag.Get("yaml")
-		name, opts, _ := strings.Cut(tag, ",")
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 		if name == "-" {
 			continue
 		}
@@ -127,18 +133,15 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 				ft = ft.Elem()
 			}
 			if ft.Kind() == reflect.Struct {
-				for k, v := range yamlFields(ft) {
-					out[k] = v
-				}
+				eachYAMLField(ft, fn)
 			}
 			continue
 		}
 		if name == "" {
 			name = strings.ToLower(f.Name)
 		}
-		out[name] = f.Type
+		fn(name, t, f)
 	}
-	return out
 }
 
 // closest returns the candidate within edit distance 2 of s, if any.
@@ -439,32 +442,7 @@ func nodeKind(n *yaml.Node) string {
 // declares them ("config.Store"), following inline fields like yamlFields.
 func fieldOwners(t reflect.Type) map[string]string {
 	out := map[string]string{}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "-" {
-			continue
-		}
-		if strings.Contains(opts, "inline") {
-			ft := f.Type
-			for ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if ft.Kind() == reflect.Struct {
-				for k, v := range fieldOwners(ft) {
-					out[k] = v
-				}
-			}
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		out[name] = t.String()
-	}
+	eachYAMLField(t, func(name string, owner reflect.Type, _ reflect.StructField) { out[name] = owner.String() })
 	return out
 }
 

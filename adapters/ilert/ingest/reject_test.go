@@ -12,35 +12,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/adaptertest"
 	"github.com/edgerelay/edgerelay/adapters/clock/clocktest"
 	"github.com/edgerelay/edgerelay/adapters/ilert/ingest"
 	"github.com/edgerelay/edgerelay/adapters/logx"
 )
-
-// logLines is a slog.Handler that keeps every record as "LEVEL msg k=v ...".
-type logLines struct {
-	mu  sync.Mutex
-	all []string
-}
-
-func (l *logLines) Enabled(context.Context, slog.Level) bool { return true }
-func (l *logLines) Handle(_ context.Context, r slog.Record) error {
-	var b strings.Builder
-	b.WriteString(r.Level.String() + " " + r.Message)
-	r.Attrs(func(a slog.Attr) bool { fmt.Fprintf(&b, " %s=%v", a.Key, a.Value); return true })
-	l.mu.Lock()
-	l.all = append(l.all, b.String())
-	l.mu.Unlock()
-	return nil
-}
-func (l *logLines) WithAttrs([]slog.Attr) slog.Handler { return l }
-func (l *logLines) WithGroup(string) slog.Handler      { return l }
-
-func (l *logLines) get() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]string(nil), l.all...)
-}
 
 // TestBadRequestsAreCountedNotLogged: thousands of refused requests (wrong token,
 // bad JSON, oversize, wrong content type, wrong method, unknown path) are each
@@ -50,7 +26,7 @@ func TestBadRequestsAreCountedNotLogged(t *testing.T) {
 	const token = "s3cret-token"
 	var mu sync.Mutex
 	got := map[string]int{}
-	log := &logLines{}
+	log := &adaptertest.LogLines{Min: slog.LevelDebug}
 	fake := clocktest.NewFake(time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC))
 	lim := logx.New(logx.Options{Now: fake.Now})
 	var published int
@@ -96,11 +72,11 @@ func TestBadRequestsAreCountedNotLogged(t *testing.T) {
 	require.Equal(t, 1, published)
 	mu.Unlock()
 
-	lines := log.get()
+	lines := log.Lines()
 	require.LessOrEqual(t, len(lines), len(want)*logx.DefaultBurst, strings.Join(lines, "\n"))
 	fake.Advance(time.Minute)
 	lim.Flush()
-	flushed := log.get()[len(lines):]
+	flushed := log.Lines()[len(lines):]
 	require.Len(t, flushed, len(want), strings.Join(flushed, "\n"))
 	for r, n := range want {
 		line := fmt.Sprintf("ilert_http refused a request (suppressed %d similar in the last 60s)", n-logx.DefaultBurst)
@@ -110,7 +86,7 @@ func TestBadRequestsAreCountedNotLogged(t *testing.T) {
 		}
 		require.True(t, found, "no flush line for %s in:\n%s", r, strings.Join(flushed, "\n"))
 	}
-	for _, l := range log.get() {
+	for _, l := range log.Lines() {
 		require.NotContains(t, l, token)
 		require.NotContains(t, l, "guessed-token")
 		require.NotContains(t, l, "xxxxxxxx", "no body in the log")
