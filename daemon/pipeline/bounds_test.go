@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -114,32 +113,11 @@ func TestMaxBytesIsBackPressure(t *testing.T) {
 	pipeline.SetCommitRetryDelay(h.p, 10*time.Millisecond)
 
 	const n = 600 // 600 × 3 KiB: over three times the bound
-	payload := strings.Repeat("x", 3000)
-	var acked sync.Map
-	var ackCount, published atomic.Int64
-	pubDone := make(chan struct{})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { // exits after n publishes or when ctx ends
-		defer close(pubDone)
-		for i := 0; i < n; i++ {
-			id := fmt.Sprintf("e%05d", i)
-			e := &adapters.Event{ID: id, Key: fmt.Sprintf("k%d", i%8), Payload: []byte(`{"p":"` + payload + `"}`)}
-			err := h.p.Publish(ctx, "src", e, func(s adapters.Settlement) {
-				if s.OK() {
-					acked.Store(id, true)
-					ackCount.Add(1)
-				}
-			})
-			if err != nil {
-				return
-			}
-			published.Add(1)
-		}
-	}()
+	bp := publishInBackground(t, h.p, n, 3000)
+	acked, ackCount, published, pubDone := &bp.acked, &bp.ackCount, &bp.published, bp.done
 
 	waitFor(t, "the store to be full", func() bool { return db.Space().Full })
-	waitPublishBlocked(t, &published, &ackCount, 64, n)
+	waitPublishBlocked(t, published, ackCount, 64, n)
 	stalled := ackCount.Load()
 	require.Less(t, stalled, published.Load(), "events the store has no room for stay unacknowledged")
 	sp := db.Space()

@@ -44,34 +44,13 @@ func TestFullDiskIsBackPressure(t *testing.T) {
 	})
 
 	const n = 1500
-	payload := strings.Repeat("x", 3000)
-	var acked sync.Map
-	var ackCount, published atomic.Int64
-	pubDone := make(chan struct{})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { // exits after n publishes or when ctx ends
-		defer close(pubDone)
-		for i := 0; i < n; i++ {
-			id := fmt.Sprintf("e%05d", i)
-			e := &adapters.Event{ID: id, Key: fmt.Sprintf("k%d", i%8), Payload: []byte(`{"p":"` + payload + `"}`)}
-			err := h.p.Publish(ctx, "src", e, func(s adapters.Settlement) {
-				if s.OK() {
-					acked.Store(id, true)
-					ackCount.Add(1)
-				}
-			})
-			if err != nil {
-				return
-			}
-			published.Add(1)
-		}
-	}()
+	bp := publishInBackground(t, h.p, n, 3000)
+	acked, ackCount, published, pubDone := &bp.acked, &bp.ackCount, &bp.published, bp.done
 
 	waitFor(t, "the store to fail", func() bool { return h.p.StoreError() != "" })
 	require.Contains(t, h.p.StoreError(), "no space left")
 	// Back-pressure: the publisher is blocked and acknowledgements stopped.
-	waitPublishBlocked(t, &published, &ackCount, 64, n)
+	waitPublishBlocked(t, published, ackCount, 64, n)
 	stalled := ackCount.Load()
 	require.Less(t, stalled, published.Load(), "events the store could not take must stay unacknowledged")
 	t.Logf("disk full after %d published, %d acknowledged", published.Load(), stalled)
@@ -104,4 +83,40 @@ func waitPublishBlocked(t *testing.T, published, settled *atomic.Int64, maxPendi
 		p := published.Load()
 		return p-settled.Load() == int64(maxPending) && p < int64(n)
 	})
+}
+
+// backgroundPublisher publishes events of about size bytes from its own goroutine
+// and counts what was published and acknowledged (by id in acked).
+type backgroundPublisher struct {
+	acked               sync.Map
+	ackCount, published atomic.Int64
+	done                chan struct{} // closed after the last Publish, or when the test ends
+}
+
+// publishInBackground publishes n events e00000… with 8 keys and a payload of about
+// size bytes through p, one at a time, until all were published or the test ends.
+func publishInBackground(t *testing.T, p *pipeline.Pipeline, n, size int) *backgroundPublisher {
+	t.Helper()
+	bp := &backgroundPublisher{done: make(chan struct{})}
+	payload := strings.Repeat("x", size)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); <-bp.done })
+	go func() { // exits after n publishes or when ctx ends
+		defer close(bp.done)
+		for i := 0; i < n; i++ {
+			id := fmt.Sprintf("e%05d", i)
+			e := &adapters.Event{ID: id, Key: fmt.Sprintf("k%d", i%8), Payload: []byte(`{"p":"` + payload + `"}`)}
+			err := p.Publish(ctx, "src", e, func(s adapters.Settlement) {
+				if s.OK() {
+					bp.acked.Store(id, true)
+					bp.ackCount.Add(1)
+				}
+			})
+			if err != nil {
+				return
+			}
+			bp.published.Add(1)
+		}
+	}()
+	return bp
 }
