@@ -123,8 +123,10 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("auth_value: must not contain line breaks"))
 	}
 	for name, v := range c.Headers {
-		secret.Register(v) // a header may carry an API key: every value is redacted
 		canon := http.CanonicalHeaderKey(name)
+		if !plainHeader(canon) {
+			secret.Register(v) // a header may carry an API key: its value is redacted
+		}
 		switch {
 		case !validHeaderName(name):
 			errs = append(errs, fmt.Errorf("headers: %q is not a valid header name", name))
@@ -160,6 +162,19 @@ func reservedHeader(canon string) bool {
 		return true
 	}
 	return strings.HasPrefix(canon, "X-Edgerelay-")
+}
+
+// plainHeader reports whether canon is a standard header that never carries a
+// credential (content negotiation, caching, the client's name); every other static
+// header's value is registered as a secret, since a custom header (X-Api-Key,
+// X-Auth-Token) is a common place for one.
+func plainHeader(canon string) bool {
+	switch canon {
+	case "Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language",
+		"Cache-Control", "Pragma", "User-Agent":
+		return true
+	}
+	return false
 }
 
 // validHeaderName reports whether s is an RFC 9110 token.

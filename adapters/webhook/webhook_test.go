@@ -20,6 +20,7 @@ import (
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/internal/httpc"
+	"github.com/edgerelay/edgerelay/adapters/secret"
 )
 
 func newSink(t *testing.T, cfg Config) *Sink {
@@ -456,4 +457,24 @@ func TestCloseClosesIdleConnections(t *testing.T) {
 	// Every request was accepted before its Send returned: a second connection would
 	// have left its StateNew here.
 	require.Empty(t, states, "one connection for every request")
+}
+
+// TestStaticHeaderValuesAreSecrets: a static header's value is redacted everywhere,
+// except for the standard headers that never carry a credential.
+func TestStaticHeaderValuesAreSecrets(t *testing.T) {
+	c := DefaultConfig()
+	c.URL = "http://127.0.0.1:9/hook"
+	c.Headers = map[string]string{
+		"X-Api-Key": "hdr-key-5f1c9e",
+		"accept":    "application/vnd.plant+json",
+		"X-Site":    "plant-7-north",
+	}
+	require.NoError(t, c.Validate())
+	for _, tc := range []struct{ value, want string }{
+		{"hdr-key-5f1c9e", secret.Redacted},
+		{"plant-7-north", secret.Redacted},
+		{"application/vnd.plant+json", "application/vnd.plant+json"},
+	} {
+		require.Equal(t, tc.want, secret.Redact(tc.value), tc.value)
+	}
 }
