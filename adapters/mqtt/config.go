@@ -181,6 +181,10 @@ func (c *Config) Validate() error {
 		add("url: %w", err)
 	} else {
 		useTLS = isTLSScheme(u.Scheme)
+		if u.User != nil && (c.Username != "" || c.Password != "" || c.PasswordFile != "") {
+			// paho logs in with the URL's credentials and ignores username and password.
+			add("url: carries a user name and password, and so do username/password/password_file: set the credentials one way")
+		}
 	}
 	if len(c.ClientID) > 65535 {
 		add("client_id: longer than 65535 bytes")

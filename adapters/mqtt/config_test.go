@@ -36,6 +36,9 @@ func TestConfigValidate(t *testing.T) {
 		{"qos 0", func(c *Config) { c.QoS = 0 }, nil},
 		{"qos 2", func(c *Config) { c.QoS = 2 }, nil},
 		{"credentials", func(c *Config) { c.Username, c.PasswordFile = "u", "/p" }, nil},
+		{"credentials in the url", func(c *Config) { c.URL = "tcp://u:p@h:1883" }, nil},
+		{"credentials twice", func(c *Config) { c.URL = "tcp://u:p@h:1883"; c.Username, c.PasswordFile = "u", "/p" },
+			[]string{"url:", "set the credentials one way"}},
 
 		{"bad scheme", func(c *Config) { c.URL = "http://x:1" }, []string{"url:", "scheme"}},
 		{"no host", func(c *Config) { c.URL = "tcp://:1883" }, []string{"url:", "no host"}},

@@ -137,8 +137,9 @@ broker:
     - { username: second, password: %[5]s }
 sources:
   - { name: plant, type: mqtt, url: "tcp://%[3]s", username: relay, password: %[6]s, topics: ["plant/#"], qos: 1 }
-  - { name: viafile, type: mqtt, url: %[7]s, username: second, password_file: %[8]s, topics: ["other/#"], qos: 1 }
-  - { name: wrongpw, type: mqtt, url: %[7]s, username: relay, password: %[9]s, topics: ["other/#"], qos: 1 }
+  - { name: viafile, type: mqtt, url: "tcp://%[3]s", username: second, password_file: %[8]s, topics: ["other/#"], qos: 1 }
+  - { name: wrongpw, type: mqtt, url: "tcp://%[3]s", username: relay, password: %[9]s, topics: ["other/#"], qos: 1 }
+  - { name: viaurl, type: mqtt, url: %[7]s, topics: ["third/#"], qos: 1 }
   - { name: ingest, type: ilert_http, token: %[10]s }
   - { name: kq, type: kafka, brokers: ["%[11]s"], topics: [alerts], sasl: { username: ku, password: %[12]s } }
 sinks:
