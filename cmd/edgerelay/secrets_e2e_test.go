@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 // echoServer is a hostile upstream: it answers every request with status and a body
@@ -89,7 +90,13 @@ func TestNoSecretLeaks(t *testing.T) {
 	dir := t.TempDir()
 	perm, retry := echoServer(t, http.StatusBadRequest), echoServer(t, http.StatusServiceUnavailable)
 	brokerAddr, httpAddr := freePort(t), freePort(t)
-	closedAddr := freePort(t) // nothing listens there: the Kafka source only fails
+	// A Kafka cluster that takes SASL/PLAIN: one source logs in (the password crosses
+	// the wire), another is refused with a wrong one.
+	kf, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "alerts"), kfake.EnableSASL(),
+		kfake.Superuser("PLAIN", "ku", "KafkaPw-6f8h0j2l4n6p8r"))
+	require.NoError(t, err)
+	t.Cleanup(kf.Close)
+	kafkaAddr := kf.ListenAddrs()[0]
 
 	// One distinct, recognisable value per secret. Some hold characters that every
 	// encoding changes (+ / & < " @ space).
@@ -113,6 +120,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		"mqtt URL password":                 "MqttUrlPw-4d6f8h0j2l4n",
 		"broker user password":              "BrokerPw-5e7g9i1k3m5o7q",
 		"kafka sasl password":               "KafkaPw-6f8h0j2l4n6p8r",
+		"kafka wrong sasl password":         "KafkaWrong-7g9i1k3m5o7q",
 	}
 	file := func(name, content string) string {
 		p := filepath.Join(dir, name)
@@ -142,6 +150,7 @@ sources:
   - { name: viaurl, type: mqtt, url: %[7]s, topics: ["third/#"], qos: 1 }
   - { name: ingest, type: ilert_http, token: %[10]s }
   - { name: kq, type: kafka, brokers: ["%[11]s"], topics: [alerts], sasl: { username: ku, password: %[12]s } }
+  - { name: kq-wrong, type: kafka, brokers: ["%[11]s"], topics: [alerts], group_id: other, sasl: { username: ku, password: %[24]s } }
 sinks:
   - name: hook-lit
     type: webhook
@@ -183,12 +192,13 @@ routes:
 `, dir, httpAddr, brokerAddr,
 		q(secrets["broker user password"]), q(secrets["mqtt password_file"]),
 		q(secrets["mqtt password (literal)"]), q(mqURL), file("mqtt-pw", secrets["mqtt password_file"]), q(secrets["mqtt wrong password"]),
-		q(secrets["ilert_http token"]), closedAddr, q(secrets["kafka sasl password"]),
+		q(secrets["ilert_http token"]), kafkaAddr, q(secrets["kafka sasl password"]),
 		perm.URL, q("Bearer "+secrets["webhook auth_value (literal)"]), q(secrets["webhook header value"]),
 		retry.URL, file("hook-token", secrets["webhook auth_value_file"]),
 		q(uiURL), q(uiPermURL),
 		q(secrets["ilert integration_key"]), q(secrets["ilert self_heartbeat_key"]),
-		file("ilert-key", secrets["ilert integration_key_file"]), q(secrets["ilert api_key (literal)"]))
+		file("ilert-key", secrets["ilert integration_key_file"]), q(secrets["ilert api_key (literal)"]),
+		q(secrets["kafka wrong sasl password"]))
 	cfg := writeConfig(t, dir, cfgText)
 
 	var found []string
@@ -262,6 +272,11 @@ routes: [ { to: [h1] } ]
 			scrape(t, httpAddr, `edgerelay_dead_letters_total{sink="hook-ui-perm"}`) >= 8 &&
 			scrape(t, httpAddr, `edgerelay_retries_total{sink="hook-ui"}`) >= 40 &&
 			scrape(t, httpAddr, `edgerelay_retries_total{sink="ilert-retry"}`) >= 40
+	})
+	// The Kafka sources: one logged in with SASL/PLAIN and joined its group, the
+	// other was refused (its error is in the log and on /ready).
+	waitUntil(t, "the Kafka source to join with SASL", 60*time.Second, func() bool {
+		return strings.Contains(d.stderr.String(), "joined the group")
 	})
 	for _, u := range []string{"http://" + httpAddr + "/ready", metricsURL} {
 		resp, err := http.Get(u)
