@@ -246,3 +246,27 @@ func BenchmarkRedact(b *testing.B) {
 		})
 	}
 }
+
+// TestReadBounded: a file over the limit is refused without reading it whole, and the
+// error names the file, not its content.
+func TestReadBounded(t *testing.T) {
+	dir := t.TempDir()
+	small := filepath.Join(dir, "small")
+	require.NoError(t, os.WriteFile(small, []byte("tok-1234\n"), 0o600))
+	b, err := ReadBounded(small, 16)
+	require.NoError(t, err)
+	require.Equal(t, "tok-1234\n", string(b))
+
+	big := filepath.Join(dir, "big")
+	require.NoError(t, os.WriteFile(big, bytes.Repeat([]byte("s3cr3t-"), 10), 0o600))
+	_, err = ReadBounded(big, 16)
+	require.ErrorContains(t, err, big+": larger than 16 bytes")
+	require.NotContains(t, err.Error(), "s3cr3t")
+
+	if _, err := os.Stat("/dev/zero"); err == nil {
+		_, err = ReadBounded("/dev/zero", MaxSecretFile)
+		require.ErrorContains(t, err, "larger than")
+	}
+	_, err = ReadBounded(filepath.Join(dir, "missing"), 16)
+	require.ErrorIs(t, err, os.ErrNotExist)
+}

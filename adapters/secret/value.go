@@ -61,7 +61,7 @@ func Resolve(value, file, env string) (Value, error) {
 	case n > 1:
 		return "", errors.New("secret given more than one way: set only one of the value, the file and the environment variable")
 	case file != "":
-		b, err := os.ReadFile(file)
+		b, err := ReadBounded(file, MaxSecretFile)
 		if err != nil {
 			return "", fmt.Errorf("read secret file: %w", err)
 		}
@@ -89,11 +89,38 @@ func Resolve(value, file, env string) (Value, error) {
 // connection), trims line breaks at its end, registers the secret and returns it.
 // Its errors name the file, never the content.
 func ReadFile(name string) (string, error) {
-	b, err := os.ReadFile(name)
+	b, err := ReadBounded(name, MaxSecretFile)
 	if err != nil {
 		return "", err
 	}
 	v := strings.TrimRight(string(b), "\r\n")
 	Register(v)
 	return v, nil
+}
+
+// Limits of the files a configuration names, so that a wrong path (a device, a log
+// file, /dev/zero) fails at once instead of filling the memory.
+const (
+	// MaxSecretFile bounds a token, password or key file.
+	MaxSecretFile = 64 << 10
+	// MaxPEMFile bounds a certificate, key or CA bundle file.
+	MaxPEMFile = 4 << 20
+)
+
+// ReadBounded reads the file at path, refusing one larger than limit bytes. Its
+// errors name the file, never the content.
+func ReadBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d bytes: not a secret, certificate or key file", path, limit)
+	}
+	return b, nil
 }

@@ -14,12 +14,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"os"
+
+	"github.com/edgerelay/edgerelay/adapters/secret"
 )
 
 // Read reads the file at path; its error starts with key, the YAML key of the file.
 func Read(key, path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	b, err := secret.ReadBounded(path, secret.MaxPEMFile)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", key, err)
 	}

@@ -21,6 +21,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/secret"
 	"github.com/edgerelay/edgerelay/adapters/topic"
 	"github.com/edgerelay/edgerelay/daemon/broker"
 	"github.com/edgerelay/edgerelay/daemon/pipeline"
@@ -207,9 +208,12 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("invalid configuration %s:\n  - %s", where, strings.Join(e.Problems, "\n  - "))
 }
 
+// MaxFileBytes bounds a configuration file (a real one is a few KiB).
+const MaxFileBytes = 4 << 20
+
 // Load reads and checks the file at path.
 func Load(path string) (*Config, error) {
-	b, err := os.ReadFile(path)
+	b, err := secret.ReadBounded(path, MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("read configuration: %w", err)
 	}
