@@ -334,6 +334,12 @@ func queueRetry(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if sink == pipeline.RejectedSink {
+				// Its outbox has no lane: a retried event would wait there for ever.
+				return &codeError{exitUsage, fmt.Errorf("--sink %s: refused events have no sink to go to; fix the route or the size limit "+
+					"and send them again from their source (queue list --sink %s --dead shows them, queue drop --dead removes them)",
+					sink, sink)}
+			}
 			db, err := q.openWrite()
 			if err != nil {
 				return err
@@ -449,6 +455,9 @@ func queueMove(stdout io.Writer) *cobra.Command {
 			}
 			if from == to {
 				return &codeError{exitUsage, fmt.Errorf("--from and --to are both %q", from)}
+			}
+			if to == pipeline.RejectedSink {
+				return &codeError{exitUsage, fmt.Errorf("--to %s: refused events are kept there, not delivered; move to a configured sink", to)}
 			}
 			db, err := q.openWrite()
 			if err != nil {

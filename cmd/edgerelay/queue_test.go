@@ -110,8 +110,15 @@ routes: [ { to: [console] } ]
 		require.Equal(t, exitUsage, code, "%v", cmd)
 		require.Contains(t, errs, `--sink "hokk": no such sink configured nor in the store (in the store: hook; configured: console, @rejected)`, "%v", cmd)
 	}
+	// @rejected has no lane: nothing is retried or moved into its outbox.
+	code, _, errs := cli(t, "queue", "retry", "-c", cfg, "--sink", "@rejected", "--all")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, errs, "--sink @rejected: refused events have no sink to go to")
+	code, _, errs = cli(t, "queue", "move", "-c", cfg, "--from", "hook", "--to", "@rejected")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, errs, "--to @rejected: refused events are kept there")
 	// Without a configuration only the store's sinks are known.
-	code, _, errs := cli(t, "queue", "retry", "--store", path, "--sink", "console", "--all")
+	code, _, errs = cli(t, "queue", "retry", "--store", path, "--sink", "console", "--all")
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, errs, "in the store: hook; give -c")
 	// A configured sink with nothing stored yet is fine.
