@@ -50,7 +50,10 @@ func check(cfg *config.Config, clk clock.Clock) error {
 
 	r := d.dry
 	r.take(cfg.HTTP.Listen, "http.listen")
-	if cfg.Broker.Enabled == broker.EnabledTrue {
+	if cfg.Broker.Enabled != broker.EnabledFalse {
+		// A clash with http.listen is config's (it has the line); this makes a source's
+		// own listener on the broker's address a clash too. With enabled: auto the
+		// broker would take that listener for a site broker and not start.
 		r.take(cfg.Broker.Listen, "broker.listen")
 	}
 	var problems []string

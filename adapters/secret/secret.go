@@ -24,9 +24,15 @@ const MinLen = 4
 // 2*MinCut are redacted from half its length (and at least MinLen) instead.
 const MinCut = 8
 
-// MaxValues bounds how many values a Set holds; past it the oldest go. A password
-// file rewritten every minute would otherwise grow the set for ever.
+// MaxValues bounds how many values a Set holds. A password file rewritten every
+// minute would otherwise grow the set for ever. The first MaxPinned values (the
+// configuration's, registered as it loads) are kept for ever; past MaxValues the
+// least recently registered of the others go, and registering a value again makes
+// it the most recent, so the password in use is never the one dropped.
 const MaxValues = 256
+
+// MaxPinned is how many of the first values registered a Set never drops.
+const MaxPinned = 128
 
 // ellipses are the marks an excerpt ends with where it was cut. A piece of a
 // secret right before one (or at the end of the text) may be a cut prefix; right
@@ -87,7 +93,13 @@ func (s *Set) Add(values ...string) {
 	changed := false
 	for _, v := range values {
 		for _, v := range append([]string{v, strings.TrimSpace(v)}, parts(v)...) {
-			if len(v) < MinLen || slices.Contains(s.values, v) {
+			if len(v) < MinLen {
+				continue
+			}
+			if i := slices.Index(s.values, v); i >= 0 {
+				if i >= MaxPinned && i < len(s.values)-1 { // most recent again
+					s.values = append(slices.Delete(s.values, i, i+1), v)
+				}
 				continue
 			}
 			s.values = append(s.values, v)
@@ -98,7 +110,7 @@ func (s *Set) Add(values ...string) {
 		return
 	}
 	if n := len(s.values) - MaxValues; n > 0 {
-		s.values = slices.Delete(s.values, 0, n)
+		s.values = slices.Delete(s.values, MaxPinned, MaxPinned+n)
 	}
 	s.compileLocked()
 }

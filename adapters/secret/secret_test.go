@@ -90,6 +90,26 @@ func TestMaxValues(t *testing.T) {
 	}
 	require.Equal(t, MaxValues, s.Len())
 	require.Equal(t, "***", s.Redact(fmt.Sprintf("value-%04d", MaxValues+9)))
+	require.Equal(t, "***", s.Redact("value-0000"), "the first values registered are kept")
+	require.Equal(t, fmt.Sprintf("value-%04d", MaxPinned), s.Redact(fmt.Sprintf("value-%04d", MaxPinned)),
+		"the least recent of the others went first")
+}
+
+// TestRotationKeepsConfigSecrets: a password file rotated many times (each read
+// registers the new password) never pushes out the configuration's secrets, nor the
+// password in use.
+func TestRotationKeepsConfigSecrets(t *testing.T) {
+	var s Set
+	s.Add("il1-api-key-kept-for-ever")
+	s.AddUserPassword("relay", "pw-current-0000")
+	for i := range MaxValues {
+		s.AddUserPassword("relay", fmt.Sprintf("pw-rotated-%04d", i))
+		s.AddUserPassword("relay", "pw-current-0000") // read again before each connect
+	}
+	require.LessOrEqual(t, s.Len(), MaxValues)
+	require.Equal(t, "Bearer ***", s.Redact("Bearer il1-api-key-kept-for-ever"))
+	require.Equal(t, "***", s.Redact("pw-current-0000"))
+	require.Equal(t, "***", s.Redact(fmt.Sprintf("pw-rotated-%04d", MaxValues-1)))
 }
 
 func TestCutRedactsFirst(t *testing.T) {

@@ -72,3 +72,28 @@ routes: [ { to: [console] } ]
 		})
 	}
 }
+
+// TestBrokerAndHTTPOnOneAddress: the embedded broker and the HTTP server cannot share
+// an address (with enabled: auto the broker would take the HTTP server for a site
+// broker and not start); a disabled broker's address does not count.
+func TestBrokerAndHTTPOnOneAddress(t *testing.T) {
+	for _, tc := range []struct{ name, http, broker, want string }{
+		{"same address, auto", "127.0.0.1:18977", `listen: "127.0.0.1:18977"`,
+			`line 4: broker.listen: 127.0.0.1:18977 is also the address of http.listen; give each listener its own port`},
+		{"wildcard host, true", "0.0.0.0:18977", `listen: "127.0.0.1:18977", enabled: "true"`,
+			`line 4: broker.listen: 127.0.0.1:18977 is also the address of http.listen`},
+		{"broker off", "127.0.0.1:18977", `listen: "127.0.0.1:18977", enabled: "false"`, ""},
+		{"other ports", "127.0.0.1:18977", `listen: "127.0.0.1:18978"`, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			y := "store: { path: /tmp/x/queue.db }\nhttp: { listen: " + tc.http + " }\n" +
+				"sinks: [ { name: console, type: stdout } ]\nbroker: { " + tc.broker + " }\nroutes: [ { to: [console] } ]\n"
+			_, err := Parse([]byte(y), "b.yaml")
+			if tc.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+}

@@ -10,6 +10,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -378,6 +379,11 @@ func (c *Config) validate() []string {
 		p = append(p, "broker."+err.Error())
 	}
 	p = append(p, c.Store.validateBounds()...)
+	if c.Broker.Enabled != broker.EnabledFalse && sameListener(c.Broker.Listen, c.HTTP.Listen) {
+		// With enabled: auto the broker would take the HTTP server for a site broker
+		// and not start; with true, the start would fail.
+		p = append(p, fmt.Sprintf("broker.listen: %s is also the address of http.listen; give each listener its own port", c.Broker.Listen))
+	}
 	c.Warnings = append(c.Warnings, c.Store.boundsWarnings(len(c.Sinks))...)
 	srcs := map[string]bool{}
 	for _, s := range c.Sources {
@@ -766,4 +772,16 @@ func routeLine(rest *yaml.Node, i int) int {
 		}
 	}
 	return 0
+}
+
+// sameListener reports whether two listen addresses take the same port on a common
+// host (an empty or unspecified host listens on every one).
+func sameListener(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil || pa != pb || pa == "0" {
+		return false
+	}
+	every := func(h string) bool { ip := net.ParseIP(h); return h == "" || ip != nil && ip.IsUnspecified() }
+	return ha == hb || every(ha) || every(hb)
 }

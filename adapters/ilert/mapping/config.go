@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/edgerelay/edgerelay/adapters/secret"
 )
 
 // Config is the event mapping of one consumer. Its fields mirror ilagent's daemon
@@ -50,6 +52,7 @@ type Config struct {
 // Validate reports every problem at once. ilagent accepts these combinations and
 // silently ignores the flags; edgerelay rejects them because they can only be mistakes.
 func (c *Config) Validate() error {
+	secret.Register(c.EventKey) // an integration key: redacted wherever text leaves the daemon
 	var errs []error
 	for _, p := range []struct{ name, val string }{
 		{"map_key_alert_key", c.MapKeyAlertKey},
