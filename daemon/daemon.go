@@ -106,10 +106,14 @@ type Daemon struct {
 
 	// dead and deadAt cache the dead-letter count for the STATUS line; only the
 	// status loop touches them, and status, the line's view fed from statusSub.
-	dead      int
-	deadAt    time.Time
-	statusSub *events.Subscription
-	status    statusView
+	dead   int
+	deadAt time.Time
+	// spaceAt is when recheckSpace last computed the store's bound; spaceReserve the
+	// free bytes the disk keeps (a quarter of its free space at start).
+	spaceAt      time.Time
+	spaceReserve int64
+	statusSub    *events.Subscription
+	status       statusView
 
 	dry *dryRun // set only while Check builds the adapters
 

@@ -81,9 +81,7 @@ func (db *DB) SetLimits(l Limits) {
 	db.lim.lim = l
 	db.lim.maxBytes.Store(l.MaxBytes)
 	db.lim.mu.Unlock()
-	if !db.lim.liveSet.Load() {
-		db.measureLive()
-	}
+	db.measureLive() // a raised bound may end the full state at once
 }
 
 // OnEvict makes f receive, after each commit that evicted dead letters, what it

@@ -158,6 +158,29 @@ func TestSpaceBound(t *testing.T) {
 	require.Equal(t, fileBefore, mustStats(t, db).FileBytes, "the file does not shrink; its pages are reused")
 }
 
+// TestSpaceBoundRaised: a full store whose bound is raised (the daemon found more
+// free space) has room again at once, without a commit.
+func TestSpaceBoundRaised(t *testing.T) {
+	db := storetest.MustOpen(t)
+	const max = 256 << 10
+	db.SetLimits(store.Limits{MaxBytes: max})
+	data := []byte(strings.Repeat("y", 2000))
+	for n := 0; db.HasRoom(int64(len(data))); n++ {
+		require.Less(t, n, 1000, "the bound never hit")
+		var b store.Batch
+		for i := 0; i < 8; i++ {
+			b.Put(&store.Entry{Sink: "s", Data: data})
+		}
+		require.NoError(t, db.Commit(&b))
+	}
+	require.True(t, db.Space().Full)
+	db.SetLimits(store.Limits{MaxBytes: 4 * max})
+	s := db.Space()
+	require.False(t, s.Full)
+	require.Equal(t, int64(4*max), s.Max)
+	require.True(t, db.HasRoom(int64(len(data))))
+}
+
 func mustStats(t *testing.T, db *store.DB) store.Stats {
 	t.Helper()
 	st, err := db.Stats()
