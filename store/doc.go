@@ -141,9 +141,11 @@
 // letter of its sink. Because bbolt's pages carry no transaction id and freed pages
 // keep their old contents, the scan may bring back an event that had been delivered
 // or moved since (a duplicate, which at-least-once delivery allows), never a loss.
-// The salvage is written to <path>.salvage and renamed into place when complete; if
-// the process dies during it, the next start finds no store and begins empty, and the
-// quarantined file can still be salvaged by hand.
+// The salvage is written to <path>.salvage and renamed into place when complete.
+// Before the damaged file is moved, <path>.salvage-pending records where it goes; if
+// the process dies before the salvage ends, the next Open finds the marker and no
+// store, and salvages the quarantined file again instead of starting empty
+// (TestInterruptedSalvageResumes). The marker goes when the salvage ends.
 //
 // [OpenReadOnly] is for inspection (the CLI's stats, list and check): bbolt's
 // ReadOnly mode and a shared lock, nothing created, written or quarantined, a missing

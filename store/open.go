@@ -53,12 +53,20 @@ func Open(path string, opts Options) (*DB, error) {
 	}
 
 	o := opener{path: path, opts: opts, freelist: freelist, log: log}
-	db, err := o.attempt()
 	var ce *corruptError
-	if !errors.As(err, &ce) {
-		return db, err
+	resumed := o.resumeSalvage()
+	var db *DB
+	if resumed != nil {
+		ce = resumed
+	} else {
+		db, err = o.attempt()
+		if !errors.As(err, &ce) {
+			return db, err
+		}
 	}
 	rep, serr := o.salvage()
+	_ = os.Remove(o.pendingPath()) // the salvage ended, well or not: nothing to resume
+	syncDir(dir)
 	if serr != nil {
 		log.Error("store file is corrupt: moved it aside; salvage failed, starting with an empty store",
 			"path", path, "moved_to", o.movedTo, "reason", ce.reason, "err", serr)
@@ -80,6 +88,34 @@ func Open(path string, opts Options) (*DB, error) {
 		db.salvageErr = serr
 	}
 	return db, nil
+}
+
+// pendingPath is the marker of a quarantine whose salvage has not ended: it holds
+// the quarantined file's path, and is written before the damaged file is moved.
+func (o *opener) pendingPath() string { return o.path + ".salvage-pending" }
+
+// resumeSalvage finishes a quarantine that a crash interrupted. The marker says the
+// damaged file was (about to be) moved to a quarantine path. When the store's path
+// is gone and that file is there, the move happened and the salvage did not end:
+// resumeSalvage returns the reason to salvage it again, instead of starting on an
+// empty store with the events left in quarantine. Otherwise (the move never
+// happened, or the salvaged store was already renamed into place) the marker goes.
+func (o *opener) resumeSalvage() *corruptError {
+	b, err := os.ReadFile(o.pendingPath())
+	if err != nil {
+		return nil
+	}
+	moved := strings.TrimSpace(string(b))
+	if _, err := os.Stat(o.path); errors.Is(err, fs.ErrNotExist) && moved != "" {
+		if _, err := os.Stat(moved); err == nil {
+			o.movedTo = moved
+			o.log.Error("store: a salvage was interrupted (the daemon stopped while it ran): salvaging the quarantined file again",
+				"path", o.path, "quarantined", moved)
+			return &corruptError{reason: "quarantined earlier; its salvage was interrupted"}
+		}
+	}
+	_ = os.Remove(o.pendingPath())
+	return nil
 }
 
 // salvage recovers what is readable of the quarantined file into a new file at the
@@ -287,7 +323,13 @@ func (o *opener) quarantine() error {
 		}
 		dst = filepath.Join(qdir, fmt.Sprintf("%s.%s-%d.corrupt", base, stamp, i))
 	}
+	// The marker first: a crash between the move and the end of the salvage must not
+	// leave the events in quarantine while the daemon starts on an empty store.
+	if err := writeSynced(o.pendingPath(), []byte(dst+"\n")); err != nil {
+		return fmt.Errorf("store %s is corrupt and cannot be moved aside: %w", o.path, err)
+	}
 	if err := os.Rename(o.path, dst); err != nil {
+		_ = os.Remove(o.pendingPath())
 		return fmt.Errorf("store %s is corrupt and cannot be moved aside: %w", o.path, err)
 	}
 	syncDir(qdir)
@@ -472,4 +514,21 @@ func OpenReadOnly(path string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// writeSynced writes b to path and syncs it to stable storage.
+func writeSynced(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -440,3 +440,42 @@ func TestReopenLargeEntries(t *testing.T) {
 	require.Len(t, got, 1)
 	require.Equal(t, big, got[0].Data)
 }
+
+// TestInterruptedSalvageResumes: a daemon that died while it salvaged a quarantined
+// store (the file moved aside, the salvage not renamed into place) does not start
+// on an empty store at the next Open: the marker written before the move makes Open
+// salvage the quarantined file again. A marker whose move never happened goes.
+func TestInterruptedSalvageResumes(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "queue.db")
+	makeStore(t, path, 50)
+	qdir := filepath.Join(dir, "quarantine")
+	require.NoError(t, os.MkdirAll(qdir, 0o750))
+	moved := filepath.Join(qdir, "queue.db.20261202T070000Z.corrupt")
+	// The state a crash leaves: the marker, the file moved, a partial salvage.
+	require.NoError(t, os.WriteFile(path+".salvage-pending", []byte(moved+"\n"), 0o600))
+	require.NoError(t, os.Rename(path, moved))
+	require.NoError(t, os.WriteFile(path+".salvage", []byte("partial"), 0o600))
+
+	db, err := store.Open(path, storetest.Options(t))
+	require.NoError(t, err)
+	got, _ := db.Quarantined()
+	require.Equal(t, moved, got)
+	rep, serr := db.Salvaged()
+	require.NoError(t, serr)
+	require.Equal(t, 50, rep.Outbox)
+	require.Len(t, all(t, db, "s"), 50)
+	require.NoError(t, db.Close())
+	require.NoFileExists(t, path+".salvage-pending")
+	require.NoFileExists(t, path+".salvage")
+
+	// A stale marker (the store is in place): removed, the store opens as it is.
+	require.NoError(t, os.WriteFile(path+".salvage-pending", []byte(filepath.Join(qdir, "never-moved.corrupt")+"\n"), 0o600))
+	db, err = store.Open(path, storetest.Options(t))
+	require.NoError(t, err)
+	got, _ = db.Quarantined()
+	require.Empty(t, got)
+	require.Len(t, all(t, db, "s"), 50)
+	require.NoError(t, db.Close())
+	require.NoFileExists(t, path+".salvage-pending")
+}
