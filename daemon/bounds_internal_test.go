@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgerelay/edgerelay/daemon/config"
-	"github.com/edgerelay/edgerelay/store"
 	"github.com/edgerelay/edgerelay/store/storetest"
 )
 
@@ -36,14 +35,7 @@ func TestRecheckSpaceRaisesALoweredBound(t *testing.T) {
 	require.Less(t, lowered, int64(64<<20), "lowered to the file plus 3/4 of the free space")
 
 	data := []byte(strings.Repeat("y", 2000))
-	for n := 0; db.HasRoom(int64(len(data))); n++ {
-		require.Less(t, n, 10000, "the bound never hit")
-		var b store.Batch
-		for i := 0; i < 8; i++ {
-			b.Put(&store.Entry{Sink: "s", Data: data})
-		}
-		require.NoError(t, db.Commit(&b))
-	}
+	storetest.FillUntilFull(t, db, "s", data, 10000)
 	require.True(t, db.Space().Full)
 
 	d.recheckSpace() // the disk has not changed: the bound stays

@@ -165,14 +165,7 @@ func TestSpaceBoundRaised(t *testing.T) {
 	const max = 256 << 10
 	db.SetLimits(store.Limits{MaxBytes: max})
 	data := []byte(strings.Repeat("y", 2000))
-	for n := 0; db.HasRoom(int64(len(data))); n++ {
-		require.Less(t, n, 1000, "the bound never hit")
-		var b store.Batch
-		for i := 0; i < 8; i++ {
-			b.Put(&store.Entry{Sink: "s", Data: data})
-		}
-		require.NoError(t, db.Commit(&b))
-	}
+	storetest.FillUntilFull(t, db, "s", data, 1000)
 	require.True(t, db.Space().Full)
 	db.SetLimits(store.Limits{MaxBytes: 4 * max})
 	s := db.Space()

@@ -87,3 +87,22 @@ func newTestHandler(t testing.TB) slog.Handler {
 	})
 	return slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})
 }
+
+// FillUntilFull commits batches of 8 entries of data to sink until the store's
+// bound (store.Limits.MaxBytes) leaves no room for another, and fails the test if
+// that takes more than limit batches.
+func FillUntilFull(t testing.TB, db *store.DB, sink string, data []byte, limit int) {
+	t.Helper()
+	for n := 0; db.HasRoom(int64(len(data))); n++ {
+		if n >= limit {
+			t.Fatalf("the store's bound was not reached after %d batches", limit)
+		}
+		var b store.Batch
+		for i := 0; i < 8; i++ {
+			b.Put(&store.Entry{Sink: sink, Data: data})
+		}
+		if err := db.Commit(&b); err != nil {
+			t.Fatalf("commit: %v", err)
+		}
+	}
+}
