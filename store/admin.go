@@ -36,7 +36,7 @@ func (db *DB) Retry(sink string, seqs []uint64) (int, error) {
 				continue
 			}
 			seq, _ := keySeq(k)
-			r, err := decodeAt(v, bucketDead, sink, seq, false)
+			r, err := decodeAt(v, bucketDead, sink, seq, false, db.v2only)
 			if err != nil || r.corrupt {
 				continue // a corrupt record is never queued for delivery; it stays here
 			}
@@ -182,6 +182,10 @@ func (db *DB) check(withBolt bool) ([]error, error) {
 	} else if s := binary.BigEndian.Uint64(v); s == 0 || s > schemaVersion {
 		p.add("%s/%s is %d, want 1..%d", bucketMeta, keySchema, s, schemaVersion)
 	}
+	v2only := false
+	if mb := tx.Bucket(bucketMeta); mb != nil {
+		v2only = string(mb.Get(keyRecords)) == "2"
+	}
 	for _, name := range [][]byte{bucketOutbox, bucketDead} {
 		b := tx.Bucket(name)
 		if b == nil {
@@ -194,7 +198,7 @@ func (db *DB) check(withBolt bool) ([]error, error) {
 				p.add("%s/%q: a value where a sink bucket belongs", name, k)
 				continue
 			}
-			checkRecords(b.Bucket(k), name, string(k), &p)
+			checkRecords(b.Bucket(k), name, string(k), v2only, &p)
 		}
 	}
 	if cb := tx.Bucket(bucketCursors); cb == nil {
@@ -216,7 +220,7 @@ func (db *DB) check(withBolt bool) ([]error, error) {
 }
 
 // checkRecords decodes every record of one sink bucket.
-func checkRecords(b *bbolt.Bucket, parent []byte, sink string, p *problems) {
+func checkRecords(b *bbolt.Bucket, parent []byte, sink string, v2only bool, p *problems) {
 	where := fmt.Sprintf("%s/%s", parent, sink)
 	last := b.Sequence()
 	c := b.Cursor()
@@ -233,7 +237,7 @@ func checkRecords(b *bbolt.Bucket, parent []byte, sink string, p *problems) {
 		if seq == 0 || seq > last {
 			p.add("%s/%d: sequence beyond the bucket's counter %d, a new entry would overwrite it", where, seq, last)
 		}
-		if _, err := decodeAt(v, parent, sink, seq, false); err != nil {
+		if _, err := decodeAt(v, parent, sink, seq, false, v2only); err != nil {
 			p.add("%s/%d: %w", where, seq, err)
 		}
 	}
@@ -296,7 +300,7 @@ func (db *DB) Move(from, to string) (Moved, error) {
 				for _, k := range keys {
 					v := src.Get(k)
 					seq, _ := keySeq(k)
-					r, err := decodeAt(v, parent, from, seq, true)
+					r, err := decodeAt(v, parent, from, seq, true, db.v2only)
 					kind, dst := kindOf(parent), parent
 					if err != nil {
 						r = corruptRecord(parent, from, seq, v, err, now)

@@ -162,7 +162,7 @@ func (db *DB) Commit(b *Batch) error {
 	seqs := make([]uint64, len(b.ops))
 	var a applier
 	err := db.updateCounted(func(tx *bbolt.Tx) error {
-		a = applier{tx: tx, txid: uint64(tx.ID()), outbox: tx.Bucket(bucketOutbox), dead: tx.Bucket(bucketDead), limits: db.deadTxBegin()}
+		a = applier{tx: tx, txid: uint64(tx.ID()), outbox: tx.Bucket(bucketOutbox), dead: tx.Bucket(bucketDead), limits: db.deadTxBegin(), v2only: db.v2only}
 		for i := range b.ops {
 			seq, err := a.apply(&b.ops[i], now)
 			if err != nil {
@@ -209,6 +209,7 @@ type applier struct {
 	txid         uint64
 	outbox, dead *bbolt.Bucket
 	limits       *deadTx // nil without dead-letter bounds (limits.go)
+	v2only       bool    // DB.v2only
 }
 
 // sinkBucket returns the sink's sub-bucket of parent, creating it when create is set;
@@ -253,7 +254,7 @@ func (a *applier) apply(o *op, now time.Time) (uint64, error) {
 		if v == nil {
 			return 0, nil
 		}
-		r, err := decodeAt(v, bucketOutbox, o.sink, o.seq, false)
+		r, err := decodeAt(v, bucketOutbox, o.sink, o.seq, false, a.v2only)
 		if err != nil {
 			// The record went bad on disk since it was read: keep its bytes as a corrupt
 			// dead letter rather than fail the whole commit (or rewrite it altered).

@@ -30,6 +30,7 @@
 // The file layout:
 //
 //	meta/schema          uint64 big-endian, currently 2
+//	meta/records         "2" when the file was created holding version 2 records only
 //	outbox/<sink>/<seq>  record      seq: 8 bytes big-endian
 //	dead/<sink>/<seq>    record with reason and time
 //	cursors/<name>       value       source state: source/<instance>/<name>
@@ -50,7 +51,11 @@
 // checksum. They still read, trusted as they always were; Open rewrites meta/schema
 // to 2 once (new writes are version 2), and an edgerelay that knows only schema 1
 // refuses the file with ErrSchemaNewer, leaving it alone, rather than taking the new
-// records for damage. [OpenReadOnly] never upgrades.
+// records for damage. [OpenReadOnly] never upgrades. A file created at schema 2
+// says so (meta/records is "2"): there a record whose version byte reads 1 is damage
+// (a version 1 record carries no checksum, so a damaged version byte would skip it)
+// and is treated as corrupt (TestVersionByteDamageIsCorrupt). The salvage's page scan
+// does not make this distinction.
 //
 // # Group commit and write avoidance
 //

@@ -349,7 +349,7 @@ func syncDir(dir string) {
 // initialise reads the schema and creates what a fresh file lacks. It writes nothing
 // when the layout is complete, so a restart costs the flash nothing.
 func (db *DB) initialise() error {
-	need := false
+	need, fresh := false, false
 	err := db.view(func(tx *bbolt.Tx) error {
 		mb := tx.Bucket(bucketMeta)
 		if mb == nil && db.readOnly {
@@ -359,9 +359,10 @@ func (db *DB) initialise() error {
 			if err := tx.ForEach(func([]byte, *bbolt.Bucket) error { return errStop }); err != nil {
 				return corrupt("the file holds buckets but no meta bucket: not an edgerelay store", nil)
 			}
-			need = true
+			need, fresh = true, true
 			return nil
 		}
+		db.v2only = string(mb.Get(keyRecords)) == "2"
 		v := mb.Get(keySchema)
 		if len(v) != 8 {
 			return corrupt(fmt.Sprintf("meta/schema is %d bytes, want 8", len(v)), nil)
@@ -396,6 +397,13 @@ func (db *DB) initialise() error {
 			}
 		}
 		mb := tx.Bucket(bucketMeta)
+		if fresh {
+			// A new file holds version 2 records only; an upgraded one keeps its old
+			// version 1 records readable.
+			if err := mb.Put(keyRecords, []byte("2")); err != nil {
+				return err
+			}
+		}
 		want := binary.BigEndian.AppendUint64(nil, schemaVersion)
 		if string(mb.Get(keySchema)) != string(want) {
 			return mb.Put(keySchema, want)
@@ -405,6 +413,7 @@ func (db *DB) initialise() error {
 	if err != nil {
 		return fmt.Errorf("initialise store %s: %w", db.path, err)
 	}
+	db.v2only = db.v2only || fresh
 	return nil
 }
 

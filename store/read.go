@@ -59,7 +59,7 @@ func (db *DB) scan(parent []byte, sink string, after uint64, limit int, fn func(
 				if !ok || v == nil {
 					return fmt.Errorf("scan %s/%s: malformed key %x", parent, sink, k)
 				}
-				r, err := decodeAt(v, parent, sink, seq, true)
+				r, err := decodeAt(v, parent, sink, seq, true, db.v2only)
 				if err != nil {
 					// Never hand out an altered record: the caller gets the raw bytes
 					// marked corrupt, to dead-letter.

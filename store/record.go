@@ -362,13 +362,25 @@ func decodeRecord(v []byte, copyData bool) (record, error) {
 	return r, nil
 }
 
+// errV1InV2File refuses a version 1 record in a file created with version 2 records.
+var errV1InV2File = errors.New("a version 1 record in a file created with version 2 records only: its version byte is damaged")
+
 // decodeAt decodes the value v read from parent/sink/key and, for a version 2
 // record, checks that it says it belongs there: a record found elsewhere than where
 // it was written is as untrustworthy as one that fails its checksum.
-func decodeAt(v []byte, parent []byte, sink string, seq uint64, copyData bool) (record, error) {
+//
+// v2only says the file was created holding version 2 records only (meta/records):
+// there a version 1 record is a damaged version byte, which would skip the checksum.
+func decodeAt(v []byte, parent []byte, sink string, seq uint64, copyData, v2only bool) (record, error) {
 	r, err := decodeRecord(v, copyData)
-	if err != nil || r.version == recV1 {
+	if err != nil {
 		return r, err
+	}
+	if r.version == recV1 {
+		if v2only {
+			return r, errV1InV2File
+		}
+		return r, nil
 	}
 	if r.kind != kindOf(parent) || r.sink != sink || r.seq != seq {
 		return r, fmt.Errorf("record says it is %s/%s/%d: misplaced", kindName(r.kind), r.sink, r.seq)

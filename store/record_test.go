@@ -40,7 +40,7 @@ func TestRecordRoundTrip(t *testing.T) {
 			if tc.maxSize > 0 {
 				require.LessOrEqual(t, len(enc), tc.maxSize, "record grew")
 			}
-			got, err := decodeAt(enc, bucketOutbox, "hook", 300, true)
+			got, err := decodeAt(enc, bucketOutbox, "hook", 300, true, false)
 			require.NoError(t, err)
 			want := rec
 			if len(want.data) == 0 {
@@ -60,7 +60,7 @@ func TestRecordRoundTrip(t *testing.T) {
 			if rec.corrupt {
 				return
 			}
-			v1, err := decodeAt(rec.appendV1(nil), bucketDead, "other", 1, true)
+			v1, err := decodeAt(rec.appendV1(nil), bucketDead, "other", 1, true, false)
 			require.NoError(t, err, "a version 1 record is trusted wherever it is")
 			want.version, want.kind, want.sink, want.seq, want.txid = recV1, 0, "", 0, 0
 			require.Equal(t, want, v1)
@@ -93,7 +93,7 @@ func TestRecordMisplaced(t *testing.T) {
 		sink   string
 		seq    uint64
 	}{{bucketDead, "hook", 7}, {bucketOutbox, "other", 7}, {bucketOutbox, "hook", 8}} {
-		_, err := decodeAt(enc, tc.parent, tc.sink, tc.seq, false)
+		_, err := decodeAt(enc, tc.parent, tc.sink, tc.seq, false, false)
 		require.ErrorContains(t, err, "record says it is outbox/hook/7: misplaced")
 	}
 }

@@ -458,7 +458,7 @@ func (s *salvager) value(path []string, k, v []byte) {
 		s.addCorrupt(b.sink, corruptRecord(parent, b.sink, 0, v, fmt.Errorf("key %x is not a sequence number", k), time.Time{}))
 		return
 	}
-	r, err := decodeAt(v, parent, b.sink, seq, true)
+	r, err := decodeAt(v, parent, b.sink, seq, true, false)
 	if err != nil {
 		s.addCorrupt(b.sink, corruptRecord(parent, b.sink, seq, v, err, time.Time{}))
 		return

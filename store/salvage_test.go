@@ -442,7 +442,11 @@ func TestOldRecordsStillRead(t *testing.T) {
 	makeStore(t, path, 3)
 	v1 := []byte{1, 0x10, 2, 'k', '1', 'o', 'l', 'd'} // version 1, fKey "k1", data "old"
 	rawUpdate(t, path, func(tx *bbolt.Tx) error {
+		// A schema 1 file: no meta/records (version 2 records only) either.
 		if err := tx.Bucket([]byte("meta")).Put([]byte("schema"), binary.BigEndian.AppendUint64(nil, 1)); err != nil {
+			return err
+		}
+		if err := tx.Bucket([]byte("meta")).Delete([]byte("records")); err != nil {
 			return err
 		}
 		return tx.Bucket([]byte("outbox")).Bucket([]byte("s")).Put(binary.BigEndian.AppendUint64(nil, 2), v1)
@@ -458,6 +462,32 @@ func TestOldRecordsStillRead(t *testing.T) {
 	st, err := db.Stats()
 	require.NoError(t, err)
 	require.Equal(t, 2, st.Schema)
+}
+
+// TestVersionByteDamageIsCorrupt: in a file created with version 2 records, a record
+// whose version byte reads 1 is damage (a version 1 record has no checksum), not an
+// old record: the checksum cannot be skipped that way.
+func TestVersionByteDamageIsCorrupt(t *testing.T) {
+	path := tempPath(t)
+	makeStore(t, path, 3)
+	rawUpdate(t, path, func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte("outbox")).Bucket([]byte("s"))
+		k := binary.BigEndian.AppendUint64(nil, 2)
+		v := append([]byte(nil), b.Get(k)...)
+		require.Equal(t, byte(2), v[0])
+		v[0] = 1
+		return b.Put(k, v)
+	})
+	_, err := store.OpenReadOnly(path, storetest.Options(t))
+	require.ErrorContains(t, err, "outbox/s/2: a version 1 record in a file created with version 2 records only")
+	o := storetest.Options(t)
+	o.NoVerify = true // the daemon's reads, not the open check
+	db, err := store.Open(path, o)
+	require.NoError(t, err)
+	es := all(t, db, "s")
+	require.Len(t, es, 3)
+	require.NotEmpty(t, es[1].Corrupt, "handed out marked corrupt, never as an event")
+	require.NoError(t, db.Close())
 }
 
 func alterByte(t *testing.T, path string, marker []byte) {

@@ -25,6 +25,7 @@ var (
 	bucketDead    = []byte("dead")
 	bucketCursors = []byte("cursors")
 	keySchema     = []byte("schema")
+	keyRecords    = []byte("records") // "2": the file was created holding version 2 records only
 )
 
 // Options configures Open. The zero value is ready to use.
@@ -55,6 +56,7 @@ type DB struct {
 	log      *slog.Logger
 	pageSize int
 	readOnly bool // opened by OpenReadOnly
+	v2only   bool // meta/records is "2": a version 1 record here is damage, not an old record
 
 	movedTo, reason string // set once by Open when it quarantined the previous file
 	salvage         *SalvageReport
