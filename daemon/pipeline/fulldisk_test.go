@@ -29,8 +29,31 @@ func TestFullDiskIsBackPressure(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 
+	h, sink, open := startGated(t, db)
+
+	const n = 1500
+	bp := publishInBackground(t, h.p, n, 3000)
+	ackCount, published := &bp.ackCount, &bp.published
+
+	waitFor(t, "the store to fail", func() bool { return h.p.StoreError() != "" })
+	require.Contains(t, h.p.StoreError(), "no space left")
+	// Back-pressure: the publisher is blocked and acknowledgements stopped.
+	waitPublishBlocked(t, published, ackCount, 64, n)
+	stalled := ackCount.Load()
+	require.Less(t, stalled, published.Load(), "events the store could not take must stay unacknowledged")
+	t.Logf("disk full after %d published, %d acknowledged", published.Load(), stalled)
+
+	open.Store(true)
+	requireRecovered(t, bp, sink, n)
+	h.cancel()
+}
+
+// startGated starts a pipeline on db with one sink "a" that answers 503 until open is
+// set, and at most 64 events pending: the setting of the back-pressure tests.
+func startGated(t *testing.T, db *store.DB) (*harness, *peer, *atomic.Bool) {
+	t.Helper()
 	sink := newPeer()
-	var open atomic.Bool
+	open := new(atomic.Bool)
 	sink.setFail(func(*adapters.Event) error {
 		if !open.Load() {
 			return errors.New("503 service unavailable")
@@ -42,34 +65,23 @@ func TestFullDiskIsBackPressure(t *testing.T) {
 			Retry: pipeline.Retry{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond}}},
 		MaxPending: 64,
 	})
+	return h, sink, open
+}
 
-	const n = 1500
-	bp := publishInBackground(t, h.p, n, 3000)
-	acked, ackCount, published, pubDone := &bp.acked, &bp.ackCount, &bp.published, bp.done
-
-	waitFor(t, "the store to fail", func() bool { return h.p.StoreError() != "" })
-	require.Contains(t, h.p.StoreError(), "no space left")
-	// Back-pressure: the publisher is blocked and acknowledgements stopped.
-	waitPublishBlocked(t, published, ackCount, 64, n)
-	stalled := ackCount.Load()
-	require.Less(t, stalled, published.Load(), "events the store could not take must stay unacknowledged")
-	t.Logf("disk full after %d published, %d acknowledged", published.Load(), stalled)
-
-	open.Store(true)
-	select {
-	case <-pubDone:
-	case <-time.After(60 * time.Second):
-		t.Fatal("publishing did not resume after the sink came back")
-	}
-	waitFor(t, "every event acknowledged", func() bool { return ackCount.Load() == n })
+// requireRecovered waits, once the sink accepts again, for the publisher to finish and
+// every event to be acknowledged, and checks that each acknowledged event reached
+// the sink, all n of them, in order per key.
+func requireRecovered(t *testing.T, bp *backgroundPublisher, sink *peer, n int) {
+	t.Helper()
+	wait(t, bp.done, "publishing to resume after the sink came back")
+	waitFor(t, "every event acknowledged", func() bool { return bp.ackCount.Load() == int64(n) })
 	got := uniq(sink.received())
-	acked.Range(func(k, _ any) bool {
+	bp.acked.Range(func(k, _ any) bool {
 		require.True(t, got[k.(string)], "acknowledged event %s was never delivered", k)
 		return true
 	})
 	require.Len(t, got, n)
 	checkOrder(t, sink.received())
-	h.cancel()
 }
 
 // waitPublishBlocked waits until all maxPending of the pipeline's slots are held by
