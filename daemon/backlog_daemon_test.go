@@ -1,14 +1,12 @@
 package daemon_test
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,29 +14,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/adaptertest"
 	"github.com/edgerelay/edgerelay/adapters/clock/clocktest"
 	"github.com/edgerelay/edgerelay/daemon"
 	"github.com/edgerelay/edgerelay/daemon/config"
 	"github.com/edgerelay/edgerelay/store"
 )
-
-// syncBuffer is a log destination safe for the daemon's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestBacklogAtStartDrains runs the daemon on a real store holding three events for
 // its webhook sink, on a fake clock: the start line counts them (though the sink
@@ -70,7 +51,7 @@ routes: [ { to: [hook] } ]
 `, path, target.URL), "test.yaml")
 	require.NoError(t, err)
 	clk := clocktest.NewFake(t0)
-	var logs syncBuffer
+	var logs adaptertest.Buffer
 	d, err := daemon.New(daemon.Options{Config: cfg, Version: "test", Clock: clk,
 		Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	require.NoError(t, err)

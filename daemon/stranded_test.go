@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/adaptertest"
 	"github.com/edgerelay/edgerelay/daemon"
 	"github.com/edgerelay/edgerelay/daemon/config"
 	"github.com/edgerelay/edgerelay/daemon/health"
@@ -90,7 +91,7 @@ func TestStrandedOutboxesReported(t *testing.T) {
 	dir := t.TempDir()
 	seed(t, filepath.Join(dir, "q.db"), "old-hook", 4, 1)
 	seed(t, filepath.Join(dir, "q.db"), "@rejected", 1, 1) // the daemon's own bucket
-	var log syncBuffer
+	var log adaptertest.Buffer
 	d, _ := newTestDaemon(t, dir, &log)
 	stop := runDaemon(t, d)
 	defer stop()
@@ -128,7 +129,7 @@ func TestQuarantineSalvagesAtStart(t *testing.T) {
 	raw[i] = 'D'
 	require.NoError(t, os.WriteFile(path, raw, 0o600))
 
-	var log syncBuffer
+	var log adaptertest.Buffer
 	d, delivered := newTestDaemon(t, dir, &log)
 	c, ok := condition(d, "store", "quarantined")
 	require.True(t, ok)

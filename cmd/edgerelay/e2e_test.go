@@ -41,32 +41,15 @@ func TestMain(m *testing.M) {
 // daemonProc is a child edgerelay process.
 type daemonProc struct {
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *adaptertest.Buffer
 	done   chan struct{}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex // guards b
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func startDaemon(t *testing.T, env []string, args ...string) *daemonProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(append(os.Environ(), "EDGERELAY_TEST_MAIN=1"), env...)
-	p := &daemonProc{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	p := &daemonProc{cmd: cmd, stderr: &adaptertest.Buffer{}, done: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	cmd.Stdout = io.Discard
 	require.NoError(t, cmd.Start())

@@ -1,7 +1,6 @@
 package pipeline_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/adaptertest"
 	"github.com/edgerelay/edgerelay/adapters/clock/clocktest"
 	"github.com/edgerelay/edgerelay/adapters/logx"
 	"github.com/edgerelay/edgerelay/daemon/events"
@@ -53,31 +53,13 @@ func TestAliveReportsStuckSink(t *testing.T) {
 	waitFor(t, "alive again", func() bool { return h.p.Alive(10*time.Millisecond) == nil })
 }
 
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestBadInputDoesNotFloodTheLog: a storm of unroutable events is counted, not logged
 // line by line.
 func TestBadInputDoesNotFloodTheLog(t *testing.T) {
 	db := storetest.MustOpen(t)
 	fake := clocktest.NewFake(time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC))
 	lim := logx.New(logx.Options{Now: fake.Now})
-	var logs syncBuffer
+	var logs adaptertest.Buffer
 	rejected := map[string]int{}
 	var mu sync.Mutex
 	bus := events.New(nil)

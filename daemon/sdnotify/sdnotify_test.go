@@ -1,7 +1,6 @@
 package sdnotify
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -10,11 +9,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/edgerelay/edgerelay/adapters/adaptertest"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
@@ -73,22 +72,8 @@ func (f *fakeSystemd) pending(t *testing.T) []string {
 	return nil
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger writing from another goroutine.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
-func testLogger() (*slog.Logger, *syncBuffer) {
-	var b syncBuffer
+func testLogger() (*slog.Logger, *adaptertest.Buffer) {
+	var b adaptertest.Buffer
 	return slog.New(slog.NewTextHandler(&b, nil)), &b
 }
 

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -10,13 +9,13 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/adaptertest"
 	"github.com/edgerelay/edgerelay/adapters/clock/clocktest"
 	"github.com/edgerelay/edgerelay/adapters/logx"
 	"github.com/edgerelay/edgerelay/adapters/tlsfiles"
@@ -240,7 +239,7 @@ func TestServeTLSRefusesBadFilesAtStart(t *testing.T) {
 // count, not a line per attempt.
 func TestHandshakeFailuresAreRateLimited(t *testing.T) {
 	p := newPKI(t, true)
-	var logs lockedBuffer
+	var logs adaptertest.Buffer
 	s := New(Config{Listen: "127.0.0.1:0", TLS: p.files}, health.New(nil), nil, slog.New(slog.NewTextHandler(&logs, nil)))
 	fake := clocktest.NewFake(time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC))
 	lim := logx.New(logx.Options{Now: fake.Now})
@@ -263,22 +262,4 @@ func TestHandshakeFailuresAreRateLimited(t *testing.T) {
 	fake.Advance(time.Minute)
 	lim.Flush()
 	require.Contains(t, logs.String(), fmt.Sprintf("http server: TLS handshake error (suppressed %d similar in the last 60s)", n-logx.DefaultBurst))
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
