@@ -62,11 +62,12 @@ type limitState struct {
 	evicted map[string]uint64
 	since   time.Time
 
-	maxBytes atomic.Int64 // lim.MaxBytes, for HasRoom's fast path
-	live     atomic.Int64
-	liveSet  atomic.Bool // live was computed at least once
-	full     atomic.Bool
-	onEvict  atomic.Pointer[func([]Eviction)]
+	maxBytes    atomic.Int64 // lim.MaxBytes, for HasRoom's fast path
+	deadBounded atomic.Bool  // lim.MaxDeadLetters or lim.MaxDeadBytes set, for deadTxBegin's
+	live        atomic.Int64
+	liveSet     atomic.Bool // live was computed at least once
+	full        atomic.Bool
+	onEvict     atomic.Pointer[func([]Eviction)]
 }
 
 type deadUsage struct {
@@ -80,6 +81,7 @@ func (db *DB) SetLimits(l Limits) {
 	db.lim.mu.Lock()
 	db.lim.lim = l
 	db.lim.maxBytes.Store(l.MaxBytes)
+	db.lim.deadBounded.Store(l.MaxDeadLetters > 0 || l.MaxDeadBytes > 0)
 	db.lim.mu.Unlock()
 	db.measureLive() // a raised bound may end the full state at once
 }
@@ -108,8 +110,8 @@ func (db *DB) Evicted() map[string]uint64 {
 
 // Space reports the live data against Limits.MaxBytes.
 func (db *DB) Space() Space {
-	if !db.lim.liveSet.Load() {
-		db.measureLive()
+	if !db.lim.liveSet.Load() || db.lim.maxBytes.Load() == 0 {
+		db.measureLive() // commits keep it current only while bounded
 	}
 	db.lim.mu.Lock()
 	defer db.lim.mu.Unlock()
@@ -180,6 +182,9 @@ type deadTx struct {
 
 // begin starts a commit's view; it runs inside the write transaction.
 func (db *DB) deadTxBegin() *deadTx {
+	if !db.lim.deadBounded.Load() {
+		return nil // no lock on the commit path of a store without dead-letter bounds
+	}
 	db.lim.mu.Lock()
 	defer db.lim.mu.Unlock()
 	if db.lim.lim.MaxDeadLetters <= 0 && db.lim.lim.MaxDeadBytes <= 0 {

@@ -122,16 +122,7 @@ func TestSpaceBound(t *testing.T) {
 	require.Equal(t, int64(max), s.Max)
 
 	data := []byte(strings.Repeat("y", 2000))
-	n := 0
-	for db.HasRoom(int64(len(data))) {
-		require.Less(t, n, 1000, "the bound never hit")
-		var b store.Batch
-		for i := 0; i < 8; i++ {
-			b.Put(&store.Entry{Sink: "s", Data: data})
-			n++
-		}
-		require.NoError(t, db.Commit(&b))
-	}
+	storetest.FillUntilFull(t, db, "s", data, 125)
 	s = db.Space()
 	require.True(t, s.Full)
 	require.False(t, s.Since.IsZero())

@@ -160,7 +160,9 @@ func (db *DB) updateCounted(fn func(*bbolt.Tx) error) error {
 	db.commits.Add(1)
 	db.bytesWritten.Add(uint64(st.GetPageAlloc()) + uint64(db.pageSize))
 	db.lastCommit.Store(time.Now().UnixNano())
-	db.measureLive()
+	if db.lim.maxBytes.Load() > 0 { // HasRoom needs it; unbounded, Space measures on demand
+		db.measureLive()
+	}
 	return nil
 }
 
