@@ -14,8 +14,10 @@ const Ellipsis = "…"
 // (an answer's excerpt, an error kept as a reason, a label) goes through Cut or
 // Excerpt, so that a secret is redacted whole before the cut could leave a piece of
 // it that no longer matches.
-func Cut(s string, n int) string {
-	s = Redact(s)
+func Cut(s string, n int) string { return cut(Redact(s), n) }
+
+// cut cuts s, already redacted, to at most n bytes at a character boundary.
+func cut(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
@@ -33,7 +35,7 @@ func Excerpt(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return Cut(s, n-len(Ellipsis)) + Ellipsis
+	return cut(s, n-len(Ellipsis)) + Ellipsis
 }
 
 // RedactURL returns raw with any userinfo (user name and password) removed. A value

@@ -53,8 +53,10 @@ func redactValue(v slog.Value) slog.Value {
 	v = v.Resolve()
 	switch v.Kind() {
 	case slog.KindString:
-		if s := v.String(); Redact(s) != s {
-			return slog.StringValue(Redact(s))
+		if s := v.String(); s != "" {
+			if r := Redact(s); r != s {
+				return slog.StringValue(r)
+			}
 		}
 	case slog.KindGroup:
 		as := v.Group()

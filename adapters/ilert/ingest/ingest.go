@@ -141,6 +141,10 @@ func New(opts Options, pub adapters.Publisher) *Handler {
 	h := &Handler{opts: opts.withDefaults(), pub: pub, mux: http.NewServeMux()}
 	h.mux.HandleFunc(PathEvents, h.handleEvents)
 	h.mux.HandleFunc(PathHeartbeats+"{key}", h.handleHeartbeat)
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h.reject(r, RejectNotFound, "no such path")
+		http.NotFound(w, r)
+	})
 	return h
 }
 
@@ -159,9 +163,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reject(r, RejectNotFound, "path not in clean form")
 		http.NotFound(w, r)
 		return
-	}
-	if _, pattern := h.mux.Handler(r); pattern == "" {
-		h.reject(r, RejectNotFound, "no such path")
 	}
 	h.mux.ServeHTTP(w, r)
 }
@@ -279,6 +280,7 @@ func (h *Handler) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 		// json.Marshal would put U+FFFD in the payload in place of the bad bytes:
 		// the payload's key and the event's would differ, and neither is a key
 		// ilert can have.
+		h.reject(r, RejectInvalid, "heartbeat key is not valid UTF-8")
 		writeText(w, http.StatusBadRequest, "Heartbeat key is not valid UTF-8")
 		return
 	}
