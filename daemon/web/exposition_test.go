@@ -80,6 +80,7 @@ func TestMetricsExposition(t *testing.T) {
 	m.StoreFull(func() float64 { return 0 })
 	m.DeadLettersEvicted("hook").Inc()
 	m.StoreStranded("old-hook", "outbox", 3)
+	m.DeadLettersKept("hook", 2)
 	s := New(Config{}, health.New(nil), set, discard())
 	rec := httptest.NewRecorder()
 	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))

@@ -29,6 +29,8 @@ var families = map[string]family{
 	MetricStoreFull: {typ: "gauge", help: "1 while the store is at store.max_bytes and new events wait (back-pressure), else 0."},
 	MetricDeadLettersEvicted: {typ: "counter", help: "Dead letters evicted, oldest first, to keep a sink's dead letters within " +
 		"store.max_dead_letters and store.max_dead_bytes, by sink."},
+	MetricDeadLettersKept: {typ: "gauge", help: "Dead letters a sink has in the store, waiting for edgerelay queue retry " +
+		"or queue drop, by sink."},
 	MetricBusDropped: {typ: "counter", help: "Daemon events a bus subscriber lost because it did not read them in time, by subscriber."},
 	MetricBrokerRejects: {typ: "counter", help: "Connections and packets the embedded MQTT broker refused (bad credentials, " +
 		"oversize, malformed, protocol errors), by reason."},
