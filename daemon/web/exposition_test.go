@@ -81,6 +81,7 @@ func TestMetricsExposition(t *testing.T) {
 	m.DeadLettersEvicted("hook").Inc()
 	m.StoreStranded("old-hook", "outbox", 3)
 	m.DeadLettersKept("hook", 2)
+	set.GetOrCreateCounter(series(MetricHTTPErrors, "listener", "http", "reason", "tls_handshake")).Inc()
 	s := New(Config{}, health.New(nil), set, discard())
 	rec := httptest.NewRecorder()
 	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))

@@ -31,6 +31,8 @@ var families = map[string]family{
 		"store.max_dead_letters and store.max_dead_bytes, by sink."},
 	MetricDeadLettersKept: {typ: "gauge", help: "Dead letters a sink has in the store, waiting for edgerelay queue retry " +
 		"or queue drop, by sink."},
+	MetricHTTPErrors: {typ: "counter", help: "Connections and requests the daemon's HTTP servers gave up on before a handler ran " +
+		"(failed TLS handshakes, malformed requests, panics), by listener and reason."},
 	MetricBusDropped: {typ: "counter", help: "Daemon events a bus subscriber lost because it did not read them in time, by subscriber."},
 	MetricBrokerRejects: {typ: "counter", help: "Connections and packets the embedded MQTT broker refused (bad credentials, " +
 		"oversize, malformed, protocol errors), by reason."},
