@@ -60,6 +60,8 @@ type EdgePoll struct {
 	IDs []int64
 	// Status is the status answered.
 	Status int
+	// At is when the poll was answered, by the fake's clock.
+	At time.Time
 }
 
 // EdgeCluster is the server-side state of one HA cluster of one key.
@@ -306,6 +308,7 @@ func (s *Server) edgePoll(w http.ResponseWriter, r *http.Request) {
 	answer := func(status int, v any) {
 		poll.Status = status
 		s.mu.Lock()
+		poll.At = s.edge().now()
 		if !s.noRecord {
 			s.edge().polls = append(s.edge().polls, poll)
 		}
