@@ -29,6 +29,6 @@ func TestHARequiresAckDelivered(t *testing.T) {
 	_, err = config.Parse(doc("    cluster_id: plant-7\n    ack: stored\n"), "c.yaml")
 	require.ErrorContains(t, err, "requires ack: delivered")
 
-	_, err = config.Parse(doc("    poll_interval: 1s\n"), "d.yaml")
+	_, err = config.Parse(doc("    poll_interval: 1ms\n"), "d.yaml")
 	require.ErrorContains(t, err, "poll_interval")
 }

@@ -579,7 +579,7 @@ func TestConfig(t *testing.T) {
 	bad := DefaultConfig()
 	bad.APIHost = "ftp://x"
 	bad.Key, bad.KeyFile = "a b", "/f"
-	bad.PollInterval = 4 * time.Second
+	bad.PollInterval = time.Millisecond // below MinInterval, and below what TestMain lowers it to
 	bad.StandbyInterval = 121 * time.Second
 	bad.Timeout = 0
 	bad.ClusterID = "has space"
