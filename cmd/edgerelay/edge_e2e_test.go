@@ -161,7 +161,7 @@ func TestZeroLossEdgeKill(t *testing.T) {
 
 // TestHAEdgeTwoRelays: two relays in one edge cluster poll the fake; the first leads,
 // the second stands by and delivers nothing; the leader is killed with SIGKILL, the
-// fake promotes the standby once the leader's lease ran out, and every item reaches
+// fake promotes the standby once the leader's 12 s lease ran out, and every item reaches
 // the target (duplicates counted: at most what the old leader delivered and had not
 // yet reported).
 func TestHAEdgeTwoRelays(t *testing.T) {
@@ -170,7 +170,7 @@ func TestHAEdgeTwoRelays(t *testing.T) {
 	}
 	const n = 1500
 	fake := ilerttest.NewServer(t)
-	fake.SetEdgeLease(3 * time.Second)
+	fake.SetEdgeLease(12 * time.Second) // above poll_interval (5s) plus a batch's delivery: only a dead leader loses it
 	fake.AddEdgeItems(edgeKey, n, nil)
 	tg := newEdgeTarget(t, 10*time.Millisecond)
 	env := []string{"ILERT_EDGE_CONNECTOR_KEY=" + edgeKey}
@@ -197,6 +197,8 @@ func TestHAEdgeTwoRelays(t *testing.T) {
 	waitUntil(t, "relay-2 reports its standby role", 20*time.Second, func() bool {
 		return strings.Contains(r2.stderr.String(), "role=standby")
 	})
+	require.Equal(t, 1.0, scrape(t, addr2, `edgerelay_source_role{source="ilert-edge",role="standby"}`))
+	require.Equal(t, 1.0, scrape(t, addr1, `edgerelay_source_role{source="ilert-edge",role="active"}`))
 	waitUntil(t, "deliveries under way", 60*time.Second, func() bool {
 		u, _ := tg.counts()
 		return u >= 300
@@ -214,6 +216,8 @@ func TestHAEdgeTwoRelays(t *testing.T) {
 	waitUntil(t, "relay-2 reports its active role", 20*time.Second, func() bool {
 		return strings.Contains(r2.stderr.String(), "role=active")
 	})
+	require.Equal(t, 1.0, scrape(t, addr2, `edgerelay_source_role{source="ilert-edge",role="active"}`))
+	require.Equal(t, 0.0, scrape(t, addr2, `edgerelay_source_role{source="ilert-edge",role="standby"}`))
 	waitUntil(t, "every item at the target", 180*time.Second, func() bool {
 		u, _ := tg.counts()
 		return u == n

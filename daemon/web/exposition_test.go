@@ -80,6 +80,8 @@ func TestMetricsExposition(t *testing.T) {
 	m.StoreFull(func() float64 { return 0 })
 	m.DeadLettersEvicted("hook").Inc()
 	m.StoreStranded("old-hook", "outbox", 3)
+	m.SourceRole("edge", "", "standby")
+	m.SourceRole("edge", "standby", "active")
 	s := New(Config{}, health.New(nil), set, discard())
 	rec := httptest.NewRecorder()
 	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
