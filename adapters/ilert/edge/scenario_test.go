@@ -486,3 +486,31 @@ func TestScenario105Stdout(t *testing.T) {
 		require.JSONEq(t, string(ilerttest.DefaultEdgePayload(int64(i+1))), string(line.Payload))
 	}
 }
+
+// Item 4 of the issue: a target that always fails does not block the site forever:
+// after retry.max_attempts the item is dead-lettered with the reason, the later items
+// of the same alert are delivered, and polling never stopped.
+func TestEdgeGiveUpAfterMaxAttempts(t *testing.T) {
+	fake := ilerttest.NewServer(t)
+	fake.AddEdge(key, ilerttest.EdgeItem{Payload: json.RawMessage(`{"id":"A","eventType":"alert-created"}`)},
+		ilerttest.EdgeItem{Payload: json.RawMessage(`{"id":"A","eventType":"alert-resolved"}`)})
+	tg := newTarget(t, func(_ int, h hit) int {
+		if h.Header.Get("X-ilert-Edge-Item-Id") == "1" {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	sink := fmt.Sprintf("  - name: hook\n    type: webhook\n    url: %s\n    retry: { initial: 10ms, max: 20ms, max_attempts: 3 }\n", tg.URL)
+	r := startDaemon(t, t.TempDir(), edgeSource(fake, ""), sink, "hook")
+	eventually(t, "item 2 delivered after item 1 gave up", func() bool {
+		ids := tg.items(nil)
+		return len(ids) > 0 && ids[len(ids)-1] == "2"
+	})
+	require.Equal(t, []string{"1", "1", "1", "2"}, tg.items(nil))
+	eventually(t, "polling went on", func() bool { return lastPoll(fake).AfterID == 2 })
+	r.stop()
+	dl := dead(t, r.path, "hook")
+	require.Len(t, dl, 1)
+	require.Equal(t, "edge-1", dl[0].ID)
+	require.Contains(t, dl[0].Reason, "503")
+}
