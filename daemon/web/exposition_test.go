@@ -82,6 +82,8 @@ func TestMetricsExposition(t *testing.T) {
 	m.StoreStranded("old-hook", "outbox", 3)
 	m.DeadLettersKept("hook", 2)
 	set.GetOrCreateCounter(series(MetricHTTPErrors, "listener", "http", "reason", "tls_handshake")).Inc()
+	m.SourceRole("edge", "", "standby")
+	m.SourceRole("edge", "standby", "active")
 	s := New(Config{}, health.New(nil), set, discard())
 	rec := httptest.NewRecorder()
 	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))

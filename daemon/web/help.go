@@ -36,6 +36,8 @@ var families = map[string]family{
 	MetricBusDropped: {typ: "counter", help: "Daemon events a bus subscriber lost because it did not read them in time, by subscriber."},
 	MetricBrokerRejects: {typ: "counter", help: "Connections and packets the embedded MQTT broker refused (bad credentials, " +
 		"oversize, malformed, protocol errors), by reason."},
+	MetricSourceRole: {typ: "gauge", help: "1 for the high-availability role a source reports now (active, standby), 0 for the " +
+		"roles it reported before, by source and role."},
 	MetricSourceRejects: {typ: "counter", help: "Requests a source's listener refused before they became events (unauthorized, " +
 		"malformed, too large, wrong method or path), by source and reason."},
 
