@@ -215,6 +215,10 @@ type Edge struct {
 	HTTPAuthHeader string
 	// HTTPAuthValue is --edge_http_auth_value, else ILERT_EDGE_HTTP_AUTH_VALUE.
 	HTTPAuthValue string
+	// HTTPAuthValueFromEnv is true when HTTPAuthValue came from
+	// ILERT_EDGE_HTTP_AUTH_VALUE: the configuration then names the variable
+	// (auth_value_env) instead of holding the value.
+	HTTPAuthValueFromEnv bool
 	// Topic is --edge_topic, required for kafka and mqtt.
 	Topic string
 	// Script is --edge_script, required for script.
@@ -670,6 +674,7 @@ func buildEdge(fs *pflag.FlagSet, r *rawDaemon, d *Daemon, env func(string) (str
 	e.HTTPAuthValue = r.edgeAuthValue
 	if e.HTTPAuthValue == "" {
 		e.HTTPAuthValue, _ = env(EnvEdgeHTTPAuthValue)
+		e.HTTPAuthValueFromEnv = e.HTTPAuthValue != ""
 	}
 	if e.HTTPAuthHeader != "" && e.HTTPAuthValue == "" {
 		return usageErr("--edge_http_auth_header requires an auth value via --edge_http_auth_value or ILERT_EDGE_HTTP_AUTH_VALUE env var")
