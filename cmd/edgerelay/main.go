@@ -85,6 +85,11 @@ Run "edgerelay run" to start on the built-in default: an MQTT broker on
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	// ilagent's global --version/-V: the version on one line, exit 0. (-v stays
+	// ilagent's verbose flag; "edgerelay version" prints the details.)
+	root.Version = buildinfo.Version
+	root.SetVersionTemplate("edgerelay {{.Version}}\n")
+	root.Flags().BoolP("version", "V", false, "print the version and exit")
 	root.AddCommand(runCmd(stderr), configCmd(stdout, rawStdout), queueCmd(stdout), versionCmd(stdout), eventCmd(stdout, stderr), heartbeatCmd(stdout, stderr), daemonCmd(stdout, stderr))
 	return root
 }

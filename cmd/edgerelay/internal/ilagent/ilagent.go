@@ -247,10 +247,10 @@ type Command struct {
 }
 
 var (
-	eventTypes   = []string{"ALERT", "ACCEPT", "RESOLVE"}
-	priorities   = []string{"LOW", "HIGH"}
-	edgeModes    = []string{"http", "kafka", "mqtt", "script", "stdout"}
-	integKeyMsg  = "Integration key is required: provide --integration_key or set ILERT_INTEGRATION_KEY env var"
+	eventTypes  = []string{"ALERT", "ACCEPT", "RESOLVE"}
+	priorities  = []string{"LOW", "HIGH"}
+	edgeModes   = []string{"http", "kafka", "mqtt", "script", "stdout"}
+	integKeyMsg = "Integration key is required: provide --integration_key or set ILERT_INTEGRATION_KEY env var"
 	// edgeOnly are the flags that mean something only with --edge_mode.
 	edgeOnly = []string{
 		"edge_poll_interval", "edge_standby_interval", "edge_http_url", "edge_http_method",
