@@ -109,6 +109,7 @@ type (
 		AuthHeader   string `yaml:"auth_header,omitempty"`
 		AuthValue    string `yaml:"auth_value,omitempty"`
 		AuthValueEnv string `yaml:"auth_value_env,omitempty"`
+		Retry        yRetry `yaml:"retry"`
 	}
 	yKafkaSink struct {
 		Name    string   `yaml:"name"`
@@ -116,6 +117,7 @@ type (
 		Brokers []string `yaml:"brokers"`
 		Topic   string   `yaml:"topic"`
 		Key     string   `yaml:"key"`
+		Retry   yRetry   `yaml:"retry"`
 	}
 	yMQTTSink struct {
 		Name     string `yaml:"name"`
@@ -127,15 +129,18 @@ type (
 		Topic    string `yaml:"topic"`
 		QoS      int    `yaml:"qos"`
 		TLS      *yTLS  `yaml:"tls,omitempty"`
+		Retry    yRetry `yaml:"retry"`
 	}
 	yScript struct {
 		Name    string `yaml:"name"`
 		Type    string `yaml:"type"`
 		Command string `yaml:"command"`
+		Retry   yRetry `yaml:"retry"`
 	}
 	yStdout struct {
-		Name string `yaml:"name"`
-		Type string `yaml:"type"`
+		Name  string `yaml:"name"`
+		Type  string `yaml:"type"`
+		Retry yRetry `yaml:"retry"`
 	}
 	yRetry struct {
 		Initial     string `yaml:"initial"`
@@ -283,7 +288,8 @@ func render(doc yDoc) ([]byte, error) {
 // edgeYAML completes doc for ilagent's exclusive edge mode: one ilert_edge source
 // (the connector key read from ILERT_EDGE_CONNECTOR_KEY through key_env, never
 // written into the file; api_host from ILERT_API_HOST; the intervals; the HA ids),
-// one sink for the mode and one route between them. -p serves only the status
+// one sink for the mode (retried 5 s … 60 s, dead-lettered after DefaultMaxRetries
+// attempts) and one route between them. -p serves only the status
 // endpoints (/health, /ready, /metrics) on 0.0.0.0:PORT: edge mode runs no event
 // proxy. -b adds the ilert sink for the self-heartbeat alone, as ilagent runs its
 // heartbeat job in edge mode.
@@ -303,11 +309,16 @@ func edgeYAML(doc yDoc, hb yIlert, d *Daemon, env func(string) (string, bool)) (
 	}
 	doc.Sources = []any{src}
 	sinkName := EdgeSinkName(e.Mode)
+	// ilagent retries a failed item every poll interval for ever, so one target that
+	// keeps failing blocks the site; here it backs off 5 s … 60 s and, after
+	// DefaultMaxRetries attempts (about 1.5 hours), goes to the dead letters
+	// (edgerelay queue list --dead; queue retry sends it again).
+	retry := yRetry{Initial: "5s", Max: "60s", MaxAttempts: DefaultMaxRetries}
 	var sink any
 	switch e.Mode {
 	case "http":
 		w := yWebhook{Name: sinkName, Type: "webhook", URL: esc(e.HTTPURL), Method: e.HTTPMethod,
-			Timeout: "30s"} // reqwest's timeout in ilagent's edge client
+			Timeout: "30s", Retry: retry} // reqwest's timeout in ilagent's edge client
 		if e.HTTPAuthHeader != "" {
 			// ilagent sends the auth header only when both the name and a value are given.
 			w.AuthHeader = esc(e.HTTPAuthHeader)
@@ -319,7 +330,7 @@ func edgeYAML(doc yDoc, hb yIlert, d *Daemon, env func(string) (string, bool)) (
 		}
 		sink = w
 	case "kafka":
-		sink = yKafkaSink{Name: sinkName, Type: "kafka", Brokers: brokers(d.KafkaBrokers), Topic: esc(e.Topic), Key: "event"}
+		sink = yKafkaSink{Name: sinkName, Type: "kafka", Brokers: brokers(d.KafkaBrokers), Topic: esc(e.Topic), Key: "event", Retry: retry}
 	case "mqtt":
 		scheme := "tcp"
 		if d.MQTTTLS {
@@ -328,16 +339,16 @@ func edgeYAML(doc yDoc, hb yIlert, d *Daemon, env func(string) (string, bool)) (
 		m := yMQTTSink{Name: sinkName, Type: "mqtt",
 			URL:      esc(fmt.Sprintf("%s://%s", scheme, net.JoinHostPort(d.MQTTHost, strconv.Itoa(d.MQTTPort)))),
 			ClientID: esc(d.MQTTName + "-edge"), Username: esc(d.MQTTUsername), Password: esc(d.MQTTPassword),
-			Topic: esc(e.Topic), QoS: d.MQTTQoS,
+			Topic: esc(e.Topic), QoS: d.MQTTQoS, Retry: retry,
 		}
 		if d.MQTTCA != "" || d.MQTTClientCert != "" {
 			m.TLS = &yTLS{CAFile: esc(d.MQTTCA), CertFile: esc(d.MQTTClientCert), KeyFile: esc(d.MQTTClientKey)}
 		}
 		sink = m
 	case "script":
-		sink = yScript{Name: sinkName, Type: "script", Command: esc(e.Script)}
+		sink = yScript{Name: sinkName, Type: "script", Command: esc(e.Script), Retry: retry}
 	default: // stdout
-		sink = yStdout{Name: sinkName, Type: "stdout"}
+		sink = yStdout{Name: sinkName, Type: "stdout", Retry: retry}
 	}
 	doc.Sinks = []any{sink}
 	doc.Routes = []yRoute{{Name: "edge-to-" + e.Mode, From: []string{NameEdge}, To: []string{sinkName}}}

@@ -101,7 +101,7 @@ func TestEdgeYAML(t *testing.T) {
 			require.Equal(t, wantSrc, doc.Sources[0])
 
 			require.Len(t, doc.Sinks, 1)
-			wantSink := map[string]any{"name": tc.sinkName}
+			wantSink := map[string]any{"name": tc.sinkName, "retry": map[string]any{"initial": "5s", "max": "60s", "max_attempts": 100}}
 			for k, v := range tc.sink {
 				wantSink[k] = v
 			}
