@@ -138,9 +138,10 @@ type (
 		Retry   yRetry `yaml:"retry"`
 	}
 	yStdout struct {
-		Name  string `yaml:"name"`
-		Type  string `yaml:"type"`
-		Retry yRetry `yaml:"retry"`
+		Name   string `yaml:"name"`
+		Type   string `yaml:"type"`
+		Format string `yaml:"format"`
+		Retry  yRetry `yaml:"retry"`
 	}
 	yRetry struct {
 		Initial     string `yaml:"initial"`
@@ -348,7 +349,8 @@ func edgeYAML(doc yDoc, hb yIlert, d *Daemon, env func(string) (string, bool)) (
 	case "script":
 		sink = yScript{Name: sinkName, Type: "script", Command: esc(e.Script), Retry: retry}
 	default: // stdout
-		sink = yStdout{Name: sinkName, Type: "stdout", Retry: retry}
+		// The payload alone on one line, as ilagent prints it.
+		sink = yStdout{Name: sinkName, Type: "stdout", Format: "payload", Retry: retry}
 	}
 	doc.Sinks = []any{sink}
 	doc.Routes = []yRoute{{Name: "edge-to-" + e.Mode, From: []string{NameEdge}, To: []string{sinkName}}}

@@ -78,7 +78,7 @@ func TestEdgeYAML(t *testing.T) {
 			env:      []string{EnvAPIHost, " http://127.0.0.1:8999 "},
 			source:   map[string]any{"cluster_id": "prod-cluster", "instance_id": "node-1", "poll_interval": "5s", "standby_interval": "120s", "api_host": "http://127.0.0.1:8999"},
 			sinkName: "edge-stdout",
-			sink:     map[string]any{"type": "stdout"}},
+			sink:     map[string]any{"type": "stdout", "format": "payload"}},
 		{name: "literal ${ is kept", args: "daemon --edge_mode script --edge_script /opt/${X}/run",
 			sinkName: "edge-script",
 			sink:     map[string]any{"type": "script", "command": "/opt/$${X}/run"}},
