@@ -1,14 +1,11 @@
 package config
 
 import (
-	"crypto/x509"
 	"encoding"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"reflect"
 	"regexp"
 	"sort"
@@ -17,7 +14,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/edgerelay/edgerelay/adapters/secret"
 	"github.com/edgerelay/edgerelay/adapters/tlsfiles"
 )
 
@@ -304,17 +300,13 @@ var onlyMinusOne = map[string]bool{
 // checkValues walks node alongside the Go type it will decode into and reports, each
 // with its line and key: a value of the wrong type (a word where a duration or number
 // belongs, a list where a mapping belongs); a negative duration or number where
-// negatives mean nothing (see mayBeNegative); and a reference the daemon would
-// otherwise only find broken once it runs (see checkRef): a *_file key naming a file
-// that cannot be read now (a token, password or key file) or, for a TLS file, holds
-// no PEM certificate or key; a *_env key naming an unset or empty environment
-// variable; a field tagged check:"executable" naming no program that can be run.
-// This is the one place every adapter's references are checked, for `config check`,
-// `run` and `daemon` alike.
+// negatives mean nothing (see mayBeNegative); and a *_file key naming a file that
+// cannot be read now (a token, password or key file the daemon would otherwise only
+// fail to read once it runs).
 func checkValues(node *yaml.Node, t reflect.Type, path string) []string {
 	var problems []string
-	var walk func(n *yaml.Node, t reflect.Type, path, field, check string)
-	walk = func(n *yaml.Node, t reflect.Type, path, field, check string) {
+	var walk func(n *yaml.Node, t reflect.Type, path, field string)
+	walk = func(n *yaml.Node, t reflect.Type, path, field string) {
 		if n == nil {
 			return
 		}
@@ -346,11 +338,8 @@ func checkValues(node *yaml.Node, t reflect.Type, path string) []string {
 				}
 			}
 			if t.Kind() == reflect.String && n.Value != "" {
-				kind, ok := refOf(path, check)
-				if ok {
-					if err := refCheck(kind, path, n.Value); err != nil {
-						problems = append(problems, fmt.Sprintf("%s: %v", at, err))
-					}
+				if err := refCheck(path, n.Value); err != nil { // refcheck.go
+					problems = append(problems, fmt.Sprintf("%s: %v", at, err))
 				}
 			}
 			return
@@ -363,11 +352,10 @@ func checkValues(node *yaml.Node, t reflect.Type, path string) []string {
 			}
 			fields := yamlFields(t)
 			owners := fieldOwners(t)
-			checks := fieldChecks(t)
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				k := n.Content[i]
 				if ft, ok := fields[k.Value]; ok {
-					walk(n.Content[i+1], ft, join(path, k.Value), owners[k.Value]+"."+k.Value, checks[k.Value])
+					walk(n.Content[i+1], ft, join(path, k.Value), owners[k.Value]+"."+k.Value)
 				}
 			}
 		case reflect.Slice, reflect.Array:
@@ -376,7 +364,7 @@ func checkValues(node *yaml.Node, t reflect.Type, path string) []string {
 				return
 			}
 			for i, c := range n.Content {
-				walk(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), "", check)
+				walk(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), "")
 			}
 		case reflect.Map:
 			if n.Kind != yaml.MappingNode {
@@ -384,11 +372,11 @@ func checkValues(node *yaml.Node, t reflect.Type, path string) []string {
 				return
 			}
 			for i := 0; i+1 < len(n.Content); i += 2 {
-				walk(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value), "", "")
+				walk(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value), "")
 			}
 		}
 	}
-	walk(node, t, path, "", "")
+	walk(node, t, path, "")
 	return problems
 }
 
@@ -458,105 +446,9 @@ func fieldOwners(t reflect.Type) map[string]string {
 	return out
 }
 
-// refKind is what a configuration value refers to outside the file.
-type refKind int
-
-const (
-	// refFile is a *_file key: a file to read (a token, password, certificate).
-	refFile refKind = iota
-	// refEnv is a *_env key: an environment variable holding a secret.
-	refEnv
-	// refExecutable is a field tagged check:"executable": a program to run.
-	refExecutable
-)
-
-// refOf says what the string at the dotted key path refers to; check is the
-// field's check tag.
-func refOf(path, check string) (refKind, bool) {
-	switch {
-	case check == "executable":
-		return refExecutable, true
-	case strings.HasSuffix(path, "_file"):
-		return refFile, true
-	case strings.HasSuffix(path, "_env"):
-		return refEnv, true
-	}
-	return 0, false
-}
-
-// fieldChecks maps the yaml keys of struct t to their check tag, following inline
-// fields like yamlFields.
-func fieldChecks(t reflect.Type) map[string]string {
-	out := map[string]string{}
-	eachYAMLField(t, func(name string, _ reflect.Type, f reflect.StructField) {
-		if c := f.Tag.Get("check"); c != "" {
-			out[name] = c
-		}
-	})
-	return out
-}
-
-// refCheck is checkRef; a variable for tests (the adapters' documented samples
-// name files under /etc/edgerelay and variables that a test machine does not have).
-var refCheck = checkRef
-
-// checkRef reports why value, the value of the key at path, refers to nothing usable
-// now, or nil. The errors name the file or variable, never a secret's content.
-func checkRef(kind refKind, path, value string) error {
-	switch kind {
-	case refEnv:
-		v, ok := os.LookupEnv(value)
-		if !ok {
-			return fmt.Errorf("environment variable %s is not set", value)
-		}
-		if strings.TrimSpace(v) == "" {
-			return fmt.Errorf("environment variable %s is empty", value)
-		}
-		return nil
-	case refExecutable:
-		if _, err := exec.LookPath(value); err != nil {
-			return fmt.Errorf("%s cannot be run: %w", value, errors.Unwrap(err))
-		}
-		return nil
-	}
-	if err := readable(value); err != nil {
-		return err
-	}
-	return pemCheck(path, value)
-}
-
-// pemCheck reports a TLS file (ca_file, client_ca_file, cert_file: certificates;
-// key_file: a private key) at path that holds no PEM block of its kind. Other keys
-// pass.
-func pemCheck(key, path string) error {
-	what := "certificate"
-	switch key[strings.LastIndex(key, ".")+1:] {
-	case "ca_file", "client_ca_file", "cert_file":
-	case "key_file":
-		what = "private key"
-	default:
-		return nil
-	}
-	b, err := secret.ReadBounded(path, secret.MaxPEMFile)
-	if err != nil {
-		return err
-	}
-	for rest := b; ; {
-		var blk *pem.Block
-		if blk, rest = pem.Decode(rest); blk == nil {
-			break
-		}
-		switch {
-		case what == "private key" && strings.HasSuffix(blk.Type, "PRIVATE KEY"):
-			return nil
-		case what == "certificate" && blk.Type == "CERTIFICATE":
-			if _, err := x509.ParseCertificate(blk.Bytes); err == nil {
-				return nil
-			}
-		}
-	}
-	return fmt.Errorf("%s holds no PEM %s", path, what)
-}
+// fileCheck is readable; a variable for tests (the adapters' documented samples
+// name files under /etc/edgerelay that a test machine does not have).
+var fileCheck = readable
 
 // readable reports why the file at path cannot be read now, or nil.
 func readable(path string) error {
