@@ -98,3 +98,27 @@ func TestEdgeFromIlagentChecks(t *testing.T) {
 		})
 	}
 }
+
+// TestReadmeEdgeExample: the README's edge connector example is what
+// `config from-ilagent` prints for the command line shown above it.
+func TestReadmeEdgeExample(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	require.NoError(t, err)
+	_, after, ok := strings.Cut(string(readme), "<!-- edge-example: checked by cmd/edgerelay TestReadmeEdgeExample -->\n```yaml\n")
+	require.True(t, ok, "the README has the edge example")
+	block, _, ok := strings.Cut(after, "```\n")
+	require.True(t, ok)
+	env := map[string]string{ilagent.EnvEdgeConnectorKey: "iec1:readme", ilagent.EnvEdgeHTTPAuthValue: "token"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	parsed, err := ilagent.Parse(strings.Fields("daemon --edge_mode http --edge_http_url http://10.0.0.5:8080/alerts --edge_http_auth_header X-API-Key -p 8977"), lookup)
+	require.NoError(t, err)
+	y, err := ilagent.ToYAML(parsed.Global, parsed.Daemon, lookup)
+	require.NoError(t, err)
+	var body []string
+	for _, l := range strings.SplitAfter(string(y), "\n") {
+		if !strings.HasPrefix(l, "#") {
+			body = append(body, l)
+		}
+	}
+	require.Equal(t, strings.Join(body, ""), block)
+}
