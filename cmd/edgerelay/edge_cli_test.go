@@ -122,3 +122,22 @@ func TestReadmeEdgeExample(t *testing.T) {
 	}
 	require.Equal(t, strings.Join(body, ""), block)
 }
+
+// TestEdgeSecretsNotPrinted: a refused edge command line shows the configuration it
+// built, with the auth value given as a flag and the connector key redacted; only
+// `config from-ilagent` prints the flag's value, to the file it writes.
+func TestEdgeSecretsNotPrinted(t *testing.T) {
+	const key, value = "iec1:never-printed-key", "flag-auth-s3cret"
+	t.Setenv(ilagent.EnvEdgeConnectorKey, key)
+	args := []string{"--edge_mode", "http", "--edge_http_url", "ftp://10.0.0.5/alerts", "--edge_http_auth_header", "X-API-Key",
+		"--edge_http_auth_value", value, "-f", filepath.Join(t.TempDir(), "a.db3")}
+	for _, cmd := range [][]string{{"daemon"}, {"config", "from-ilagent"}} {
+		code, out, errs := cli(t, append(cmd, args...)...)
+		require.Equal(t, exitUsage, code, "%v: %s", cmd, errs)
+		require.Contains(t, errs, "configuration built from the command line")
+		require.Contains(t, errs, "auth_value: ***")
+		for _, s := range []string{key, value} {
+			require.NotContains(t, errs+out, s, "%v", cmd)
+		}
+	}
+}

@@ -45,10 +45,11 @@ func ilagentConfig(parsed *ilagent.Command) (*config.Config, []byte, error) {
 
 func daemonCmd(stdout, stderr io.Writer) *cobra.Command {
 	c := &cobra.Command{
-		Use:                "daemon [ilagent daemon flags]",
-		Short:              "Run the relay with ilagent's command line (drop-in for \"ilagent daemon\")",
-		Long:               daemonLong + "\n\nilagent's flags (global flags may come before or after \"daemon\"):\n" + ilagent.DaemonUsage(),
-		Example:            "  ILERT_API_KEY=… edgerelay daemon -m 127.0.0.1 -q 1883 -e ilert/events -r ilert/heartbeats --mqtt_qos 1 -p 8977 -b il1hbt…",
+		Use:   "daemon [ilagent daemon flags]",
+		Short: "Run the relay with ilagent's command line (drop-in for \"ilagent daemon\")",
+		Long:  daemonLong + "\n\nilagent's flags (global flags may come before or after \"daemon\"):\n" + ilagent.DaemonUsage(),
+		Example: "  ILERT_API_KEY=… edgerelay daemon -m 127.0.0.1 -q 1883 -e ilert/events -r ilert/heartbeats --mqtt_qos 1 -p 8977 -b il1hbt…\n" +
+			"  ILERT_EDGE_CONNECTOR_KEY=… edgerelay daemon --edge_mode http --edge_http_url http://10.0.0.5:8080/alerts -p 8977",
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			hup := catchHangups()
