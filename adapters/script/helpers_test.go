@@ -15,6 +15,7 @@ import (
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/adaptertest"
+	"github.com/edgerelay/edgerelay/adapters/logx"
 )
 
 // Every test ends with no goroutine of the sink left: no reader, writer or waiter.
@@ -119,3 +120,9 @@ func killAll(t *testing.T, pids []int) {
 		}
 	})
 }
+
+// slogOf returns a logger writing to h.
+func slogOf(h slog.Handler) *slog.Logger { return slog.New(h) }
+
+// logxLimiter is a limiter with a small burst, for the rate-limit test.
+func logxLimiter() *logx.Limiter { return logx.New(logx.Options{Burst: 3, Interval: time.Hour}) }
