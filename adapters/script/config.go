@@ -155,8 +155,10 @@ func CheckExecutable(path string) error {
 		return fmt.Errorf("%s: no such file (the path is used as given, without a PATH lookup: give the full path)", path)
 	case err != nil:
 		return err // *PathError: names the path
+	case st.IsDir():
+		return fmt.Errorf("%s is a directory, not an executable file", path)
 	case !st.Mode().IsRegular():
-		return fmt.Errorf("%s is not a regular file (%s)", path, st.Mode().Type())
+		return fmt.Errorf("%s is not a regular file", path)
 	case st.Mode().Perm()&0o111 == 0:
 		return fmt.Errorf("%s is not executable (mode %s; chmod +x it)", path, st.Mode().Perm())
 	}
