@@ -3,6 +3,7 @@ package script
 import (
 	"context"
 	"os"
+	"os/exec"
 	"strconv"
 	"testing"
 
@@ -71,4 +72,19 @@ func BenchmarkSendShell(b *testing.B) {
 	for _, n := range []int{1, 4} {
 		b.Run("in_flight="+strconv.Itoa(n), func(b *testing.B) { benchSend(b, cmd, n) })
 	}
+}
+
+// BenchmarkExecBaseline is the floor the sink stands on: os/exec running /bin/true
+// with no pipes, nothing written or read, the same machine at the same time.
+func BenchmarkExecBaseline(b *testing.B) {
+	if _, err := os.Stat("/bin/true"); err != nil {
+		b.Skipf("SKIP: /bin/true: %v", err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := exec.Command("/bin/true").Run(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }

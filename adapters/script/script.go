@@ -434,9 +434,13 @@ type capture struct {
 	total int64
 }
 
+// chunks are the read buffers of captures: two per run in flight.
+var chunks = sync.Pool{New: func() any { return new([4096]byte) }}
+
 // readFrom reads r to EOF or an error (its end closed under it).
 func (c *capture) readFrom(r io.Reader) {
-	var chunk [4096]byte
+	chunk := chunks.Get().(*[4096]byte)
+	defer chunks.Put(chunk)
 	for {
 		n, err := r.Read(chunk[:])
 		if n > 0 {
