@@ -149,7 +149,7 @@ sleep 1000
 			if tc.cancel {
 				cfg.Timeout = time.Hour
 			} else {
-				cfg.Timeout = 300 * time.Millisecond
+				cfg.Timeout = 2 * time.Second // long enough for the script to write its pids first
 			}
 			s := connected(t, cfg, nil)
 			ctx, cancel := context.WithCancel(context.Background())
@@ -172,7 +172,7 @@ sleep 1000
 			if tc.cancel {
 				require.ErrorIs(t, err, context.Canceled)
 			} else {
-				require.ErrorContains(t, err, "timed out after 300ms; its process group was killed")
+				require.ErrorContains(t, err, "timed out after 2s; its process group was killed")
 			}
 			leader := pids[len(pids)-1]
 			require.False(t, exists(leader), "the script (pid %d) is reaped, not a zombie", leader)
@@ -201,7 +201,7 @@ func TestBackgroundHolderDoesNotHang(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			cfg := Config{Command: writeScript(t, tc.body), Env: map[string]string{"DIR": dir},
-				Timeout: 500 * time.Millisecond, KillGrace: 50 * time.Millisecond}
+				Timeout: 2 * time.Second, KillGrace: 50 * time.Millisecond}
 			if tc.want == "" {
 				cfg.Timeout = time.Hour // Send must return long before
 			}
