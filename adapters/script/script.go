@@ -230,6 +230,11 @@ func (s *Sink) run(ctx context.Context, e *adapters.Event) *run {
 		r.cancelled = ctx.Err()
 	}
 	timer.Stop()
+	select {
+	case <-exited: // it exited as the timer fired or ctx ended: its status stands
+		r.timedOut, r.cancelled = false, nil
+	default:
+	}
 	if r.timedOut || r.cancelled != nil {
 		s.killGroup(proc.Pid, exited)
 	}
