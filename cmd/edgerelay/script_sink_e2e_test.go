@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -123,4 +124,75 @@ routes:
 	require.Len(t, seen, n, "the file holds only the test's ids")
 	t.Logf("the script got %d unique events, %d duplicates, 0 lost", len(seen), dups)
 	c2.Disconnect(100)
+}
+
+// TestScriptSinkDeadLetters runs the built binary with a script that always fails,
+// printing the token `env` gave it: an event whose script exits 1 is retried until
+// retry.max_attempts and then dead-lettered, one whose script exits 65 is
+// dead-lettered at once; both reasons carry the script's stderr with the token
+// redacted, in the dead letters as in the log.
+func TestScriptSinkDeadLetters(t *testing.T) {
+	if testing.Short() {
+		t.Skip("SKIP: end-to-end test (runs the daemon); runs without -short")
+	}
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		t.Skipf("SKIP: the script sink's test script needs /bin/sh: %v", err)
+	}
+	const token = "tok-3c1d9e8f7a6b"
+	dir := t.TempDir()
+	script := filepath.Join(dir, "fail.sh")
+	require.NoError(t, os.WriteFile(script, []byte(`#!/bin/sh
+payload=$(cat)
+echo "cannot deliver; API_TOKEN=$API_TOKEN" >&2
+case "$payload" in *perm*) exit 65 ;; *) exit 1 ;; esac
+`), 0o755))
+	brokerAddr, httpAddr := freePort(t), freePort(t)
+	cfg := writeConfig(t, dir, fmt.Sprintf(`
+store: { path: %s/queue.db }
+http: { listen: %s }
+broker: { enabled: "true", listen: %s }
+sources:
+  - { name: plant, type: mqtt, url: tcp://%s, topics: ["plant/#"], qos: 1, key_path: key }
+sinks:
+  - name: hook
+    type: script
+    command: %s
+    env: { API_TOKEN: %s }
+    retry: { initial: 10ms, max: 20ms, max_attempts: 3 }
+routes:
+  - { from: [plant], to: [hook] }
+`, dir, httpAddr, brokerAddr, brokerAddr, script, token))
+
+	d := startDaemon(t, nil, "run", "-c", cfg)
+	waitHTTP(t, d, "http://"+httpAddr+"/health", http.StatusNoContent)
+	c := mqttClient(t, brokerAddr, "plc-1")
+	for _, body := range []string{`{"id":"retry-1","key":"a"}`, `{"id":"perm-1","key":"b"}`} {
+		tok := c.Publish("plant/line1/alarms", 1, false, body)
+		require.True(t, tok.WaitTimeout(10*time.Second))
+		require.NoError(t, tok.Error())
+	}
+	c.Disconnect(100)
+	waitUntil(t, "two dead letters", 60*time.Second, func() bool {
+		return scrape(t, httpAddr, `edgerelay_dead_letters_total{sink="hook"}`) >= 2
+	})
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-d.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the daemon did not stop within 30s of SIGTERM")
+	}
+	code, out, errs := cli(t, "queue", "list", "-c", cfg, "--dead", "--limit", "0")
+	require.Equal(t, exitOK, code, "stdout=%s stderr=%s", out, errs)
+	require.Contains(t, out, "gave up after 3 attempts: script "+script+": exit status 1; stderr: cannot")
+	require.Contains(t, out, "rejected: script "+script+": exit status 65 (permanent_exit_codes")
+	raw, err := os.ReadFile(filepath.Join(dir, "queue.db"))
+	require.NoError(t, err)
+	require.Contains(t, string(raw), "exit status 1; stderr: cannot deliver; API_TOKEN=***", "the whole reason, in the store")
+	require.Contains(t, string(raw), "exit status 65 (permanent_exit_codes: not retried); stderr: cannot deliver; API_TOKEN=***")
+	logs := d.stderr.String()
+	require.Contains(t, logs, "script failed")
+	require.Contains(t, logs, "API_TOKEN=***")
+	for what, text := range map[string]string{"queue list": out + errs, "log": logs, "store file": string(raw)} {
+		require.NotContains(t, text, token, "the token in the %s", what)
+	}
 }
