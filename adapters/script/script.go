@@ -402,7 +402,7 @@ func baseEnv(daemon []string, cfg map[string]string) ([]string, map[string]struc
 }
 
 // deniedAttrEnv reports whether an event attribute may not set the variable name,
-// even when it is free: the variables that make the dynamic loader, a shell or a
+// even when it is free: the sink's own prefix (EDGERELAY_), and the variables that make the dynamic loader, a shell or a
 // common interpreter load or run other code, and the ones that redirect where a
 // program looks for commands and files. An event (from an MQTT publisher, an HTTP
 // client) must not be able to change what the script runs.
@@ -413,7 +413,7 @@ func deniedAttrEnv(name string) bool {
 		"RES_OPTIONS", "LOCALDOMAIN", "TZDIR", "TERMINFO", "SSL_CERT_FILE", "SSL_CERT_DIR":
 		return true
 	}
-	for _, p := range []string{"LD_", "DYLD_", "BASH_", "GLIBC_", "MALLOC_", "PYTHON", "PERL", "RUBY",
+	for _, p := range []string{EnvPrefix, "LD_", "DYLD_", "BASH_", "GLIBC_", "MALLOC_", "PYTHON", "PERL", "RUBY",
 		"NODE_", "JAVA_", "_JAVA", "GIT_", "LUA_"} {
 		if strings.HasPrefix(name, p) {
 			return true

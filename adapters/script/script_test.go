@@ -92,6 +92,7 @@ func TestStdinAndEnvironment(t *testing.T) {
 		"env.LD_PRELOAD":         "/tmp/evil.so",   // denied though free
 		"env.BASH_ENV":           "/tmp/evil.sh",
 		"env.EDGERELAY_EVENT_ID": "forged",
+		"env.EDGERELAY_FUTURE":   "reserved",
 		"env.2BAD":               "x",
 		"env.with-dash":          "x",
 		"header.X-Other":         "not an env attribute",
@@ -122,7 +123,7 @@ func TestStdinAndEnvironment(t *testing.T) {
 	for k, v := range want {
 		require.Equal(t, []string{v}, env[k], "variable %s (each set once)", k)
 	}
-	for _, k := range []string{"LD_PRELOAD", "BASH_ENV", "2BAD", "with-dash", "X-Other", "header.X-Other"} {
+	for _, k := range []string{"LD_PRELOAD", "BASH_ENV", "EDGERELAY_FUTURE", "2BAD", "with-dash", "X-Other", "header.X-Other"} {
 		require.NotContains(t, env, k)
 	}
 }
