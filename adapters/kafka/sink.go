@@ -92,6 +92,7 @@ type Sink struct {
 // producer is one sarama producer and the goroutine completing its records.
 type producer struct {
 	p          sarama.AsyncProducer
+	client     sarama.Client // closed by dispatch once the producer has closed
 	idempotent bool
 	stopping   chan struct{} // closed when the producer starts closing
 	mu         sync.RWMutex  // read-held while a Send hands a record over; write-held by close
@@ -187,17 +188,23 @@ func (s *Sink) newProducer(ctx context.Context, tc *tls.Config, idempotent bool)
 	stop := context.AfterFunc(ctx, cancelDial)
 	defer stop()
 	sc := s.saramaConfig(tc, &ctxDialer{ctx: dialCtx, d: net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}}, idempotent)
-	ap, err := sarama.NewAsyncProducer(s.cfg.Brokers, sc)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%w (%w)", ctx.Err(), err)
+	// The client is made separately: sarama.NewAsyncProducer leaves its client open
+	// when InitProducerId fails.
+	cl, err := sarama.NewClient(s.cfg.Brokers, sc)
+	if err == nil {
+		var ap sarama.AsyncProducer
+		if ap, err = sarama.NewAsyncProducerFromClient(cl); err == nil {
+			p := &producer{p: ap, client: cl, idempotent: idempotent, stopping: make(chan struct{}), done: make(chan struct{})}
+			s.wg.Add(1)
+			go p.dispatch(&s.wg) // exits when the producer has closed both result channels
+			return p, nil
 		}
-		return nil, err
+		_ = cl.Close()
 	}
-	p := &producer{p: ap, idempotent: idempotent, stopping: make(chan struct{}), done: make(chan struct{})}
-	s.wg.Add(1)
-	go p.dispatch(&s.wg) // exits when the producer has closed both result channels
-	return p, nil
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("%w (%w)", ctx.Err(), err)
+	}
+	return nil, err
 }
 
 // saramaConfig translates the sink's configuration.
@@ -228,6 +235,7 @@ func (s *Sink) saramaConfig(tc *tls.Config, dialer *ctxDialer, idempotent bool) 
 func (p *producer) dispatch(wg *sync.WaitGroup) {
 	defer wg.Done()
 	defer close(p.done)
+	defer func() { _ = p.client.Close() }()
 	succ, errs := p.p.Successes(), p.p.Errors()
 	for succ != nil || errs != nil {
 		select {

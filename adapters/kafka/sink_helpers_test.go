@@ -3,8 +3,8 @@ package kafka
 import (
 	"context"
 	"log/slog"
-	"os"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
