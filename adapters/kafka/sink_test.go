@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -525,4 +526,62 @@ func TestSinkReconnectKeepsInFlight(t *testing.T) {
 	}
 	require.Empty(t, want, "every Send that returned nil is on the topic")
 	t.Logf("%d sends delivered, %d returned a retryable error during the reconnects", n-failed, failed)
+}
+
+// TestSinkBrokerErrors: the broker's answers, on the wire, classified: a record or
+// topic the broker can never accept is permanent, a broker that is not available asks
+// for Connect, the rest is retried. After each, the sink delivers again.
+func TestSinkBrokerErrors(t *testing.T) {
+	sc := newSinkCluster(t, "answers", 1, "", "")
+	s := newTestSink(t, sc, nil, nil)
+	connect(t, s)
+	cases := []struct {
+		code         int16
+		name         string
+		saramaRetry  bool // sarama retries it itself before Send sees it
+		permanent    bool
+		notConnected bool
+	}{
+		{10, "MESSAGE_TOO_LARGE", false, true, false},
+		{17, "INVALID_TOPIC_EXCEPTION", false, true, false},
+		{18, "RECORD_LIST_TOO_LARGE", false, true, false},
+		{87, "INVALID_RECORD", false, true, false},
+		{19, "NOT_ENOUGH_REPLICAS", true, false, false},
+		{6, "NOT_LEADER_OR_FOLLOWER", true, false, false},
+		{29, "TOPIC_AUTHORIZATION_FAILED", false, false, false},
+		{8, "BROKER_NOT_AVAILABLE", false, false, true},
+	}
+	delivered := 0
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			n := 1
+			if tc.saramaRetry {
+				n = producerRetries + 1
+			}
+			sc.failProduce(n, tc.code)
+			err := s.Send(context.Background(), testEvent(i, "k", fmt.Sprintf(`{"case":%d}`, i)))
+			require.Error(t, err)
+			require.Equal(t, tc.permanent, adapters.IsPermanent(err), "%v", err)
+			require.Equal(t, tc.notConnected, errors.Is(err, adapters.ErrNotConnected), "%v", err)
+			if tc.notConnected {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				require.NoError(t, s.Connect(ctx))
+			}
+			require.NoError(t, s.Send(context.Background(), testEvent(100+i, "k", fmt.Sprintf(`{"after":%d}`, i))))
+			delivered++
+			waitRecords(t, sc, delivered)
+		})
+	}
+}
+
+// TestSinkUnknownTopic: a topic the cluster does not have (and does not create) is
+// retried, not dead-lettered: it may be created.
+func TestSinkUnknownTopic(t *testing.T) {
+	sc := newSinkCluster(t, "exists", 1, "", "")
+	s := newTestSink(t, sc, nil, func(c *SinkConfig) { c.Topic = "not-yet"; c.Timeout = 20 * time.Second })
+	connect(t, s)
+	err := s.Send(context.Background(), testEvent(1, "k", `{}`))
+	require.Error(t, err)
+	require.False(t, adapters.IsPermanent(err), "%v", err)
 }
