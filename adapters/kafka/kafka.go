@@ -1,5 +1,6 @@
-// Package kafka is the Kafka source: it consumes topics as a member of a consumer
-// group and hands every message to the daemon. A partition's offset is committed only
+// Package kafka holds the Kafka source and the Kafka sink (sink.go), both of type
+// "kafka". The source consumes topics as a member of a consumer group and hands
+// every message to the daemon. A partition's offset is committed only
 // up to the longest run of messages, in partition order, that the daemon has settled
 // without refusal (stored, delivered, dead-lettered or dropped). A message the daemon could not accept ends the group session
 // without committing past it; the source backs off and rejoins, and the message is

@@ -97,7 +97,6 @@ type producer struct {
 	stopping   chan struct{} // closed when the producer starts closing
 	mu         sync.RWMutex  // read-held while a Send hands a record over; write-held by close
 	once       sync.Once
-	done       chan struct{} // closed when the dispatcher has completed every record
 }
 
 // NewSink validates cfg and builds a Kafka sink. It does not connect.
@@ -194,7 +193,7 @@ func (s *Sink) newProducer(ctx context.Context, tc *tls.Config, idempotent bool)
 	if err == nil {
 		var ap sarama.AsyncProducer
 		if ap, err = sarama.NewAsyncProducerFromClient(cl); err == nil {
-			p := &producer{p: ap, client: cl, idempotent: idempotent, stopping: make(chan struct{}), done: make(chan struct{})}
+			p := &producer{p: ap, client: cl, idempotent: idempotent, stopping: make(chan struct{})}
 			s.wg.Add(1)
 			go p.dispatch(&s.wg) // exits when the producer has closed both result channels
 			return p, nil
@@ -227,6 +226,7 @@ func (s *Sink) saramaConfig(tc *tls.Config, dialer *ctxDialer, idempotent bool) 
 	// The hash partitioner (sarama's default) keeps one key on one partition; a
 	// record without a key goes to a random partition.
 	sc.Producer.Partitioner = sarama.NewHashPartitioner
+	sc.Metadata.Full = false // only the topic produced to, not the whole cluster's
 	return sc
 }
 
@@ -234,7 +234,6 @@ func (s *Sink) saramaConfig(tc *tls.Config, dialer *ctxDialer, idempotent bool) 
 // channels.
 func (p *producer) dispatch(wg *sync.WaitGroup) {
 	defer wg.Done()
-	defer close(p.done)
 	defer func() { _ = p.client.Close() }()
 	succ, errs := p.p.Successes(), p.p.Errors()
 	for succ != nil || errs != nil {
@@ -267,6 +266,9 @@ func complete(m *sarama.ProducerMessage, err error) {
 
 // input hands m to the producer, unless the producer closes or ctx ends first.
 func (p *producer) input(ctx context.Context, m *sarama.ProducerMessage) error {
+	if err := ctx.Err(); err != nil {
+		return err // a select below could still pick the input
+	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	select {
