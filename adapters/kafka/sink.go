@@ -160,7 +160,11 @@ func (s *Sink) Connect(ctx context.Context) error {
 		s.health.SetDegraded(condIdempotent, true, "")
 	}
 	if err != nil {
-		return s.scrub(fmt.Errorf("%s: connect to %v: %w", s.where, s.cfg.Brokers, err))
+		hint := ""
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			hint = " (the broker closed the connection: a refused SASL login, or TLS on one side only)"
+		}
+		return s.scrub(fmt.Errorf("%s: connect to %v: %w%s", s.where, s.cfg.Brokers, err, hint))
 	}
 	s.mu.Lock()
 	if s.closed {
@@ -312,8 +316,8 @@ func (s *Sink) current() *producer {
 func (s *Sink) Send(ctx context.Context, e *adapters.Event) error {
 	m := s.record(e)
 	if n := m.ByteSize(2); n > s.cfg.MaxMessageBytes {
-		return adapters.Permanent(fmt.Errorf("%s: event %s: the record takes %d bytes, more than max_message_bytes %d",
-			s.where, e.ID, n, s.cfg.MaxMessageBytes))
+		return adapters.Permanent(fmt.Errorf("%s: a record of %d bytes, over max_message_bytes %d",
+			s.where, n, s.cfg.MaxMessageBytes))
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
@@ -334,13 +338,13 @@ func (s *Sink) Send(ctx context.Context, e *adapters.Event) error {
 			}
 			return fmt.Errorf("%s: %w: %w", s.where, err, adapters.ErrNotConnected)
 		}
-		return fmt.Errorf("%s: event %s not handed to the producer: %w", s.where, e.ID, err)
+		return fmt.Errorf("%s: not handed to the producer: %w", s.where, err)
 	}
 	select {
 	case err := <-done:
-		return s.classify(e, err)
+		return s.classify(err)
 	case <-ctx.Done():
-		return fmt.Errorf("%s: event %s: no acknowledgement within %s: %w", s.where, e.ID, s.cfg.Timeout, ctx.Err())
+		return fmt.Errorf("%s: no acknowledgement within %s: %w", s.where, s.cfg.Timeout, ctx.Err())
 	}
 }
 
@@ -392,11 +396,11 @@ func (s *Sink) key(e *adapters.Event) string {
 }
 
 // classify turns a producer result into Send's error.
-func (s *Sink) classify(e *adapters.Event, err error) error {
+func (s *Sink) classify(err error) error {
 	if err == nil {
 		return nil
 	}
-	err = fmt.Errorf("%s: event %s: %w", s.where, e.ID, err)
+	err = fmt.Errorf("%s: %w", s.where, err)
 	var cfgErr sarama.ConfigurationError
 	var kerr sarama.KError
 	switch {

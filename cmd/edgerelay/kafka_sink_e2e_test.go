@@ -3,9 +3,14 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -129,6 +134,8 @@ type topicReader struct {
 	topic   string
 	parts   int32
 
+	user, pass string // SASL/PLAIN login; "" none
+
 	mu      sync.Mutex // guards the fields below
 	client  sarama.Client
 	next    map[int32]int64
@@ -148,11 +155,18 @@ func newTopicReader(t *testing.T, brokers []string, topic string, parts int32) *
 	return r
 }
 
+// sasl makes the reader log in with SASL/PLAIN.
+func (r *topicReader) sasl(user, pass string) { r.user, r.pass = user, pass }
+
 // poll reads what was produced since the last poll; errors are retried next time.
 func (r *topicReader) poll() {
 	if r.client == nil {
 		sc := sarama.NewConfig()
 		sc.Version = sarama.V3_6_0_0
+		if r.user != "" {
+			sc.Net.SASL.Enable, sc.Net.SASL.Mechanism = true, sarama.SASLTypePlaintext
+			sc.Net.SASL.User, sc.Net.SASL.Password = r.user, r.pass
+		}
 		cl, err := sarama.NewClient(r.brokers, sc)
 		if err != nil {
 			return
@@ -226,4 +240,105 @@ func (r *topicReader) missing(ids []string) []string {
 		}
 	}
 	return out
+}
+
+// TestKafkaSinkSecretsE2E runs the daemon with two kafka sinks on a kfake cluster
+// that takes SASL/PLAIN: one logs in and produces (and dead-letters an event larger
+// than its max_message_bytes), the other's password is wrong, so its connect errors
+// reach the log and /ready. Neither password, in any form, appears in the log,
+// /ready, /metrics, the dead letters or the store file.
+func TestKafkaSinkSecretsE2E(t *testing.T) {
+	if testing.Short() {
+		t.Skip("SKIP: end-to-end test (slow); runs without -short")
+	}
+	secrets := map[string]string{
+		"kafka sink sasl password":       "KSinkPw-4d6f8h0j2l4n",
+		"kafka sink wrong sasl password": "KSinkWrong-5e7g9i1k3m",
+	}
+	kf, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "site-alerts"), kfake.EnableSASL(),
+		kfake.Superuser("PLAIN", "edge", secrets["kafka sink sasl password"]))
+	require.NoError(t, err)
+	defer kf.Close()
+	addr := kf.ListenAddrs()[0]
+
+	dir := t.TempDir()
+	brokerAddr, httpAddr := freePort(t), freePort(t)
+	cfg := writeConfig(t, dir, fmt.Sprintf(`
+store: { path: %[1]s/queue.db }
+http: { listen: %[2]s }
+broker: { enabled: "true", listen: %[3]s }
+sources:
+  - { name: plant, type: mqtt, url: tcp://%[3]s, topics: ["plant/#"], qos: 1, key_path: key }
+sinks:
+  - { name: kq, type: kafka, brokers: ["%[4]s"], topic: site-alerts, max_message_bytes: 2048, sasl: { username: edge, password: %[5]q } }
+  - { name: kq-wrong, type: kafka, brokers: ["%[4]s"], topic: site-alerts, sasl: { username: edge, password: %[6]q }, retry: { initial: 50ms, max: 200ms } }
+routes:
+  - { from: [plant], to: [kq, kq-wrong] }
+`, dir, httpAddr, brokerAddr, addr, secrets["kafka sink sasl password"], secrets["kafka sink wrong sasl password"]))
+
+	var found []string
+	search := func(where, text string) {
+		t.Helper()
+		for name, v := range secrets {
+			for form, f := range leakForms(v) {
+				if i := strings.Index(text, f); i >= 0 {
+					found = append(found, fmt.Sprintf("%s: %s of %s, in …%s…", where, form, name,
+						text[max(0, i-60):min(len(text), i+len(f)+20)]))
+				}
+			}
+		}
+	}
+	code, out, errs := cli(t, "config", "check", "-c", cfg)
+	require.Equal(t, exitOK, code, "stdout=%s stderr=%s", out, errs)
+	search("config check", out+errs)
+
+	d := startDaemon(t, nil, "run", "-c", cfg)
+	waitHTTP(t, d, "http://"+httpAddr+"/health", http.StatusNoContent)
+	c := mqttClient(t, brokerAddr, "plc-ksecrets")
+	for i := range 5 {
+		body := fmt.Sprintf(`{"id":"s%d","key":"k%d","summary":"pump %d"}`, i, i, i)
+		if i == 4 {
+			body = fmt.Sprintf(`{"id":"s%d","key":"k%d","pad":%q}`, i, i, strings.Repeat("x", 4096))
+		}
+		tok := c.Publish("plant/line1", 1, false, body)
+		require.True(t, tok.WaitTimeout(10*time.Second))
+		require.NoError(t, tok.Error())
+	}
+	c.Disconnect(100)
+	rd := newTopicReader(t, []string{addr}, "site-alerts", 2)
+	rd.sasl("edge", secrets["kafka sink sasl password"])
+	waitUntil(t, "four events on the topic, one dead letter, failed connects", 60*time.Second, func() bool {
+		return rd.unique() == 4 && scrape(t, httpAddr, `edgerelay_dead_letters_total{sink="kq"}`) == 1 &&
+			strings.Count(d.stderr.String(), "kq-wrong") >= 2
+	})
+	for _, u := range []string{"http://" + httpAddr + "/ready", "http://" + httpAddr + "/metrics"} {
+		resp, err := http.Get(u)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		search(u, string(b))
+	}
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-d.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the daemon did not stop within 30s of SIGTERM")
+	}
+	logs := d.stderr.String()
+	search("log", logs)
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, "kq-wrong") && strings.Contains(l, "SASL") {
+			t.Logf("the refused login, as logged: %s", l)
+			break
+		}
+	}
+	require.Contains(t, logs, "SASL", "the log tells why kq-wrong cannot connect")
+	code, out, errs = cli(t, "queue", "list", "-c", cfg, "--dead", "--limit", "0")
+	require.Equal(t, exitOK, code, "stdout=%s stderr=%s", out, errs)
+	require.Contains(t, out, "max_message_bytes", "the dead letter gives the reason")
+	search("queue list --dead", out+errs)
+	raw, err := os.ReadFile(filepath.Join(dir, "queue.db"))
+	require.NoError(t, err)
+	search("store file", string(raw))
+	require.Empty(t, found, "secrets leaked:\n%s", strings.Join(found, "\n"))
 }
