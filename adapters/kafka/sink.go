@@ -350,28 +350,51 @@ func (s *Sink) Send(ctx context.Context, e *adapters.Event) error {
 
 // record builds e's record: the payload as the value, the key as configured, the
 // event's received time as the timestamp, the sink's headers and the forwarded
-// attributes.
+// attributes. The header values (and forwarded names) share one allocation.
 func (s *Sink) record(e *adapters.Event) *sarama.ProducerMessage {
 	m := &sarama.ProducerMessage{Topic: s.cfg.Topic, Value: sarama.ByteEncoder(e.Payload), Timestamp: e.Received}
 	if k := s.key(e); k != "" {
 		m.Key = sarama.StringEncoder(k)
 	}
-	m.Headers = make([]sarama.RecordHeader, 0, 3)
-	m.Headers = append(m.Headers, sarama.RecordHeader{Key: hdrEventID, Value: []byte(e.ID)})
+	n, size := 3, len(e.ID)+len(e.Source)+len(e.Topic)
+	for k, v := range e.Attrs {
+		if name, ok := forwardedHeader(k); ok {
+			n++
+			size += len(name) + len(v)
+		}
+	}
+	buf := make([]byte, 0, size) // never grows: earlier slices of it stay valid
+	m.Headers = make([]sarama.RecordHeader, 0, n)
+	m.Headers = append(m.Headers, sarama.RecordHeader{Key: hdrEventID, Value: appendPiece(&buf, e.ID)})
 	if e.Source != "" {
-		m.Headers = append(m.Headers, sarama.RecordHeader{Key: hdrSource, Value: []byte(e.Source)})
+		m.Headers = append(m.Headers, sarama.RecordHeader{Key: hdrSource, Value: appendPiece(&buf, e.Source)})
 	}
 	if e.Topic != "" {
-		m.Headers = append(m.Headers, sarama.RecordHeader{Key: hdrTopic, Value: []byte(e.Topic)})
+		m.Headers = append(m.Headers, sarama.RecordHeader{Key: hdrTopic, Value: appendPiece(&buf, e.Topic)})
 	}
 	for k, v := range e.Attrs {
-		name, ok := strings.CutPrefix(k, AttrHeaderPrefix)
-		if !ok || name == "" || strings.HasPrefix(strings.ToLower(name), "x-edgerelay-") {
-			continue
+		if name, ok := forwardedHeader(k); ok && len(m.Headers) < n {
+			m.Headers = append(m.Headers, sarama.RecordHeader{Key: appendPiece(&buf, name), Value: appendPiece(&buf, v)})
 		}
-		m.Headers = append(m.Headers, sarama.RecordHeader{Key: []byte(name), Value: []byte(v)})
 	}
 	return m
+}
+
+// forwardedHeader returns the record header an event attribute is forwarded as:
+// "header.<name>" gives <name>, unless it is empty or one of the sink's own.
+func forwardedHeader(attr string) (string, bool) {
+	name, ok := strings.CutPrefix(attr, AttrHeaderPrefix)
+	if !ok || name == "" || len(name) >= len("x-edgerelay-") && strings.EqualFold(name[:len("x-edgerelay-")], "x-edgerelay-") {
+		return "", false
+	}
+	return name, true
+}
+
+// appendPiece appends v to *buf, whose capacity suffices, and returns the piece.
+func appendPiece(buf *[]byte, v string) []byte {
+	start := len(*buf)
+	*buf = append(*buf, v...)
+	return (*buf)[start:len(*buf):len(*buf)]
 }
 
 // key returns e's record key: the event's Key, or the value at the configured path
