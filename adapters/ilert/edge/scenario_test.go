@@ -20,7 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/edgerelay/edgerelay/adapters"
 	_ "github.com/edgerelay/edgerelay/adapters/all"
@@ -513,4 +515,52 @@ func TestEdgeGiveUpAfterMaxAttempts(t *testing.T) {
 	require.Len(t, dl, 1)
 	require.Equal(t, "edge-1", dl[0].ID)
 	require.Contains(t, dl[0].Reason, "503")
+}
+
+// Scenario 103, Kafka mode: 2 items → 2 records on the topic keyed by the alert id
+// ("42"; a numeric id is keyed by its text too, where ilagent sends ""), the
+// payload's eventType and summary in the value, the cursor at 2. The kafka sink runs
+// against franz-go's in-process kfake broker.
+func TestScenario103Kafka(t *testing.T) {
+	kf, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "edge-events"))
+	require.NoError(t, err)
+	t.Cleanup(kf.Close)
+	fake := ilerttest.NewServer(t)
+	fake.AddEdge(key,
+		ilerttest.EdgeItem{Payload: json.RawMessage(`{"id":"42","summary":"pump 7 down","eventType":"alert-created"}`)},
+		ilerttest.EdgeItem{Payload: json.RawMessage(`{"id":42,"summary":"pump 7 ok","eventType":"alert-resolved"}`)})
+	sink := fmt.Sprintf("  - name: kq\n    type: kafka\n    brokers: [%q]\n    topic: edge-events\n    retry: { initial: 20ms, max: 100ms }\n", kf.ListenAddrs()[0])
+	r := startDaemon(t, t.TempDir(), edgeSource(fake, ""), sink, "kq")
+	eventually(t, "a poll with after-id=2", func() bool { return lastPoll(fake).AfterID == 2 })
+
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	cons, err := sarama.NewConsumer(kf.ListenAddrs(), cfg)
+	require.NoError(t, err)
+	defer cons.Close()
+	pc, err := cons.ConsumePartition("edge-events", 0, sarama.OffsetOldest)
+	require.NoError(t, err)
+	defer pc.Close()
+	type rec struct{ Key, EventType, Summary, ItemID string }
+	var got []rec
+	for len(got) < 2 {
+		select {
+		case m := <-pc.Messages():
+			var p struct{ EventType, Summary string }
+			require.NoError(t, json.Unmarshal(m.Value, &p))
+			r := rec{Key: string(m.Key), EventType: p.EventType, Summary: p.Summary}
+			for _, h := range m.Headers {
+				if string(h.Key) == "X-ilert-Edge-Item-Id" {
+					r.ItemID = string(h.Value)
+				}
+			}
+			got = append(got, r)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("2 records on the topic; got %v", got)
+		}
+	}
+	require.Equal(t, []rec{{"42", "alert-created", "pump 7 down", "1"}, {"42", "alert-resolved", "pump 7 ok", "2"}}, got,
+		"one alert: both on its key, in order")
+	// The cursor: the poll after the batch asked for after-id=2 (above).
+	r.stop()
 }
