@@ -122,6 +122,8 @@ func TestNoSecretLeaks(t *testing.T) {
 		"kafka sasl password":               "KafkaPw-6f8h0j2l4n6p8r",
 		"kafka wrong sasl password":         "KafkaWrong-7g9i1k3m5o7q",
 		"route transform event_key":         "il1api-RouteKey8s7d6f5g4h",
+		"ilert_edge key_file":               "iec1:EdgeKey-9h7j5k3l1m",
+		"script sink env value":             "ScriptEnv-2q4w6e8r0t2y",
 	}
 	file := func(name, content string) string {
 		p := filepath.Join(dir, name)
@@ -129,6 +131,11 @@ func TestNoSecretLeaks(t *testing.T) {
 		return p
 	}
 	q := func(s string) string { b, _ := json.Marshal(s); return string(b) } // a YAML flow scalar
+	// A script that prints its whole environment (the daemon's, with ILERT_API_KEY and
+	// HOOK_TOKEN_TEST, and its own API_TOKEN) on both outputs and fails: the sink logs
+	// what it printed.
+	script := filepath.Join(dir, "print-env.sh")
+	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\nenv\nenv >&2\nexit 1\n"), 0o755))
 	hostOf := func(s *httptest.Server) string { return strings.TrimPrefix(s.URL, "http://") }
 	uiURL := (&url.URL{Scheme: "http", User: url.UserPassword("hookuser", secrets["webhook URL password"]), Host: hostOf(retry), Path: "/retry/userinfo"}).String()
 	uiPermURL := (&url.URL{Scheme: "http", User: url.UserPassword("hookuser2", secrets["webhook URL password (perm)"]), Host: hostOf(perm), Path: "/perm/userinfo"}).String()
@@ -151,6 +158,7 @@ sources:
   - { name: viaurl, type: mqtt, url: %[7]s, topics: ["third/#"], qos: 1 }
   - { name: ingest, type: ilert_http, token: %[10]s }
   - { name: kq, type: kafka, brokers: ["%[11]s"], topics: [alerts], sasl: { username: ku, password: %[12]s } }
+  - { name: edge, type: ilert_edge, api_host: %[13]s, key_file: %[26]s, poll_interval: 5s }
   - { name: kq-wrong, type: kafka, brokers: ["%[11]s"], topics: [alerts], group_id: other, sasl: { username: ku, password: %[24]s } }
 sinks:
   - name: hook-lit
@@ -189,8 +197,13 @@ sinks:
     api_key: %[23]s
     retry: { initial: 20ms, max: 100ms }
   - { name: ilert-route, type: ilert, api_host: %[16]s, retry: { initial: 20ms, max: 100ms } }
+  - name: env-script
+    type: script
+    command: %[27]s
+    env: { API_TOKEN: %[28]s }
+    retry: { initial: 20ms, max: 100ms, max_attempts: 3 }
 routes:
-  - { from: [plant, ingest], to: [hook-lit, hook-file, hook-env, hook-ui, hook-ui-perm, ilert-perm, ilert-retry] }
+  - { from: [plant, ingest], to: [hook-lit, hook-file, hook-env, hook-ui, hook-ui-perm, ilert-perm, ilert-retry, env-script] }
   - name: mapped
     from: [plant]
     to: [ilert-route]
@@ -204,7 +217,8 @@ routes:
 		q(uiURL), q(uiPermURL),
 		q(secrets["ilert integration_key"]), q(secrets["ilert self_heartbeat_key"]),
 		file("ilert-key", secrets["ilert integration_key_file"]), q(secrets["ilert api_key (literal)"]),
-		q(secrets["kafka wrong sasl password"]), q(secrets["route transform event_key"]))
+		q(secrets["kafka wrong sasl password"]), q(secrets["route transform event_key"]),
+		file("edge-key", secrets["ilert_edge key_file"]), script, q(secrets["script sink env value"]))
 	cfg := writeConfig(t, dir, cfgText)
 
 	var found []string
@@ -279,7 +293,8 @@ routes: [ { to: [h1] } ]
 			scrape(t, httpAddr, `edgerelay_dead_letters_total{sink="hook-ui-perm"}`) >= 8 &&
 			scrape(t, httpAddr, `edgerelay_retries_total{sink="hook-ui"}`) >= 40 &&
 			scrape(t, httpAddr, `edgerelay_retries_total{sink="ilert-retry"}`) >= 40 &&
-			scrape(t, httpAddr, `edgerelay_retries_total{sink="ilert-route"}`) >= 20
+			scrape(t, httpAddr, `edgerelay_retries_total{sink="ilert-route"}`) >= 20 &&
+			scrape(t, httpAddr, `edgerelay_dead_letters_total{sink="env-script"}`) >= 8
 	})
 	// The Kafka sources: one logged in with SASL/PLAIN and joined its group, the
 	// other was refused (its error is in the log and on /ready).

@@ -56,10 +56,15 @@ func envSet(name string) error {
 
 // pemFile reports a TLS file that holds no PEM block of its kind: certificates for
 // ca_file, client_ca_file and cert_file, a private key for key_file (the last part
-// of key). Other keys pass.
+// of key), in a tls section (tls.key_file, not the ilert_edge source's key_file,
+// which holds its connector key). Other keys pass.
 func pemFile(key, path string) error {
+	dot := strings.LastIndex(key, ".")
+	if dot < 0 || !strings.HasSuffix(key[:dot], "tls") {
+		return nil
+	}
 	what := "certificate"
-	switch key[strings.LastIndex(key, ".")+1:] {
+	switch key[dot+1:] {
 	case "ca_file", "client_ca_file", "cert_file":
 	case "key_file":
 		what = "private key"

@@ -20,6 +20,8 @@ type refTestConfig struct {
 		KeyFile string `yaml:"key_file"`
 	} `yaml:"tls"`
 	Plain string `yaml:"plain"`
+	// KeyFile outside tls is not a TLS key (the ilert_edge source's connector key).
+	KeyFile string `yaml:"key_file"`
 }
 
 // TestRefCheck: checkValues reports each reference that is not usable with its line
@@ -37,7 +39,7 @@ func TestRefCheck(t *testing.T) {
 		require.NoError(t, yaml.Unmarshal([]byte(doc), &n))
 		return checkValues(&n, reflect.TypeOf(refTestConfig{}), "sinks[0]")
 	}
-	require.Empty(t, check("token_file: "+token+"\ntoken_env: REFTEST_TOKEN\ntls: { key_file: "+keyPEM+" }\nplain: /nonexistent_env\n"))
+	require.Empty(t, check("token_file: "+token+"\ntoken_env: REFTEST_TOKEN\ntls: { key_file: "+keyPEM+" }\nplain: /nonexistent_env\nkey_file: "+token+"\n"))
 	require.Equal(t, []string{
 		"line 1: sinks[0].token_file: open " + filepath.Join(dir, "gone") + ": no such file or directory",
 		"line 2: sinks[0].token_env: environment variable REFTEST_UNSET_VARIABLE is not set",
