@@ -71,6 +71,12 @@ type subscriber struct {
 // ends.
 func subscribe(t testing.TB, url, filter string, qos byte) *subscriber {
 	t.Helper()
+	return subscribeOwned(t, t, url, filter, qos)
+}
+
+// subscribeOwned is subscribe with the disconnect tied to owner's end.
+func subscribeOwned(t, owner testing.TB, url, filter string, qos byte) *subscriber {
+	t.Helper()
 	sub := &subscriber{}
 	o := paho.NewClientOptions().AddBroker(url).SetClientID("edgerelay-sub-" + randHex(6)).
 		SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second).
@@ -79,7 +85,7 @@ func subscribe(t testing.TB, url, filter string, qos byte) *subscriber {
 	tok := c.Connect()
 	require.True(t, tok.WaitTimeout(10*time.Second), "subscriber connect timed out")
 	require.NoError(t, tok.Error())
-	t.Cleanup(func() { c.Disconnect(100) })
+	owner.Cleanup(func() { c.Disconnect(100) })
 	st := c.Subscribe(filter, qos, func(_ paho.Client, m paho.Message) {
 		sub.mu.Lock()
 		sub.msgs = append(sub.msgs, received{m.Topic(), string(m.Payload()), m.Qos(), m.Retained()})
