@@ -148,7 +148,7 @@ func (b *testLogBuf) logger() *slog.Logger {
 
 // startMochiWith starts an in-process Mochi broker on 127.0.0.1:0 that allows
 // everything, with the extra hooks.
-func startMochiWith(t *testing.T, hooks ...mochi.Hook) testBroker {
+func startMochiWith(t testing.TB, hooks ...mochi.Hook) testBroker {
 	t.Helper()
 	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, srv.AddHook(&aclHook{acl: func(string, bool) bool { return true }}, nil))
