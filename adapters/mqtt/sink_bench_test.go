@@ -85,4 +85,3 @@ func benchSink(b *testing.B, qos byte, inflight int) {
 		b.Fatalf("the subscriber got %d of %d messages", got, b.N)
 	}
 }
-

@@ -37,7 +37,7 @@ func (h *slowSinkHook) Provides(b byte) bool {
 func (h *slowSinkHook) OnConnectAuthenticate(cl *mochi.Client, _ packets.Packet) bool {
 	return cl.ID != sinkClientID || h.open.Load()
 }
-func (h *slowSinkHook) OnACLCheck(*mochi.Client, string, bool) bool            { return true }
+func (h *slowSinkHook) OnACLCheck(*mochi.Client, string, bool) bool { return true }
 func (h *slowSinkHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.ID == sinkClientID {
 		time.Sleep(500 * time.Microsecond)
