@@ -3,11 +3,15 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -170,4 +174,142 @@ routes:
 	sub.mu.Lock()
 	require.Empty(t, sub.bad, "messages that are not the events, or on the wrong topic")
 	sub.mu.Unlock()
+}
+
+// siteAuthHook lets the test's own clients in without credentials and the relay's
+// sinks only as user "site" with password pass; ACLs allow everything.
+type siteAuthHook struct {
+	mochi.HookBase
+	pass string
+}
+
+func (h *siteAuthHook) ID() string { return "e2e-site-auth" }
+func (h *siteAuthHook) Provides(b byte) bool {
+	return b == mochi.OnConnectAuthenticate || b == mochi.OnACLCheck
+}
+func (h *siteAuthHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
+	if !strings.HasPrefix(cl.ID, "edgerelay-") {
+		return true
+	}
+	return string(pk.Connect.Username) == "site" && string(pk.Connect.Password) == h.pass
+}
+func (h *siteAuthHook) OnACLCheck(*mochi.Client, string, bool) bool { return true }
+
+// TestMQTTSinkNoSecretLeaks: mqtt sinks with their password given literally, from a
+// file and from an environment variable deliver to a site broker that checks
+// them, and one with a wrong password is refused again and again; no form of any
+// of the passwords appears in config check's output, the debug log, /ready,
+// /metrics or queue list (the refused sink's events wait in the outbox).
+func TestMQTTSinkNoSecretLeaks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("SKIP: secret-leak end-to-end test (runs the daemon); runs without -short")
+	}
+	secrets := map[string]string{
+		"mqtt sink password":       "SinkPw-8k2m4o6q8s0u2w4y",
+		"mqtt sink wrong password": "SinkWrong-1b3d5f7h9j1l3n",
+	}
+	site := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, site.AddHook(&siteAuthHook{pass: secrets["mqtt sink password"]}, nil))
+	tcp := listeners.NewTCP(listeners.Config{ID: "site", Address: "127.0.0.1:0"})
+	require.NoError(t, site.AddListener(tcp))
+	require.NoError(t, site.Serve())
+	t.Cleanup(func() { _ = site.Close() })
+
+	sub := &siteSubscriber{seen: map[string]int{}}
+	sc := mqttClient(t, tcp.Address(), "site-consumer")
+	defer sc.Disconnect(100)
+	tok := sc.Subscribe("site/#", 1, func(_ paho.Client, m paho.Message) {
+		sub.mu.Lock()
+		sub.seen[m.Topic()+" "+string(m.Payload())]++
+		sub.mu.Unlock()
+	})
+	require.True(t, tok.WaitTimeout(10*time.Second))
+	require.NoError(t, tok.Error())
+
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "site.password")
+	require.NoError(t, os.WriteFile(pwFile, []byte(secrets["mqtt sink password"]+"\n"), 0o600))
+	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+	brokerAddr, httpAddr := freePort(t), freePort(t)
+	cfg := writeConfig(t, dir, fmt.Sprintf(`
+log: { level: debug }
+store: { path: %[1]s/queue.db }
+http: { listen: %[2]s }
+broker: { enabled: "true", listen: %[3]s }
+sources:
+  - { name: plant, type: mqtt, url: tcp://%[3]s, topics: ["plant/#"], qos: 1, key_path: key }
+sinks:
+  - { name: lit, type: mqtt, url: tcp://%[4]s, client_id: edgerelay-lit, username: site, password: %[5]s, topic: "site/lit/{key}" }
+  - { name: viafile, type: mqtt, url: tcp://%[4]s, client_id: edgerelay-file, username: site, password_file: %[6]s, topic: "site/file/{key}" }
+  - { name: viaenv, type: mqtt, url: tcp://%[4]s, client_id: edgerelay-env, username: site, password_env: SITE_MQTT_PASSWORD_TEST, topic: "site/env/{key}" }
+  - name: wrong
+    type: mqtt
+    url: tcp://%[4]s
+    client_id: edgerelay-wrong
+    username: site
+    password: %[7]s
+    topic: site/wrong/{key}
+    retry: { initial: 20ms, max: 100ms }
+routes:
+  - { from: [plant], to: [lit, viafile, viaenv, wrong] }
+`, dir, httpAddr, brokerAddr, tcp.Address(), q(secrets["mqtt sink password"]), pwFile, q(secrets["mqtt sink wrong password"])))
+
+	var found []string
+	search := func(where, text string) {
+		t.Helper()
+		for name, v := range secrets {
+			for form, f := range leakForms(v) {
+				if i := strings.Index(text, f); i >= 0 {
+					found = append(found, fmt.Sprintf("%s: %s of %s, in …%s…", where, form, name,
+						text[max(0, i-60):min(len(text), i+len(f)+20)]))
+				}
+			}
+		}
+	}
+	code, out, errs := cli(t, "config", "check", "-c", cfg)
+	require.Equal(t, exitOK, code, "stdout=%s stderr=%s", out, errs)
+	search("config check", out+errs)
+
+	d := startDaemon(t, []string{"SITE_MQTT_PASSWORD_TEST=" + secrets["mqtt sink password"]}, "run", "-c", cfg)
+	waitHTTP(t, d, "http://"+httpAddr+"/health", http.StatusNoContent)
+	c := mqttClient(t, brokerAddr, "plc-secrets")
+	const n = 5
+	for i := range n {
+		tok := c.Publish("plant/line1", 1, false, fmt.Sprintf(`{"id":"s%d","key":"k%d"}`, i, i))
+		require.True(t, tok.WaitTimeout(10*time.Second))
+		require.NoError(t, tok.Error())
+	}
+	c.Disconnect(100)
+	waitUntil(t, "the three good sinks to deliver every event", 60*time.Second, func() bool {
+		u, _ := sub.counts()
+		return u == 3*n
+	})
+	waitUntil(t, "the wrong password to be refused a few times", 60*time.Second, func() bool {
+		return strings.Count(d.stderr.String(), "sink connect failed") >= 3
+	})
+	for _, u := range []string{"http://" + httpAddr + "/ready", "http://" + httpAddr + "/metrics"} {
+		resp, err := http.Get(u)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		search(u, string(b))
+	}
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-d.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the daemon did not stop within 30s of SIGTERM")
+	}
+	logs := d.stderr.String()
+	require.Contains(t, logs, "wrong", "the log talks about the refused sink")
+	search("log", logs)
+	if p := os.Getenv("EDGERELAY_TEST_SECRETS_LOG"); p != "" {
+		_ = os.WriteFile(p, []byte(logs), 0o600)
+	}
+
+	code, out, errs = cli(t, "queue", "list", "-c", cfg, "--limit", "0")
+	require.Equal(t, exitOK, code, "stdout=%s stderr=%s", out, errs)
+	require.Contains(t, out, "wrong", "the refused sink's events wait in the outbox")
+	search("queue list", out+errs)
+	require.Empty(t, found, "secrets leaked:\n%s", strings.Join(found, "\n"))
 }
