@@ -214,7 +214,15 @@ func (s *Sink) Send(ctx context.Context, e *adapters.Event) error {
 	if c == nil || c.down.Load() {
 		return fmt.Errorf("publish to %q on %s: %w", topic, s.url.Redacted(), adapters.ErrNotConnected)
 	}
+	// Publish hands the packet to paho's writer and may block while the writer is
+	// stuck on a socket the broker does not read (at most the write timeout,
+	// ack_timeout, then paho fails the connection). A context that ends meanwhile
+	// drops the connection, so that Send returns promptly.
+	stop := context.AfterFunc(ctx, func() { s.drop(c, "send cancelled while the publish was being written") })
 	tok := c.client.Publish(topic, s.cfg.QoS, s.cfg.Retain, e.Payload)
+	if !stop() {
+		return fmt.Errorf("publish to %q: %w", topic, ctx.Err())
+	}
 	t := s.clk.NewTimer(s.cfg.AckTimeout)
 	defer t.Stop()
 	select {
