@@ -59,6 +59,7 @@ func TestSinkConfigValidate(t *testing.T) {
 		"unknown placeholder": {func(c *SinkConfig) { c.Topic = "a/{alert}" }, []string{"topic: unknown placeholder {alert}"}},
 		"empty placeholder":   {func(c *SinkConfig) { c.Topic = "a/{}" }, []string{"topic: unknown placeholder {}"}},
 		"attr without name":   {func(c *SinkConfig) { c.Topic = "a/{attr:}" }, []string{"topic: unknown placeholder {attr:}"}},
+		"nested brace":        {func(c *SinkConfig) { c.Topic = "a/{attr:x{y}" }, []string{"topic: unknown placeholder {attr:x{y}"}},
 		"plus in literal":     {func(c *SinkConfig) { c.Topic = "a/+/{key}" }, []string{"topic: \"a/+/\": the wildcards"}},
 		"hash in literal":     {func(c *SinkConfig) { c.Topic = "{key}/#" }, []string{"topic: \"/#\": the wildcards"}},
 		"unclosed brace":      {func(c *SinkConfig) { c.Topic = "a/{key" }, []string{"topic: \"{key\": '{' without '}'"}},

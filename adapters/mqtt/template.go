@@ -74,7 +74,7 @@ func parseTopicTemplate(s string) (topicTemplate, error) {
 		switch {
 		case name == "key" || name == "kind" || name == "source" || name == "topic":
 			t.parts = append(t.parts, topicPart{field: name})
-		case strings.HasPrefix(name, "attr:") && len(name) > len("attr:"):
+		case strings.HasPrefix(name, "attr:") && len(name) > len("attr:") && !strings.Contains(name, "{"):
 			t.parts = append(t.parts, topicPart{field: "attr", attr: name[len("attr:"):]})
 		default:
 			errs = append(errs, fmt.Errorf("unknown placeholder {%s} (use {key}, {kind}, {source}, {topic} or {attr:NAME})", name))
