@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
@@ -162,4 +163,39 @@ func TestSinkTopicErrorIsPermanent(t *testing.T) {
 	require.ErrorIs(t, err, adapters.ErrNotConnected)
 	require.False(t, adapters.IsPermanent(err))
 	require.NoError(t, s.Close(t.Context()))
+}
+
+// FuzzTopicTemplate: whatever the template and the event's values, a topic the
+// sink publishes to holds no wildcard, NUL or invalid UTF-8, does not begin with
+// '$' and fits MQTT's length limit; a template that parses keeps its literal text.
+func FuzzTopicTemplate(f *testing.F) {
+	f.Add("site/{kind}/{key}", "4711", "alert", "plant/1", "x")
+	f.Add("{topic}", "", "", "$SYS/+/#", "")
+	f.Add("a/{attr:n}/{source}", "k", "raw", "t", "v+\x00\xff#")
+	f.Add("{key}{attr:n}", "\xc3", "\x28", "", "/")
+	f.Fuzz(func(t *testing.T, tmpl, key, kind, topic, attr string) {
+		tt, err := parseTopicTemplate(tmpl)
+		if err != nil {
+			return
+		}
+		for _, p := range tt.parts {
+			if p.field == "" && strings.ContainsAny(p.lit, "+#\x00") {
+				t.Fatalf("template %q parsed with a wildcard or NUL in %q", tmpl, p.lit)
+			}
+		}
+		got, err := tt.render(&adapters.Event{Key: key, Kind: kind, Source: "src", Topic: topic, Attrs: map[string]string{"n": attr}})
+		if err != nil {
+			return
+		}
+		switch {
+		case got == "" || len(got) > maxTopicLen:
+			t.Fatalf("topic of length %d", len(got))
+		case strings.ContainsAny(got, "+#\x00"):
+			t.Fatalf("topic %q holds a wildcard or NUL", got)
+		case !utf8.ValidString(got):
+			t.Fatalf("topic %q is not UTF-8", got)
+		case got[0] == '$':
+			t.Fatalf("topic %q begins with '$'", got)
+		}
+	})
 }
