@@ -59,7 +59,8 @@ type Sink struct {
 // sinkConn is one connection of the sink.
 type sinkConn struct {
 	client paho.Client
-	down   atomic.Bool   // set once the connection is lost or dropped
+	down   atomic.Bool   // set once the connection is lost or dropped (markDown)
+	lost   chan struct{} // closed with down set: wakes the Sends waiting on c
 	stop   chan struct{} // closed on teardown: ends the TLS watch
 	once   sync.Once     // guards close(stop)
 
@@ -118,7 +119,7 @@ func (s *Sink) Connect(ctx context.Context) error {
 		s.teardown(old, true)
 	}
 
-	c := &sinkConn{stop: make(chan struct{})}
+	c := &sinkConn{lost: make(chan struct{}), stop: make(chan struct{})}
 	connCtx, connCancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.client = paho.NewClient(s.clientOptions(c, m, connCtx))
 	tok := c.client.Connect()
@@ -173,7 +174,7 @@ func (s *Sink) clientOptions(c *sinkConn, m material, connCtx context.Context) *
 		SetWriteTimeout(s.cfg.AckTimeout).
 		SetOrderMatters(false).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
-			if c.down.CompareAndSwap(false, true) {
+			if c.markDown() {
 				s.log.Warn("connection lost", "err", err)
 			}
 		}).
@@ -214,19 +215,34 @@ func (s *Sink) Send(ctx context.Context, e *adapters.Event) error {
 	if c == nil || c.down.Load() {
 		return fmt.Errorf("publish to %q on %s: %w", topic, s.url.Redacted(), adapters.ErrNotConnected)
 	}
-	// Publish hands the packet to paho's writer and may block while the writer is
-	// stuck on a socket the broker does not read (at most the write timeout,
-	// ack_timeout, then paho fails the connection). A context that ends meanwhile
-	// drops the connection, so that Send returns promptly.
-	stop := context.AfterFunc(ctx, func() { s.drop(c, "send cancelled while the publish was being written") })
-	tok := c.client.Publish(topic, s.cfg.QoS, s.cfg.Retain, e.Payload)
-	if !stop() {
+	// paho's Publish hands the packet to its writer and may block there, with no
+	// context, until its write timeout (ack_timeout): while the writer is stuck on a
+	// socket the broker does not read, or when the connection was lost just before
+	// (nobody takes the packet then). So it runs in a goroutine of its own, and Send
+	// returns as soon as the connection is known lost or ctx ends.
+	pub := make(chan paho.Token, 1)
+	go func() { pub <- c.client.Publish(topic, s.cfg.QoS, s.cfg.Retain, e.Payload) }() // exits within the write timeout
+	var tok paho.Token
+	select {
+	case tok = <-pub:
+	case <-c.lost:
+		return fmt.Errorf("publish to %q: %w", topic, adapters.ErrNotConnected)
+	case <-ctx.Done():
 		return fmt.Errorf("publish to %q: %w", topic, ctx.Err())
 	}
 	t := s.clk.NewTimer(s.cfg.AckTimeout)
 	defer t.Stop()
 	select {
 	case <-tok.Done():
+	case <-c.lost:
+		// A QoS 0 packet the writer never wrote is in no list paho cleans up; a
+		// QoS 1 or 2 token is completed with an error by paho's clean-up. An
+		// acknowledgement that made it first still counts.
+		select {
+		case <-tok.Done():
+		default:
+			return fmt.Errorf("publish to %q: connection lost: %w", topic, adapters.ErrNotConnected)
+		}
 	case <-ctx.Done():
 		return fmt.Errorf("publish to %q: %w", topic, ctx.Err())
 	case <-t.C():
@@ -254,7 +270,7 @@ func (s *Sink) Send(ctx context.Context, e *adapters.Event) error {
 // their tokens completed with an error (paho's clean-session clean-up). The next
 // Connect replaces it.
 func (s *Sink) drop(c *sinkConn, why string) {
-	if c.down.CompareAndSwap(false, true) {
+	if c.markDown() {
 		s.log.Warn("dropping the connection", "reason", why)
 	}
 	c.connMu.Lock()
@@ -269,11 +285,10 @@ func (s *Sink) drop(c *sinkConn, why string) {
 // graceful is true, else an abort.
 func (s *Sink) teardown(c *sinkConn, graceful bool) {
 	c.once.Do(func() { close(c.stop) })
-	if graceful && !c.down.Load() {
-		c.down.Store(true)
+	if graceful && c.markDown() {
 		c.client.Disconnect(disconnectQuiesce)
 	} else {
-		c.down.Store(true)
+		c.markDown()
 		s.drop(c, "closing")
 		c.client.Disconnect(0)
 	}
@@ -326,4 +341,14 @@ func (s *Sink) Close(context.Context) error {
 		s.teardown(c, true)
 	}
 	return nil
+}
+
+// markDown marks c down and wakes the Sends waiting on it. It reports whether this
+// call did it.
+func (c *sinkConn) markDown() bool {
+	if !c.down.CompareAndSwap(false, true) {
+		return false
+	}
+	close(c.lost)
+	return true
 }

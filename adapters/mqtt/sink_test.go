@@ -376,3 +376,50 @@ func TestSinkCloseAndSend(t *testing.T) {
 	require.ErrorIs(t, s.Send(t.Context(), &adapters.Event{Key: "k"}), adapters.ErrNotConnected)
 	require.ErrorIs(t, s.Connect(t.Context()), adapters.ErrNotConnected)
 }
+
+// TestSinkSendRacingALostConnection: Sends running while the connection goes away
+// return at once with nil (acknowledged before) or a retryable ErrNotConnected,
+// never after paho's write timeout: ack_timeout is an hour here, and the test
+// fails if any Send is still running after its bound.
+func TestSinkSendRacingALostConnection(t *testing.T) {
+	b := startMochi(t, nil)
+	s, _ := newTestSink(t, b, nil, nil, func(c *SinkConfig) { c.AckTimeout = time.Hour })
+	defer s.Close(t.Context())
+	for round := range 20 {
+		require.NoError(t, s.Connect(t.Context()))
+		s.mu.Lock()
+		c := s.conn
+		s.mu.Unlock()
+		const workers = 4
+		errs := make(chan error, workers*50)
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Add(1)
+			go func() { // exits after 50 Sends or at the first error
+				defer wg.Done()
+				for i := range 50 {
+					err := s.Send(t.Context(), &adapters.Event{Key: fmt.Sprint("k", w), Payload: []byte(fmt.Sprint(round, "-", w, "-", i))})
+					errs <- err
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+		s.drop(c, "test")
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }() // exits when every worker has
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("round %d: a Send is still waiting after the connection was dropped", round)
+		}
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				require.ErrorIs(t, err, adapters.ErrNotConnected)
+				require.False(t, adapters.IsPermanent(err))
+			}
+		}
+	}
+}
