@@ -22,6 +22,15 @@ type Validator interface {
 	Validate() error
 }
 
+// AckRequirer is implemented by a source config whose settings decide the least
+// acknowledgement the source requires, beyond its type's SourceSpec.Ack (the
+// ilert_edge source in its HA mode). The daemon's config loader asks it after
+// Validate: AckDelivered makes the source unbuffered as SourceSpec.Ack does, and an
+// explicit `ack: stored` is refused; anything else changes nothing.
+type AckRequirer interface {
+	RequiredAck() Ack
+}
+
 // SinkSpec registers a sink type whose configuration is C.
 type SinkSpec[C any] struct {
 	// Summary is one line for `edgerelay version` and the docs.

@@ -108,6 +108,10 @@ type Daemon struct {
 	// status loop touches them, and status, the line's view fed from statusSub.
 	dead   int
 	deadAt time.Time
+	// deadWatch sees each dead letter (refreshDead); rejectedSeen: the @rejected
+	// bucket's gauge was exposed once, so it keeps being set (to 0 when emptied).
+	deadWatch    deadWatch
+	rejectedSeen bool
 	// spaceAt is when recheckSpace last computed the store's bound; spaceReserve the
 	// free bytes the disk keeps (a quarter of its free space at start).
 	spaceAt      time.Time

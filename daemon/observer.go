@@ -16,6 +16,7 @@ func (d *Daemon) wireEvents() {
 	d.bus = events.New(d.now)
 	d.health.SetBus(d.bus)
 	d.bus.Handle("metrics", countEvents(d.m), countedKinds...)
+	d.bus.Handle("dead-letters", d.deadWatch.handle, events.DeadLettered)
 	d.statusSub = d.bus.Subscribe("status", statusBuffer, events.ReadinessChanged, events.StoreQuarantined)
 	d.status = newStatusView()
 }

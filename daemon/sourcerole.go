@@ -9,8 +9,9 @@ import (
 )
 
 // roleFor returns the Deps.Role of the source named name (nil for sinks and
-// transforms): each change of role becomes a SourceRoleChanged event and the source's
-// degraded "role" condition, which holds only while the role is active.
+// transforms): each change of role becomes a SourceRoleChanged event, the source's
+// degraded "role" condition, which holds only while the role is active, and its
+// edgerelay_source_role series.
 func (d *Daemon) roleFor(dir adapters.Direction, name string) func(role, reason string) {
 	if dir != adapters.DirSource {
 		return nil
@@ -32,6 +33,9 @@ func (d *Daemon) roleFor(dir adapters.Direction, name string) func(role, reason 
 		}
 		// The condition first: whoever sees the event finds it in the health snapshot.
 		d.health.Set(component, "role", role == adapters.RoleActive, health.Degraded, detail)
+		if d.m != nil {
+			d.m.SourceRole(name, from, role)
+		}
 		d.bus.Publish(events.Event{Kind: events.SourceRoleChanged, Source: name, From: from, To: role, Reason: reason})
 	}
 }

@@ -55,14 +55,9 @@ func (d *Daemon) refreshStatus() {
 	d.refreshSpace()
 	moved, _ := d.db.Quarantined()
 	d.status.catchUp(d.statusSub, d.health, moved)
-	// Counting dead letters walks the dead-letter pages: refresh it every 30 s only.
-	// (Not Stats: it walks every outbox too, which would page the whole store file
-	// into memory during a long outage.)
-	if d.now().Sub(d.deadAt) > 30*time.Second {
-		d.deadAt = d.now()
-		if n, err := d.db.DeadCount(); err == nil {
-			d.dead = n
-		}
-	}
+	// Counting dead letters walks the dead-letter pages: refresh it every 30 s, or
+	// soon after a new one. (Not Stats: it walks every outbox too, which would page
+	// the whole store file into memory during a long outage.)
+	d.refreshDead()
 	_ = d.notify.Status(d.status.line(queued, d.dead, d.sinkNames()))
 }

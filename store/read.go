@@ -243,13 +243,26 @@ func (db *DB) Cursors(prefix string, fn func(name string, value []byte) error) e
 // DeadCount returns the number of dead letters across every sink. It walks only the
 // dead-letter buckets (Stats also walks every outbox, which reads the whole file).
 func (db *DB) DeadCount() (int, error) {
+	by, err := db.DeadCounts()
 	n := 0
+	for _, c := range by {
+		n += c
+	}
+	return n, err
+}
+
+// DeadCounts returns the number of dead letters of each sink that has any (the
+// refused events under "@rejected"), walking only the dead-letter buckets.
+func (db *DB) DeadCounts() (map[string]int, error) {
+	by := map[string]int{}
 	err := db.view(func(tx *bbolt.Tx) error {
 		parent := tx.Bucket(bucketDead)
 		return parent.ForEachBucket(func(k []byte) error {
-			n += parent.Bucket(k).Stats().KeyN
+			if n := parent.Bucket(k).Stats().KeyN; n > 0 {
+				by[string(k)] = n
+			}
 			return nil
 		})
 	})
-	return n, err
+	return by, err
 }

@@ -123,6 +123,10 @@ type SalvageReport struct {
 	CursorsLost bool
 	// PageSize is the page size the file was read with.
 	PageSize int
+	// Repaired counts version 2 records whose version byte alone was damaged: with
+	// the byte put back, their checksum and location check out, so they were taken
+	// as they were written.
+	Repaired int
 }
 
 // Records returns how many records the salvage wrote.
@@ -161,6 +165,9 @@ func (r *SalvageReport) String() string {
 	if r.FromPageScan > 0 {
 		s += fmt.Sprintf(" (%d found by the page scan)", r.FromPageScan)
 	}
+	if r.Repaired > 0 {
+		s += fmt.Sprintf("; %d record(s) with a damaged version byte repaired (checksum intact)", r.Repaired)
+	}
 	if r.Corrupt > 0 {
 		s += fmt.Sprintf("; %d corrupt record(s) dead-lettered", r.Corrupt)
 	}
@@ -184,6 +191,12 @@ type recLoc struct {
 	seq uint64
 }
 
+type v1Found struct {
+	loc recLoc
+	raw []byte
+	rec record
+}
+
 type salvaged struct {
 	rec      record
 	fromScan bool
@@ -204,7 +217,12 @@ type salvager struct {
 	cursorOK bool
 	damaged  bool
 	schema   uint64 // meta/schema, when the walk read it
-	rep      SalvageReport
+	v2only   bool   // meta/records says version 2 records only, when the walk read it
+	// v1 holds the version 1 records the walk found, placed once the walk is done:
+	// in a file of version 2 records only (meta/records, read after the outboxes in
+	// bbolt's key order) a version 1 record is a damaged version byte.
+	v1  []v1Found
+	rep SalvageReport
 }
 
 func newSalvager(f io.ReaderAt, size int64) *salvager {
@@ -271,6 +289,7 @@ func (s *salvager) run() error {
 	if !s.walkPage(m.root, nil, 0) {
 		s.noteBucket(nil)
 	}
+	s.placeV1()
 	if s.schema > schemaVersion {
 		return fmt.Errorf("file schema %d, this edgerelay knows up to %d: %w", s.schema, schemaVersion, ErrSchemaNewer)
 	}
@@ -448,14 +467,25 @@ func (s *salvager) value(path []string, k, v []byte) {
 		s.schema = binary.BigEndian.Uint64(v)
 		return
 	}
+	if len(path) == 1 && path[0] == string(bucketMeta) && string(k) == string(keyRecords) {
+		s.v2only = string(v) == "2"
+		return
+	}
 	b, ok := bucketOf(path)
 	if !ok {
 		return // meta/schema is written afresh; anything else is not ours
 	}
 	parent := []byte(path[0])
 	seq, okSeq := keySeq(k)
-	if !okSeq {
+	if !okSeq || seq == 0 {
+		// Sequences start at 1: a key of 0 is damage, and the record cannot be put
+		// back at it (a store holding it would fail its own open check).
 		s.addCorrupt(b.sink, corruptRecord(parent, b.sink, 0, v, fmt.Errorf("key %x is not a sequence number", k), time.Time{}))
+		return
+	}
+	if r, ok := repairVersion(v, parent, b.sink, seq); ok {
+		s.rep.Repaired++
+		s.recs[recLoc{b, seq}] = salvaged{rec: r}
 		return
 	}
 	r, err := decodeAt(v, parent, b.sink, seq, true, false)
@@ -463,7 +493,37 @@ func (s *salvager) value(path []string, k, v []byte) {
 		s.addCorrupt(b.sink, corruptRecord(parent, b.sink, seq, v, err, time.Time{}))
 		return
 	}
+	if r.version == recV1 {
+		s.v1 = append(s.v1, v1Found{loc: recLoc{b, seq}, raw: append([]byte(nil), v...), rec: r})
+		return
+	}
 	s.recs[recLoc{b, seq}] = salvaged{rec: r}
+}
+
+// placeV1 places the version 1 records the walk found, once it knows whether the file
+// holds version 2 records only: there they are damage, dead-lettered as corrupt.
+func (s *salvager) placeV1() {
+	for _, f := range s.v1 {
+		if s.v2only {
+			s.addCorrupt(f.loc.sink, corruptRecord(bucketFor(f.loc.kind), f.loc.sink, f.loc.seq, f.raw, errV1InV2File, time.Time{}))
+			continue
+		}
+		s.recs[f.loc] = salvaged{rec: f.rec}
+	}
+	s.v1 = nil
+}
+
+// repairVersion reports whether v is a version 2 record whose version byte alone is
+// damaged: with the byte set back to 2, its checksum (which covers that byte) and the
+// location it names check out. It returns the record decoded from the repaired copy.
+func repairVersion(v []byte, parent []byte, sink string, seq uint64) (record, bool) {
+	if len(v) < 3+crcSize || v[0] == recVersion {
+		return record{}, false
+	}
+	w := append([]byte(nil), v...)
+	w[0] = recVersion
+	r, err := decodeAt(w, parent, sink, seq, true, true)
+	return r, err == nil
 }
 
 func (s *salvager) addCorrupt(sink string, r record) {
@@ -528,18 +588,26 @@ func (s *salvager) scanNode(p []byte, depth int) {
 		if !ok || len(v) == 0 {
 			continue
 		}
-		switch v[0] {
-		case recV1:
-			if _, err := decodeRecord(v, false); err == nil {
-				s.rep.UnplacedV1++
+		var r record
+		var err error
+		if v[0] != recVersion {
+			// A version 2 record whose version byte alone is damaged passes its
+			// checksum once the byte is put back; anything else that reads as
+			// version 1 cannot be placed.
+			w := append([]byte(nil), v...)
+			w[0] = recVersion
+			if r, err = decodeRecord(w, true); err == nil && r.seq == seq && r.seq != 0 {
+				s.rep.Repaired++
+			} else {
+				if _, err := decodeRecord(v, false); err == nil && v[0] == recV1 {
+					s.rep.UnplacedV1++
+				}
+				continue
 			}
-			continue
-		case recVersion:
-		default:
-			continue
+		} else {
+			r, err = decodeRecord(v, true)
 		}
-		r, err := decodeRecord(v, true)
-		if err != nil || r.seq != seq {
+		if err != nil || r.seq != seq || seq == 0 {
 			s.rep.CorruptLost++
 			continue
 		}

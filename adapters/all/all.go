@@ -10,8 +10,8 @@
 // the tags.
 //
 // The tags: edgerelay_omit_ilert (the ilert sink, the ilert_http source and the
-// ilert transform), edgerelay_omit_kafka, edgerelay_omit_mqtt, edgerelay_omit_stdout,
-// edgerelay_omit_webhook. With all of them the binary is the core: daemon, store,
+// ilert transform), edgerelay_omit_kafka, edgerelay_omit_mqtt, edgerelay_omit_script,
+// edgerelay_omit_stdout, edgerelay_omit_webhook. With all of them the binary is the core: daemon, store,
 // pipeline, HTTP server and embedded broker. cmd/edgerelay's TestFlavoursLink checks
 // what each flavour links.
 package all

@@ -6,4 +6,5 @@ import "github.com/edgerelay/edgerelay/adapters"
 
 func init() {
 	adapters.RegisterOmitted(adapters.DirSource, "kafka", "edgerelay_omit_kafka")
+	adapters.RegisterOmitted(adapters.DirSink, "kafka", "edgerelay_omit_kafka")
 }

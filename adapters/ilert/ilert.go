@@ -231,6 +231,15 @@ func (s *Sink) eventRequest(e *adapters.Event, intKey string) (*httpc.Target, []
 		return nil, nil, "", adapters.Permanent(fmt.Errorf("ilert event %s: %w", e.ID, err))
 	}
 	body := e.Payload
+	if ref := e.Attrs[AttrKeyRef]; key == "" && ref != "" {
+		// A route's event_key, named by reference (AttrKeyRef): it takes precedence
+		// over the sink's integration_key, as event_key overrides every other key.
+		k, ok := lookupKey(ref)
+		if !ok {
+			return nil, nil, "", adapters.Permanent(fmt.Errorf("ilert event %s: the route event_key it was queued with (reference %s) is no longer configured; restore it, then `edgerelay queue retry`", e.ID, ref))
+		}
+		intKey = k
+	}
 	if key == "" {
 		if intKey == "" {
 			return nil, nil, "", adapters.Permanent(fmt.Errorf("ilert event %s: no integrationKey in the event and no integration_key configured", e.ID))

@@ -192,6 +192,43 @@ func TestPathSelection(t *testing.T) {
 	}
 }
 
+// TestRouteKeyByReference: a route transform's event_key travels as a reference
+// (AttrKeyRef) and an empty integrationKey, so the store never holds it; the sink
+// sends the referenced key, in the body and the path, over its own integration_key.
+// A reference no configured key answers is a permanent failure naming the remedy.
+func TestRouteKeyByReference(t *testing.T) {
+	srv := ilerttest.NewServer(t)
+	cfg := hostCfg(srv)
+	cfg.EventsPath = PathMQTT
+	s := newSink(t, cfg, testDeps())
+	ref := RegisterKey("il1api-route-key-1")
+	require.Equal(t, KeyRef("il1api-route-key-1"), ref)
+	require.NotContains(t, ref, "route-key")
+
+	e := alert(`{"integrationKey":"","eventType":"ALERT","summary":"s"}`)
+	e.Attrs = map[string]string{AttrKeyRef: ref}
+	require.NoError(t, s.Send(context.Background(), e))
+	reqs := srv.Requests()
+	require.Len(t, reqs, 1)
+	require.Equal(t, "/api/v1/events/mqtt/il1api-route-key-1", reqs[0].Path)
+	require.Contains(t, string(reqs[0].Body), `"integrationKey":"il1api-route-key-1"`)
+
+	// A key in the body wins over the reference, as it always wins over the sink's.
+	srv.Reset()
+	e = alert(`{"integrationKey":"il1api-own","eventType":"ALERT"}`)
+	e.Attrs = map[string]string{AttrKeyRef: ref}
+	require.NoError(t, s.Send(context.Background(), e))
+	require.Equal(t, "/api/v1/events/mqtt/il1api-own", srv.Requests()[0].Path)
+
+	srv.Reset()
+	e = alert(`{"integrationKey":"","eventType":"ALERT"}`)
+	e.Attrs = map[string]string{AttrKeyRef: KeyRef("a key no route has")}
+	err := s.Send(context.Background(), e)
+	require.True(t, adapters.IsPermanent(err), "%v", err)
+	require.Contains(t, err.Error(), "no longer configured")
+	require.Empty(t, srv.Requests())
+}
+
 func TestBodyKeptWhenKeyPresent(t *testing.T) {
 	srv := ilerttest.NewServer(t)
 	s := newSink(t, hostCfg(srv), testDeps())

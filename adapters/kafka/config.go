@@ -123,14 +123,7 @@ func (c *Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	if len(c.Brokers) == 0 {
-		add("brokers: at least one host:port is required")
-	}
-	for i, b := range c.Brokers {
-		if err := checkHostPort(b); err != nil {
-			add("brokers[%d]: %w", i, err)
-		}
-	}
+	errs = append(errs, checkConn(c.Brokers, c.TLS, c.SASL)...)
 	if len(c.GroupID) > 255 {
 		add("group_id: longer than 255 bytes")
 	}
@@ -164,16 +157,32 @@ func (c *Config) Validate() error {
 	if c.MaxInflight < 0 || c.MaxInflight > 1_000_000 {
 		add("max_in_flight: %d is outside 0..1000000", c.MaxInflight)
 	}
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+	return errors.Join(errs...)
+}
+
+// checkConn checks the connection settings the source and the sink share (brokers,
+// tls, sasl), each problem naming its YAML key.
+func checkConn(brokers []string, tc TLSConfig, sasl SASLConfig) []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if len(brokers) == 0 {
+		add("brokers: at least one host:port is required")
+	}
+	for i, b := range brokers {
+		if err := checkHostPort(b); err != nil {
+			add("brokers[%d]: %w", i, err)
+		}
+	}
+	if (tc.CertFile == "") != (tc.KeyFile == "") {
 		add("tls: cert_file and key_file must be set together")
 	}
-	if c.TLS.CAFile != "" && c.TLS.InsecureSkipVerify {
+	if tc.CAFile != "" && tc.InsecureSkipVerify {
 		add("tls: ca_file is pointless with insecure_skip_verify: true")
 	}
-	if c.SASL.Username == "" && c.SASL.Password != "" {
+	if sasl.Username == "" && sasl.Password != "" {
 		add("sasl.username: required when sasl.password is set")
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // checkHostPort checks a broker address.

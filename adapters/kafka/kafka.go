@@ -1,5 +1,6 @@
-// Package kafka is the Kafka source: it consumes topics as a member of a consumer
-// group and hands every message to the daemon. A partition's offset is committed only
+// Package kafka holds the Kafka source and the Kafka sink (sink.go), both of type
+// "kafka". The source consumes topics as a member of a consumer group and hands
+// every message to the daemon. A partition's offset is committed only
 // up to the longest run of messages, in partition order, that the daemon has settled
 // without refusal (stored, delivered, dead-lettered or dropped). A message the daemon could not accept ends the group session
 // without committing past it; the source backs off and rejoins, and the message is
@@ -203,22 +204,7 @@ func (c *ctxDialer) Dial(network, addr string) (net.Conn, error) {
 
 // saramaConfig translates the source's configuration.
 func (s *Source) saramaConfig(tc *tls.Config, dialer *ctxDialer) *sarama.Config {
-	sc := sarama.NewConfig()
-	sc.Version = sarama.V3_6_0_0
-	sc.ClientID = s.cfg.ClientID
-	sc.Net.DialTimeout = dialTimeout
-	sc.Net.Proxy.Enable = true
-	sc.Net.Proxy.Dialer = dialer
-	if tc != nil {
-		sc.Net.TLS.Enable = true
-		sc.Net.TLS.Config = tc
-	}
-	if s.cfg.SASL.Username != "" {
-		sc.Net.SASL.Enable = true
-		sc.Net.SASL.Mechanism = sarama.SASLTypePlaintext
-		sc.Net.SASL.User = s.cfg.SASL.Username
-		sc.Net.SASL.Password = s.cfg.SASL.Password.Reveal()
-	}
+	sc := connConfig(s.cfg.ClientID, tc, s.cfg.SASL, dialer)
 	sc.Consumer.Return.Errors = true
 	sc.Consumer.Offsets.AutoCommit.Enable = false // only settled offsets are committed
 	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
@@ -229,6 +215,28 @@ func (s *Source) saramaConfig(tc *tls.Config, dialer *ctxDialer) *sarama.Config 
 	sc.Consumer.Group.Heartbeat.Interval = s.cfg.SessionTimeout / 3
 	// Eager rebalancing: a rebalance ends the session, whose end commits.
 	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange()}
+	return sc
+}
+
+// connConfig returns a sarama configuration with the connection settings the source
+// and the sink share: protocol version, client id, the dialer, TLS and SASL/PLAIN.
+func connConfig(clientID string, tc *tls.Config, sasl SASLConfig, dialer *ctxDialer) *sarama.Config {
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V3_6_0_0
+	sc.ClientID = clientID
+	sc.Net.DialTimeout = dialTimeout
+	sc.Net.Proxy.Enable = true
+	sc.Net.Proxy.Dialer = dialer
+	if tc != nil {
+		sc.Net.TLS.Enable = true
+		sc.Net.TLS.Config = tc
+	}
+	if sasl.Username != "" {
+		sc.Net.SASL.Enable = true
+		sc.Net.SASL.Mechanism = sarama.SASLTypePlaintext
+		sc.Net.SASL.User = sasl.Username
+		sc.Net.SASL.Password = sasl.Password.Reveal()
+	}
 	return sc
 }
 

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -35,20 +36,36 @@ var _ adapters.Sink = (*Sink)(nil)
 
 // Config configures the stdout sink.
 type Config struct {
+	// Format is FormatEnvelope (the default: the event with its metadata, see Line)
+	// or FormatPayload (the payload alone, as ilagent's edge stdout mode writes it).
+	Format string `yaml:"format"`
 	// Pretty indents each event over several lines, for people reading a terminal.
 	// False (the default) writes exactly one line per event.
 	Pretty bool `yaml:"pretty"`
 }
 
-// DefaultConfig returns the defaults: compact, one line per event.
-func DefaultConfig() Config { return Config{} }
+// The values of Config.Format.
+const (
+	FormatEnvelope = "envelope"
+	FormatPayload  = "payload"
+)
 
-// Validate reports configuration problems; the stdout sink has none to report.
-func (c *Config) Validate() error { return nil }
+// DefaultConfig returns the defaults: the envelope, compact, one line per event.
+func DefaultConfig() Config { return Config{Format: FormatEnvelope} }
+
+// Validate reports configuration problems.
+func (c *Config) Validate() error {
+	switch c.Format {
+	case "", FormatEnvelope, FormatPayload:
+		return nil
+	}
+	return fmt.Errorf("format: must be %s or %s, not %q", FormatEnvelope, FormatPayload, c.Format)
+}
 
 // Sink is the stdout sink. It is safe for concurrent Send.
 type Sink struct {
-	pretty bool
+	pretty  bool
+	payload bool // FormatPayload
 
 	mu sync.Mutex // guards w: one event's bytes are written in one Write call
 	w  io.Writer
@@ -62,7 +79,7 @@ func NewWithWriter(cfg Config, _ adapters.Deps, w io.Writer) (*Sink, error) {
 	if w == nil {
 		return nil, fmt.Errorf("stdout sink: nil writer")
 	}
-	return &Sink{pretty: cfg.Pretty, w: w}, nil
+	return &Sink{pretty: cfg.Pretty, payload: cfg.Format == FormatPayload, w: w}, nil
 }
 
 // Line is the JSON object written for each event. Exactly one of Payload,
@@ -102,6 +119,21 @@ func lineOf(e *adapters.Event) Line {
 	return l
 }
 
+// payloadOf is what FormatPayload writes for e: the payload when it is JSON (the
+// encoder compacts it onto one line), else a JSON string of its text — of
+// "base64:" and its standard base64 when it is not UTF-8 — so that every event is
+// still exactly one line of JSON.
+func payloadOf(e *adapters.Event) any {
+	switch {
+	case len(e.Payload) > 0 && json.Valid(e.Payload):
+		return json.RawMessage(e.Payload)
+	case utf8.Valid(e.Payload):
+		return string(e.Payload)
+	default:
+		return "base64:" + base64.StdEncoding.EncodeToString(e.Payload)
+	}
+}
+
 // Connect does nothing: standard output is always there.
 func (s *Sink) Connect(context.Context) error { return nil }
 
@@ -117,7 +149,11 @@ func (s *Sink) Send(ctx context.Context, e *adapters.Event) error {
 	if s.pretty {
 		enc.SetIndent("", "  ")
 	}
-	if err := enc.Encode(lineOf(e)); err != nil {
+	var v any = lineOf(e)
+	if s.payload {
+		v = payloadOf(e)
+	}
+	if err := enc.Encode(v); err != nil {
 		// Only attributes could fail here (the payload was checked); no retry fixes that.
 		return adapters.Permanent(fmt.Errorf("encode event %s: %w", e.ID, err))
 	}

@@ -155,6 +155,21 @@ func TestPretty(t *testing.T) {
 	require.Len(t, w.lines(t), 2)
 }
 
+// TestPayloadFormat: format payload writes the payload alone, one line per event, as
+// ilagent's edge stdout mode does (compact JSON; a non-JSON payload as a JSON string).
+func TestPayloadFormat(t *testing.T) {
+	w := &terminal{}
+	s, err := NewWithWriter(Config{Format: FormatPayload}, deps(), w)
+	require.NoError(t, err)
+	for _, p := range []string{"{\n \"id\": \"100\",\n \"summary\": \"<pump & valve>\" }", "plain text\nwith a newline", "\xff\xfe"} {
+		require.NoError(t, s.Send(context.Background(), &adapters.Event{ID: "x", Payload: []byte(p), Attrs: map[string]string{"a": "b"}}))
+	}
+	require.Equal(t, "{\"id\":\"100\",\"summary\":\"<pump & valve>\"}\n\"plain text\\nwith a newline\"\n\"base64://4=\"\n", w.buf.String())
+
+	bad := Config{Format: "yaml"}
+	require.ErrorContains(t, bad.Validate(), `format: must be envelope or payload, not "yaml"`)
+}
+
 func TestWriteErrorIsRetryable(t *testing.T) {
 	w := &terminal{failN: 1}
 	s, err := NewWithWriter(Config{}, deps(), w)
@@ -196,4 +211,5 @@ func TestREADME(t *testing.T) {
 	}
 	conf := string(readme)[strings.Index(string(readme), "## Configuration"):strings.Index(string(readme), "## Delivery semantics")]
 	require.Contains(t, conf, "`pretty`")
+	require.Contains(t, conf, "`format`")
 }

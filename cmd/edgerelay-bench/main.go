@@ -48,6 +48,7 @@ type options struct {
 	outage  time.Duration // W3
 	w1      bool          // only the W1 bursts, printed to standard output
 	w2      bool          // only W2, printed to standard output
+	w10     bool          // only W10, printed to standard output
 	minimal bool          // -w1 through a minimal ilert peer
 	bin     string        // the daemon to run instead of building one
 }
@@ -83,7 +84,8 @@ func main() {
 	flag.BoolVar(&o.w1, "w1", false, "run only the W1 bursts (webhook and ilert) and print their tables instead of writing -out")
 	flag.BoolVar(&o.minimal, "minimal-ilert", false, "with -w1: the ilert peer answers 202 without the fake's validation and recording")
 	flag.BoolVar(&o.w2, "w2", false, "run only W2 (latency at 500 events/s, webhook and ilert) and print each run's percentiles instead of writing -out")
-	flag.StringVar(&o.bin, "bin", "", "run this daemon binary instead of building one (with -w1 or -w2; the cross builds are skipped)")
+	flag.BoolVar(&o.w10, "w10", false, "run only W10 (edge poll → webhook) and print its summary row and table instead of writing -out")
+	flag.StringVar(&o.bin, "bin", "", "run this daemon binary instead of building one (with -w1, -w2 or -w10; the cross builds are skipped)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -109,8 +111,8 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if o.minimal && !o.w1 {
 		return errors.New("-minimal-ilert needs -w1")
 	}
-	if o.bin != "" && !o.w1 && !o.w2 {
-		return errors.New("-bin needs -w1 or -w2: the full report describes the binary it builds")
+	if o.bin != "" && !o.w1 && !o.w2 && !o.w10 {
+		return errors.New("-bin needs -w1, -w2 or -w10: the full report describes the binary it builds")
 	}
 	root, err := output(ctx, "", "go", "env", "GOMOD")
 	if root == "" || root == os.DevNull {
@@ -136,7 +138,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	switch {
 	case o.bin != "":
 		bin, targets = o.bin, nil
-	case o.w1, o.w2:
+	case o.w1, o.w2, o.w10:
 		targets = targets[:1]
 	}
 	for _, t := range targets {
@@ -166,6 +168,9 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	b := &bench{bin: bin, tmp: tmp, hook: hook, il: il, sz: sz, outage: o.outage, log: log}
 	if o.w2 {
 		return b.onlyLatency(ctx, o.runs)
+	}
+	if o.w10 {
+		return b.onlyEdge(ctx, o.runs)
 	}
 	if o.w1 {
 		for i := range o.runs {

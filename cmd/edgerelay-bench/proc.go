@@ -19,10 +19,11 @@ import (
 
 // cfgOpts varies the generated daemon configuration.
 type cfgOpts struct {
-	noSync    bool // store.unsafe_no_sync: the durability-off baseline
-	brokerOff bool // no embedded broker and no source
-	fastRetry bool // short sink retry backoff, for the sink-outage case
-	ilert     bool // an ilert sink (at the ilert API fake) behind the ilert route transform
+	noSync    bool   // store.unsafe_no_sync: the durability-off baseline
+	brokerOff bool   // no embedded broker and no source
+	fastRetry bool   // short sink retry backoff, for the sink-outage case
+	ilert     bool   // an ilert sink (at the ilert API fake) behind the ilert route transform
+	edge      string // W10: the ilert API fake's base URL; an ilert_edge source polling it replaces the broker and the MQTT source
 }
 
 // daemon is one edgerelay child process.
@@ -75,6 +76,10 @@ func configYAML(d *daemon, sinkURL string, o cfgOpts) string {
 	from, retry := "from: [bench], ", ""
 	if o.brokerOff {
 		broker, sources, from = `{ enabled: "false" }`, "", ""
+	}
+	if o.edge != "" {
+		broker, from = `{ enabled: "false" }`, "from: [edge], "
+		sources = fmt.Sprintf("sources:\n  - { name: edge, type: ilert_edge, api_host: %q, key: %q, poll_interval: 5s }\n", o.edge, edgeBenchKey)
 	}
 	if o.fastRetry {
 		retry = ", retry: { initial: 100ms, max: 1s }"

@@ -149,10 +149,11 @@ func report(r *results) string {
 		{fmt.Sprintf("W6 peak RSS (VmHWM) after the %d-event burst", n), "≤ 30 MB", med(peak), 30, true, "%.1f MB", "buffers that fill during the burst (store.max_pending 512 and memory_items 1,024 events, 1,000 publishes in flight) and the store file's pages mapped into memory when the burst is written; machine load hardly moves RSS"},
 		{"W7 cold start, exec → first event delivered", "≤ 25 ms", med(r.cold), 25, true, "%.1f ms", "start-up work (store open and verify, broker start) slowed by " + load},
 		{"W8 stripped binary, linux/arm GOARM=7", "≤ 20 MB", armMB, 20, true, "%.1f MB", "the compiled-in dependencies"},
+		edgeCheck(rs),
 	} {
 		w.WriteString(c.row())
 	}
-	p("\nMB means MiB (2^20 bytes). W1, W2 and W3 (backlog drain) through the ilert sink are in their own section, [Through the ilert sink](#through-the-ilert-sink); W3 is measured there only. Not measured by this tool: W4 (kill -9 trials), W9 (broker vs Mosquitto), W10 (edge connector) and W8's core-only build.\n")
+	p("\nMB means MiB (2^20 bytes). W1, W2 and W3 (backlog drain) through the ilert sink are in their own section, [Through the ilert sink](#through-the-ilert-sink); W3 is measured there only. Not measured by this tool: W4 (kill -9 trials), W9 (broker vs Mosquitto) and W8's core-only build.\n")
 
 	p("\n## Commands\n\n```sh\n# reproduce, from the repository root\ngo run ./cmd/edgerelay-bench -out %s%s\n# builds (the first is the binary benchmarked)\n%s\n# each daemon\n<tmp>/edgerelay run -c <tmp>/run-*/config.yaml\n```\n", r.opts.out, flags(r.opts), strings.Join(r.cmds, "\n"))
 	p("\nThe daemon configuration (W5c adds `retry: { initial: 100ms, max: 1s }` to the sink; W6 broker-off uses `broker: { enabled: \"false\" }`, no source and a route without `from`):\n\n```yaml\n%s```\n",
@@ -196,6 +197,7 @@ func report(r *results) string {
 	}
 
 	reportIlert(&w, r, med(rate), dCPU, sCPU, med(p99))
+	w.WriteString(reportW10(rs))
 
 	p("\n## Daemon problems\n\n")
 	if len(r.problems) == 0 {

@@ -44,6 +44,7 @@ type runOut struct {
 	trickle, stored float64 // W5b, W5c: bytes written per event
 	drain, idleOff  float64 // W5c: events/s after recovery; W6: MiB
 	il              ilertRun
+	edge            edgeOut // W10
 }
 
 // pair is a durable burst and its no-sync baseline, run back to back.
@@ -74,7 +75,7 @@ func (b *bench) oneRun(ctx context.Context, i int) (r runOut, err error) {
 	if r.w1, err = b.pairs(ctx, b.hook, i, "W1"); err != nil {
 		return r, err
 	}
-	for _, step := range []func(context.Context, *runOut) error{b.latency, b.trickle, b.stored, b.idleNoBroker} {
+	for _, step := range []func(context.Context, *runOut) error{b.latency, b.trickle, b.stored, b.idleNoBroker, b.edgeStep} {
 		if err := step(ctx, &r); err != nil {
 			return r, err
 		}

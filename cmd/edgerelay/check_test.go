@@ -18,6 +18,8 @@ func TestCheckParity(t *testing.T) {
 	missing := filepath.Join(dir, "missing.txt")
 	secret := filepath.Join(dir, "secret.txt")
 	require.NoError(t, os.WriteFile(secret, []byte("s3cret\n"), 0o600))
+	notExec := filepath.Join(dir, "hook.sh")
+	require.NoError(t, os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644))
 	httpAddr, own := freePort(t), freePort(t)
 	_, ownPort, _ := strings.Cut(own, ":")
 	// head is the first three lines; a case's yaml starting with ", " adds to store.
@@ -43,6 +45,12 @@ func TestCheckParity(t *testing.T) {
 		{"password file is a directory",
 			"sources:\n  - { name: m, type: mqtt, url: \"tcp://127.0.0.1:1883\", topics: [x], username: u, password_file: " + dir + " }\n" + tail,
 			[]string{fmt.Sprintf(`line 5: sources[0] (mqtt "m").password_file: %s is a directory, not a file`, dir)}},
+		{"missing script",
+			"sinks:\n  - name: hook\n    type: script\n    command: " + missing + "\nroutes:\n  - { to: [hook] }\n",
+			[]string{fmt.Sprintf(`line 7: sinks[0] (script "hook").command: stat %s: no such file or directory`, missing)}},
+		{"script not executable",
+			"sinks:\n  - { name: hook, type: script, command: " + notExec + " }\nroutes:\n  - { to: [hook] }\n",
+			[]string{fmt.Sprintf(`line 5: sinks[0] (script "hook").command: %s is not executable (mode -rw-r--r--)`, notExec)}},
 		{"unknown kind",
 			"sinks:\n  - { name: console, type: stdout }\nroutes:\n  - { name: r, to: [console], kinds: [alrt] }\n",
 			[]string{`line 7: routes[0] (r): kinds: "alrt" is not a kind any source or transform gives (known: alert, heartbeat, policy, raw) (did you mean "alert"?)`}},

@@ -31,6 +31,7 @@ var omittable = []struct {
 	{"ilert", []string{module + "/adapters/ilert"}, nil},
 	{"kafka", []string{module + "/adapters/kafka"}, []string{"github.com/IBM/sarama"}},
 	{"mqtt", []string{module + "/adapters/mqtt"}, []string{"github.com/eclipse/paho.mqtt.golang"}},
+	{"script", []string{module + "/adapters/script"}, nil},
 	{"stdout", []string{module + "/adapters/stdout"}, nil},
 	{"webhook", []string{module + "/adapters/webhook"}, nil},
 }

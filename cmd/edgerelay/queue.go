@@ -85,7 +85,9 @@ func (q *queueOpts) openWrite() (*store.DB, error) {
 	if err := ro.Close(); err != nil {
 		return nil, err
 	}
-	db, err := store.Open(path, store.Options{Timeout: 500 * time.Millisecond})
+	// The read-only open just walked every record: the writable one need not again
+	// (a store of a few hundred MiB on an SD card takes seconds per walk).
+	db, err := store.Open(path, store.Options{Timeout: 500 * time.Millisecond, NoVerify: true})
 	if err != nil {
 		return nil, lockHint(err)
 	}

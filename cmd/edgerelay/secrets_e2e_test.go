@@ -121,6 +121,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		"broker user password":              "BrokerPw-5e7g9i1k3m5o7q",
 		"kafka sasl password":               "KafkaPw-6f8h0j2l4n6p8r",
 		"kafka wrong sasl password":         "KafkaWrong-7g9i1k3m5o7q",
+		"route transform event_key":         "il1api-RouteKey8s7d6f5g4h",
 	}
 	file := func(name, content string) string {
 		p := filepath.Join(dir, name)
@@ -187,8 +188,13 @@ sinks:
     integration_key_file: %[22]s
     api_key: %[23]s
     retry: { initial: 20ms, max: 100ms }
+  - { name: ilert-route, type: ilert, api_host: %[16]s, retry: { initial: 20ms, max: 100ms } }
 routes:
   - { from: [plant, ingest], to: [hook-lit, hook-file, hook-env, hook-ui, hook-ui-perm, ilert-perm, ilert-retry] }
+  - name: mapped
+    from: [plant]
+    to: [ilert-route]
+    transform: { type: ilert, event_topic: "plant/#", event_key: %[25]s }
 `, dir, httpAddr, brokerAddr,
 		q(secrets["broker user password"]), q(secrets["mqtt password_file"]),
 		q(secrets["mqtt password (literal)"]), q(mqURL), file("mqtt-pw", secrets["mqtt password_file"]), q(secrets["mqtt wrong password"]),
@@ -198,7 +204,7 @@ routes:
 		q(uiURL), q(uiPermURL),
 		q(secrets["ilert integration_key"]), q(secrets["ilert self_heartbeat_key"]),
 		file("ilert-key", secrets["ilert integration_key_file"]), q(secrets["ilert api_key (literal)"]),
-		q(secrets["kafka wrong sasl password"]))
+		q(secrets["kafka wrong sasl password"]), q(secrets["route transform event_key"]))
 	cfg := writeConfig(t, dir, cfgText)
 
 	var found []string
@@ -271,7 +277,8 @@ routes: [ { to: [h1] } ]
 			scrape(t, httpAddr, `edgerelay_dead_letters_total{sink="ilert-perm"}`) >= 8 &&
 			scrape(t, httpAddr, `edgerelay_dead_letters_total{sink="hook-ui-perm"}`) >= 8 &&
 			scrape(t, httpAddr, `edgerelay_retries_total{sink="hook-ui"}`) >= 40 &&
-			scrape(t, httpAddr, `edgerelay_retries_total{sink="ilert-retry"}`) >= 40
+			scrape(t, httpAddr, `edgerelay_retries_total{sink="ilert-retry"}`) >= 40 &&
+			scrape(t, httpAddr, `edgerelay_retries_total{sink="ilert-route"}`) >= 20
 	})
 	// The Kafka sources: one logged in with SASL/PLAIN and joined its group, the
 	// other was refused (its error is in the log and on /ready).

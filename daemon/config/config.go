@@ -624,6 +624,10 @@ func decodeAdapters(n *yaml.Node, dir adapters.Direction, cfg *Config, cerr *Err
 				for _, pr := range splitJoined(err) {
 					problems = append(problems, at+": "+pr)
 				}
+			} else if r, ok := a.Settings.(adapters.AckRequirer); ok && dir == adapters.DirSource {
+				if pr := requireAckOf(&a, r.RequiredAck(), "source type "+a.Type+" with these settings", fmt.Sprintf("line %d: %s[%d].ack", ackLine, section, i)); pr != "" {
+					problems = append(problems, pr)
+				}
 			}
 		}
 		cerr.Problems = append(cerr.Problems, problems...)
@@ -672,11 +676,17 @@ const (
 // its ack key says, and an explicit `ack: stored` for it is a problem (returned,
 // prefixed with at; "" when there is none).
 func requireAck(a *Adapter, f *adapters.Factory, at string) string {
-	if f.Ack != adapters.AckDelivered {
+	return requireAckOf(a, f.Ack, "source type "+f.Type, at)
+}
+
+// requireAckOf is requireAck for the acknowledgement ack that who ("source type
+// x") requires, by its type or by its settings (adapters.AckRequirer).
+func requireAckOf(a *Adapter, ack adapters.Ack, who, at string) string {
+	if ack != adapters.AckDelivered {
 		return ""
 	}
 	if a.Ack == AckStored {
-		return fmt.Sprintf("%s: source type %s requires ack: delivered (it acknowledges upstream only what was delivered)", at, f.Type)
+		return fmt.Sprintf("%s: %s requires ack: delivered (it acknowledges upstream only what was delivered)", at, who)
 	}
 	a.Ack = AckDelivered
 	return ""

@@ -33,6 +33,9 @@ func TestAdapterDocs(t *testing.T) {
 	old := fileCheck
 	t.Cleanup(func() { fileCheck = old })
 	fileCheck = func(string) error { return nil }
+	oldExec := executableCheck
+	t.Cleanup(func() { executableCheck = oldExec })
+	executableCheck = func(string) error { return nil }
 	factories := adapters.Registered()
 	require.NotEmpty(t, factories, "no adapter registered (adapters/all not linked?)")
 	for _, f := range factories {

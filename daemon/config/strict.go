@@ -300,9 +300,10 @@ var onlyMinusOne = map[string]bool{
 // checkValues walks node alongside the Go type it will decode into and reports, each
 // with its line and key: a value of the wrong type (a word where a duration or number
 // belongs, a list where a mapping belongs); a negative duration or number where
-// negatives mean nothing (see mayBeNegative); and a *_file key naming a file that
+// negatives mean nothing (see mayBeNegative); a *_file key naming a file that
 // cannot be read now (a token, password or key file the daemon would otherwise only
-// fail to read once it runs).
+// fail to read once it runs); and a key tagged check:"executable" naming a program
+// that cannot be run (a missing or non-executable script).
 func checkValues(node *yaml.Node, t reflect.Type, path string) []string {
 	var problems []string
 	var walk func(n *yaml.Node, t reflect.Type, path, field string)
@@ -352,10 +353,16 @@ func checkValues(node *yaml.Node, t reflect.Type, path string) []string {
 			}
 			fields := yamlFields(t)
 			owners := fieldOwners(t)
+			execs := executableFields(t)
 			for i := 0; i+1 < len(n.Content); i += 2 {
-				k := n.Content[i]
+				k, v := n.Content[i], n.Content[i+1]
 				if ft, ok := fields[k.Value]; ok {
-					walk(n.Content[i+1], ft, join(path, k.Value), owners[k.Value]+"."+k.Value)
+					if execs[k.Value] && v.Kind == yaml.ScalarNode && v.Value != "" {
+						if err := executableCheck(v.Value); err != nil {
+							problems = append(problems, fmt.Sprintf("line %d: %s: %v", v.Line, join(path, k.Value), err))
+						}
+					}
+					walk(v, ft, join(path, k.Value), owners[k.Value]+"."+k.Value)
 				}
 			}
 		case reflect.Slice, reflect.Array:
@@ -444,6 +451,38 @@ func fieldOwners(t reflect.Type) map[string]string {
 	out := map[string]string{}
 	eachYAMLField(t, func(name string, owner reflect.Type, _ reflect.StructField) { out[name] = owner.String() })
 	return out
+}
+
+// executableFields returns the yaml keys of struct t whose field is tagged
+// check:"executable": the path of a program the daemon runs (the script sink's
+// command), checked at load like a *_file key.
+func executableFields(t reflect.Type) map[string]bool {
+	out := map[string]bool{}
+	eachYAMLField(t, func(name string, _ reflect.Type, f reflect.StructField) {
+		if f.Tag.Get("check") == "executable" {
+			out[name] = true
+		}
+	})
+	return out
+}
+
+// executableCheck is executable; a variable for tests, like fileCheck.
+var executableCheck = executable
+
+// executable reports why the program at path cannot be run now, or nil: it is
+// missing, not a regular file or has no execute bit. The path is used as given
+// (there is no PATH lookup).
+func executable(path string) error {
+	st, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return err
+	case !st.Mode().IsRegular():
+		return fmt.Errorf("%s is not a regular file", path)
+	case st.Mode().Perm()&0o111 == 0:
+		return fmt.Errorf("%s is not executable (mode %s)", path, st.Mode().Perm())
+	}
+	return nil
 }
 
 // fileCheck is readable; a variable for tests (the adapters' documented samples

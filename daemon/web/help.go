@@ -29,9 +29,15 @@ var families = map[string]family{
 	MetricStoreFull: {typ: "gauge", help: "1 while the store is at store.max_bytes and new events wait (back-pressure), else 0."},
 	MetricDeadLettersEvicted: {typ: "counter", help: "Dead letters evicted, oldest first, to keep a sink's dead letters within " +
 		"store.max_dead_letters and store.max_dead_bytes, by sink."},
+	MetricDeadLettersKept: {typ: "gauge", help: "Dead letters a sink has in the store, waiting for edgerelay queue retry " +
+		"or queue drop, by sink."},
+	MetricHTTPErrors: {typ: "counter", help: "Connections and requests the daemon's HTTP servers gave up on before a handler ran " +
+		"(failed TLS handshakes, malformed requests, panics), by listener and reason."},
 	MetricBusDropped: {typ: "counter", help: "Daemon events a bus subscriber lost because it did not read them in time, by subscriber."},
 	MetricBrokerRejects: {typ: "counter", help: "Connections and packets the embedded MQTT broker refused (bad credentials, " +
 		"oversize, malformed, protocol errors), by reason."},
+	MetricSourceRole: {typ: "gauge", help: "1 for the high-availability role a source reports now (active, standby), 0 for the " +
+		"roles it reported before, by source and role."},
 	MetricSourceRejects: {typ: "counter", help: "Requests a source's listener refused before they became events (unauthorized, " +
 		"malformed, too large, wrong method or path), by source and reason."},
 

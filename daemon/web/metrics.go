@@ -52,6 +52,12 @@ const (
 	// became events (the ilert_http API's 400, 401, 404, 405 and 413 answers). Labels:
 	// source, reason.
 	MetricSourceRejects = "edgerelay_source_rejects_total"
+	// MetricHTTPErrors counts the error lines of the daemon's HTTP servers:
+	// connections given up before a request was read (a failed TLS handshake: no or
+	// a wrong client certificate, plain HTTP to a TLS port), malformed requests,
+	// panics. Labels: listener (the health component: "http" or "source:<name>"),
+	// reason (tls_handshake, panic, accept, other).
+	MetricHTTPErrors = "edgerelay_http_errors_total"
 )
 
 // Metrics creates the daemon's metrics in a metrics.Set under the names above, so that

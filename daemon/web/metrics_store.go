@@ -17,7 +17,17 @@ const (
 	// sink's dead letters within store.max_dead_letters and store.max_dead_bytes.
 	// Labels: sink (@rejected for the refused events).
 	MetricDeadLettersEvicted = "edgerelay_dead_letters_evicted_total"
+	// MetricDeadLettersKept is the number of dead letters a sink has in the store,
+	// waiting for `edgerelay queue retry` or `queue drop` (refreshed every 30 s, and
+	// within seconds of a new dead letter). Labels: sink.
+	MetricDeadLettersKept = "edgerelay_dead_letters_kept"
 )
+
+// DeadLettersKept reports that sink has n dead letters in the store.
+func (m *Metrics) DeadLettersKept(sink string, n int) {
+	v := float64(n)
+	m.callbackGauge(series(MetricDeadLettersKept, "sink", sink), func() float64 { return v })
+}
 
 // StoreLiveBytes makes f the source of the store's live bytes, read at every scrape.
 func (m *Metrics) StoreLiveBytes(f func() float64) { m.callbackGauge(MetricStoreLiveBytes, f) }

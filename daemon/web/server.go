@@ -470,5 +470,22 @@ func (e errorLog) Write(p []byte) (int, error) {
 		kind = strings.ToValidUTF8(kind[:64], "")
 	}
 	e.s.lim.Load().Warn(e.s.log, e.component+":"+kind, "http server: "+kind, "listener", e.component, "detail", line)
+	if e.s.metrics != nil {
+		e.s.metrics.GetOrCreateCounter(series(MetricHTTPErrors, "listener", e.component, "reason", httpErrorReason(kind))).Inc()
+	}
 	return len(p), nil
+}
+
+// httpErrorReason is the fixed reason label of an error line's kind.
+func httpErrorReason(kind string) string {
+	switch {
+	case strings.HasPrefix(kind, "TLS handshake error"):
+		return "tls_handshake"
+	case kind == "panic serving":
+		return "panic"
+	case strings.HasPrefix(kind, "Accept error"):
+		return "accept"
+	default:
+		return "other"
+	}
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgerelay/edgerelay/adapters"
@@ -236,11 +238,13 @@ func TestServeTLSRefusesBadFilesAtStart(t *testing.T) {
 
 // TestHandshakeFailuresAreRateLimited: a host without a client certificate that
 // connects a few hundred times gets a burst of "TLS handshake error" lines and a
-// count, not a line per attempt.
+// count, not a line per attempt; every attempt is counted in
+// edgerelay_http_errors_total{listener="http",reason="tls_handshake"}.
 func TestHandshakeFailuresAreRateLimited(t *testing.T) {
 	p := newPKI(t, true)
 	var logs adaptertest.Buffer
-	s := New(Config{Listen: "127.0.0.1:0", TLS: p.files}, health.New(nil), nil, slog.New(slog.NewTextHandler(&logs, nil)))
+	set := metrics.NewSet()
+	s := New(Config{Listen: "127.0.0.1:0", TLS: p.files}, health.New(nil), set, slog.New(slog.NewTextHandler(&logs, nil)))
 	fake := clocktest.NewFake(time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC))
 	lim := logx.New(logx.Options{Now: fake.Now})
 	s.SetLimiter(lim)
@@ -262,4 +266,7 @@ func TestHandshakeFailuresAreRateLimited(t *testing.T) {
 	fake.Advance(time.Minute)
 	lim.Flush()
 	require.Contains(t, logs.String(), fmt.Sprintf("http server: TLS handshake error (suppressed %d similar in the last 60s)", n-logx.DefaultBurst))
+	var raw bytes.Buffer
+	set.WritePrometheus(&raw)
+	require.Contains(t, raw.String(), fmt.Sprintf(`edgerelay_http_errors_total{listener="http",reason="tls_handshake"} %d`, n))
 }

@@ -9,7 +9,11 @@
 //   - GET /api/heartbeats/{key} (legacy il1hbt keys) and HEAD /api/pings/{key}: 202;
 //   - POST /api/users/search-email, GET /api/escalation-policies/resolve?routing-key=
 //     and PUT /api/escalation-policies/{id}/levels/{shift}, answered from seeded users
-//     and policies and requiring "Authorization: Bearer <api key>".
+//     and policies and requiring "Authorization: Bearer <api key>";
+//   - GET /api/edge-connections/events: the edge connector's poll, from per-key
+//     queues (AddEdge, AddEdgeItems) with after-id paging, or with HA leader
+//     election per cluster (cluster-id, instance-id, last-processed-id), a
+//     settable leader lease and 7-day retention by a settable clock (see edge.go).
 //
 // The server records every request and can inject faults per path pattern: status
 // codes (FailNext), canned answers (RespondNext), delays (SetDelay) and dropped
@@ -124,6 +128,7 @@ type Server struct {
 	noRecord bool             // SetRecord(false): validate and answer, keep nothing
 	policies map[string]*Policy
 	updates  []LevelUpdate
+	edgeSt   *edgeState // the edge endpoint's queues, clusters and polls; nil until used
 }
 
 // NewServer starts a fake on 127.0.0.1 and closes it when the test ends.
@@ -298,12 +303,15 @@ func (s *Server) SetRecord(on bool) {
 	s.noRecord = !on
 }
 
-// Reset forgets recorded requests, events, heartbeats, updates and pending faults.
-// Seeded users, policies, delays and the API key stay.
+// Reset forgets recorded requests, events, heartbeats, updates, edge polls and
+// pending faults. Seeded users, policies, edge queues, delays and the API key stay.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reqs, s.events, s.beats, s.updates, s.faults = nil, nil, nil, nil, nil
+	if s.edgeSt != nil {
+		s.edgeSt.polls = nil
+	}
 	s.gen++
 }
 
@@ -427,6 +435,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, body []byte) {
 		s.onlyMethod(w, r, http.MethodGet, func() { s.heartbeat(w, true, strings.TrimPrefix(p, "/api/heartbeats/")) })
 	case strings.HasPrefix(p, "/api/pings/"):
 		s.onlyMethod(w, r, http.MethodHead, func() { s.heartbeat(w, false, strings.TrimPrefix(p, "/api/pings/")) })
+	case p == EdgePath:
+		s.onlyMethod(w, r, http.MethodGet, func() { s.edgePoll(w, r) })
 	case p == "/api/users/search-email":
 		s.onlyMethod(w, r, http.MethodPost, func() {
 			if s.authorized(w, r) {

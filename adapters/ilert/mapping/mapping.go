@@ -93,6 +93,9 @@ type origin struct {
 	topic      string
 	kafka      bool
 	messageKey string // Kafka only
+	// keyByRef leaves a configured EventKey out of the body: the route transform
+	// names it by reference (ilert.AttrKeyRef), so the key is never stored.
+	keyByRef bool
 }
 
 // appendDetails appends the default customDetails, as json.Marshal writes them:
@@ -392,7 +395,11 @@ func mapMessage(c Config, o origin, payload []byte) (Result, error) {
 		custom = o.appendDetails(buf[:0])
 	}
 
-	b := ilert.Event{IntegrationKey: intKey, EventType: eventType, Summary: summary, Details: details, AlertKey: alertKey,
+	bodyKey := intKey
+	if o.keyByRef && c.EventKey != "" {
+		bodyKey = ""
+	}
+	b := ilert.Event{IntegrationKey: bodyKey, EventType: eventType, Summary: summary, Details: details, AlertKey: alertKey,
 		Priority: priority, Images: imgs, Links: lnks, CustomDetails: custom}
 	if res.Body, err = b.Encode(); err != nil {
 		return Result{}, adapters.Permanent(fmt.Errorf("event from %q: %w", o.topic, err))

@@ -83,7 +83,11 @@ func NewTransform(cfg TransformConfig, d adapters.Deps) (*Transform, error) {
 	if cfg.Consumer == ConsumerKafka {
 		path = ilert.PathKafka
 	}
-	return &Transform{cfg: cfg, log: log, attrs: map[string]string{ilert.AttrEventsPath: path}}, nil
+	attrs := map[string]string{ilert.AttrEventsPath: path}
+	if cfg.EventKey != "" {
+		attrs[ilert.AttrKeyRef] = ilert.RegisterKey(cfg.EventKey)
+	}
+	return &Transform{cfg: cfg, log: log, attrs: attrs}, nil
 }
 
 //go:embed sample.yaml
@@ -149,9 +153,9 @@ func (t *Transform) event(e *adapters.Event) (*adapters.Event, error) {
 		err error
 	)
 	if t.cfg.Consumer == ConsumerKafka {
-		res, err = mapMessage(t.cfg.Config, origin{topic: e.Topic, kafka: true, messageKey: e.Attrs[AttrKafkaKey]}, e.Payload)
+		res, err = mapMessage(t.cfg.Config, origin{topic: e.Topic, kafka: true, messageKey: e.Attrs[AttrKafkaKey], keyByRef: true}, e.Payload)
 	} else {
-		res, err = mapMessage(t.cfg.Config, origin{topic: e.Topic}, e.Payload)
+		res, err = mapMessage(t.cfg.Config, origin{topic: e.Topic, keyByRef: true}, e.Payload)
 	}
 	switch {
 	case err != nil:

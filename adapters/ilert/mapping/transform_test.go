@@ -131,7 +131,11 @@ func TestTransformEventPaths(t *testing.T) {
 			require.Equal(t, consumer, out.Attrs[ilert.AttrEventsPath])
 			var body map[string]any
 			require.NoError(t, json.Unmarshal(out.Payload, &body))
-			require.Equal(t, "static-api-key", body["integrationKey"])
+			// The route's event_key is named by reference, never stored in the body:
+			// the ilert sink puts it back at send time.
+			require.Equal(t, "", body["integrationKey"])
+			require.NotContains(t, string(out.Payload), "static-api-key")
+			require.Equal(t, ilert.KeyRef("static-api-key"), out.Attrs[ilert.AttrKeyRef])
 			require.Equal(t, "ALERT", body["eventType"])
 			require.Equal(t, "Pump failure detected", body["summary"])
 			require.Equal(t, "M-100", body["alertKey"])
