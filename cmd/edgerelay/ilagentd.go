@@ -26,6 +26,12 @@ Differences from ilagent are listed in docs/ilagent-compat.md.`
 // ilagentConfig turns a parsed `daemon` command line into the equivalent
 // configuration and its YAML.
 func ilagentConfig(parsed *ilagent.Command) (*config.Config, []byte, error) {
+	// The secrets of the command line and of its environment, registered before
+	// anything (an error quoting the configuration, a log line) could show them.
+	secret.RegisterUserPassword(parsed.Daemon.MQTTUsername, parsed.Daemon.MQTTPassword)
+	if e := parsed.Daemon.Edge; e != nil {
+		secret.Register(e.ConnectorKey, e.HTTPAuthValue)
+	}
 	y, err := ilagent.ToYAML(parsed.Global, parsed.Daemon, os.LookupEnv)
 	if err != nil {
 		return nil, nil, &codeError{exitUsage, err}
@@ -39,10 +45,11 @@ func ilagentConfig(parsed *ilagent.Command) (*config.Config, []byte, error) {
 
 func daemonCmd(stdout, stderr io.Writer) *cobra.Command {
 	c := &cobra.Command{
-		Use:                "daemon [ilagent daemon flags]",
-		Short:              "Run the relay with ilagent's command line (drop-in for \"ilagent daemon\")",
-		Long:               daemonLong + "\n\nilagent's flags (global flags may come before or after \"daemon\"):\n" + ilagent.DaemonUsage(),
-		Example:            "  ILERT_API_KEY=… edgerelay daemon -m 127.0.0.1 -q 1883 -e ilert/events -r ilert/heartbeats --mqtt_qos 1 -p 8977 -b il1hbt…",
+		Use:   "daemon [ilagent daemon flags]",
+		Short: "Run the relay with ilagent's command line (drop-in for \"ilagent daemon\")",
+		Long:  daemonLong + "\n\nilagent's flags (global flags may come before or after \"daemon\"):\n" + ilagent.DaemonUsage(),
+		Example: "  ILERT_API_KEY=… edgerelay daemon -m 127.0.0.1 -q 1883 -e ilert/events -r ilert/heartbeats --mqtt_qos 1 -p 8977 -b il1hbt…\n" +
+			"  ILERT_EDGE_CONNECTOR_KEY=… edgerelay daemon --edge_mode http --edge_http_url http://10.0.0.5:8080/alerts -p 8977",
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			hup := catchHangups()
@@ -79,7 +86,9 @@ func fromIlagentCmd(stdout, rawStdout io.Writer) *cobra.Command {
 		Short: "Print the configuration file equivalent to an ilagent daemon command line",
 		Long: `Print the edgerelay configuration that "edgerelay daemon <flags>" runs with, to
 move from ilagent's command line to a configuration file. Secrets given as flags
-(--mqtt_password) are printed as given.`,
+(--mqtt_password, --edge_http_auth_value) are printed as given; those from the
+environment (ILERT_EDGE_CONNECTOR_KEY, ILERT_EDGE_HTTP_AUTH_VALUE) are named by
+their variable (key_env, auth_value_env), so the file holds no copy of them.`,
 		Example:            "  edgerelay config from-ilagent -m broker -e ilert/events --mqtt_qos 1 > /etc/edgerelay/edgerelay.yaml",
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {

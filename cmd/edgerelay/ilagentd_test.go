@@ -12,6 +12,7 @@ import (
 	"github.com/edgerelay/edgerelay/adapters/ilert"
 	"github.com/edgerelay/edgerelay/adapters/ilert/mapping"
 	"github.com/edgerelay/edgerelay/adapters/mqtt"
+	"github.com/edgerelay/edgerelay/adapters/tlsfiles/tlsfilestest"
 	"github.com/edgerelay/edgerelay/cmd/edgerelay/internal/ilagent"
 	"github.com/edgerelay/edgerelay/daemon/config"
 )
@@ -19,11 +20,14 @@ import (
 // TestDaemonFlagsToConfig: ilagent's daemon command line becomes the configuration
 // a YAML file with the same meaning gives (spec scenarios 2, 6, 9–17).
 func TestDaemonFlagsToConfig(t *testing.T) {
-	// The TLS files must exist: the loader refuses unreadable *_file paths.
+	// The TLS files must exist and hold PEM: the loader refuses unreadable *_file
+	// paths and TLS files without a certificate or key.
 	tlsDir := t.TempDir()
 	ca, cert, key := filepath.Join(tlsDir, "ca.pem"), filepath.Join(tlsDir, "c.pem"), filepath.Join(tlsDir, "k.pem")
-	for _, p := range []string{ca, cert, key} {
-		require.NoError(t, os.WriteFile(p, []byte("pem"), 0o600))
+	testCA := tlsfilestest.NewCA(t, "ca")
+	leaf := testCA.Issue(t, "client", false)
+	for p, b := range map[string][]byte{ca: testCA.PEM, cert: leaf.CertPEM, key: leaf.KeyPEM} {
+		require.NoError(t, os.WriteFile(p, b, 0o600))
 	}
 	tests := []struct {
 		name  string

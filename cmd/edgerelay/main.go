@@ -85,6 +85,17 @@ Run "edgerelay run" to start on the built-in default: an MQTT broker on
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	// ilagent's global --version/-V: the version on one line, exit 0. (-v stays
+	// ilagent's verbose flag; "edgerelay version" prints the details.) Not cobra's
+	// Version: its template would link text/template, which costs megabytes.
+	version := root.Flags().BoolP("version", "V", false, "print the version and exit")
+	root.RunE = func(cmd *cobra.Command, _ []string) error {
+		if *version {
+			_, err := fmt.Fprintf(stdout, "edgerelay %s\n", buildinfo.Version)
+			return err
+		}
+		return cmd.Help()
+	}
 	root.AddCommand(runCmd(stderr), configCmd(stdout, rawStdout), queueCmd(stdout), versionCmd(stdout), eventCmd(stdout, stderr), heartbeatCmd(stdout, stderr), daemonCmd(stdout, stderr))
 	return root
 }

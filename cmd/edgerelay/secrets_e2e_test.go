@@ -222,7 +222,8 @@ routes:
 	}
 
 	// config check of the good file, and of one whose URLs are bad in ways that
-	// make the errors talk about them.
+	// make the errors talk about them. config check requires the *_env variables set.
+	t.Setenv("HOOK_TOKEN_TEST", secrets["webhook auth_value_env"])
 	code, out, errs := cli(t, "config", "check", "-c", cfg)
 	require.Equal(t, exitOK, code, "stdout=%s stderr=%s", out, errs)
 	search("config check", out+errs)

@@ -338,8 +338,8 @@ func checkValues(node *yaml.Node, t reflect.Type, path string) []string {
 					problems = append(problems, fmt.Sprintf("%s: %s is negative; %s", at, n.Value, why))
 				}
 			}
-			if t.Kind() == reflect.String && strings.HasSuffix(path, "_file") && n.Value != "" {
-				if err := fileCheck(n.Value); err != nil {
+			if t.Kind() == reflect.String && n.Value != "" {
+				if err := refCheck(path, n.Value); err != nil { // refcheck.go
 					problems = append(problems, fmt.Sprintf("%s: %v", at, err))
 				}
 			}

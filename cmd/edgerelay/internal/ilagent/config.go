@@ -1,7 +1,6 @@
 package ilagent
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -16,6 +15,8 @@ const (
 	NameKafka = "kafka"
 	NameProxy = "proxy"
 	NameIlert = "ilert"
+	// NameEdge is the ilert_edge source of edge mode; its sink is "edge-<mode>".
+	NameEdge = "edge"
 )
 
 // Environment variables that move the ilert hosts (tests, proxies, regional hosts).
@@ -36,7 +37,7 @@ type (
 		HTTP    yHTTP    `yaml:"http"`
 		Broker  yBroker  `yaml:"broker"`
 		Sources []any    `yaml:"sources,omitempty"`
-		Sinks   []yIlert `yaml:"sinks"`
+		Sinks   []any    `yaml:"sinks"`
 		Routes  []yRoute `yaml:"routes"`
 	}
 	yLog struct {
@@ -89,6 +90,59 @@ type (
 		SelfHeartbeatKey string `yaml:"self_heartbeat_key,omitempty"`
 		Retry            yRetry `yaml:"retry"`
 	}
+	yEdge struct {
+		Name            string `yaml:"name"`
+		Type            string `yaml:"type"`
+		APIHost         string `yaml:"api_host,omitempty"`
+		KeyEnv          string `yaml:"key_env"`
+		PollInterval    string `yaml:"poll_interval"`
+		StandbyInterval string `yaml:"standby_interval"`
+		ClusterID       string `yaml:"cluster_id,omitempty"`
+		InstanceID      string `yaml:"instance_id,omitempty"`
+	}
+	yWebhook struct {
+		Name         string `yaml:"name"`
+		Type         string `yaml:"type"`
+		URL          string `yaml:"url"`
+		Method       string `yaml:"method"`
+		Timeout      string `yaml:"timeout"`
+		AuthHeader   string `yaml:"auth_header,omitempty"`
+		AuthValue    string `yaml:"auth_value,omitempty"`
+		AuthValueEnv string `yaml:"auth_value_env,omitempty"`
+		Retry        yRetry `yaml:"retry"`
+	}
+	yKafkaSink struct {
+		Name    string   `yaml:"name"`
+		Type    string   `yaml:"type"`
+		Brokers []string `yaml:"brokers"`
+		Topic   string   `yaml:"topic"`
+		Key     string   `yaml:"key"`
+		Retry   yRetry   `yaml:"retry"`
+	}
+	yMQTTSink struct {
+		Name     string `yaml:"name"`
+		Type     string `yaml:"type"`
+		URL      string `yaml:"url"`
+		ClientID string `yaml:"client_id"`
+		Username string `yaml:"username,omitempty"`
+		Password string `yaml:"password,omitempty"`
+		Topic    string `yaml:"topic"`
+		QoS      int    `yaml:"qos"`
+		TLS      *yTLS  `yaml:"tls,omitempty"`
+		Retry    yRetry `yaml:"retry"`
+	}
+	yScript struct {
+		Name    string `yaml:"name"`
+		Type    string `yaml:"type"`
+		Command string `yaml:"command"`
+		Retry   yRetry `yaml:"retry"`
+	}
+	yStdout struct {
+		Name   string `yaml:"name"`
+		Type   string `yaml:"type"`
+		Format string `yaml:"format"`
+		Retry  yRetry `yaml:"retry"`
+	}
 	yRetry struct {
 		Initial     string `yaml:"initial"`
 		Max         string `yaml:"max"`
@@ -133,11 +187,9 @@ type (
 // session, ack after delivery unless --mqtt_buffer) and with --kafka_brokers a Kafka
 // source (initial offset oldest), each routed to ilert through the ilert transform
 // with the consumer flags; with -p the ilert_http source and the HTTP server on
-// 0.0.0.0:PORT. The embedded broker is off. Edge mode is refused.
+// 0.0.0.0:PORT. The embedded broker is off. Edge mode (--edge_mode) builds the
+// configuration edgeYAML describes instead.
 func ToYAML(g Global, d *Daemon, env func(string) (string, bool)) ([]byte, error) {
-	if d.Edge != nil {
-		return nil, errors.New("--edge_mode: the edge connector is not available in edgerelay yet (run without --edge_mode)")
-	}
 	file := g.File
 	if file == "" {
 		file = DefaultFile
@@ -163,7 +215,10 @@ func ToYAML(g Global, d *Daemon, env func(string) (string, bool)) ([]byte, error
 	if d.MQTTHost == "" && d.KafkaBrokers == "" {
 		sink.Retry.MaxAttempts = DefaultMaxRetries // ilagent ignores --max_retries without a consumer
 	}
-	doc.Sinks = []yIlert{sink}
+	if d.Edge != nil {
+		return edgeYAML(doc, sink, d, env)
+	}
+	doc.Sinks = []any{sink}
 
 	if d.HTTPEnabled {
 		doc.HTTP.Listen = net.JoinHostPort("0.0.0.0", strconv.Itoa(d.HTTPPort))
@@ -202,12 +257,7 @@ func ToYAML(g Global, d *Daemon, env func(string) (string, bool)) ([]byte, error
 			Transform: transform(d, "mqtt")})
 	}
 	if d.KafkaBrokers != "" {
-		k := yKafka{Name: NameKafka, Type: "kafka", GroupID: esc(d.KafkaGroupID), InitialOffset: "oldest"}
-		for _, b := range strings.Split(d.KafkaBrokers, ",") {
-			if b = strings.TrimSpace(b); b != "" {
-				k.Brokers = append(k.Brokers, esc(b))
-			}
-		}
+		k := yKafka{Name: NameKafka, Type: "kafka", GroupID: esc(d.KafkaGroupID), InitialOffset: "oldest", Brokers: brokers(d.KafkaBrokers)}
 		for _, t := range topics {
 			if t != "" {
 				k.Topics = append(k.Topics, esc(t))
@@ -221,6 +271,11 @@ func ToYAML(g Global, d *Daemon, env func(string) (string, bool)) ([]byte, error
 		// Only the self-heartbeat (or nothing): the sink still needs a route.
 		doc.Routes = []yRoute{{Name: "unused", From: nil, To: []string{NameIlert}}}
 	}
+	return render(doc)
+}
+
+// render writes doc with the header comment.
+func render(doc yDoc) ([]byte, error) {
 	var b strings.Builder
 	b.WriteString("# Generated from an ilagent command line by edgerelay. Edit and run with\n# `edgerelay run -c <file>`.\n")
 	enc := yaml.NewEncoder(&b)
@@ -229,6 +284,95 @@ func ToYAML(g Global, d *Daemon, env func(string) (string, bool)) ([]byte, error
 		return nil, fmt.Errorf("render configuration: %w", err)
 	}
 	return []byte(b.String()), nil
+}
+
+// edgeYAML completes doc for ilagent's exclusive edge mode: one ilert_edge source
+// (the connector key read from ILERT_EDGE_CONNECTOR_KEY through key_env, never
+// written into the file; api_host from ILERT_API_HOST; the intervals; the HA ids),
+// one sink for the mode (retried 5 s … 60 s, dead-lettered after DefaultMaxRetries
+// attempts) and one route between them. -p serves only the status
+// endpoints (/health, /ready, /metrics) on 0.0.0.0:PORT: edge mode runs no event
+// proxy. -b adds the ilert sink for the self-heartbeat alone, as ilagent runs its
+// heartbeat job in edge mode.
+func edgeYAML(doc yDoc, hb yIlert, d *Daemon, env func(string) (string, bool)) ([]byte, error) {
+	e := d.Edge
+	if d.HTTPEnabled {
+		doc.HTTP.Listen = net.JoinHostPort("0.0.0.0", strconv.Itoa(d.HTTPPort))
+	}
+	src := yEdge{
+		Name: NameEdge, Type: "ilert_edge", KeyEnv: EnvEdgeConnectorKey,
+		PollInterval:    strconv.Itoa(e.PollInterval) + "s",
+		StandbyInterval: strconv.Itoa(e.StandbyInterval) + "s",
+		ClusterID:       esc(e.ClusterID), InstanceID: esc(e.InstanceID),
+	}
+	if v, ok := env(EnvAPIHost); ok && strings.TrimSpace(v) != "" {
+		src.APIHost = esc(strings.TrimSpace(v))
+	}
+	doc.Sources = []any{src}
+	sinkName := EdgeSinkName(e.Mode)
+	// ilagent retries a failed item every poll interval for ever, so one target that
+	// keeps failing blocks the site; here it backs off 5 s … 60 s and, after
+	// DefaultMaxRetries attempts (about 1.5 hours), goes to the dead letters
+	// (edgerelay queue list --dead; queue retry sends it again).
+	retry := yRetry{Initial: "5s", Max: "60s", MaxAttempts: DefaultMaxRetries}
+	var sink any
+	switch e.Mode {
+	case "http":
+		w := yWebhook{Name: sinkName, Type: "webhook", URL: esc(e.HTTPURL), Method: e.HTTPMethod,
+			Timeout: "30s", Retry: retry} // reqwest's timeout in ilagent's edge client
+		if e.HTTPAuthHeader != "" {
+			// ilagent sends the auth header only when both the name and a value are given.
+			w.AuthHeader = esc(e.HTTPAuthHeader)
+			if e.HTTPAuthValueFromEnv {
+				w.AuthValueEnv = EnvEdgeHTTPAuthValue
+			} else {
+				w.AuthValue = esc(e.HTTPAuthValue)
+			}
+		}
+		sink = w
+	case "kafka":
+		sink = yKafkaSink{Name: sinkName, Type: "kafka", Brokers: brokers(d.KafkaBrokers), Topic: esc(e.Topic), Key: "event", Retry: retry}
+	case "mqtt":
+		scheme := "tcp"
+		if d.MQTTTLS {
+			scheme = "ssl"
+		}
+		m := yMQTTSink{Name: sinkName, Type: "mqtt",
+			URL:      esc(fmt.Sprintf("%s://%s", scheme, net.JoinHostPort(d.MQTTHost, strconv.Itoa(d.MQTTPort)))),
+			ClientID: esc(d.MQTTName + "-edge"), Username: esc(d.MQTTUsername), Password: esc(d.MQTTPassword),
+			Topic: esc(e.Topic), QoS: d.MQTTQoS, Retry: retry,
+		}
+		if d.MQTTCA != "" || d.MQTTClientCert != "" {
+			m.TLS = &yTLS{CAFile: esc(d.MQTTCA), CertFile: esc(d.MQTTClientCert), KeyFile: esc(d.MQTTClientKey)}
+		}
+		sink = m
+	case "script":
+		sink = yScript{Name: sinkName, Type: "script", Command: esc(e.Script), Retry: retry}
+	default: // stdout
+		// The payload alone on one line, as ilagent prints it.
+		sink = yStdout{Name: sinkName, Type: "stdout", Format: "payload", Retry: retry}
+	}
+	doc.Sinks = []any{sink}
+	doc.Routes = []yRoute{{Name: "edge-to-" + e.Mode, From: []string{NameEdge}, To: []string{sinkName}}}
+	if d.HeartbeatKey != "" {
+		doc.Sinks = append(doc.Sinks, hb)
+		doc.Routes = append(doc.Routes, yRoute{Name: "self-heartbeat", From: nil, To: []string{NameIlert}})
+	}
+	return render(doc)
+}
+
+// EdgeSinkName is the name of the sink edge mode mode delivers to.
+func EdgeSinkName(mode string) string { return "edge-" + mode }
+
+// brokers splits --kafka_brokers on commas, dropping empty names.
+func brokers(list string) []string {
+	var out []string
+	for _, b := range strings.Split(list, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, esc(b))
+		}
+	}
+	return out
 }
 
 func transform(d *Daemon, consumer string) *yTransform {

@@ -215,6 +215,10 @@ type Edge struct {
 	HTTPAuthHeader string
 	// HTTPAuthValue is --edge_http_auth_value, else ILERT_EDGE_HTTP_AUTH_VALUE.
 	HTTPAuthValue string
+	// HTTPAuthValueFromEnv is true when HTTPAuthValue came from
+	// ILERT_EDGE_HTTP_AUTH_VALUE: the configuration then names the variable
+	// (auth_value_env) instead of holding the value.
+	HTTPAuthValueFromEnv bool
 	// Topic is --edge_topic, required for kafka and mqtt.
 	Topic string
 	// Script is --edge_script, required for script.
@@ -243,10 +247,16 @@ type Command struct {
 }
 
 var (
-	eventTypes   = []string{"ALERT", "ACCEPT", "RESOLVE"}
-	priorities   = []string{"LOW", "HIGH"}
-	edgeModes    = []string{"http", "kafka", "mqtt", "script", "stdout"}
-	integKeyMsg  = "Integration key is required: provide --integration_key or set ILERT_INTEGRATION_KEY env var"
+	eventTypes  = []string{"ALERT", "ACCEPT", "RESOLVE"}
+	priorities  = []string{"LOW", "HIGH"}
+	edgeModes   = []string{"http", "kafka", "mqtt", "script", "stdout"}
+	integKeyMsg = "Integration key is required: provide --integration_key or set ILERT_INTEGRATION_KEY env var"
+	// edgeOnly are the flags that mean something only with --edge_mode.
+	edgeOnly = []string{
+		"edge_poll_interval", "edge_standby_interval", "edge_http_url", "edge_http_method",
+		"edge_http_auth_header", "edge_http_auth_value", "edge_topic", "edge_script",
+		"edge_cluster_id", "edge_instance_id",
+	}
 	edgeRejected = []string{
 		"event_topic", "heartbeat_topic", "policy_topic", "policy_routing_keys", "event_key",
 		"map_key_etype", "map_key_alert_key", "map_key_summary", "map_val_etype_alert",
@@ -526,6 +536,16 @@ func buildDaemon(fs *pflag.FlagSet, r *rawDaemon, env func(string) (string, bool
 	if kafkaOn {
 		d.KafkaBrokers, d.KafkaGroupID = r.kafkaBrokers, r.kafkaGroup
 	}
+	var edgeIgnored []string
+	for _, n := range edgeOnly {
+		if fs.Changed(n) {
+			edgeIgnored = append(edgeIgnored, "--"+n)
+		}
+	}
+	if len(edgeIgnored) > 0 {
+		// ilagent ignores them silently; a forgotten --edge_mode is worth a word.
+		d.Warnings = append(d.Warnings, fmt.Sprintf("ignored without --edge_mode: %s", strings.Join(edgeIgnored, ", ")))
+	}
 	if !mqttOn && !kafkaOn {
 		var ignored []string
 		for _, n := range edgeRejected {
@@ -654,6 +674,8 @@ func buildEdge(fs *pflag.FlagSet, r *rawDaemon, d *Daemon, env func(string) (str
 		}
 	}
 	// (3) port, heartbeat, intervals.
+	// kafka_group_id is accepted and ignored, as by ilagent: the edge kafka mode
+	// produces and joins no group.
 	if err := common(fs, r, d); err != nil {
 		return err
 	}
@@ -670,9 +692,13 @@ func buildEdge(fs *pflag.FlagSet, r *rawDaemon, d *Daemon, env func(string) (str
 	e.HTTPAuthValue = r.edgeAuthValue
 	if e.HTTPAuthValue == "" {
 		e.HTTPAuthValue, _ = env(EnvEdgeHTTPAuthValue)
+		e.HTTPAuthValueFromEnv = e.HTTPAuthValue != ""
 	}
 	if e.HTTPAuthHeader != "" && e.HTTPAuthValue == "" {
 		return usageErr("--edge_http_auth_header requires an auth value via --edge_http_auth_value or ILERT_EDGE_HTTP_AUTH_VALUE env var")
+	}
+	if e.HTTPAuthHeader == "" && fs.Changed("edge_http_auth_value") {
+		d.Warnings = append(d.Warnings, "--edge_http_auth_value is ignored without --edge_http_auth_header")
 	}
 	if fs.Changed("edge_http_method") {
 		m := strings.ToUpper(r.edgeMethod)
