@@ -266,6 +266,8 @@ routes:
 			}
 		}
 	}
+	// config check reads the variable too (it must be set), in this process.
+	t.Setenv("SITE_MQTT_PASSWORD_TEST", secrets["mqtt sink password"])
 	code, out, errs := cli(t, "config", "check", "-c", cfg)
 	require.Equal(t, exitOK, code, "stdout=%s stderr=%s", out, errs)
 	search("config check", out+errs)
