@@ -70,6 +70,7 @@ FUZZ := \
 	./adapters                    FuzzEventRoundTrip \
 	./adapters                    FuzzEventUnmarshal \
 	./adapters/topic              FuzzMatch \
+	./adapters/mqtt               FuzzTopicTemplate \
 	./adapters/ilert              FuzzEncode \
 	./adapters/ilert              FuzzCheckEvent \
 	./adapters/ilert/internal/jsonscan FuzzScan \

@@ -173,27 +173,15 @@ func (c *Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	rawURL, useTLS := c.URL, false
-	if rawURL == "" {
-		rawURL = DefaultURL
-	}
-	if u, err := parseBrokerURL(rawURL); err != nil {
-		add("url: %w", err)
-	} else {
-		useTLS = isTLSScheme(u.Scheme)
-		if u.User != nil && (c.Username != "" || c.Password != "" || c.PasswordFile != "") {
-			// paho logs in with the URL's credentials and ignores username and password.
-			add("url: carries a user name and password, and so do username/password/password_file: set the credentials one way")
-		}
-	}
+	checkConnection(connFields{
+		url: c.URL, username: c.Username, hasPassword: c.Password != "" || c.PasswordFile != "",
+		passwordKeys: "password/password_file", tls: c.TLS,
+	}, add)
 	if len(c.ClientID) > 65535 {
 		add("client_id: longer than 65535 bytes")
 	}
 	if c.Password != "" && c.PasswordFile != "" {
 		add("password, password_file: set only one")
-	}
-	if c.Username == "" && (c.Password != "" || c.PasswordFile != "") {
-		add("username: required when a password is set (MQTT 3.1.1 §3.1.2.9)")
 	}
 	if len(c.Topics) == 0 {
 		add("topics: at least one topic filter is required")
@@ -219,21 +207,6 @@ func (c *Config) Validate() error {
 	}
 	if c.ConnectTimeout < 0 {
 		add("connect_timeout: %s is negative", c.ConnectTimeout)
-	}
-	if c.TLS.CertFile != "" && c.TLS.KeyFile == "" {
-		add("tls.key_file: required with tls.cert_file (the client certificate's private key)")
-	}
-	if c.TLS.KeyFile != "" && c.TLS.CertFile == "" {
-		add("tls.cert_file: required with tls.key_file (the client certificate)")
-	}
-	if set := c.TLS.setKeys(); len(set) > 0 && !useTLS {
-		add("%s: set, but url %q does not use TLS (use ssl://, tls:// or mqtts://)", strings.Join(set, ", "), rawURL)
-	}
-	if c.TLS.CAFile != "" && c.TLS.InsecureSkipVerify {
-		add("tls.ca_file: pointless with tls.insecure_skip_verify: true")
-	}
-	if c.TLS.ReloadInterval < 0 {
-		add("tls.reload_interval: %s is negative", c.TLS.ReloadInterval)
 	}
 	if strings.TrimSpace(c.KeyPath) != c.KeyPath {
 		add("key_path: %q has leading or trailing spaces", c.KeyPath)
@@ -283,3 +256,6 @@ func brokerAddr(u *url.URL) string {
 	}
 	return net.JoinHostPort(u.Hostname(), port)
 }
+
+// joinKeys lists YAML keys in one error message.
+func joinKeys(keys []string) string { return strings.Join(keys, ", ") }

@@ -118,10 +118,12 @@ func TestReadme(t *testing.T) {
 	for _, h := range []string{"# mqtt", "## Description", "## Configuration", "## Delivery semantics", "## Metrics", "## Example"} {
 		require.Regexp(t, regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(h)+`$`), readme)
 	}
-	src, err := os.ReadFile("config.go")
-	require.NoError(t, err)
-	for _, m := range regexp.MustCompile(`yaml:"([a-z_]+)"`).FindAllStringSubmatch(string(src), -1) {
-		require.True(t, strings.Contains(readme, "`"+m[1]+"`"), "README does not list %s", m[1])
+	for _, file := range []string{"config.go", "sinkconfig.go"} {
+		src, err := os.ReadFile(file)
+		require.NoError(t, err)
+		for _, m := range regexp.MustCompile(`yaml:"([a-z_]+)"`).FindAllStringSubmatch(string(src), -1) {
+			require.True(t, strings.Contains(readme, "`"+m[1]+"`"), "README does not list %s (%s)", m[1], file)
+		}
 	}
 }
 

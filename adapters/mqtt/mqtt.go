@@ -9,7 +9,6 @@ package mqtt
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	_ "embed"
 	"fmt"
 	"log/slog"
@@ -62,11 +61,11 @@ const (
 
 // Source is the MQTT source. Build it with NewSource; Run it once at a time.
 type Source struct {
-	cfg Config   // defaults applied
-	url *url.URL // parsed cfg.URL
+	cfg Config // defaults applied
 	d   adapters.Deps
-	clk clock.Clock // clock.Or(d.Clock): every timer, ticker and elapsed time
-	log *slog.Logger
+	// link reaches the broker: url (parsed cfg.URL), clk (clock.Or(d.Clock), every
+	// timer, ticker and elapsed time), log.
+	link
 }
 
 // NewSource validates cfg and builds a source. It does not connect.
@@ -89,7 +88,11 @@ func NewSource(cfg Config, d adapters.Deps) (*Source, error) {
 	if d.Health == nil {
 		d.Health = adapters.NopHealth{}
 	}
-	return &Source{cfg: cfg, url: u, d: d, clk: clk, log: d.Log.With("url", u.Redacted())}, nil
+	return &Source{cfg: cfg, d: d, link: link{
+		url: u, username: cfg.Username, password: cfg.Password, passwordFile: cfg.PasswordFile,
+		tls: cfg.TLS, connectTimeout: cfg.ConnectTimeout,
+		clk: clk, health: d.Health, log: d.Log.With("url", u.Redacted()),
+	}}, nil
 }
 
 // Run connects, subscribes and publishes every message to pub until ctx is done,
@@ -374,31 +377,6 @@ func (s *Source) clientOptions(ss *session, m material, connCtx context.Context)
 		o.SetPassword(m.password)
 	}
 	return o
-}
-
-// dial opens the network connection (and TLS) for paho. The connection is aborted
-// when ctx ends, which unblocks a hanging handshake or read at once.
-func (s *Source) dial(ctx context.Context, tc *tls.Config) (*gracefulConn, error) {
-	addr := brokerAddr(s.url)
-	d := net.Dialer{Timeout: s.cfg.ConnectTimeout}
-	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	if tc != nil {
-		tlsConn := tls.Client(c, tc)
-		hctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
-		err := tlsConn.HandshakeContext(hctx)
-		cancel()
-		if err != nil {
-			_ = c.Close()
-			return nil, fmt.Errorf("tls handshake with %s: %w", addr, err)
-		}
-		c = tlsConn
-	}
-	gc := newGracefulConn(c, s.clk, closeWait)
-	context.AfterFunc(ctx, gc.abort)
-	return gc, nil
 }
 
 // waitClosed waits until the connection's graceful close has finished.

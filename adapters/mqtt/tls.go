@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/edgerelay/edgerelay/adapters/secret"
 	"github.com/edgerelay/edgerelay/adapters/tlsfiles"
@@ -18,19 +20,27 @@ type material struct {
 	fp       [sha256.Size]byte // fingerprint of the TLS files tls was built from
 }
 
-// material reads the password file and the TLS files. It runs before every
+// material reads the password (file or environment variable) and the TLS files. It runs before every
 // connection attempt, so rotated certificates are picked up on reconnect. With TLS
 // it records the "tls" health condition.
-func (s *Source) material() (material, error) {
-	m := material{password: s.cfg.Password.Reveal()}
-	if s.cfg.PasswordFile != "" {
-		p, err := secret.ReadFile(s.cfg.PasswordFile)
+func (s *link) material() (material, error) {
+	m := material{password: s.password.Reveal()}
+	switch {
+	case s.passwordFile != "":
+		p, err := secret.ReadFile(s.passwordFile)
 		if err != nil {
 			return m, fmt.Errorf("read password_file: %w", err)
 		}
 		m.password = p
+	case s.passwordEnv != "":
+		p, ok := os.LookupEnv(s.passwordEnv)
+		secret.Register(p)
+		if !ok {
+			return m, fmt.Errorf("password_env: environment variable %s is not set", s.passwordEnv)
+		}
+		m.password = strings.TrimRight(p, "\r\n")
 	}
-	secret.RegisterUserPassword(s.cfg.Username, m.password)
+	secret.RegisterUserPassword(s.username, m.password)
 	if !isTLSScheme(s.url.Scheme) {
 		return m, nil
 	}
@@ -39,11 +49,11 @@ func (s *Source) material() (material, error) {
 		m.tls, err = s.tlsConfig(f)
 	}
 	if err != nil {
-		s.d.Health.Set("tls", false, err.Error())
+		s.health.Set("tls", false, err.Error())
 		return m, err
 	}
 	m.fp = f.fingerprint()
-	s.d.Health.Set("tls", true, "")
+	s.health.Set("tls", true, "")
 	return m, nil
 }
 
@@ -53,15 +63,15 @@ func (s *Source) material() (material, error) {
 type tlsFiles struct{ ca, cert, key []byte }
 
 // readTLSFiles reads every configured TLS file.
-func (s *Source) readTLSFiles() (tlsFiles, error) {
+func (s *link) readTLSFiles() (tlsFiles, error) {
 	var f tlsFiles
 	for _, r := range []struct {
 		key, path string
 		dst       *[]byte
 	}{
-		{"tls.ca_file", s.cfg.TLS.CAFile, &f.ca},
-		{"tls.cert_file", s.cfg.TLS.CertFile, &f.cert},
-		{"tls.key_file", s.cfg.TLS.KeyFile, &f.key},
+		{"tls.ca_file", s.tls.CAFile, &f.ca},
+		{"tls.cert_file", s.tls.CertFile, &f.cert},
+		{"tls.key_file", s.tls.KeyFile, &f.key},
 	} {
 		if r.path == "" {
 			continue
@@ -94,8 +104,8 @@ func fingerprint(ca, cert, key []byte) [sha256.Size]byte {
 
 // tlsConfig builds the client TLS configuration from f: the CA file's certificates
 // replace the system roots, and the certificate and key must form a pair.
-func (s *Source) tlsConfig(f tlsFiles) (*tls.Config, error) {
-	t := s.cfg.TLS
+func (s *link) tlsConfig(f tlsFiles) (*tls.Config, error) {
+	t := s.tls
 	c := &tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		ServerName:         t.ServerName,
@@ -133,7 +143,7 @@ type tlsWatch struct {
 // content differs from the active material and loads: the caller then reconnects
 // at once. Changed files that do not load are logged once per distinct content or
 // error and recorded on the "tls" condition; the connection stays up.
-func (s *Source) watchTLS(w *tlsWatch) bool {
+func (s *link) watchTLS(w *tlsWatch) bool {
 	f, err := s.readTLSFiles()
 	seen := "" // what is on disk: the read error, or the fingerprint
 	if err != nil {
@@ -143,7 +153,7 @@ func (s *Source) watchTLS(w *tlsWatch) bool {
 		if fp == w.active {
 			if w.warned != "" {
 				s.log.Info("TLS files are back to the material in use")
-				s.d.Health.Set("tls", true, "")
+				s.health.Set("tls", true, "")
 				w.warned = ""
 			}
 			return false
@@ -158,7 +168,7 @@ func (s *Source) watchTLS(w *tlsWatch) bool {
 		w.warned = seen
 		s.log.Warn("TLS files changed but cannot be used; keeping the current connection", "err", err)
 		// Degraded, not critical: the connection holds and messages keep flowing.
-		s.d.Health.SetDegraded("tls", false, "changed TLS files not usable, connection kept: "+err.Error())
+		s.health.SetDegraded("tls", false, "changed TLS files not usable, connection kept: "+err.Error())
 	}
 	return false
 }

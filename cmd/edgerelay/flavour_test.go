@@ -241,14 +241,17 @@ sources:
   - {name: plant, type: mqtt, url: "tcp://127.0.0.1:1883", topics: ["a/#"]}
 sinks:
   - {name: pager, type: ilert, integration_key: il1api123}
+  - {name: bus, type: mqtt, url: "tcp://127.0.0.1:1883", topic: "site/{key}"}
 routes:
   - {name: r, from: [plant], to: [pager], transform: {type: ilert}}
+  - {name: b, from: [plant], to: [bus]}
 `), 0o600))
 	code, out = runBin("config", "check", "-c", cfg)
 	require.Equal(t, exitConfig, code, out)
 	for _, want := range []string{
 		`type "mqtt": this edgerelay was built without the mqtt source (build tag edgerelay_omit_mqtt)`,
 		`type "ilert": this edgerelay was built without the ilert sink (build tag edgerelay_omit_ilert)`,
+		`type "mqtt": this edgerelay was built without the mqtt sink (build tag edgerelay_omit_mqtt)`,
 		`type "ilert": this edgerelay was built without the ilert transform (build tag edgerelay_omit_ilert)`,
 	} {
 		require.Contains(t, out, want)
