@@ -21,6 +21,10 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	paho "github.com/eclipse/paho.mqtt.golang"
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
 
@@ -563,4 +567,58 @@ func TestScenario103Kafka(t *testing.T) {
 		"one alert: both on its key, in order")
 	// The cursor: the poll after the batch asked for after-id=2 (above).
 	r.stop()
+}
+
+// allowAll is a Mochi hook that lets every client connect and use every topic.
+type allowAll struct{ mochi.HookBase }
+
+func (allowAll) ID() string { return "allow-all" }
+func (allowAll) Provides(b byte) bool {
+	return b == mochi.OnConnectAuthenticate || b == mochi.OnACLCheck
+}
+func (allowAll) OnConnectAuthenticate(*mochi.Client, packets.Packet) bool { return true }
+func (allowAll) OnACLCheck(*mochi.Client, string, bool) bool              { return true }
+
+// Scenario 104, MQTT mode at QoS 1: 1 item → 1 message on edge/delivery/test with
+// id 99, the cursor at 1. The mqtt sink publishes to an in-process Mochi broker and
+// counts the item delivered only on that message's own PUBACK.
+func TestScenario104MQTT(t *testing.T) {
+	site := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, site.AddHook(new(allowAll), nil))
+	tcp := listeners.NewTCP(listeners.Config{ID: "site", Address: "127.0.0.1:0"})
+	require.NoError(t, site.AddListener(tcp))
+	require.NoError(t, site.Serve())
+	t.Cleanup(func() { _ = site.Close() })
+
+	got := make(chan paho.Message, 4)
+	o := paho.NewClientOptions().AddBroker("tcp://" + tcp.Address()).SetClientID("site-consumer").SetAutoReconnect(false)
+	sub := paho.NewClient(o)
+	tok := sub.Connect()
+	require.True(t, tok.WaitTimeout(10*time.Second))
+	require.NoError(t, tok.Error())
+	t.Cleanup(func() { sub.Disconnect(100) })
+	tok = sub.Subscribe("edge/#", 1, func(_ paho.Client, m paho.Message) { got <- m })
+	require.True(t, tok.WaitTimeout(10*time.Second))
+	require.NoError(t, tok.Error())
+
+	fake := ilerttest.NewServer(t)
+	fake.AddEdge(key, ilerttest.EdgeItem{Payload: json.RawMessage(`{"id":"99","summary":"valve 3","eventType":"alert-created"}`)})
+	sink := fmt.Sprintf("  - name: mq\n    type: mqtt\n    url: tcp://%s\n    client_id: ilagent-edge\n    topic: edge/delivery/test\n    qos: 1\n    retry: { initial: 20ms, max: 100ms }\n", tcp.Address())
+	r := startDaemon(t, t.TempDir(), edgeSource(fake, ""), sink, "mq")
+	select {
+	case m := <-got:
+		require.Equal(t, "edge/delivery/test", m.Topic())
+		var p struct{ ID string }
+		require.NoError(t, json.Unmarshal(m.Payload(), &p))
+		require.Equal(t, "99", p.ID)
+	case <-time.After(20 * time.Second):
+		t.Fatal("no message on edge/delivery/test")
+	}
+	eventually(t, "a poll with after-id=1", func() bool { return lastPoll(fake).AfterID == 1 })
+	r.stop()
+	select {
+	case m := <-got:
+		t.Fatalf("one item, one message; got another on %s", m.Topic())
+	default:
+	}
 }
