@@ -732,7 +732,14 @@ func buildEdge(fs *pflag.FlagSet, r *rawDaemon, d *Daemon, env func(string) (str
 		if err := mqttConn(fs, r, d); err != nil {
 			return err
 		}
-		if d.MQTTQoS == 0 {
+		switch {
+		case !fs.Changed("mqtt_qos"):
+			// ilagent's default, QoS 0, moves the cursor once the publish is queued
+			// locally: a broker restart loses the items. Without an explicit
+			// --mqtt_qos the sink publishes at QoS 1 and counts an item delivered on
+			// its PUBACK.
+			d.MQTTQoS = 1
+		case d.MQTTQoS == 0:
 			d.Warnings = append(d.Warnings, "edge mqtt delivery with QoS 0 has no broker acknowledgement")
 		}
 	case "script":

@@ -246,8 +246,13 @@ func TestEdgeScenarios(t *testing.T) {
 			require.Equal(t, "u", d.MQTTUsername)
 			require.Equal(t, 1, d.MQTTQoS)
 		}},
-		{name: "S21 edge mqtt QoS 0 warns", args: "daemon --edge_mode mqtt -m b --edge_topic t", env: key, check: func(t *testing.T, c *Command) {
+		{name: "S21 edge mqtt QoS 0 warns", args: "daemon --edge_mode mqtt -m b --edge_topic t --mqtt_qos 0", env: key, check: func(t *testing.T, c *Command) {
 			require.Len(t, c.Daemon.Warnings, 1)
+			require.Equal(t, 0, c.Daemon.MQTTQoS)
+		}},
+		{name: "S21 edge mqtt without --mqtt_qos publishes at QoS 1", args: "daemon --edge_mode mqtt -m b --edge_topic t", env: key, check: func(t *testing.T, c *Command) {
+			require.Empty(t, c.Daemon.Warnings)
+			require.Equal(t, 1, c.Daemon.MQTTQoS)
 		}},
 		{name: "S21 edge mqtt QoS 3", args: "daemon --edge_mode mqtt -m b --edge_topic t --mqtt_qos 3", env: key, wantErr: "mqtt_qos must be 0, 1, or 2"},
 		{name: "S22 no edge mode", args: "daemon", env: key, check: func(t *testing.T, c *Command) { require.Nil(t, c.Daemon.Edge) }},
