@@ -95,6 +95,7 @@ type producer struct {
 	client     sarama.Client // closed by dispatch once the producer has closed
 	idempotent bool
 	stopping   chan struct{} // closed when the producer starts closing
+	cancelDial func()        // ends the dial context of its connections, once closed
 	mu         sync.RWMutex  // read-held while a Send hands a record over; write-held by close
 	once       sync.Once
 }
@@ -197,13 +198,14 @@ func (s *Sink) newProducer(ctx context.Context, tc *tls.Config, idempotent bool)
 	if err == nil {
 		var ap sarama.AsyncProducer
 		if ap, err = sarama.NewAsyncProducerFromClient(cl); err == nil {
-			p := &producer{p: ap, client: cl, idempotent: idempotent, stopping: make(chan struct{})}
+			p := &producer{p: ap, client: cl, idempotent: idempotent, stopping: make(chan struct{}), cancelDial: cancelDial}
 			s.wg.Add(1)
 			go p.dispatch(&s.wg) // exits when the producer has closed both result channels
 			return p, nil
 		}
 		_ = cl.Close()
 	}
+	cancelDial()
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("%w (%w)", ctx.Err(), err)
 	}
@@ -298,6 +300,7 @@ func (p *producer) close() {
 		p.mu.Lock() // waits for the Sends handing a record over to give up
 		p.p.AsyncClose()
 		p.mu.Unlock()
+		p.cancelDial()
 	})
 }
 
@@ -433,7 +436,11 @@ func (s *Sink) classify(err error) error {
 		switch kerr {
 		case sarama.ErrMessageSizeTooLarge, sarama.ErrInvalidTopic, sarama.ErrMessageSetSizeTooLarge, sarama.ErrInvalidRecord:
 			return adapters.Permanent(s.scrub(err))
-		case sarama.ErrBrokerNotAvailable, sarama.ErrNetworkException:
+		case sarama.ErrBrokerNotAvailable, sarama.ErrNetworkException,
+			// The idempotent producer's sequence or epoch is out of step with the
+			// broker's (a broker restart lost its state, a fenced producer): this
+			// producer will never get past it, so Connect builds a new one.
+			sarama.ErrOutOfOrderSequenceNumber, sarama.ErrUnknownProducerID, sarama.ErrInvalidProducerEpoch:
 			return s.scrub(fmt.Errorf("%w: %w", err, adapters.ErrNotConnected))
 		}
 		return s.scrub(err)

@@ -550,6 +550,7 @@ func TestSinkBrokerErrors(t *testing.T) {
 		{6, "NOT_LEADER_OR_FOLLOWER", true, false, false},
 		{29, "TOPIC_AUTHORIZATION_FAILED", false, false, false},
 		{8, "BROKER_NOT_AVAILABLE", false, false, true},
+		{47, "INVALID_PRODUCER_EPOCH", false, false, true}, // a new producer, not the same one again
 	}
 	delivered := 0
 	for i, tc := range cases {

@@ -428,9 +428,14 @@ func (s *Source) accepted(st adapters.Settlement) error {
 
 // fail reports a failed poll.
 func (s *Source) fail(err error, failures int, wait time.Duration) {
+	// One condition holds the latest failure: a 401 after network errors is an
+	// authentication failure now, and network errors after a 401 say nothing of the
+	// key any more.
 	if errors.Is(err, errAuth) {
+		s.setCond(CondPoll, true, false, "")
 		s.setCond(CondAuth, false, true, errAuth.Error())
 	} else {
+		s.setCond(CondAuth, true, true, "")
 		s.setCond(CondPoll, false, false, err.Error())
 	}
 	s.d.Limiter.Warn(s.log, "edge:poll", "edge poll failed", "err", err, "failures", failures, "retry_in", wait)
