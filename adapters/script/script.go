@@ -75,8 +75,7 @@ type Sink struct {
 	log       *slog.Logger
 	limiter   *logx.Limiter
 	component string              // the limiter's key for this sink's warnings
-	base      []string            // the daemon's environment with cfg.Env applied
-	taken     map[string]struct{} // the names in base and the sink's own
+	env       atomic.Pointer[scriptEnv] // made by New, again by each Connect
 	secrets   []string            // the env values, for Scrub
 	connected atomic.Bool
 }
@@ -108,8 +107,19 @@ func New(cfg Config, d adapters.Deps) (*Sink, error) {
 	for _, v := range cfg.Env {
 		s.secrets = append(s.secrets, v)
 	}
-	s.base, s.taken = baseEnv(os.Environ(), cfg.Env)
+	s.env.Store(newScriptEnv(os.Environ(), cfg.Env))
 	return s, nil
+}
+
+// scriptEnv is the environment every run starts from.
+type scriptEnv struct {
+	base  []string            // the daemon's environment, its secrets left out, with cfg.Env applied
+	taken map[string]struct{} // the names an event attribute may not set: cfg.Env's and the sink's own
+}
+
+func newScriptEnv(daemon []string, cfg map[string]string) *scriptEnv {
+	base, taken := baseEnv(daemon, cfg)
+	return &scriptEnv{base: base, taken: taken}
 }
 
 // MaxInFlight returns the configured max_in_flight (adapters.InFlightLimiter).
@@ -121,6 +131,10 @@ func (s *Sink) Connect(context.Context) error {
 		s.connected.Store(false)
 		return fmt.Errorf("command: %w", err)
 	}
+	// Again now that every adapter is built: the secrets they read from the
+	// environment (an edge connector key, ILERT_API_KEY, any *_env) are registered,
+	// and are left out of the scripts' environment.
+	s.env.Store(newScriptEnv(os.Environ(), s.cfg.Env))
 	s.connected.Store(true)
 	return nil
 }
@@ -345,8 +359,9 @@ func (s *Sink) report(ctx context.Context, e *adapters.Event, r *run, err error)
 // whose name is valid, free (not set by the lines before) and not one that changes
 // how programs load or shells start (see deniedAttrEnv).
 func (s *Sink) environ(e *adapters.Event) []string {
-	env := make([]string, 0, len(s.base)+6+len(e.Attrs))
-	env = append(env, s.base...)
+	se := s.env.Load()
+	env := make([]string, 0, len(se.base)+6+len(e.Attrs))
+	env = append(env, se.base...)
 	env = append(env,
 		EnvEventID+"="+clean(e.ID),
 		EnvKey+"="+clean(e.Key),
@@ -360,7 +375,7 @@ func (s *Sink) environ(e *adapters.Event) []string {
 		if !ok {
 			continue
 		}
-		if _, dup := s.taken[name]; dup || !ValidEnvName(name) || deniedAttrEnv(name) {
+		if _, dup := se.taken[name]; dup || !ValidEnvName(name) || deniedAttrEnv(name) {
 			s.log.Debug("event attribute not passed as a variable", "event_id", e.ID, "attr", k)
 			continue
 		}
@@ -369,9 +384,14 @@ func (s *Sink) environ(e *adapters.Event) []string {
 	return env
 }
 
-// baseEnv applies cfg (NAME → value) to the daemon's environment (NAME=value lines)
-// and drops the sink's own variables; it returns the lines and every name they and
-// the sink's variables take.
+// baseEnv applies cfg (NAME → value) to the daemon's environment (NAME=value lines),
+// drops the sink's own variables and every variable whose value holds a registered
+// secret (package secret: an edge connector key, ILERT_API_KEY, a *_env of any
+// adapter — a script gets what its env gives it, not the daemon's credentials); it
+// returns the lines and the names an event attribute may not set: cfg's and the
+// sink's own. An attribute may replace an inherited variable (exec keeps the last
+// of a repeated name): ILERT_ALERT_ID left in a shared EnvironmentFile must not hide
+// the item's.
 func baseEnv(daemon []string, cfg map[string]string) ([]string, map[string]struct{}) {
 	taken := map[string]struct{}{}
 	for _, n := range []string{EnvEventID, EnvKey, EnvKind, EnvSource, EnvTopic, EnvSink} {
@@ -379,15 +399,17 @@ func baseEnv(daemon []string, cfg map[string]string) ([]string, map[string]struc
 	}
 	var out []string
 	for _, kv := range daemon {
-		name, _, _ := strings.Cut(kv, "=")
+		name, value, _ := strings.Cut(kv, "=")
 		if _, own := taken[name]; own {
 			continue
 		}
 		if _, set := cfg[name]; set {
 			continue
 		}
+		if value != "" && secret.Redact(value) != value {
+			continue
+		}
 		out = append(out, kv)
-		taken[name] = struct{}{}
 	}
 	names := make([]string, 0, len(cfg))
 	for n := range cfg {

@@ -72,6 +72,11 @@ func TestStdinAndEnvironment(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("DAEMON_VAR", "from-the-daemon")
 	t.Setenv(EnvEventID, "stale") // the sink's own variables replace the daemon's
+	t.Setenv("ILERT_ALERT_ID", "stale-from-an-environment-file") // the item's replaces it
+	// A daemon credential (an edge connector key, ILERT_API_KEY, any *_env) is a
+	// registered secret by the time the sink connects: no script inherits it.
+	t.Setenv("DAEMON_CREDENTIAL", "Daemon-Cred-7k5j3h1g9f")
+	secret.Register("Daemon-Cred-7k5j3h1g9f")
 	cmd := writeScript(t, `cat > "$DIR/stdin"; printf '%s\n' "$@" > "$DIR/args"; env > "$DIR/env"`)
 	cfg := Config{
 		Command: cmd,
@@ -87,7 +92,7 @@ func TestStdinAndEnvironment(t *testing.T) {
 		"env.ILERT_TIMESTAMP":    "2026-05-04T10:00:00.000Z",
 		"env.WITH_NUL":           "a\x00b",
 		"env.SITE":               "from-the-event", // config env wins
-		"env.DAEMON_VAR":         "from-the-event", // never replaces a variable
+		"env.DAEMON_VAR":         "from-the-event", // set by the config: the config wins
 		"env.PATH":               "/tmp/evil",      // taken, and denied anyway
 		"env.LD_PRELOAD":         "/tmp/evil.so",   // denied though free
 		"env.BASH_ENV":           "/tmp/evil.sh",
@@ -123,7 +128,7 @@ func TestStdinAndEnvironment(t *testing.T) {
 	for k, v := range want {
 		require.Equal(t, []string{v}, env[k], "variable %s (each set once)", k)
 	}
-	for _, k := range []string{"LD_PRELOAD", "BASH_ENV", "EDGERELAY_FUTURE", "2BAD", "with-dash", "X-Other", "header.X-Other"} {
+	for _, k := range []string{"LD_PRELOAD", "BASH_ENV", "EDGERELAY_FUTURE", "2BAD", "with-dash", "X-Other", "header.X-Other", "DAEMON_CREDENTIAL"} {
 		require.NotContains(t, env, k)
 	}
 }
