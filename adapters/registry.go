@@ -31,6 +31,15 @@ type AckRequirer interface {
 	RequiredAck() Ack
 }
 
+// SinkTypeRequirer is implemented by a transform's config whose output only some
+// sink types can send (the ilert transform with event_key names the key by a
+// reference that only the ilert sink resolves). The daemon's config loader refuses
+// a route of the transform to a sink of another type, with why as the reason. Nil
+// means any sink.
+type SinkTypeRequirer interface {
+	RequiredSinkTypes() (types []string, why string)
+}
+
 // SinkSpec registers a sink type whose configuration is C.
 type SinkSpec[C any] struct {
 	// Summary is one line for `edgerelay version` and the docs.

@@ -36,7 +36,7 @@ import (
 var sample string
 
 func init() {
-	adapters.RegisterSink("ilert", adapters.SinkSpec[Config]{
+	adapters.RegisterSink(SinkType, adapters.SinkSpec[Config]{
 		Summary:  "Send alert events and heartbeats to ilert.",
 		Sample:   sample,
 		Defaults: DefaultConfig,
@@ -50,6 +50,9 @@ var (
 	_ adapters.Sink            = (*Sink)(nil)
 	_ adapters.InFlightLimiter = (*Sink)(nil)
 )
+
+// SinkType is the sink type registered by this package.
+const SinkType = "ilert"
 
 // AttrEventsPath is an event attribute that overrides events_path for that event
 // ("events", "mqtt" or "kafka"), so that one sink can serve events mapped from

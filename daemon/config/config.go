@@ -393,7 +393,9 @@ func (c *Config) validate() []string {
 		srcs[s.Name] = true
 	}
 	sinks := map[string]bool{}
+	sinkTypes := map[string]string{}
 	for _, s := range c.Sinks {
+		sinkTypes[s.Name] = s.Type
 		if sinks[s.Name] {
 			p = append(p, fmt.Sprintf("line %d: sink name %q is used twice", s.Line, s.Name))
 		}
@@ -434,6 +436,18 @@ func (c *Config) validate() []string {
 				p = append(p, fmt.Sprintf("%s: to: no sink named %q%s", at, s, suggest(s, keys(sinks))))
 			}
 			used[s] = true
+		}
+		if r.Transform != nil {
+			if req, ok := r.Transform.Settings.(adapters.SinkTypeRequirer); ok {
+				if types, why := req.RequiredSinkTypes(); len(types) > 0 {
+					for _, s := range r.To {
+						if typ := sinkTypes[s]; typ != "" && !slices.Contains(types, typ) {
+							p = append(p, fmt.Sprintf("%s: to: sink %q is of type %s, which cannot send what transform %s makes (%s)",
+								at, s, typ, r.Transform.Type, why))
+						}
+					}
+				}
+			}
 		}
 		for _, k := range r.Kinds {
 			if !kinds[k] {

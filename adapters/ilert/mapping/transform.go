@@ -43,6 +43,17 @@ func DefaultTransformConfig() TransformConfig {
 	return TransformConfig{Consumer: ConsumerMQTT, PolicyConfig: DefaultPolicyConfig()}
 }
 
+// RequiredSinkTypes (adapters.SinkTypeRequirer): with event_key, only the ilert sink
+// can send what the transform makes — the key is stored as a reference
+// (ilert.AttrKeyRef) that the ilert sink resolves, and another sink would send the
+// events with an empty integrationKey.
+func (c *TransformConfig) RequiredSinkTypes() ([]string, string) {
+	if c.EventKey == "" {
+		return nil, ""
+	}
+	return []string{ilert.SinkType}, "event_key is kept out of the store as a reference only the ilert sink resolves; route the other sinks without this transform"
+}
+
 // Validate reports every problem at once, each naming its YAML key.
 func (c *TransformConfig) Validate() error {
 	var errs []error
