@@ -74,9 +74,9 @@ type Sink struct {
 	argv      []string
 	log       *slog.Logger
 	limiter   *logx.Limiter
-	component string              // the limiter's key for this sink's warnings
+	component string                    // the limiter's key for this sink's warnings
 	env       atomic.Pointer[scriptEnv] // made by New, again by each Connect
-	secrets   []string            // the env values, for Scrub
+	secrets   []string                  // the env values, for Scrub
 	connected atomic.Bool
 }
 

@@ -71,7 +71,7 @@ func TestStdinUnread(t *testing.T) {
 func TestStdinAndEnvironment(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("DAEMON_VAR", "from-the-daemon")
-	t.Setenv(EnvEventID, "stale") // the sink's own variables replace the daemon's
+	t.Setenv(EnvEventID, "stale")                                // the sink's own variables replace the daemon's
 	t.Setenv("ILERT_ALERT_ID", "stale-from-an-environment-file") // the item's replaces it
 	// A daemon credential (an edge connector key, ILERT_API_KEY, any *_env) is a
 	// registered secret by the time the sink connects: no script inherits it.

@@ -54,7 +54,7 @@ func TestParseGood(t *testing.T) {
 
 func TestParseTransformAndAck(t *testing.T) {
 	y := strings.Replace(good, "qos: 1", "qos: 1\n    ack: delivered", 1) +
-		"    transform:\n      type: ilert\n      event_topic: plant/+/alarms\n      event_key: k1\n"
+		"    transform:\n      type: ilert\n      event_topic: plant/+/alarms\n"
 	cfg, err := Parse([]byte(y), "x.yaml")
 	require.NoError(t, err)
 	require.Equal(t, AckDelivered, cfg.Sources[0].Ack)
