@@ -195,6 +195,7 @@ func (s *Source) Run(ctx context.Context, pub adapters.Publisher) error {
 	var (
 		failures int
 		repolls  int
+		refusals int // batches in a row that stopped at a refused item
 		flush    chan error // the cursor flush of the last batch, while it runs
 	)
 	for {
@@ -250,13 +251,24 @@ func (s *Source) Run(ctx context.Context, pub adapters.Publisher) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if stop == nil && len(a.Items) >= Limit {
+		wait := s.cfg.PollInterval
+		switch {
+		case stop != nil:
+			// An item was refused (in HA mode: its delivery failed): it is polled
+			// again after a backoff, one poll interval doubling up to 300 s, not
+			// every interval for ever as ilagent does.
+			refusals++
+			wait = max(wait, min(s.cfg.PollInterval<<min(refusals-1, 16), BackoffMax))
+		case len(a.Items) >= Limit:
+			refusals = 0
 			if repolls++; repolls < MaxRepolls {
 				continue
 			}
+		default:
+			refusals = 0
 		}
 		repolls = 0
-		if !clock.Sleep(ctx, s.clk, s.cfg.PollInterval) {
+		if !clock.Sleep(ctx, s.clk, wait) {
 			return nil
 		}
 	}
@@ -367,6 +379,7 @@ func (s *Source) publish(ctx context.Context, pub adapters.Publisher, items []it
 	ids := make([]int64, 0, len(items))
 	now := s.clk.Now()
 	var perr error
+	last := cursor
 	for _, it := range items {
 		id := *it.ID
 		if id <= cursor || (len(ids) > 0 && id <= ids[len(ids)-1]) {
@@ -380,6 +393,27 @@ func (s *Source) publish(ctx context.Context, pub adapters.Publisher, items []it
 			break
 		}
 		ids = append(ids, id)
+		if s.cfg.HA() {
+			// Acknowledging on delivery, nothing is stored: an item refused (its
+			// delivery failed) must not be overtaken by a later item of its alert, and
+			// the items after it are polled again anyway. So one at a time, as
+			// ilagent delivers, and the batch stops at the first refusal.
+			var r settled
+			select {
+			case r = <-ch:
+			case <-ctx.Done():
+				return cursor, ctx.Err()
+			}
+			if err := s.accepted(r.s); err != nil {
+				s.d.Limiter.Warn(s.log, "edge:refused", "edge item not delivered; it is polled again", "item_id", id, "err", err)
+				return last, err
+			}
+			last = id
+			continue
+		}
+	}
+	if s.cfg.HA() {
+		return last, perr
 	}
 	got := make([]adapters.Settlement, len(ids))
 	for n := 0; n < len(ids); n++ {
@@ -390,7 +424,6 @@ func (s *Source) publish(ctx context.Context, pub adapters.Publisher, items []it
 			n = len(ids) // use what settled
 		}
 	}
-	last := cursor
 	for i, st := range got {
 		if err := s.accepted(st); err != nil {
 			s.d.Limiter.Warn(s.log, "edge:refused", "edge item not accepted; it is polled again", "item_id", ids[i], "err", err)

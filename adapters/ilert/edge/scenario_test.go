@@ -622,3 +622,31 @@ func TestScenario104MQTT(t *testing.T) {
 	default:
 	}
 }
+
+// TestHAKeepsOrderThroughARefusal: in HA mode nothing is stored (the source
+// acknowledges on delivery), so a failed delivery is polled again; the next item of
+// the same alert is not sent before it: the leader delivers one item at a time and
+// stops the batch at the first failure, then polls again after a backoff.
+func TestHAKeepsOrderThroughARefusal(t *testing.T) {
+	fake := ilerttest.NewServer(t)
+	fake.SetEdgeLease(time.Hour)
+	fake.AddEdge(key,
+		ilerttest.EdgeItem{Payload: json.RawMessage(`{"id":"A","eventType":"alert-created"}`)},
+		ilerttest.EdgeItem{Payload: json.RawMessage(`{"id":"A","eventType":"alert-resolved"}`)})
+	tg := newTarget(t, func(n int, _ hit) int {
+		if n < 2 {
+			return http.StatusServiceUnavailable // the first two tries of the first item
+		}
+		return http.StatusOK
+	})
+	startDaemon(t, t.TempDir(), edgeSource(fake, "    cluster_id: c1\n    instance_id: node-1\n"), webhookSink(tg, ""), "hook")
+	eventually(t, "both items delivered", func() bool {
+		return lastPoll(fake).LastProcessedID == 2
+	})
+	var order []string
+	for _, h := range tg.got() {
+		order = append(order, h.Header.Get("X-ilert-Edge-Item-Id")+" "+h.Header.Get("X-ilert-Event-Type"))
+	}
+	require.Equal(t, []string{"1 alert-created", "1 alert-created", "1 alert-created", "2 alert-resolved"}, order,
+		"the resolve never overtakes its alert, and is sent once")
+}
