@@ -47,9 +47,11 @@ func (w *deadWatch) lastReason(sink string) string {
 // (counting walks the dead-letter pages), and keeps the STATUS line's total, each
 // sink's dead_letters condition and the edgerelay_dead_letters_kept gauge current.
 func (d *Daemon) refreshDead() {
-	if !d.deadWatch.dirty.Swap(false) && d.now().Sub(d.deadAt) <= deadRecount {
+	since := d.now().Sub(d.deadAt)
+	if since < deadRecountMin || !d.deadWatch.dirty.Load() && since <= deadRecount {
 		return
 	}
+	d.deadWatch.dirty.Store(false)
 	d.deadAt = d.now()
 	by, err := d.db.DeadCounts()
 	if err != nil {
@@ -83,3 +85,7 @@ func (d *Daemon) refreshDead() {
 // deadRecount is how often refreshDead recounts without a new dead letter: counting
 // walks the dead-letter pages.
 const deadRecount = 30 * time.Second
+
+// deadRecountMin is the shortest time between two recounts, however fast dead
+// letters arrive (a flood of refused events): each walks the dead-letter pages.
+const deadRecountMin = 5 * time.Second

@@ -590,6 +590,7 @@ func (s *salvager) scanNode(p []byte, depth int) {
 		}
 		var r record
 		var err error
+		repaired := false
 		if v[0] != recVersion {
 			// A version 2 record whose version byte alone is damaged passes its
 			// checksum once the byte is put back; anything else that reads as
@@ -597,7 +598,7 @@ func (s *salvager) scanNode(p []byte, depth int) {
 			w := append([]byte(nil), v...)
 			w[0] = recVersion
 			if r, err = decodeRecord(w, true); err == nil && r.seq == seq && r.seq != 0 {
-				s.rep.Repaired++
+				repaired = true
 			} else {
 				if _, err := decodeRecord(v, false); err == nil && v[0] == recV1 {
 					s.rep.UnplacedV1++
@@ -620,6 +621,9 @@ func (s *salvager) scanNode(p []byte, depth int) {
 			continue // the walk's copy is live; of two scanned copies the newer wins
 		}
 		s.recs[loc] = salvaged{rec: r, fromScan: true}
+		if repaired {
+			s.rep.Repaired++ // counted once placed: a freed page's old copy that loses is not
+		}
 	}
 }
 

@@ -153,14 +153,19 @@ func (c *SinkConfig) Validate() error {
 	if c.KeepAlive > 65535*time.Second {
 		add("keepalive: %s is above the MQTT maximum of 65535s", c.KeepAlive)
 	}
-	if c.AckTimeout < 0 {
-		add("ack_timeout: %s is negative", c.AckTimeout)
+	// Zero means the default; a bound shorter than a round trip would time out every
+	// publish (and drop the connection each time) or every connect.
+	if c.AckTimeout < 0 || (c.AckTimeout > 0 && c.AckTimeout < minSinkTimeout) {
+		add("ack_timeout: %s is below %s", c.AckTimeout, minSinkTimeout)
 	}
-	if c.ConnectTimeout < 0 {
-		add("connect_timeout: %s is negative", c.ConnectTimeout)
+	if c.ConnectTimeout < 0 || (c.ConnectTimeout > 0 && c.ConnectTimeout < minSinkTimeout) {
+		add("connect_timeout: %s is below %s", c.ConnectTimeout, minSinkTimeout)
 	}
 	if c.MaxInFlight < 0 || c.MaxInFlight > maxSinkMaxInFlight {
 		add("max_in_flight: %d is outside 1..%d", c.MaxInFlight, maxSinkMaxInFlight)
 	}
 	return errors.Join(errs...)
 }
+
+// minSinkTimeout is the shortest ack_timeout and connect_timeout.
+const minSinkTimeout = 100 * time.Millisecond
