@@ -195,7 +195,7 @@ func (s *Source) Run(ctx context.Context, pub adapters.Publisher) error {
 	var (
 		failures int
 		repolls  int
-		refusals int // batches in a row that stopped at a refused item
+		refusals int        // batches in a row that stopped at a refused item
 		flush    chan error // the cursor flush of the last batch, while it runs
 	)
 	for {
