@@ -328,10 +328,13 @@ func (s *Sink) verdict(r *run) error {
 	return secret.Scrub(err, s.secrets...)
 }
 
-// report logs the run: at DEBUG when it delivered, as a rate-limited warning when it
-// did not. Output is redacted before it is logged.
+// report logs the run: when it delivered, at INFO if the script wrote anything
+// (rate-limited: a script that talks on every event must not flood the log) and at
+// DEBUG otherwise; when it did not, as a rate-limited warning. Output is redacted
+// before it is logged.
 func (s *Sink) report(ctx context.Context, e *adapters.Event, r *run, err error) {
-	if err == nil && !s.log.Enabled(ctx, slog.LevelDebug) {
+	quiet := r.stdout.total == 0 && r.stderr.total == 0
+	if err == nil && quiet && !s.log.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
 	args := []any{"event_id", e.ID, "took", r.took.Round(time.Millisecond)}
@@ -347,7 +350,11 @@ func (s *Sink) report(ctx context.Context, e *adapters.Event, r *run, err error)
 		args = append(args, "stdin_err", r.stdinErr)
 	}
 	if err == nil {
-		s.log.Debug("script delivered the event", args...)
+		if quiet {
+			s.log.Debug("script delivered the event", args...)
+			return
+		}
+		s.limiter.Log(s.log, slog.LevelInfo, s.component+":output", "script delivered the event", args...)
 		return
 	}
 	args = append(args, "err", err)
