@@ -26,6 +26,9 @@ func TestCheckReferences(t *testing.T) {
 	tlsfilestest.WriteAtomic(t, caPEM, ca.PEM)
 	tlsfilestest.WriteAtomic(t, certPEM, leaf.CertPEM)
 	tlsfilestest.WriteAtomic(t, keyPEM, leaf.KeyPEM)
+	other := ca.Issue(t, "other", false)
+	otherKey := filepath.Join(dir, "other-key.pem")
+	tlsfilestest.WriteAtomic(t, otherKey, other.KeyPEM)
 	notPEM := filepath.Join(dir, "not.pem")
 	require.NoError(t, os.WriteFile(notPEM, []byte("not a certificate s3cret-content\n"), 0o600))
 	missing := filepath.Join(dir, "missing.pem")
@@ -71,6 +74,8 @@ func TestCheckReferences(t *testing.T) {
 				fmt.Sprintf(`line 5: sources[0] (mqtt "m").tls.cert_file: %s holds no PEM certificate`, keyPEM),
 				fmt.Sprintf(`line 5: sources[0] (mqtt "m").tls.key_file: %s holds no PEM private key`, certPEM),
 			}},
+		{"mqtt a key that is not the certificate's", mqttSrc(fmt.Sprintf("tls: { cert_file: %s, key_file: %s }", certPEM, otherKey)),
+			[]string{fmt.Sprintf(`line 5: sources[0] (mqtt "m").tls.key_file: %s and %s do not make a key pair: tls: private key does not match public key`, otherKey, certPEM)}},
 		{"kafka tls.ca_file not PEM", kafkaSrc("tls: { enable: true, ca_file: " + notPEM + " }"),
 			[]string{fmt.Sprintf(`line 5: sources[0] (kafka "k").tls.ca_file: %s holds no PEM certificate`, notPEM)}},
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/edgerelay/edgerelay/adapters/secret"
+	"go.yaml.in/yaml/v3"
 )
 
 // refCheck reports why value, the string at the dotted key path, refers to nothing
@@ -33,6 +35,35 @@ func refCheck(path, value string) error {
 		return envCheck(value)
 	}
 	return nil
+}
+
+// keyPairCheck reports, for a tls section n at path that names both a cert_file and
+// a key_file that can be read, a key that does not belong to the certificate (or a
+// key or chain that does not parse): a TLS client would otherwise pass config check
+// and fail every connect. Files that cannot be read are refCheck's to report.
+func keyPairCheck(n *yaml.Node, path string) string {
+	var cert, key *yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		switch n.Content[i].Value {
+		case "cert_file":
+			cert = n.Content[i+1]
+		case "key_file":
+			key = n.Content[i+1]
+		}
+	}
+	if cert == nil || key == nil || cert.Value == "" || key.Value == "" ||
+		pemCheck(path+".cert_file", cert.Value) != nil || pemCheck(path+".key_file", key.Value) != nil {
+		return "" // refCheck reports these
+	}
+	certPEM, err1 := secret.ReadBounded(cert.Value, secret.MaxPEMFile)
+	keyPEM, err2 := secret.ReadBounded(key.Value, secret.MaxPEMFile)
+	if err1 != nil || err2 != nil {
+		return ""
+	}
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		return fmt.Sprintf("line %d: %s: %s and %s do not make a key pair: %v", key.Line, path+".key_file", key.Value, cert.Value, err)
+	}
+	return ""
 }
 
 // pemCheck is pemFile and envCheck is envSet; variables for tests (the adapters'

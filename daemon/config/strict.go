@@ -354,6 +354,11 @@ func checkValues(node *yaml.Node, t reflect.Type, path string) []string {
 			fields := yamlFields(t)
 			owners := fieldOwners(t)
 			execs := executableFields(t)
+			if strings.HasSuffix(path, "tls") {
+				if p := keyPairCheck(n, path); p != "" { // refcheck.go
+					problems = append(problems, p)
+				}
+			}
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				k, v := n.Content[i], n.Content[i+1]
 				if ft, ok := fields[k.Value]; ok {
