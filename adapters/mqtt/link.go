@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/clock"
 	"github.com/edgerelay/edgerelay/adapters/secret"
@@ -53,6 +55,36 @@ func (s *link) dial(ctx context.Context, tc *tls.Config) (*gracefulConn, error) 
 	gc := newGracefulConn(c, s.clk, closeWait)
 	context.AfterFunc(ctx, gc.abort)
 	return gc, nil
+}
+
+// options returns the paho options the source's and the sink's clients share: the
+// broker, the client id, MQTT 3.1.1, no reconnect of paho's own (the caller
+// reconnects with a fresh client), the timeouts, the credentials of m, and the
+// connection opened by dial, handed to opened once it is up.
+func (s *link) options(rawURL, clientID string, keepAlive, writeTimeout time.Duration, m material,
+	connCtx context.Context, opened func(*gracefulConn)) *paho.ClientOptions {
+	o := paho.NewClientOptions().
+		AddBroker(rawURL).
+		SetClientID(clientID).
+		SetProtocolVersion(4).
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetKeepAlive(keepAlive).
+		SetConnectTimeout(s.connectTimeout).
+		SetWriteTimeout(writeTimeout).
+		SetCustomOpenConnectionFn(func(*url.URL, paho.ClientOptions) (net.Conn, error) {
+			gc, err := s.dial(connCtx, m.tls)
+			if err != nil {
+				return nil, err
+			}
+			opened(gc)
+			return gc, nil
+		})
+	if s.username != "" {
+		o.SetUsername(s.username)
+		o.SetPassword(m.password)
+	}
+	return o
 }
 
 // connFields are the connection settings the source and the sink share, for

@@ -12,8 +12,6 @@ import (
 	_ "embed"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -342,41 +340,22 @@ func (s *Source) session(ctx context.Context, pub adapters.Publisher, m material
 
 // clientOptions builds the paho options of one connection.
 func (s *Source) clientOptions(ss *session, m material, connCtx context.Context) *paho.ClientOptions {
-	o := paho.NewClientOptions().
-		AddBroker(s.cfg.URL).
-		SetClientID(s.cfg.ClientID).
-		SetProtocolVersion(4).
+	return s.options(s.cfg.URL, s.cfg.ClientID, s.cfg.KeepAlive, s.cfg.ConnectTimeout, m, connCtx, func(c *gracefulConn) {
+		ss.connMu.Lock()
+		ss.conn = c
+		ss.connMu.Unlock()
+	}).
 		SetCleanSession(s.cfg.CleanSession).
 		SetOrderMatters(true).    // handlers run in arrival order, one at a time
 		SetAutoAckDisabled(true). // the ack queue acknowledges
-		SetAutoReconnect(false).  // Run reconnects, with a fresh client and ack queue
-		SetConnectRetry(false).
-		SetResumeSubs(false). // each client is fresh; Run resubscribes when needed
-		SetKeepAlive(s.cfg.KeepAlive).
-		SetConnectTimeout(s.cfg.ConnectTimeout).
-		SetWriteTimeout(s.cfg.ConnectTimeout).
+		SetResumeSubs(false).     // each client is fresh; Run resubscribes when needed
 		SetDefaultPublishHandler(ss.handle).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			select {
 			case ss.lost <- err:
 			default:
 			}
-		}).
-		SetCustomOpenConnectionFn(func(*url.URL, paho.ClientOptions) (net.Conn, error) {
-			c, err := s.dial(connCtx, m.tls)
-			if err != nil {
-				return nil, err
-			}
-			ss.connMu.Lock()
-			ss.conn = c
-			ss.connMu.Unlock()
-			return c, nil
 		})
-	if s.cfg.Username != "" {
-		o.SetUsername(s.cfg.Username)
-		o.SetPassword(m.password)
-	}
-	return o
 }
 
 // waitClosed waits until the connection's graceful close has finished.

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/url"
 	"sync"
 	"sync/atomic"
 
@@ -160,39 +158,20 @@ func (s *Sink) Connect(ctx context.Context) error {
 
 // clientOptions builds the paho options of one connection.
 func (s *Sink) clientOptions(c *sinkConn, m material, connCtx context.Context) *paho.ClientOptions {
-	o := paho.NewClientOptions().
-		AddBroker(s.cfg.URL).
-		SetClientID(s.cfg.ClientID).
-		SetProtocolVersion(4).
-		// A clean session and no reconnect: paho never resends a publish on a later
-		// connection; the daemon's outbox retries what was not acknowledged.
+	return s.options(s.cfg.URL, s.cfg.ClientID, s.cfg.KeepAlive, s.cfg.AckTimeout, m, connCtx, func(gc *gracefulConn) {
+		c.connMu.Lock()
+		c.gc = gc
+		c.connMu.Unlock()
+	}).
+		// A clean session: paho never resends a publish on a later connection; the
+		// daemon's outbox retries what was not acknowledged.
 		SetCleanSession(true).
-		SetAutoReconnect(false).
-		SetConnectRetry(false).
-		SetKeepAlive(s.cfg.KeepAlive).
-		SetConnectTimeout(s.cfg.ConnectTimeout).
-		SetWriteTimeout(s.cfg.AckTimeout).
 		SetOrderMatters(false).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			if c.markDown() {
 				s.log.Warn("connection lost", "err", err)
 			}
-		}).
-		SetCustomOpenConnectionFn(func(*url.URL, paho.ClientOptions) (net.Conn, error) {
-			gc, err := s.dial(connCtx, m.tls)
-			if err != nil {
-				return nil, err
-			}
-			c.connMu.Lock()
-			c.gc = gc
-			c.connMu.Unlock()
-			return gc, nil
 		})
-	if s.cfg.Username != "" {
-		o.SetUsername(s.cfg.Username)
-		o.SetPassword(m.password)
-	}
-	return o
 }
 
 // Send publishes e's payload to its topic. With QoS 1 or 2 it returns nil only once
