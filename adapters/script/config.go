@@ -3,7 +3,6 @@ package script
 import (
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -143,26 +142,6 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-// CheckExecutable reports why path cannot be run as a script: it does not exist, is
-// not a regular file (a directory, a device), or has no execute bit. The error names
-// path. There is no PATH lookup: a bare name is a file in the working directory.
-func CheckExecutable(path string) error {
-	st, err := os.Stat(path)
-	switch {
-	case errors.Is(err, os.ErrNotExist) && !strings.ContainsRune(path, '/'):
-		return fmt.Errorf("%s: no such file (the path is used as given, without a PATH lookup: give the full path)", path)
-	case err != nil:
-		return err // *PathError: names the path
-	case st.IsDir():
-		return fmt.Errorf("%s is a directory, not an executable file", path)
-	case !st.Mode().IsRegular():
-		return fmt.Errorf("%s is not a regular file", path)
-	case st.Mode().Perm()&0o111 == 0:
-		return fmt.Errorf("%s is not executable (mode %s; chmod +x it)", path, st.Mode().Perm())
-	}
-	return nil
 }
 
 // ValidEnvName reports whether name is a portable environment variable name: ASCII

@@ -105,7 +105,7 @@ func TestConfigCheckNamesTheLine(t *testing.T) {
 	good := writeScript(t, "exit 0")
 	for _, tc := range []struct{ command, want string }{
 		{filepath.Join(dir, "gone.sh"), `line 8: sinks[0] (script "hook").command: stat ` + filepath.Join(dir, "gone.sh") + ": no such file or directory"},
-		{plain, `line 8: sinks[0] (script "hook").command: ` + plain + " is not executable (mode -rw-r--r--)"},
+		{plain, `line 8: sinks[0] (script "hook").command: ` + plain + " is not executable (mode -rw-r--r--; chmod +x it)"},
 		{good, ""},
 	} {
 		doc := "store: { path: " + filepath.Join(dir, "q.db") + " }\n" +

@@ -87,7 +87,7 @@ func New(cfg Config, d adapters.Deps) (*Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := CheckExecutable(cfg.Command); err != nil {
+	if err := adapters.CheckExecutable(cfg.Command); err != nil {
 		return nil, fmt.Errorf("command: %w", err)
 	}
 	if abs, err := filepath.Abs(cfg.Command); err == nil {
@@ -127,7 +127,7 @@ func (s *Sink) MaxInFlight() int { return s.cfg.MaxInFlight }
 
 // Connect checks that the command is still an executable file. It starts nothing.
 func (s *Sink) Connect(context.Context) error {
-	if err := CheckExecutable(s.cfg.Command); err != nil {
+	if err := adapters.CheckExecutable(s.cfg.Command); err != nil {
 		s.connected.Store(false)
 		return fmt.Errorf("command: %w", err)
 	}

@@ -53,7 +53,7 @@ func TestCheckParity(t *testing.T) {
 			[]string{fmt.Sprintf(`line 7: sinks[0] (script "hook").command: stat %s: no such file or directory`, missing)}},
 		{"script not executable",
 			"sinks:\n  - { name: hook, type: script, command: " + notExec + " }\nroutes:\n  - { to: [hook] }\n",
-			[]string{fmt.Sprintf(`line 5: sinks[0] (script "hook").command: %s is not executable (mode -rw-r--r--)`, notExec)}},
+			[]string{fmt.Sprintf(`line 5: sinks[0] (script "hook").command: %s is not executable (mode -rw-r--r--; chmod +x it)`, notExec)}},
 		{"unknown kind",
 			"sinks:\n  - { name: console, type: stdout }\nroutes:\n  - { name: r, to: [console], kinds: [alrt] }\n",
 			[]string{`line 7: routes[0] (r): kinds: "alrt" is not a kind any source or transform gives (known: alert, heartbeat, policy, raw) (did you mean "alert"?)`}},

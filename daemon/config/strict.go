@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/tlsfiles"
 )
 
@@ -472,23 +473,7 @@ func executableFields(t reflect.Type) map[string]bool {
 }
 
 // executableCheck is executable; a variable for tests, like fileCheck.
-var executableCheck = executable
-
-// executable reports why the program at path cannot be run now, or nil: it is
-// missing, not a regular file or has no execute bit. The path is used as given
-// (there is no PATH lookup).
-func executable(path string) error {
-	st, err := os.Stat(path)
-	switch {
-	case err != nil:
-		return err
-	case !st.Mode().IsRegular():
-		return fmt.Errorf("%s is not a regular file", path)
-	case st.Mode().Perm()&0o111 == 0:
-		return fmt.Errorf("%s is not executable (mode %s)", path, st.Mode().Perm())
-	}
-	return nil
-}
+var executableCheck = adapters.CheckExecutable
 
 // fileCheck is readable; a variable for tests (the adapters' documented samples
 // name files under /etc/edgerelay that a test machine does not have).
