@@ -517,13 +517,23 @@ func (s *salvager) placeV1() {
 // damaged: with the byte set back to 2, its checksum (which covers that byte) and the
 // location it names check out. It returns the record decoded from the repaired copy.
 func repairVersion(v []byte, parent []byte, sink string, seq uint64) (record, bool) {
-	if len(v) < 3+crcSize || v[0] == recVersion {
+	w := restoredVersion(v)
+	if w == nil {
 		return record{}, false
+	}
+	r, err := decodeAt(w, parent, sink, seq, true, true)
+	return r, err == nil
+}
+
+// restoredVersion returns a copy of v with its version byte set to 2, or nil when v
+// already says 2 or is too short to be a version 2 record.
+func restoredVersion(v []byte) []byte {
+	if len(v) < 3+crcSize || v[0] == recVersion {
+		return nil
 	}
 	w := append([]byte(nil), v...)
 	w[0] = recVersion
-	r, err := decodeAt(w, parent, sink, seq, true, true)
-	return r, err == nil
+	return w
 }
 
 func (s *salvager) addCorrupt(sink string, r record) {
@@ -590,16 +600,15 @@ func (s *salvager) scanNode(p []byte, depth int) {
 		}
 		var r record
 		var err error
-		repaired := false
-		if v[0] != recVersion {
+		repaired := v[0] != recVersion
+		if repaired {
 			// A version 2 record whose version byte alone is damaged passes its
-			// checksum once the byte is put back; anything else that reads as
-			// version 1 cannot be placed.
-			w := append([]byte(nil), v...)
-			w[0] = recVersion
-			if r, err = decodeRecord(w, true); err == nil && r.seq == seq && r.seq != 0 {
-				repaired = true
-			} else {
+			// checksum once the byte is put back (the checks below hold it to its
+			// key); anything else that reads as version 1 cannot be placed.
+			if w := restoredVersion(v); w != nil {
+				r, err = decodeRecord(w, true)
+			}
+			if w := restoredVersion(v); w == nil || err != nil || r.seq != seq || seq == 0 {
 				if _, err := decodeRecord(v, false); err == nil && v[0] == recV1 {
 					s.rep.UnplacedV1++
 				}
