@@ -382,14 +382,21 @@ func (s *Sink) environ(e *adapters.Event) []string {
 		if !ok {
 			continue
 		}
-		if _, dup := se.taken[name]; dup || !ValidEnvName(name) || deniedAttrEnv(name) {
-			s.log.Debug("event attribute not passed as a variable", "event_id", e.ID, "attr", k)
+		if _, dup := se.taken[name]; dup || !ValidEnvName(name) || deniedAttrEnv(name) || len(v) > MaxAttrEnvBytes {
+			s.log.Debug("event attribute not passed as a variable", "event_id", e.ID, "attr", k, "bytes", len(v))
 			continue
 		}
 		env = append(env, name+"="+clean(v))
 	}
 	return env
 }
+
+// MaxAttrEnvBytes bounds the value of an env.* attribute passed as a variable. The
+// kernel refuses to start a program with a variable over 128 KiB (E2BIG), and a
+// start failure is retried: one oversize attribute from outside would hold its key's
+// events back for ever. A longer value is left out (logged at DEBUG), the payload on
+// stdin is where large data belongs.
+const MaxAttrEnvBytes = 32 << 10
 
 // baseEnv applies cfg (NAME → value) to the daemon's environment (NAME=value lines),
 // drops the sink's own variables and every variable whose value holds a registered

@@ -1,3 +1,5 @@
+//go:build linux
+
 package script
 
 import (
@@ -99,6 +101,7 @@ func TestStdinAndEnvironment(t *testing.T) {
 		"env.EDGERELAY_EVENT_ID": "forged",
 		"env.EDGERELAY_FUTURE":   "reserved",
 		"env.2BAD":               "x",
+		"env.OVERSIZE":           strings.Repeat("x", 200<<10), // would make exec fail with E2BIG
 		"env.with-dash":          "x",
 		"header.X-Other":         "not an env attribute",
 	})
@@ -128,7 +131,7 @@ func TestStdinAndEnvironment(t *testing.T) {
 	for k, v := range want {
 		require.Equal(t, []string{v}, env[k], "variable %s (each set once)", k)
 	}
-	for _, k := range []string{"LD_PRELOAD", "BASH_ENV", "EDGERELAY_FUTURE", "2BAD", "with-dash", "X-Other", "header.X-Other", "DAEMON_CREDENTIAL"} {
+	for _, k := range []string{"LD_PRELOAD", "BASH_ENV", "EDGERELAY_FUTURE", "2BAD", "with-dash", "X-Other", "header.X-Other", "DAEMON_CREDENTIAL", "OVERSIZE"} {
 		require.NotContains(t, env, k)
 	}
 }
