@@ -148,26 +148,37 @@ func newTarget(t *testing.T) *target {
 	return tg
 }
 
-func (tg *target) counts() (unique, dups int) {
-	tg.mu.Lock()
-	defer tg.mu.Unlock()
-	for _, n := range tg.seen {
+// countSeen returns how many ids a receiver's tally holds and how many deliveries
+// repeated one (every e2e receiver keeps its tally as id → times seen).
+func countSeen(seen map[string]int) (unique, dups int) {
+	for _, n := range seen {
 		unique++
 		dups += n - 1
 	}
 	return unique, dups
 }
 
-func (tg *target) missing(ids []string) []string {
-	tg.mu.Lock()
-	defer tg.mu.Unlock()
+// missingSeen returns the ids of ids the tally never saw.
+func missingSeen(seen map[string]int, ids []string) []string {
 	var out []string
 	for _, id := range ids {
-		if tg.seen[id] == 0 {
+		if seen[id] == 0 {
 			out = append(out, id)
 		}
 	}
 	return out
+}
+
+func (tg *target) counts() (unique, dups int) {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return countSeen(tg.seen)
+}
+
+func (tg *target) missing(ids []string) []string {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return missingSeen(tg.seen, ids)
 }
 
 func writeConfig(t *testing.T, dir, body string) string {

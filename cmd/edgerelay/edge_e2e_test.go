@@ -53,11 +53,7 @@ func newEdgeTarget(t *testing.T, delay time.Duration) *edgeTarget {
 func (tg *edgeTarget) counts() (unique, dups int) {
 	tg.mu.Lock()
 	defer tg.mu.Unlock()
-	for _, n := range tg.seen {
-		unique++
-		dups += n - 1
-	}
-	return unique, dups
+	return countSeen(tg.seen)
 }
 
 // missing returns the ids 1..n the target never accepted.

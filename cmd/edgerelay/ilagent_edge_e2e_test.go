@@ -108,11 +108,7 @@ func newCLIEdgeSite(t *testing.T, header, value string, delay time.Duration) *cl
 func (s *cliEdgeSite) counts() (unique, dups int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, n := range s.seen {
-		unique++
-		dups += n - 1
-	}
-	return unique, dups
+	return countSeen(s.seen)
 }
 
 // TestIlagentEdgeKill: ilagent's edge http command line (PUT, the auth value from

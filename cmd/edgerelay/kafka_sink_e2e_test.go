@@ -227,10 +227,7 @@ func (r *topicReader) counts() (unique, dups, badKeys int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.poll()
-	for _, n := range r.seen {
-		unique++
-		dups += n - 1
-	}
+	unique, dups = countSeen(r.seen)
 	return unique, dups, r.badKeys
 }
 
@@ -238,13 +235,7 @@ func (r *topicReader) missing(ids []string) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.poll()
-	var out []string
-	for _, id := range ids {
-		if r.seen[id] == 0 {
-			out = append(out, id)
-		}
-	}
-	return out
+	return missingSeen(r.seen, ids)
 }
 
 // TestKafkaSinkSecretsE2E runs the daemon with two kafka sinks on a kfake cluster

@@ -59,23 +59,13 @@ type siteSubscriber struct {
 func (s *siteSubscriber) counts() (unique, dups int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, n := range s.seen {
-		unique++
-		dups += n - 1
-	}
-	return unique, dups
+	return countSeen(s.seen)
 }
 
 func (s *siteSubscriber) missing(ids []string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []string
-	for _, id := range ids {
-		if s.seen[id] == 0 {
-			out = append(out, id)
-		}
-	}
-	return out
+	return missingSeen(s.seen, ids)
 }
 
 // TestZeroLossMQTTSinkKill is the kill -9 test of the mqtt sink: 5,000 QoS 1 events

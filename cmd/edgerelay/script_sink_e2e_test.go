@@ -112,14 +112,8 @@ routes:
 		return len(scriptDeliveries(t, out)) == n
 	})
 	seen := scriptDeliveries(t, out)
-	dups := 0
-	var missing []string
-	for _, id := range ids {
-		if seen[id] == 0 {
-			missing = append(missing, id)
-		}
-		dups += max(seen[id]-1, 0)
-	}
+	_, dups := countSeen(seen)
+	missing := missingSeen(seen, ids)
 	require.Empty(t, missing)
 	require.Len(t, seen, n, "the file holds only the test's ids")
 	t.Logf("the script got %d unique events, %d duplicates, 0 lost", len(seen), dups)
