@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/internal/httpc"
 	"github.com/edgerelay/edgerelay/adapters/secret"
 )
 
@@ -61,6 +62,9 @@ type Config struct {
 	InstanceID string `yaml:"instance_id"`
 	// Timeout bounds one poll, answer included (default 30s).
 	Timeout time.Duration `yaml:"timeout"`
+	// TLS configures the verification of api_host (a CA of a site proxy) and a
+	// client certificate, as for the ilert sink.
+	TLS httpc.TLSConfig `yaml:"tls"`
 }
 
 // DefaultConfig returns a Config with every default filled in; api_host reads the
@@ -111,6 +115,9 @@ func (c *Config) Validate() error {
 		if iv.d < minInterval || iv.d > MaxInterval {
 			errs = append(errs, fmt.Errorf("%s: must be between %s and %s, got %s", iv.name, minInterval, MaxInterval, iv.d))
 		}
+	}
+	if err := c.TLS.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Timeout <= 0 || c.Timeout > maxTimeout {
 		errs = append(errs, fmt.Errorf("timeout: must be between 1ns and %s, got %s", maxTimeout, c.Timeout))

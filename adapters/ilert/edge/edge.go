@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -133,8 +132,12 @@ func NewSource(cfg Config, d adapters.Deps) (*Source, error) {
 	s := &Source{
 		cfg: cfg, d: d, log: d.Log, clk: clock.Or(d.Clock), base: base, key: key,
 		cursorAt: cursorPrefix + hex.EncodeToString(sum[:])[:16],
-		client:   &http.Client{Timeout: cfg.Timeout, Transport: http.DefaultTransport.(*http.Transport).Clone()},
 		conds:    map[string]bool{},
+	}
+	// The project's client: no redirects followed (the raw key travels in
+	// Authorization), the proxy from the environment, api_host's TLS settings.
+	if s.client, err = httpc.NewClient(cfg.Timeout, cfg.TLS); err != nil {
+		return nil, err
 	}
 	if cfg.HA() {
 		if s.instance, err = s.instanceID(); err != nil {
@@ -328,24 +331,16 @@ func (s *Source) poll(ctx context.Context, cursor int64) (answer, error) {
 	req.Header.Set("Authorization", s.key)
 	req.Header.Set("User-Agent", "edgerelay/"+s.d.Version)
 	req.Header.Set("Accept", "application/json")
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return answer{}, secret.Scrub(fmt.Errorf("poll: %w", err), s.key)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxAnswerBytes+1))
-	if err != nil {
-		return answer{}, secret.Scrub(fmt.Errorf("poll: read the answer: %w", err), s.key)
-	}
+	// Do classifies the answer (a Retry-After becomes the error's hint) and gives
+	// at most MaxAnswerBytes+1 bytes of the body; its errors carry an excerpt of the
+	// body, redacted, and are scrubbed of the key once more.
+	_, body, err := httpc.Do(s.client, req, MaxAnswerBytes+1)
+	var se *httpc.StatusError
 	switch {
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return answer{}, fmt.Errorf("poll returned status %d: %w", resp.StatusCode, errAuth)
-	case resp.StatusCode < 200 || resp.StatusCode > 299:
-		err := fmt.Errorf("poll returned status %d", resp.StatusCode)
-		if d, ok := httpc.ParseRetryAfter(resp.Header.Get("Retry-After"), s.clk.Now()); ok {
-			err = adapters.RetryAfter(err, d)
-		}
-		return answer{}, err
+	case errors.As(err, &se) && (se.StatusCode == http.StatusUnauthorized || se.StatusCode == http.StatusForbidden):
+		return answer{}, fmt.Errorf("poll returned status %d: %w", se.StatusCode, errAuth)
+	case err != nil:
+		return answer{}, secret.Scrub(fmt.Errorf("poll: %w", err), s.key)
 	case len(body) > MaxAnswerBytes:
 		return answer{}, fmt.Errorf("poll: the answer is larger than %d bytes", MaxAnswerBytes)
 	}
