@@ -12,9 +12,9 @@
 // can tell an alert from an action without parsing the payload:
 //
 //	op         Kind       Key              Payload                       Attrs
-//	alert      alert      stored alert id  Alert.Encode (§2.1 bytes)     alerta.op, alerta.id, alerta.loop
-//	action     alert      stored alert id  Action.Encode (§2.2 bytes)    alerta.op, alerta.id, alerta.loop, alerta.resend
-//	delete     alert      stored alert id  empty                         alerta.op, alerta.id, alerta.loop, alerta.resend
+//	alert      alert      stored alert id  Alert.Encode (§2.1 bytes)     alerta.op, alerta.id, alerta.dedup, alerta.loop
+//	action     alert      stored alert id  Action.Encode (§2.2 bytes)    alerta.op, alerta.id, alerta.dedup, alerta.loop, alerta.resend
+//	delete     alert      stored alert id  empty                         alerta.op, alerta.id, alerta.dedup, alerta.loop, alerta.resend
 //	heartbeat  heartbeat  origin           Heartbeat.Encode              alerta.op, alerta.loop
 //
 // The Key is the id of the alert as this node stores it (the id of its first
@@ -23,7 +23,13 @@
 // incoming header with this node's identity appended (LoopAppend). alerta.resend is
 // the alert's last body, for a destination that answers an action or delete with 404
 // because it missed the alert; it is absent when the node does not know the alert's
-// body.
+// body. alerta.dedup is the alert's de-duplication key as it was when the node first
+// stored it (DedupKey of its environment, resource, event and customer): a
+// correlated alert changes its event but keeps this key, so a sink that needs one
+// stable name per alert (ilert's alertKey) resolves the alert it opened.
+//
+// An event is the federation's when it has AttrOp; any other event routed to an
+// alerta sink is converted to an Alert by the documented mapping (convert.go).
 package alerta
 
 import "time"
@@ -34,6 +40,7 @@ const (
 	AttrID     = "alerta.id"
 	AttrLoop   = "alerta.loop"
 	AttrResend = "alerta.resend"
+	AttrDedup  = "alerta.dedup"
 )
 
 // Values of AttrOp.
@@ -101,6 +108,16 @@ type Heartbeat struct {
 	Timeout    int
 	CreateTime time.Time
 	Customer   *string
+}
+
+// DedupKey is the de-duplication key of alerta.dedup: environment, resource and
+// event joined by '|', and the customer after a fourth '|' when there is one.
+func DedupKey(environment, resource, event string, customer *string) string {
+	k := environment + "|" + resource + "|" + event
+	if customer != nil {
+		k += "|" + *customer
+	}
+	return k
 }
 
 // Error is an answer other than success that Alerta gives, with its status code and
