@@ -71,6 +71,8 @@ type Sink struct {
 	log       *slog.Logger
 	clk       clock.Clock
 	br        *breaker.Breaker
+	nonce     func() string // hawk.Nonce; tests pin it
+	newID     func() string // the X-Request-ID of each attempt; tests pin it
 
 	mu     sync.Mutex // guards client and cred
 	client *http.Client
@@ -95,7 +97,8 @@ func New(cfg Config, d adapters.Deps) (*Sink, error) {
 	if cfg.Origin == "" {
 		return nil, ErrNoOrigin
 	}
-	s := &Sink{cfg: cfg, filter: filter(cfg.Forward), userAgent: "edgerelay", log: d.Log, clk: clock.Or(d.Clock)}
+	s := &Sink{cfg: cfg, filter: filter(cfg.Forward), userAgent: "edgerelay", log: d.Log, clk: clock.Or(d.Clock),
+		nonce: hawk.Nonce, newID: newUUID}
 	if d.Version != "" {
 		s.userAgent += "/" + d.Version
 	}
@@ -377,34 +380,17 @@ func (s *Sink) do(ctx context.Context, c *http.Client, cred *credentials, method
 	if err != nil {
 		return 0, adapters.Permanent(fmt.Errorf("build request: %w", secret.URLError(err)))
 	}
-	if len(body) == 0 {
-		// "Content-Length: 0" as Alerta sends it on DELETE: net/http writes it for an
-		// empty body only with identity transfer coding.
-		req.TransferEncoding = []string{"identity"}
-	}
+	// Identity transfer coding makes net/http write "Content-Length: 0" on a DELETE,
+	// as Alerta sends it (it writes none for an empty body otherwise), and sends every
+	// request through http.Request.Write: the header in one stable order.
+	req.TransferEncoding = []string{"identity"}
 	h := req.Header
 	h["User-Agent"] = []string{s.userAgent}
 	h[alerta.HeaderLoop] = []string{headerValue(loop)}
-	h[alerta.HeaderRequestID] = []string{newUUID()}
+	h[alerta.HeaderRequestID] = []string{s.newID()}
 	h["Content-Type"] = []string{contentType}
-	switch {
-	case cred.hawk != nil:
-		port := req.URL.Port()
-		if port == "" {
-			port = "80"
-			if req.URL.Scheme == "https" {
-				port = "443"
-			}
-		}
-		p, _ := strconv.Atoi(port)
-		v, err := hawk.Header(*cred.hawk, hawk.Request{Method: method, Host: req.URL.Hostname(), Port: p,
-			Resource: req.URL.RequestURI(), ContentType: contentType, Body: body}, s.clk.Now().Unix(), hawk.Nonce())
-		if err != nil {
-			return 0, adapters.Permanent(fmt.Errorf("sign request: %w", err))
-		}
-		h["Authorization"] = []string{v}
-	case cred.header != "":
-		h["Authorization"] = []string{cred.header}
+	if err := s.authorize(req, cred, body); err != nil {
+		return 0, err
 	}
 	resp, answer, err := httpc.Do(c, req, maxAnswer)
 	code := 0
@@ -415,6 +401,37 @@ func (s *Sink) do(ctx context.Context, c *http.Client, cred *credentials, method
 		return code, nil
 	}
 	return code, err
+}
+
+// authorize sets req's Authorization header. Hawk signs the host, the port (80 or
+// 443 by scheme when the URL names none) and the path and query exactly as they go
+// on the wire, and always includes the payload hash, also over a DELETE's empty body
+// (with its application/json Content-Type, which a real Alerta accepts, §4.2).
+func (s *Sink) authorize(req *http.Request, cred *credentials, body []byte) error {
+	switch {
+	case cred.hawk != nil:
+		port := req.URL.Port()
+		if port == "" {
+			port = "80"
+			if req.URL.Scheme == "https" {
+				port = "443"
+			}
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return adapters.Permanent(fmt.Errorf("sign request: port %q", port))
+		}
+		v, err := hawk.Header(*cred.hawk, hawk.Request{Method: req.Method, Host: req.URL.Hostname(), Port: p,
+			Resource: req.URL.RequestURI(), ContentType: req.Header.Get("Content-Type"), Body: body},
+			s.clk.Now().Unix(), s.nonce())
+		if err != nil {
+			return adapters.Permanent(fmt.Errorf("sign request: %w", err))
+		}
+		req.Header["Authorization"] = []string{v}
+	case cred.header != "":
+		req.Header["Authorization"] = []string{cred.header}
+	}
+	return nil
 }
 
 // headerValue replaces the control characters HTTP forbids in a header value with
