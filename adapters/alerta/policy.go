@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // MaxEnvPatterns and MaxEnvPattern bound an environment policy.
@@ -66,19 +67,45 @@ func (p *EnvPolicy) Check(env string) *Error {
 	return &Error{Code: 403, Message: "[POLICY] Alert environment does not match one of " + strings.Join(p.patterns, ", ")}
 }
 
-// CheckEnvironment is EnvPolicy.Check for a list compiled on the spot; a pattern
-// that does not compile matches only itself. Callers that check many alerts build
-// an EnvPolicy once instead.
+// envCache keeps the policies CheckEnvironment compiled, so that a list is compiled
+// once; it holds at most envCacheMax lists (a process has one or two). The mutex
+// guards m.
+var envCache = struct {
+	sync.Mutex
+	m map[string]*EnvPolicy
+}{m: map[string]*EnvPolicy{}}
+
+const envCacheMax = 16
+
+// CheckEnvironment is EnvPolicy.Check for a list given as it is configured: the list
+// is compiled once and remembered. A list with a pattern that does not compile
+// matches each pattern as a plain string (config validation reports it through
+// NewEnvPolicy).
 func CheckEnvironment(env string, allowed []string) *Error {
-	p, err := NewEnvPolicy(allowed)
+	if len(allowed) == 0 {
+		return nil
+	}
+	key := strings.Join(allowed, "\x00")
+	envCache.Lock()
+	p, ok := envCache.m[key]
+	envCache.Unlock()
+	var err error
+	if !ok {
+		p, err = NewEnvPolicy(allowed)
+		if err == nil {
+			envCache.Lock()
+			if len(envCache.m) >= envCacheMax {
+				clear(envCache.m)
+			}
+			envCache.m[key] = p
+			envCache.Unlock()
+		}
+	}
 	if err != nil {
 		for _, s := range allowed {
 			if s == env {
 				return nil
 			}
-		}
-		if len(allowed) == 0 {
-			return nil
 		}
 		return &Error{Code: 403, Message: "[POLICY] Alert environment does not match one of " + strings.Join(allowed, ", ")}
 	}

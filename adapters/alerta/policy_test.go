@@ -11,7 +11,7 @@ func TestEnvPolicy(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, p.Check("Production"))
 	require.Nil(t, p.Check("Development"))
-	for _, env := range []string{"", "production", "Production2", "XProduction", "Prod"} {
+	for _, env := range []string{"", "production", "Production2", "XProduction", "Prod", "Production\n"} {
 		e := p.Check(env)
 		require.NotNil(t, e, env)
 		require.Equal(t, 403, e.Code)
@@ -41,4 +41,8 @@ func TestEnvPolicy(t *testing.T) {
 	require.Nil(t, CheckEnvironment("(x", []string{"(x"}))
 	require.NotNil(t, CheckEnvironment("x", []string{"(x"}))
 	require.Nil(t, CheckEnvironment("x", nil))
+	for range 2 * envCacheMax { // the cache stays bounded
+		require.NotNil(t, CheckEnvironment("x", []string{NewUUID()}))
+	}
+	require.LessOrEqual(t, len(envCache.m), envCacheMax)
 }

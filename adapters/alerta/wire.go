@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -128,8 +129,24 @@ func (d Defaults) origin() string {
 	if d.Origin != "" {
 		return d.Origin
 	}
+	return defaultOrigin()
+}
+
+// defaultOrigin is "edgerelay/<hostname>", looked up once.
+var defaultOrigin = sync.OnceValue(func() string {
 	host, _ := os.Hostname()
 	return "edgerelay/" + host
+})
+
+// clip returns s cut to at most n bytes on a rune boundary, with "…" when cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 func (d Defaults) timeout() int {
@@ -469,9 +486,11 @@ func DecodeAlert(body []byte, d Defaults) (*Alert, *Error) {
 		a.Tags = []string{}
 	}
 	// The alarm model's transition, after the plugins: an unknown severity is a 500.
+	// Alerta echoes the value whole; a long one is cut so that the answer and any log
+	// line stay short.
 	if _, ok := SeverityCode(a.Severity); !ok {
 		return nil, &Error{Code: 500, Message: fmt.Sprintf("Severity (%s) is not one of %s",
-			a.Severity, strings.Join(Severities(), ", "))}
+			clip(a.Severity, 64), strings.Join(Severities(), ", "))}
 	}
 	return a, nil
 }

@@ -228,6 +228,13 @@ func TestDecodeAlertFields(t *testing.T) {
 	require.Nil(t, a.Value)
 	require.Equal(t, []string{"e", "x"}, a.Correlate)
 
+	// Whitespace around values is no problem.
+	a, e = DecodeAlert([]byte(" { \"resource\" : \"r\" ,\n\"event\":\"e\", \"value\" : 42 , \"timeout\" :\t5 , \"attributes\" : { \"a\" : [ 1 ] } } "), defaults())
+	require.Nil(t, e)
+	require.Equal(t, "42", *a.Value)
+	require.Equal(t, 5, a.Timeout)
+	require.Equal(t, `{"a":[1]}`, string(a.Attributes))
+
 	// The last of duplicate keys wins, as in json.loads.
 	a, e = DecodeAlert([]byte(`{"resource":"r1","event":"e","resource":"r2"}`), defaults())
 	require.Nil(t, e)
@@ -270,6 +277,8 @@ func TestDecodeAlertErrors(t *testing.T) {
 		{"rawData object", `{"resource":"r","event":"e","rawData":{}}`, 400, `rawData must be a string`},
 		{"status number", `{"resource":"r","event":"e","status":1}`, 400, `status must be a string`},
 		{"bad severity", `{"resource":"r","event":"e","severity":"bogus"}`, 500, sev},
+		{"long severity", `{"resource":"r","event":"e","severity":"` + strings.Repeat("é", 40) + `"}`, 500,
+			strings.Replace(sev, "bogus", strings.Repeat("é", 32)+"…", 1)},
 		{"severity case", `{"resource":"r","event":"e","severity":"Major"}`, 500, strings.Replace(sev, "bogus", "Major", 1)},
 		{"list body", `[{"resource":"r","event":"e"}]`, 400, `Failed to decode JSON object: the body must be a JSON object`},
 		{"string body", `"x"`, 400, `Failed to decode JSON object: the body must be a JSON object`},
