@@ -356,10 +356,9 @@ func (sp *space) addUnclean(e *entry) {
 	sp.peak = max(sp.peak, len(sp.unclean))
 }
 
-// setLocked records value (nil: none) under key in sp: the caller checked the key
-// and the limits.
-func (c *Committer) setLocked(sp *space, key string, value []byte) {
-	e := sp.entries[key]
+// setLocked records value (nil: none) under key in sp, whose entry is e (nil when
+// it has none): the caller checked the key and the limits.
+func (c *Committer) setLocked(sp *space, key string, e *entry, value []byte) {
 	switch {
 	case e == nil && value == nil, e != nil && bytes.Equal(e.cur, value):
 		return // unchanged: nothing to write
@@ -424,20 +423,25 @@ type taken struct {
 func (j *job) Prepare(b *store.Batch) {
 	c := j.c
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.queued = false
-	if len(c.todo) == 0 {
-		return
-	}
 	j.taken = make([]taken, 0, len(c.todo))
 	for e := range c.todo {
 		e.busy = true
-		j.taken = append(j.taken, taken{name: e.sp.prefix + e.key, e: e, value: e.cur, change: e.change})
+		j.taken = append(j.taken, taken{e: e, value: e.cur, change: e.change})
 	}
 	if len(c.todo) > smallMap {
 		c.todo = map[*entry]struct{}{} // see fileLocked on big maps
 	} else {
 		clear(c.todo)
+	}
+	c.mu.Unlock()
+
+	// The rest needs no lock, so that the sources' Sets do not wait for it: a busy
+	// entry stays where it is, and its prefix, key and the value taken never change
+	// (a Set replaces cur, it never writes into it).
+	for i := range j.taken {
+		t := &j.taken[i]
+		t.name = t.e.sp.prefix + t.e.key
 	}
 	slices.SortFunc(j.taken, func(a, b taken) int { return strings.Compare(a.name, b.name) })
 	for _, t := range j.taken {
@@ -503,13 +507,12 @@ func (v *view) Set(name string, value []byte) error {
 	if c.closing {
 		return ErrClosed
 	}
-	if value != nil && v.live >= adapters.MaxStateEntries {
-		if e := v.entries[name]; e == nil || e.cur == nil {
-			return fmt.Errorf("source state %q: the source already holds %d names, the limit: %w",
-				name, adapters.MaxStateEntries, adapters.ErrStateLimit)
-		}
+	e := v.entries[name]
+	if value != nil && (e == nil || e.cur == nil) && v.live >= adapters.MaxStateEntries {
+		return fmt.Errorf("source state %q: the source already holds %d names, the limit: %w",
+			name, adapters.MaxStateEntries, adapters.ErrStateLimit)
 	}
-	c.setLocked(&v.space, name, value)
+	c.setLocked(&v.space, name, e, value)
 	return nil
 }
 

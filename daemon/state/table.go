@@ -160,13 +160,12 @@ func (t *table) Set(key string, value []byte) error {
 		return fmt.Errorf("table %s: a value of %d bytes, the limit is %d: %w",
 			t.id.name, len(value), t.limits.MaxValue, adapters.ErrStateLimit)
 	}
-	if value != nil && t.live >= t.limits.MaxEntries {
-		if e := t.entries[key]; e == nil || e.cur == nil {
-			return fmt.Errorf("table %s: it holds %d records, the limit is %d: %w",
-				t.id.name, t.live, t.limits.MaxEntries, adapters.ErrStateLimit)
-		}
+	e := t.entries[key]
+	if value != nil && (e == nil || e.cur == nil) && t.live >= t.limits.MaxEntries {
+		return fmt.Errorf("table %s: it holds %d records, the limit is %d: %w",
+			t.id.name, t.live, t.limits.MaxEntries, adapters.ErrStateLimit)
 	}
-	c.setLocked(&t.space, key, value)
+	c.setLocked(&t.space, key, e, value)
 	return nil
 }
 
