@@ -2,11 +2,13 @@ package alerta
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -34,7 +36,7 @@ const (
 )
 
 // ConvertOptions are the defaults FromEvent fills in; the alerta sink reads them
-// from its convert: section (README.md, "Converted events").
+// from its convert: section (convert.md).
 type ConvertOptions struct {
 	// Environment of every converted alert, and of an Alerta-shaped body that names
 	// none. Empty means "Production" (Alerta's reject plugin allows Production and
@@ -82,7 +84,7 @@ type Converted struct {
 var ErrFederationEvent = errors.New("an event of the Alerta federation (" + AttrOp + ") is not converted")
 
 // FromEvent converts an event that is not the federation's (it has no AttrOp) into
-// what an alerta sink sends, by the mapping in README.md: an ilert event body (from
+// what an alerta sink sends, by the mapping in convert.md: an ilert event body (from
 // the ilert_http source or a route's ilert transform), a JSON object shaped like an
 // Alerta alert, a heartbeat, or any other message. The result depends only on the
 // event and o, so a retried event converts to the same bytes and addresses the
@@ -477,15 +479,21 @@ func convFindKeys(obj map[string]json.RawMessage, cd *convObject) convKeys {
 	}
 	var ks convKeys
 	for _, m := range members {
-		{
-			var s string
-			if convIlertKeyName(m.name) && json.Unmarshal(m.value, &s) == nil && len(s) >= 4 {
-				ks = append(ks, s,
-					base64.StdEncoding.EncodeToString([]byte(s)), base64.RawStdEncoding.EncodeToString([]byte(s)),
-					base64.URLEncoding.EncodeToString([]byte(s)), base64.RawURLEncoding.EncodeToString([]byte(s)))
-			}
+		var s string
+		if convIlertKeyName(m.name) && json.Unmarshal(m.value, &s) == nil && len(s) >= 4 {
+			b := []byte(s)
+			ks = append(ks, s, base64.StdEncoding.EncodeToString(b), base64.RawStdEncoding.EncodeToString(b),
+				base64.URLEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b))
 		}
 	}
+	// Longest first, so a key inside another is not replaced first, and the same
+	// event always gives the same result (obj is a map).
+	slices.SortFunc(ks, func(a, b string) int {
+		if n := cmp.Compare(len(b), len(a)); n != 0 {
+			return n
+		}
+		return strings.Compare(a, b)
+	})
 	return ks
 }
 

@@ -327,3 +327,49 @@ func TestFromAlertaBodyEmptyResource(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, err.Error(), `Missing mandatory value for "resource"`)
 }
+
+// FuzzFromEvent: whatever the payload, FromEvent does not panic, and what it
+// returns is either a skip, a permanent error, or a body the receiving side
+// accepts (DecodeAlert, DecodeAction, DecodeHeartbeat), within a few KiB of bounds.
+func FuzzFromEvent(f *testing.F) {
+	for _, s := range []string{
+		`{"eventType":"ALERT","summary":"s","details":"d","alertKey":"k","priority":"HIGH","customDetails":{"a":1,"b":"x"}}`,
+		`{"eventType":"ACCEPT","alertKey":"k"}`, `{"eventType":"RESOLVE","alertKey":"k"}`,
+		`{"resource":"r","event":"e","severity":"major","attributes":{"x":[1]}}`,
+		`{"severity":"critical"}`, `plain text`, "\xff\xfe", `[1,2]`, ``,
+	} {
+		f.Add(s, "t/x", "key", false)
+	}
+	f.Fuzz(func(t *testing.T, payload, topic, key string, heartbeat bool) {
+		e := &adapters.Event{ID: "f", Kind: adapters.KindAlert, Key: key, Source: "src", Topic: topic, Payload: []byte(payload)}
+		if heartbeat {
+			e.Kind = adapters.KindHeartbeat
+		}
+		c, err := alerta.FromEvent(e, alerta.ConvertOptions{})
+		if err != nil {
+			require.True(t, adapters.IsPermanent(err))
+			return
+		}
+		if c.Skip != "" {
+			return
+		}
+		switch c.Op {
+		case alerta.OpAlert:
+			_, aerr := alerta.DecodeAlert(c.Body, alerta.Defaults{})
+			require.Nil(t, aerr, "%s", c.Body)
+			if !json.Valid([]byte(payload)) || !strings.Contains(payload, `"resource"`) {
+				require.Less(t, len(c.Body), 64<<10, "a converted body stays bounded")
+			}
+		case alerta.OpAction:
+			_, aerr := alerta.DecodeAction(c.Body)
+			require.Nil(t, aerr)
+			_, aerr = alerta.DecodeAlert(c.Resend, alerta.Defaults{})
+			require.Nil(t, aerr)
+		case alerta.OpHeartbeat:
+			_, aerr := alerta.DecodeHeartbeat(c.Body, alerta.Defaults{})
+			require.Nil(t, aerr)
+		default:
+			t.Fatalf("op %q", c.Op)
+		}
+	})
+}

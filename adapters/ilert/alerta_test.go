@@ -290,3 +290,25 @@ func TestAlertaThroughSink(t *testing.T) {
 	require.Empty(t, srv.Requests())
 	require.NotContains(t, logs.String(), key)
 }
+
+// FuzzFromAlerta: whatever the payload and op, the conversion does not panic and
+// gives a skip, an error, or a body the sink's own check accepts, bounded.
+func FuzzFromAlerta(f *testing.F) {
+	for _, s := range []string{alertaBody("major", "x"), `{"action": "ack", "text": "", "timeout": null}`, ``, `[1]`, `{"resource": 1}`} {
+		f.Add("alert", s, alertaBody("minor", "y"), testDedup)
+		f.Add("action", s, "", "")
+	}
+	f.Fuzz(func(t *testing.T, op, payload, resend, dedup string) {
+		e := alertaEvent(op, payload, map[string]string{AlertaAttrResend: resend, AlertaAttrDedup: dedup})
+		body, skip, err := fromAlerta(e)
+		if err != nil || skip != "" {
+			require.Nil(t, body)
+			return
+		}
+		_, err = CheckEvent(body)
+		require.NoError(t, err)
+		if len(payload) < 16000 && len(resend) < 16000 {
+			require.Less(t, len(body), 16000)
+		}
+	})
+}
