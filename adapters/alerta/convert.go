@@ -36,30 +36,50 @@ const (
 )
 
 // ConvertOptions are the defaults FromEvent fills in; the alerta sink reads them
-// from its convert: section (convert.md).
+// from its convert: section (convert.md), so a sink's Config may embed it under
+// `yaml:"convert"`. Now is not configured: the sink sets it from its clock.
 type ConvertOptions struct {
 	// Environment of every converted alert, and of an Alerta-shaped body that names
 	// none. Empty means "Production" (Alerta's reject plugin allows Production and
 	// Development only).
-	Environment string
+	Environment string `yaml:"environment"`
 	// Origin of converted alerts and heartbeats. Empty means "edgerelay/<source>" for
 	// alerts, "<source>" for heartbeats.
-	Origin string
+	Origin string `yaml:"origin"`
 	// Event of an alert converted from an ilert event or a raw message. Empty means
 	// "edgerelay".
-	Event string
+	Event string `yaml:"event"`
 	// Severity of a raw message without a valid severity field, and of an ilert ALERT
 	// without priority. Empty means "warning".
-	Severity string
+	Severity string `yaml:"severity"`
 	// Service of converted alerts (and of an Alerta-shaped body that names none):
 	// Alerta's reject plugin refuses an alert without one. Empty means the event's
 	// source name ("edgerelay" when it has none).
-	Service []string
+	Service []string `yaml:"service"`
 	// Timeout of converted alerts and heartbeats, in seconds. Zero means
 	// DefaultTimeout (86400).
-	Timeout int
+	Timeout int `yaml:"timeout"`
 	// Now is the createTime of an event with no Received time. Zero means time.Now().
-	Now time.Time
+	Now time.Time `yaml:"-"`
+}
+
+// Validate reports every problem of o at once, each naming its key under the
+// sink's convert: section: a severity that is not Alerta's, a negative timeout, an
+// empty service name.
+func (o ConvertOptions) Validate() error {
+	var errs []error
+	if o.Severity != "" {
+		if _, ok := SeverityCode(strings.ToLower(o.Severity)); !ok {
+			errs = append(errs, fmt.Errorf("convert.severity: %q is not one of %s", o.Severity, strings.Join(Severities(), ", ")))
+		}
+	}
+	if o.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("convert.timeout: %d is negative", o.Timeout))
+	}
+	if slices.Contains(o.Service, "") {
+		errs = append(errs, errors.New("convert.service: a service name is empty"))
+	}
+	return errors.Join(errs...)
 }
 
 // Converted is an event converted for an Alerta destination.

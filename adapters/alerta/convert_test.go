@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/alerta"
@@ -372,4 +373,31 @@ func FuzzFromEvent(f *testing.F) {
 			t.Fatalf("op %q", c.Op)
 		}
 	})
+}
+
+func TestConvertOptionsValidate(t *testing.T) {
+	require.NoError(t, alerta.ConvertOptions{}.Validate())
+	require.NoError(t, alerta.ConvertOptions{Severity: "Major", Timeout: 60, Service: []string{"a"}}.Validate())
+	err := alerta.ConvertOptions{Severity: "fatal", Timeout: -1, Service: []string{""}}.Validate()
+	require.Error(t, err)
+	for _, k := range []string{"convert.severity", "convert.timeout", "convert.service"} {
+		require.Contains(t, err.Error(), k)
+	}
+}
+
+// TestConvertOptionsYAML: the convert: section of convert.md decodes strictly into
+// ConvertOptions.
+func TestConvertOptionsYAML(t *testing.T) {
+	var cfg struct {
+		Convert alerta.ConvertOptions `yaml:"convert"`
+	}
+	dec := yaml.NewDecoder(strings.NewReader("convert:\n  environment: Development\n  origin: gw-hall3\n  event: Alarm\n" +
+		"  severity: minor\n  service: [plant]\n  timeout: 600\n"))
+	dec.KnownFields(true)
+	require.NoError(t, dec.Decode(&cfg))
+	require.Equal(t, alerta.ConvertOptions{Environment: "Development", Origin: "gw-hall3", Event: "Alarm", Severity: "minor",
+		Service: []string{"plant"}, Timeout: 600}, cfg.Convert)
+	dec = yaml.NewDecoder(strings.NewReader("convert:\n  now: 2026-01-01T00:00:00Z\n"))
+	dec.KnownFields(true)
+	require.Error(t, dec.Decode(&cfg), "now is not a key")
 }
