@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -203,8 +204,8 @@ func (c *Config) Validate() error {
 	// nor a plausible custom action name ("Alerts", "alert", "all", "ack,close") is
 	// refused, since it is a typo that would silently forward nothing.
 	if u := alerta.Filter(c.Forward).Unknown(); len(u) > 0 {
-		errs = append(errs, fmt.Errorf("forward: %q: not a filter word (*, alerts, actions, delete, heartbeats or an action name such as ack)",
-			strings.Join(u, `", "`)))
+		errs = append(errs, fmt.Errorf("forward: %s: not a filter word (*, alerts, actions, delete, heartbeats or an action name such as ack)",
+			quoteAll(u)))
 	}
 	errs = append(errs, c.checkAuth()...)
 	if c.Timeout < 0 {
@@ -357,6 +358,15 @@ func hawkValue(s string) bool {
 		}
 	}
 	return true
+}
+
+// quoteAll returns the words quoted and joined by ", ".
+func quoteAll(words []string) string {
+	q := make([]string, len(words))
+	for i, w := range words {
+		q[i] = strconv.Quote(w)
+	}
+	return strings.Join(q, ", ")
 }
 
 // pathFor returns the request path of template t for alert id.
