@@ -1,0 +1,289 @@
+package alerta
+
+import (
+	"container/heap"
+	"strings"
+	"time"
+)
+
+// prefixIndex is an ordered set of (key, id) pairs, a treap, so that Resolve finds
+// every alert whose lowercase id or lastReceiveId starts with a prefix in
+// O(log n + matches) instead of scanning the book. A sorted slice would cost a
+// memmove of the whole index per new alert, which at 100k alerts is noticeable on a
+// small gateway.
+type prefixIndex struct {
+	root *treapNode
+	seed uint32 // xorshift state for the priorities; deterministic is fine
+}
+
+type treapNode struct {
+	key, id     string
+	pri         uint32
+	left, right *treapNode
+}
+
+func pairLess(k1, i1, k2, i2 string) bool {
+	if k1 != k2 {
+		return k1 < k2
+	}
+	return i1 < i2
+}
+
+func (p *prefixIndex) nextPri() uint32 {
+	if p.seed == 0 {
+		p.seed = 2463534242
+	}
+	p.seed ^= p.seed << 13
+	p.seed ^= p.seed >> 17
+	p.seed ^= p.seed << 5
+	return p.seed
+}
+
+// insert adds (key, id); adding a pair already present changes nothing.
+func (p *prefixIndex) insert(key, id string) {
+	p.root = p.insertAt(p.root, key, id)
+}
+
+func (p *prefixIndex) insertAt(n *treapNode, key, id string) *treapNode {
+	if n == nil {
+		return &treapNode{key: key, id: id, pri: p.nextPri()}
+	}
+	switch {
+	case pairLess(key, id, n.key, n.id):
+		n.left = p.insertAt(n.left, key, id)
+		if n.left.pri > n.pri {
+			l := n.left
+			n.left, l.right = l.right, n
+			return l
+		}
+	case pairLess(n.key, n.id, key, id):
+		n.right = p.insertAt(n.right, key, id)
+		if n.right.pri > n.pri {
+			r := n.right
+			n.right, r.left = r.left, n
+			return r
+		}
+	}
+	return n
+}
+
+// remove deletes (key, id) when present.
+func (p *prefixIndex) remove(key, id string) {
+	p.root = removeAt(p.root, key, id)
+}
+
+func removeAt(n *treapNode, key, id string) *treapNode {
+	if n == nil {
+		return nil
+	}
+	switch {
+	case pairLess(key, id, n.key, n.id):
+		n.left = removeAt(n.left, key, id)
+	case pairLess(n.key, n.id, key, id):
+		n.right = removeAt(n.right, key, id)
+	default:
+		return mergeTreaps(n.left, n.right)
+	}
+	return n
+}
+
+// mergeTreaps joins two treaps where every pair of l sorts before every pair of r.
+func mergeTreaps(l, r *treapNode) *treapNode {
+	switch {
+	case l == nil:
+		return r
+	case r == nil:
+		return l
+	case l.pri > r.pri:
+		l.right = mergeTreaps(l.right, r)
+		return l
+	default:
+		r.left = mergeTreaps(l, r.left)
+		return r
+	}
+}
+
+// ascendPrefix calls f for every pair whose key starts with prefix, in order, until
+// f returns false. It visits O(log n + matches) nodes.
+func (p *prefixIndex) ascendPrefix(prefix string, f func(key, id string) bool) {
+	var stack []*treapNode
+	n := p.root
+	for {
+		// Descend to the first node not before prefix, remembering the path.
+		for n != nil {
+			if n.key < prefix {
+				n = n.right
+				continue
+			}
+			stack = append(stack, n)
+			n = n.left
+		}
+		if len(stack) == 0 {
+			return
+		}
+		n = stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if !strings.HasPrefix(n.key, prefix) || !f(n.key, n.id) {
+			return
+		}
+		n = n.right
+	}
+}
+
+// ageHeap orders alerts by lastReceiveTime, oldest first, ties by id, so eviction
+// takes the oldest in O(log n). Each node remembers its position for Fix/Remove.
+type ageHeap []*node
+
+func (h ageHeap) Len() int { return len(h) }
+
+func (h ageHeap) Less(i, j int) bool {
+	a, b := h[i].st, h[j].st
+	if !a.LastReceiveTime.Equal(b.LastReceiveTime) {
+		return a.LastReceiveTime.Before(b.LastReceiveTime)
+	}
+	return a.ID < b.ID
+}
+
+func (h ageHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].hi, h[j].hi = i, j
+}
+
+func (h *ageHeap) Push(x any) {
+	n := x.(*node)
+	n.hi = len(*h)
+	*h = append(*h, n)
+}
+
+func (h *ageHeap) Pop() any {
+	old := *h
+	n := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	n.hi = -1
+	return n
+}
+
+// node is one alert's place in the book's indexes.
+type node struct {
+	st     *Stored
+	hi     int      // index in heap
+	closed bool     // which heap: closed/expired or the rest
+	corr   []string // the correlate events indexed for this alert
+}
+
+// dedupIndexKey is Postgres's unique index (environment, resource, event,
+// coalesce(customer, ”)): the duplicate and same-event correlation lookup.
+type dedupIndexKey struct {
+	environment, resource, event, customer string
+}
+
+// corrIndexKey finds alerts of one environment, resource and customer whose
+// correlate list holds an event.
+type corrIndexKey struct {
+	environment, resource, customer, event string
+}
+
+func customerKey(c *string) string {
+	if c == nil {
+		return ""
+	}
+	return *c
+}
+
+// evictable reports whether status s makes an alert the first to go when the book
+// is full: it no longer needs anyone's attention.
+func evictable(s string) bool { return s == statusClosed || s == statusExpired }
+
+// newer reports whether a was received after b (ties: the larger id), the order in
+// which several prefix or correlation matches are decided.
+func newer(a, b *Stored) bool {
+	if !a.LastReceiveTime.Equal(b.LastReceiveTime) {
+		return a.LastReceiveTime.After(b.LastReceiveTime)
+	}
+	return a.ID > b.ID
+}
+
+// index adds st to every index of the book.
+func (b *Book) index(st *Stored) {
+	n := &node{st: st, closed: evictable(st.Status)}
+	b.nodes[st.ID] = n
+	b.byKey[dedupIndexKey{st.Environment, st.Resource, st.Event, customerKey(st.Customer)}] = n
+	for _, ev := range st.Correlate {
+		k := corrIndexKey{st.Environment, st.Resource, customerKey(st.Customer), ev}
+		set := b.byCorr[k]
+		if set == nil {
+			set = make(map[string]*node, 1)
+			b.byCorr[k] = set
+		}
+		if _, dup := set[st.ID]; !dup {
+			set[st.ID] = n
+			n.corr = append(n.corr, ev)
+		}
+	}
+	b.prefix.insert(strings.ToLower(st.ID), st.ID)
+	b.prefix.insert(strings.ToLower(st.LastReceiveID), st.ID)
+	if n.closed {
+		heap.Push(&b.closedAge, n)
+	} else {
+		heap.Push(&b.openAge, n)
+	}
+}
+
+// unindex removes the alert with id from every index and returns what it was.
+func (b *Book) unindex(id string) *Stored {
+	n := b.nodes[id]
+	if n == nil {
+		return nil
+	}
+	st := n.st
+	delete(b.nodes, id)
+	k := dedupIndexKey{st.Environment, st.Resource, st.Event, customerKey(st.Customer)}
+	if b.byKey[k] == n {
+		delete(b.byKey, k)
+	}
+	for _, ev := range n.corr {
+		ck := corrIndexKey{st.Environment, st.Resource, customerKey(st.Customer), ev}
+		if set := b.byCorr[ck]; set != nil {
+			delete(set, id)
+			if len(set) == 0 {
+				delete(b.byCorr, ck)
+			}
+		}
+	}
+	b.prefix.remove(strings.ToLower(st.ID), st.ID)
+	b.prefix.remove(strings.ToLower(st.LastReceiveID), st.ID)
+	if n.closed {
+		heap.Remove(&b.closedAge, n.hi)
+	} else {
+		heap.Remove(&b.openAge, n.hi)
+	}
+	return st
+}
+
+// oldest returns the alert eviction takes next, other than keep: the oldest closed
+// or expired one, else the oldest of any status.
+func (b *Book) oldest(keep string) *Stored {
+	for _, h := range []ageHeap{b.closedAge, b.openAge} {
+		if len(h) == 0 {
+			continue
+		}
+		if h[0].st.ID != keep {
+			return h[0].st
+		}
+		// keep is the root: the next oldest is one of its children.
+		var best *Stored
+		for _, i := range []int{1, 2} {
+			if i < len(h) && (best == nil || newer(best, h[i].st)) {
+				best = h[i].st
+			}
+		}
+		if best != nil {
+			return best
+		}
+	}
+	return nil
+}
+
+// zeroTime is the time of a Stored field never set.
+var zeroTime time.Time
