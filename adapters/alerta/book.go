@@ -50,7 +50,8 @@ const (
 	trendNoChange           = "noChange"
 	defaultMaxAlerts        = 100000 // adapters.MaxTableEntries
 	defaultMaxHeartbeats    = 1000
-	heartbeatMaxLatencyMsec = 2000 // HEARTBEAT_MAX_LATENCY
+	defaultMaxStored        = 64 << 10 // adapters.MaxTableValue
+	heartbeatMaxLatencyMsec = 2000     // HEARTBEAT_MAX_LATENCY
 )
 
 // Stored is one alert as a node keeps it: what Alerta 9.1 keeps in its alerts table,
@@ -113,9 +114,10 @@ type Stored struct {
 // most max alerts and a separate, smaller set of heartbeats. A Book is not safe for
 // concurrent use; callers lock.
 type Book struct {
-	// MaxStored, when positive, is the largest encoding (MarshalBinary without the
-	// Body) a stored alert may grow to: a Receive that would make one larger fails
-	// with 413 and changes nothing. The receiver sets its table's value limit.
+	// MaxStored is the largest encoding (MarshalBinary without the Body) a stored
+	// alert may grow to through merged tags and attributes: a Receive that would
+	// make one larger fails with 413 and changes nothing. NewBook sets 64 KiB (the
+	// largest table value); zero means no limit.
 	MaxStored int
 	// NewID makes heartbeat ids; nil means a random UUID.
 	NewID func() string
@@ -139,12 +141,14 @@ func NewBook(max int) *Book {
 		max = defaultMaxAlerts
 	}
 	return &Book{
-		max:      max,
-		nodes:    make(map[string]*node),
-		byKey:    make(map[dedupIndexKey]*node),
-		byCorr:   make(map[corrIndexKey]map[string]*node),
-		maxBeats: defaultMaxHeartbeats,
-		beats:    make(map[beatKey]*StoredBeat),
+		MaxStored: defaultMaxStored,
+		max:       max,
+		prefix:    prefixIndex{seed: randomSeed()},
+		nodes:     make(map[string]*node),
+		byKey:     make(map[dedupIndexKey]*node),
+		byCorr:    make(map[corrIndexKey]map[string]*node),
+		maxBeats:  defaultMaxHeartbeats,
+		beats:     make(map[beatKey]*StoredBeat),
 	}
 }
 
@@ -304,6 +308,12 @@ func (b *Book) Receive(a *Alert, now time.Time) (st *Stored, kind string, evicte
 	if a.ID == "" {
 		return nil, "", nil, &Error{Code: 500, Message: "alert has no id"}
 	}
+	if a.Customer != nil && *a.Customer == "" {
+		return nil, "", nil, &Error{Code: 400, Message: "customer must not be an empty string"}
+	}
+	if a.Timeout < 0 {
+		return nil, "", nil, &Error{Code: 400, Message: fmt.Sprintf("Invalid negative 'timeout' value (%d)", a.Timeout)}
+	}
 	sev := severityOr(a.Severity)
 	if _, ok := bookSeverityCode(sev); !ok {
 		return nil, "", nil, &Error{Code: 500, Message: fmt.Sprintf("Severity (%s) is not one of %s", sev, bookSeverityList())}
@@ -431,18 +441,19 @@ func (b *Book) Receive(a *Alert, now time.Time) (st *Stored, kind string, evicte
 }
 
 // Act applies an operator action to the alert id resolves to (as Resolve), as
-// Alerta's from_action does with the ALERTA alarm model (§5.2): 404 "not found" for
-// an unknown id, 409 for an action invalid in the current status, and for a custom
-// action no change of status or severity. The action's timeout is Alerta's history
+// Alerta's from_action does with the ALERTA alarm model (§5.2): 400 for no action
+// (checked first, as Alerta), 404 "not found" for an unknown id, 409 for an action
+// invalid in the current status, and for a custom action no change of status or
+// severity. The action's timeout is Alerta's history
 // entry's (ack and shelve timeouts of its housekeeping), not the alert's: it is not
 // kept.
 func (b *Book) Act(id string, a *Action, now time.Time) (*Stored, *Error) {
+	if a == nil || a.Action == "" {
+		return nil, &Error{Code: 400, Message: "must supply 'action' as json data"}
+	}
 	cur, ok := b.Resolve(id)
 	if !ok {
 		return nil, &Error{Code: 404, Message: "not found"}
-	}
-	if a == nil || a.Action == "" {
-		return nil, &Error{Code: 400, Message: "must supply 'action' as json data"}
 	}
 	prev := cur.PreviousStatus
 	switch a.Action {

@@ -3,8 +3,11 @@ package alerta
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -146,4 +149,142 @@ func (hb *StoredBeat) Output(baseURL string, now time.Time) []byte {
 	o.raw("timeout", []byte(strconv.Itoa(hb.Timeout)))
 	o.str("type", hb.Type)
 	return o.bytes()
+}
+
+// Heartbeat finds a heartbeat by id or id prefix (Alerta's id=x OR id LIKE 'x%').
+func (b *Book) Heartbeat(idOrPrefix string) (*StoredBeat, bool) {
+	if idOrPrefix == "" {
+		return nil, false
+	}
+	var best *StoredBeat
+	for _, hb := range b.beats {
+		if hb.ID == idOrPrefix {
+			return hb, true
+		}
+		if strings.HasPrefix(hb.ID, idOrPrefix) && (best == nil || hb.ReceiveTime.After(best.ReceiveTime)) {
+			best = hb
+		}
+	}
+	return best, best != nil
+}
+
+// DeleteHeartbeat removes the heartbeat id resolves to (as Heartbeat).
+func (b *Book) DeleteHeartbeat(idOrPrefix string) (*StoredBeat, bool) {
+	hb, ok := b.Heartbeat(idOrPrefix)
+	if ok {
+		delete(b.beats, beatKey{hb.Origin, customerKey(hb.Customer)})
+	}
+	return hb, ok
+}
+
+// QueryHeartbeats answers GET /heartbeats (§5.3): filters status (ok, slow,
+// expired; repeated for any), origin, customer, type and id (each = or repeated for
+// any), tag (overlap); page and page-size as Query. As Alerta, total, pages and
+// more count every heartbeat the other filters pass, before the status filter.
+// Other Alerta fields are accepted and ignored; an unknown one is 400. The newest
+// received come first.
+func (b *Book) QueryHeartbeats(q url.Values, baseURL string, now time.Time) ([]byte, *Error) {
+	var keep []func(*StoredBeat) bool
+	for p, vals := range q {
+		if len(vals) == 0 {
+			continue
+		}
+		set := make(map[string]bool, len(vals))
+		for _, v := range vals {
+			set[v] = true
+		}
+		switch p {
+		case "origin":
+			keep = append(keep, func(hb *StoredBeat) bool { return set[hb.Origin] })
+		case "type":
+			keep = append(keep, func(hb *StoredBeat) bool { return set[hb.Type] })
+		case "id":
+			keep = append(keep, func(hb *StoredBeat) bool { return set[hb.ID] })
+		case "customer":
+			keep = append(keep, func(hb *StoredBeat) bool { return hb.Customer != nil && set[*hb.Customer] })
+		case "tag":
+			keep = append(keep, func(hb *StoredBeat) bool {
+				for _, t := range hb.Tags {
+					if set[t] {
+						return true
+					}
+				}
+				return false
+			})
+		case "status", "page", "page-size", "limit", "sort-by", "_", "callback", "token", "api-key",
+			"attributes", "createTime", "timeout", "receiveTime", "latency", "since":
+		default:
+			if !strings.HasPrefix(p, "attributes.") {
+				return nil, &Error{Code: 400, Message: "Invalid filter parameter: " + p}
+			}
+		}
+	}
+	var hits []*StoredBeat
+	for _, hb := range b.beats {
+		ok := true
+		for _, f := range keep {
+			ok = ok && f(hb)
+		}
+		if ok {
+			hits = append(hits, hb)
+		}
+	}
+	total := len(hits)
+	page := queryInt(q.Get("page"), 1)
+	size := queryInt(q.Get("page-size"), queryInt(q.Get("limit"), 0))
+	if size <= 0 {
+		size = DefaultPageSize
+	}
+	size = min(size, MaxPageSize)
+	pages := 0
+	if total > 0 {
+		pages = (total-1)/size + 1
+	}
+	if (total > 0 && page > pages) || page < 1 {
+		return nil, &Error{Code: 416, Message: fmt.Sprintf("page out of range: 1-%d", pages)}
+	}
+	if st := q["status"]; len(st) > 0 {
+		want := make(map[string]bool, len(st))
+		for _, s := range st {
+			want[s] = true
+		}
+		kept := hits[:0]
+		for _, hb := range hits {
+			if want[hb.Status(now)] {
+				kept = append(kept, hb)
+			}
+		}
+		hits = kept
+	}
+	sort.Slice(hits, func(i, j int) bool {
+		if !hits[i].ReceiveTime.Equal(hits[j].ReceiveTime) {
+			return hits[i].ReceiveTime.After(hits[j].ReceiveTime)
+		}
+		return hits[i].ID < hits[j].ID
+	})
+	lo := min((page-1)*size, len(hits))
+	hi := min(lo+size, len(hits))
+	var list []byte
+	list = append(list, '[')
+	for i, hb := range hits[lo:hi] {
+		if i > 0 {
+			list = append(list, ',')
+		}
+		list = append(list, hb.Output(baseURL, now)...)
+	}
+	list = append(list, ']')
+	o := newObject(8)
+	o.raw("heartbeats", list)
+	o.raw("more", []byte(strconv.FormatBool(page < pages)))
+	o.raw("page", []byte(strconv.Itoa(page)))
+	o.raw("pageSize", []byte(strconv.Itoa(size)))
+	o.raw("pages", []byte(strconv.Itoa(pages)))
+	o.str("status", "ok")
+	if hi > lo {
+		o.raw("total", []byte(strconv.Itoa(total)))
+	} else {
+		o.str("message", "not found")
+		o.raw("total", []byte("0"))
+	}
+	return o.bytes(), nil
 }

@@ -107,7 +107,11 @@ func (s *Stored) appendBinary(b []byte, body, raw bool) []byte {
 			b = appendString(b, v)
 		}
 	}
-	b = appendString(b, string(s.Attributes))
+	if len(s.Attributes) == 0 {
+		b = appendString(b, "{}")
+	} else {
+		b = appendString(b, string(s.Attributes))
+	}
 	if flags&flagBody != 0 {
 		b = appendString(b, string(s.Body))
 	}

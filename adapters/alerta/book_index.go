@@ -2,8 +2,9 @@ package alerta
 
 import (
 	"container/heap"
+	"crypto/rand"
+	"encoding/binary"
 	"strings"
-	"time"
 )
 
 // prefixIndex is an ordered set of (key, id) pairs, a treap, so that Resolve finds
@@ -13,7 +14,15 @@ import (
 // small gateway.
 type prefixIndex struct {
 	root *treapNode
-	seed uint32 // xorshift state for the priorities; deterministic is fine
+	seed uint32 // xorshift state for the priorities, seeded at random
+}
+
+// randomSeed seeds a book's treap priorities, so that a sender choosing ids cannot
+// predict them and build a degenerate tree.
+func randomSeed() uint32 {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return binary.LittleEndian.Uint32(b[:]) | 1
 }
 
 type treapNode struct {
@@ -284,6 +293,3 @@ func (b *Book) oldest(keep string) *Stored {
 	}
 	return nil
 }
-
-// zeroTime is the time of a Stored field never set.
-var zeroTime time.Time

@@ -423,10 +423,7 @@ func (b *Book) Query(q url.Values, baseURL string, now time.Time) ([]byte, *Erro
 		pages = (total-1)/size + 1
 	}
 	if (total > 0 && page > pages) || page < 1 {
-		if total == 0 {
-			pages = 0
-		}
-		return nil, &Error{Code: 416, Message: fmt.Sprintf("page out of range: 1-%d", max(pages, 0))}
+		return nil, &Error{Code: 416, Message: fmt.Sprintf("page out of range: 1-%d", pages)}
 	}
 
 	sort.Slice(hits, func(i, j int) bool {

@@ -728,3 +728,108 @@ func TestObjectMembers(t *testing.T) {
 	}
 	require.Equal(t, `{"a":3,"b":{"c":2},"d":"x"}`, string(mergeObjects([]byte(`{"a":1,"b":{"c":2}}`), []byte(`{"a":3,"d":"x"}`))))
 }
+
+// TestIncomingAlertTransitions covers §5.2's last row and the ALERTA rules an
+// incoming alert (no action) meets in every state.
+func TestIncomingAlertTransitions(t *testing.T) {
+	for _, tc := range []struct {
+		from     []string
+		severity string
+		want     string
+	}{
+		{nil, "normal", "closed"},
+		{[]string{"ack"}, "normal", "closed"},
+		{[]string{"shelve"}, "ok", "closed"},
+		{[]string{"expired"}, "cleared", "closed"},
+		{[]string{"expired"}, "major", "open"}, // EXP-1, a duplicate re-opens
+		{[]string{"expired"}, "minor", "open"},
+		{[]string{"close"}, "major", "open"}, // CLS-3
+		{[]string{"close"}, "normal", "closed"},
+		{[]string{"ack"}, "major", "ack"},
+		{[]string{"shelve"}, "critical", "shelved"},
+	} {
+		name := strings.Join(append(append([]string{"open"}, tc.from...), tc.severity), "→")
+		t.Run(name, func(t *testing.T) {
+			b, cur := actTo(t, tc.from...)
+			st, _ := mustReceive(t, b, testAlert("in-1", "web01", "HttpError", tc.severity), t0.Add(time.Hour))
+			require.Equal(t, cur.ID, st.ID)
+			require.Equal(t, tc.want, st.Status)
+		})
+	}
+}
+
+func TestActBadInput(t *testing.T) {
+	b := NewBook(10)
+	_, err := b.Act("nope", &Action{}, t0)
+	require.Equal(t, &Error{Code: 400, Message: "must supply 'action' as json data"}, err, "400 comes before the lookup")
+	_, err = b.Act("nope", nil, t0)
+	require.Equal(t, 400, err.Code)
+
+	a := testAlert("e1", "web01", "E", "major")
+	a.Customer = strp("")
+	_, _, _, rerr := b.Receive(a, t0)
+	require.Equal(t, 400, rerr.Code)
+	a = testAlert("e1", "web01", "E", "major")
+	a.Timeout = -1
+	_, _, _, rerr = b.Receive(a, t0)
+	require.Equal(t, 400, rerr.Code)
+	require.Equal(t, 0, b.Len())
+}
+
+func TestQueryHeartbeats(t *testing.T) {
+	b := NewBook(10)
+	b.NewID = func() string { return fmt.Sprintf("hb-%d", len(b.beats)) }
+	b.Beat(&Heartbeat{Origin: "gw/1", Timeout: 60, CreateTime: t0, Attributes: []byte("{}")}, t0)
+	b.Beat(&Heartbeat{Origin: "gw/2", Timeout: 600, CreateTime: t0, Tags: []string{"x"}}, t0.Add(3*time.Second)) // slow
+	now := t0.Add(2 * time.Minute)                                                                              // gw/1 expired
+
+	type answer struct {
+		Heartbeats []map[string]any `json:"heartbeats"`
+		Total      int              `json:"total"`
+		Pages      int              `json:"pages"`
+		Message    string           `json:"message"`
+	}
+	for _, tc := range []struct {
+		query   string
+		origins []string
+		code    int
+	}{
+		{"", []string{"gw/2", "gw/1"}, 0},
+		{"status=expired", []string{"gw/1"}, 0},
+		{"status=slow&status=ok", []string{"gw/2"}, 0},
+		{"origin=gw/1", []string{"gw/1"}, 0},
+		{"tag=x", []string{"gw/2"}, 0},
+		{"status=ok", nil, 0},
+		{"bogus=1", nil, 400},
+		{"page=2", nil, 416},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			q, _ := url.ParseQuery(tc.query)
+			body, err := b.QueryHeartbeats(q, "http://gw", now)
+			if tc.code != 0 {
+				require.NotNil(t, err)
+				require.Equal(t, tc.code, err.Code)
+				return
+			}
+			require.Nil(t, err)
+			var a answer
+			require.NoError(t, json.Unmarshal(body, &a))
+			var got []string
+			for _, h := range a.Heartbeats {
+				got = append(got, h["origin"].(string))
+			}
+			require.Equal(t, tc.origins, got)
+			if len(got) == 0 {
+				require.Equal(t, "not found", a.Message)
+			}
+		})
+	}
+	hb, ok := b.Heartbeat("hb-")
+	require.True(t, ok)
+	require.Equal(t, "gw/2", hb.Origin, "of several prefix matches the newest")
+	_, ok = b.DeleteHeartbeat(hb.ID)
+	require.True(t, ok)
+	require.Len(t, b.Heartbeats(), 1)
+	_, ok = b.Heartbeat("")
+	require.False(t, ok)
+}
