@@ -315,8 +315,8 @@ func (b *Book) Receive(a *Alert, now time.Time) (st *Stored, kind string, evicte
 		return nil, "", nil, &Error{Code: 400, Message: fmt.Sprintf("Invalid negative 'timeout' value (%d)", a.Timeout)}
 	}
 	sev := severityOr(a.Severity)
-	if _, ok := bookSeverityCode(sev); !ok {
-		return nil, "", nil, &Error{Code: 500, Message: fmt.Sprintf("Severity (%s) is not one of %s", sev, bookSeverityList())}
+	if _, ok := SeverityCode(sev); !ok {
+		return nil, "", nil, &Error{Code: 500, Message: fmt.Sprintf("Severity (%s) is not one of %s", sev, strings.Join(Severities(), ", "))}
 	}
 	attrs := a.Attributes
 	if len(bytes.TrimSpace(attrs)) == 0 {
@@ -425,7 +425,7 @@ func (b *Book) Receive(a *Alert, now time.Time) (st *Stored, kind string, evicte
 			RawData:          cloneStringPtr(a.RawData),
 		}
 	}
-	st.Body = bookEncodeBody(a)
+	st.Body = a.Encode()
 	if b.MaxStored > 0 {
 		if size := st.sizeWithoutBody(); size > b.MaxStored {
 			return nil, "", nil, &Error{Code: 413, Message: fmt.Sprintf("alert would be %d bytes stored, over the limit of %d", size, b.MaxStored)}
@@ -497,8 +497,8 @@ func builtinAction(a string) bool {
 
 // trend is the ALERTA model's trend indication from severity previous to current.
 func trend(previous, current string) string {
-	p, ok1 := bookSeverityCode(previous)
-	c, ok2 := bookSeverityCode(current)
+	p, ok1 := SeverityCode(previous)
+	c, ok2 := SeverityCode(current)
 	switch {
 	case !ok1 || !ok2 || p == c:
 		return trendNoChange
@@ -533,9 +533,9 @@ func transition(state, prevStatus, set, sev, prevSev, action string) (string, st
 	if prevSev == "" {
 		prevSev = severityPrevious
 	}
-	code, ok := bookSeverityCode(sev)
+	code, ok := SeverityCode(sev)
 	if !ok {
-		return "", "", &Error{Code: 400, Message: fmt.Sprintf("Severity (%s) is not one of %s", sev, bookSeverityList())}
+		return "", "", &Error{Code: 400, Message: fmt.Sprintf("Severity (%s) is not one of %s", sev, strings.Join(Severities(), ", "))}
 	}
 	normal := code == normalLevel
 
@@ -694,15 +694,15 @@ func unionStrings(old, add []string) []string {
 	return out
 }
 
-// member is one key and raw value of a JSON object.
-type member struct {
+// objMember is one key and raw value of a JSON object.
+type objMember struct {
 	key string
 	raw json.RawMessage
 }
 
 // objectMembers splits a JSON object into its members, in order; a key given twice
 // keeps its first place and its last value, as Python's json.loads.
-func objectMembers(raw []byte) ([]member, error) {
+func objectMembers(raw []byte) ([]objMember, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	tok, err := dec.Token()
 	if err != nil {
@@ -711,7 +711,7 @@ func objectMembers(raw []byte) ([]member, error) {
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
 		return nil, fmt.Errorf("not a JSON object")
 	}
-	var out []member
+	var out []objMember
 	at := map[string]int{}
 	for dec.More() {
 		tok, err := dec.Token()
@@ -731,7 +731,7 @@ func objectMembers(raw []byte) ([]member, error) {
 			continue
 		}
 		at[key] = len(out)
-		out = append(out, member{key, v})
+		out = append(out, objMember{key, v})
 	}
 	if _, err := dec.Token(); err != nil {
 		return nil, err
@@ -765,8 +765,7 @@ func mergeObjects(old, add []byte) []byte {
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		k, _ := json.Marshal(m.key)
-		buf.Write(k)
+		buf.Write(appendPyString(nil, m.key))
 		buf.WriteByte(':')
 		var c bytes.Buffer
 		if json.Compact(&c, m.raw) == nil {

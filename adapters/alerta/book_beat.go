@@ -1,8 +1,6 @@
 package alerta
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/url"
 	"sort"
@@ -90,26 +88,7 @@ func (b *Book) newID() string {
 	if b.NewID != nil {
 		return b.NewID()
 	}
-	return newUUID()
-}
-
-// newUUID is a random (version 4) UUID, Alerta's default id.
-func newUUID() string {
-	var u [16]byte
-	_, _ = rand.Read(u[:])
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	var s [36]byte
-	hex.Encode(s[0:8], u[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], u[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], u[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], u[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], u[10:])
-	return string(s[:])
+	return NewUUID()
 }
 
 // Latency is the heartbeat's latency in milliseconds, receive time less create
@@ -133,7 +112,7 @@ func (hb *StoredBeat) Status(now time.Time) string {
 // Output renders the heartbeat object of §5.3 at now: keys sorted, compact,
 // href baseURL + "/heartbeat/" + id, latency in ms, since in whole seconds.
 func (hb *StoredBeat) Output(baseURL string, now time.Time) []byte {
-	o := newObject(14)
+	o := newSortedObject(14)
 	o.raw("attributes", canonicalJSON(hb.Attributes))
 	o.raw("createTime", jsonTime(hb.CreateTime))
 	o.raw("customer", jsonStringPtr(hb.Customer))
@@ -273,7 +252,7 @@ func (b *Book) QueryHeartbeats(q url.Values, baseURL string, now time.Time) ([]b
 		list = append(list, hb.Output(baseURL, now)...)
 	}
 	list = append(list, ']')
-	o := newObject(8)
+	o := newSortedObject(8)
 	o.raw("heartbeats", list)
 	o.raw("more", []byte(strconv.FormatBool(page < pages)))
 	o.raw("page", []byte(strconv.Itoa(page)))

@@ -12,7 +12,7 @@ func fullBook(b *testing.B, n int) (*Book, []string) {
 	book := NewBook(n)
 	ids := make([]string, n)
 	for i := range ids {
-		ids[i] = newUUID()
+		ids[i] = NewUUID()
 		a := testAlert(ids[i], fmt.Sprintf("res%d", i), "E", "major")
 		if _, _, _, err := book.Receive(a, t0.Add(time.Duration(i)*time.Millisecond)); err != nil {
 			b.Fatal(err)

@@ -191,7 +191,7 @@ func (s *Stored) UnmarshalBinary(data []byte) error {
 	case n.Resource == "" || n.Event == "":
 		return errors.New("stored alert: no resource or event")
 	}
-	if _, ok := bookSeverityCode(n.Severity); !ok {
+	if _, ok := SeverityCode(n.Severity); !ok {
 		return fmt.Errorf("stored alert: unknown severity %q", truncate(n.Severity, 32))
 	}
 	if _, err := objectMembers(n.Attributes); err != nil {

@@ -19,7 +19,7 @@ func (s *Stored) Output(baseURL string) []byte {
 
 // output renders the object; GET /alerts leaves rawData null unless asked.
 func (s *Stored) output(baseURL string, rawData bool) []byte {
-	o := newObject(29)
+	o := newSortedObject(29)
 	o.raw("attributes", canonicalJSON(s.Attributes))
 	o.raw("correlate", jsonStrings(s.Correlate))
 	o.raw("createTime", jsonTime(s.CreateTime))
@@ -58,15 +58,15 @@ func (s *Stored) output(baseURL string, rawData bool) []byte {
 
 // object builds a JSON object whose keys are sorted when rendered, as Flask's
 // sort_keys does.
-type object struct{ members []member }
+type sortedObject struct{ members []objMember }
 
-func newObject(n int) *object { return &object{members: make([]member, 0, n)} }
+func newSortedObject(n int) *sortedObject { return &sortedObject{members: make([]objMember, 0, n)} }
 
-func (o *object) raw(key string, v []byte) { o.members = append(o.members, member{key, v}) }
+func (o *sortedObject) raw(key string, v []byte) { o.members = append(o.members, objMember{key, v}) }
 
-func (o *object) str(key, v string) { o.raw(key, jsonString(v)) }
+func (o *sortedObject) str(key, v string) { o.raw(key, jsonString(v)) }
 
-func (o *object) bytes() []byte {
+func (o *sortedObject) bytes() []byte {
 	sort.SliceStable(o.members, func(i, j int) bool { return o.members[i].key < o.members[j].key })
 	var b []byte
 	b = append(b, '{')
@@ -74,55 +74,14 @@ func (o *object) bytes() []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, m.key)
+		b = appendPyString(b, m.key)
 		b = append(b, ':')
 		b = append(b, m.raw...)
 	}
 	return append(b, '}')
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as Python's json.dumps with ensure_ascii writes it:
-// only printable ASCII stays as it is, '"' and '\\' and the usual control
-// characters get their short escapes, everything else \uXXXX (UTF-16 surrogate
-// pairs beyond the BMP). Invalid UTF-8 becomes U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	for _, r := range s {
-		switch {
-		case r == '"':
-			b = append(b, '\\', '"')
-		case r == '\\':
-			b = append(b, '\\', '\\')
-		case r >= 0x20 && r < 0x7f:
-			b = append(b, byte(r))
-		case r == '\n':
-			b = append(b, '\\', 'n')
-		case r == '\r':
-			b = append(b, '\\', 'r')
-		case r == '\t':
-			b = append(b, '\\', 't')
-		case r == '\b':
-			b = append(b, '\\', 'b')
-		case r == '\f':
-			b = append(b, '\\', 'f')
-		case r > 0xffff:
-			r -= 0x10000
-			b = appendU(b, 0xd800+(r>>10))
-			b = appendU(b, 0xdc00+(r&0x3ff))
-		default:
-			b = appendU(b, r)
-		}
-	}
-	return append(b, '"')
-}
-
-func appendU(b []byte, r rune) []byte {
-	return append(b, '\\', 'u', hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
-}
-
-func jsonString(s string) []byte { return appendJSONString(nil, s) }
+func jsonString(s string) []byte { return appendPyString(nil, s) }
 
 func jsonStringPtr(p *string) []byte {
 	if p == nil {
@@ -144,7 +103,7 @@ func jsonStrings(l []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, v)
+		b = appendPyString(b, v)
 	}
 	return append(b, ']')
 }
@@ -178,7 +137,7 @@ func appendCanonical(b []byte, v any) []byte {
 	case json.Number:
 		return append(b, v...)
 	case string:
-		return appendJSONString(b, v)
+		return appendPyString(b, v)
 	case []any:
 		b = append(b, '[')
 		for i, e := range v {
@@ -199,7 +158,7 @@ func appendCanonical(b []byte, v any) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, k)
+			b = appendPyString(b, k)
 			b = append(b, ':')
 			b = appendCanonical(b, v[k])
 		}

@@ -223,8 +223,8 @@ func compareStored(a, b *Stored, k sortKey) int {
 	}
 	switch k.field {
 	case "severity":
-		ac, _ := bookSeverityCode(a.Severity)
-		bc, _ := bookSeverityCode(b.Severity)
+		ac, _ := SeverityCode(a.Severity)
+		bc, _ := SeverityCode(b.Severity)
 		return ac - bc
 	case "status":
 		return strings.Compare(statusRank(a.Status), statusRank(b.Status))
@@ -322,11 +322,11 @@ func (b *Book) Query(q url.Values, baseURL string, now time.Time) ([]byte, *Erro
 	}
 	var filters []filter
 	// Alerta's from-date and to-date ignore a value that does not parse.
-	if t, err := bookParseTime(q.Get("from-date")); err == nil {
+	if t, err := ParseTime(q.Get("from-date")); err == nil {
 		filters = append(filters, func(s *Stored) bool { return s.LastReceiveTime.After(t) })
 	}
 	to := now
-	if t, err := bookParseTime(q.Get("to-date")); err == nil {
+	if t, err := ParseTime(q.Get("to-date")); err == nil {
 		to = t
 	}
 	filters = append(filters, func(s *Stored) bool { return !s.LastReceiveTime.After(to) })
@@ -439,7 +439,7 @@ func (b *Book) Query(q url.Values, baseURL string, now time.Time) ([]byte, *Erro
 	pageHits := hits[lo:hi]
 
 	showRaw := pyBool(q.Get("show-raw-data"))
-	o := newObject(12)
+	o := newSortedObject(12)
 	var alerts bytes.Buffer
 	alerts.WriteByte('[')
 	var last time.Time
@@ -488,7 +488,7 @@ func queryInt(s string, def int) int {
 }
 
 func countsJSON(m map[string]int) []byte {
-	o := newObject(len(m))
+	o := newSortedObject(len(m))
 	for k, v := range m {
 		o.raw(k, []byte(strconv.Itoa(v)))
 	}

@@ -781,7 +781,7 @@ func TestQueryHeartbeats(t *testing.T) {
 	b.NewID = func() string { return fmt.Sprintf("hb-%d", len(b.beats)) }
 	b.Beat(&Heartbeat{Origin: "gw/1", Timeout: 60, CreateTime: t0, Attributes: []byte("{}")}, t0)
 	b.Beat(&Heartbeat{Origin: "gw/2", Timeout: 600, CreateTime: t0, Tags: []string{"x"}}, t0.Add(3*time.Second)) // slow
-	now := t0.Add(2 * time.Minute)                                                                              // gw/1 expired
+	now := t0.Add(2 * time.Minute)                                                                               // gw/1 expired
 
 	type answer struct {
 		Heartbeats []map[string]any `json:"heartbeats"`
@@ -832,4 +832,34 @@ func TestQueryHeartbeats(t *testing.T) {
 	require.Len(t, b.Heartbeats(), 1)
 	_, ok = b.Heartbeat("")
 	require.False(t, ok)
+}
+
+// TestDecodedForward files the §2.1 body a forwarder sends and keeps it as the
+// alert's Body, byte for byte.
+func TestDecodedForward(t *testing.T) {
+	body := []byte(`{"id": "2f445c96-32f9-43b1-b090-27a77f47b1b1", "resource": "web01", "event": "HttpError", ` +
+		`"environment": "Production", "severity": "major", "correlate": ["HttpError", "HttpOK"], ` +
+		`"service": ["Web"], "group": "Web", "value": "500", "text": "Site down", "tags": ["dc1"], ` +
+		`"attributes": {"ip": "127.0.0.1", "region": "EU"}, "origin": "probe/1", "type": "exceptionAlert", ` +
+		`"createTime": "2026-11-21T23:40:08.087Z", "timeout": 3600, "rawData": null, "customer": null}`)
+	a, derr := DecodeAlert(body, Defaults{Now: t0})
+	require.Nil(t, derr)
+	b := NewBook(10)
+	st, kind := mustReceive(t, b, a, t0.Add(time.Second))
+	require.Equal(t, KindNew, kind)
+	require.Equal(t, string(body), string(st.Body))
+	require.Equal(t, "2f445c96-32f9-43b1-b090-27a77f47b1b1", st.ID)
+	require.Equal(t, 3600, st.Timeout)
+	require.Equal(t, "Web", st.Group)
+
+	// A later duplicate with the sender's lastReceiveId: Body is the new instance's.
+	body2 := strings.Replace(string(body), "2f445c96-32f9-43b1-b090-27a77f47b1b1", "0b0b0b0b-32f9-43b1-b090-27a77f47b1b1", 1)
+	a2, derr := DecodeAlert([]byte(body2), Defaults{Now: t0})
+	require.Nil(t, derr)
+	st, kind = mustReceive(t, b, a2, t0.Add(2*time.Second))
+	require.Equal(t, KindDuplicate, kind)
+	require.Equal(t, body2, string(st.Body))
+	py, err := PyJSON(st.Output("http://gw"))
+	require.NoError(t, err)
+	require.Contains(t, string(py), `"lastReceiveId": "0b0b0b0b-32f9-43b1-b090-27a77f47b1b1"`)
 }
