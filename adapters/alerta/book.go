@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/edgerelay/edgerelay/adapters"
 )
 
 // Statuses of the ALERTA alarm model (§5.2).
@@ -48,10 +50,10 @@ const (
 	trendMoreSevere         = "moreSevere"
 	trendLessSevere         = "lessSevere"
 	trendNoChange           = "noChange"
-	defaultMaxAlerts        = 100000 // adapters.MaxTableEntries
+	defaultMaxAlerts        = adapters.MaxTableEntries
 	defaultMaxHeartbeats    = 1000
-	defaultMaxStored        = 64 << 10 // adapters.MaxTableValue
-	heartbeatMaxLatencyMsec = 2000     // HEARTBEAT_MAX_LATENCY
+	defaultMaxStored        = adapters.MaxTableValue
+	heartbeatMaxLatencyMsec = 2000 // HEARTBEAT_MAX_LATENCY
 )
 
 // Stored is one alert as a node keeps it: what Alerta 9.1 keeps in its alerts table,
@@ -135,7 +137,7 @@ type Book struct {
 }
 
 // NewBook returns an empty book holding at most max alerts; max ≤ 0 means
-// MaxTableEntries.
+// adapters.MaxTableEntries.
 func NewBook(max int) *Book {
 	if max <= 0 {
 		max = defaultMaxAlerts
