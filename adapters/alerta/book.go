@@ -194,16 +194,16 @@ func (b *Book) Load(st *Stored) (evicted []string) {
 		b.unindex(n.st.ID)
 		evicted = append(evicted, n.st.ID)
 	}
-	evicted = append(evicted, b.makeRoom(st.ID)...)
+	evicted = append(evicted, b.makeRoom(st.ID, time.Time{})...)
 	b.index(st)
 	return evicted
 }
 
 // makeRoom evicts alerts until one more fits, never keep.
-func (b *Book) makeRoom(keep string) []string {
+func (b *Book) makeRoom(keep string, now time.Time) []string {
 	var evicted []string
 	for len(b.nodes) >= b.max {
-		old := b.oldest(keep)
+		old := b.oldest(keep, now)
 		if old == nil {
 			break
 		}
@@ -295,9 +295,9 @@ func statusOr(s string) string {
 // alert in place; a correlated one (same environment and resource, and the same
 // event with another severity or an event in the stored correlate list) takes the
 // new event and severity; anything else is created with a.ID. The status follows
-// the ALERTA alarm model. A new alert beyond the book's size evicts the oldest
-// closed or expired alert by lastReceiveTime, or failing that the oldest of any
-// status; evicted lists their ids. Errors are Alerta's: 400 for a missing resource
+// the ALERTA alarm model. A new alert beyond the book's size evicts the oldest by
+// lastReceiveTime of the closed, expired or timed-out alerts, or failing that the
+// oldest of any status; evicted lists their ids. Errors are Alerta's: 400 for a missing resource
 // or event, 500 for an unknown severity and for a new alert reusing a stored id.
 // On error the book is unchanged.
 func (b *Book) Receive(a *Alert, now time.Time) (st *Stored, kind string, evicted []string, err *Error) {
@@ -318,7 +318,7 @@ func (b *Book) Receive(a *Alert, now time.Time) (st *Stored, kind string, evicte
 	}
 	sev := severityOr(a.Severity)
 	if _, ok := SeverityCode(sev); !ok {
-		return nil, "", nil, &Error{Code: 500, Message: fmt.Sprintf("Severity (%s) is not one of %s", sev, strings.Join(Severities(), ", "))}
+		return nil, "", nil, &Error{Code: 500, Message: fmt.Sprintf("Severity (%s) is not one of %s", clip(sev, 64), strings.Join(Severities(), ", "))}
 	}
 	attrs := a.Attributes
 	if len(bytes.TrimSpace(attrs)) == 0 {
@@ -436,7 +436,7 @@ func (b *Book) Receive(a *Alert, now time.Time) (st *Stored, kind string, evicte
 	if cur != nil {
 		b.unindex(cur.ID)
 	} else {
-		evicted = b.makeRoom("")
+		evicted = b.makeRoom("", now)
 	}
 	b.index(st)
 	return st, kind, evicted, nil
@@ -537,7 +537,7 @@ func transition(state, prevStatus, set, sev, prevSev, action string) (string, st
 	}
 	code, ok := SeverityCode(sev)
 	if !ok {
-		return "", "", &Error{Code: 400, Message: fmt.Sprintf("Severity (%s) is not one of %s", sev, strings.Join(Severities(), ", "))}
+		return "", "", &Error{Code: 400, Message: fmt.Sprintf("Severity (%s) is not one of %s", clip(sev, 64), strings.Join(Severities(), ", "))}
 	}
 	normal := code == normalLevel
 

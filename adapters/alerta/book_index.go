@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"strings"
+	"time"
 )
 
 // prefixIndex is an ordered set of (key, id) pairs, a treap, so that Resolve finds
@@ -270,26 +271,41 @@ func (b *Book) unindex(id string) *Stored {
 	return st
 }
 
-// oldest returns the alert eviction takes next, other than keep: the oldest closed
-// or expired one, else the oldest of any status.
-func (b *Book) oldest(keep string) *Stored {
-	for _, h := range []ageHeap{b.closedAge, b.openAge} {
-		if len(h) == 0 {
-			continue
-		}
-		if h[0].st.ID != keep {
-			return h[0].st
-		}
-		// keep is the root: the next oldest is one of its children.
-		var best *Stored
-		for _, i := range []int{1, 2} {
-			if i < len(h) && (best == nil || newer(best, h[i].st)) {
-				best = h[i].st
-			}
-		}
-		if best != nil {
-			return best
+// oldest returns the alert eviction takes next, other than keep: the oldest by
+// lastReceiveTime of those closed, expired, or timed out at now (received longer
+// ago than their timeout, which Alerta's housekeeping would expire), else the
+// oldest of any status. Only the oldest open alert is checked for a timeout, so
+// this stays O(1); a zero now checks none.
+func (b *Book) oldest(keep string, now time.Time) *Stored {
+	c, o := heapTop(b.closedAge, keep), heapTop(b.openAge, keep)
+	if o != nil && timedOut(o, now) && (c == nil || newer(c, o)) {
+		return o
+	}
+	if c != nil {
+		return c
+	}
+	return o
+}
+
+// timedOut reports whether st's timeout had elapsed at now.
+func timedOut(st *Stored, now time.Time) bool {
+	return !now.IsZero() && st.Timeout > 0 && now.Sub(st.LastReceiveTime) > time.Duration(st.Timeout)*time.Second
+}
+
+// heapTop is the oldest alert of h other than keep.
+func heapTop(h ageHeap, keep string) *Stored {
+	if len(h) == 0 {
+		return nil
+	}
+	if h[0].st.ID != keep {
+		return h[0].st
+	}
+	// keep is the root: the next oldest is one of its children.
+	var best *Stored
+	for _, i := range []int{1, 2} {
+		if i < len(h) && (best == nil || newer(best, h[i].st)) {
+			best = h[i].st
 		}
 	}
-	return nil
+	return best
 }

@@ -863,3 +863,26 @@ func TestDecodedForward(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(py), `"lastReceiveId": "0b0b0b0b-32f9-43b1-b090-27a77f47b1b1"`)
 }
+
+func TestEvictionTimedOut(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		timeout int
+		want    string
+	}{
+		{"timed out open alert goes before a newer closed one", 10, "o1"},
+		{"not timed out: the closed one goes", 3600, "c1"},
+		{"no timeout never times out", 0, "c1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := NewBook(2)
+			o := testAlert("o1", "r1", "E", "major")
+			o.Timeout = tc.timeout
+			mustReceive(t, b, o, t0)
+			mustReceive(t, b, testAlert("c1", "r2", "E", "ok"), t0.Add(time.Minute))
+			_, _, ev, err := b.Receive(testAlert("n1", "r3", "E", "major"), t0.Add(2*time.Minute))
+			require.Nil(t, err)
+			require.Equal(t, []string{tc.want}, ev)
+		})
+	}
+}
