@@ -301,6 +301,9 @@ func statusOr(s string) string {
 // or event, 500 for an unknown severity and for a new alert reusing a stored id.
 // On error the book is unchanged.
 func (b *Book) Receive(a *Alert, now time.Time) (st *Stored, kind string, evicted []string, err *Error) {
+	if a == nil {
+		return nil, "", nil, &Error{Code: 400, Message: "no alert"}
+	}
 	if a.Resource == "" {
 		return nil, "", nil, &Error{Code: 400, Message: `Missing mandatory value for "resource"`}
 	}
