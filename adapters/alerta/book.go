@@ -127,7 +127,7 @@ type Book struct {
 	max       int
 	nodes     map[string]*node
 	byKey     map[dedupIndexKey]*node
-	byCorr    map[corrIndexKey]map[string]*node
+	byCorr    map[corrIndexKey][]*node
 	prefix    prefixIndex
 	closedAge ageHeap
 	openAge   ageHeap
@@ -148,7 +148,7 @@ func NewBook(max int) *Book {
 		prefix:    prefixIndex{seed: randomSeed()},
 		nodes:     make(map[string]*node),
 		byKey:     make(map[dedupIndexKey]*node),
-		byCorr:    make(map[corrIndexKey]map[string]*node),
+		byCorr:    make(map[corrIndexKey][]*node),
 		maxBeats:  defaultMaxHeartbeats,
 		beats:     make(map[beatKey]*StoredBeat),
 	}

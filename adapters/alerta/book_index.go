@@ -179,7 +179,8 @@ type node struct {
 	st     *Stored
 	hi     int      // index in heap
 	closed bool     // which heap: closed/expired or the rest
-	corr   []string // the correlate events indexed for this alert
+	corr   []string // the correlate events indexed for this alert, once each
+	corrAt []int    // corr[i]'s position in its byCorr list
 }
 
 // dedupIndexKey is Postgres's unique index (environment, resource, event,
@@ -220,16 +221,13 @@ func (b *Book) index(st *Stored) {
 	b.nodes[st.ID] = n
 	b.byKey[dedupIndexKey{st.Environment, st.Resource, st.Event, customerKey(st.Customer)}] = n
 	for _, ev := range st.Correlate {
+		if containsString(n.corr, ev) {
+			continue
+		}
 		k := corrIndexKey{st.Environment, st.Resource, customerKey(st.Customer), ev}
-		set := b.byCorr[k]
-		if set == nil {
-			set = make(map[string]*node, 1)
-			b.byCorr[k] = set
-		}
-		if _, dup := set[st.ID]; !dup {
-			set[st.ID] = n
-			n.corr = append(n.corr, ev)
-		}
+		n.corr = append(n.corr, ev)
+		n.corrAt = append(n.corrAt, len(b.byCorr[k]))
+		b.byCorr[k] = append(b.byCorr[k], n)
 	}
 	b.prefix.insert(strings.ToLower(st.ID), st.ID)
 	b.prefix.insert(strings.ToLower(st.LastReceiveID), st.ID)
@@ -252,13 +250,25 @@ func (b *Book) unindex(id string) *Stored {
 	if b.byKey[k] == n {
 		delete(b.byKey, k)
 	}
-	for _, ev := range n.corr {
+	for i, ev := range n.corr {
 		ck := corrIndexKey{st.Environment, st.Resource, customerKey(st.Customer), ev}
-		if set := b.byCorr[ck]; set != nil {
-			delete(set, id)
-			if len(set) == 0 {
-				delete(b.byCorr, ck)
+		list := b.byCorr[ck]
+		// Swap-remove: the last node takes n's place and learns its new position.
+		at, last := n.corrAt[i], len(list)-1
+		if at != last {
+			moved := list[last]
+			list[at] = moved
+			for j, mev := range moved.corr {
+				if mev == ev {
+					moved.corrAt[j] = at
+				}
 			}
+		}
+		list[last] = nil
+		if last == 0 {
+			delete(b.byCorr, ck)
+		} else {
+			b.byCorr[ck] = list[:last]
 		}
 	}
 	b.prefix.remove(strings.ToLower(st.ID), st.ID)

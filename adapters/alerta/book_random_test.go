@@ -30,8 +30,11 @@ func checkBook(t *testing.T, b *Book) {
 		st := n.st
 		require.Equal(t, id, st.ID)
 		require.Same(t, n, b.byKey[dedupIndexKey{st.Environment, st.Resource, st.Event, customerKey(st.Customer)}])
+		for i, ev := range n.corr {
+			require.Same(t, n, b.byCorr[corrIndexKey{st.Environment, st.Resource, customerKey(st.Customer), ev}][n.corrAt[i]])
+		}
 		for _, ev := range st.Correlate {
-			require.Same(t, n, b.byCorr[corrIndexKey{st.Environment, st.Resource, customerKey(st.Customer), ev}][id])
+			require.Contains(t, n.corr, ev)
 		}
 		h := b.openAge
 		if n.closed {
@@ -52,10 +55,10 @@ func checkBook(t *testing.T, b *Book) {
 		require.Equal(t, *st, back)
 	}
 	require.Equal(t, want, pairs)
-	for _, set := range b.byCorr {
-		require.NotEmpty(t, set)
-		for id, n := range set {
-			require.Same(t, n, b.nodes[id])
+	for _, list := range b.byCorr {
+		require.NotEmpty(t, list)
+		for _, n := range list {
+			require.Same(t, n, b.nodes[n.st.ID])
 		}
 	}
 	for _, h := range []ageHeap{b.closedAge, b.openAge} {
