@@ -248,7 +248,8 @@ func (b *Book) Resolve(idOrPrefix string) (*Stored, bool) {
 
 // Match reports the stored alert a would fold into, and how, without changing the
 // book: nil and KindNew when a would be created. The receiver keeps it to undo a
-// Receive whose event the relay refused (Load it back, or Delete a new one).
+// Receive whose event the relay refused: Load it back, or Delete the new alert and
+// Load the evicted ones again from its table (which still holds them).
 func (b *Book) Match(a *Alert) (*Stored, string) {
 	cust := customerKey(a.Customer)
 	if n := b.byKey[dedupIndexKey{a.Environment, a.Resource, a.Event, cust}]; n != nil && sameCustomer(n.st.Customer, a.Customer) {
@@ -295,11 +296,12 @@ func statusOr(s string) string {
 // alert in place; a correlated one (same environment and resource, and the same
 // event with another severity or an event in the stored correlate list) takes the
 // new event and severity; anything else is created with a.ID. The status follows
-// the ALERTA alarm model. A new alert beyond the book's size evicts the oldest by
-// lastReceiveTime of the closed, expired or timed-out alerts, or failing that the
-// oldest of any status; evicted lists their ids. Errors are Alerta's: 400 for a missing resource
-// or event, 500 for an unknown severity and for a new alert reusing a stored id.
-// On error the book is unchanged.
+// the ALERTA alarm model. st.Body is a.Encode(). A new alert beyond the book's size
+// evicts the oldest by lastReceiveTime of the closed, expired or timed-out alerts,
+// or failing that the oldest of any status; evicted lists their ids. Errors are
+// Alerta's: 400 for a missing resource or event, 500 for an unknown severity and
+// for a new alert reusing a stored id; and 413 beyond MaxStored. On error the book
+// is unchanged.
 func (b *Book) Receive(a *Alert, now time.Time) (st *Stored, kind string, evicted []string, err *Error) {
 	if a == nil {
 		return nil, "", nil, &Error{Code: 400, Message: "no alert"}
