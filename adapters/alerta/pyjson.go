@@ -420,15 +420,6 @@ func (p *jsonParser) hex4() (rune, bool) {
 	return r, true
 }
 
-// wtf8Surrogate reports whether s starts with a lone surrogate in WTF-8 form and
-// returns it.
-func wtf8Surrogate(s string) (rune, bool) {
-	if len(s) >= 3 && s[0] == 0xed && s[1] >= 0xa0 && s[1] <= 0xbf && s[2] >= 0x80 && s[2] <= 0xbf {
-		return rune(s[0]&0x0f)<<12 | rune(s[1]&0x3f)<<6 | rune(s[2]&0x3f), true
-	}
-	return 0, false
-}
-
 func (p *jsonParser) number() error {
 	start := p.pos
 	if p.in[p.pos] == '-' {
@@ -525,19 +516,13 @@ func pyFloat(f float64) string {
 const hexDigits = "0123456789abcdef"
 
 // appendPyString appends s as a JSON string with json.dumps' ensure_ascii escapes.
-// A lone surrogate in WTF-8 form is written as its escape; other invalid UTF-8
-// comes out as \ufffd.
+// Invalid UTF-8 (which no decoded JSON string holds) comes out as \ufffd.
 func appendPyString(b []byte, s string) []byte {
 	b = append(b, '"')
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
 			b = appendPyRune(b, rune(c))
 			i++
-			continue
-		}
-		if r, ok := wtf8Surrogate(s[i:]); ok {
-			b = appendU(b, r)
-			i += 3
 			continue
 		}
 		r, n := utf8.DecodeRuneInString(s[i:])

@@ -454,4 +454,5 @@ func TestEncodeZero(t *testing.T) {
 	require.Contains(t, s, `"text": "a\u0000b/c"`)
 	require.Contains(t, s, `"tags": ["\ud83d\ude00"]`)
 	require.Contains(t, s, `"customer": "\u00e7"`)
+	require.Contains(t, string((&Alert{Text: "a\xffb"}).Encode()), `"text": "a\ufffdb"`)
 }
