@@ -417,7 +417,7 @@ func writeEnvelope(w http.ResponseWriter, rid string, e *alerta.Error, errs []st
 // writeHTTPError answers as Alerta's handler of werkzeug's HTTP errors.
 func writeHTTPError(w http.ResponseWriter, rid string, code int, description string) {
 	writeJSON(w, code, map[string]any{"code": code, "errors": []string{description},
-		"message": fmt.Sprintf("%d %s: %s", code, http.StatusText(code), description),
+		"message":   fmt.Sprintf("%d %s: %s", code, http.StatusText(code), description),
 		"requestId": rid, "status": "error"})
 }
 
