@@ -172,6 +172,8 @@ type Server struct {
 	verifier *hawk.Verifier
 	now      func() time.Time
 
+	downMu sync.Mutex // serializes SetDown
+
 	mu      sync.Mutex // guards every field below
 	srv     *httptest.Server
 	addr    string // the listening address, kept across SetDown
@@ -300,38 +302,58 @@ func (s *Server) BaseURL() string {
 // Alerts and records are kept. Bringing it back fails when the port was taken
 // meanwhile.
 func (s *Server) SetDown(down bool) error {
+	// downMu serializes SetDown; s.mu is not held while the old server closes,
+	// because closing waits for handlers that take s.mu to record their answer.
+	s.downMu.Lock()
+	defer s.downMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed || s.addr == "" {
+		s.mu.Unlock()
 		return errors.New("not started")
 	}
+	srv, rst, addr := s.srv, s.down, s.addr
 	if down {
-		if s.srv == nil {
-			return nil
-		}
-		s.srv.CloseClientConnections()
-		s.srv.Close()
 		s.srv = nil
-		if s.opts.DownResets {
-			ln, err := listenAgain(s.addr)
-			if err != nil {
-				return err
-			}
-			s.down = ln
-			go resetAll(ln)
-		}
-		return nil
-	}
-	if s.srv != nil {
-		return nil
-	}
-	if s.down != nil {
-		_ = s.down.Close()
+	} else {
 		s.down = nil
 	}
-	ln, err := listenAgain(s.addr)
+	s.mu.Unlock()
+	if down {
+		if srv == nil {
+			return nil
+		}
+		srv.CloseClientConnections()
+		srv.Close()
+		if !s.opts.DownResets {
+			return nil
+		}
+		ln, err := listenAgain(addr)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.closed {
+			return ln.Close()
+		}
+		s.down = ln
+		go resetAll(ln)
+		return nil
+	}
+	if srv != nil {
+		return nil
+	}
+	if rst != nil {
+		_ = rst.Close()
+	}
+	ln, err := listenAgain(addr)
 	if err != nil {
 		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ln.Close()
 	}
 	s.serve(ln)
 	return nil
