@@ -99,14 +99,14 @@ func TestForwarderScenarios(t *testing.T) {
 	a = do(t, s, "POST", "/alert", with(map[string]string{"Origin": "http://localhost:5000",
 		alerta.HeaderLoop: "http://localhost:8080,http://localhost:5000"}), `{"resource": "r4", "event": "e4", "environment": "Production", "service": ["S"]}`)
 	require.Equal(t, 202, a.code)
-	require.Equal(t, `{"message":"Alert forwarded by http://localhost:5000 already processed by http://localhost:8080","status":"ok"}`, a.body)
+	require.Equal(t, `{"message": "Alert forwarded by http://localhost:5000 already processed by http://localhost:8080", "status": "ok"}`, a.body)
 	require.Len(t, s.Alerts(), n)
 
 	// Alerta's check is a substring test: a longer port still counts, and a
 	// forwarder's request without Origin names "(unknown)".
 	a = do(t, s, "POST", "/alert", with(map[string]string{alerta.HeaderLoop: "http://localhost:80801"}), major)
 	require.Equal(t, 202, a.code)
-	require.Equal(t, `{"message":"Alert forwarded by (unknown) already processed by http://localhost:8080","status":"ok"}`, a.body)
+	require.Equal(t, `{"message": "Alert forwarded by (unknown) already processed by http://localhost:8080", "status": "ok"}`, a.body)
 
 	// T5: every destination is in the header but this server is not: stored.
 	a = do(t, s, "POST", "/alert", with(map[string]string{alerta.HeaderLoop: "http://localhost:9000,http://localhost:9001,http://localhost:9002,http://localhost:9003"}),
@@ -118,7 +118,7 @@ func TestForwarderScenarios(t *testing.T) {
 	// T2: an action; T3: a delete.
 	a = do(t, s, "PUT", "/alert/"+id+"/action", key, `{"action": "ack"}`)
 	require.Equal(t, 200, a.code, a.body)
-	require.Equal(t, `{"status":"ok"}`, a.body)
+	require.Equal(t, `{"status": "ok"}`, a.body)
 	st, ok := s.Alert(id)
 	require.True(t, ok)
 	require.Equal(t, "ack", st.Status)
@@ -145,7 +145,7 @@ func TestActionLoop(t *testing.T) {
 	require.Equal(t, "not found", a.json(t)["message"])
 	a = do(t, s, "PUT", "/alert/"+id+"/action", loop, `{"action": "ack"}`)
 	require.Equal(t, 202, a.code)
-	require.Equal(t, `{"message":"Action ack forwarded by (unknown) already processed by http://localhost:8080","status":"ok"}`, a.body)
+	require.Equal(t, `{"message": "Action ack forwarded by (unknown) already processed by http://localhost:8080", "status": "ok"}`, a.body)
 	st, _ := s.Alert(id)
 	require.Equal(t, "open", st.Status)
 
@@ -166,7 +166,7 @@ func TestDeleteLoop(t *testing.T) {
 	require.Equal(t, 404, a.code)
 	a = do(t, s, "DELETE", "/alert/"+id, hdr, "")
 	require.Equal(t, 500, a.code)
-	require.Equal(t, `{"code":500,"errors":null,"message":"Error while running delete plugin 'alerta.plugins.forwarder': Delete forwarded by (unknown) already processed by http://localhost:8080","requestId":"rid-1","status":"error"}`, a.body)
+	require.Equal(t, `{"code": 500, "errors": null, "message": "Error while running delete plugin 'alerta.plugins.forwarder': Delete forwarded by (unknown) already processed by http://localhost:8080", "requestId": "rid-1", "status": "error"}`, a.body)
 	require.Equal(t, "rid-1", a.header.Get(alerta.HeaderRequestID))
 	_, ok := s.Alert(id)
 	require.True(t, ok, "the alert survives a looped delete")

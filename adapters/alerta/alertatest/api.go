@@ -355,7 +355,8 @@ func idOf(obj []byte) string {
 	return v.ID
 }
 
-// writeJSON answers v as Flask's jsonify does: compact, keys sorted, every
+// writeJSON answers v as Alerta's JSON provider does: Python's json.dumps with
+// sort_keys and ensure_ascii, so the default separators ", " and ": " and every
 // non-ASCII character escaped.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	var b bytes.Buffer
@@ -369,12 +370,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	writeRaw(w, status, bytes.TrimRight(b.Bytes(), "\n"))
 }
 
-// writeRaw answers body, already JSON, with non-ASCII characters escaped.
+// writeRaw answers body, compact JSON with its keys in order, re-encoded in
+// json.dumps style.
 func writeRaw(w http.ResponseWriter, status int, body []byte) {
+	if py, err := alerta.PyJSON(body); err == nil {
+		body = py
+	}
+	body = asciiJSON(body)
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(asciiJSON(body))))
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	_, _ = w.Write(asciiJSON(body))
+	_, _ = w.Write(body)
 }
 
 // asciiJSON escapes every non-ASCII character of a JSON text as \uXXXX (a
@@ -401,15 +407,11 @@ func asciiJSON(b []byte) []byte {
 
 // writeError answers Alerta's error envelope for e.
 func writeError(w http.ResponseWriter, rid string, e *alerta.Error) {
-	writeRaw(w, e.Code, alerta.ErrorBody(e, rid))
+	writeEnvelope(w, rid, e, nil)
 }
 
-// writeEnvelope answers Alerta's error envelope with an errors list.
+// writeEnvelope answers Alerta's error envelope, with an errors list or null.
 func writeEnvelope(w http.ResponseWriter, rid string, e *alerta.Error, errs []string) {
-	if errs == nil {
-		writeError(w, rid, e)
-		return
-	}
 	writeJSON(w, e.Code, map[string]any{"code": e.Code, "errors": errs, "message": e.Message,
 		"requestId": rid, "status": "error"})
 }
