@@ -65,14 +65,20 @@ func (c *call) looped() bool {
 func (c *call) receive() {
 	s := c.s
 	now := s.now()
-	a, e := alerta.DecodeAlert(c.body, alerta.Defaults{Origin: s.opts.Origin, Timeout: 86400, Now: now})
+	d := alerta.Defaults{Origin: s.opts.Origin, Timeout: 86400, Now: now}
+	a, e := alerta.DecodeAlert(c.body, d)
+	// An invalid severity is found by the database step in Alerta, after the
+	// plugins: a looped or rejected alert answers as such first. DecodeAlert checks
+	// the severity last, so the alert decodes with any valid one in its place.
+	var late *alerta.Error
+	if e != nil && e.Code == http.StatusInternalServerError {
+		late = e
+		a = withSeverity(c.body, d)
+	}
 	if a == nil {
 		writeError(c.w, c.rid, e)
 		return
 	}
-	// An invalid severity is found by the database step in Alerta, after the
-	// plugins: a looped or rejected alert answers as such first.
-	late := e
 	for _, p := range s.plugins {
 		switch p {
 		case PluginRemoteIP:
@@ -123,6 +129,28 @@ func (c *call) receive() {
 		return
 	}
 	writeJSON(c.w, http.StatusCreated, map[string]any{"status": "ok", "id": id, "alert": json.RawMessage(out)})
+}
+
+// withSeverity decodes body with its (invalid) severity replaced by a valid one,
+// then puts the original back, so that the plugins see the alert as Alerta's do.
+func withSeverity(body []byte, d alerta.Defaults) *alerta.Alert {
+	var o map[string]json.RawMessage
+	if json.Unmarshal(body, &o) != nil {
+		return nil
+	}
+	var sev string
+	_ = json.Unmarshal(o["severity"], &sev)
+	o["severity"] = json.RawMessage(`"indeterminate"`)
+	b, err := json.Marshal(o)
+	if err != nil {
+		return nil
+	}
+	a, e := alerta.DecodeAlert(b, d)
+	if e != nil {
+		return nil
+	}
+	a.Severity = sev
+	return a
 }
 
 // action is PUT /alert/{id}/action: the body, the lookup, the loop check, then the
