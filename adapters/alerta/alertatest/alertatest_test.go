@@ -490,7 +490,8 @@ func TestRecording(t *testing.T) {
 	big := `{"resource": "` + strings.Repeat("a", 2<<20) + `"}`
 	a = do(t, s, "POST", "/api/alert", nil, big)
 	require.Equal(t, 413, a.code)
-	require.Len(t, s.Requests()[4].Body, 1<<20, "the record is bounded too")
+	reqs = s.Requests()
+	require.Len(t, reqs[len(reqs)-1].Body, 1<<20, "the record is bounded too")
 }
 
 // TestFaults: FailNext, FailPath, DropNext, SetDown (refused and reset), SetDelay
@@ -522,7 +523,10 @@ func TestFaults(t *testing.T) {
 	}
 	s.DropNext("/alert", 1)
 	require.Error(t, post())
-	require.Equal(t, Dropped, s.Requests()[len(s.Requests())-1].Status)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := s.WaitMatch(ctx, 1, func(r Request) bool { return r.Status == Dropped })
+	require.NoError(t, err)
 	require.NoError(t, post())
 
 	url := s.URL()
@@ -540,7 +544,7 @@ func TestFaults(t *testing.T) {
 
 	s.SetDelay(time.Minute)
 	impatient := &http.Client{Timeout: 50 * time.Millisecond}
-	_, err := impatient.Post(s.URL()+"/alert", "application/json", strings.NewReader(major))
+	_, err = impatient.Post(s.URL()+"/alert", "application/json", strings.NewReader(major))
 	require.Error(t, err)
 	s.SetDelay(0)
 	require.NoError(t, post())

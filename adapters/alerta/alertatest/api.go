@@ -116,12 +116,13 @@ func (c *call) receive() {
 		writeError(c.w, c.rid, late)
 		return
 	}
+	base := s.BaseURL()
 	s.mu.Lock()
 	st, _, _, e := s.book.Receive(a, now)
 	var out []byte
 	var id string
 	if e == nil {
-		out, id = st.Output(s.BaseURL()), st.ID
+		out, id = st.Output(base), st.ID
 	}
 	s.mu.Unlock()
 	if e != nil {
@@ -219,11 +220,12 @@ func (c *call) delete() {
 // get is GET /alert/{id}.
 func (c *call) get() {
 	s := c.s
+	base := s.BaseURL()
 	s.mu.Lock()
 	st, ok := s.book.Resolve(c.id)
 	var out []byte
 	if ok {
-		out = st.Output(s.BaseURL())
+		out = st.Output(base)
 	}
 	s.mu.Unlock()
 	if !ok {
@@ -236,8 +238,9 @@ func (c *call) get() {
 // query is GET /alerts.
 func (c *call) query() {
 	s := c.s
+	base := s.BaseURL()
 	s.mu.Lock()
-	out, e := s.book.Query(c.r.URL.Query(), s.BaseURL())
+	out, e := s.book.Query(c.r.URL.Query(), base)
 	s.mu.Unlock()
 	if e != nil {
 		writeError(c.w, c.rid, e)
