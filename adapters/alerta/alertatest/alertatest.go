@@ -495,7 +495,7 @@ func (s *Server) WaitMatch(ctx context.Context, n int, match func(Request) bool)
 // Dropped is the Request.Status of a request that got no answer.
 const Dropped = -1
 
-// Alerts returns every stored alert, most recently received first.
+// Alerts returns every stored alert, ordered by id.
 func (s *Server) Alerts() []alerta.Stored {
 	s.mu.Lock()
 	defer s.mu.Unlock()

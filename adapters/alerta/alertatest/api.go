@@ -98,10 +98,10 @@ func (c *call) receive() {
 				hb := &alerta.Heartbeat{Origin: a.Origin, Tags: a.Tags, Timeout: a.Timeout, Customer: a.Customer,
 					CreateTime: now, Attributes: heartbeatAttributes(a)}
 				s.mu.Lock()
-				out := s.book.Beat(hb, now)
+				id := s.book.Beat(hb, now).ID
 				s.mu.Unlock()
 				writeJSON(c.w, http.StatusAccepted, map[string]any{"status": "ok",
-					"message": "Alert converted to Heartbeat", "id": idOf(out)})
+					"message": "Alert converted to Heartbeat", "id": id})
 				return
 			}
 		case PluginForwarder:
@@ -240,7 +240,7 @@ func (c *call) query() {
 	s := c.s
 	base := s.BaseURL()
 	s.mu.Lock()
-	out, e := s.book.Query(c.r.URL.Query(), base)
+	out, e := s.book.Query(c.r.URL.Query(), base, s.now())
 	s.mu.Unlock()
 	if e != nil {
 		writeError(c.w, c.rid, e)
@@ -258,28 +258,26 @@ func (c *call) heartbeat() {
 		writeError(c.w, c.rid, e)
 		return
 	}
+	base := s.BaseURL()
 	s.mu.Lock()
-	out := s.book.Beat(h, now)
+	hb := s.book.Beat(h, now)
+	out := hb.Output(base, now)
 	s.mu.Unlock()
-	writeJSON(c.w, http.StatusCreated, map[string]any{"status": "ok", "id": idOf(out), "heartbeat": json.RawMessage(out)})
+	writeJSON(c.w, http.StatusCreated, map[string]any{"status": "ok", "id": hb.ID, "heartbeat": json.RawMessage(out)})
 }
 
-// heartbeats is GET /heartbeats: every heartbeat on one page.
+// heartbeats is GET /heartbeats.
 func (c *call) heartbeats() {
 	s := c.s
+	base := s.BaseURL()
 	s.mu.Lock()
-	list := s.book.Heartbeats()
+	out, e := s.book.QueryHeartbeats(c.r.URL.Query(), base, s.now())
 	s.mu.Unlock()
-	hbs := make([]json.RawMessage, len(list))
-	for i, b := range list {
-		hbs[i] = b
+	if e != nil {
+		writeError(c.w, c.rid, e)
+		return
 	}
-	body := map[string]any{"status": "ok", "heartbeats": hbs, "total": len(hbs), "page": 1,
-		"pageSize": 1000, "pages": (len(hbs) + 999) / 1000, "more": false}
-	if len(hbs) == 0 {
-		body["message"] = "not found"
-	}
-	writeJSON(c.w, http.StatusOK, body)
+	writeRaw(c.w, http.StatusOK, out)
 }
 
 // environmentAllowed is the reject plugin's test: a full match of one of
@@ -375,15 +373,6 @@ func setAttribute(obj []byte, key, value string) []byte {
 	}
 	b.WriteByte('}')
 	return b.Bytes()
-}
-
-// idOf returns the "id" of a JSON object.
-func idOf(obj []byte) string {
-	var v struct {
-		ID string `json:"id"`
-	}
-	_ = json.Unmarshal(obj, &v)
-	return v.ID
 }
 
 // writeJSON answers v as Alerta's JSON provider does: Python's json.dumps with
