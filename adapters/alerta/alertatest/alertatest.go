@@ -184,6 +184,7 @@ type Server struct {
 	faults  []*fault
 	delay   time.Duration
 	closed  bool
+	noRec   bool // SetRecord(false)
 }
 
 // New returns a fake configured by opts; Start serves it.
@@ -427,6 +428,16 @@ func (s *Server) Reset() {
 	s.book = alerta.NewBook(s.opts.MaxAlerts)
 }
 
+// SetRecord turns the recording of requests on (the default) or off. Off, the
+// fake answers as before but keeps no record (Requests, Count and WaitFor see
+// nothing new): for a benchmark whose sink counts its own deliveries, so that a
+// growing record does not weigh on the machine it measures.
+func (s *Server) SetRecord(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noRec = !on
+}
+
 // ClearRequests forgets the recorded requests.
 func (s *Server) ClearRequests() {
 	s.mu.Lock()
@@ -546,12 +557,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s.mu.Lock()
-	idx := len(s.reqs)
-	s.reqs = append(s.reqs, Request{
-		Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(),
-		Body: body, Time: s.now(), RequestID: rid,
-	})
-	s.notify()
+	idx, record := len(s.reqs), !s.noRec
+	if record {
+		s.reqs = append(s.reqs, Request{
+			Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(),
+			Body: body, Time: s.now(), RequestID: rid,
+		})
+		s.notify()
+	}
 	var f *fault
 	for i, cand := range s.faults {
 		if match(cand.pattern, r.URL.Path) {
@@ -567,6 +580,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	rec := &statusRecorder{ResponseWriter: w}
 	defer func() {
+		if !record {
+			return
+		}
 		s.mu.Lock()
 		if idx < len(s.reqs) && s.reqs[idx].RequestID == rid {
 			s.reqs[idx].Status = rec.status

@@ -487,6 +487,11 @@ func TestRecording(t *testing.T) {
 	_, err = s.WaitFor(short, 4)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 
+	s.SetRecord(false)
+	require.Equal(t, 201, do(t, s, "POST", "/api/alert", nil, major).code)
+	require.Len(t, s.Requests(), 3, "not recorded")
+	s.SetRecord(true)
+
 	big := `{"resource": "` + strings.Repeat("a", 2<<20) + `"}`
 	a = do(t, s, "POST", "/api/alert", nil, big)
 	require.Equal(t, 413, a.code)
