@@ -82,6 +82,7 @@ func (d *Daemon) deps(dir adapters.Direction, typ, name string) adapters.Deps {
 		Version: d.opt.Version,
 		HTTP:    d.web,
 		State:   d.sourceState(dir, name),
+		Table:   d.sourceTable(dir, name),
 		Listen:  d.listenFor(dir, name),
 		Role:    d.roleFor(dir, name),
 		Reject:  d.rejectFor(dir, name),
