@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/alerta"
 	"github.com/edgerelay/edgerelay/adapters/internal/httpc"
 )
 
@@ -180,10 +180,8 @@ func (c *Config) Validate() error {
 	if c.PublishTimeout < 0 {
 		errs = append(errs, fmt.Errorf("publish_timeout: must not be negative, got %s", c.PublishTimeout))
 	}
-	for i, e := range c.Environments {
-		if _, err := regexp.Compile("^(?:" + e + ")$"); err != nil {
-			errs = append(errs, fmt.Errorf("environments[%d]: not a regular expression: %w", i, err))
-		}
+	if _, err := alerta.NewEnvPolicy(c.Environments); err != nil {
+		errs = append(errs, fmt.Errorf("environments: %w", err))
 	}
 	errs = append(errs, c.Auth.validate())
 	errs = append(errs, c.ListenerConfig.Validate())

@@ -327,7 +327,7 @@ func (h *handler) postAlert(w http.ResponseWriter, rq *request) {
 		h.failWith(w, rq, e)
 		return
 	}
-	if e := h.s.env.check(a.Environment); e != nil {
+	if e := h.s.env.Check(a.Environment); e != nil {
 		h.reject(rq.r, RejectForbidden, "environment not allowed")
 		h.failWith(w, rq, e)
 		return
@@ -468,5 +468,8 @@ func (h *handler) getAlerts(w http.ResponseWriter, rq *request) {
 
 // getHeartbeats is GET /heartbeats.
 func (h *handler) getHeartbeats(w http.ResponseWriter, rq *request) {
-	h.send(w, http.StatusOK, h.s.heartbeats())
+	hbs := h.s.heartbeats()
+	h.ok(w, http.StatusOK, map[string]any{
+		"status": "ok", "heartbeats": hbs, "total": len(hbs), "page": 1, "pageSize": len(hbs), "pages": 1, "more": false,
+	})
 }

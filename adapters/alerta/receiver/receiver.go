@@ -40,7 +40,7 @@ type Source struct {
 	baseURL string // cfg.BaseURL: the loop identity and the hrefs' base
 	prefix  string // base_url's path: where the API is mounted
 	auth    *authenticator
-	env     *envPolicy
+	env     *alerta.EnvPolicy
 	h       *handler
 
 	bookMu sync.Mutex // guards book
@@ -81,13 +81,16 @@ func NewSource(cfg Config, d adapters.Deps) (*Source, error) {
 	if s.auth, err = newAuthenticator(cfg.Auth, base, cfg.HawkHostFromRequest, d.Now); err != nil {
 		return nil, fmt.Errorf("alerta: %w", err)
 	}
-	if s.env, err = newEnvPolicy(cfg.Environments); err != nil {
-		return nil, fmt.Errorf("alerta: %w", err)
+	if s.env, err = alerta.NewEnvPolicy(cfg.Environments); err != nil {
+		return nil, fmt.Errorf("alerta: environments: %w", err)
 	}
 	if s.table, err = openTable(d, cfg.MaxAlerts); err != nil {
 		return nil, fmt.Errorf("alerta: table %s: %w", TableName, err)
 	}
 	s.book = alerta.NewBook(cfg.MaxAlerts)
+	// The book refuses (413) an alert whose record, even without its body, would
+	// not fit in the table.
+	s.book.MaxStored = maxRecord
 	s.restore()
 	s.h = &handler{s: s}
 	mnt, where := d.HTTP, "the daemon's HTTP server (http.listen)"

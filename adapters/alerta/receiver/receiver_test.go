@@ -210,7 +210,7 @@ func TestConfigValidate(t *testing.T) {
 		{"body too big", func(c *receiver.Config) { c.MaxBodyBytes = 2 << 20 }, "max_body_bytes"},
 		{"alerts too many", func(c *receiver.Config) { c.MaxAlerts = 100001 }, "max_alerts"},
 		{"negative timeout", func(c *receiver.Config) { c.PublishTimeout = -1 }, "publish_timeout"},
-		{"bad env", func(c *receiver.Config) { c.Environments = []string{"Prod("} }, "environments[0]"},
+		{"bad env", func(c *receiver.Config) { c.Environments = []string{"Prod("} }, "environments: allowed environment 1"},
 		{"hawk no id", func(c *receiver.Config) { c.Auth.Hawk = []receiver.HawkCredential{{Key: "k"}} }, "auth.hawk[0].id: required"},
 		{"hawk no key", func(c *receiver.Config) { c.Auth.Hawk = []receiver.HawkCredential{{ID: "i"}} }, "auth.hawk[0]: one of key, key_file and key_env"},
 		{"hawk two keys", func(c *receiver.Config) {

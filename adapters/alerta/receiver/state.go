@@ -2,12 +2,10 @@ package receiver
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
-	"strings"
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/alerta"
@@ -266,10 +264,11 @@ func (s *Source) beat(ctx context.Context, hb *alerta.Heartbeat, mk func() *adap
 	if _, err := adapters.PublishSettle(ctx, pub, ev); err != nil {
 		return "", nil, fmt.Errorf("publish heartbeat event %s: %w", ev.ID, err)
 	}
+	now := s.now()
 	s.bookMu.Lock()
 	defer s.bookMu.Unlock()
-	id, out := s.book.Beat(hb, s.now())
-	return id, out, nil
+	b := s.book.Beat(hb, now)
+	return b.ID, b.Output(s.baseURL, now), nil
 }
 
 // output returns the alert object of the alert id names.
@@ -287,46 +286,18 @@ func (s *Source) output(id string) ([]byte, bool) {
 func (s *Source) query(q url.Values) ([]byte, *alerta.Error) {
 	s.bookMu.Lock()
 	defer s.bookMu.Unlock()
-	return s.book.Query(q, s.baseURL)
+	return s.book.Query(q, s.baseURL, s.now())
 }
 
-// heartbeats answers GET /heartbeats.
-func (s *Source) heartbeats() []byte {
+// heartbeats returns the heartbeat objects of GET /heartbeats.
+func (s *Source) heartbeats() []json.RawMessage {
+	now := s.now()
 	s.bookMu.Lock()
 	defer s.bookMu.Unlock()
-	return s.book.HeartbeatsOutput(s.baseURL)
-}
-
-// envPolicy is Alerta's reject plugin's environment check (ALLOWED_ENVIRONMENTS):
-// each pattern must match an environment whole. A nil policy allows everything.
-type envPolicy struct {
-	list string // the patterns as Alerta's message lists them
-	re   *regexp.Regexp
-}
-
-// newEnvPolicy compiles the patterns once; none gives a nil policy.
-func newEnvPolicy(patterns []string) (*envPolicy, error) {
-	if len(patterns) == 0 {
-		return nil, nil
+	all := s.book.Heartbeats()
+	out := make([]json.RawMessage, len(all))
+	for i, b := range all {
+		out[i] = b.Output(s.baseURL, now)
 	}
-	alts := make([]string, len(patterns))
-	for i, p := range patterns {
-		if _, err := regexp.Compile(p); err != nil {
-			return nil, fmt.Errorf("environments[%d]: not a regular expression: %w", i, err)
-		}
-		alts[i] = "(?:" + p + ")"
-	}
-	re, err := regexp.Compile("^(?:" + strings.Join(alts, "|") + ")$")
-	if err != nil {
-		return nil, errors.New("environments: the patterns do not combine into one expression")
-	}
-	return &envPolicy{list: strings.Join(patterns, ", "), re: re}, nil
-}
-
-// check answers 403 as Alerta's reject plugin does when env is not allowed.
-func (p *envPolicy) check(env string) *alerta.Error {
-	if p == nil || p.re.MatchString(env) {
-		return nil
-	}
-	return &alerta.Error{Code: http.StatusForbidden, Message: "[POLICY] Alert environment does not match one of " + p.list}
+	return out
 }
