@@ -327,6 +327,12 @@ func (h *handler) postAlert(w http.ResponseWriter, rq *request) {
 		h.failWith(w, rq, e)
 		return
 	}
+	if adapters.CheckTableKey(a.ID) != nil {
+		// Alerta takes any text as an id; the receiver's table keys are bounded.
+		h.reject(rq.r, RejectInvalid, "alert id unfit for the table")
+		h.fail(w, rq, http.StatusBadRequest, fmt.Sprintf("id must be 1 to %d bytes, without NUL", adapters.MaxTableKey))
+		return
+	}
 	if e := h.s.env.Check(a.Environment); e != nil {
 		h.reject(rq.r, RejectForbidden, "environment not allowed")
 		h.failWith(w, rq, e)

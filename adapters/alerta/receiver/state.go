@@ -55,22 +55,22 @@ func openTable(d adapters.Deps, maxAlerts int) (table, error) {
 // restore loads the book from the table. A record that does not decode is logged
 // and deleted: it can describe no alert the book could answer for.
 func (s *Source) restore() {
-	var bad []string
+	var bad, evicted []string
 	s.table.Range(func(key string, value []byte) bool {
 		st := new(alerta.Stored)
 		if err := st.UnmarshalBinary(value); err != nil || st.ID != key {
 			bad = append(bad, key)
 			return true
 		}
-		s.book.Load(st)
+		// Beyond max_alerts (lowered since the records were written) the book
+		// evicts as it does for a new alert.
+		evicted = append(evicted, s.book.Load(st)...)
 		return true
 	})
-	for _, k := range bad {
-		s.log.Warn("alerta: dropping an alert record that does not decode", "table", TableName, "bytes", len(s.table.Get(k)))
-		if err := s.table.Set(k, nil); err != nil {
-			s.log.Warn("alerta: delete a bad alert record", "err", err)
-		}
+	if len(bad) > 0 {
+		s.log.Warn("alerta: dropping alert records that do not decode", "table", TableName, "records", len(bad))
 	}
+	s.dropEvicted(append(bad, evicted...))
 	if n := s.book.Len(); n > 0 {
 		s.log.Info("alerta: alerts restored", "alerts", n)
 	}
@@ -112,10 +112,10 @@ func (s *Source) reload(id string, prior *alerta.Stored) {
 		rec = record(prior)
 	}
 	s.bookMu.Unlock()
+	s.dropEvicted(evicted)
 	if err := s.table.Set(id, rec); err != nil {
 		s.log.Warn("alerta: undo an alert record", "err", err)
 	}
-	s.dropEvicted(evicted)
 }
 
 // commit records rec (nil: deletes the record) under id, publishes ev and waits
