@@ -326,3 +326,4 @@ func init() {
 		},
 	})
 }
+var _ adapters.LoopIdentifier = (*Config)(nil)

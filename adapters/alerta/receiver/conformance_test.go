@@ -33,7 +33,10 @@ func TestSourceConformance(t *testing.T) {
 			mu.Lock()
 			n := cur
 			mu.Unlock()
-			body := fmt.Appendf(nil, `{"resource": "r%d", "event": "E", "environment": "Production", "severity": "major", "attributes": %s}`, seq.Add(1), payload)
+			// A fixed id and createTime: the alert sent again is the same alert, and
+			// its event the same payload.
+			i := seq.Add(1)
+			body := fmt.Appendf(nil, `{"id": "c0000000-0000-4000-8000-%012d", "resource": "r%d", "event": "E", "environment": "Production", "severity": "major", "createTime": "2026-01-02T03:04:05.678Z", "attributes": %s}`, i, i, payload)
 			for range 200 {
 				if s := n.do(http.MethodPost, "/alert", body).status; s != http.StatusServiceUnavailable {
 					if s != http.StatusCreated {

@@ -185,7 +185,9 @@ func requestID(r *http.Request) string {
 				break
 			}
 		}
-		if good {
+		// An id that carries a credential (a client's mistake or an attacker's
+		// probe) is not echoed.
+		if good && secret.Redact(v) == v {
 			return v
 		}
 	}

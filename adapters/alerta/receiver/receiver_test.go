@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -49,7 +50,9 @@ func TestHawkKnownAnswers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := start(t, hawkConfig(tc.base), options{now: 1700000000})
-			prefix := strings.TrimPrefix(strings.TrimPrefix(tc.base, "http://localhost"), "https://alerta.example.com")
+			u, err := url.Parse(tc.base)
+			require.NoError(t, err)
+			prefix := u.Path
 			if tc.method != http.MethodPost {
 				a := n.do(http.MethodPost, prefix+"/alert", alertBody(alertID, "web01", "HttpError", "major"), "X-API-Key", "demo-key-for-setup")
 				require.Equal(t, http.StatusCreated, a.status, "%s", a.body)
