@@ -28,6 +28,7 @@ var omittable = []struct {
 	packages []string
 	modules  []string
 }{
+	{"alerta", []string{module + "/adapters/alerta"}, nil},
 	{"ilert", []string{module + "/adapters/ilert"}, nil},
 	{"kafka", []string{module + "/adapters/kafka"}, []string{"github.com/IBM/sarama"}},
 	{"mqtt", []string{module + "/adapters/mqtt"}, []string{"github.com/eclipse/paho.mqtt.golang"}},

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/edgerelay/edgerelay/adapters/alerta"
 	"github.com/edgerelay/edgerelay/adapters/internal/httpc"
 	"github.com/edgerelay/edgerelay/adapters/secret"
 )
@@ -56,9 +58,9 @@ type Config struct {
 	Circuit CircuitConfig `yaml:"circuit"`
 	// MaxInFlight bounds concurrent requests. Zero means 4.
 	MaxInFlight int `yaml:"max_in_flight"`
-	// Convert sets the mapping of events that are not the federation's (no
-	// alerta.op) to Alerta alerts.
-	Convert ConvertConfig `yaml:"convert"`
+	// Convert sets the defaults of the mapping of events that are not the
+	// federation's (no alerta.op) to Alerta (adapters/alerta/convert.md).
+	Convert alerta.ConvertOptions `yaml:"convert"`
 }
 
 // HawkConfig is the `hawk:` block: Hawk credentials as the remote's
@@ -96,20 +98,6 @@ type CircuitConfig struct {
 	Failures int `yaml:"failures"`
 	// OpenFor is how long the circuit stays open before one probe. Zero means 30s.
 	OpenFor time.Duration `yaml:"open_for"`
-}
-
-// ConvertConfig is the `convert:` block: the defaults of the generic mapping
-// (alerta.ConvertOptions).
-type ConvertConfig struct {
-	// Environment of converted alerts. Empty means "Production".
-	Environment string `yaml:"environment"`
-	// Origin of converted alerts and heartbeats. Empty means the event's source.
-	Origin string `yaml:"origin"`
-	// Event name of converted raw payloads. Empty means "edgerelay".
-	Event string `yaml:"event"`
-	// Severity of converted raw payloads without a severity field. Empty means
-	// "warning".
-	Severity string `yaml:"severity"`
 }
 
 // Defaults applied to zero Config fields, and bounds.
@@ -212,10 +200,12 @@ func (c *Config) Validate() error {
 	if len(c.Forward) == 0 {
 		errs = append(errs, errors.New(`forward: at least one filter word is required (e.g. ["alerts", "actions", "delete"])`))
 	}
-	for i, w := range c.Forward {
-		if w == "" || strings.ContainsFunc(w, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-			errs = append(errs, fmt.Errorf("forward[%d]: %q is not a filter word", i, w))
-		}
+	// Alerta ignores a word it does not know; here a word that is neither Alerta's
+	// nor a plausible custom action name ("Alerts", "alert", "all", "ack,close") is
+	// refused, since it is a typo that would silently forward nothing.
+	if u := alerta.Filter(c.Forward).Unknown(); len(u) > 0 {
+		errs = append(errs, fmt.Errorf("forward: %s: not a filter word (*, alerts, actions, delete, heartbeats or an action name such as ack)",
+			quoteAll(u)))
 	}
 	errs = append(errs, c.checkAuth()...)
 	if c.Timeout < 0 {
@@ -247,8 +237,8 @@ func (c *Config) Validate() error {
 	if c.MaxInFlight < 0 || c.MaxInFlight > maxMaxInFlight {
 		errs = append(errs, fmt.Errorf("max_in_flight: must be between 1 and %d, got %d", maxMaxInFlight, c.MaxInFlight))
 	}
-	if c.Convert.Severity != "" && !validSeverity(c.Convert.Severity) {
-		errs = append(errs, fmt.Errorf("convert.severity: %q is not an Alerta severity", c.Convert.Severity))
+	if err := c.Convert.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := c.TLS.Validate(); err != nil {
 		errs = append(errs, err)
@@ -368,6 +358,15 @@ func hawkValue(s string) bool {
 		}
 	}
 	return true
+}
+
+// quoteAll returns the words quoted and joined by ", ".
+func quoteAll(words []string) string {
+	q := make([]string, len(words))
+	for i, w := range words {
+		q[i] = strconv.Quote(w)
+	}
+	return strings.Join(q, ", ")
 }
 
 // pathFor returns the request path of template t for alert id.

@@ -65,7 +65,7 @@ var loopMarker = []byte("already processed by")
 // Sink is the alerta sink. It is safe for concurrent Send.
 type Sink struct {
 	cfg       Config
-	filter    filter
+	filter    alerta.Filter
 	method    string // the auth method used (authMethods' first), authNone for none
 	userAgent string
 	log       *slog.Logger
@@ -97,8 +97,8 @@ func New(cfg Config, d adapters.Deps) (*Sink, error) {
 	if cfg.Origin == "" {
 		return nil, ErrNoOrigin
 	}
-	s := &Sink{cfg: cfg, filter: filter(cfg.Forward), userAgent: "edgerelay", log: d.Log, clk: clock.Or(d.Clock),
-		nonce: hawk.Nonce, newID: newUUID}
+	s := &Sink{cfg: cfg, filter: alerta.Filter(cfg.Forward), userAgent: "edgerelay", log: d.Log, clk: clock.Or(d.Clock),
+		nonce: hawk.Nonce, newID: alerta.NewUUID}
 	if d.Version != "" {
 		s.userAgent += "/" + d.Version
 	}
@@ -116,10 +116,6 @@ func New(cfg Config, d adapters.Deps) (*Sink, error) {
 	if len(methods) > 1 {
 		s.log.Warn("several auth methods configured: the first in Alerta's precedence (username, hawk, api_key, token) is used",
 			"used", methods[0], "ignored", strings.Join(methods[1:], ","))
-	}
-	if u := s.filter.Unknown(); len(u) > 0 {
-		// Alerta ignores unknown words too; they are kept as possible custom action names.
-		s.log.Warn("forward: words that are no filter word of Alerta's are treated as action names", "words", strings.Join(u, ","))
 	}
 	circuit := d.Circuit
 	s.br = breaker.New(breaker.Config{Failures: cfg.Circuit.Failures, OpenFor: cfg.Circuit.OpenFor}, s.clk, func(c breaker.Change) {
@@ -298,18 +294,24 @@ func (s *Sink) plan(e *adapters.Event) (*request, error) {
 			return nil, fmt.Errorf("%s %q is not one of alert, action, delete, heartbeat", alerta.AttrOp, r.op)
 		}
 	} else {
-		c, err := convert(e, s.cfg.Convert)
+		o := s.cfg.Convert
+		o.Now = s.clk.Now()
+		c, err := alerta.FromEvent(e, o)
 		if err != nil {
 			return nil, fmt.Errorf("convert: %w", err)
+		}
+		if c.Skip != "" {
+			s.log.Debug("not forwarded: no Alerta equivalent", "event_id", e.ID, "reason", c.Skip)
+			return nil, nil
 		}
 		r.op, r.id, r.body, r.resend = c.Op, c.ID, c.Body, c.Resend
 	}
 	if r.op == alerta.OpAction {
-		name, err := actionName(r.body)
-		if err != nil {
-			return nil, fmt.Errorf("action body: %w", err)
+		a, aerr := alerta.DecodeAction(r.body)
+		if aerr != nil {
+			return nil, fmt.Errorf("action body: %s", aerr.Message)
 		}
-		r.action = name
+		r.action = a.Action
 	}
 	var pass bool
 	switch r.op {
@@ -326,7 +328,7 @@ func (s *Sink) plan(e *adapters.Event) (*request, error) {
 		s.log.Debug("not forwarded: the filter does not take it", "event_id", e.ID, "op", r.op, "action", r.action)
 		return nil, nil
 	}
-	if loopSkip(r.loop, s.cfg.URL) {
+	if alerta.LoopSkip(r.loop, s.cfg.URL) {
 		s.log.Debug("not forwarded: the destination already processed it", "event_id", e.ID, "op", r.op)
 		return nil, nil
 	}

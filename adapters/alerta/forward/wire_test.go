@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -144,6 +145,7 @@ func TestHawkVerifiedByPeer(t *testing.T) {
 	v := &hawk.Verifier{Lookup: func(id string) (hawk.Credentials, bool) {
 		return hawk.Credentials{ID: kaID, Key: kaKey}, id == kaID
 	}}
+	var mu sync.Mutex // guards failures
 	var failures []string
 	p := newPeer(t)
 	check := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -153,7 +155,9 @@ func TestHawkVerifiedByPeer(t *testing.T) {
 		_, _ = r.Body.Read(body)
 		if _, err := v.Verify(hawk.Request{Method: r.Method, Host: host, Port: n, Resource: r.RequestURI,
 			ContentType: r.Header.Get("Content-Type"), Body: body}, r.Header.Get("Authorization")); err != nil {
+			mu.Lock()
 			failures = append(failures, r.Method+" "+r.RequestURI+": "+err.Error())
+			mu.Unlock()
 		}
 		w.WriteHeader(http.StatusOK)
 	})
@@ -165,5 +169,7 @@ func TestHawkVerifiedByPeer(t *testing.T) {
 	for _, e := range []*adapters.Event{fedAlert(""), fedAction(ackBody, "", false), fedDelete(""), fedHeartbeat(""), odd} {
 		require.NoError(t, s.Send(t.Context(), e))
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	require.Empty(t, failures)
 }

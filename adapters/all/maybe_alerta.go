@@ -1,0 +1,7 @@
+//go:build !edgerelay_omit_alerta
+
+package all
+
+import (
+	_ "github.com/edgerelay/edgerelay/adapters/alerta/forward" // registers the alerta sink
+)

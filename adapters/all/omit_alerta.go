@@ -1,0 +1,9 @@
+//go:build edgerelay_omit_alerta
+
+package all
+
+import "github.com/edgerelay/edgerelay/adapters"
+
+func init() {
+	adapters.RegisterOmitted(adapters.DirSink, "alerta", "edgerelay_omit_alerta")
+}
