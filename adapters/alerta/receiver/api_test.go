@@ -472,3 +472,37 @@ func between(s, from, to string) string {
 	v, _, _ := strings.Cut(rest, to)
 	return v
 }
+
+// TestRefusedEvictionIsUndone: a new alert that evicted another and whose event
+// the relay refused leaves the evicted alert in the book and the table.
+func TestRefusedEvictionIsUndone(t *testing.T) {
+	var refuse atomicBool
+	c := config("http://localhost:8080")
+	c.MaxAlerts = 2
+	n := start(t, c, options{rec: []adaptertest.RecorderOption{adaptertest.RejectWhen(func(*adapters.Event, int) error {
+		if refuse.get() {
+			return errRefused
+		}
+		return nil
+	})}})
+	require.Equal(t, 201, n.do("POST", "/alert", alertBody("f1000000-0000-4000-8000-000000000000", "r1", "E", "major")).status)
+	require.Equal(t, 201, n.do("POST", "/alert", alertBody("f2000000-0000-4000-8000-000000000000", "r2", "E", "major")).status)
+	refuse.set(true)
+	require.Equal(t, 503, n.do("POST", "/alert", alertBody("f3000000-0000-4000-8000-000000000000", "r3", "E", "major")).status)
+	require.Equal(t, 2, n.src.Len())
+	for _, id := range []string{"f1000000-0000-4000-8000-000000000000", "f2000000-0000-4000-8000-000000000000"} {
+		require.Equal(t, 200, n.do("GET", "/alert/"+id, nil).status, id)
+		require.NotNil(t, n.tab.Get(id), id)
+	}
+	require.Equal(t, 404, n.do("GET", "/alert/f3000000", nil).status)
+	require.Len(t, n.tab.keys(), 2)
+}
+
+// atomicBool is a flag shared with a recorder's callback.
+type atomicBool struct {
+	mu sync.Mutex
+	v  bool
+}
+
+func (b *atomicBool) get() bool  { b.mu.Lock(); defer b.mu.Unlock(); return b.v }
+func (b *atomicBool) set(v bool) { b.mu.Lock(); b.v = v; b.mu.Unlock() }

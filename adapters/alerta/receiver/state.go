@@ -179,13 +179,28 @@ func (s *Source) receive(ctx context.Context, a *alerta.Alert, mk func(*change) 
 	res := result{id: st.ID, output: st.Output(s.baseURL)}
 	rec := record(st)
 	s.bookMu.Unlock()
+	// The evicted alerts' records are deleted now, so that the table never holds
+	// more than max_alerts records, and kept here to be put back if the event is
+	// refused.
+	gone := make(map[string][]byte, len(evicted))
+	for _, id := range evicted {
+		gone[id] = s.table.Get(id)
+	}
 	s.dropEvicted(evicted)
 	if prior != nil && prior.ID != st.ID {
 		// The book folded a into another alert than Match said; nothing to undo
 		// it with but the alert as it is.
 		prior = st
 	}
-	if err := s.commit(ctx, mk(c), c.id, rec, func() { s.reload(c.id, prior) }); err != nil {
+	undo := func() {
+		s.reload(c.id, prior)
+		for id, rec := range gone {
+			if st := new(alerta.Stored); rec != nil && st.UnmarshalBinary(rec) == nil {
+				s.reload(id, st)
+			}
+		}
+	}
+	if err := s.commit(ctx, mk(c), c.id, rec, undo); err != nil {
 		return result{}, nil, err
 	}
 	return res, nil, nil
