@@ -58,7 +58,7 @@ func TestStatusCodes(t *testing.T) {
 		{name: "alert loop", method: "POST", path: "/alert", body: string(alertBody("", "web02", "E", "major")),
 			hdr: []string{alerta.HeaderLoop, "http://localhost:8080/api"}, want: 202,
 			message: "Alert forwarded by (unknown) already processed by http://localhost:8080/api",
-			check: func(t *testing.T, a answer) { require.NotContains(t, a.json(t), "id") }},
+			check:   func(t *testing.T, a answer) { require.NotContains(t, a.json(t), "id") }},
 		{name: "action", method: "PUT", path: "/alert/" + id + "/action", body: `{"action": "ack"}`, want: 200},
 		{name: "action again", method: "PUT", path: "/alert/" + id + "/action", body: `{"action": "ack"}`, want: 409},
 		{name: "action by short id", method: "PUT", path: "/alert/" + id[:8] + "/action", body: `{"action": "unack"}`, want: 200},

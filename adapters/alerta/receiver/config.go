@@ -326,4 +326,5 @@ func init() {
 		},
 	})
 }
+
 var _ adapters.LoopIdentifier = (*Config)(nil)
