@@ -79,6 +79,7 @@ func TestStatusCodes(t *testing.T) {
 		{name: "list", method: "GET", path: "/alerts", want: 200, check: func(t *testing.T, a answer) {
 			require.EqualValues(t, 1, a.json(t)["total"])
 		}},
+		{name: "list page out of range", method: "GET", path: "/alerts?page=9", want: 416},
 		{name: "list bad filter", method: "GET", path: "/alerts?colour=red", want: 400, message: "Invalid filter parameter: colour"},
 		{name: "delete loop", method: "DELETE", path: "/alert/" + id, hdr: []string{alerta.HeaderLoop, "http://localhost:8080/api"}, want: 202,
 			message: "Delete forwarded by (unknown) already processed by http://localhost:8080/api"},
@@ -125,6 +126,14 @@ func TestStatusCodes(t *testing.T) {
 	// A request without X-Request-ID gets a new one.
 	a := n.do("GET", "/api/alerts", nil)
 	require.Len(t, a.header.Get(alerta.HeaderRequestID), 36)
+
+	// Refused requests are counted by reason.
+	got := n.rejects()
+	for reason, want := range map[string]int{
+		receiver.RejectInvalid: 6, receiver.RejectForbidden: 2, receiver.RejectMethodNotAllowed: 2, receiver.RejectNotFound: 2,
+	} {
+		require.Equal(t, want, got[reason], "%s in %v", reason, got)
+	}
 }
 
 // TestEvents checks the events of each op against the conventions of package

@@ -60,6 +60,20 @@ type node struct {
 	logs *adaptertest.Buffer
 	now  atomic.Int64 // Unix seconds of the source's clock; 0: the real time
 	tab  *testTable
+
+	mu      sync.Mutex     // guards rejectN
+	rejectN map[string]int // Deps.Reject calls by reason
+}
+
+// rejects returns the Deps.Reject calls by reason.
+func (n *node) rejects() map[string]int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range n.rejectN {
+		out[k] = v
+	}
+	return out
 }
 
 // options of start.
@@ -96,6 +110,14 @@ func start(t testing.TB, cfg receiver.Config, o options) *node {
 			return time.Now()
 		},
 		Table: n.tab.open,
+		Reject: func(reason string) {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			if n.rejectN == nil {
+				n.rejectN = map[string]int{}
+			}
+			n.rejectN[reason]++
+		},
 	}
 	src, err := receiver.NewSource(cfg, d)
 	require.NoError(t, err)

@@ -81,6 +81,8 @@ func (s *Source) restore() {
 func record(st *alerta.Stored) []byte {
 	b, err := st.MarshalBinaryLimit(maxRecord)
 	if err != nil {
+		// The book's MaxStored keeps every alert within the limit, so this does not
+		// happen; if it did, the alert would be kept in memory only.
 		return nil
 	}
 	return b
