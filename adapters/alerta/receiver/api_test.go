@@ -46,6 +46,9 @@ func TestStatusCodes(t *testing.T) {
 			}},
 		{name: "duplicate keeps the id", method: "POST", path: "/alert", body: string(alertBody("11111111-2222-3333-4444-555555555555", "web01", "HttpError", "major")), want: 201,
 			check: func(t *testing.T, a answer) { require.Equal(t, id, a.json(t)["id"]) }},
+		{name: "reused id", method: "POST", path: "/alert", body: string(alertBody(id, "web99", "Other", "major")), want: 500,
+			message: `duplicate key value violates unique constraint "alerts_pkey"`},
+		{name: "id unfit for the table", method: "POST", path: "/alert", body: `{"id": "` + strings.Repeat("x", 201) + `", "resource": "r", "event": "E"}`, want: 400},
 		{name: "no resource", method: "POST", path: "/alert", body: `{"event": "E"}`, want: 400, message: `Missing mandatory value for "resource"`},
 		{name: "not json", method: "POST", path: "/alert", body: `{`, want: 400},
 		{name: "bad severity", method: "POST", path: "/alert", body: `{"resource": "r", "event": "E", "environment": "Production", "severity": "bad"}`, want: 500},
@@ -130,7 +133,7 @@ func TestStatusCodes(t *testing.T) {
 	// Refused requests are counted by reason.
 	got := n.rejects()
 	for reason, want := range map[string]int{
-		receiver.RejectInvalid: 6, receiver.RejectForbidden: 2, receiver.RejectMethodNotAllowed: 2, receiver.RejectNotFound: 2,
+		receiver.RejectInvalid: 8, receiver.RejectForbidden: 2, receiver.RejectMethodNotAllowed: 2, receiver.RejectNotFound: 2,
 	} {
 		require.Equal(t, want, got[reason], "%s in %v", reason, got)
 	}
