@@ -220,6 +220,10 @@ type Verifier struct {
 	// MaxNonces bounds the replay cache; zero means 65536. When it is full, the
 	// oldest entry is forgotten (it expires with the skew window anyway).
 	MaxNonces int
+	// AllowReplay turns the replay cache off, as Alerta has none (§4.2 step 4): the
+	// same header is accepted again inside the skew window. Only a fake of Alerta
+	// wants that; a receiver keeps the cache.
+	AllowReplay bool
 
 	mu     sync.Mutex
 	seen   map[string]int64 // id, ts and nonce → the ts, for expiry
@@ -255,9 +259,9 @@ func (v *Verifier) Verify(r Request, header string) (string, error) {
 	if !ok {
 		return "", ErrUnknownID
 	}
-	ts, err := strconv.ParseInt(a["ts"], 10, 64)
+	ts, err := parseTS(a["ts"])
 	if err != nil {
-		return "", errors.New("hawk: ts is not a number")
+		return "", err
 	}
 	want, err := MAC(c, Normalized(ts, a["nonce"], r, a["hash"], a["ext"]))
 	if err != nil {
@@ -286,13 +290,36 @@ func (v *Verifier) Verify(r Request, header string) (string, error) {
 		skew = DefaultSkew
 	}
 	n := now().Unix()
-	if d := ts - n; d > int64(skew/time.Second) || -d > int64(skew/time.Second) {
+	// The distance is taken in uint64, exact for any two int64s: ts - n can
+	// overflow, and a wrapped difference once let a ts near -2⁶³ pass.
+	var dist uint64
+	if ts >= n {
+		dist = uint64(ts) - uint64(n)
+	} else {
+		dist = uint64(n) - uint64(ts)
+	}
+	if dist > uint64(skew/time.Second) {
 		return "", ErrExpired
+	}
+	if v.AllowReplay {
+		return a["id"], nil
 	}
 	if !v.remember(a["id"]+"\x00"+a["ts"]+"\x00"+a["nonce"], ts, n, int64(skew/time.Second)) {
 		return "", ErrReplay
 	}
 	return a["id"], nil
+}
+
+// parseTS parses a header's ts: decimal digits in canonical form (no sign, no
+// leading zero). The MAC covers the number as formatted again, so a looser parse
+// would let "01700000000" or "+1700000000" carry a captured MAC past the replay
+// cache, whose key is the string.
+func parseTS(s string) (int64, error) {
+	ts, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || ts < 0 || strconv.FormatInt(ts, 10) != s {
+		return 0, errors.New("hawk: ts is not a canonical non-negative integer")
+	}
+	return ts, nil
 }
 
 // remember records key and reports whether it is new. Entries older than the skew

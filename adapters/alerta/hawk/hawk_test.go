@@ -162,3 +162,50 @@ func TestReplayCacheIsBounded(t *testing.T) {
 	require.LessOrEqual(t, len(v.seen), 8)
 	require.Len(t, Nonce(), 6)
 }
+
+// TestVerifyCanonicalTS: the MAC covers ts as a number formatted again, so a ts
+// written another way ("01700000000", "+1700000000") must be refused, or a captured
+// header would pass the replay cache under a new key.
+func TestVerifyCanonicalTS(t *testing.T) {
+	r := vectors[3].r
+	h, err := Header(vcred, r, vts, "c1")
+	require.NoError(t, err)
+	v := verifier(vts)
+	_, err = v.Verify(r, h)
+	require.NoError(t, err)
+	for _, ts := range []string{"01700000000", "+1700000000", "-1700000000", "1700000000.0", " 1700000000"} {
+		_, err := v.Verify(r, strings.Replace(h, `ts="1700000000"`, `ts="`+ts+`"`, 1))
+		require.Error(t, err, ts)
+		require.NotErrorIs(t, err, ErrReplay, ts)
+	}
+}
+
+// TestVerifySkewDoesNotOverflow: ts − now wraps around for a ts far from the
+// clock; such a ts is expired, never accepted.
+func TestVerifySkewDoesNotOverflow(t *testing.T) {
+	r := vectors[3].r
+	for _, tc := range []struct{ ts, now int64 }{
+		{9223372036854775807, -9223372036854775808},
+		{0, -9223372036854775808 + 100},
+		{9223372036854775807, 1700000000},
+	} {
+		h, err := Header(vcred, r, tc.ts, "o1")
+		require.NoError(t, err)
+		_, err = verifier(tc.now).Verify(r, h)
+		require.ErrorIs(t, err, ErrExpired, "ts %d now %d", tc.ts, tc.now)
+	}
+}
+
+// TestVerifyAllowReplay: with AllowReplay, as Alerta, the same header passes twice.
+func TestVerifyAllowReplay(t *testing.T) {
+	r := vectors[0].r
+	h, err := Header(vcred, r, vts, vnon)
+	require.NoError(t, err)
+	v := verifier(vts)
+	v.AllowReplay = true
+	for range 2 {
+		_, err = v.Verify(r, h)
+		require.NoError(t, err)
+	}
+	require.Empty(t, v.seen)
+}
