@@ -99,6 +99,8 @@ func TestStatusCodes(t *testing.T) {
 			require.Equal(t, "POST", a.header.Get("Allow"))
 		}},
 		{name: "wrong method on id", method: "POST", path: "/alert/" + id, want: 405},
+		{name: "escaped route", method: "GET", path: "/%61lerts", want: 200},
+		{name: "escaped slash in an id", method: "GET", path: "/alert/a%2Fb", want: 404, message: "not found"},
 		{name: "unknown path", method: "GET", path: "/alert/" + id + "/notes", want: 404},
 		{name: "unknown path 2", method: "GET", path: "/alert/a/b/action", want: 404},
 	} {

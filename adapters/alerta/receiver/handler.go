@@ -138,11 +138,14 @@ func (k routeKind) allow() string {
 // route finds the route of r's path and the alert id it names. The id is the
 // path segment unescaped (an id with an escaped '/' is one segment).
 func (h *handler) route(r *http.Request) (routeKind, string, bool) {
-	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), h.s.prefix)
+	// The fixed routes match the decoded path, as ServeMux and Alerta's router do
+	// (/%61lert is /alert); an id is taken from the escaped path, so that an id
+	// with an escaped '/' stays one segment.
+	plain, ok := strings.CutPrefix(r.URL.Path, h.s.prefix)
 	if !ok {
 		return 0, "", false
 	}
-	switch rest {
+	switch plain {
 	case "/alert":
 		return routeAlert, "", true
 	case "/alerts":
@@ -151,6 +154,10 @@ func (h *handler) route(r *http.Request) (routeKind, string, bool) {
 		return routeHeartbeat, "", true
 	case "/heartbeats":
 		return routeHeartbeats, "", true
+	}
+	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), h.s.prefix)
+	if !ok {
+		return 0, "", false
 	}
 	seg, ok := strings.CutPrefix(rest, "/alert/")
 	if !ok {
