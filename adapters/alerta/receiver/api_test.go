@@ -95,6 +95,10 @@ func TestStatusCodes(t *testing.T) {
 		{name: "heartbeat loop", method: "POST", path: "/heartbeat", body: `{"origin": "site/1"}`,
 			hdr: []string{alerta.HeaderLoop, "http://localhost:8080/api"}, want: 202},
 		{name: "heartbeats", method: "GET", path: "/heartbeats", want: 200},
+		{name: "alert converted to heartbeat", method: "POST", path: "/alert", body: `{"resource": "gw", "event": "Heartbeat", "environment": "Production", "origin": "site/2"}`,
+			want: 202, message: "Alert converted to Heartbeat", check: func(t *testing.T, a answer) { require.NotEmpty(t, a.json(t)["id"]) }},
+		{name: "looped alert converted to heartbeat", method: "POST", path: "/alert", body: `{"resource": "gw", "event": "Heartbeat", "environment": "Production", "origin": "site/3"}`,
+			hdr: []string{alerta.HeaderLoop, "http://localhost:8080/api"}, want: 202, message: "Alert converted to Heartbeat"},
 		{name: "wrong method", method: "GET", path: "/alert", want: 405, check: func(t *testing.T, a answer) {
 			require.Equal(t, "POST", a.header.Get("Allow"))
 		}},
@@ -520,3 +524,21 @@ type atomicBool struct {
 
 func (b *atomicBool) get() bool  { b.mu.Lock(); defer b.mu.Unlock(); return b.v }
 func (b *atomicBool) set(v bool) { b.mu.Lock(); b.v = v; b.mu.Unlock() }
+
+// TestAlertHeartbeat: an alert whose event is Heartbeat becomes a heartbeat (Alerta's
+// heartbeat plugin), published unless it looped, recorded either way.
+func TestAlertHeartbeat(t *testing.T) {
+	n := start(t, config("http://localhost:8080"), options{})
+	a := n.do("POST", "/alert", []byte(`{"resource": "gw", "event": "Heartbeat", "origin": "site/2", "tags": ["t"], "timeout": 60}`))
+	require.Equal(t, 202, a.status, "%s", a.body)
+	a = n.do("POST", "/alert", []byte(`{"resource": "gw", "event": "Heartbeat", "origin": "site/3"}`), alerta.HeaderLoop, "http://localhost:8080")
+	require.Equal(t, 202, a.status, "%s", a.body)
+	evs := n.rec.Accepted()
+	require.Len(t, evs, 1)
+	require.Equal(t, adapters.KindHeartbeat, evs[0].Kind)
+	require.Equal(t, "site/2", evs[0].Key)
+	require.Contains(t, string(evs[0].Payload), `"tags": ["t"]`)
+	require.Equal(t, 0, n.src.Len(), "no alert stored")
+	hbs := n.do("GET", "/heartbeats", nil).json(t)
+	require.EqualValues(t, 2, hbs["total"])
+}
