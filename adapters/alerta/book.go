@@ -323,7 +323,7 @@ func (b *Book) Receive(a *Alert, now time.Time) (st *Stored, kind string, evicte
 	}
 	sev := severityOr(a.Severity)
 	if _, ok := SeverityCode(sev); !ok {
-		return nil, "", nil, &Error{Code: 500, Message: fmt.Sprintf("Severity (%s) is not one of %s", clip(sev, 64), strings.Join(Severities(), ", "))}
+		return nil, "", nil, &Error{Code: 500, Message: fmt.Sprintf("Severity (%s) is not one of %s", clipString(sev, 64), strings.Join(Severities(), ", "))}
 	}
 	attrs := a.Attributes
 	if len(bytes.TrimSpace(attrs)) == 0 {
@@ -542,7 +542,7 @@ func transition(state, prevStatus, set, sev, prevSev, action string) (string, st
 	}
 	code, ok := SeverityCode(sev)
 	if !ok {
-		return "", "", &Error{Code: 400, Message: fmt.Sprintf("Severity (%s) is not one of %s", clip(sev, 64), strings.Join(Severities(), ", "))}
+		return "", "", &Error{Code: 400, Message: fmt.Sprintf("Severity (%s) is not one of %s", clipString(sev, 64), strings.Join(Severities(), ", "))}
 	}
 	normal := code == normalLevel
 

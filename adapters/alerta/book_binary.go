@@ -55,7 +55,7 @@ func (s *Stored) MarshalBinaryLimit(limit int) ([]byte, error) {
 	if len(out) <= limit {
 		return out, nil
 	}
-	return nil, fmt.Errorf("alert %q is %d bytes encoded: %w", clip(s.ID, 64), len(out), ErrStoredTooLarge)
+	return nil, fmt.Errorf("alert %q is %d bytes encoded: %w", clipString(s.ID, 64), len(out), ErrStoredTooLarge)
 }
 
 // Size is the length of s's binary encoding.
@@ -192,7 +192,7 @@ func (s *Stored) UnmarshalBinary(data []byte) error {
 		return errors.New("stored alert: no resource or event")
 	}
 	if _, ok := SeverityCode(n.Severity); !ok {
-		return fmt.Errorf("stored alert: unknown severity %q", clip(n.Severity, 32))
+		return fmt.Errorf("stored alert: unknown severity %q", clipString(n.Severity, 32))
 	}
 	if _, err := objectMembers(n.Attributes); err != nil {
 		return fmt.Errorf("stored alert: attributes: %w", err)

@@ -2,6 +2,7 @@ package alerta
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 )
 
@@ -16,6 +17,14 @@ func FuzzPyJSON(f *testing.F) {
 		}
 		if !json.Valid(out) {
 			t.Fatalf("PyJSON(%q) = %q, not JSON", b, out)
+		}
+		// The output means what the input meant (encoding/json also keeps the last
+		// of duplicate keys).
+		var in, got any
+		if json.Unmarshal(b, &in) == nil {
+			if err := json.Unmarshal(out, &got); err != nil || !reflect.DeepEqual(in, got) {
+				t.Fatalf("PyJSON(%q) = %q changes the value (%v)", b, out, err)
+			}
 		}
 		// Re-encoding is stable: the output is its own py form.
 		again, err := PyJSON(out)
@@ -39,7 +48,7 @@ func FuzzDecodeAlert(f *testing.F) {
 	f.Add([]byte(`{"resource":"r","event":"e","value":-0,"attributes":{"a":{"b":[1]}},"correlate":["x"]}`))
 	f.Add([]byte(`{"resource":"r","event":"e","createTime":"2026-01-02T03:04:05.1Z","timeout":0}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		a, e := DecodeAlert(b, defaults())
+		a, e := DecodeAlert(b, wireDefaults())
 		if e != nil {
 			if a != nil || (e.Code != 400 && e.Code != 500) || e.Message == "" {
 				t.Fatalf("bad error %+v", e)
@@ -51,7 +60,7 @@ func FuzzDecodeAlert(f *testing.F) {
 			t.Fatalf("Encode gave invalid JSON %q", body)
 		}
 		// What we send decodes to the same alert (status is not sent).
-		b2, e := DecodeAlert(body, defaults())
+		b2, e := DecodeAlert(body, wireDefaults())
 		if e != nil {
 			t.Fatalf("re-decode of %q: %v", body, e)
 		}

@@ -1,6 +1,7 @@
 package alerta
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -30,7 +31,13 @@ func TestEnvPolicy(t *testing.T) {
 	_, err = NewEnvPolicy([]string{"ok", "(unclosed"})
 	require.ErrorContains(t, err, "allowed environment 2")
 
+	_, err = NewEnvPolicy([]string{strings.Repeat("a", MaxEnvPattern+1)})
+	require.ErrorContains(t, err, "allowed environment 1: longer than")
+	_, err = NewEnvPolicy(make([]string, MaxEnvPatterns+1))
+	require.Error(t, err)
+
 	var none *EnvPolicy
+	require.Nil(t, none.Patterns())
 	require.Nil(t, none.Check("anything"))
 	p, err = NewEnvPolicy(nil)
 	require.NoError(t, err)

@@ -1,8 +1,10 @@
 package alerta
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"strconv"
 	"strings"
@@ -62,7 +64,7 @@ func transcode(b []byte, spaced, emit bool) ([]byte, error) {
 	if len(b) > MaxBody {
 		return nil, errTooLarge
 	}
-	p := &parser{in: b, spaced: spaced, emit: emit}
+	p := &jsonParser{in: b, spaced: spaced, emit: emit, seed: maphash.MakeSeed()}
 	if emit {
 		p.out = make([]byte, 0, len(b)+len(b)/4+16)
 	}
@@ -77,8 +79,9 @@ func transcode(b []byte, spaced, emit bool) ([]byte, error) {
 	return p.out, nil
 }
 
-// parser is a recursive-descent JSON parser that writes its output as it reads.
-type parser struct {
+// jsonParser is a recursive-descent JSON parser that writes its output as it reads.
+type jsonParser struct {
+	seed   maphash.Seed
 	in     []byte
 	pos    int
 	out    []byte
@@ -86,11 +89,11 @@ type parser struct {
 	emit   bool
 }
 
-func (p *parser) errorf(format string, args ...any) error {
+func (p *jsonParser) errorf(format string, args ...any) error {
 	return fmt.Errorf("invalid JSON at offset %d: %s", p.pos, fmt.Sprintf(format, args...))
 }
 
-func (p *parser) skipSpace() {
+func (p *jsonParser) skipSpace() {
 	for p.pos < len(p.in) {
 		switch p.in[p.pos] {
 		case ' ', '\t', '\n', '\r':
@@ -101,13 +104,13 @@ func (p *parser) skipSpace() {
 	}
 }
 
-func (p *parser) write(s string) {
+func (p *jsonParser) write(s string) {
 	if p.emit {
 		p.out = append(p.out, s...)
 	}
 }
 
-func (p *parser) sep(spacedForm, compactForm string) {
+func (p *jsonParser) sep(spacedForm, compactForm string) {
 	if p.spaced {
 		p.write(spacedForm)
 	} else {
@@ -115,7 +118,7 @@ func (p *parser) sep(spacedForm, compactForm string) {
 	}
 }
 
-func (p *parser) value(depth int) error {
+func (p *jsonParser) value(depth int) error {
 	if p.pos >= len(p.in) {
 		return p.errorf("unexpected end of input")
 	}
@@ -125,14 +128,7 @@ func (p *parser) value(depth int) error {
 	case c == '[':
 		return p.array(depth + 1)
 	case c == '"':
-		s, err := p.str()
-		if err != nil {
-			return err
-		}
-		if p.emit {
-			p.out = appendPyString(p.out, s)
-		}
-		return nil
+		return p.str()
 	case c == '-' || (c >= '0' && c <= '9'):
 		return p.number()
 	default:
@@ -147,7 +143,7 @@ func (p *parser) value(depth int) error {
 	}
 }
 
-func (p *parser) array(depth int) error {
+func (p *jsonParser) array(depth int) error {
 	if depth > MaxDepth {
 		return errTooDeep
 	}
@@ -182,14 +178,19 @@ func (p *parser) array(depth int) error {
 	}
 }
 
-// member is one key of an object being written: its decoded name and where its
-// key and value start and end in the output.
-type member struct {
-	key        string
-	start, end int
+// pyMember is one key of an object being written: where its key starts and ends
+// and its value ends in the output, and, for a key's first appearance, the index
+// of its last (the member whose value it takes).
+type pyMember struct {
+	start, keyEnd, end, last int32
+	first                    bool
 }
 
-func (p *parser) object(depth int) error {
+// indexAt is how many members an object has before its keys are found through a
+// hash map rather than by a linear scan.
+const indexAt = 16
+
+func (p *jsonParser) object(depth int) error {
 	if depth > MaxDepth {
 		return errTooDeep
 	}
@@ -202,56 +203,51 @@ func (p *parser) object(depth int) error {
 		return nil
 	}
 	begin := len(p.out)
-	var members []member
-	var index map[string]int // built only when an object grows large
+	var members []pyMember
+	// index maps the hash of a key's encoded bytes (equal decoded keys encode to
+	// equal bytes) to its first member; it is built only for large objects.
+	var index map[uint64]int32
 	dup := false
 	for {
 		p.skipSpace()
 		if p.pos >= len(p.in) || p.in[p.pos] != '"' {
 			return p.errorf("expected a string key in an object")
 		}
-		key, err := p.str()
-		if err != nil {
+		start := len(p.out)
+		if err := p.str(); err != nil {
 			return err
 		}
+		keyEnd := len(p.out)
 		p.skipSpace()
 		if p.pos >= len(p.in) || p.in[p.pos] != ':' {
 			return p.errorf("expected ':' after an object key")
 		}
 		p.pos++
 		p.skipSpace()
-		start := len(p.out)
-		if p.emit {
-			p.out = appendPyString(p.out, key)
-		}
 		p.sep(": ", ":")
 		if err := p.value(depth); err != nil {
 			return err
 		}
 		if p.emit {
-			// Duplicate keys are rare; note them and rebuild the object at its end.
-			if !dup {
-				if index == nil && len(members) >= 16 {
-					index = make(map[string]int, 2*len(members))
-					for i, m := range members {
-						index[m.key] = i
-					}
-				}
+			m := pyMember{start: int32(start), keyEnd: int32(keyEnd), end: int32(len(p.out)), last: int32(len(members))}
+			if f := p.findKey(members, index, p.out[start:keyEnd]); f >= 0 {
+				dup = true
+				members[f].last = int32(len(members))
+			} else {
+				m.first = true
 				if index != nil {
-					_, dup = index[key]
-				} else {
-					for _, m := range members {
-						if m.key == key {
-							dup = true
-							break
-						}
-					}
-				}
-				if index != nil && !dup {
-					index[key] = len(members)
+					index[maphash.Bytes(p.seed, p.out[start:keyEnd])] = int32(len(members))
 				}
 			}
-			members = append(members, member{key: key, start: start, end: len(p.out)})
+			members = append(members, m)
+			if index == nil && len(members) == indexAt {
+				index = make(map[uint64]int32, 2*indexAt)
+				for i, m := range members {
+					if m.first {
+						index[maphash.Bytes(p.seed, p.out[m.start:m.keyEnd])] = int32(i)
+					}
+				}
+			}
 		}
 		p.skipSpace()
 		if p.pos >= len(p.in) {
@@ -274,117 +270,135 @@ func (p *parser) object(depth int) error {
 	}
 }
 
+// findKey returns the first member whose encoded key is key, or -1.
+func (p *jsonParser) findKey(members []pyMember, index map[uint64]int32, key []byte) int {
+	if index != nil {
+		i, ok := index[maphash.Bytes(p.seed, key)]
+		if !ok {
+			return -1
+		}
+		if m := members[i]; bytes.Equal(p.out[m.start:m.keyEnd], key) {
+			return int(i)
+		}
+		// A hash collision (practically never): fall back to the scan.
+	}
+	for i, m := range members {
+		if m.first && bytes.Equal(p.out[m.start:m.keyEnd], key) {
+			return i
+		}
+	}
+	return -1
+}
+
 // dedup rewrites the members written since begin so that each key appears once, in
 // the place it first appeared, with the value it was given last (json.loads).
-func (p *parser) dedup(begin int, members []member) {
+func (p *jsonParser) dedup(begin int, members []pyMember) {
 	region := append([]byte(nil), p.out[begin:]...)
-	last := make(map[string]int, len(members))
-	for i, m := range members {
-		last[m.key] = i
-	}
 	p.out = p.out[:begin]
-	written := make(map[string]bool, len(last))
 	for _, m := range members {
-		if written[m.key] {
+		if !m.first {
 			continue
 		}
-		written[m.key] = true
 		if len(p.out) > begin {
 			p.sep(", ", ",")
 		}
-		l := members[last[m.key]]
-		p.out = append(p.out, region[l.start-begin:l.end-begin]...)
+		l := members[m.last]
+		// The key as first written, the value as last given.
+		p.out = append(p.out, region[int(m.start)-begin:int(m.keyEnd)-begin]...)
+		p.out = append(p.out, region[int(l.keyEnd)-begin:int(l.end)-begin]...)
 	}
 }
 
-// str reads a JSON string and returns its decoded text. A lone surrogate escape
-// (\ud800 with no partner) is kept as its three-byte WTF-8 form, so that
-// appendPyString writes it back as the same escape, as Python does.
-func (p *parser) str() (string, error) {
+// str reads a JSON string and, when emitting, writes it with json.dumps' escapes.
+// A lone surrogate escape (\ud800 with no partner) is written back as the same
+// escape, as Python does.
+func (p *jsonParser) str() error {
 	p.pos++ // opening quote
-	start := p.pos
-	// Fast path: no escapes and only ASCII.
-	for p.pos < len(p.in) {
-		c := p.in[p.pos]
-		if c == '"' {
-			s := string(p.in[start:p.pos])
-			p.pos++
-			return s, nil
-		}
-		if c == '\\' || c < 0x20 || c >= 0x80 {
-			break
-		}
-		p.pos++
-	}
-	var sb []byte
-	sb = append(sb, p.in[start:p.pos]...)
+	p.emitByte('"')
 	for {
+		// Copy a run of plain printable ASCII at once.
+		run := p.pos
+		for p.pos < len(p.in) {
+			c := p.in[p.pos]
+			if c == '"' || c == '\\' || c < 0x20 || c >= 0x7f {
+				break
+			}
+			p.pos++
+		}
+		if p.emit {
+			p.out = append(p.out, p.in[run:p.pos]...)
+		}
 		if p.pos >= len(p.in) {
-			return "", p.errorf("unterminated string")
+			return p.errorf("unterminated string")
 		}
 		c := p.in[p.pos]
 		switch {
 		case c == '"':
 			p.pos++
-			return string(sb), nil
+			p.emitByte('"')
+			return nil
 		case c < 0x20:
-			return "", p.errorf("control character in a string")
+			return p.errorf("control character in a string")
 		case c == '\\':
 			if p.pos+1 >= len(p.in) {
-				return "", p.errorf("unterminated string")
+				return p.errorf("unterminated string")
 			}
 			e := p.in[p.pos+1]
 			p.pos += 2
 			switch e {
-			case '"', '\\', '/':
-				sb = append(sb, e)
-			case 'b':
-				sb = append(sb, '\b')
-			case 'f':
-				sb = append(sb, '\f')
-			case 'n':
-				sb = append(sb, '\n')
-			case 'r':
-				sb = append(sb, '\r')
-			case 't':
-				sb = append(sb, '\t')
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				p.emitRune(rune(unescape[e]))
 			case 'u':
 				r, ok := p.hex4()
 				if !ok {
-					return "", p.errorf("invalid \\u escape")
+					return p.errorf("invalid \\u escape")
 				}
-				if utf16.IsSurrogate(r) {
-					if r < 0xdc00 && p.pos+6 <= len(p.in) && p.in[p.pos] == '\\' && p.in[p.pos+1] == 'u' {
-						save := p.pos
-						p.pos += 2
-						if r2, ok := p.hex4(); ok && r2 >= 0xdc00 && r2 <= 0xdfff {
-							sb = utf8.AppendRune(sb, utf16.DecodeRune(r, r2))
-							continue
-						}
-						p.pos = save
+				if r >= 0xd800 && r < 0xdc00 && p.pos+6 <= len(p.in) && p.in[p.pos] == '\\' && p.in[p.pos+1] == 'u' {
+					save := p.pos
+					p.pos += 2
+					if r2, ok := p.hex4(); ok && r2 >= 0xdc00 && r2 <= 0xdfff {
+						p.emitRune(utf16.DecodeRune(r, r2))
+						continue
 					}
-					sb = appendWTF8(sb, r)
-					continue
+					p.pos = save
 				}
-				sb = utf8.AppendRune(sb, r)
+				// A lone surrogate is written as its escape, like any other BMP
+				// code point.
+				p.emitRune(r)
 			default:
-				return "", p.errorf("invalid escape")
+				return p.errorf("invalid escape")
 			}
-		case c < 0x80:
-			sb = append(sb, c)
+		case c == 0x7f:
 			p.pos++
+			p.emitRune(0x7f)
 		default:
 			r, n := utf8.DecodeRune(p.in[p.pos:])
 			if r == utf8.RuneError && n <= 1 {
-				return "", errUTF8
+				return errUTF8
 			}
-			sb = append(sb, p.in[p.pos:p.pos+n]...)
 			p.pos += n
+			p.emitRune(r)
 		}
 	}
 }
 
-func (p *parser) hex4() (rune, bool) {
+// unescape maps the character after a backslash to the byte it stands for.
+var unescape = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
+
+func (p *jsonParser) emitByte(c byte) {
+	if p.emit {
+		p.out = append(p.out, c)
+	}
+}
+
+// emitRune writes one code point (or lone surrogate) with json.dumps' escapes.
+func (p *jsonParser) emitRune(r rune) {
+	if p.emit {
+		p.out = appendPyRune(p.out, r)
+	}
+}
+
+func (p *jsonParser) hex4() (rune, bool) {
 	if p.pos+4 > len(p.in) {
 		return 0, false
 	}
@@ -406,23 +420,7 @@ func (p *parser) hex4() (rune, bool) {
 	return r, true
 }
 
-// appendWTF8 appends a lone surrogate as the three bytes UTF-8 would give it if it
-// were allowed; Go strings may hold them, and they are invalid UTF-8 to everyone
-// else (a Go conversion to runes makes each byte U+FFFD).
-func appendWTF8(b []byte, r rune) []byte {
-	return append(b, byte(0xe0|r>>12), byte(0x80|(r>>6)&0x3f), byte(0x80|r&0x3f))
-}
-
-// wtf8Surrogate reports whether s starts with a lone surrogate in WTF-8 form and
-// returns it.
-func wtf8Surrogate(s string) (rune, bool) {
-	if len(s) >= 3 && s[0] == 0xed && s[1] >= 0xa0 && s[1] <= 0xbf && s[2] >= 0x80 && s[2] <= 0xbf {
-		return rune(s[0]&0x0f)<<12 | rune(s[1]&0x3f)<<6 | rune(s[2]&0x3f), true
-	}
-	return 0, false
-}
-
-func (p *parser) number() error {
+func (p *jsonParser) number() error {
 	start := p.pos
 	if p.in[p.pos] == '-' {
 		p.pos++
@@ -518,51 +516,49 @@ func pyFloat(f float64) string {
 const hexDigits = "0123456789abcdef"
 
 // appendPyString appends s as a JSON string with json.dumps' ensure_ascii escapes.
-// Invalid UTF-8 other than a WTF-8 lone surrogate comes out as \ufffd.
+// Invalid UTF-8 (which no decoded JSON string holds) comes out as \ufffd.
 func appendPyString(b []byte, s string) []byte {
 	b = append(b, '"')
 	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"':
-				b = append(b, '\\', '"')
-			case c == '\\':
-				b = append(b, '\\', '\\')
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c == '\b':
-				b = append(b, '\\', 'b')
-			case c == '\f':
-				b = append(b, '\\', 'f')
-			case c < 0x20 || c == 0x7f:
-				b = appendU(b, rune(c))
-			default:
-				b = append(b, c)
-			}
+		if c := s[i]; c < utf8.RuneSelf {
+			b = appendPyRune(b, rune(c))
 			i++
-			continue
-		}
-		if r, ok := wtf8Surrogate(s[i:]); ok {
-			b = appendU(b, r)
-			i += 3
 			continue
 		}
 		r, n := utf8.DecodeRuneInString(s[i:])
 		i += n
-		if r > 0xffff {
-			r1, r2 := utf16.EncodeRune(r)
-			b = appendU(b, r1)
-			b = appendU(b, r2)
-			continue
-		}
-		b = appendU(b, r)
+		b = appendPyRune(b, r)
 	}
 	return append(b, '"')
+}
+
+// appendPyRune appends one code point as json.dumps writes it inside a string:
+// printable ASCII as itself but for the escaped quote and backslash, the short
+// escapes, and \uXXXX (a surrogate pair above U+FFFF) for everything else.
+func appendPyRune(b []byte, r rune) []byte {
+	switch {
+	case r == '"':
+		return append(b, '\\', '"')
+	case r == '\\':
+		return append(b, '\\', '\\')
+	case r == '\n':
+		return append(b, '\\', 'n')
+	case r == '\r':
+		return append(b, '\\', 'r')
+	case r == '\t':
+		return append(b, '\\', 't')
+	case r == '\b':
+		return append(b, '\\', 'b')
+	case r == '\f':
+		return append(b, '\\', 'f')
+	case r >= 0x20 && r < 0x7f:
+		return append(b, byte(r))
+	case r > 0xffff:
+		r1, r2 := utf16.EncodeRune(r)
+		return appendU(appendU(b, r1), r2)
+	default:
+		return appendU(b, r)
+	}
 }
 
 func appendU(b []byte, r rune) []byte {

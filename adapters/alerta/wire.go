@@ -138,8 +138,8 @@ var defaultOrigin = sync.OnceValue(func() string {
 	return "edgerelay/" + host
 })
 
-// clip returns s cut to at most n bytes on a rune boundary, with "…" when cut.
-func clip(s string, n int) string {
+// clipString returns s cut to at most n bytes on a rune boundary, with "…" when cut.
+func clipString(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
@@ -193,20 +193,20 @@ func badRequest(format string, args ...any) *Error {
 	return &Error{Code: 400, Message: fmt.Sprintf(format, args...)}
 }
 
-// object is a decoded JSON object: its members' raw values, the last one winning
+// jsonObject is a decoded JSON object: its members' raw values, the last one winning
 // when a key repeats (json.loads).
-type object map[string]json.RawMessage
+type jsonObject map[string]json.RawMessage
 
 // decodeObject checks body with the model's parser (size, depth, UTF-8, grammar)
 // and splits the object it must be into its members.
-func decodeObject(body []byte) (object, *Error) {
+func decodeObject(body []byte) (jsonObject, *Error) {
 	if err := checkJSON(body); err != nil {
 		return nil, badRequest("Failed to decode JSON object: %v", err)
 	}
 	if b := bytes.TrimLeft(body, " \t\r\n"); len(b) == 0 || b[0] != '{' {
 		return nil, badRequest("Failed to decode JSON object: the body must be a JSON object")
 	}
-	var o object
+	var o jsonObject
 	if err := json.Unmarshal(body, &o); err != nil {
 		return nil, badRequest("Failed to decode JSON object: %v", err)
 	}
@@ -214,15 +214,15 @@ func decodeObject(body []byte) (object, *Error) {
 }
 
 // has reports whether the key is present and not null.
-func (o object) has(key string) bool {
+func (o jsonObject) has(key string) bool {
 	v, ok := o[key]
 	return ok && !isNull(v)
 }
 
 func isNull(v json.RawMessage) bool { return string(v) == "null" }
 
-// kind returns the JSON type of a raw value by its first byte.
-func kind(v json.RawMessage) byte {
+// jsonKind returns the JSON type of a raw value by its first byte.
+func jsonKind(v json.RawMessage) byte {
 	if len(v) == 0 {
 		return 0
 	}
@@ -244,12 +244,12 @@ func kind(v json.RawMessage) byte {
 
 // str returns a string member: "" when absent or null, an error naming the key
 // when it is of another type. Lone surrogates decode to U+FFFD.
-func (o object) str(key string) (string, *Error) {
+func (o jsonObject) str(key string) (string, *Error) {
 	v, ok := o[key]
 	if !ok || isNull(v) {
 		return "", nil
 	}
-	if kind(v) != 's' {
+	if jsonKind(v) != 's' {
 		return "", badRequest("%s must be a string", key)
 	}
 	var s string
@@ -260,7 +260,7 @@ func (o object) str(key string) (string, *Error) {
 }
 
 // optStr returns a string member that may be null (nil), with the same errors.
-func (o object) optStr(key string) (*string, *Error) {
+func (o jsonObject) optStr(key string) (*string, *Error) {
 	if !o.has(key) {
 		return nil, nil
 	}
@@ -274,12 +274,12 @@ func (o object) optStr(key string) (*string, *Error) {
 // list returns a list-of-strings member. Alerta answers a present non-list
 // (null included) with "<key> must be a list"; its elements are not checked there,
 // and a non-string element is refused here instead of failing in a database.
-func (o object) list(key string) ([]string, *Error) {
+func (o jsonObject) list(key string) ([]string, *Error) {
 	v, ok := o[key]
 	if !ok {
 		return nil, nil
 	}
-	if kind(v) != 'a' {
+	if jsonKind(v) != 'a' {
 		return nil, badRequest("%s must be a list", key)
 	}
 	var raw []json.RawMessage
@@ -289,7 +289,7 @@ func (o object) list(key string) ([]string, *Error) {
 	out := make([]string, 0, len(raw))
 	for _, r := range raw {
 		var s string
-		if kind(r) != 's' || json.Unmarshal(r, &s) != nil {
+		if jsonKind(r) != 's' || json.Unmarshal(r, &s) != nil {
 			return nil, badRequest("%s must be a list of strings", key)
 		}
 		out = append(out, s)
@@ -300,12 +300,12 @@ func (o object) list(key string) ([]string, *Error) {
 // timeout returns an integer member ≥ 0 (def when absent or null). Alerta checks
 // the JSON type (a string or 3.5 is refused) and then the sign; the bound is a
 // Postgres integer column's.
-func (o object) timeout(key string, def int) (int, *Error) {
+func (o jsonObject) timeout(key string, def int) (int, *Error) {
 	v, ok := o[key]
 	if !ok || isNull(v) {
 		return def, nil
 	}
-	if kind(v) != 'n' || bytes.ContainsAny(v, ".eE") {
+	if jsonKind(v) != 'n' || bytes.ContainsAny(v, ".eE") {
 		return 0, badRequest("timeout must be an integer")
 	}
 	n, err := strconv.ParseInt(string(v), 10, 64)
@@ -320,12 +320,12 @@ func (o object) timeout(key string, def int) (int, *Error) {
 
 // attributes checks the attributes member (absent: "{}") and returns its compact,
 // key-ordered form. Alerta refuses a present non-object, null included.
-func (o object) attributes() ([]byte, *Error) {
+func (o jsonObject) attributes() ([]byte, *Error) {
 	v, ok := o["attributes"]
 	if !ok {
 		return []byte("{}"), nil
 	}
-	if kind(v) != 'o' {
+	if jsonKind(v) != 'o' {
 		return nil, badRequest("attributes must be a JSON object")
 	}
 	c, err := compactJSON(v)
@@ -351,7 +351,7 @@ func checkAttributeKeys(attrs []byte) *Error {
 }
 
 // createTime returns the createTime member, def when it is absent or null.
-func (o object) createTime(def time.Time) (time.Time, *Error) {
+func (o jsonObject) createTime(def time.Time) (time.Time, *Error) {
 	v, ok := o["createTime"]
 	if !ok || isNull(v) {
 		return def, nil
@@ -426,7 +426,7 @@ func DecodeAlert(body []byte, d Defaults) (*Alert, *Error) {
 	if e = checkAttributeKeys(a.Attributes); e != nil {
 		return nil, e
 	}
-	if v, ok := o["value"]; ok && kind(v) == 'n' {
+	if v, ok := o["value"]; ok && jsonKind(v) == 'n' {
 		if bytes.ContainsAny(v, ".eE") {
 			return nil, badRequest("value must be a string")
 		}
@@ -490,7 +490,7 @@ func DecodeAlert(body []byte, d Defaults) (*Alert, *Error) {
 	// line stay short.
 	if _, ok := SeverityCode(a.Severity); !ok {
 		return nil, &Error{Code: 500, Message: fmt.Sprintf("Severity (%s) is not one of %s",
-			clip(a.Severity, 64), strings.Join(Severities(), ", "))}
+			clipString(a.Severity, 64), strings.Join(Severities(), ", "))}
 	}
 	return a, nil
 }

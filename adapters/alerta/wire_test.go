@@ -19,13 +19,13 @@ const sample21 = `{"id": "2f445c96-32f9-43b1-b090-27a77f47b1b1", "resource": "we
 	` "attributes": {"ip": "127.0.0.1", "region": "EU"}, "origin": "probe/1", "type": "exceptionAlert",` +
 	` "createTime": "2026-11-21T23:40:08.087Z", "timeout": 3600, "rawData": null, "customer": null}`
 
-func ptr[T any](v T) *T { return &v }
+func wref[T any](v T) *T { return &v }
 
 func TestEncodeSample21(t *testing.T) {
 	a := &Alert{
 		ID: "2f445c96-32f9-43b1-b090-27a77f47b1b1", Resource: "web01", Event: "HttpError",
 		Environment: "Production", Severity: "major", Correlate: []string{"HttpError", "HttpOK"},
-		Service: []string{"Web"}, Group: "Web", Value: ptr("500"), Text: "Site down",
+		Service: []string{"Web"}, Group: "Web", Value: wref("500"), Text: "Site down",
 		Tags: []string{"dc1"}, Attributes: []byte(`{"ip":"127.0.0.1","region":"EU"}`),
 		Origin: "probe/1", Type: "exceptionAlert",
 		CreateTime: time.Date(2026, 11, 21, 23, 40, 8, 87_654_321, time.UTC), Timeout: 3600,
@@ -59,7 +59,7 @@ func TestActionEncode(t *testing.T) {
 	require.Equal(t, `{"action": "ack", "text": "looking", "timeout": null}`,
 		string((&Action{Action: "ack", Text: "looking"}).Encode()))
 	require.Equal(t, `{"action": "shelve", "text": "", "timeout": 600}`,
-		string((&Action{Action: "shelve", Timeout: ptr(600)}).Encode()))
+		string((&Action{Action: "shelve", Timeout: wref(600)}).Encode()))
 }
 
 func TestPyJSON(t *testing.T) {
@@ -82,6 +82,8 @@ func TestPyJSON(t *testing.T) {
 		{"floats", `[1.0,1.5,-0.0,1e5,1E16,1e-5,0.0001,123.456e2,1e-400]`, `[1.0, 1.5, -0.0, 100000.0, 1e+16, 1e-05, 0.0001, 12345.6, 0.0]`},
 		{"big float", `[1.7976931348623157e308, 5e-324]`, `[1.7976931348623157e+308, 5e-324]`},
 		{"scalar", `"x"`, `"x"`},
+		{"many keys with duplicates", `{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"l":12,"m":13,"n":14,"o":15,"p":16,"q":17,"b":18,"r":19,"a":20}`,
+			`{"a": 20, "b": 18, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8, "i": 9, "j": 10, "k": 11, "l": 12, "m": 13, "n": 14, "o": 15, "p": 16, "q": 17, "r": 19}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := PyJSON([]byte(tc.in))
@@ -168,20 +170,20 @@ func TestParseTime(t *testing.T) {
 	require.Equal(t, "2026-01-02T03:04:05.000Z", FormatTime(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)))
 }
 
-var fixedNow = time.Date(2026, 11, 21, 23, 40, 8, 87e6, time.UTC)
+var wireNow = time.Date(2026, 11, 21, 23, 40, 8, 87e6, time.UTC)
 
-func defaults() Defaults {
-	return Defaults{Origin: "edgerelay/gw1", Now: fixedNow, NewID: func() string { return "new-id" }}
+func wireDefaults() Defaults {
+	return Defaults{Origin: "edgerelay/gw1", Now: wireNow, NewID: func() string { return "new-id" }}
 }
 
 func TestDecodeAlertDefaults(t *testing.T) {
-	a, e := DecodeAlert([]byte(`{"resource":"web01","event":"HttpError"}`), defaults())
+	a, e := DecodeAlert([]byte(`{"resource":"web01","event":"HttpError"}`), wireDefaults())
 	require.Nil(t, e)
 	require.Equal(t, &Alert{
 		ID: "new-id", Resource: "web01", Event: "HttpError", Environment: "", Severity: "normal",
 		Correlate: []string{}, Service: []string{}, Group: "Misc", Text: "", Tags: []string{},
 		Attributes: []byte("{}"), Origin: "edgerelay/gw1", Type: "exceptionAlert",
-		CreateTime: fixedNow, Timeout: DefaultTimeout,
+		CreateTime: wireNow, Timeout: DefaultTimeout,
 	}, a)
 	require.Equal(t, `{"id": "new-id", "resource": "web01", "event": "HttpError", "environment": "", "severity": "normal",`+
 		` "correlate": [], "service": [], "group": "Misc", "value": null, "text": "", "tags": [], "attributes": {},`+
@@ -205,7 +207,7 @@ func TestDecodeAlertFields(t *testing.T) {
 	a, e := DecodeAlert([]byte(`{"resource":"r","event":"e","correlate":["x"],"value":42,"status":"ack",`+
 		`"timeout":0,"customer":"acme","rawData":"raw","attributes":{"b":1,"a":{"c.d":"é"}},`+
 		`"href":"http://x/alert/1","history":[{"a":1}],"duplicateCount":3,"repeat":true,"unknown":{"x":[1,2]},`+
-		`"createTime":"2026-01-02T03:04:05.678901Z"}`), defaults())
+		`"createTime":"2026-01-02T03:04:05.678901Z"}`), wireDefaults())
 	require.Nil(t, e)
 	require.Equal(t, []string{"x", "e"}, a.Correlate)
 	require.Equal(t, "42", *a.Value)
@@ -219,24 +221,24 @@ func TestDecodeAlertFields(t *testing.T) {
 	require.Contains(t, string(a.Encode()), `"createTime": "2026-01-02T03:04:05.678Z"`)
 
 	for _, v := range []struct{ in, want string }{{`-5`, "-5"}, {`-0`, "0"}, {`"abc"`, "abc"}, {`0`, "0"}} {
-		a, e = DecodeAlert([]byte(`{"resource":"r","event":"e","value":`+v.in+`}`), defaults())
+		a, e = DecodeAlert([]byte(`{"resource":"r","event":"e","value":`+v.in+`}`), wireDefaults())
 		require.Nil(t, e)
 		require.Equal(t, v.want, *a.Value)
 	}
-	a, e = DecodeAlert([]byte(`{"resource":"r","event":"e","value":null,"correlate":["e","x"]}`), defaults())
+	a, e = DecodeAlert([]byte(`{"resource":"r","event":"e","value":null,"correlate":["e","x"]}`), wireDefaults())
 	require.Nil(t, e)
 	require.Nil(t, a.Value)
 	require.Equal(t, []string{"e", "x"}, a.Correlate)
 
 	// Whitespace around values is no problem.
-	a, e = DecodeAlert([]byte(" { \"resource\" : \"r\" ,\n\"event\":\"e\", \"value\" : 42 , \"timeout\" :\t5 , \"attributes\" : { \"a\" : [ 1 ] } } "), defaults())
+	a, e = DecodeAlert([]byte(" { \"resource\" : \"r\" ,\n\"event\":\"e\", \"value\" : 42 , \"timeout\" :\t5 , \"attributes\" : { \"a\" : [ 1 ] } } "), wireDefaults())
 	require.Nil(t, e)
 	require.Equal(t, "42", *a.Value)
 	require.Equal(t, 5, a.Timeout)
 	require.Equal(t, `{"a":[1]}`, string(a.Attributes))
 
 	// The last of duplicate keys wins, as in json.loads.
-	a, e = DecodeAlert([]byte(`{"resource":"r1","event":"e","resource":"r2"}`), defaults())
+	a, e = DecodeAlert([]byte(`{"resource":"r1","event":"e","resource":"r2"}`), wireDefaults())
 	require.Nil(t, e)
 	require.Equal(t, "r2", a.Resource)
 }
@@ -291,7 +293,7 @@ func TestDecodeAlertErrors(t *testing.T) {
 		{"order 2", `{"createTime":"x"}`, 400, `dates must be ISO 8601 date format YYYY-MM-DDThh:mm:ss.sssZ`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a, e := DecodeAlert([]byte(tc.body), defaults())
+			a, e := DecodeAlert([]byte(tc.body), wireDefaults())
 			require.Nil(t, a)
 			require.NotNil(t, e)
 			require.Equal(t, tc.code, e.Code)
@@ -306,7 +308,7 @@ func TestDecodeAction(t *testing.T) {
 		want       *Action
 		msg        string
 	}{
-		{"full", `{"action":"ack","text":"looking","timeout":300}`, &Action{Action: "ack", Text: "looking", Timeout: ptr(300)}, ""},
+		{"full", `{"action":"ack","text":"looking","timeout":300}`, &Action{Action: "ack", Text: "looking", Timeout: wref(300)}, ""},
 		{"no text", `{"action":"ack"}`, &Action{Action: "ack", Text: "ack operator action"}, ""},
 		{"null text", `{"action":"ack","text":null,"timeout":null}`, &Action{Action: "ack"}, ""},
 		{"custom", `{"action":"createIssue","text":""}`, &Action{Action: "createIssue"}, ""},
@@ -340,20 +342,20 @@ func TestDecodeAction(t *testing.T) {
 
 func TestHeartbeat(t *testing.T) {
 	h, e := DecodeHeartbeat([]byte(`{"origin":"gw1/edgerelay","tags":["a"],"attributes":{"x":"y"},"timeout":120,`+
-		`"createTime":"2026-01-02T03:04:05.678Z","customer":"acme","type":"Heartbeat"}`), defaults())
+		`"createTime":"2026-01-02T03:04:05.678Z","customer":"acme","type":"Heartbeat"}`), wireDefaults())
 	require.Nil(t, e)
 	require.Equal(t, &Heartbeat{Origin: "gw1/edgerelay", Tags: []string{"a"}, Attributes: []byte(`{"x":"y"}`), Timeout: 120,
-		CreateTime: time.Date(2026, 1, 2, 3, 4, 5, 678e6, time.UTC), Customer: ptr("acme")}, h)
+		CreateTime: time.Date(2026, 1, 2, 3, 4, 5, 678e6, time.UTC), Customer: wref("acme")}, h)
 	require.Equal(t, `{"origin": "gw1/edgerelay", "tags": ["a"], "attributes": {"x": "y"}, "timeout": 120, `+
 		`"createTime": "2026-01-02T03:04:05.678Z", "customer": "acme"}`, string(h.Encode()))
 	h.ID = "hb1"
-	h2, e := DecodeHeartbeat(h.Encode(), defaults())
+	h2, e := DecodeHeartbeat(h.Encode(), wireDefaults())
 	require.Nil(t, e)
 	require.Equal(t, h, h2)
 
-	h, e = DecodeHeartbeat([]byte(`{}`), defaults())
+	h, e = DecodeHeartbeat([]byte(`{}`), wireDefaults())
 	require.Nil(t, e)
-	require.Equal(t, &Heartbeat{Origin: "edgerelay/gw1", Tags: []string{}, Attributes: []byte("{}"), Timeout: DefaultTimeout, CreateTime: fixedNow}, h)
+	require.Equal(t, &Heartbeat{Origin: "edgerelay/gw1", Tags: []string{}, Attributes: []byte("{}"), Timeout: DefaultTimeout, CreateTime: wireNow}, h)
 	require.Equal(t, `{"origin": "edgerelay/gw1", "tags": [], "attributes": {}, "timeout": 86400, `+
 		`"createTime": "2026-11-21T23:40:08.087Z", "customer": null}`, string(h.Encode()))
 
@@ -368,7 +370,7 @@ func TestHeartbeat(t *testing.T) {
 		`{"origin":["a"]}`:            "origin must be a string",
 		`{"timeout":-5}`:              "Invalid negative 'timeout' value (-5)",
 	} {
-		_, e := DecodeHeartbeat([]byte(body), defaults())
+		_, e := DecodeHeartbeat([]byte(body), wireDefaults())
 		require.NotNil(t, e, body)
 		require.Equal(t, 400, e.Code, body)
 		require.Equal(t, msg, e.Message, body)
@@ -420,4 +422,37 @@ func TestValidAction(t *testing.T) {
 	} {
 		require.Equal(t, want, ValidAction(name), "%q", name)
 	}
+}
+
+func TestPyFloat(t *testing.T) {
+	// Python's repr(float) for these values.
+	for f, want := range map[float64]string{
+		0: "0.0", 1: "1.0", -1.5: "-1.5", 0.1: "0.1", 1.0 / 3: "0.3333333333333333",
+		1e15: "1000000000000000.0", 9999999999999998: "9999999999999998.0", 1e16: "1e+16", 1e22: "1e+22",
+		0.0001: "0.0001", 0.00001: "1e-05", 1.5e-7: "1.5e-07", 123456789: "123456789.0",
+		2.5e100: "2.5e+100", 5e-324: "5e-324", 12345.678: "12345.678", 1.7976931348623157e308: "1.7976931348623157e+308",
+	} {
+		require.Equal(t, want, pyFloat(f), "%v", f)
+	}
+}
+
+func TestEncodeZero(t *testing.T) {
+	// An Alert built by hand with nil slices and no attributes still encodes all 18
+	// keys as valid JSON.
+	b := (&Alert{}).Encode()
+	require.True(t, json.Valid(b))
+	require.Equal(t, `{"id": "", "resource": "", "event": "", "environment": "", "severity": "", "correlate": [], `+
+		`"service": [], "group": "", "value": null, "text": "", "tags": [], "attributes": {}, "origin": "", "type": "", `+
+		`"createTime": "0001-01-01T00:00:00.000Z", "timeout": 0, "rawData": null, "customer": null}`, string(b))
+	// Attributes that are not an object are written as {} rather than break the body.
+	require.Contains(t, string((&Alert{Attributes: []byte(`[1]`)}).Encode()), `"attributes": {}`)
+	require.Contains(t, string((&Heartbeat{Attributes: []byte(`{"a":`)}).Encode()), `"attributes": {}`)
+	// Non-ASCII and quotes in every string field are escaped the Python way.
+	a := &Alert{Resource: "wéb\"01\u2028", Text: "a\x00b/c", Tags: []string{"😀"}, Customer: wref("ç")}
+	s := string(a.Encode())
+	require.Contains(t, s, `"resource": "w\u00e9b\"01\u2028"`)
+	require.Contains(t, s, `"text": "a\u0000b/c"`)
+	require.Contains(t, s, `"tags": ["\ud83d\ude00"]`)
+	require.Contains(t, s, `"customer": "\u00e7"`)
+	require.Contains(t, string((&Alert{Text: "a\xffb"}).Encode()), `"text": "a\ufffdb"`)
 }
