@@ -52,7 +52,9 @@ type Config struct {
 	// "{id}" is the alert id, path-escaped. Empty fields take Alerta's paths.
 	Paths Paths `yaml:"paths"`
 	// ResendOn404 answers a 404 to an action by posting the alert (from the event's
-	// alerta.resend body) and then the action again. Nil means true.
+	// alerta.resend body) and then the action again, when Forward takes alerts (the
+	// resend is an alert, which an actions-only destination must not get). Nil means
+	// true.
 	ResendOn404 *bool `yaml:"resend_on_404"`
 	// Circuit is the destination's circuit breaker.
 	Circuit CircuitConfig `yaml:"circuit"`
