@@ -234,8 +234,9 @@ type request struct {
 // already holds the destination, is delivered without a request (Alerta would skip
 // it too; a looped DELETE would even get a 500). Answers: 2xx (202 for a loop
 // included) is delivered; 409 to an action (the remote already has that state) and
-// 404 to a delete (already gone) too; 404 to an action with resend_on_404 and the
-// alert's body posts the alert and then the action again; a 500 saying "already
+// 404 to a delete (already gone) too; 404 to an action with resend_on_404, the
+// alert's body and a filter that takes alerts posts the alert and then the action
+// again; a 500 saying "already
 // processed by" is a loop, delivered; 408, 429, 5xx and transport errors are
 // retryable (Retry-After honoured) and count towards the circuit; any other status
 // is permanent. Errors never contain a secret.
@@ -357,7 +358,10 @@ func (s *Sink) exchange(ctx context.Context, c *http.Client, cred *credentials, 
 	}
 	path := pathFor(s.cfg.Paths.Action, r.id)
 	code, err := s.do(ctx, c, cred, http.MethodPut, path, r.body, r.loop)
-	if code == http.StatusNotFound && *s.cfg.ResendOn404 && len(r.resend) > 0 {
+	// The resend is an alert POST, so it goes only where the filter takes alerts
+	// (§1.3: alerts are sent if and only if the list has "*" or "alerts"): an
+	// actions-only destination must never receive an alert, not even this way.
+	if code == http.StatusNotFound && *s.cfg.ResendOn404 && len(r.resend) > 0 && s.filter.Alerts() {
 		s.log.Debug("action: the remote has no such alert; sending the alert first", "event_id", eventID)
 		if _, err := s.do(ctx, c, cred, http.MethodPost, s.cfg.Paths.Alert, r.resend, r.loop); err != nil {
 			return fmt.Errorf("resend the alert for action %s: %w", r.action, err)

@@ -217,6 +217,16 @@ func TestAnswers(t *testing.T) {
 		require.True(t, adapters.IsPermanent(err))
 		require.Equal(t, []string{"PUT /alert/" + alertID + "/action"}, lines(p.received(false)))
 	})
+	t.Run("an actions-only destination gets no alert resend", func(t *testing.T) {
+		// §1.3: alerts go to a destination if and only if its filter has * or
+		// alerts; the resend is an alert POST, so it must not reach this one.
+		p := newPeer(t)
+		p.on("PUT ", answer{code: 404})
+		s := newSink(t, Config{URL: p.URL(), Forward: []string{"actions"}}, testDeps())
+		err := s.Send(t.Context(), fedAction(ackBody, "", true))
+		require.True(t, adapters.IsPermanent(err), "the 404 stands: %v", err)
+		require.Equal(t, []string{"PUT /alert/" + alertID + "/action"}, lines(p.received(false)))
+	})
 	t.Run("a bad federation event is permanent, with no request", func(t *testing.T) {
 		p := newPeer(t)
 		s := newSink(t, Config{URL: p.URL(), Forward: []string{"*"}}, testDeps())
