@@ -133,7 +133,14 @@ type Book struct {
 	openAge   ageHeap
 
 	maxBeats int
-	beats    map[beatKey]*StoredBeat
+	beats    map[beatKey]*beatNode
+	beatAge  beatHeap
+
+	// maxBytes is SetMaxBytes' bound, 0 for none; alertBytes and beatBytes are
+	// what the alerts and the heartbeats take of it now.
+	maxBytes   int
+	alertBytes int
+	beatBytes  int
 }
 
 // NewBook returns an empty book holding at most max alerts; max ≤ 0 means
@@ -150,8 +157,60 @@ func NewBook(max int) *Book {
 		byKey:     make(map[dedupIndexKey]*node),
 		byCorr:    make(map[corrIndexKey][]*node),
 		maxBeats:  defaultMaxHeartbeats,
-		beats:     make(map[beatKey]*StoredBeat),
+		beats:     make(map[beatKey]*beatNode),
 	}
+}
+
+// beatShare is the part of the byte budget heartbeats may take (1/beatShare); the
+// alerts take the rest. A fixed split keeps each kind's eviction to its own kind:
+// a burst of heartbeats never evicts an alert, nor alerts a heartbeat.
+const beatShare = 8
+
+// SetMaxBytes bounds the memory the book's contents take, counted in bytes: each
+// alert's Size (its last body included) and each heartbeat's Size. Alerts may take
+// n less n/8, heartbeats n/8. A Receive, Act or Load that would pass the alerts'
+// part evicts as the count limit does (the oldest closed, expired or timed-out
+// alert first, else the oldest of any status), a Beat the least recently received
+// heartbeats; an alert or a heartbeat larger than its whole part is refused with
+// 413. n ≤ 0 means no bound, as NewBook leaves it. What the book holds beyond a new
+// bound is evicted at once; evicted lists the alerts' ids.
+func (b *Book) SetMaxBytes(n int) (evicted []string) {
+	b.maxBytes = max(n, 0)
+	for b.overBytes(0) {
+		old := b.oldest("", time.Time{})
+		if old == nil {
+			break
+		}
+		b.unindex(old.ID)
+		evicted = append(evicted, old.ID)
+	}
+	b.fitBeats(0)
+	return evicted
+}
+
+// Bytes is what the book holds now as SetMaxBytes counts it, alerts and
+// heartbeats together.
+func (b *Book) Bytes() int { return b.alertBytes + b.beatBytes }
+
+// alertBudget is the alerts' part of the byte budget; 0 when there is none.
+func (b *Book) alertBudget() int { return b.maxBytes - b.maxBytes/beatShare }
+
+// beatBudget is the heartbeats' part of the byte budget; 0 when there is none.
+func (b *Book) beatBudget() int { return b.maxBytes / beatShare }
+
+// overBytes reports whether alerts taking need more bytes would pass the alerts'
+// part of the budget.
+func (b *Book) overBytes(need int) bool {
+	return b.maxBytes > 0 && b.alertBytes+need > b.alertBudget()
+}
+
+// tooLarge is the 413 of an alert of size bytes that cannot fit even in an empty
+// book; nil when it can (or there is no byte budget).
+func (b *Book) tooLarge(size int) *Error {
+	if b.maxBytes > 0 && size > b.alertBudget() {
+		return &Error{Code: 413, Message: fmt.Sprintf("alert would take %d bytes stored (its last body included), more than the %d bytes kept for all alerts", size, b.alertBudget())}
+	}
+	return nil
 }
 
 // Len is the number of alerts in the book.
@@ -178,8 +237,9 @@ func (b *Book) Get(id string) (*Stored, bool) {
 
 // Load puts st in the book as it is, replacing an alert with its id or its
 // de-duplication key: the receiver restores its table at start, and undoes a
-// change by loading the Stored it replaced. Beyond the book's size it evicts as
-// Receive does and returns the evicted ids.
+// change by loading the Stored it replaced. Beyond the book's size (in alerts or
+// in bytes) it evicts as Receive does and returns the evicted ids; an alert larger
+// than the whole byte budget is not kept, and its id is among the evicted.
 func (b *Book) Load(st *Stored) (evicted []string) {
 	if st == nil || st.ID == "" {
 		return nil
@@ -194,15 +254,19 @@ func (b *Book) Load(st *Stored) (evicted []string) {
 		b.unindex(n.st.ID)
 		evicted = append(evicted, n.st.ID)
 	}
-	evicted = append(evicted, b.makeRoom(st.ID, time.Time{})...)
-	b.index(st)
+	size := st.Size()
+	if b.tooLarge(size) != nil {
+		return append(evicted, st.ID)
+	}
+	evicted = append(evicted, b.makeRoom(st.ID, time.Time{}, size)...)
+	b.index(st, size)
 	return evicted
 }
 
-// makeRoom evicts alerts until one more fits, never keep.
-func (b *Book) makeRoom(keep string, now time.Time) []string {
+// makeRoom evicts alerts, never keep, until one more of size bytes fits.
+func (b *Book) makeRoom(keep string, now time.Time, size int) []string {
 	var evicted []string
-	for len(b.nodes) >= b.max {
+	for len(b.nodes) >= b.max || b.overBytes(size) {
 		old := b.oldest(keep, now)
 		if old == nil {
 			break
@@ -296,12 +360,13 @@ func statusOr(s string) string {
 // alert in place; a correlated one (same environment and resource, and the same
 // event with another severity or an event in the stored correlate list) takes the
 // new event and severity; anything else is created with a.ID. The status follows
-// the ALERTA alarm model. st.Body is a.Encode(). A new alert beyond the book's size
-// evicts the oldest by lastReceiveTime of the closed, expired or timed-out alerts,
-// or failing that the oldest of any status; evicted lists their ids. Errors are
-// Alerta's: 400 for a missing resource or event, 500 for an unknown severity and
-// for a new alert reusing a stored id; and 413 beyond MaxStored. On error the book
-// is unchanged.
+// the ALERTA alarm model. st.Body is a.Encode(). A new alert beyond the book's size,
+// or any alert beyond its byte budget (SetMaxBytes), evicts the oldest by
+// lastReceiveTime of the closed, expired or timed-out alerts, or failing that the
+// oldest of any status; evicted lists their ids. Errors are Alerta's: 400 for a
+// missing resource or event, 500 for an unknown severity and for a new alert
+// reusing a stored id; and 413 beyond MaxStored or for an alert larger than the
+// whole byte budget. On error the book is unchanged.
 func (b *Book) Receive(a *Alert, now time.Time) (st *Stored, kind string, evicted []string, err *Error) {
 	if a == nil {
 		return nil, "", nil, &Error{Code: 400, Message: "no alert"}
@@ -433,17 +498,19 @@ func (b *Book) Receive(a *Alert, now time.Time) (st *Stored, kind string, evicte
 		}
 	}
 	st.Body = a.Encode()
-	if b.MaxStored > 0 {
-		if size := st.sizeWithoutBody(); size > b.MaxStored {
-			return nil, "", nil, &Error{Code: 413, Message: fmt.Sprintf("alert would be %d bytes stored, over the limit of %d", size, b.MaxStored)}
-		}
+	bare := st.sizeWithoutBody()
+	if b.MaxStored > 0 && bare > b.MaxStored {
+		return nil, "", nil, &Error{Code: 413, Message: fmt.Sprintf("alert would be %d bytes stored, over the limit of %d", bare, b.MaxStored)}
+	}
+	size := bare + bodySize(st.Body)
+	if e := b.tooLarge(size); e != nil {
+		return nil, "", nil, e
 	}
 	if cur != nil {
 		b.unindex(cur.ID)
-	} else {
-		evicted = b.makeRoom("", now)
 	}
-	b.index(st)
+	evicted = b.makeRoom("", now, size)
+	b.index(st, size)
 	return st, kind, evicted, nil
 }
 
@@ -453,14 +520,15 @@ func (b *Book) Receive(a *Alert, now time.Time) (st *Stored, kind string, evicte
 // invalid in the current status, and for a custom action no change of status or
 // severity. The action's timeout is Alerta's history
 // entry's (ack and shelve timeouts of its housekeeping), not the alert's: it is not
-// kept.
-func (b *Book) Act(id string, a *Action, now time.Time) (*Stored, *Error) {
+// kept. The changed alert can be a few bytes larger (its statuses); beyond the
+// byte budget other alerts are evicted as Receive does, and evicted lists them.
+func (b *Book) Act(id string, a *Action, now time.Time) (st *Stored, evicted []string, err *Error) {
 	if a == nil || a.Action == "" {
-		return nil, &Error{Code: 400, Message: "must supply 'action' as json data"}
+		return nil, nil, &Error{Code: 400, Message: "must supply 'action' as json data"}
 	}
 	cur, ok := b.Resolve(id)
 	if !ok {
-		return nil, &Error{Code: 404, Message: "not found"}
+		return nil, nil, &Error{Code: 404, Message: "not found"}
 	}
 	prev := cur.PreviousStatus
 	switch a.Action {
@@ -471,7 +539,7 @@ func (b *Book) Act(id string, a *Action, now time.Time) (*Stored, *Error) {
 	}
 	sev, status, e := transition(cur.Status, prev, cur.Status, cur.Severity, cur.PreviousSeverity, a.Action)
 	if e != nil {
-		return nil, e
+		return nil, nil, e
 	}
 	n := *cur
 	n.Severity = sev
@@ -487,10 +555,15 @@ func (b *Book) Act(id string, a *Action, now time.Time) (*Stored, *Error) {
 	case actionShelve:
 		n.BeforeShelve = cur.Status
 	}
-	st := &n
+	st = &n
+	size := st.Size()
+	if e := b.tooLarge(size); e != nil {
+		return nil, nil, e
+	}
 	b.unindex(cur.ID)
-	b.index(st)
-	return st, nil
+	evicted = b.makeRoom("", now, size)
+	b.index(st, size)
+	return st, evicted, nil
 }
 
 func builtinAction(a string) bool {

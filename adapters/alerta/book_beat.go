@@ -1,6 +1,7 @@
 package alerta
 
 import (
+	"container/heap"
 	"fmt"
 	"net/url"
 	"sort"
@@ -26,11 +27,69 @@ type StoredBeat struct {
 // beatKey is the upsert key of heartbeats: (origin, coalesce(customer, ”)).
 type beatKey struct{ origin, customer string }
 
-// Beat upserts a heartbeat as Alerta's POST /heartbeat does: keyed on origin and
-// customer, a known one keeps its id and type and takes the new tags, attributes,
-// createTime, timeout and receive time. The book keeps at most 1000 heartbeats; a
-// new one beyond that evicts the least recently received.
-func (b *Book) Beat(h *Heartbeat, now time.Time) *StoredBeat {
+// beatOverhead is what a heartbeat counts against the byte budget beyond its
+// strings and attributes: its times and numbers, and each string's length.
+const beatOverhead = 64
+
+// Size is what hb takes of the book's byte budget (SetMaxBytes): its strings and
+// attributes, and a fixed beatOverhead.
+func (hb *StoredBeat) Size() int {
+	n := beatOverhead + len(hb.ID) + len(hb.Origin) + len(hb.Attributes) + len(hb.Type)
+	for _, t := range hb.Tags {
+		n += len(t) + 2
+	}
+	if hb.Customer != nil {
+		n += len(*hb.Customer)
+	}
+	return n
+}
+
+// beatNode is one heartbeat's place in the book: the heartbeat, its upsert key, its
+// size and its position in the age heap.
+type beatNode struct {
+	hb   *StoredBeat
+	key  beatKey
+	size int
+	hi   int
+}
+
+// beatHeap orders heartbeats by receive time, oldest first, ties by id, so that
+// eviction takes the least recently received in O(log n).
+type beatHeap []*beatNode
+
+func (h beatHeap) Len() int { return len(h) }
+
+func (h beatHeap) Less(i, j int) bool {
+	a, b := h[i].hb, h[j].hb
+	if !a.ReceiveTime.Equal(b.ReceiveTime) {
+		return a.ReceiveTime.Before(b.ReceiveTime)
+	}
+	return a.ID < b.ID
+}
+
+func (h beatHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].hi, h[j].hi = i, j
+}
+
+func (h *beatHeap) Push(x any) {
+	n := x.(*beatNode)
+	n.hi = len(*h)
+	*h = append(*h, n)
+}
+
+func (h *beatHeap) Pop() any {
+	old := *h
+	n := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	n.hi = -1
+	return n
+}
+
+// storedBeat is h as Beat would store it at now; id is the id of a new heartbeat
+// (a known one keeps its own).
+func (b *Book) storedBeat(h *Heartbeat, now time.Time, id func() string) (*StoredBeat, beatKey) {
 	k := beatKey{h.Origin, customerKey(h.Customer)}
 	attrs := h.Attributes
 	if _, err := objectMembers(attrs); err != nil {
@@ -48,32 +107,80 @@ func (b *Book) Beat(h *Heartbeat, now time.Time) *StoredBeat {
 		Customer:    cloneStringPtr(h.Customer),
 	}
 	if old := b.beats[k]; old != nil {
-		hb.ID, hb.Type = old.ID, old.Type
-	} else {
-		if hb.ID == "" {
-			hb.ID = b.newID()
-		}
-		for len(b.beats) >= b.maxBeats {
-			var oldest beatKey
-			var ot *StoredBeat
-			for bk, v := range b.beats {
-				if ot == nil || v.ReceiveTime.Before(ot.ReceiveTime) ||
-					(v.ReceiveTime.Equal(ot.ReceiveTime) && v.ID < ot.ID) {
-					oldest, ot = bk, v
-				}
-			}
-			delete(b.beats, oldest)
-		}
+		hb.ID, hb.Type = old.hb.ID, old.hb.Type
+	} else if hb.ID == "" {
+		hb.ID = id()
 	}
-	b.beats[k] = hb
-	return hb
+	return hb, k
+}
+
+// placeholderID stands for the id a new heartbeat will get when BeatFits sizes
+// it: a UUID's length.
+func placeholderID() string { return "00000000-0000-0000-0000-000000000000" }
+
+// BeatFits reports the 413 that Beat would answer h with (a heartbeat larger than
+// the heartbeats' whole part of the byte budget), nil when h fits, without changing
+// the book: the receiver checks it before publishing the heartbeat's event.
+func (b *Book) BeatFits(h *Heartbeat) *Error {
+	hb, _ := b.storedBeat(h, time.Time{}, placeholderID)
+	return b.beatTooLarge(hb.Size())
+}
+
+func (b *Book) beatTooLarge(size int) *Error {
+	if b.maxBytes > 0 && size > b.beatBudget() {
+		return &Error{Code: 413, Message: fmt.Sprintf("heartbeat would take %d bytes stored, more than the %d bytes kept for all heartbeats", size, b.beatBudget())}
+	}
+	return nil
+}
+
+// Beat upserts a heartbeat as Alerta's POST /heartbeat does: keyed on origin and
+// customer, a known one keeps its id and type and takes the new tags, attributes,
+// createTime, timeout and receive time. The book keeps at most 1000 heartbeats,
+// and within the heartbeats' part of the byte budget (SetMaxBytes); beyond either,
+// the least recently received are evicted. A heartbeat larger than that whole part
+// is refused with 413 and the book is unchanged.
+func (b *Book) Beat(h *Heartbeat, now time.Time) (*StoredBeat, *Error) {
+	hb, k := b.storedBeat(h, now, b.newID)
+	size := hb.Size()
+	if e := b.beatTooLarge(size); e != nil {
+		return nil, e
+	}
+	if old := b.beats[k]; old != nil {
+		b.removeBeat(old)
+	}
+	b.fitBeats(size)
+	n := &beatNode{hb: hb, key: k, size: size}
+	b.beats[k] = n
+	b.beatBytes += size
+	heap.Push(&b.beatAge, n)
+	return hb, nil
+}
+
+// fitBeats evicts the least recently received heartbeats until one more of size
+// bytes fits (size 0: until the heartbeats are within their part).
+func (b *Book) fitBeats(size int) {
+	for len(b.beatAge) > 0 {
+		full := size > 0 && len(b.beats) >= b.maxBeats
+		over := b.maxBytes > 0 && b.beatBytes+size > b.beatBudget()
+		if !full && !over {
+			return
+		}
+		b.removeBeat(b.beatAge[0])
+	}
+}
+
+// removeBeat takes n out of the book.
+func (b *Book) removeBeat(n *beatNode) {
+	delete(b.beats, n.key)
+	heap.Remove(&b.beatAge, n.hi)
+	b.beatBytes -= n.size
 }
 
 // Heartbeats returns every heartbeat, ordered by origin and customer.
 func (b *Book) Heartbeats() []*StoredBeat {
 	out := make([]*StoredBeat, 0, len(b.beats))
-	for _, v := range b.beats {
-		out = append(out, v)
+	for _, n := range b.beats {
+		out = append(out, n.hb)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Origin != out[j].Origin {
@@ -136,7 +243,8 @@ func (b *Book) Heartbeat(idOrPrefix string) (*StoredBeat, bool) {
 		return nil, false
 	}
 	var best *StoredBeat
-	for _, hb := range b.beats {
+	for _, n := range b.beats {
+		hb := n.hb
 		if hb.ID == idOrPrefix {
 			return hb, true
 		}
@@ -151,7 +259,7 @@ func (b *Book) Heartbeat(idOrPrefix string) (*StoredBeat, bool) {
 func (b *Book) DeleteHeartbeat(idOrPrefix string) (*StoredBeat, bool) {
 	hb, ok := b.Heartbeat(idOrPrefix)
 	if ok {
-		delete(b.beats, beatKey{hb.Origin, customerKey(hb.Customer)})
+		b.removeBeat(b.beats[beatKey{hb.Origin, customerKey(hb.Customer)}])
 	}
 	return hb, ok
 }
@@ -199,7 +307,8 @@ func (b *Book) QueryHeartbeats(q url.Values, baseURL string, now time.Time) ([]b
 		}
 	}
 	var hits []*StoredBeat
-	for _, hb := range b.beats {
+	for _, n := range b.beats {
+		hb := n.hb
 		ok := true
 		for _, f := range keep {
 			ok = ok && f(hb)

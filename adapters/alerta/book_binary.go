@@ -63,6 +63,16 @@ func (s *Stored) Size() int { return len(s.appendBinary(nil, true, true)) }
 
 func (s *Stored) sizeWithoutBody() int { return len(s.appendBinary(nil, false, true)) }
 
+// bodySize is what a Body adds to the encoding's length: its uvarint length and its
+// bytes (the flag word stays one byte), so Size is sizeWithoutBody + bodySize(Body)
+// without encoding the body a second time.
+func bodySize(body []byte) int {
+	if body == nil {
+		return 0
+	}
+	return len(binary.AppendUvarint(nil, uint64(len(body)))) + len(body)
+}
+
 func (s *Stored) appendBinary(b []byte, body, raw bool) []byte {
 	var flags uint64
 	if s.Repeat {

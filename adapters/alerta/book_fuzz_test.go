@@ -22,7 +22,7 @@ func FuzzStoredUnmarshal(f *testing.F) {
 	a.Tags = []string{"dc1"}
 	a.Attributes = []byte(`{"ip":"127.0.0.1","n":[1,{"x":null}]}`)
 	st, _, _, _ := b.Receive(a, t0)
-	st, _ = b.Act(st.ID, &Action{Action: "ack"}, t0.Add(time.Second))
+	st, _, _ = b.Act(st.ID, &Action{Action: "ack"}, t0.Add(time.Second))
 	full := *st
 	full.Body = []byte(`{"id": "f1"}`)
 	for _, s := range []*Stored{st, &full} {

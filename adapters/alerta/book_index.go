@@ -177,6 +177,7 @@ func (h *ageHeap) Pop() any {
 // node is one alert's place in the book's indexes.
 type node struct {
 	st     *Stored
+	size   int      // st.Size(), what st takes of the byte budget
 	hi     int      // index in heap
 	closed bool     // which heap: closed/expired or the rest
 	corr   []string // the correlate events indexed for this alert, once each
@@ -215,10 +216,11 @@ func newer(a, b *Stored) bool {
 	return a.ID > b.ID
 }
 
-// index adds st to every index of the book.
-func (b *Book) index(st *Stored) {
-	n := &node{st: st, closed: evictable(st.Status)}
+// index adds st, whose Size is size, to every index of the book.
+func (b *Book) index(st *Stored, size int) {
+	n := &node{st: st, size: size, closed: evictable(st.Status)}
 	b.nodes[st.ID] = n
+	b.alertBytes += size
 	b.byKey[dedupIndexKey{st.Environment, st.Resource, st.Event, customerKey(st.Customer)}] = n
 	for _, ev := range st.Correlate {
 		if containsString(n.corr, ev) {
@@ -246,6 +248,7 @@ func (b *Book) unindex(id string) *Stored {
 	}
 	st := n.st
 	delete(b.nodes, id)
+	b.alertBytes -= n.size
 	k := dedupIndexKey{st.Environment, st.Resource, st.Event, customerKey(st.Customer)}
 	if b.byKey[k] == n {
 		delete(b.byKey, k)

@@ -119,7 +119,7 @@ func TestRandomOperations(t *testing.T) {
 					if r.IntN(2) == 0 {
 						ref = strings.ToLower(cur.LastReceiveID)
 					}
-					st, err := b.Act(ref, &Action{Action: actions[r.IntN(len(actions))]}, now)
+					st, _, err := b.Act(ref, &Action{Action: actions[r.IntN(len(actions))]}, now)
 					if err != nil {
 						require.Contains(t, []int{404, 409}, err.Code)
 						break

@@ -198,7 +198,7 @@ func actTo(t *testing.T, actions ...string) (*Book, *Stored) {
 	for _, a := range actions {
 		now = now.Add(time.Second)
 		var err *Error
-		st, err = b.Act(st.ID, &Action{Action: a, Text: a + " operator action"}, now)
+		st, _, err = b.Act(st.ID, &Action{Action: a, Text: a + " operator action"}, now)
 		require.Nil(t, err, "setup action %s", a)
 	}
 	return b, st
@@ -254,7 +254,7 @@ func TestActTable(t *testing.T) {
 		name := strings.Join(append(append([]string{"open"}, tc.from...), tc.action), "→")
 		t.Run(name, func(t *testing.T) {
 			b, cur := actTo(t, tc.from...)
-			st, err := b.Act(cur.ID, &Action{Action: tc.action}, t0.Add(time.Hour))
+			st, _, err := b.Act(cur.ID, &Action{Action: tc.action}, t0.Add(time.Hour))
 			if tc.errCode != 0 {
 				require.NotNil(t, err)
 				require.Equal(t, tc.errCode, err.Code)
@@ -279,12 +279,12 @@ func TestActSeverityBookkeeping(t *testing.T) {
 	b, st := actTo(t, "close")
 	require.Equal(t, "normal", st.Severity)
 	require.Equal(t, "major", st.PreviousSeverity, "close keeps the severity it replaced")
-	st, err := b.Act(st.ID, &Action{Action: "open"}, t0.Add(time.Hour))
+	st, _, err := b.Act(st.ID, &Action{Action: "open"}, t0.Add(time.Hour))
 	require.Nil(t, err)
 	require.Equal(t, "major", st.Severity, "open restores the previous severity")
 	require.Equal(t, "normal", st.PreviousSeverity)
 
-	_, err = b.Act("nope", &Action{Action: "ack"}, t0)
+	_, _, err = b.Act("nope", &Action{Action: "ack"}, t0)
 	require.Equal(t, &Error{Code: 404, Message: "not found"}, err)
 }
 
@@ -348,10 +348,10 @@ func TestFederationConsequences(t *testing.T) {
 	_, ok = b.Resolve("2f445c96-x")
 	require.False(t, ok)
 
-	st, err := b.Act(orig[:8], &Action{Action: "ack"}, t0.Add(2*time.Minute))
+	st, _, err := b.Act(orig[:8], &Action{Action: "ack"}, t0.Add(2*time.Minute))
 	require.Nil(t, err)
 	require.Equal(t, "ack", st.Status)
-	st, err = b.Act(corr, &Action{Action: "unack"}, t0.Add(3*time.Minute))
+	st, _, err = b.Act(corr, &Action{Action: "unack"}, t0.Add(3*time.Minute))
 	require.Nil(t, err)
 	require.Equal(t, "open", st.Status)
 
@@ -394,7 +394,7 @@ func TestEvictionOrder(t *testing.T) {
 	require.Nil(t, err)
 	require.Equal(t, []string{"o3"}, ev)
 	// An expired alert goes before open ones; a closed new alert never evicts itself.
-	_, err = b.Act("o4", &Action{Action: "expired"}, t0.Add(7*time.Second))
+	_, _, err = b.Act("o4", &Action{Action: "expired"}, t0.Add(7*time.Second))
 	require.Nil(t, err)
 	_, _, ev, err = b.Receive(testAlert("c2", "r7", "E", "ok"), t0.Add(8*time.Second))
 	require.Nil(t, err)
@@ -446,7 +446,7 @@ func TestStoredBinaryRoundTrip(t *testing.T) {
 	a.Tags = []string{"dc1", "ünï"}
 	a.Attributes = []byte(`{"ip":"127.0.0.1","n":{"x":[1,2.5,null]}}`)
 	st, _ := mustReceive(t, b, a, t0)
-	st, _ = b.Act(st.ID, &Action{Action: "ack"}, t0.Add(time.Second))
+	st, _, _ = b.Act(st.ID, &Action{Action: "ack"}, t0.Add(time.Second))
 	st2 := *st
 	st2.Body = []byte(`{"id": "rt1"}`)
 	st = &st2
@@ -670,7 +670,7 @@ func TestHeartbeats(t *testing.T) {
 	n := 0
 	b.NewID = func() string { n++; return fmt.Sprintf("hb-%d", n) }
 	h := &Heartbeat{Origin: "gw/1", Tags: []string{"x"}, Attributes: []byte(`{"b":1,"a":2}`), Timeout: 60, CreateTime: t0}
-	hb := b.Beat(h, t0.Add(1500*time.Millisecond))
+	hb, _ := b.Beat(h, t0.Add(1500*time.Millisecond))
 	require.Equal(t, "hb-1", hb.ID)
 	out := hb.Output("http://gw/alerta", t0.Add(10*time.Second))
 	require.Equal(t, `{"attributes":{"a":2,"b":1},"createTime":"2026-11-21T23:40:08.087Z","customer":null,`+
@@ -681,13 +681,14 @@ func TestHeartbeats(t *testing.T) {
 	h2 := *h
 	h2.ID = "other"
 	h2.CreateTime = t0.Add(time.Minute)
-	hb = b.Beat(&h2, t0.Add(time.Minute+3*time.Second))
+	hb, _ = b.Beat(&h2, t0.Add(time.Minute+3*time.Second))
 	require.Equal(t, "hb-1", hb.ID)
 	require.Equal(t, "slow", hb.Status(t0.Add(time.Minute+3*time.Second)))
 	require.Equal(t, "expired", hb.Status(t0.Add(3*time.Minute)))
 	h3 := *h
 	h3.Customer = strp("acme")
-	require.Equal(t, "hb-2", b.Beat(&h3, t0).ID)
+	hb, _ = b.Beat(&h3, t0)
+	require.Equal(t, "hb-2", hb.ID)
 	require.Len(t, b.Heartbeats(), 2)
 
 	// Bounded: the least recently received goes.
@@ -760,9 +761,9 @@ func TestIncomingAlertTransitions(t *testing.T) {
 
 func TestActBadInput(t *testing.T) {
 	b := NewBook(10)
-	_, err := b.Act("nope", &Action{}, t0)
+	_, _, err := b.Act("nope", &Action{}, t0)
 	require.Equal(t, &Error{Code: 400, Message: "must supply 'action' as json data"}, err, "400 comes before the lookup")
-	_, err = b.Act("nope", nil, t0)
+	_, _, err = b.Act("nope", nil, t0)
 	require.Equal(t, 400, err.Code)
 
 	a := testAlert("e1", "web01", "E", "major")
