@@ -35,7 +35,7 @@ const (
 const (
 	RejectUnauthorized     = "unauthorized"       // 401: no or wrong credentials
 	RejectForbidden        = "forbidden"          // 403: not loopback without credentials, or an environment refused
-	RejectTooLarge         = "too_large"          // 413: the body is over max_body_bytes
+	RejectTooLarge         = "too_large"          // 413: the body is over max_body_bytes, or a heartbeat over its part of max_state_bytes
 	RejectBadRequest       = "bad_request"        // 400: the body could not be read
 	RejectInvalid          = "invalid"            // 400/500: not a valid alert, action or heartbeat
 	RejectMethodNotAllowed = "method_not_allowed" // 405

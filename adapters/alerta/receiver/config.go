@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/alerta"
@@ -19,8 +20,10 @@ const SourceType = "alerta"
 
 // Defaults and bounds of Config.
 const (
-	// DefaultMaxBodyBytes bounds a request body.
-	DefaultMaxBodyBytes = 64 << 10
+	// DefaultMaxBodyBytes bounds a request body. Alerta's bodies are typically
+	// under 2 KiB; 16 KiB leaves room for large attributes while an alert's event
+	// stays far below the store's default max_event_bytes (256 KiB).
+	DefaultMaxBodyBytes = 16 << 10
 	// MaxMaxBodyBytes is the largest max_body_bytes: a body is buffered whole
 	// (the Hawk payload hash covers it), so it must stay small on a gateway.
 	MaxMaxBodyBytes = 1 << 20
@@ -29,6 +32,16 @@ const (
 	// MaxMaxAlerts is the largest max_alerts, the persisted table's bound
 	// (adapters.MaxTableEntries).
 	MaxMaxAlerts = 100000
+	// DefaultMaxStateBytes bounds the memory of the receiver's alerts and
+	// heartbeats (alerta.Book.SetMaxBytes); the table keeps a copy of the alerts'
+	// records, so the receiver's state takes about twice it.
+	DefaultMaxStateBytes = 16 << 20
+	// MaxMaxStateBytes is the largest max_state_bytes: twice it is half of a
+	// 512 MB gateway.
+	MaxMaxStateBytes = 256 << 20
+	// stateBodyFactor is how many largest bodies max_state_bytes must hold at the
+	// least: heartbeats get an eighth of it, and the largest heartbeat must fit.
+	stateBodyFactor = 8
 	// DefaultPublishTimeout bounds how long a request waits for its event to be
 	// settled and the alert's record to be durable.
 	DefaultPublishTimeout = 10 * time.Second
@@ -62,12 +75,21 @@ type Config struct {
 	// loopback address are served (403 for every other).
 	Auth AuthConfig `yaml:"auth"`
 	// MaxBodyBytes bounds a request body; a larger one is answered 413 without
-	// being read. Zero means 64 KiB; at most 1 MiB.
+	// being read. Zero means 16 KiB; at most 1 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// MaxAlerts bounds the alerts the receiver keeps (and persists). Beyond it, a
 	// new alert evicts the oldest closed one, else the oldest. Zero means 10000; at
 	// most 100000.
 	MaxAlerts int `yaml:"max_alerts"`
+	// MaxStateBytes bounds, in bytes, what the receiver keeps in memory of its
+	// alerts (each one's record with its last body, alerta.Stored.Size) and its
+	// heartbeats: alerts take up to seven eighths of it, heartbeats one eighth.
+	// Beyond it a new or grown alert evicts the oldest closed one, else the oldest,
+	// and a heartbeat the least recently received; one larger than its whole part
+	// is answered 413. The table holds a copy of the alerts' records, so the state
+	// takes about twice it. Zero means 16 MiB; at most 256 MiB, at least eight
+	// times max_body_bytes.
+	MaxStateBytes int64 `yaml:"max_state_bytes"`
 	// Environments, when set, is the allow-list of alert environments (Alerta's
 	// reject plugin, ALLOWED_ENVIRONMENTS): each entry is a regular expression
 	// that must match an environment whole. Another environment is answered 403.
@@ -135,6 +157,7 @@ func DefaultConfig() Config {
 	return Config{
 		MaxBodyBytes:   DefaultMaxBodyBytes,
 		MaxAlerts:      DefaultMaxAlerts,
+		MaxStateBytes:  DefaultMaxStateBytes,
 		PublishTimeout: DefaultPublishTimeout,
 	}
 }
@@ -151,6 +174,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxAlerts == 0 {
 		c.MaxAlerts = DefaultMaxAlerts
+	}
+	if c.MaxStateBytes == 0 {
+		c.MaxStateBytes = DefaultMaxStateBytes
 	}
 	if c.PublishTimeout == 0 {
 		c.PublishTimeout = DefaultPublishTimeout
@@ -176,6 +202,16 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxAlerts < 0 || c.MaxAlerts > MaxMaxAlerts {
 		errs = append(errs, fmt.Errorf("max_alerts: must be between 1 and %d, got %d", MaxMaxAlerts, c.MaxAlerts))
+	}
+	body := c.MaxBodyBytes
+	if body == 0 {
+		body = DefaultMaxBodyBytes
+	}
+	switch st := c.MaxStateBytes; {
+	case st < 0 || st > MaxMaxStateBytes:
+		errs = append(errs, fmt.Errorf("max_state_bytes: must be between 1 and %d (256 MiB), got %d", int64(MaxMaxStateBytes), st))
+	case st > 0 && body > 0 && body <= MaxMaxBodyBytes && st < stateBodyFactor*body:
+		errs = append(errs, fmt.Errorf("max_state_bytes: must be at least %d times max_body_bytes (%d), so that the largest heartbeat fits the heartbeats' eighth, got %d", stateBodyFactor, stateBodyFactor*body, st))
 	}
 	if c.PublishTimeout < 0 {
 		errs = append(errs, fmt.Errorf("publish_timeout: must not be negative, got %s", c.PublishTimeout))
@@ -284,6 +320,12 @@ func printable(s string) bool {
 func parseBaseURL(raw string) (*url.URL, error) {
 	if raw == "" {
 		return nil, errors.New("base_url: required (this node's Alerta identity, e.g. http://gw-hall3:8977/alerta)")
+	}
+	if strings.ContainsRune(raw, ',') || strings.IndexFunc(raw, unicode.IsSpace) >= 0 {
+		// base_url is one element of X-Alerta-Loop, a comma-separated list whose
+		// elements are trimmed: with a comma or a space in it, the strict loop
+		// check would never find this node in the header.
+		return nil, fmt.Errorf("base_url: must not contain ',' or white space (it is one element of the X-Alerta-Loop list), got %q", raw)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {

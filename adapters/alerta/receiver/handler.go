@@ -394,9 +394,14 @@ func (h *handler) alertHeartbeat(w http.ResponseWriter, rq *request, a *alerta.A
 	}
 	ctx, cancel := h.context(rq)
 	defer cancel()
-	id, _, err := h.s.beat(ctx, hb, mk)
-	if err != nil {
+	id, _, e, err := h.s.beat(ctx, hb, mk)
+	switch {
+	case err != nil:
 		h.unavailable(w, rq, err)
+		return
+	case e != nil:
+		h.reject(rq.r, RejectTooLarge, "heartbeat over max_state_bytes")
+		h.failWith(w, rq, e)
 		return
 	}
 	h.ok(w, http.StatusAccepted, map[string]any{"status": "ok", "message": "Alert converted to Heartbeat", "id": id})
@@ -481,11 +486,16 @@ func (h *handler) postHeartbeat(w http.ResponseWriter, rq *request) {
 	}
 	ctx, cancel := h.context(rq)
 	defer cancel()
-	id, out, err := h.s.beat(ctx, hb, func() *adapters.Event {
+	id, out, e, err := h.s.beat(ctx, hb, func() *adapters.Event {
 		return h.event(rq, adapters.KindHeartbeat, hb.Origin, alerta.OpHeartbeat, hb.Encode())
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		h.unavailable(w, rq, err)
+		return
+	case e != nil:
+		h.reject(rq.r, RejectTooLarge, "heartbeat over max_state_bytes")
+		h.failWith(w, rq, e)
 		return
 	}
 	h.ok(w, http.StatusCreated, map[string]any{"status": "ok", "id": id, "heartbeat": json.RawMessage(out)})
@@ -514,10 +524,16 @@ func (h *handler) getAlerts(w http.ResponseWriter, rq *request) {
 	h.send(w, http.StatusOK, out)
 }
 
-// getHeartbeats is GET /heartbeats.
+// getHeartbeats is GET /heartbeats with Alerta's filters and paging (page,
+// page-size at most alerta.MaxPageSize); the api-key parameter is authentication,
+// not a filter.
 func (h *handler) getHeartbeats(w http.ResponseWriter, rq *request) {
-	hbs := h.s.heartbeats()
-	h.ok(w, http.StatusOK, map[string]any{
-		"status": "ok", "heartbeats": hbs, "total": len(hbs), "page": 1, "pageSize": len(hbs), "pages": 1, "more": false,
-	})
+	q := rq.r.URL.Query()
+	q.Del("api-key")
+	out, e := h.s.heartbeats(q)
+	if e != nil {
+		h.failWith(w, rq, e)
+		return
+	}
+	h.send(w, http.StatusOK, out)
 }

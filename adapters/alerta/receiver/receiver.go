@@ -91,6 +91,9 @@ func NewSource(cfg Config, d adapters.Deps) (*Source, error) {
 	// The book refuses (413) an alert whose record, even without its body, would
 	// not fit in the table.
 	s.book.MaxStored = maxRecord
+	// Bound the memory of the alerts and heartbeats in bytes, not only per item:
+	// max_alerts alerts of max_body_bytes each would not fit a gateway.
+	s.book.SetMaxBytes(int(cfg.MaxStateBytes))
 	s.restore()
 	s.h = &handler{s: s}
 	mnt, where := d.HTTP, "the daemon's HTTP server (http.listen)"

@@ -2,7 +2,6 @@ package receiver
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -150,6 +149,28 @@ func (s *Source) commit(ctx context.Context, ev *adapters.Event, id string, rec 
 	return nil
 }
 
+// evict deletes the records of the alerts the book evicted, so that the table
+// never holds more than max_alerts records, and returns them to be put back by
+// restoreEvicted if the change that evicted them is undone.
+func (s *Source) evict(evicted []string) map[string][]byte {
+	gone := make(map[string][]byte, len(evicted))
+	for _, id := range evicted {
+		gone[id] = s.table.Get(id)
+	}
+	s.dropEvicted(evicted)
+	return gone
+}
+
+// restoreEvicted puts the alerts evict returned back into the book and the
+// table.
+func (s *Source) restoreEvicted(gone map[string][]byte) {
+	for id, rec := range gone {
+		if st := new(alerta.Stored); rec != nil && st.UnmarshalBinary(rec) == nil {
+			s.reload(id, st)
+		}
+	}
+}
+
 // dropEvicted deletes the records of alerts the book evicted.
 func (s *Source) dropEvicted(ids []string) {
 	for _, id := range ids {
@@ -181,14 +202,7 @@ func (s *Source) receive(ctx context.Context, a *alerta.Alert, mk func(*change) 
 	res := result{id: st.ID, output: st.Output(s.baseURL)}
 	rec := record(st)
 	s.bookMu.Unlock()
-	// The evicted alerts' records are deleted now, so that the table never holds
-	// more than max_alerts records, and kept here to be put back if the event is
-	// refused.
-	gone := make(map[string][]byte, len(evicted))
-	for _, id := range evicted {
-		gone[id] = s.table.Get(id)
-	}
-	s.dropEvicted(evicted)
+	gone := s.evict(evicted)
 	if prior != nil && prior.ID != st.ID {
 		// The book folded a into another alert than Match said; nothing to undo
 		// it with but the alert as it is.
@@ -196,11 +210,7 @@ func (s *Source) receive(ctx context.Context, a *alerta.Alert, mk func(*change) 
 	}
 	undo := func() {
 		s.reload(c.id, prior)
-		for id, rec := range gone {
-			if st := new(alerta.Stored); rec != nil && st.UnmarshalBinary(rec) == nil {
-				s.reload(id, st)
-			}
-		}
+		s.restoreEvicted(gone)
 	}
 	if err := s.commit(ctx, mk(c), c.id, rec, undo); err != nil {
 		return result{}, nil, err
@@ -210,24 +220,25 @@ func (s *Source) receive(ctx context.Context, a *alerta.Alert, mk func(*change) 
 
 // act applies an action to the alert id names and publishes the event mk builds.
 func (s *Source) act(ctx context.Context, id string, a *alerta.Action, mk func(*change) *adapters.Event) (result, *alerta.Error, error) {
-	return s.alter(ctx, id, mk, func(sid string) (*alerta.Stored, *alerta.Error) {
+	return s.alter(ctx, id, mk, func(sid string) (*alerta.Stored, []string, *alerta.Error) {
 		return s.book.Act(sid, a, s.now())
 	})
 }
 
 // remove deletes the alert id names and publishes the event mk builds.
 func (s *Source) remove(ctx context.Context, id string, mk func(*change) *adapters.Event) (*alerta.Error, error) {
-	_, e, err := s.alter(ctx, id, mk, func(sid string) (*alerta.Stored, *alerta.Error) {
+	_, e, err := s.alter(ctx, id, mk, func(sid string) (*alerta.Stored, []string, *alerta.Error) {
 		s.book.Delete(sid)
-		return nil, nil
+		return nil, nil, nil
 	})
 	return e, err
 }
 
 // alter changes the alert id names with f (under bookMu; a nil Stored means f
-// deleted it), publishes the event mk builds and waits for it, undoing the change
-// when the relay refuses the event.
-func (s *Source) alter(ctx context.Context, id string, mk func(*change) *adapters.Event, f func(sid string) (*alerta.Stored, *alerta.Error)) (result, *alerta.Error, error) {
+// deleted it; the ids are the alerts the book evicted to make room), publishes the
+// event mk builds and waits for it, undoing the change when the relay refuses the
+// event.
+func (s *Source) alter(ctx context.Context, id string, mk func(*change) *adapters.Event, f func(sid string) (*alerta.Stored, []string, *alerta.Error)) (result, *alerta.Error, error) {
 	key, ok := s.lookup(id)
 	if !ok {
 		return result{}, &alerta.Error{Code: http.StatusNotFound, Message: "not found"}, nil
@@ -246,7 +257,7 @@ func (s *Source) alter(ctx context.Context, id string, mk func(*change) *adapter
 	}
 	sid, prior := st.ID, st
 	c := &change{id: sid, dedup: st.DedupKey, resend: st.Body}
-	after, e := f(sid)
+	after, evicted, e := f(sid)
 	if e != nil {
 		s.bookMu.Unlock()
 		return result{}, e, nil
@@ -258,7 +269,12 @@ func (s *Source) alter(ctx context.Context, id string, mk func(*change) *adapter
 		res.output = after.Output(s.baseURL)
 	}
 	s.bookMu.Unlock()
-	if err := s.commit(ctx, mk(c), sid, rec, func() { s.reload(sid, prior) }); err != nil {
+	gone := s.evict(evicted)
+	undo := func() {
+		s.reload(sid, prior)
+		s.restoreEvicted(gone)
+	}
+	if err := s.commit(ctx, mk(c), sid, rec, undo); err != nil {
 		return result{}, nil, err
 	}
 	return res, nil, nil
@@ -266,28 +282,41 @@ func (s *Source) alter(ctx context.Context, id string, mk func(*change) *adapter
 
 // beat publishes the event mk builds for a heartbeat (none when mk is nil) and
 // then upserts it (heartbeats are kept in memory only, so there is nothing to
-// undo). It returns the heartbeat's id and object.
-func (s *Source) beat(ctx context.Context, hb *alerta.Heartbeat, mk func() *adapters.Event) (string, []byte, error) {
+// undo). It returns the heartbeat's id and object. A heartbeat larger than the
+// heartbeats' part of max_state_bytes is refused (413) before its event is
+// published.
+func (s *Source) beat(ctx context.Context, hb *alerta.Heartbeat, mk func() *adapters.Event) (string, []byte, *alerta.Error, error) {
 	unlock, err := s.locks.lock(ctx, "heartbeat\x00"+hb.Origin)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	defer unlock()
+	s.bookMu.Lock()
+	e := s.book.BeatFits(hb)
+	s.bookMu.Unlock()
+	if e != nil {
+		return "", nil, e, nil
+	}
 	if mk != nil {
 		pub := s.publisher()
 		if pub == nil {
-			return "", nil, errNotRunning
+			return "", nil, nil, errNotRunning
 		}
 		ev := mk()
 		if _, err := adapters.PublishSettle(ctx, pub, ev); err != nil {
-			return "", nil, fmt.Errorf("publish heartbeat event %s: %w", ev.ID, err)
+			return "", nil, nil, fmt.Errorf("publish heartbeat event %s: %w", ev.ID, err)
 		}
 	}
 	now := s.now()
 	s.bookMu.Lock()
 	defer s.bookMu.Unlock()
-	b := s.book.Beat(hb, now)
-	return b.ID, b.Output(s.baseURL, now), nil
+	b, e := s.book.Beat(hb, now)
+	if e != nil {
+		// BeatFits passed, so only an id longer than a UUID's could tip it over:
+		// the event is the relay's, the heartbeat is not kept.
+		return "", nil, e, nil
+	}
+	return b.ID, b.Output(s.baseURL, now), nil, nil
 }
 
 // output returns the alert object of the alert id names.
@@ -308,15 +337,10 @@ func (s *Source) query(q url.Values) ([]byte, *alerta.Error) {
 	return s.book.Query(q, s.baseURL, s.now())
 }
 
-// heartbeats returns the heartbeat objects of GET /heartbeats.
-func (s *Source) heartbeats() []json.RawMessage {
-	now := s.now()
+// heartbeats answers GET /heartbeats (alerta.Book.QueryHeartbeats): filters, and
+// paging as GET /alerts, so an answer holds at most alerta.MaxPageSize heartbeats.
+func (s *Source) heartbeats(q url.Values) ([]byte, *alerta.Error) {
 	s.bookMu.Lock()
 	defer s.bookMu.Unlock()
-	all := s.book.Heartbeats()
-	out := make([]json.RawMessage, len(all))
-	for i, b := range all {
-		out[i] = b.Output(s.baseURL, now)
-	}
-	return out
+	return s.book.QueryHeartbeats(q, s.baseURL, s.now())
 }
