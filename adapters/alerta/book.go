@@ -113,8 +113,9 @@ type Stored struct {
 // Book is the in-memory index of the alerts a node (or the Alerta fake) holds,
 // answering as Alerta 9.1 with its Postgres backend: de-duplication and correlation
 // (§6), the ALERTA alarm model (§5.2), id prefix lookup, GET /alerts. It holds at
-// most max alerts and a separate, smaller set of heartbeats. A Book is not safe for
-// concurrent use; callers lock.
+// most max alerts and a separate, smaller set of heartbeats, and with SetMaxBytes
+// at most so many bytes of both. A Book is not safe for concurrent use; callers
+// lock.
 type Book struct {
 	// MaxStored is the largest encoding (MarshalBinary without the Body) a stored
 	// alert may grow to through merged tags and attributes: a Receive that would

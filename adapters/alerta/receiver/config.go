@@ -211,7 +211,7 @@ func (c *Config) Validate() error {
 	case st < 0 || st > MaxMaxStateBytes:
 		errs = append(errs, fmt.Errorf("max_state_bytes: must be between 1 and %d (256 MiB), got %d", int64(MaxMaxStateBytes), st))
 	case st > 0 && body > 0 && body <= MaxMaxBodyBytes && st < stateBodyFactor*body:
-		errs = append(errs, fmt.Errorf("max_state_bytes: must be at least %d times max_body_bytes (%d), so that the largest heartbeat fits the heartbeats' eighth, got %d", stateBodyFactor, stateBodyFactor*body, st))
+		errs = append(errs, fmt.Errorf("max_state_bytes: must be at least %d times max_body_bytes (%d), heartbeats get an eighth of it, got %d", stateBodyFactor, stateBodyFactor*body, st))
 	}
 	if c.PublishTimeout < 0 {
 		errs = append(errs, fmt.Errorf("publish_timeout: must not be negative, got %s", c.PublishTimeout))
