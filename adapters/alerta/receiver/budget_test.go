@@ -2,12 +2,16 @@ package receiver_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/adaptertest"
 	"github.com/edgerelay/edgerelay/adapters/alerta/receiver"
 )
 
@@ -103,4 +107,41 @@ func TestGetHeartbeatsPages(t *testing.T) {
 	require.Equal(t, 416, n.do("GET", "/heartbeats?page=4&page-size=2", nil).status)
 	require.Equal(t, 400, n.do("GET", "/heartbeats?bogus=1", nil).status)
 	require.Equal(t, 200, n.do("GET", "/heartbeats?api-key=x", nil, "Authorization", "").status, "api-key is no filter")
+}
+
+// TestActionEvictsAndUndo grows an alert by an action (a long status is copied
+// into its previous statuses) until other alerts must go; when the relay refuses
+// the action's event, the evicted alerts come back, in the book and the table.
+func TestActionEvictsAndUndo(t *testing.T) {
+	c := config("http://localhost:8080")
+	c.MaxStateBytes = 8 * receiver.DefaultMaxBodyBytes // alerts: 112 KiB
+	var refuse atomic.Bool
+	n := start(t, c, options{rec: []adaptertest.RecorderOption{adaptertest.RejectWhen(func(e *adapters.Event, _ int) error {
+		if refuse.Load() {
+			return errors.New("refused by the test")
+		}
+		return nil
+	})}})
+	long := `{"id": "long-1", "resource": "gw", "event": "E", "severity": "major", "status": "assign` + strings.Repeat("x", 12000) + `"}`
+	require.Equal(t, 201, n.do("POST", "/alert", []byte(long)).status)
+	// Closed fillers: when the book is full they evict each other, not long-1.
+	for i := range 12 {
+		body := fmt.Sprintf(`{"resource": "f%02d", "event": "E", "severity": "normal", "text": %q}`, i, strings.Repeat("t", 4000))
+		require.Equal(t, 201, n.do("POST", "/alert", []byte(body)).status)
+	}
+	before, tabBefore := n.src.Len(), n.tab.Len()
+	require.Equal(t, before, tabBefore)
+
+	refuse.Store(true)
+	a := n.do("PUT", "/alert/long-1/action", []byte(`{"action": "ack"}`))
+	require.Equal(t, 503, a.status, "%s", a.body)
+	require.Equal(t, before, n.src.Len(), "the evicted alerts are back")
+	require.Equal(t, tabBefore, n.tab.Len())
+
+	refuse.Store(false)
+	a = n.do("PUT", "/alert/long-1/action", []byte(`{"action": "ack"}`))
+	require.Equal(t, 200, a.status, "%s", a.body)
+	require.Less(t, n.src.Len(), before, "the action's growth evicted closed alerts")
+	require.Equal(t, n.src.Len(), n.tab.Len())
+	require.Equal(t, 200, n.do("GET", "/alert/long-1", nil).status, "the acted-on alert is never the one evicted")
 }

@@ -324,8 +324,9 @@ func parseBaseURL(raw string) (*url.URL, error) {
 	if strings.ContainsRune(raw, ',') || strings.IndexFunc(raw, unicode.IsSpace) >= 0 {
 		// base_url is one element of X-Alerta-Loop, a comma-separated list whose
 		// elements are trimmed: with a comma or a space in it, the strict loop
-		// check would never find this node in the header.
-		return nil, fmt.Errorf("base_url: must not contain ',' or white space (it is one element of the X-Alerta-Loop list), got %q", raw)
+		// check would never find this node in the header. The value is not
+		// echoed: it may carry a user and password, refused only further down.
+		return nil, errors.New("base_url: must not contain ',' or white space (it is one element of the X-Alerta-Loop list)")
 	}
 	u, err := url.Parse(raw)
 	if err != nil {

@@ -216,6 +216,7 @@ func TestConfigValidate(t *testing.T) {
 		{"leading space", func(c *receiver.Config) { c.BaseURL = " http://gw:8977/a" }, "base_url: must not contain ',' or white space"},
 		{"trailing newline", func(c *receiver.Config) { c.BaseURL = "http://gw:8977/a\n" }, "base_url: must not contain ',' or white space"},
 		{"tab in host", func(c *receiver.Config) { c.BaseURL = "http://g\tw:8977/a" }, "base_url: must not contain ',' or white space"},
+		{"comma with password", func(c *receiver.Config) { c.BaseURL = "http://u:s3cret-pw@gw,x/a" }, "base_url: must not contain ','"},
 		{"body too big", func(c *receiver.Config) { c.MaxBodyBytes = 2 << 20 }, "max_body_bytes"},
 		{"state too big", func(c *receiver.Config) { c.MaxStateBytes = 256<<20 + 1 }, "max_state_bytes: must be between 1 and 268435456"},
 		{"state negative", func(c *receiver.Config) { c.MaxStateBytes = -1 }, "max_state_bytes"},
@@ -256,7 +257,9 @@ func TestConfigValidate(t *testing.T) {
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
-	c := config("http://gw-hall3:8977/alerta")
+	c := config("http://u:s3cret-pw@gw,x/a")
+	require.NotContains(t, c.Validate().Error(), "s3cret-pw", "a password in base_url is never echoed")
+	c = config("http://gw-hall3:8977/alerta")
 	require.Equal(t, "http://gw-hall3:8977/alerta", c.LoopIdentity())
 }
 
