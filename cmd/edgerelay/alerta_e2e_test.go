@@ -470,28 +470,36 @@ func (fed federation) waitSettled(t *testing.T, what string) {
 	})
 }
 
-// requireNoLeaks checks every node's log for every form of every secret.
+// requireNoLeaks checks every node's logs, /metrics and /ready for every form of
+// every secret.
 func (fed federation) requireNoLeaks(t *testing.T, secrets ...string) {
 	t.Helper()
 	for name, n := range fed {
 		for _, p := range n.procs {
 			requireNoLeak(t, "the log of node "+name, p.stderr.String(), secrets...)
 		}
+		for _, path := range []string{"/metrics", "/ready"} {
+			resp, err := http.Get("http://" + n.httpAddr + path)
+			require.NoError(t, err)
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			requireNoLeak(t, path+" of node "+name, string(b), secrets...)
+		}
 	}
 }
 
-// The federation's credentials. Each is distinctive, so that a leak check finds any
-// form of it (leakForms) and nothing else.
+// The federation's credentials. Each is distinctive, its first and last 8 bytes
+// too, so that a leak check finds any form of it (leakForms) and nothing else.
 var (
-	operatorHawk = hawk.Credentials{ID: "e2e-operator", Key: "operator-hawk-secret-5f2a9c61"}
-	pairHawk     = hawk.Credentials{ID: "gw-pair", Key: "pair-hawk-secret-0be7d4a2c9"}
-	hqHawk       = hawk.Credentials{ID: "58e7c66f-b990-4610-9496-60eb3c63339b", Key: "hq-hawk-secret-a81f3e6c0d27"}
+	operatorHawk = hawk.Credentials{ID: "e2e-operator", Key: "Xk9fQ2-operator-hawk-5f2a9c61"}
+	pairHawk     = hawk.Credentials{ID: "gw-pair", Key: "Pw3vR8-pair-hawk-0be7d4a2c9"}
+	hqHawk       = hawk.Credentials{ID: "58e7c66f-b990-4610-9496-60eb3c63339b", Key: "Hq5tL1-hq-hawk-a81f3e6c0d27"}
 )
 
 const (
-	plantAPIKey    = "plant-api-key-7d41e0b93c55"
-	operatorAPIKey = "operator-api-key-c3f08e1d29"
-	hqAPIKey       = "hq-api-key-49be2207fa13"
+	plantAPIKey    = "Pl4nT7-plant-key-7d41e0b93c55"
+	operatorAPIKey = "Op8eZ2-operator-key-c3f08e1d29"
+	hqAPIKey       = "Hq2kY6-hq-key-49be2207fa13"
 )
 
 // secretEnv is the environment that gives the configurations their secrets: they
@@ -946,10 +954,8 @@ func TestAlertaKillMiddle(t *testing.T) {
 	)
 	site, plant := fed["site"], fed["plant"]
 	op := newAlertaClient(site.url())
-	// HQ answers slowly and both gateways store every event at once (no deliver
-	// window), so that the plant has a backlog (requests in flight, events in its
-	// outbox) whenever it is killed.
-	hq.SetDelay(50 * time.Millisecond)
+	// Both gateways store every event at once (no deliver window): the site's
+	// answers never wait for the plant, nor the plant's for HQ.
 
 	// The stream pauses at each gate until the plant has been killed there, so that
 	// both kills land while it is posted however slow the machine; it carries on
@@ -987,12 +993,18 @@ func TestAlertaKillMiddle(t *testing.T) {
 		}
 	}()
 	for k, g := range gates {
+		// HQ slows down shortly before each kill, so that the plant has a backlog
+		// (requests in flight, events in its outbox) when it dies, however fast or
+		// slow the machine.
+		waitUntil(t, fmt.Sprintf("%d alerts posted", g-40), 60*time.Second, func() bool { return progress() >= g-40 })
+		hq.SetDelay(300 * time.Millisecond)
 		waitUntil(t, fmt.Sprintf("%d alerts posted", g-1), 60*time.Second, func() bool { return progress() >= g-1 })
 		plant.proc.kill()
 		p, at := progress(), len(hq.Alerts())
 		t.Logf("kill %d of the plant after %d of %d alerts were posted, %d at HQ", k+1, p, n, at)
 		require.Less(t, at, p, "kill %d must land while the plant holds alerts HQ has not got", k+1)
 		killed <- struct{}{}
+		hq.SetDelay(0)
 		plant.start(t)
 	}
 	<-done
