@@ -621,6 +621,9 @@ func TestAlertaHierarchy(t *testing.T) {
 		require.Equal(t, wantLoop, q.Header.Get(alerta.HeaderLoop), "%s %s", q.Method, q.Path)
 		require.Equal(t, http.StatusOK, q.Status, "%s %s", q.Method, q.Path)
 	}
+	// The Hawk-signed delete that Alerta's own forwarder cannot send (§2.3): its
+	// header carries the hash of the empty body.
+	require.Contains(t, dels[0].Header.Get("Authorization"), `hash="`, "the delete's Hawk header")
 	// The plant got each of the three once, from the site, and answered each.
 	var got []string
 	for _, q := range plant.tap.forwarded() {
