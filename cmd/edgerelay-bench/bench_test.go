@@ -156,7 +156,7 @@ func TestKeptTail(t *testing.T) {
 // TestAlertaConfigLoads checks W11's configurations against the daemon's strict
 // loader: an alerta source and an alerta sink, the outage variant included.
 func TestAlertaConfigLoads(t *testing.T) {
-	for _, o := range []cfgOpts{{alerta: "http://127.0.0.1:9/api"}, {alerta: "http://127.0.0.1:9/api", fastRetry: true}} {
+	for _, o := range []cfgOpts{{alerta: "http://127.0.0.1:9/api"}, {alerta: "http://127.0.0.1:9/api", fastRetry: true}, {alerta: "http://127.0.0.1:9/api", noHold: true}} {
 		d := &daemon{dir: t.TempDir(), httpAddr: "127.0.0.1:18977", brokerAddr: "127.0.0.1:18883"}
 		cfg, err := config.Parse([]byte(configYAML(d, "", o)), "bench.yaml")
 		require.NoError(t, err, "%+v", o)
@@ -164,6 +164,7 @@ func TestAlertaConfigLoads(t *testing.T) {
 		require.Equal(t, "alerta", cfg.Sources[0].Type)
 		require.Len(t, cfg.Sinks, 1)
 		require.Equal(t, "alerta", cfg.Sinks[0].Type)
+		require.Equal(t, o.noHold, cfg.Store.DeliverWindow < 0)
 	}
 }
 

@@ -46,17 +46,19 @@ const (
 	fedDelay     = 200 * time.Millisecond // phase (b): the fake's delay per request
 )
 
-// The latency phases: the fake healthy, slow (fedDelay per request) and down
-// (connection refused while the alerts are posted, then back).
+// The latency phases: the fake healthy, slow (fedDelay per request), slow with the
+// store's deliver window off, and down (connection refused while the alerts are
+// posted, then back).
 const (
 	fedHealthy = iota
 	fedSlow
+	fedSlowNoHold
 	fedDown
 	fedPhases
 )
 
 // fedPhaseNames name the phases in the report.
-var fedPhaseNames = [fedPhases]string{"(a) healthy", "(b) 200 ms per request", "(c) down, then back"}
+var fedPhaseNames = [fedPhases]string{"(a) healthy", "(b) 200 ms per request", "(b′) 200 ms per request, `store.deliver_window: -1s`", "(c) down, then back"}
 
 // fedOut is one W11 run.
 type fedOut struct {
@@ -228,11 +230,12 @@ func (f *fails) add(code int, answer string, err error) {
 }
 
 // paced posts n alerts made by mk, one client, alert i at start+i*interval (at once
-// when behind), and returns each round trip in ms, failures included.
-func (p *poster) paced(ctx context.Context, n int, interval time.Duration, mk func(int) []byte, f *fails) []float64 {
+// when behind), and returns each round trip in ms, failures included, sorted. It
+// stops early at until, unless that is zero.
+func (p *poster) paced(ctx context.Context, n int, interval time.Duration, until time.Time, mk func(int) []byte, f *fails) []float64 {
 	rtt := make([]float64, 0, n)
 	start := time.Now()
-	for i := 0; i < n && ctx.Err() == nil; i++ {
+	for i := 0; i < n && ctx.Err() == nil && (until.IsZero() || time.Now().Before(until)); i++ {
 		time.Sleep(time.Until(start.Add(time.Duration(i) * interval)))
 		body := mk(i)
 		t := time.Now()
@@ -381,7 +384,7 @@ func (b *bench) fedLatency(ctx context.Context, p *fedPeer, ph int, r *fedLat) e
 	what := fmt.Sprintf("W11 latency, fake %s, %d alerts at %d/s", fedPhaseNames[ph], n, fedRate)
 	interval := time.Second / fedRate
 	switch ph {
-	case fedSlow:
+	case fedSlow, fedSlowNoHold:
 		p.fake.SetDelay(fedDelay)
 		defer p.fake.SetDelay(0)
 	case fedDown:
@@ -396,24 +399,30 @@ func (b *bench) fedLatency(ctx context.Context, p *fedPeer, ph int, r *fedLat) e
 	// What Alerta's forwarder would add: it posts to each destination inside the
 	// request, so the sender waits one of these per destination.
 	direct, samples := newPoster(p.url, 1, &p.creds), 10*n/100
-	if ph == fedSlow {
+	if ph == fedSlow || ph == fedSlowNoHold {
 		samples = slow
 	}
 	sf := &fails{}
 	tag := rand.Uint32()
-	own := direct.paced(ctx, samples, interval, func(i int) []byte { return fedAlert(tag, i, time.Now()) }, sf)
+	own := direct.paced(ctx, samples, interval, time.Time{}, func(i int) []byte { return fedAlert(tag, i, time.Now()) }, sf)
 	direct.close()
 	r.sync50, r.sync99, r.synMax, r.syncFailed = pct(own, 0.5), pct(own, 0.99), pct(own, 1), sf.n
 	if ph != fedDown && sf.n > 0 {
 		b.problem("%s: %d of %d direct requests to the fake were not answered 201; the first: %s", what, sf.n, samples, sf.first)
 	}
 
-	return b.fedSession(ctx, p, what, cfgOpts{fastRetry: ph == fedDown}, ph != fedDown, func(d *daemon) {
-		done := p.s.reset(n)
+	return b.fedSession(ctx, p, what, cfgOpts{fastRetry: ph == fedDown, noHold: ph == fedSlowNoHold}, ph != fedDown, func(d *daemon) {
 		pst := newPoster("http://"+d.httpAddr+"/alerta", 1, nil)
 		defer pst.close()
 		f, tag := &fails{}, rand.Uint32()
-		rtt := pst.paced(ctx, n, interval, func(i int) []byte { return fedAlert(tag, i, time.Now()) }, f)
+		// A sender that waits for each answer falls behind the rate when the
+		// answers are slow: the phase stops at twice its planned length.
+		done := p.s.reset(n)
+		until := time.Now().Add(2*time.Duration(n)*interval + time.Second)
+		rtt := pst.paced(ctx, n, interval, until, func(i int) []byte { return fedAlert(tag, i, time.Now()) }, f)
+		if len(rtt) < n {
+			r.n, done = len(rtt), p.s.setWant(len(rtt))
+		}
 		r.p50, r.p99, r.pmax = pct(rtt, 0.5), pct(rtt, 0.99), pct(rtt, 1)
 		if f.n > 0 {
 			b.problem("%s: %d of %d POSTs were not answered 201; the first: %s", what, f.n, n, f.first)
@@ -443,12 +452,15 @@ func (b *bench) fedLatency(ctx context.Context, p *fedPeer, ph int, r *fedLat) e
 // (phase (c)) the retry backoff and the circuit's open time are short, so the
 // drain after the fake is back starts within a second.
 func alertaConfigYAML(d *daemon, o cfgOpts) string {
-	extra := ""
+	extra, hold := "", ""
 	if o.fastRetry {
 		extra = ", retry: { initial: 100ms, max: 1s }, circuit: { open_for: 1s }"
 	}
+	if o.noHold {
+		hold = ", deliver_window: -1s"
+	}
 	return fmt.Sprintf(`log: { level: warn }
-store: { path: %s, commit_window: 5ms, unsafe_no_sync: %t }
+store: { path: %s, commit_window: 5ms%s, unsafe_no_sync: %t }
 http: { listen: %s }
 broker: { enabled: "false" }
 sources:
@@ -457,7 +469,7 @@ sinks:
   - { name: upstream, type: alerta, url: %q, forward: ["*"], hawk: { id: %q, key: %q }, max_in_flight: 64%s }
 routes:
   - { from: [federation], to: [upstream] }
-`, filepath.Join(d.dir, "queue.db"), o.noSync, d.httpAddr, d.httpAddr, fedAPIKey, o.alerta, fedHawkID, fedHawkKey, extra)
+`, filepath.Join(d.dir, "queue.db"), hold, o.noSync, d.httpAddr, d.httpAddr, fedAPIKey, o.alerta, fedHawkID, fedHawkKey, extra)
 }
 
 // fedStep runs W11 as a step of a full run.
@@ -478,13 +490,19 @@ func fedLost(rs []runOut) float64 {
 	return float64(lost)
 }
 
-// fedChecks are W11's rows of the summary.
+// fedChecks are W11's rows of the summary. The latency check is a ratio within the
+// run: both phases pay the same commits, so only waiting for the slow delivery
+// moves it.
 func fedChecks(rs []runOut) []check {
 	p99 := func(ph int) float64 { return median(col(rs, func(x runOut) float64 { return x.fed.lat[ph].p99 })) }
+	slow, healthy, noHold := p99(fedSlow), p99(fedHealthy), p99(fedSlowNoHold)
+	why := fmt.Sprintf("noise on shared cores and a shared disk (p99 %.2f ms with the fake 200 ms slow, %.2f ms healthy)", slow, healthy)
+	if slow >= 0.9*float64(fedDelay.Milliseconds()) {
+		why = fmt.Sprintf("the answer waits for the slow delivery (p99 %.2f ms against %.2f ms healthy): while its sink is healthy the store holds an event back up to `store.deliver_window` (500 ms) so that a delivered event is never written (`pipeline` `DeferUntil`), and the receiver answers only once the event is settled; with `store.deliver_window: -1s` (b′) the p99 is %.2f ms", slow, healthy, noHold)
+	}
 	return []check{
 		{"W11 Alerta federation: alerts lost (all runs and phases)", "0", fedLost(rs), 0, true, "%.0f", "a daemon fault: see Daemon problems"},
-		{"W11 sender's POST p99 with the fake 200 ms per request", "≤ 20 ms (the sender never waits for forwarding)", p99(fedSlow), 20, true, "%.2f ms",
-			fmt.Sprintf("fsync on a shared disk (healthy p99 %.2f ms): an alert whose delivery outlasts the 5 ms commit window is committed before the answer, and every answer waits for the receiver's table flush", p99(fedHealthy))},
+		{"W11 Alerta sender's POST p99, fake 200 ms per request ÷ fake healthy", "≤ 2× (the sender does not wait for forwarding)", slow / healthy, 2, true, "%.2f×", why},
 	}
 }
 
@@ -512,7 +530,7 @@ func reportW11(rs []runOut) string {
 		p("| median | %.0f | %.0f | | | | | %.0f | %.0f | %.0f |\n", med(func(f fedOut) float64 { return f.rate }), med(func(f fedOut) float64 { return f.e2e }),
 			med(func(f fedOut) float64 { return f.bytesPerAlert }), med(func(f fedOut) float64 { return f.daemonCPU }), med(func(f fedOut) float64 { return f.selfCPU }))
 	}
-	p("\n### Added latency the sender sees\n\nOne client posts %d alerts at %d alerts/s; the round trip of each POST (answered once the alert's event is settled, stored or delivered, and the receiver's table is flushed), with the fake (a) healthy, (b) answering each request %s late (`SetDelay`), (c) down (its listener closed: connection refused) while the alerts are posted and back after the last answer. \"At the fake\": from just before the POST to the fake's answer to the sink. \"A synchronous forwarder would add\": Alerta's forwarder posts to each destination inside the client's request, so its sender waits one round trip to the destination per destination; measured here as the driver's own Hawk-signed POSTs straight to the fake in the same state, at the same rate, with no daemon running (in (c) the time to connection refused, after which Alerta's forwarder has dropped the alert).\n\n", phase, fedRate, fedDelay)
+	p("\n### Added latency the sender sees\n\nOne client posts %d alerts at %d alerts/s; the round trip of each POST (answered once the alert's event is settled, stored or delivered, and the receiver's table is flushed), with the fake (a) healthy, (b) answering each request %s late (`SetDelay`), (b′) the same with the store's deliver window off (`store.deliver_window: -1s`: an event is committed within the 5 ms commit window even while its sink is healthy, instead of being held up to 500 ms in the hope that it is delivered and never written), (c) down (its listener closed: connection refused) while the alerts are posted and back after the last answer. A sender that waits for each answer falls behind the rate when answers are slow, so a phase stops at twice its planned length (hence fewer alerts posted in (b)). \"At the fake\": from just before the POST to the request's arrival at the fake (the sink forwards at once in every phase; in (c) after the fake is back). \"A synchronous forwarder would add\": Alerta's forwarder posts to each destination inside the client's request, so its sender waits one round trip to the destination per destination; measured here as the driver's own Hawk-signed POSTs straight to the fake in the same state, at the same rate, with no daemon running (in (c) the time to connection refused, after which Alerta's forwarder has dropped the alert).\n\n", phase, fedRate, fedDelay)
 	p("| run | fake | sender POST p50 / p99 / max ms | at the fake p50 / p99 ms | a synchronous forwarder would add p50 / p99 / max ms | at the fake / posted | duplicates |\n|---|---|---|---|---|---|---|\n")
 	for i, x := range rs {
 		for ph, l := range x.fed.lat {

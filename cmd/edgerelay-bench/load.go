@@ -97,6 +97,21 @@ func (s *sink) reset(want int) <-chan struct{} {
 	return s.done
 }
 
+// setWant lowers the ids awaited since the last reset to want (fewer were sent) and
+// returns the channel closed once they have arrived.
+func (s *sink) setWant(want int) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.want = want; s.st.unique >= want {
+		select {
+		case <-s.done:
+		default:
+			close(s.done)
+		}
+	}
+	return s.done
+}
+
 // acceptCode is the inner answer that counts as a delivery.
 func (s *sink) acceptCode() int {
 	if s.accept != 0 {
