@@ -76,6 +76,16 @@ FUZZ := \
 	./adapters/ilert/internal/jsonscan FuzzScan \
 	./adapters/ilert/mapping      FuzzTransform \
 	./adapters/ilert/ingest       FuzzHandler \
+	./adapters/ilert              FuzzFromAlerta \
+	./adapters/alerta             FuzzPyJSON \
+	./adapters/alerta             FuzzDecodeAlert \
+	./adapters/alerta             FuzzStoredUnmarshal \
+	./adapters/alerta             FuzzBookQuery \
+	./adapters/alerta             FuzzFromEvent \
+	./adapters/alerta/hawk        FuzzParseHeader \
+	./adapters/alerta/hawk        FuzzVerify \
+	./adapters/alerta/receiver    FuzzReceiverJSON \
+	./adapters/alerta/alertatest  FuzzServeHTTP \
 	./daemon/config               FuzzParse \
 	./store                       FuzzRecordRoundTrip \
 	./store                       FuzzDecodeRecord

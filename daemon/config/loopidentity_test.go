@@ -21,7 +21,8 @@ func (c *loopSourceConfig) LoopIdentity() string { return c.BaseURL }
 var _ adapters.LoopIdentifier = (*loopSourceConfig)(nil)
 
 // TestLoopIdentity: an alerta sink on a node with no loop identity is refused at
-// the sink's line; origin on the sink makes it valid.
+// the sink's line; origin on the sink makes it valid, and so does an alerta source,
+// whose base_url the sink then takes.
 func TestLoopIdentity(t *testing.T) {
 	const head = `
 store: { path: /tmp/x/queue.db }
@@ -56,6 +57,16 @@ routes:
 	}{
 		{"no identity", mqttSource, "", `line 13: sink "hq" (alerta): origin: this node forwards to Alerta but has no loop identity: set origin or add an alerta source with base_url`, ""},
 		{"origin on the sink", mqttSource, "\n    origin: http://gw-7:8977", "", "http://gw-7:8977"},
+		{"an alerta source gives its base_url", mqttSource + `
+  - name: federation
+    type: alerta
+    base_url: http://gw-hall3:8977/alerta
+`, "", "", "http://gw-hall3:8977/alerta"},
+		{"origin wins over the alerta source", `
+  - name: federation
+    type: alerta
+    base_url: http://gw-hall3:8977/alerta
+`, "\n    origin: http://gw-7:8977", "", "http://gw-7:8977"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -106,7 +106,8 @@ type Options struct {
 	// PluginRemoteIP, PluginReject, PluginHeartbeat and PluginForwarder.
 	Plugins []string
 	// AllowedEnvironments is ALLOWED_ENVIRONMENTS (regular expressions, full
-	// match); nil means Production and Development.
+	// match); nil means Production and Development, an empty list refuses every
+	// alert (as Alerta's reject plugin with an empty list).
 	AllowedEnvironments []string
 	// HeartbeatEvents is HEARTBEAT_EVENTS; nil means ["Heartbeat"].
 	HeartbeatEvents []string
@@ -225,8 +226,16 @@ func New(opts Options) *Server {
 		Now:         s.now,
 		AllowReplay: !opts.HawkReplayCache,
 	}
-	s.book = alerta.NewBook(s.opts.MaxAlerts)
+	s.book = s.newBook()
 	return s
+}
+
+// newBook returns an empty book. Alerta bounds no alert's size, so neither does
+// the fake beyond MaxBody: MaxStored is off.
+func (s *Server) newBook() *alerta.Book {
+	b := alerta.NewBook(s.opts.MaxAlerts)
+	b.MaxStored = 0
+	return b
 }
 
 // NewServer starts a fake configured by opts and closes it when the test ends.
@@ -425,7 +434,7 @@ func (s *Server) SetDelay(d time.Duration) {
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.book = alerta.NewBook(s.opts.MaxAlerts)
+	s.book = s.newBook()
 }
 
 // SetRecord turns the recording of requests on (the default) or off. Off, the

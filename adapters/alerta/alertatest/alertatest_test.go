@@ -599,3 +599,19 @@ func TestSetAttribute(t *testing.T) {
 	}
 	require.Equal(t, `{"a":"\u00e9\ud83d\ude00"}`, string(asciiJSON([]byte(`{"a":"é😀"}`))))
 }
+
+// TestHMACAuth is Alerta's test_hmac_auth (§7.2): a Hawk-signed GET /alerts over
+// ("", application/json), then a Hawk-signed POST /alert.
+func TestHMACAuth(t *testing.T) {
+	cred := hawk.Credentials{ID: "cc3b7f30-360e-47bc-8abb-c0a27625e134", Key: "MjM0ODU4NGI1YWQxZWMyYzcxNjAxZDA4MzczNGQ1M2IK", Algorithm: "sha256"}
+	s := NewServer(t, Options{AuthRequired: true, Hawk: []hawk.Credentials{cred}})
+	ts := time.Now().Unix()
+	a := do(t, s, "GET", "/alerts", map[string]string{"Host": "localhost", "Content-Type": "application/json",
+		"Authorization": hawkAt(t, cred, "GET", "localhost", 80, "/alerts", "application/json", "", ts, hawk.Nonce())}, "")
+	require.Equal(t, 200, a.code, a.body)
+	body := `{"resource": "foo", "event": "Foo", "environment": "Production", "service": ["Svc"]}`
+	a = do(t, s, "POST", "/alert", map[string]string{"Host": "localhost",
+		"Authorization": hawkAt(t, cred, "POST", "localhost", 80, "/alert", "application/json", body, ts, hawk.Nonce())}, body)
+	require.Equal(t, 201, a.code, a.body)
+	require.Equal(t, "Foo", a.json(t)["alert"].(map[string]any)["event"])
+}

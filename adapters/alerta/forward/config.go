@@ -83,11 +83,16 @@ func (h *HawkConfig) set() bool {
 	return h.ID != "" || h.Key != "" || h.KeyFile != "" || h.KeyEnv != "" || h.Algorithm != ""
 }
 
-// Paths are the request path templates.
+// Paths are the request path templates, appended to the URL. Action and Delete
+// must hold "{id}"; Alert and Heartbeat may not.
 type Paths struct {
-	Alert     string `yaml:"alert"`
-	Action    string `yaml:"action"`
-	Delete    string `yaml:"delete"`
+	// Alert is where alerts are posted. Empty means "/alert".
+	Alert string `yaml:"alert"`
+	// Action is where actions are put. Empty means "/alert/{id}/action".
+	Action string `yaml:"action"`
+	// Delete is what a delete deletes. Empty means "/alert/{id}".
+	Delete string `yaml:"delete"`
+	// Heartbeat is where heartbeats are posted. Empty means "/heartbeat".
 	Heartbeat string `yaml:"heartbeat"`
 }
 
@@ -164,9 +169,6 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
-
-// LoopIdentity is not implemented: a sink names no node. UseLoopIdentity gives the
-// sink the node's identity.
 
 // UseLoopIdentity implements adapters.LoopIdentityUser: an empty origin takes the
 // first alerta source's base_url; with neither, the configuration is refused, since

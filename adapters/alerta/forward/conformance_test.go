@@ -9,18 +9,21 @@ import (
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/adaptertest"
+	"github.com/edgerelay/edgerelay/adapters/alerta/alertatest"
 )
 
 const conformanceSecret = "s3cr3t-conformance-api-key"
 
-// TestConformance runs the sink suite with the generic mapping: the suite's raw
-// events become alerts whose text is the payload, which the peer hands back.
+// TestConformance runs the sink suite against the Alerta 9.1 fake with
+// AUTH_REQUIRED and an API key, through the generic mapping: the suite's raw events
+// become alerts whose text is the payload, which the harness hands back.
 func TestConformance(t *testing.T) {
-	p := newPeer(t)
+	f := alertatest.NewServer(t, alertatest.Options{Prefix: "/api", AuthRequired: true,
+		APIKeys: []alertatest.APIKey{{Key: conformanceSecret, Scopes: []string{"write"}}}})
 	adaptertest.RunSink(t, adaptertest.SinkHarness{
 		New: func(t *testing.T) adapters.Sink {
 			cfg := DefaultConfig()
-			cfg.URL = p.URL() + "/api"
+			cfg.URL = f.BaseURL()
 			cfg.Forward = []string{"*"}
 			cfg.APIKey = conformanceSecret
 			cfg.Origin = "http://gw-test:8977"
@@ -31,12 +34,56 @@ func TestConformance(t *testing.T) {
 		},
 		Received: func(t *testing.T) []adaptertest.Delivery {
 			var out []adaptertest.Delivery
-			for _, c := range p.received(false) {
-				if c.Method != http.MethodPost || c.Path != "/api/alert" {
+			for _, r := range f.Requests() {
+				if r.Method != http.MethodPost || r.Path != "/api/alert" || r.Status != http.StatusCreated {
 					continue
 				}
 				var a struct{ Text string }
-				if json.Unmarshal(c.Body, &a) == nil {
+				if json.Unmarshal(r.Body, &a) == nil {
+					out = append(out, adaptertest.Delivery{Payload: []byte(a.Text)})
+				}
+			}
+			return out
+		},
+		FailNext: func(t *testing.T, n int, permanent bool) {
+			code := http.StatusServiceUnavailable
+			if permanent {
+				code = http.StatusBadRequest
+			}
+			f.FailNext(n, code)
+		},
+		Restart: func(t *testing.T) {
+			require.NoError(t, f.SetDown(true))
+			if err := f.SetDown(false); err != nil {
+				adaptertest.Missing(t, "the fake cannot listen again after the restart: %v", err)
+			}
+		},
+		Ordered: true,
+		Secret:  conformanceSecret,
+	})
+}
+
+// TestConformanceLocalPeer runs the suite once more against the small local peer,
+// whose failure answers echo the Authorization header and the body.
+func TestConformanceLocalPeer(t *testing.T) {
+	p := newPeer(t)
+	adaptertest.RunSink(t, adaptertest.SinkHarness{
+		New: func(t *testing.T) adapters.Sink {
+			cfg := DefaultConfig()
+			cfg.URL = p.URL() + "/api"
+			cfg.Forward = []string{"*"}
+			cfg.APIKey = conformanceSecret
+			cfg.Origin = "http://gw-test:8977"
+			cfg.Circuit.Failures = 1000
+			s, err := New(cfg, testDeps())
+			require.NoError(t, err)
+			return s
+		},
+		Received: func(t *testing.T) []adaptertest.Delivery {
+			var out []adaptertest.Delivery
+			for _, c := range p.received(false) {
+				var a struct{ Text string }
+				if c.Method == http.MethodPost && c.Path == "/api/alert" && !c.Scripted && json.Unmarshal(c.Body, &a) == nil {
 					out = append(out, adaptertest.Delivery{Payload: []byte(a.Text)})
 				}
 			}

@@ -22,6 +22,7 @@ type call struct {
 	Method, Path string // Path is the request URI
 	Header       http.Header
 	Body         []byte
+	Scripted     bool // answered from the script (a provoked failure), not 2xx
 }
 
 // answer is a scripted reply.
@@ -70,7 +71,6 @@ func (p *peer) on(rule string, as ...answer) {
 func (p *peer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	p.mu.Lock()
-	p.calls = append(p.calls, call{Method: r.Method, Path: r.RequestURI, Header: r.Header.Clone(), Body: body})
 	var a *answer
 	for rule, as := range p.script {
 		if len(as) > 0 && strings.HasPrefix(r.Method+" "+r.RequestURI, rule) {
@@ -79,6 +79,7 @@ func (p *peer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
+	p.calls = append(p.calls, call{Method: r.Method, Path: r.RequestURI, Header: r.Header.Clone(), Body: body, Scripted: a != nil})
 	p.mu.Unlock()
 	if a == nil {
 		code := http.StatusOK

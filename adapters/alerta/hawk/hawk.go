@@ -5,9 +5,10 @@
 // federation spec, §4.2; its known-answer vectors are this package's tests.
 //
 // Beyond Alerta, the Verifier keeps a bounded replay cache of (id, ts, nonce), so a
-// captured request cannot be sent again inside the skew window, and its errors never
-// carry the MAC it expected (Alerta's "MACs do not match; ours: …" hands an attacker
-// the answer). It is a leaf package: standard library only.
+// captured request cannot be sent again inside the skew window (AllowReplay turns
+// it off, for a fake of Alerta); it takes ts only in canonical form; and its errors
+// never carry the MAC it expected (Alerta's "MACs do not match; ours: …" hands an
+// attacker the answer). It is a leaf package: standard library only.
 package hawk
 
 import (

@@ -46,6 +46,9 @@ func TestStatusCodes(t *testing.T) {
 			}},
 		{name: "duplicate keeps the id", method: "POST", path: "/alert", body: string(alertBody("11111111-2222-3333-4444-555555555555", "web01", "HttpError", "major")), want: 201,
 			check: func(t *testing.T, a answer) { require.Equal(t, id, a.json(t)["id"]) }},
+		{name: "reused id", method: "POST", path: "/alert", body: string(alertBody(id, "web99", "Other", "major")), want: 500,
+			message: `duplicate key value violates unique constraint "alerts_pkey"`},
+		{name: "id unfit for the table", method: "POST", path: "/alert", body: `{"id": "` + strings.Repeat("x", 201) + `", "resource": "r", "event": "E"}`, want: 400},
 		{name: "no resource", method: "POST", path: "/alert", body: `{"event": "E"}`, want: 400, message: `Missing mandatory value for "resource"`},
 		{name: "not json", method: "POST", path: "/alert", body: `{`, want: 400},
 		{name: "bad severity", method: "POST", path: "/alert", body: `{"resource": "r", "event": "E", "environment": "Production", "severity": "bad"}`, want: 500},
@@ -92,10 +95,16 @@ func TestStatusCodes(t *testing.T) {
 		{name: "heartbeat loop", method: "POST", path: "/heartbeat", body: `{"origin": "site/1"}`,
 			hdr: []string{alerta.HeaderLoop, "http://localhost:8080/api"}, want: 202},
 		{name: "heartbeats", method: "GET", path: "/heartbeats", want: 200},
+		{name: "alert converted to heartbeat", method: "POST", path: "/alert", body: `{"resource": "gw", "event": "Heartbeat", "environment": "Production", "origin": "site/2"}`,
+			want: 202, message: "Alert converted to Heartbeat", check: func(t *testing.T, a answer) { require.NotEmpty(t, a.json(t)["id"]) }},
+		{name: "looped alert converted to heartbeat", method: "POST", path: "/alert", body: `{"resource": "gw", "event": "Heartbeat", "environment": "Production", "origin": "site/3"}`,
+			hdr: []string{alerta.HeaderLoop, "http://localhost:8080/api"}, want: 202, message: "Alert converted to Heartbeat"},
 		{name: "wrong method", method: "GET", path: "/alert", want: 405, check: func(t *testing.T, a answer) {
 			require.Equal(t, "POST", a.header.Get("Allow"))
 		}},
 		{name: "wrong method on id", method: "POST", path: "/alert/" + id, want: 405},
+		{name: "escaped route", method: "GET", path: "/%61lerts", want: 200},
+		{name: "escaped slash in an id", method: "GET", path: "/alert/a%2Fb", want: 404, message: "not found"},
 		{name: "unknown path", method: "GET", path: "/alert/" + id + "/notes", want: 404},
 		{name: "unknown path 2", method: "GET", path: "/alert/a/b/action", want: 404},
 	} {
@@ -130,7 +139,7 @@ func TestStatusCodes(t *testing.T) {
 	// Refused requests are counted by reason.
 	got := n.rejects()
 	for reason, want := range map[string]int{
-		receiver.RejectInvalid: 6, receiver.RejectForbidden: 2, receiver.RejectMethodNotAllowed: 2, receiver.RejectNotFound: 2,
+		receiver.RejectInvalid: 8, receiver.RejectForbidden: 2, receiver.RejectMethodNotAllowed: 2, receiver.RejectNotFound: 2,
 	} {
 		require.Equal(t, want, got[reason], "%s in %v", reason, got)
 	}
@@ -515,3 +524,21 @@ type atomicBool struct {
 
 func (b *atomicBool) get() bool  { b.mu.Lock(); defer b.mu.Unlock(); return b.v }
 func (b *atomicBool) set(v bool) { b.mu.Lock(); b.v = v; b.mu.Unlock() }
+
+// TestAlertHeartbeat: an alert whose event is Heartbeat becomes a heartbeat (Alerta's
+// heartbeat plugin), published unless it looped, recorded either way.
+func TestAlertHeartbeat(t *testing.T) {
+	n := start(t, config("http://localhost:8080"), options{})
+	a := n.do("POST", "/alert", []byte(`{"resource": "gw", "event": "Heartbeat", "origin": "site/2", "tags": ["t"], "timeout": 60}`))
+	require.Equal(t, 202, a.status, "%s", a.body)
+	a = n.do("POST", "/alert", []byte(`{"resource": "gw", "event": "Heartbeat", "origin": "site/3"}`), alerta.HeaderLoop, "http://localhost:8080")
+	require.Equal(t, 202, a.status, "%s", a.body)
+	evs := n.rec.Accepted()
+	require.Len(t, evs, 1)
+	require.Equal(t, adapters.KindHeartbeat, evs[0].Kind)
+	require.Equal(t, "site/2", evs[0].Key)
+	require.Contains(t, string(evs[0].Payload), `"tags": ["t"]`)
+	require.Equal(t, 0, n.src.Len(), "no alert stored")
+	hbs := n.do("GET", "/heartbeats", nil).json(t)
+	require.EqualValues(t, 2, hbs["total"])
+}

@@ -138,11 +138,14 @@ func (k routeKind) allow() string {
 // route finds the route of r's path and the alert id it names. The id is the
 // path segment unescaped (an id with an escaped '/' is one segment).
 func (h *handler) route(r *http.Request) (routeKind, string, bool) {
-	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), h.s.prefix)
+	// The fixed routes match the decoded path, as ServeMux and Alerta's router do
+	// (/%61lert is /alert); an id is taken from the escaped path, so that an id
+	// with an escaped '/' stays one segment.
+	plain, ok := strings.CutPrefix(r.URL.Path, h.s.prefix)
 	if !ok {
 		return 0, "", false
 	}
-	switch rest {
+	switch plain {
 	case "/alert":
 		return routeAlert, "", true
 	case "/alerts":
@@ -151,6 +154,10 @@ func (h *handler) route(r *http.Request) (routeKind, string, bool) {
 		return routeHeartbeat, "", true
 	case "/heartbeats":
 		return routeHeartbeats, "", true
+	}
+	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), h.s.prefix)
+	if !ok {
+		return 0, "", false
 	}
 	seg, ok := strings.CutPrefix(rest, "/alert/")
 	if !ok {
@@ -340,6 +347,10 @@ func (h *handler) postAlert(w http.ResponseWriter, rq *request) {
 		h.failWith(w, rq, e)
 		return
 	}
+	if a.Event == heartbeatEvent {
+		h.alertHeartbeat(w, rq, a)
+		return
+	}
 	if h.looped(w, rq, "Alert") {
 		return
 	}
@@ -360,6 +371,35 @@ func (h *handler) postAlert(w http.ResponseWriter, rq *request) {
 	default:
 		h.ok(w, http.StatusCreated, map[string]any{"status": "ok", "id": res.id, "alert": json.RawMessage(res.output)})
 	}
+}
+
+// heartbeatEvent is Alerta's HEARTBEAT_EVENTS: an alert with this event is a
+// heartbeat.
+const heartbeatEvent = "Heartbeat"
+
+// alertHeartbeat turns an alert whose event is Heartbeat into a heartbeat, as
+// Alerta's heartbeat plugin does before the loop check: 202 "Alert converted to
+// Heartbeat" with the heartbeat's id. The heartbeat's event is published unless the
+// request looped; a looped one is only recorded, as Alerta records it.
+func (h *handler) alertHeartbeat(w http.ResponseWriter, rq *request, a *alerta.Alert) {
+	hb := &alerta.Heartbeat{Origin: a.Origin, Tags: a.Tags, Attributes: a.Attributes, Timeout: a.Timeout, CreateTime: a.CreateTime, Customer: a.Customer}
+	if hb.Tags == nil {
+		hb.Tags = []string{}
+	}
+	var mk func() *adapters.Event
+	if !alerta.LoopHas(loopIn(rq.r), h.s.baseURL) {
+		mk = func() *adapters.Event {
+			return h.event(rq, adapters.KindHeartbeat, hb.Origin, alerta.OpHeartbeat, hb.Encode())
+		}
+	}
+	ctx, cancel := h.context(rq)
+	defer cancel()
+	id, _, err := h.s.beat(ctx, hb, mk)
+	if err != nil {
+		h.unavailable(w, rq, err)
+		return
+	}
+	h.ok(w, http.StatusAccepted, map[string]any{"status": "ok", "message": "Alert converted to Heartbeat", "id": id})
 }
 
 // putAction is PUT /alert/{id}/action: 400 for a bad body, 404 for an unknown

@@ -264,22 +264,24 @@ func (s *Source) alter(ctx context.Context, id string, mk func(*change) *adapter
 	return res, nil, nil
 }
 
-// beat publishes the event of a heartbeat and then upserts it (heartbeats are kept
-// in memory only, so there is nothing to undo). It returns the heartbeat's id and
-// object.
+// beat publishes the event mk builds for a heartbeat (none when mk is nil) and
+// then upserts it (heartbeats are kept in memory only, so there is nothing to
+// undo). It returns the heartbeat's id and object.
 func (s *Source) beat(ctx context.Context, hb *alerta.Heartbeat, mk func() *adapters.Event) (string, []byte, error) {
 	unlock, err := s.locks.lock(ctx, "heartbeat\x00"+hb.Origin)
 	if err != nil {
 		return "", nil, err
 	}
 	defer unlock()
-	pub := s.publisher()
-	if pub == nil {
-		return "", nil, errNotRunning
-	}
-	ev := mk()
-	if _, err := adapters.PublishSettle(ctx, pub, ev); err != nil {
-		return "", nil, fmt.Errorf("publish heartbeat event %s: %w", ev.ID, err)
+	if mk != nil {
+		pub := s.publisher()
+		if pub == nil {
+			return "", nil, errNotRunning
+		}
+		ev := mk()
+		if _, err := adapters.PublishSettle(ctx, pub, ev); err != nil {
+			return "", nil, fmt.Errorf("publish heartbeat event %s: %w", ev.ID, err)
+		}
 	}
 	now := s.now()
 	s.bookMu.Lock()
