@@ -253,3 +253,28 @@ func TestFedPeer(t *testing.T) {
 	require.Equal(t, http.StatusCreated, code, answer)
 	require.Len(t, fake.Alerts(), 2, "the fake keeps its alerts across the outage")
 }
+
+// TestReportW11Renders renders W11's section and checks from made-up figures: every
+// phase has its row, and the checks count losses and compare the slow phase with
+// the healthy one.
+func TestReportW11Renders(t *testing.T) {
+	f := fedOut{n: 1000, answered: 1000, rate: 1500, e2e: 1490, unique: 999, alertsAtFake: 64, commitsPerAlert: 0.125, bytesPerAlert: 6000, daemonCPU: 400, selfCPU: 300}
+	for ph := range f.lat {
+		f.lat[ph] = fedLat{n: 400, unique: 400, p50: 7, p99: 15, pmax: 20, at50: 0.7, at99: 2, sync50: 0.6, sync99: 1.3, synMax: 1.4}
+	}
+	f.lat[fedSlow].p99, f.lat[fedSlow].n, f.lat[fedSlow].unique = 203, 25, 25
+	f.lat[fedDown].syncFailed = 40
+	out := reportW11([]runOut{{fed: f}})
+	require.Contains(t, out, "| 1 | 1500 | 1490 | 999 / 1000 | 0 | 0 | 64 / 0 | 0.125 | 6000 | 400 | 300 |")
+	for _, name := range fedPhaseNames {
+		require.Contains(t, out, "| 1 | "+name+" | ")
+	}
+	require.Contains(t, out, "| 7.00 / 203.00 / 20.00 |")
+	require.Contains(t, out, "(40 refused)")
+	require.NotContains(t, out, fedHawkKey, "the report shows the configuration without its secrets")
+	require.NotContains(t, out, fedAPIKey)
+	cs := fedChecks([]runOut{{fed: f}})
+	require.Equal(t, 1.0, cs[0].value, "one alert lost")
+	require.InDelta(t, 203.0/15, cs[1].value, 1e-9)
+	require.Contains(t, cs[1].row(), "deliver_window")
+}

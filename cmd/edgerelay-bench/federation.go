@@ -70,6 +70,7 @@ type fedOut struct {
 	alertsAtFake             int     // alerts the fake's book holds (one per resource when every alert correlates)
 	lastWrong                int     // resources whose last posted id is not the fake's lastReceiveId
 	bytesPerAlert            float64 // write_bytes of the daemon per alert
+	commitsPerAlert          float64 // store commits (outbox and the receiver's table together) per alert
 	daemonCPU, selfCPU       float64 // µs of CPU per alert: the daemon; this driver (clients, fake, recording)
 	lat                      [fedPhases]fedLat
 }
@@ -318,6 +319,7 @@ func (b *bench) fedBurst(ctx context.Context, p *fedPeer, r *fedOut) error {
 	what := fmt.Sprintf("W11 %d alerts from %d clients, alerta source → alerta sink", n, fedClients)
 	return b.fedSession(ctx, p, what, cfgOpts{}, true, func(d *daemon) {
 		done := p.s.reset(n)
+		c0, cerr := metricOf(d.httpAddr, "edgerelay_store_commits_total")
 		w0, sc := b.proc(d, "io", "write_bytes"), selfCPU()
 		du, ds := cpuSplit(d.pid())
 		pst := newPoster("http://"+d.httpAddr+"/alerta", fedClients, nil)
@@ -359,6 +361,12 @@ func (b *bench) fedBurst(ctx context.Context, p *fedPeer, r *fedOut) error {
 		r.daemonCPU = (du1 + ds1 - du - ds) * 1e6 / float64(n)
 		r.selfCPU = (selfCPU() - sc) * 1e6 / float64(n)
 		r.bytesPerAlert = (b.proc(d, "io", "write_bytes") - w0) / float64(n)
+		c1, cerr1 := metricOf(d.httpAddr, "edgerelay_store_commits_total")
+		r.commitsPerAlert = (c1 - c0) / float64(n)
+		if err := errors.Join(cerr, cerr1); err != nil {
+			b.problem("%s: %v", what, err)
+			r.commitsPerAlert = math.NaN()
+		}
 		st = p.s.stats()
 		r.unique, r.dups, r.outOfOrder = st.unique, st.dups, st.outOfOrder
 		r.alertsAtFake = len(p.fake.Alerts())
@@ -516,18 +524,19 @@ func reportW11(rs []runOut) string {
 	}
 	p("\n## W11: Alerta federation, alerta source → store → alerta sink\n\n")
 	p("Clients in the driver post alerts (~400 bytes, `Authorization: Key`, 64 resources so that de-duplication and correlation happen, every id unique) to the daemon's `alerta` source; its `alerta` sink forwards each, signed with Hawk, to the Alerta API fake (`adapters/alerta/alertatest`, `AuthRequired`, in the driver process; it validates, de-duplicates and answers but keeps no record) behind the driver's recording layer, which counts each id the fake answers 201. `store.commit_window: 5ms`; every workload starts a fresh daemon:\n\n```yaml\n%s```\n",
-		alertaConfigYAML(&daemon{dir: "<tmp>/run-*", httpAddr: "127.0.0.1:<port>"}, cfgOpts{alerta: "http://127.0.0.1:<fake>/api"}))
-	p("\n### Throughput\n\n%d keep-alive clients post %d alerts as fast as the receiver answers (client k posts alerts k, k+%d, …, so each resource belongs to one client and its order is checked at the fake). Answered: 201s per second, from the first POST to the last answer. End to end: from the first POST to the last new id at the fake. Lost: ids never answered 201 by the fake; the fake's book must hold one alert per resource with the last id posted as its `lastReceiveId`. Bytes: `write_bytes` of the daemon per alert (the outbox and the receiver's persisted table of alerts; the journal excluded). CPU per alert: the daemon's user+system, and the driver's (clients, fake and recording).\n\n", fedClients, n, fedClients)
-	p("| run | answered 201/s | end to end alerts/s | at the fake / posted | duplicates | out of order | alerts at the fake / last id wrong | bytes written per alert | daemon CPU µs per alert | driver CPU µs per alert |\n|---|---|---|---|---|---|---|---|---|---|\n")
+		strings.NewReplacer(fedAPIKey, "<the clients' API key>", fedHawkKey, "<the Hawk key>").Replace(
+			alertaConfigYAML(&daemon{dir: "<tmp>/run-*", httpAddr: "127.0.0.1:<port>"}, cfgOpts{alerta: "http://127.0.0.1:<fake>/api"})))
+	p("\n### Throughput\n\n%d keep-alive clients post %d alerts as fast as the receiver answers (client k posts alerts k, k+%d, …, so each resource belongs to one client and its order is checked at the fake). Answered: 201s per second, from the first POST to the last answer. End to end: from the first POST to the last new id at the fake. Lost: ids never answered 201 by the fake; the fake's book must hold one alert per resource with the last id posted as its `lastReceiveId`. Commits: `edgerelay_store_commits_total` per alert (the outbox and the receiver's table share the group commits; each answer waits for one). Bytes: `write_bytes` of the daemon per alert (the outbox and the receiver's persisted table of alerts; the journal excluded). CPU per alert: the daemon's user+system, and the driver's (clients, fake and recording).\n\n", fedClients, n, fedClients)
+	p("| run | answered 201/s | end to end alerts/s | at the fake / posted | duplicates | out of order | alerts at the fake / last id wrong | commits per alert | bytes written per alert | daemon CPU µs per alert | driver CPU µs per alert |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for i, x := range rs {
 		f := x.fed
-		p("| %d | %.0f | %.0f | %d / %d | %d | %d | %d / %d | %.0f | %.0f | %.0f |\n", i+1, f.rate, f.e2e, f.unique, f.n, f.dups, f.outOfOrder, f.alertsAtFake, f.lastWrong, f.bytesPerAlert, f.daemonCPU, f.selfCPU)
+		p("| %d | %.0f | %.0f | %d / %d | %d | %d | %d / %d | %.3f | %.0f | %.0f | %.0f |\n", i+1, f.rate, f.e2e, f.unique, f.n, f.dups, f.outOfOrder, f.alertsAtFake, f.lastWrong, f.commitsPerAlert, f.bytesPerAlert, f.daemonCPU, f.selfCPU)
 	}
 	if len(rs) > 1 {
 		med := func(g func(fedOut) float64) float64 {
 			return median(col(rs, func(x runOut) float64 { return g(x.fed) }))
 		}
-		p("| median | %.0f | %.0f | | | | | %.0f | %.0f | %.0f |\n", med(func(f fedOut) float64 { return f.rate }), med(func(f fedOut) float64 { return f.e2e }),
+		p("| median | %.0f | %.0f | | | | | %.3f | %.0f | %.0f | %.0f |\n", med(func(f fedOut) float64 { return f.rate }), med(func(f fedOut) float64 { return f.e2e }), med(func(f fedOut) float64 { return f.commitsPerAlert }),
 			med(func(f fedOut) float64 { return f.bytesPerAlert }), med(func(f fedOut) float64 { return f.daemonCPU }), med(func(f fedOut) float64 { return f.selfCPU }))
 	}
 	p("\n### Added latency the sender sees\n\nOne client posts %d alerts at %d alerts/s; the round trip of each POST (answered once the alert's event is settled, stored or delivered, and the receiver's table is flushed), with the fake (a) healthy, (b) answering each request %s late (`SetDelay`), (b′) the same with the store's deliver window off (`store.deliver_window: -1s`: an event is committed within the 5 ms commit window even while its sink is healthy, instead of being held up to 500 ms in the hope that it is delivered and never written), (c) down (its listener closed: connection refused) while the alerts are posted and back after the last answer. A sender that waits for each answer falls behind the rate when answers are slow, so a phase stops at twice its planned length (hence fewer alerts posted in (b)). \"At the fake\": from just before the POST to the request's arrival at the fake (the sink forwards at once in every phase; in (c) after the fake is back). \"A synchronous forwarder would add\": Alerta's forwarder posts to each destination inside the client's request, so its sender waits one round trip to the destination per destination; measured here as the driver's own Hawk-signed POSTs straight to the fake in the same state, at the same rate, with no daemon running (in (c) the time to connection refused, after which Alerta's forwarder has dropped the alert).\n\n", phase, fedRate, fedDelay)
