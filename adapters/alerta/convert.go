@@ -126,7 +126,8 @@ func FromEvent(e *adapters.Event, o ConvertOptions) (Converted, error) {
 	case obj != nil && convIlertEvent(obj):
 		return c.fromIlert(obj)
 	case obj != nil && convIsString(obj["resource"]) && convIsString(obj["event"]):
-		c.keys = convFindKeys(obj, nil)
+		attrs, _ := convOrderedObject(obj["attributes"])
+		c.keys = convFindKeys(obj, attrs)
 		return c.fromAlertaBody()
 	}
 	return c.fromRaw(obj), nil
@@ -271,10 +272,7 @@ func (c converter) fromAlertaBody() (Converted, error) {
 		msg := convBound(c.keys.redact(aerr.Message), 256)
 		return Converted{}, adapters.Permanent(fmt.Errorf("alert %s: not a valid Alerta alert (%d %s)", c.e.ID, aerr.Code, msg))
 	}
-	a.Text = c.keys.redact(a.Text)
-	if a.Value != nil {
-		a.Value = convPtr(c.keys.redact(*a.Value))
-	}
+	c.redactAlert(a)
 	if a.Environment == "" {
 		a.Environment = c.environment()
 	}
@@ -289,6 +287,52 @@ func (c converter) fromAlertaBody() (Converted, error) {
 		a.ID = NameUUID("alert\x00" + c.e.Source + "\x00" + DedupKey(a.Environment, a.Resource, a.Event, a.Customer) + "\x00" + k)
 	}
 	return Converted{Op: OpAlert, ID: a.ID, Body: a.Encode()}, nil
+}
+
+// redactAlert removes the ilert keys the body carries (and the configured
+// secrets) from every string an Alerta-shaped body passes on, not only its text:
+// a key pasted into a tag, rawData or an attribute would otherwise reach the
+// destination. Attributes named like a key are dropped. The id is kept: it names
+// the alert.
+func (c converter) redactAlert(a *Alert) {
+	r := c.keys.redact
+	for _, f := range []*string{&a.Resource, &a.Event, &a.Environment, &a.Group, &a.Text, &a.Origin, &a.Type} {
+		*f = r(*f)
+	}
+	for _, p := range []**string{&a.Value, &a.RawData, &a.Customer} {
+		if *p != nil {
+			*p = convPtr(r(**p))
+		}
+	}
+	for _, l := range [][]string{a.Correlate, a.Service, a.Tags} {
+		for i := range l {
+			l[i] = r(l[i])
+		}
+	}
+	cd, err := convOrderedObject(a.Attributes)
+	if err != nil {
+		return
+	}
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for _, m := range cd.members {
+		if convIlertKeyName(m.name) {
+			continue
+		}
+		if b.Len() > 1 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(r(m.name))
+		b.Write(k)
+		b.WriteByte(':')
+		v := []byte(m.value)
+		for _, key := range c.keys {
+			v = bytes.ReplaceAll(v, []byte(key), []byte("***"))
+		}
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	a.Attributes = b.Bytes()
 }
 
 // fromRaw maps any other message: resource the topic (else the source), severity

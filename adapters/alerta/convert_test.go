@@ -288,6 +288,20 @@ func TestFromEventNoKeyLeak(t *testing.T) {
 	require.NoError(t, err)
 	require.NotContains(t, string(c.Body), key[:20])
 	require.NotContains(t, string(c.Body), b64)
+	// An Alerta-shaped body: the key in any field it passes on, and a key named
+	// in its attributes.
+	for _, body := range []string{
+		`{"integrationKey":"` + key + `","resource":"r","event":"e","tags":["` + key + `"],"service":["` + key + `"],` +
+			`"rawData":"` + key + `","group":"` + key + `","attributes":{"note":"` + key + `","nested":{"k":"` + b64 + `"}}}`,
+		`{"resource":"r","event":"e","text":"` + key + `","attributes":{"apiKey":"` + key + `","ok":1}}`,
+	} {
+		c, err = alerta.FromEvent(ilertEvent(body), alerta.ConvertOptions{})
+		require.NoError(t, err)
+		require.NotContains(t, string(c.Body), key[:20])
+		require.NotContains(t, string(c.Body), b64)
+		require.NotContains(t, string(c.Body), "apiKey")
+	}
+	require.Contains(t, string(c.Body), `"attributes": {"ok": 1}`)
 	_, err = alerta.FromEvent(ilertEvent(`{"integrationKey":"`+key+`","eventType":"ALERT","summary":["`+key+`"]}`), alerta.ConvertOptions{})
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), key)

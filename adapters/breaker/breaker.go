@@ -61,6 +61,8 @@ type Breaker struct {
 	clk      clock.Clock
 	onChange func(Change)
 
+	nmu sync.Mutex // held while onChange runs, taken before mu is released
+
 	mu      sync.Mutex // guards the fields below
 	state   State
 	fails   int       // consecutive failures
@@ -69,8 +71,9 @@ type Breaker struct {
 }
 
 // New returns a closed breaker. onChange, if not nil, is called after every state
-// transition, outside the breaker's lock, in the order the transitions happened as
-// long as callers do not race (it is called on the goroutine that caused it).
+// transition, on the goroutine that caused it, outside the breaker's state lock and
+// in the order the transitions happened, also when several goroutines cause them. It
+// must not call the breaker, and should be quick: the next transition waits for it.
 func New(cfg Config, clk clock.Clock, onChange func(Change)) *Breaker {
 	if cfg.Failures <= 0 {
 		cfg.Failures = DefaultFailures
@@ -124,8 +127,7 @@ func (b *Breaker) Allow() (bool, time.Duration) {
 			b.probing = true
 		}
 	}
-	b.mu.Unlock()
-	b.notify(ch)
+	b.unlockNotify(ch)
 	return ok, wait
 }
 
@@ -140,8 +142,7 @@ func (b *Breaker) Success() {
 	if b.state != Closed {
 		ch = b.setLocked(Closed)
 	}
-	b.mu.Unlock()
-	b.notify(ch)
+	b.unlockNotify(ch)
 }
 
 // Failure records a retryable failure of an allowed request (transport error,
@@ -160,8 +161,7 @@ func (b *Breaker) Failure() {
 		b.probing = false
 		ch = b.openLocked()
 	}
-	b.mu.Unlock()
-	b.notify(ch)
+	b.unlockNotify(ch)
 }
 
 // Release ends an allowed request that gave no verdict on the peer (its context was
@@ -189,8 +189,18 @@ func (b *Breaker) setLocked(to State) *Change {
 	return ch
 }
 
-func (b *Breaker) notify(ch *Change) {
-	if ch != nil && b.onChange != nil {
-		b.onChange(*ch)
+// unlockNotify releases b.mu and hands ch, if any, to the observer. The observer
+// lock is taken before b.mu is released, so that a later transition (which needs
+// b.mu first) cannot be reported before this one even when another goroutine causes
+// it: the observer always ends on the breaker's current state, which is what the
+// health condition and the state gauge show.
+func (b *Breaker) unlockNotify(ch *Change) {
+	if ch == nil || b.onChange == nil {
+		b.mu.Unlock()
+		return
 	}
+	b.nmu.Lock()
+	b.mu.Unlock()
+	defer b.nmu.Unlock()
+	b.onChange(*ch)
 }

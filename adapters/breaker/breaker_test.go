@@ -1,6 +1,7 @@
 package breaker_test
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -117,4 +118,51 @@ func TestDefaultsAndRemaining(t *testing.T) {
 	require.Equal(t, breaker.DefaultOpenFor, b.Remaining())
 	clk.Advance(breaker.DefaultOpenFor + time.Second)
 	require.Zero(t, b.Remaining())
+}
+
+// TestChangesInOrderAcrossGoroutines: a probe's success closes the breaker, and
+// before its observer has run another goroutine's failure opens it again. The
+// observer must see closed, then open, and so end on the breaker's state (the
+// health condition and the gauge show the last change it saw).
+func TestChangesInOrderAcrossGoroutines(t *testing.T) {
+	clk := clocktest.NewFake(t0)
+	var mu sync.Mutex
+	var changes []breaker.State
+	inClose, release := make(chan struct{}), make(chan struct{})
+	b := breaker.New(breaker.Config{Failures: 1, OpenFor: time.Second}, clk, func(c breaker.Change) {
+		if c.To == breaker.Closed {
+			close(inClose)
+			<-release // the goroutine that closed it is slow to report
+		}
+		mu.Lock()
+		changes = append(changes, c.To)
+		mu.Unlock()
+	})
+	b.Failure()
+	clk.Advance(time.Second)
+	ok, _ := b.Allow()
+	require.True(t, ok)
+
+	var wg sync.WaitGroup
+	wg.Go(b.Success)
+	<-inClose
+	failed := make(chan struct{})
+	wg.Go(func() {
+		if ok, _ := b.Allow(); ok {
+			b.Failure()
+		}
+		close(failed)
+	})
+	// Give the failure every chance to report first; with the fix it cannot finish
+	// until the close is reported, so this only waits.
+	select {
+	case <-failed:
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	wg.Wait()
+	require.Equal(t, breaker.Open, b.State())
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []breaker.State{breaker.Open, breaker.HalfOpen, breaker.Closed, breaker.Open}, changes)
 }

@@ -52,8 +52,17 @@ type Config struct {
 	// "{id}" is the alert id, path-escaped. Empty fields take Alerta's paths.
 	Paths Paths `yaml:"paths"`
 	// ResendOn404 answers a 404 to an action by posting the alert (from the event's
-	// alerta.resend body) and then the action again. Nil means true.
+	// alerta.resend body) and then the action again, when Forward takes alerts (the
+	// resend is an alert, which an actions-only destination must not get). Nil means
+	// true.
 	ResendOn404 *bool `yaml:"resend_on_404"`
+	// ResendDeleteOn404 answers a 404 to a delete the same way: the alert is posted,
+	// then the delete sent again. Off by default: re-creating an alert only to delete
+	// it fires the destination's notifications for it (a page for an alert being
+	// removed), and a delete delivered twice after a crash would do so every time. Turn
+	// it on where the destination is a gateway that may have lost the alert while the
+	// nodes behind it still hold it, so that the delete reaches them.
+	ResendDeleteOn404 bool `yaml:"resend_delete_on_404"`
 	// Circuit is the destination's circuit breaker.
 	Circuit CircuitConfig `yaml:"circuit"`
 	// MaxInFlight bounds concurrent requests. Zero means 4.
@@ -172,13 +181,19 @@ func (c Config) withDefaults() Config {
 
 // UseLoopIdentity implements adapters.LoopIdentityUser: an empty origin takes the
 // first alerta source's base_url; with neither, the configuration is refused, since
-// every peer would send this node's alerts straight back.
+// every peer would send this node's alerts straight back. An inherited identity
+// gets the check a configured origin gets in Validate: a comma or a space in it
+// would split it into several elements of X-Alerta-Loop, and no peer's strict
+// check would find this node there.
 func (c *Config) UseLoopIdentity(ids []string) error {
 	if c.Origin != "" {
 		return nil
 	}
 	if len(ids) == 0 {
 		return ErrNoOrigin
+	}
+	if strings.ContainsAny(ids[0], ", \t") {
+		return fmt.Errorf("origin: the alerta source's base_url %q must not contain commas or spaces (it is an element of X-Alerta-Loop); set origin", ids[0])
 	}
 	c.Origin = ids[0]
 	return nil

@@ -78,6 +78,11 @@ func TestUseLoopIdentity(t *testing.T) {
 	require.NoError(t, c.UseLoopIdentity([]string{"http://gw-a:8977"}))
 	require.Equal(t, "http://mine:1", c.Origin, "a configured origin wins")
 
+	c = Config{}
+	require.ErrorContains(t, c.UseLoopIdentity([]string{"http://gw-a:8977/alerta,b"}), "must not contain commas",
+		"an inherited identity with a comma would be two elements of X-Alerta-Loop")
+	require.Empty(t, c.Origin)
+
 	_, err := New(Config{URL: "http://hq:1", Forward: []string{"*"}}, testDeps())
 	require.ErrorIs(t, err, ErrNoOrigin, "New refuses a sink without origin too")
 }

@@ -226,9 +226,12 @@ type Verifier struct {
 	// wants that; a receiver keeps the cache.
 	AllowReplay bool
 
-	mu     sync.Mutex
-	seen   map[string]int64 // id, ts and nonce → the ts, for expiry
-	order  []string         // insertion order, for eviction
+	mu sync.Mutex
+	// seen maps the SHA-256 of id, ts and nonce to the ts, for expiry. The digest
+	// keeps every entry 32 bytes: a nonce may be almost MaxHeader long, and a full
+	// cache of such keys would hold hundreds of MB.
+	seen   map[[32]byte]int64
+	order  [][32]byte // insertion order, for eviction
 	head   int
 	nonces int
 }
@@ -305,7 +308,7 @@ func (v *Verifier) Verify(r Request, header string) (string, error) {
 	if v.AllowReplay {
 		return a["id"], nil
 	}
-	if !v.remember(a["id"]+"\x00"+a["ts"]+"\x00"+a["nonce"], ts, n, int64(skew/time.Second)) {
+	if !v.remember(sha256.Sum256([]byte(a["id"]+"\x00"+a["ts"]+"\x00"+a["nonce"])), ts, n, int64(skew/time.Second)) {
 		return "", ErrReplay
 	}
 	return a["id"], nil
@@ -325,7 +328,7 @@ func parseTS(s string) (int64, error) {
 
 // remember records key and reports whether it is new. Entries older than the skew
 // window are dropped from the front as new ones arrive.
-func (v *Verifier) remember(key string, ts, now, window int64) bool {
+func (v *Verifier) remember(key [32]byte, ts, now, window int64) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	max := v.MaxNonces
@@ -333,8 +336,8 @@ func (v *Verifier) remember(key string, ts, now, window int64) bool {
 		max = 65536
 	}
 	if v.seen == nil {
-		v.seen = map[string]int64{}
-		v.order = make([]string, max)
+		v.seen = map[[32]byte]int64{}
+		v.order = make([][32]byte, max)
 	}
 	if _, dup := v.seen[key]; dup {
 		return false
@@ -346,7 +349,7 @@ func (v *Verifier) remember(key string, ts, now, window int64) bool {
 			break
 		}
 		delete(v.seen, old)
-		v.order[v.head] = ""
+		v.order[v.head] = [32]byte{}
 		v.head = (v.head + 1) % max
 		v.nonces--
 	}

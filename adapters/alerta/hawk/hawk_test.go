@@ -2,6 +2,7 @@ package hawk
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -208,4 +209,30 @@ func TestVerifyAllowReplay(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.Empty(t, v.seen)
+}
+
+// TestReplayCacheEntriesAreSmall: a full replay cache costs its entries' fixed size,
+// whatever the nonces' length (a valid header may carry a nonce of almost MaxHeader
+// bytes). The heap is measured after a GC, with a margin of many times.
+func TestReplayCacheEntriesAreSmall(t *testing.T) {
+	const entries = 2000
+	v := verifier(vts)
+	v.MaxNonces = entries
+	r := vectors[3].r
+	long := strings.Repeat("n", MaxHeader-200)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range entries {
+		h, err := Header(vcred, r, vts, fmt.Sprintf("%s%05d", long, i))
+		require.NoError(t, err)
+		_, err = v.Verify(r, h)
+		require.NoError(t, err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	// The nonces alone are 2000 × ~3.9 KB ≈ 7.8 MB.
+	require.Less(t, grown, int64(1<<20), "the cache of %d entries holds %d bytes", entries, grown)
+	runtime.KeepAlive(v)
 }
