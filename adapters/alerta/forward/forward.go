@@ -400,7 +400,11 @@ func (s *Sink) do(ctx context.Context, c *http.Client, cred *credentials, method
 	if len(body) > 0 {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, s.cfg.URL+path, rd)
+	// A trailing '/' on url would give "//alert" (Alerta's forwarder sends that), which
+	// a receiver answers with a redirect or a 404, and every event would be
+	// dead-lettered; the path is joined without it. The loop skip still compares the
+	// url as written (its strict match ignores a trailing '/' anyway).
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(s.cfg.URL, "/")+path, rd)
 	if err != nil {
 		return 0, adapters.Permanent(fmt.Errorf("build request: %w", secret.URLError(err)))
 	}

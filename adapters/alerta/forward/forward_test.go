@@ -471,3 +471,14 @@ func TestAuthPrecedence(t *testing.T) {
 		})
 	}
 }
+
+// TestTrailingSlashURL: a url written with a trailing '/' still reaches /alert, not
+// //alert (which a receiver answers with a redirect, and the event would be
+// dead-lettered).
+func TestTrailingSlashURL(t *testing.T) {
+	p := newPeer(t)
+	s := newSink(t, Config{URL: p.URL() + "/api/", Forward: []string{"*"}}, testDeps())
+	require.NoError(t, s.Send(t.Context(), fedAlert("")))
+	require.NoError(t, s.Send(t.Context(), fedDelete("")))
+	require.Equal(t, []string{"POST /api/alert", "DELETE /api/alert/" + alertID}, lines(p.received(false)))
+}
