@@ -89,6 +89,12 @@ type SourceSpec[C any] struct {
 	// acknowledgement only for delivered events, and a configuration asking
 	// `ack: stored` for it is refused.
 	Ack Ack
+	// Prompt says the source's upstream waits on each event's answer (an HTTP
+	// sender that posts and waits, as Alerta's forwarder does): its events are
+	// written to the store within the commit window, never held back while a healthy
+	// sink may deliver them within store.deliver_window, so the answer never waits
+	// for a delivery. It costs the flash one write per event.
+	Prompt bool
 }
 
 // TransformSpec registers a route transform whose configuration is C.
@@ -112,7 +118,9 @@ type Factory struct {
 	// Ack is SourceSpec.Ack.
 	Ack Ack
 	// Ready is SourceSpec.Ready.
-	Ready     []string
+	Ready []string
+	// Prompt is SourceSpec.Prompt.
+	Prompt    bool
 	newConfig func() any
 	build     func(cfg any, d Deps) (any, error)
 }
@@ -227,7 +235,7 @@ func RegisterTransform[C any](typ string, spec TransformSpec[C]) {
 // panics if typ is already registered as a source.
 func RegisterSource[C any](typ string, spec SourceSpec[C]) {
 	register(&Factory{
-		Type: typ, Dir: DirSource, Summary: spec.Summary, Sample: spec.Sample, Ready: spec.Ready, Ack: spec.Ack,
+		Type: typ, Dir: DirSource, Summary: spec.Summary, Sample: spec.Sample, Ready: spec.Ready, Ack: spec.Ack, Prompt: spec.Prompt,
 		newConfig: newConfigFunc(spec.Defaults),
 		build: func(cfg any, d Deps) (any, error) {
 			c, ok := cfg.(*C)

@@ -214,10 +214,13 @@ func New(opt Options) (*Daemon, error) {
 		return nil, err
 	}
 	router := pipeline.NewRouter(rs)
-	var unbuffered []string
+	var unbuffered, prompt []string
 	for _, a := range cfg.Sources {
 		if a.Ack == config.AckDelivered {
 			unbuffered = append(unbuffered, a.Name)
+		}
+		if a.Factory != nil && a.Factory.Prompt {
+			prompt = append(prompt, a.Name)
 		}
 	}
 	maxBytes := cfg.Store.MaxEventBytes
@@ -229,7 +232,7 @@ func New(opt Options) (*Daemon, error) {
 	d.pipe, err = pipeline.New(pipeline.Options{
 		DB: d.db, Writer: d.writer, Router: router, Sinks: d.sinks,
 		MaxEventBytes: maxBytes, Unrouted: cfg.Rejects.Unrouted, Oversize: cfg.Rejects.Oversize,
-		Invalid: cfg.Rejects.Invalid, Unbuffered: unbuffered,
+		Invalid: cfg.Rejects.Invalid, Unbuffered: unbuffered, Prompt: prompt,
 		MaxPending: cfg.Store.MaxPending, MemLimit: cfg.Store.MemoryItems,
 		DeliverWindow: max(cfg.Store.DeliverWindow, 0),
 		DrainTimeout:  cfg.Store.DrainTimeout, Log: d.log.With("component", "pipeline"),

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,7 +26,8 @@ import (
 // records each delivered event by the id at idPath in its JSON body.
 type sink struct {
 	fail                    atomic.Bool  // answer 503 and record nothing (without inner)
-	inner                   http.Handler // when set, answers every request; only its 202s are deliveries
+	inner                   http.Handler // when set, answers every request; only its accept answers are deliveries
+	accept                  int          // the inner answer that is a delivery: 202 (ilert) unless set (201 for Alerta)
 	idPath, tsPath, keyPath string       // gjson paths of the event id, its send time (Unix ns) and its ordering key
 
 	// gate is held shared while inner serves a request and exclusively by pause, so
@@ -66,8 +68,17 @@ func newSink(inner http.Handler, idPath, tsPath, keyPath string) *sink {
 
 // serve starts an HTTP server for s on 127.0.0.1; it returns its base URL
 // ("http://127.0.0.1:port") and a stop function.
-func (s *sink) serve() (string, func(), error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func (s *sink) serve() (string, func(), error) { return s.serveOn("127.0.0.1:0") }
+
+// serveOn is serve on addr. A stopped sink serves again on its old address (W11's
+// fake outage): the old socket may take a moment to go away, so a taken port is
+// retried for up to a second.
+func (s *sink) serveOn(addr string) (string, func(), error) {
+	l, err := net.Listen("tcp", addr)
+	for i := 0; err != nil && i < 50 && !strings.HasSuffix(addr, ":0"); i++ {
+		time.Sleep(20 * time.Millisecond)
+		l, err = net.Listen("tcp", addr)
+	}
 	if err != nil {
 		return "", nil, fmt.Errorf("listen for the sink: %w", err)
 	}
@@ -84,6 +95,29 @@ func (s *sink) reset(want int) <-chan struct{} {
 	s.st, s.seen, s.lastSeq = sinkStats{}, make(map[string]arrival, want), map[string]int{}
 	s.want, s.done = want, make(chan struct{})
 	return s.done
+}
+
+// setWant lowers the ids awaited since the last reset to want (fewer were sent) and
+// returns the channel closed once they have arrived.
+func (s *sink) setWant(want int) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.want = want; s.st.unique >= want {
+		select {
+		case <-s.done:
+		default:
+			close(s.done)
+		}
+	}
+	return s.done
+}
+
+// acceptCode is the inner answer that counts as a delivery.
+func (s *sink) acceptCode() int {
+	if s.accept != 0 {
+		return s.accept
+	}
+	return http.StatusAccepted
 }
 
 // pause runs f while no request is inside inner and none enters it.
@@ -103,7 +137,7 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.gate.RLock()
 		s.inner.ServeHTTP(cw, r)
 		s.gate.RUnlock()
-		if cw.code == http.StatusAccepted {
+		if cw.code == s.acceptCode() {
 			s.record(body, eid, now)
 		}
 		return

@@ -14,6 +14,11 @@
 // transform, against the project's ilert API fake (adapters/ilert/ilerttest) served
 // inside this process (ilert.go).
 //
+// W11 (federation.go) drives the Alerta federation: HTTP clients post alerts to the
+// daemon's alerta source, and its alerta sink forwards them with Hawk to the
+// project's Alerta API fake (adapters/alerta/alertatest), also served inside this
+// process; -w11 runs only it and prints its tables.
+//
 // It reads /proc, so it runs on Linux only. Usage, from the module root:
 //
 //	go run ./cmd/edgerelay-bench -out docs/benchmarks.md [-runs 3] [-outage 60s] [-quick]
@@ -23,6 +28,7 @@
 // already built daemon (for example one built without -s -w, for perf):
 //
 //	go run ./cmd/edgerelay-bench -w1 [-runs 3] [-bin /tmp/edgerelay]
+//	go run ./cmd/edgerelay-bench -w11 [-runs 1] [-quick]
 package main
 
 import (
@@ -49,6 +55,7 @@ type options struct {
 	w1      bool          // only the W1 bursts, printed to standard output
 	w2      bool          // only W2, printed to standard output
 	w10     bool          // only W10, printed to standard output
+	w11     bool          // only W11, printed to standard output
 	minimal bool          // -w1 through a minimal ilert peer
 	bin     string        // the daemon to run instead of building one
 }
@@ -85,7 +92,8 @@ func main() {
 	flag.BoolVar(&o.minimal, "minimal-ilert", false, "with -w1: the ilert peer answers 202 without the fake's validation and recording")
 	flag.BoolVar(&o.w2, "w2", false, "run only W2 (latency at 500 events/s, webhook and ilert) and print each run's percentiles instead of writing -out")
 	flag.BoolVar(&o.w10, "w10", false, "run only W10 (edge poll → webhook) and print its summary row and table instead of writing -out")
-	flag.StringVar(&o.bin, "bin", "", "run this daemon binary instead of building one (with -w1, -w2 or -w10; the cross builds are skipped)")
+	flag.BoolVar(&o.w11, "w11", false, "run only W11 (Alerta federation: alerta source → alerta sink at the Alerta fake) and print its summary rows and tables instead of writing -out")
+	flag.StringVar(&o.bin, "bin", "", "run this daemon binary instead of building one (with -w1, -w2, -w10 or -w11; the cross builds are skipped)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -111,8 +119,8 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if o.minimal && !o.w1 {
 		return errors.New("-minimal-ilert needs -w1")
 	}
-	if o.bin != "" && !o.w1 && !o.w2 && !o.w10 {
-		return errors.New("-bin needs -w1, -w2 or -w10: the full report describes the binary it builds")
+	if o.bin != "" && !o.w1 && !o.w2 && !o.w10 && !o.w11 {
+		return errors.New("-bin needs -w1, -w2, -w10 or -w11: the full report describes the binary it builds")
 	}
 	root, err := output(ctx, "", "go", "env", "GOMOD")
 	if root == "" || root == os.DevNull {
@@ -138,7 +146,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	switch {
 	case o.bin != "":
 		bin, targets = o.bin, nil
-	case o.w1, o.w2, o.w10:
+	case o.w1, o.w2, o.w10, o.w11:
 		targets = targets[:1]
 	}
 	for _, t := range targets {
@@ -171,6 +179,9 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	}
 	if o.w10 {
 		return b.onlyEdge(ctx, o.runs)
+	}
+	if o.w11 {
+		return b.onlyFed(ctx, o.runs)
 	}
 	if o.w1 {
 		for i := range o.runs {

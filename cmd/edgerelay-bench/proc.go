@@ -24,6 +24,8 @@ type cfgOpts struct {
 	fastRetry bool   // short sink retry backoff, for the sink-outage case
 	ilert     bool   // an ilert sink (at the ilert API fake) behind the ilert route transform
 	edge      string // W10: the ilert API fake's base URL; an ilert_edge source polling it replaces the broker and the MQTT source
+	noHold    bool   // W11 (b′): store.deliver_window off, so an event is committed within the commit window even while its sink is healthy
+	alerta    string // W11: the Alerta API fake's BASE_URL; an alerta source and an alerta sink forwarding to it replace the broker, the MQTT source and the webhook
 }
 
 // daemon is one edgerelay child process.
@@ -83,6 +85,9 @@ func configYAML(d *daemon, sinkURL string, o cfgOpts) string {
 	}
 	if o.fastRetry {
 		retry = ", retry: { initial: 100ms, max: 1s }"
+	}
+	if o.alerta != "" {
+		return alertaConfigYAML(d, o)
 	}
 	sink := fmt.Sprintf(`{ name: hook, type: webhook, url: "%s", max_in_flight: 8%s }`, sinkURL, retry)
 	route := fmt.Sprintf("{ %sto: [hook] }", from)

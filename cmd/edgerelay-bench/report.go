@@ -136,7 +136,7 @@ func report(r *results) string {
 		r.started.Format("2006-01-02 15:04"), r.ended.Sub(r.started).Round(1e9), m.nproc, m.cpu, m.kernel, m.goVer, m.commit, m.fs, m.loadStart, m.loadEnd)
 
 	p("\n## Summary\n\n| workload | target | measured | met? |\n|---|---|---|---|\n")
-	for _, c := range []check{
+	for _, c := range append([]check{
 		{fmt.Sprintf("W1 MQTT → HTTP, durable, %d-event burst", n), "≥ 14,000 events/s (quiet machine)", med(rate), 14000, false, "%.0f events/s", w1Why},
 		{"W1 durable ÷ durability off, same run", "≥ 0.90×", med(ratio), 0.9, false, "%.3f×", fmt.Sprintf("noise between the paired bursts (per-pair ratios %.2f to %.2f), or fsync costing more than the 5 ms commit window hides", slices.Min(ratio), slices.Max(ratio))},
 		cpuCheck(all, "W1 daemon CPU per event, through the webhook sink"),
@@ -150,7 +150,7 @@ func report(r *results) string {
 		{"W7 cold start, exec → first event delivered", "≤ 25 ms", med(r.cold), 25, true, "%.1f ms", "start-up work (store open and verify, broker start) slowed by " + load},
 		{"W8 stripped binary, linux/arm GOARM=7", "≤ 20 MB", armMB, 20, true, "%.1f MB", "the compiled-in dependencies"},
 		edgeCheck(rs),
-	} {
+	}, fedChecks(rs)...) {
 		w.WriteString(c.row())
 	}
 	p("\nMB means MiB (2^20 bytes). W1, W2 and W3 (backlog drain) through the ilert sink are in their own section, [Through the ilert sink](#through-the-ilert-sink); W3 is measured there only. Not measured by this tool: W4 (kill -9 trials), W9 (broker vs Mosquitto) and W8's core-only build.\n")
@@ -198,6 +198,7 @@ func report(r *results) string {
 
 	reportIlert(&w, r, med(rate), dCPU, sCPU, med(p99))
 	w.WriteString(reportW10(rs))
+	w.WriteString(reportW11(rs))
 
 	p("\n## Daemon problems\n\n")
 	if len(r.problems) == 0 {

@@ -45,6 +45,7 @@ type runOut struct {
 	drain, idleOff  float64 // W5c: events/s after recovery; W6: MiB
 	il              ilertRun
 	edge            edgeOut // W10
+	fed             fedOut  // W11
 }
 
 // pair is a durable burst and its no-sync baseline, run back to back.
@@ -75,7 +76,7 @@ func (b *bench) oneRun(ctx context.Context, i int) (r runOut, err error) {
 	if r.w1, err = b.pairs(ctx, b.hook, i, "W1"); err != nil {
 		return r, err
 	}
-	for _, step := range []func(context.Context, *runOut) error{b.latency, b.trickle, b.stored, b.idleNoBroker, b.edgeStep} {
+	for _, step := range []func(context.Context, *runOut) error{b.latency, b.trickle, b.stored, b.idleNoBroker, b.edgeStep, b.fedStep} {
 		if err := step(ctx, &r); err != nil {
 			return r, err
 		}
@@ -136,9 +137,9 @@ func (b *bench) finish(d *daemon, p *peer, what string, quiet bool) {
 	st := p.s.stats()
 	if st.dups > 0 {
 		gaps := col(st.dupGaps, millis)
-		if p.ilert { // the ilert sink sends no relay event id
-			b.problem("%s: %d duplicate deliveries without a crash, each after the fake had answered 202 to the same id, %.1f ms (median; range %.1f–%.1f) after the first delivery",
-				what, st.dups, median(gaps), slices.Min(gaps), slices.Max(gaps))
+		if p.s.inner != nil { // the ilert and alerta sinks send no relay event id
+			b.problem("%s: %d duplicate deliveries without a crash, each after the fake had answered %d to the same id, %.1f ms (median; range %.1f–%.1f) after the first delivery",
+				what, st.dups, p.s.acceptCode(), median(gaps), slices.Min(gaps), slices.Max(gaps))
 		} else {
 			b.problem("%s: %d duplicate deliveries without a crash, each after the sink had answered 200 to the same id; %d under another relay event id (ingested twice), the rest redeliveries of the same relay event, %.1f ms (median; range %.1f–%.1f) after the first delivery",
 				what, st.dups, st.reIngest, median(gaps), slices.Min(gaps), slices.Max(gaps))

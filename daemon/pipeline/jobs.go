@@ -72,6 +72,9 @@ type pubJob struct {
 	// unbuffered: the job is never stored; it finishes when every item is delivered
 	// and fails as soon as one delivery fails (see Options.Unbuffered).
 	unbuffered bool
+	// prompt: the job is never held back for a delivery (see Options.Prompt); it
+	// waits only behind an earlier held job of one of its sinks, to keep their order.
+	prompt bool
 
 	// Used only on the writer goroutine: the items entered in their lane's held queue
 	// while the writer holds this job back (see DeferUntil), the health generation of
@@ -148,7 +151,7 @@ func (j *pubJob) DeferUntil() time.Time {
 		// still undelivered.
 		return until
 	}
-	waiting, healthy, behind := false, true, false
+	waiting, healthy, behind := false, !j.prompt, false
 	for _, it := range j.items {
 		l := it.lane
 		l.mu.Lock()

@@ -67,6 +67,10 @@ type Options struct {
 	// (DeadLettered once the dead letter is committed). At shutdown, their events
 	// still queued or whose send was cancelled are refused.
 	Unbuffered []string
+	// Prompt lists sources whose events are never held back for a delivery within
+	// DeliverWindow (adapters.SourceSpec.Prompt): their upstream waits on the answer,
+	// which must come once the event is stored, not after a slow sink delivered it.
+	Prompt []string
 	// MaxPending bounds events accepted but not yet settled; Publish blocks past it.
 	// Zero means 1024.
 	MaxPending int
@@ -114,6 +118,8 @@ type Pipeline struct {
 	storeCond *logx.Condition
 	// unbuffered holds the names of sources whose events are never stored.
 	unbuffered map[string]bool
+	// prompt holds the names of sources whose events are never held back.
+	prompt map[string]bool
 
 	// started is closed once Run has loaded every lane's first page; Publish waits
 	// for it so that early events keep their place behind a stored backlog.
@@ -178,6 +184,7 @@ func New(opt Options) (*Pipeline, error) {
 	p := &Pipeline{
 		opt: opt, log: opt.Log, bus: opt.Events, now: opt.Now,
 		unbuffered: map[string]bool{},
+		prompt:     map[string]bool{},
 		lanes:      map[string]*lane{},
 		slots:      make(chan struct{}, opt.MaxPending),
 		limiter:    opt.Limiter,
@@ -193,6 +200,9 @@ func New(opt Options) (*Pipeline, error) {
 	p.scheduleRetry = p.submitLater
 	for _, s := range opt.Unbuffered {
 		p.unbuffered[s] = true
+	}
+	for _, s := range opt.Prompt {
+		p.prompt[s] = true
 	}
 	for _, s := range opt.Sinks {
 		if _, dup := p.lanes[s.Name]; dup {
@@ -296,7 +306,8 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 			return ctx.Err()
 		}
 	}
-	j := &pubJob{p: p, done: done, published: p.now(), unbuffered: p.unbuffered[e.Source]}
+	j := &pubJob{p: p, done: done, published: p.now(), unbuffered: p.unbuffered[e.Source],
+		prompt: p.prompt[e.Source]}
 	j.items, j.marked = j.one[:0], j.oneMarked[:0]
 	if len(d.Sinks) > 1 {
 		j.items = make([]*item, 0, len(d.Sinks))

@@ -56,6 +56,13 @@ type Config struct {
 	// resend is an alert, which an actions-only destination must not get). Nil means
 	// true.
 	ResendOn404 *bool `yaml:"resend_on_404"`
+	// ResendDeleteOn404 answers a 404 to a delete the same way: the alert is posted,
+	// then the delete sent again. Off by default: re-creating an alert only to delete
+	// it fires the destination's notifications for it (a page for an alert being
+	// removed), and a delete delivered twice after a crash would do so every time. Turn
+	// it on where the destination is a gateway that may have lost the alert while the
+	// nodes behind it still hold it, so that the delete reaches them.
+	ResendDeleteOn404 bool `yaml:"resend_delete_on_404"`
 	// Circuit is the destination's circuit breaker.
 	Circuit CircuitConfig `yaml:"circuit"`
 	// MaxInFlight bounds concurrent requests. Zero means 4.

@@ -233,10 +233,11 @@ type request struct {
 // converted first. An event the filter does not forward, or whose loop header
 // already holds the destination, is delivered without a request (Alerta would skip
 // it too; a looped DELETE would even get a 500). Answers: 2xx (202 for a loop
-// included) is delivered; 409 to an action (the remote already has that state) and
-// 404 to a delete (already gone) too; 404 to an action with resend_on_404, the
-// alert's body and a filter that takes alerts posts the alert and then the action
-// again; a 500 saying "already
+// included) is delivered; 409 to an action (the remote already has that state)
+// too; 404 to an action with resend_on_404 (to a delete with resend_delete_on_404),
+// the alert's body and a filter that takes alerts posts the alert and then the
+// action or delete again; a delete answered 404 in the end is delivered (gone); a
+// 500 saying "already
 // processed by" is a loop, delivered; 408, 429, 5xx and transport errors are
 // retryable (Retry-After honoured) and count towards the circuit; any other status
 // is permanent. Errors never contain a secret.
@@ -349,7 +350,19 @@ func (s *Sink) exchange(ctx context.Context, c *http.Client, cred *credentials, 
 		_, err := s.do(ctx, c, cred, http.MethodPost, s.cfg.Paths.Heartbeat, r.body, r.loop)
 		return err
 	case alerta.OpDelete:
-		code, err := s.do(ctx, c, cred, http.MethodDelete, pathFor(s.cfg.Paths.Delete, r.id), nil, r.loop)
+		path := pathFor(s.cfg.Paths.Delete, r.id)
+		code, err := s.do(ctx, c, cred, http.MethodDelete, path, nil, r.loop)
+		// With resend_delete_on_404, a destination that does not know the alert (a
+		// gateway that lost it while the nodes behind it still hold it: only a delete
+		// it can apply travels on) gets the alert first, as for an action, and the
+		// delete again; a 404 left means it is gone.
+		if code == http.StatusNotFound && s.cfg.ResendDeleteOn404 && s.resends(r) {
+			s.log.Debug("delete: the remote has no such alert; sending the alert first", "event_id", eventID)
+			if _, err := s.do(ctx, c, cred, http.MethodPost, s.cfg.Paths.Alert, r.resend, r.loop); err != nil {
+				return fmt.Errorf("resend the alert for its delete: %w", err)
+			}
+			code, err = s.do(ctx, c, cred, http.MethodDelete, path, nil, r.loop)
+		}
 		if code == http.StatusNotFound {
 			s.log.Debug("delete: the remote has no such alert", "event_id", eventID)
 			return nil
@@ -358,10 +371,7 @@ func (s *Sink) exchange(ctx context.Context, c *http.Client, cred *credentials, 
 	}
 	path := pathFor(s.cfg.Paths.Action, r.id)
 	code, err := s.do(ctx, c, cred, http.MethodPut, path, r.body, r.loop)
-	// The resend is an alert POST, so it goes only where the filter takes alerts
-	// (§1.3: alerts are sent if and only if the list has "*" or "alerts"): an
-	// actions-only destination must never receive an alert, not even this way.
-	if code == http.StatusNotFound && *s.cfg.ResendOn404 && len(r.resend) > 0 && s.filter.Alerts() {
+	if code == http.StatusNotFound && s.resends(r) {
 		s.log.Debug("action: the remote has no such alert; sending the alert first", "event_id", eventID)
 		if _, err := s.do(ctx, c, cred, http.MethodPost, s.cfg.Paths.Alert, r.resend, r.loop); err != nil {
 			return fmt.Errorf("resend the alert for action %s: %w", r.action, err)
@@ -375,6 +385,14 @@ func (s *Sink) exchange(ctx context.Context, c *http.Client, cred *credentials, 
 	return err
 }
 
+// resends reports whether a 404 to r's action or delete is answered by posting the
+// alert first: resend_on_404, a resend body, and a filter that takes alerts (the
+// resend is an alert POST, and §1.3 sends alerts if and only if the list has "*" or
+// "alerts": an actions-only destination never receives one, not even this way).
+func (s *Sink) resends(r *request) bool {
+	return *s.cfg.ResendOn404 && len(r.resend) > 0 && s.filter.Alerts()
+}
+
 // do sends one request and returns the answer's status (0 for none) and its
 // classified outcome; a loop answer is a success.
 func (s *Sink) do(ctx context.Context, c *http.Client, cred *credentials, method, path string, body []byte, loop string) (int, error) {
@@ -382,7 +400,11 @@ func (s *Sink) do(ctx context.Context, c *http.Client, cred *credentials, method
 	if len(body) > 0 {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, s.cfg.URL+path, rd)
+	// A trailing '/' on url would give "//alert" (Alerta's forwarder sends that), which
+	// a receiver answers with a redirect or a 404, and every event would be
+	// dead-lettered; the path is joined without it. The loop skip still compares the
+	// url as written (its strict match ignores a trailing '/' anyway).
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(s.cfg.URL, "/")+path, rd)
 	if err != nil {
 		return 0, adapters.Permanent(fmt.Errorf("build request: %w", secret.URLError(err)))
 	}

@@ -124,6 +124,10 @@ func TestLoopHeader(t *testing.T) {
 	require.Len(t, ids, 3, "a fresh X-Request-ID per request")
 }
 
+// resendDelete ends the name of a TestAnswers case that runs with
+// resend_delete_on_404.
+const resendDelete = " (resend_delete_on_404)"
+
 // TestAnswers: how each answer settles each op.
 func TestAnswers(t *testing.T) {
 	type want int
@@ -177,6 +181,20 @@ func TestAnswers(t *testing.T) {
 		{"delete 200", func() *adapters.Event { return fedDelete("") }, nil, delivered, []string{"DELETE /alert/" + alertID}, 0},
 		{"delete 404 is gone", func() *adapters.Event { return fedDelete("") },
 			map[string][]answer{"DELETE ": {{code: 404}}}, delivered, []string{"DELETE /alert/" + alertID}, 0},
+		{"delete 404 resends the alert, then the delete" + resendDelete, func() *adapters.Event { return fedDelete("") },
+			map[string][]answer{"DELETE ": {{code: 404}}}, delivered,
+			[]string{"DELETE /alert/" + alertID, "POST /alert", "DELETE /alert/" + alertID}, 0},
+		{"delete 404 twice is gone" + resendDelete, func() *adapters.Event { return fedDelete("") },
+			map[string][]answer{"DELETE ": {{code: 404}, {code: 404}}}, delivered,
+			[]string{"DELETE /alert/" + alertID, "POST /alert", "DELETE /alert/" + alertID}, 0},
+		{"delete 404, the resend fails: retryable" + resendDelete, func() *adapters.Event { return fedDelete("") },
+			map[string][]answer{"DELETE ": {{code: 404}}, "POST ": {{code: 503}}}, retryable,
+			[]string{"DELETE /alert/" + alertID, "POST /alert"}, 0},
+		{"delete 404 without a resend body is gone" + resendDelete, func() *adapters.Event {
+			e := fedDelete("")
+			delete(e.Attrs, "alerta.resend")
+			return e
+		}, map[string][]answer{"DELETE ": {{code: 404}}}, delivered, []string{"DELETE /alert/" + alertID}, 0},
 		{"delete 500 loop is delivered", func() *adapters.Event { return fedDelete("") },
 			map[string][]answer{"DELETE ": {{code: 500, body: `{"code": 500, "errors": null, "message": "Error while running delete plugin 'alerta.plugins.forwarder': Delete forwarded by (unknown) already processed by http://x", "requestId": "r", "status": "error"}`}}},
 			delivered, []string{"DELETE /alert/" + alertID}, 0},
@@ -190,7 +208,9 @@ func TestAnswers(t *testing.T) {
 			for rule, as := range tc.script {
 				p.on(rule, as...)
 			}
-			s := newSink(t, Config{URL: p.URL(), Forward: []string{"*", "heartbeats"}}, testDeps())
+			cfg := Config{URL: p.URL(), Forward: []string{"*", "heartbeats"}}
+			cfg.ResendDeleteOn404 = strings.HasSuffix(tc.name, resendDelete)
+			s := newSink(t, cfg, testDeps())
 			err := s.Send(t.Context(), tc.event())
 			switch tc.want {
 			case delivered:
@@ -450,4 +470,15 @@ func TestAuthPrecedence(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTrailingSlashURL: a url written with a trailing '/' still reaches /alert, not
+// //alert (which a receiver answers with a redirect, and the event would be
+// dead-lettered).
+func TestTrailingSlashURL(t *testing.T) {
+	p := newPeer(t)
+	s := newSink(t, Config{URL: p.URL() + "/api/", Forward: []string{"*"}}, testDeps())
+	require.NoError(t, s.Send(t.Context(), fedAlert("")))
+	require.NoError(t, s.Send(t.Context(), fedDelete("")))
+	require.Equal(t, []string{"POST /api/alert", "DELETE /api/alert/" + alertID}, lines(p.received(false)))
 }

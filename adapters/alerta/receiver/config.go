@@ -367,6 +367,10 @@ func init() {
 		New: func(cfg Config, d adapters.Deps) (adapters.Source, error) {
 			return NewSource(cfg, d)
 		},
+		// The sender waits on each answer (Alerta's forwarder does, synchronously):
+		// it gets it once the event is stored, never after a slow destination
+		// delivered it within store.deliver_window.
+		Prompt: true,
 	})
 }
 
