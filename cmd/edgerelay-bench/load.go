@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgerelay/edgerelay/adapters/adaptertest/fakehttp"
+
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/tidwall/gjson"
 )
@@ -133,11 +135,11 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	eid := r.Header.Get("X-Edgerelay-Event-Id")
 	if s.inner != nil {
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		cw := &codeWriter{ResponseWriter: w}
+		cw := &fakehttp.StatusRecorder{ResponseWriter: w}
 		s.gate.RLock()
 		s.inner.ServeHTTP(cw, r)
 		s.gate.RUnlock()
-		if cw.code == s.acceptCode() {
+		if cw.Status == s.acceptCode() {
 			s.record(body, eid, now)
 		}
 		return
@@ -189,26 +191,6 @@ func seqOf(id string) (int, bool) {
 	}
 	n, err := strconv.Atoi(id[len(id)-12:])
 	return n, err == nil
-}
-
-// codeWriter remembers the status an inner handler answered.
-type codeWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *codeWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *codeWriter) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
 }
 
 func (s *sink) stats() sinkStats {
