@@ -3,7 +3,6 @@ package webhook
 import (
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -96,23 +95,7 @@ func (p *peer) restart(t *testing.T) {
 	p.mu.Lock()
 	old := p.srv
 	p.mu.Unlock()
-	addr := old.Listener.Addr().String()
-	old.Close()
-	var ln net.Listener
-	var err error
-	for range 50 {
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		adaptertest.Missing(t, "cannot listen on %s again after the restart: %v", addr, err)
-	}
-	srv := httptest.NewUnstartedServer(p)
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
+	srv := adaptertest.Restart(t, old, p)
 	p.mu.Lock()
 	p.srv = srv
 	p.mu.Unlock()

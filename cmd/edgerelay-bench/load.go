@@ -76,11 +76,11 @@ func (s *sink) serve() (string, func(), error) { return s.serveOn("127.0.0.1:0")
 // fake outage): the old socket may take a moment to go away, so a taken port is
 // retried for up to a second.
 func (s *sink) serveOn(addr string) (string, func(), error) {
-	l, err := net.Listen("tcp", addr)
-	for i := 0; err != nil && i < 50 && !strings.HasSuffix(addr, ":0"); i++ {
-		time.Sleep(20 * time.Millisecond)
-		l, err = net.Listen("tcp", addr)
+	listen := fakehttp.ListenAgain
+	if strings.HasSuffix(addr, ":0") {
+		listen = func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
 	}
+	l, err := listen(addr)
 	if err != nil {
 		return "", nil, fmt.Errorf("listen for the sink: %w", err)
 	}
