@@ -4,7 +4,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -18,8 +17,8 @@ import (
 // peer is the test endpoint: an httptest server that records accepted requests and
 // can be told to reject the next ones or to restart on the same address.
 type peer struct {
+	*adaptertest.Server
 	mu       sync.Mutex // guards the fields below
-	srv      *httptest.Server
 	got      []adaptertest.Delivery
 	reqs     []*http.Request // accepted requests, bodies consumed
 	failN    int
@@ -29,20 +28,8 @@ type peer struct {
 
 func newPeer(t *testing.T) *peer {
 	p := &peer{}
-	p.srv = httptest.NewServer(p)
-	t.Cleanup(func() {
-		p.mu.Lock()
-		srv := p.srv
-		p.mu.Unlock()
-		srv.Close()
-	})
+	p.Server = adaptertest.NewServer(t, p)
 	return p
-}
-
-func (p *peer) URL() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.srv.URL
 }
 
 func (p *peer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -88,19 +75,6 @@ func (p *peer) lastRequest(t *testing.T) *http.Request {
 	return p.reqs[len(p.reqs)-1]
 }
 
-// restart closes the server (dropping its connections) and serves again on the same
-// address. If the port cannot be taken back the test is skipped, or fails under CI
-// (adaptertest.Missing).
-func (p *peer) restart(t *testing.T) {
-	p.mu.Lock()
-	old := p.srv
-	p.mu.Unlock()
-	srv := adaptertest.Restart(t, old, p)
-	p.mu.Lock()
-	p.srv = srv
-	p.mu.Unlock()
-}
-
 func testDeps() adapters.Deps {
 	return adapters.Deps{Name: "test", Log: slog.New(slog.DiscardHandler), Now: time.Now, Version: "test"}
 }
@@ -127,7 +101,7 @@ func TestConformance(t *testing.T) {
 				p.fail(n, http.StatusServiceUnavailable, nil)
 			}
 		},
-		Restart: p.restart,
+		Restart: func(t *testing.T) { p.Restart(t) },
 		Ordered: true,
 		Secret:  conformanceSecret,
 	})

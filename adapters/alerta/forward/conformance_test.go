@@ -98,7 +98,7 @@ func TestConformanceLocalPeer(t *testing.T) {
 				p.on("POST /api/alert", answer{code: code, body: `{"status":"error"}`, echo: true})
 			}
 		},
-		Restart: p.restart,
+		Restart: func(t *testing.T) { p.Restart(t) },
 		Ordered: true,
 		Secret:  conformanceSecret,
 	})
