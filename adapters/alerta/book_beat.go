@@ -53,40 +53,6 @@ type beatNode struct {
 	hi   int
 }
 
-// beatHeap orders heartbeats by receive time, oldest first, ties by id, so that
-// eviction takes the least recently received in O(log n).
-type beatHeap []*beatNode
-
-func (h beatHeap) Len() int { return len(h) }
-
-func (h beatHeap) Less(i, j int) bool {
-	a, b := h[i].hb, h[j].hb
-	if !a.ReceiveTime.Equal(b.ReceiveTime) {
-		return a.ReceiveTime.Before(b.ReceiveTime)
-	}
-	return a.ID < b.ID
-}
-
-func (h beatHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].hi, h[j].hi = i, j
-}
-
-func (h *beatHeap) Push(x any) {
-	n := x.(*beatNode)
-	n.hi = len(*h)
-	*h = append(*h, n)
-}
-
-func (h *beatHeap) Pop() any {
-	old := *h
-	n := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	n.hi = -1
-	return n
-}
-
 // storedBeat is h as Beat would store it at now; id is the id of a new heartbeat
 // (a known one keeps its own).
 func (b *Book) storedBeat(h *Heartbeat, now time.Time, id func() string) (*StoredBeat, beatKey) {
