@@ -284,18 +284,9 @@ func (b *Book) QueryHeartbeats(q url.Values, baseURL string, now time.Time) ([]b
 		}
 	}
 	total := len(hits)
-	page := queryInt(q.Get("page"), 1)
-	size := queryInt(q.Get("page-size"), queryInt(q.Get("limit"), 0))
-	if size <= 0 {
-		size = DefaultPageSize
-	}
-	size = min(size, MaxPageSize)
-	pages := 0
-	if total > 0 {
-		pages = (total-1)/size + 1
-	}
-	if (total > 0 && page > pages) || page < 1 {
-		return nil, &Error{Code: 416, Message: fmt.Sprintf("page out of range: 1-%d", pages)}
+	page, size, pages, e := pageParams(q, total)
+	if e != nil {
+		return nil, e
 	}
 	if st := q["status"]; len(st) > 0 {
 		want := make(map[string]bool, len(st))
