@@ -587,19 +587,7 @@ func NameUUID(name string) string {
 	h.Write([]byte(name))
 	var u [16]byte
 	copy(u[:], h.Sum(nil))
-	u[6] = u[6]&0x0f | 0x50
-	u[8] = u[8]&0x3f | 0x80
-	var b [36]byte
-	j := 0
-	for i, c := range u {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			b[j] = '-'
-			j++
-		}
-		b[j], b[j+1] = hexDigits[c>>4], hexDigits[c&0xf]
-		j += 2
-	}
-	return string(b[:])
+	return formatUUID(u, 5)
 }
 
 // convBoundKey returns k when it fits in maxConvResource bytes, else a prefix cut at a
