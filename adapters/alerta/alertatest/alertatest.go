@@ -329,18 +329,10 @@ func (s *Server) SetDown(down bool) error {
 		if !s.opts.DownResets {
 			return nil
 		}
-		ln, err := fakehttp.ListenAgain(addr)
-		if err != nil {
-			return err
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.closed {
-			return ln.Close()
-		}
-		s.down = ln
-		go resetAll(ln)
-		return nil
+		return s.listenAgain(addr, func(ln net.Listener) {
+			s.down = ln
+			go resetAll(ln)
+		})
 	}
 	if srv != nil {
 		return nil
@@ -348,6 +340,12 @@ func (s *Server) SetDown(down bool) error {
 	if rst != nil {
 		_ = rst.Close()
 	}
+	return s.listenAgain(addr, s.serve)
+}
+
+// listenAgain takes addr back and hands its listener to use under s.mu, unless
+// the fake was closed meanwhile.
+func (s *Server) listenAgain(addr string, use func(net.Listener)) error {
 	ln, err := fakehttp.ListenAgain(addr)
 	if err != nil {
 		return err
@@ -357,7 +355,7 @@ func (s *Server) SetDown(down bool) error {
 	if s.closed {
 		return ln.Close()
 	}
-	s.serve(ln)
+	use(ln)
 	return nil
 }
 

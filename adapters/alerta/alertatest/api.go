@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/edgerelay/edgerelay/adapters/alerta"
 )
@@ -237,11 +239,15 @@ func (c *call) get() {
 }
 
 // query is GET /alerts.
-func (c *call) query() {
+func (c *call) query() { c.list((*alerta.Book).Query) }
+
+// list answers a GET of a list from the book's query q (Book.Query or
+// Book.QueryHeartbeats).
+func (c *call) list(q func(b *alerta.Book, q url.Values, baseURL string, now time.Time) ([]byte, *alerta.Error)) {
 	s := c.s
 	base := s.BaseURL()
 	s.mu.Lock()
-	out, e := s.book.Query(c.r.URL.Query(), base, s.now())
+	out, e := q(s.book, c.r.URL.Query(), base, s.now())
 	s.mu.Unlock()
 	if e != nil {
 		writeError(c.w, c.rid, e)
@@ -268,18 +274,7 @@ func (c *call) heartbeat() {
 }
 
 // heartbeats is GET /heartbeats.
-func (c *call) heartbeats() {
-	s := c.s
-	base := s.BaseURL()
-	s.mu.Lock()
-	out, e := s.book.QueryHeartbeats(c.r.URL.Query(), base, s.now())
-	s.mu.Unlock()
-	if e != nil {
-		writeError(c.w, c.rid, e)
-		return
-	}
-	writeRaw(c.w, http.StatusOK, out)
-}
+func (c *call) heartbeats() { c.list((*alerta.Book).QueryHeartbeats) }
 
 // environmentAllowed is the reject plugin's test: a full match of one of
 // ALLOWED_ENVIRONMENTS, as Python's re.fullmatch.
