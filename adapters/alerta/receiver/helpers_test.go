@@ -25,19 +25,6 @@ import (
 	"github.com/edgerelay/edgerelay/adapters/internal/httpc"
 )
 
-// mux is the daemon's HTTP server as the source sees it: a real ServeMux.
-type mux struct{ *http.ServeMux }
-
-func (m mux) Mount(p string, h http.Handler) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%v", r)
-		}
-	}()
-	m.Handle(p, h)
-	return nil
-}
-
 // health records the source's conditions and signals when it serves.
 type health struct {
 	serving chan struct{}
@@ -96,7 +83,7 @@ func start(t testing.TB, cfg receiver.Config, o options) *node {
 		n.tab = newTestTable()
 	}
 	n.now.Store(o.now)
-	m := mux{http.NewServeMux()}
+	m := adaptertest.NewMux()
 	h := &health{serving: make(chan struct{})}
 	d := adapters.Deps{
 		Name:   "federation",
