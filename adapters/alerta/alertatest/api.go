@@ -157,15 +157,10 @@ func withSeverity(body []byte, d alerta.Defaults) *alerta.Alert {
 	return a
 }
 
-// action is PUT /alert/{id}/action: the body, the lookup, the loop check, then the
-// alarm model.
-func (c *call) action() {
+// resolve is the id of the alert the path names (§5.3); it answers 404 when there
+// is none.
+func (c *call) resolve() (string, bool) {
 	s := c.s
-	act, e := alerta.DecodeAction(c.body)
-	if e != nil {
-		writeError(c.w, c.rid, e)
-		return
-	}
 	s.mu.Lock()
 	st, ok := s.book.Resolve(c.id)
 	var id string
@@ -175,6 +170,21 @@ func (c *call) action() {
 	s.mu.Unlock()
 	if !ok {
 		writeError(c.w, c.rid, &alerta.Error{Code: http.StatusNotFound, Message: "not found"})
+	}
+	return id, ok
+}
+
+// action is PUT /alert/{id}/action: the body, the lookup, the loop check, then the
+// alarm model.
+func (c *call) action() {
+	s := c.s
+	act, e := alerta.DecodeAction(c.body)
+	if e != nil {
+		writeError(c.w, c.rid, e)
+		return
+	}
+	id, ok := c.resolve()
+	if !ok {
 		return
 	}
 	if c.looped() {
@@ -197,15 +207,8 @@ func (c *call) action() {
 // alert (unless PLUGINS_RAISE_ON_ERROR is off).
 func (c *call) delete() {
 	s := c.s
-	s.mu.Lock()
-	st, ok := s.book.Resolve(c.id)
-	var id string
-	if ok {
-		id = st.ID
-	}
-	s.mu.Unlock()
+	id, ok := c.resolve()
 	if !ok {
-		writeError(c.w, c.rid, &alerta.Error{Code: http.StatusNotFound, Message: "not found"})
 		return
 	}
 	if c.looped() && !s.opts.PluginsNoRaise {
