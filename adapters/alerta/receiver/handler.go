@@ -201,6 +201,12 @@ func requestID(r *http.Request) string {
 	return alerta.NewUUID()
 }
 
+// rejectWith counts and logs a rejection (reject) and answers it with e.
+func (h *handler) rejectWith(w http.ResponseWriter, rq *request, reason, detail string, e *alerta.Error) {
+	h.reject(rq.r, reason, detail)
+	h.failWith(w, rq, e)
+}
+
 // reject counts a refused request and logs it, rate-limited per reason. The line
 // names the remote host and the method, never the path, a header or the body: any
 // of them may carry a credential.
@@ -367,8 +373,7 @@ func (h *handler) beatFailed(w http.ResponseWriter, rq *request, e *alerta.Error
 		h.unavailable(w, rq, err)
 		return true
 	case e != nil:
-		h.reject(rq.r, RejectTooLarge, "heartbeat over max_state_bytes")
-		h.failWith(w, rq, e)
+		h.rejectWith(w, rq, RejectTooLarge, "heartbeat over max_state_bytes", e)
 		return true
 	}
 	return false
@@ -384,8 +389,7 @@ func (h *handler) context(rq *request) (context.Context, context.CancelFunc) {
 func (h *handler) postAlert(w http.ResponseWriter, rq *request) {
 	a, e := alerta.DecodeAlert(rq.body, h.defaults())
 	if e != nil {
-		h.reject(rq.r, RejectInvalid, "not a valid alert")
-		h.failWith(w, rq, e)
+		h.rejectWith(w, rq, RejectInvalid, "not a valid alert", e)
 		return
 	}
 	if adapters.CheckTableKey(a.ID) != nil {
@@ -395,8 +399,7 @@ func (h *handler) postAlert(w http.ResponseWriter, rq *request) {
 		return
 	}
 	if e := h.s.env.Check(a.Environment); e != nil {
-		h.reject(rq.r, RejectForbidden, "environment not allowed")
-		h.failWith(w, rq, e)
+		h.rejectWith(w, rq, RejectForbidden, "environment not allowed", e)
 		return
 	}
 	if a.Event == heartbeatEvent {
@@ -418,8 +421,7 @@ func (h *handler) postAlert(w http.ResponseWriter, rq *request) {
 	case err != nil:
 		h.unavailable(w, rq, err)
 	case e != nil:
-		h.reject(rq.r, RejectInvalid, "alert refused by the book")
-		h.failWith(w, rq, e)
+		h.rejectWith(w, rq, RejectInvalid, "alert refused by the book", e)
 	default:
 		h.ok(w, http.StatusCreated, map[string]any{"status": "ok", "id": res.id, "alert": json.RawMessage(res.output)})
 	}
@@ -458,8 +460,7 @@ func (h *handler) alertHeartbeat(w http.ResponseWriter, rq *request, a *alerta.A
 func (h *handler) putAction(w http.ResponseWriter, rq *request, id string) {
 	act, e := alerta.DecodeAction(rq.body)
 	if e != nil {
-		h.reject(rq.r, RejectInvalid, "not a valid action")
-		h.failWith(w, rq, e)
+		h.rejectWith(w, rq, RejectInvalid, "not a valid action", e)
 		return
 	}
 	if !h.known(w, rq, id, "Action "+act.Action) {
@@ -491,8 +492,7 @@ func (h *handler) deleteAlert(w http.ResponseWriter, rq *request, id string) {
 func (h *handler) postHeartbeat(w http.ResponseWriter, rq *request) {
 	hb, e := alerta.DecodeHeartbeat(rq.body, h.defaults())
 	if e != nil {
-		h.reject(rq.r, RejectInvalid, "not a valid heartbeat")
-		h.failWith(w, rq, e)
+		h.rejectWith(w, rq, RejectInvalid, "not a valid heartbeat", e)
 		return
 	}
 	if h.looped(w, rq, "Heartbeat") {
