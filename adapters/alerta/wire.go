@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/edgerelay/edgerelay/adapters/internal/text"
 )
 
 // DefaultTimeout is Alerta's ALERT_TIMEOUT and HEARTBEAT_TIMEOUT: the timeout, in
@@ -143,10 +145,7 @@ func clipString(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
+	return text.Cut(s, n) + text.Ellipsis
 }
 
 func (d Defaults) timeout() int {
