@@ -23,6 +23,7 @@ import (
 	"github.com/edgerelay/edgerelay/adapters/alerta/hawk"
 	"github.com/edgerelay/edgerelay/adapters/alerta/receiver"
 	"github.com/edgerelay/edgerelay/adapters/internal/httpc"
+	"github.com/edgerelay/edgerelay/adapters/internal/memtable"
 )
 
 // health records the source's conditions and signals when it serves.
@@ -200,8 +201,9 @@ func alertBody(id, resource, event, severity string) []byte {
 // testTable is a persisted table the test can look into: the records and the
 // flush behaviour.
 type testTable struct {
+	*memtable.Table // the records
+
 	mu      sync.Mutex // guards the fields below
-	m       map[string][]byte
 	flushes int
 	// block, when set, makes Flush wait for it (or ctx); flushErr fails Flush.
 	block    chan struct{}
@@ -209,53 +211,13 @@ type testTable struct {
 	called   chan struct{} // receives a value when Flush is called, if set
 }
 
-func newTestTable() *testTable { return &testTable{m: map[string][]byte{}} }
+func newTestTable() *testTable { return &testTable{Table: memtable.New()} }
 
 func (tt *testTable) open(name string, l adapters.TableLimits) (adapters.Table, error) {
 	if name != receiver.TableName {
 		return nil, fmt.Errorf("unexpected table %q", name)
 	}
 	return tt, nil
-}
-
-func (tt *testTable) Get(key string) []byte {
-	tt.mu.Lock()
-	defer tt.mu.Unlock()
-	if v, ok := tt.m[key]; ok {
-		return append([]byte(nil), v...)
-	}
-	return nil
-}
-
-func (tt *testTable) Set(key string, value []byte) error {
-	tt.mu.Lock()
-	defer tt.mu.Unlock()
-	if len(value) == 0 {
-		delete(tt.m, key)
-	} else {
-		tt.m[key] = append([]byte(nil), value...)
-	}
-	return nil
-}
-
-func (tt *testTable) Range(f func(key string, value []byte) bool) {
-	tt.mu.Lock()
-	keys := make([]string, 0, len(tt.m))
-	for k := range tt.m {
-		keys = append(keys, k)
-	}
-	tt.mu.Unlock()
-	for _, k := range keys {
-		if v := tt.Get(k); v != nil && !f(k, v) {
-			return
-		}
-	}
-}
-
-func (tt *testTable) Len() int {
-	tt.mu.Lock()
-	defer tt.mu.Unlock()
-	return len(tt.m)
 }
 
 func (tt *testTable) Flush(ctx context.Context) error {
@@ -278,12 +240,11 @@ func (tt *testTable) Flush(ctx context.Context) error {
 
 // keys returns the table's keys.
 func (tt *testTable) keys() []string {
-	tt.mu.Lock()
-	defer tt.mu.Unlock()
 	var out []string
-	for k := range tt.m {
+	tt.Range(func(k string, _ []byte) bool {
 		out = append(out, k)
-	}
+		return true
+	})
 	return out
 }
 
