@@ -53,40 +53,6 @@ type beatNode struct {
 	hi   int
 }
 
-// beatHeap orders heartbeats by receive time, oldest first, ties by id, so that
-// eviction takes the least recently received in O(log n).
-type beatHeap []*beatNode
-
-func (h beatHeap) Len() int { return len(h) }
-
-func (h beatHeap) Less(i, j int) bool {
-	a, b := h[i].hb, h[j].hb
-	if !a.ReceiveTime.Equal(b.ReceiveTime) {
-		return a.ReceiveTime.Before(b.ReceiveTime)
-	}
-	return a.ID < b.ID
-}
-
-func (h beatHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].hi, h[j].hi = i, j
-}
-
-func (h *beatHeap) Push(x any) {
-	n := x.(*beatNode)
-	n.hi = len(*h)
-	*h = append(*h, n)
-}
-
-func (h *beatHeap) Pop() any {
-	old := *h
-	n := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	n.hi = -1
-	return n
-}
-
 // storedBeat is h as Beat would store it at now; id is the id of a new heartbeat
 // (a known one keeps its own).
 func (b *Book) storedBeat(h *Heartbeat, now time.Time, id func() string) (*StoredBeat, beatKey) {
@@ -318,18 +284,9 @@ func (b *Book) QueryHeartbeats(q url.Values, baseURL string, now time.Time) ([]b
 		}
 	}
 	total := len(hits)
-	page := queryInt(q.Get("page"), 1)
-	size := queryInt(q.Get("page-size"), queryInt(q.Get("limit"), 0))
-	if size <= 0 {
-		size = DefaultPageSize
-	}
-	size = min(size, MaxPageSize)
-	pages := 0
-	if total > 0 {
-		pages = (total-1)/size + 1
-	}
-	if (total > 0 && page > pages) || page < 1 {
-		return nil, &Error{Code: 416, Message: fmt.Sprintf("page out of range: 1-%d", pages)}
+	page, size, pages, e := pageParams(q, total)
+	if e != nil {
+		return nil, e
 	}
 	if st := q["status"]; len(st) > 0 {
 		want := make(map[string]bool, len(st))

@@ -233,26 +233,19 @@ func (d *decoder) byte() byte {
 	return v
 }
 
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.err = errors.New("bad uvarint")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
+func (d *decoder) uvarint() uint64 { return readVarint(d, binary.Uvarint, "bad uvarint") }
 
-func (d *decoder) varint() int64 {
+func (d *decoder) varint() int64 { return readVarint(d, binary.Varint, "bad varint") }
+
+// readVarint reads one number with read (binary.Uvarint or binary.Varint); a
+// malformed one sets d.err to bad.
+func readVarint[T uint64 | int64](d *decoder, read func([]byte) (T, int), bad string) T {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Varint(d.b)
+	v, n := read(d.b)
 	if n <= 0 {
-		d.err = errors.New("bad varint")
+		d.err = errors.New(bad)
 		return 0
 	}
 	d.b = d.b[n:]

@@ -140,40 +140,6 @@ func (p *prefixIndex) ascendPrefix(prefix string, f func(key, id string) bool) {
 	}
 }
 
-// ageHeap orders alerts by lastReceiveTime, oldest first, ties by id, so eviction
-// takes the oldest in O(log n). Each node remembers its position for Fix/Remove.
-type ageHeap []*node
-
-func (h ageHeap) Len() int { return len(h) }
-
-func (h ageHeap) Less(i, j int) bool {
-	a, b := h[i].st, h[j].st
-	if !a.LastReceiveTime.Equal(b.LastReceiveTime) {
-		return a.LastReceiveTime.Before(b.LastReceiveTime)
-	}
-	return a.ID < b.ID
-}
-
-func (h ageHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].hi, h[j].hi = i, j
-}
-
-func (h *ageHeap) Push(x any) {
-	n := x.(*node)
-	n.hi = len(*h)
-	*h = append(*h, n)
-}
-
-func (h *ageHeap) Pop() any {
-	old := *h
-	n := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	n.hi = -1
-	return n
-}
-
 // node is one alert's place in the book's indexes.
 type node struct {
 	st     *Stored

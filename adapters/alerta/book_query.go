@@ -483,18 +483,9 @@ func (b *Book) Query(q url.Values, baseURL string, now time.Time) ([]byte, *Erro
 	}
 	total := len(hits)
 
-	page := queryInt(q.Get("page"), 1)
-	size := queryInt(q.Get("page-size"), queryInt(q.Get("limit"), 0))
-	if size <= 0 {
-		size = DefaultPageSize
-	}
-	size = min(size, MaxPageSize)
-	pages := 0
-	if total > 0 {
-		pages = (total-1)/size + 1
-	}
-	if (total > 0 && page > pages) || page < 1 {
-		return nil, &Error{Code: 416, Message: fmt.Sprintf("page out of range: 1-%d", pages)}
+	page, size, pages, e := pageParams(q, total)
+	if e != nil {
+		return nil, e
 	}
 
 	sortHits(hits, keys)
@@ -540,6 +531,24 @@ func (b *Book) Query(q url.Values, baseURL string, now time.Time) ([]byte, *Erro
 }
 
 // queryInt parses a parameter as werkzeug's type=int: a bad value is the default.
+// pageParams reads a query's page and page-size (or limit) as Alerta does, and
+// how many pages total hits make; a page beyond them (or below 1) is 416.
+func pageParams(q url.Values, total int) (page, size, pages int, e *Error) {
+	page = queryInt(q.Get("page"), 1)
+	size = queryInt(q.Get("page-size"), queryInt(q.Get("limit"), 0))
+	if size <= 0 {
+		size = DefaultPageSize
+	}
+	size = min(size, MaxPageSize)
+	if total > 0 {
+		pages = (total-1)/size + 1
+	}
+	if (total > 0 && page > pages) || page < 1 {
+		return 0, 0, 0, &Error{Code: 416, Message: fmt.Sprintf("page out of range: 1-%d", pages)}
+	}
+	return page, size, pages, nil
+}
+
 func queryInt(s string, def int) int {
 	if s == "" {
 		return def

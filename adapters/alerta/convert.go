@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/internal/text"
 	"github.com/edgerelay/edgerelay/adapters/secret"
 )
 
@@ -238,9 +239,9 @@ func (c converter) fromIlert(obj map[string]json.RawMessage) (Converted, error) 
 		cd, _ = convOrderedObject(raw)
 	}
 	c.keys = convFindKeys(obj, cd)
-	a := c.alert(id, resource, severity, convBound(c.keys.redact(convOneLine(f.summary)), maxConvText))
+	a := c.alert(id, resource, severity, text.Bound(c.keys.redact(convOneLine(f.summary)), maxConvText))
 	if f.details != "" {
-		a.Value = convPtr(convBound(c.keys.redact(f.details), maxConvText))
+		a.Value = convPtr(text.Bound(c.keys.redact(f.details), maxConvText))
 	}
 	a.Attributes = c.attributes(cd, convFlatAttr("source", c.e.Source), convFlatAttr("topic", c.e.Topic))
 	switch eventType {
@@ -269,7 +270,7 @@ func (c converter) fromAlertaBody() (Converted, error) {
 		NewID: func() string { return noID }})
 	if aerr != nil {
 		// Alerta's messages echo a bad value (the severity): bounded and redacted.
-		msg := convBound(c.keys.redact(aerr.Message), 256)
+		msg := text.Bound(c.keys.redact(aerr.Message), 256)
 		return Converted{}, adapters.Permanent(fmt.Errorf("alert %s: not a valid Alerta alert (%d %s)", c.e.ID, aerr.Code, msg))
 	}
 	c.redactAlert(a)
@@ -381,7 +382,7 @@ func convRawText(p []byte, obj map[string]json.RawMessage) string {
 	case !utf8.Valid(p):
 		return fmt.Sprintf("binary payload of %d bytes", len(p))
 	}
-	return convBound(secret.Redact(string(p)), maxConvRawText)
+	return text.Bound(secret.Redact(string(p)), maxConvRawText)
 }
 
 // convAttr is one attribute: its name and its value as compact JSON.
@@ -395,7 +396,7 @@ func convFlatAttr(name, value string) convAttr {
 	if value == "" {
 		return convAttr{}
 	}
-	b, _ := json.Marshal(convBound(value, maxConvAttrValue))
+	b, _ := json.Marshal(text.Bound(value, maxConvAttrValue))
 	return convAttr{name, b}
 }
 
@@ -587,19 +588,7 @@ func NameUUID(name string) string {
 	h.Write([]byte(name))
 	var u [16]byte
 	copy(u[:], h.Sum(nil))
-	u[6] = u[6]&0x0f | 0x50
-	u[8] = u[8]&0x3f | 0x80
-	var b [36]byte
-	j := 0
-	for i, c := range u {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			b[j] = '-'
-			j++
-		}
-		b[j], b[j+1] = hexDigits[c>>4], hexDigits[c&0xf]
-		j += 2
-	}
-	return string(b[:])
+	return formatUUID(u, 5)
 }
 
 // convBoundKey returns k when it fits in maxConvResource bytes, else a prefix cut at a
@@ -610,28 +599,7 @@ func convBoundKey(k string) string {
 		return k
 	}
 	tail := "#" + strings.ReplaceAll(NameUUID(k), "-", "")[:16]
-	return convCut(k, maxConvResource-len(tail)) + tail
-}
-
-// convBound returns s when it has at most n bytes, else its start and "…" in n bytes.
-func convBound(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	const mark = "…"
-	return convCut(s, n-len(mark)) + mark
-}
-
-// convCut returns the longest prefix of s of at most n bytes ending at a character
-// boundary.
-func convCut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
+	return text.Cut(k, maxConvResource-len(tail)) + tail
 }
 
 // convOneLine replaces line breaks with spaces.

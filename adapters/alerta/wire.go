@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/edgerelay/edgerelay/adapters/internal/text"
 )
 
 // DefaultTimeout is Alerta's ALERT_TIMEOUT and HEARTBEAT_TIMEOUT: the timeout, in
@@ -143,10 +145,7 @@ func clipString(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
+	return text.Cut(s, n) + text.Ellipsis
 }
 
 func (d Defaults) timeout() int {
@@ -174,7 +173,13 @@ func (d Defaults) newID() string {
 func NewUUID() string {
 	var u [16]byte
 	_, _ = rand.Read(u[:]) // crypto/rand.Read never fails (Go 1.24+).
-	u[6] = u[6]&0x0f | 0x40
+	return formatUUID(u, 4)
+}
+
+// formatUUID stamps version and the RFC 4122 variant into u and returns its
+// canonical lowercase form (8-4-4-4-12 hex digits).
+func formatUUID(u [16]byte, version byte) string {
+	u[6] = u[6]&0x0f | version<<4
 	u[8] = u[8]&0x3f | 0x80
 	var b [36]byte
 	j := 0

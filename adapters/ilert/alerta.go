@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/internal/httpc"
+	"github.com/edgerelay/edgerelay/adapters/internal/text"
 )
 
 // The Alerta federation's event attributes and ops (package alerta's AttrOp, AttrID,
@@ -65,7 +65,7 @@ func BoundAlertKey(k string) string {
 	}
 	sum := sha256.Sum256([]byte(k))
 	tail := "#" + hex.EncodeToString(sum[:alertKeyHashBytes])
-	return cutRunes(k, MaxAlertKey-len(tail)) + tail
+	return text.Cut(k, MaxAlertKey-len(tail)) + tail
 }
 
 // alertaAlert is the part of an Alerta alert body (spec alerta-federation.md §2.1)
@@ -200,14 +200,14 @@ func alertaActionEvent(e *adapters.Event) (*Event, string, error) {
 	case "":
 		return nil, "", errors.New("alerta action: no action in the payload")
 	default:
-		return nil, "action " + strconv.Quote(boundString(act.Action, 64)) + " has no ilert equivalent (only ack, close and expired are sent)", nil
+		return nil, "action " + strconv.Quote(text.Bound(act.Action, 64)) + " has no ilert equivalent (only ack, close and expired are sent)", nil
 	}
 	ev, err := alertaFollowUp(e, eventType)
 	if err != nil {
 		return nil, "", err
 	}
 	if act.Text != "" {
-		ev.Details = ptr(boundString(act.Text, maxDetails))
+		ev.Details = ptr(text.Bound(act.Text, maxDetails))
 	}
 	return ev, "", nil
 }
@@ -246,7 +246,7 @@ func alertaFollowUp(e *adapters.Event, eventType string) (*Event, error) {
 	if op == AlertaOpAction {
 		var act alertaAction
 		_ = json.Unmarshal(e.Payload, &act) // checked by the caller
-		extra["action"] = boundString(act.Action, maxDetailField)
+		extra["action"] = text.Bound(act.Action, maxDetailField)
 	}
 	if a != nil {
 		ev.Summary = a.summary()
@@ -255,8 +255,8 @@ func alertaFollowUp(e *adapters.Event, eventType string) (*Event, error) {
 		}
 		ev.CustomDetails = a.customDetails(a.Severity, extra)
 	} else {
-		ev.Summary = boundString("Alerta alert "+id, maxSummary)
-		extra["id"] = boundString(id, maxDetailField)
+		ev.Summary = text.Bound("Alerta alert "+id, maxSummary)
+		extra["id"] = text.Bound(id, maxDetailField)
 		ev.CustomDetails, _ = json.Marshal(extra)
 	}
 	return ev, nil
@@ -303,7 +303,7 @@ func (a *alertaAlert) summary() string {
 	if a.Text != "" {
 		s += " - " + a.Text
 	}
-	return boundString(oneLine(s), maxSummary)
+	return text.Bound(oneLine(s), maxSummary)
 }
 
 // details is the text, then "Value: <value>" when the alert has one; nil when it has
@@ -319,7 +319,7 @@ func (a *alertaAlert) details() *string {
 	if parts == nil {
 		return nil
 	}
-	return ptr(boundString(strings.Join(parts, "\n\n"), maxDetails))
+	return ptr(text.Bound(strings.Join(parts, "\n\n"), maxDetails))
 }
 
 // value returns the value as text: a string as it is, a number as written, "" for
@@ -345,7 +345,7 @@ func (a *alertaAlert) value() string {
 // is still too long the attributes, then the tags and services, are replaced by a
 // note saying how long they were.
 func (a *alertaAlert) customDetails(severity string, extra map[string]string) json.RawMessage {
-	s := func(v string) string { return boundString(v, maxDetailField) }
+	s := func(v string) string { return text.Bound(v, maxDetailField) }
 	m := map[string]any{
 		"id": s(a.ID), "resource": s(a.Resource), "event": s(a.Event),
 		"environment": s(a.Environment), "severity": s(severity), "group": s(a.Group),
@@ -392,31 +392,9 @@ func (a *alertaAlert) customDetails(severity string, extra map[string]string) js
 func boundList(l []string) []string {
 	out := make([]string, len(l))
 	for i, v := range l {
-		out[i] = boundString(v, maxDetailField)
+		out[i] = text.Bound(v, maxDetailField)
 	}
 	return out
-}
-
-// boundString returns s when it has at most n bytes, else its first characters and
-// "…" in n bytes.
-func boundString(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	const mark = "…"
-	return cutRunes(s, n-len(mark)) + mark
-}
-
-// cutRunes returns the longest prefix of s with at most n bytes that ends at a
-// character boundary.
-func cutRunes(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 // oneLine replaces line breaks and tabs with spaces.

@@ -3,7 +3,8 @@ package secret
 import (
 	"errors"
 	"net/url"
-	"unicode/utf8"
+
+	"github.com/edgerelay/edgerelay/adapters/internal/text"
 )
 
 // Ellipsis marks where Excerpt cut a text.
@@ -17,16 +18,7 @@ const Ellipsis = "…"
 func Cut(s string, n int) string { return cut(Redact(s), n) }
 
 // cut cuts s, already redacted, to at most n bytes at a character boundary.
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	n = max(n, 0)
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
+func cut(s string, n int) string { return text.Cut(s, n) }
 
 // Excerpt is Cut with the cut marked: a text longer than n bytes is cut to at most
 // n bytes including a trailing Ellipsis.

@@ -3,9 +3,7 @@ package webhook
 import (
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -19,8 +17,8 @@ import (
 // peer is the test endpoint: an httptest server that records accepted requests and
 // can be told to reject the next ones or to restart on the same address.
 type peer struct {
+	*adaptertest.Server
 	mu       sync.Mutex // guards the fields below
-	srv      *httptest.Server
 	got      []adaptertest.Delivery
 	reqs     []*http.Request // accepted requests, bodies consumed
 	failN    int
@@ -30,20 +28,8 @@ type peer struct {
 
 func newPeer(t *testing.T) *peer {
 	p := &peer{}
-	p.srv = httptest.NewServer(p)
-	t.Cleanup(func() {
-		p.mu.Lock()
-		srv := p.srv
-		p.mu.Unlock()
-		srv.Close()
-	})
+	p.Server = adaptertest.NewServer(t, p)
 	return p
-}
-
-func (p *peer) URL() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.srv.URL
 }
 
 func (p *peer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -89,35 +75,6 @@ func (p *peer) lastRequest(t *testing.T) *http.Request {
 	return p.reqs[len(p.reqs)-1]
 }
 
-// restart closes the server (dropping its connections) and serves again on the same
-// address. If the port cannot be taken back the test is skipped, or fails under CI
-// (adaptertest.Missing).
-func (p *peer) restart(t *testing.T) {
-	p.mu.Lock()
-	old := p.srv
-	p.mu.Unlock()
-	addr := old.Listener.Addr().String()
-	old.Close()
-	var ln net.Listener
-	var err error
-	for range 50 {
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		adaptertest.Missing(t, "cannot listen on %s again after the restart: %v", addr, err)
-	}
-	srv := httptest.NewUnstartedServer(p)
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	p.mu.Lock()
-	p.srv = srv
-	p.mu.Unlock()
-}
-
 func testDeps() adapters.Deps {
 	return adapters.Deps{Name: "test", Log: slog.New(slog.DiscardHandler), Now: time.Now, Version: "test"}
 }
@@ -144,7 +101,7 @@ func TestConformance(t *testing.T) {
 				p.fail(n, http.StatusServiceUnavailable, nil)
 			}
 		},
-		Restart: p.restart,
+		Restart: func(t *testing.T) { p.Restart(t) },
 		Ordered: true,
 		Secret:  conformanceSecret,
 	})

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgerelay/edgerelay/adapters/adaptertest/fakehttp"
+
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/tidwall/gjson"
 )
@@ -74,11 +76,11 @@ func (s *sink) serve() (string, func(), error) { return s.serveOn("127.0.0.1:0")
 // fake outage): the old socket may take a moment to go away, so a taken port is
 // retried for up to a second.
 func (s *sink) serveOn(addr string) (string, func(), error) {
-	l, err := net.Listen("tcp", addr)
-	for i := 0; err != nil && i < 50 && !strings.HasSuffix(addr, ":0"); i++ {
-		time.Sleep(20 * time.Millisecond)
-		l, err = net.Listen("tcp", addr)
+	listen := fakehttp.ListenAgain
+	if strings.HasSuffix(addr, ":0") {
+		listen = func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
 	}
+	l, err := listen(addr)
 	if err != nil {
 		return "", nil, fmt.Errorf("listen for the sink: %w", err)
 	}
@@ -133,11 +135,11 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	eid := r.Header.Get("X-Edgerelay-Event-Id")
 	if s.inner != nil {
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		cw := &codeWriter{ResponseWriter: w}
+		cw := &fakehttp.StatusRecorder{ResponseWriter: w}
 		s.gate.RLock()
 		s.inner.ServeHTTP(cw, r)
 		s.gate.RUnlock()
-		if cw.code == s.acceptCode() {
+		if cw.Status == s.acceptCode() {
 			s.record(body, eid, now)
 		}
 		return
@@ -189,26 +191,6 @@ func seqOf(id string) (int, bool) {
 	}
 	n, err := strconv.Atoi(id[len(id)-12:])
 	return n, err == nil
-}
-
-// codeWriter remembers the status an inner handler answered.
-type codeWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *codeWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *codeWriter) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
 }
 
 func (s *sink) stats() sinkStats {

@@ -27,21 +27,8 @@ const crashPathEnv = "EDGERELAY_STATE_CRASH_CHILD_PATH"
 // pass its check. Three rounds also show that each run starts from the value the last
 // one made durable.
 func TestCrashState(t *testing.T) {
-	if testing.Short() {
-		t.Skip("crash test re-executes the test binary and kills it; skipped in -short mode")
-	}
-	path := filepath.Join(t.TempDir(), "edgerelay.db")
-	last := 0
-	for round := range 3 {
-		flushed := storetest.KillChild(t, "TestCrashStateChild", []string{crashPathEnv + "=" + path}, "flushed", 40)
-		require.NotEmpty(t, flushed, "the child flushed nothing in round %d", round)
-		require.Greater(t, flushed[0], last, "round %d started below the value stored before it", round)
-
-		db, err := store.Open(path, storetest.Options(t))
-		require.NoError(t, err)
-		moved, reason := db.Quarantined()
-		require.Empty(t, moved, "store quarantined after a crash: %s", reason)
-		require.NoError(t, db.Check())
+	crashRounds(t, "TestCrashStateChild", crashPathEnv, func(round int, path string, flushed []int) int {
+		db := reopenAfterCrash(t, path)
 		v, err := db.Cursor(Key("crash", "counter"))
 		require.NoError(t, err)
 		id, err := db.Cursor(Key("crash", "node-id"))
@@ -53,15 +40,46 @@ func TestCrashState(t *testing.T) {
 		require.GreaterOrEqual(t, n, flushed[len(flushed)-1], "round %d: a flushed value was lost", round)
 		require.Equal(t, "gw-1", string(id))
 		t.Logf("round %d: %d flushes, last flushed %d, stored %d", round, len(flushed), flushed[len(flushed)-1], n)
-		last = n
+		return n
+	})
+}
+
+// crashRounds runs three rounds of a power-cut test: child (a test of this binary)
+// runs with env naming the store's path until it is killed, and check, given the
+// values the child printed as flushed, reopens the store and returns the value
+// stored. Each round must start above the value the last one stored.
+func crashRounds(t *testing.T, child, env string, check func(round int, path string, flushed []int) int) {
+	if testing.Short() {
+		t.Skip("crash test re-executes the test binary and kills it; skipped in -short mode")
+	}
+	path := filepath.Join(t.TempDir(), "edgerelay.db")
+	last := 0
+	for round := range 3 {
+		flushed := storetest.KillChild(t, child, []string{env + "=" + path}, "flushed", 40)
+		require.NotEmpty(t, flushed, "the child flushed nothing in round %d", round)
+		require.Greater(t, flushed[0], last, "round %d started below the value stored before it", round)
+		last = check(round, path, flushed)
 	}
 }
 
-// TestCrashStateChild is the child of TestCrashState; it does nothing in a normal run.
-func TestCrashStateChild(t *testing.T) {
-	path := os.Getenv(crashPathEnv)
+// reopenAfterCrash opens the store a killed child left: it must not be quarantined
+// and must pass its check. The caller closes it.
+func reopenAfterCrash(t *testing.T, path string) *store.DB {
+	db, err := store.Open(path, storetest.Options(t))
+	require.NoError(t, err)
+	moved, reason := db.Quarantined()
+	require.Empty(t, moved, "store quarantined after a crash: %s", reason)
+	require.NoError(t, db.Check())
+	return db
+}
+
+// crashChild is the start of a crash child: when env names a store it opens it,
+// runs a writer until the parent kills the process and loads the state; otherwise
+// (a normal run) it skips the test.
+func crashChild(t *testing.T, env, parent string) *Committer {
+	path := os.Getenv(env)
 	if path == "" {
-		t.Skip("helper process of TestCrashState")
+		t.Skip("helper process of " + parent)
 	}
 	db, err := store.Open(path, storetest.Options(t))
 	require.NoError(t, err)
@@ -69,10 +87,17 @@ func TestCrashStateChild(t *testing.T) {
 	go func() { _ = w.Run(context.Background()) }() // runs until the parent kills the process
 	c, err := Load(db, w, Options{})
 	require.NoError(t, err)
+	return c
+}
+
+// TestCrashStateChild is the child of TestCrashState; it does nothing in a normal run.
+func TestCrashStateChild(t *testing.T) {
+	c := crashChild(t, crashPathEnv, "TestCrashState")
 	s := c.For("crash")
 	require.NoError(t, s.Set("node-id", []byte("gw-1")))
 	n := 0
 	if v := s.Get("counter"); v != nil {
+		var err error
 		n, err = strconv.Atoi(string(v))
 		require.NoError(t, err)
 	}
@@ -107,22 +132,9 @@ func crashDeleted(i int) bool { return i%7 == 0 }
 // file must pass its check. Three rounds, each starting from what the last made
 // durable.
 func TestCrashTable(t *testing.T) {
-	if testing.Short() {
-		t.Skip("crash test re-executes the test binary and kills it; skipped in -short mode")
-	}
-	path := filepath.Join(t.TempDir(), "edgerelay.db")
-	last := 0
-	for round := range 3 {
-		flushed := storetest.KillChild(t, "TestCrashTableChild", []string{crashTablePathEnv + "=" + path}, "flushed", 40)
-		require.NotEmpty(t, flushed, "the child flushed nothing in round %d", round)
-		require.Greater(t, flushed[0], last, "round %d started below the counter stored before it", round)
+	crashRounds(t, "TestCrashTableChild", crashTablePathEnv, func(round int, path string, flushed []int) int {
 		lastFlushed := flushed[len(flushed)-1]
-
-		db, err := store.Open(path, storetest.Options(t))
-		require.NoError(t, err)
-		moved, reason := db.Quarantined()
-		require.Empty(t, moved, "store quarantined after a crash: %s", reason)
-		require.NoError(t, db.Check())
+		db := reopenAfterCrash(t, path)
 		stored := map[string]string{}
 		require.NoError(t, db.Cursors(TableKey("crash", "alerts", ""), func(name string, v []byte) error {
 			_, _, key, ok := SplitTableKey(name)
@@ -155,22 +167,13 @@ func TestCrashTable(t *testing.T) {
 			}
 		}
 		t.Logf("round %d: %d flushes, last flushed %d, counter %d, %d records", round, len(flushed), lastFlushed, n, len(stored))
-		last = n
-	}
+		return n
+	})
 }
 
 // TestCrashTableChild is the child of TestCrashTable; it does nothing in a normal run.
 func TestCrashTableChild(t *testing.T) {
-	path := os.Getenv(crashTablePathEnv)
-	if path == "" {
-		t.Skip("helper process of TestCrashTable")
-	}
-	db, err := store.Open(path, storetest.Options(t))
-	require.NoError(t, err)
-	w := db.NewWriter(store.WriterOptions{Window: time.Millisecond})
-	go func() { _ = w.Run(context.Background()) }() // runs until the parent kills the process
-	c, err := Load(db, w, Options{})
-	require.NoError(t, err)
+	c := crashChild(t, crashTablePathEnv, "TestCrashTable")
 	tb, err := c.Table("crash", "alerts", adapters.TableLimits{})
 	require.NoError(t, err)
 	n := 0

@@ -162,14 +162,7 @@ func TestGetSetRemove(t *testing.T) {
 	r := newRig(t, "")
 	r.startWriter()
 	s := r.c.For("src")
-	require.Nil(t, s.Get("cursor"))
-	v := []byte("abc")
-	require.NoError(t, s.Set("cursor", v))
-	v[0] = 'X'
-	got := s.Get("cursor")
-	require.Equal(t, "abc", string(got))
-	got[0] = 'Y'
-	require.Equal(t, "abc", string(s.Get("cursor")))
+	requireCopies(t, s, "cursor")
 	r.flush(s)
 	require.Equal(t, "abc", string(r.stored("src", "cursor")))
 
@@ -181,6 +174,25 @@ func TestGetSetRemove(t *testing.T) {
 	r.c.mu.Lock()
 	require.Empty(t, r.c.views["src"].entries, "removed names are forgotten once the store has them gone")
 	r.c.mu.Unlock()
+}
+
+// requireCopies checks that Get sees a Set at once and that the record copies
+// both ways: changing the slice given to Set, or the one Get returned, changes
+// nothing. The key must be absent; it is left holding "abc".
+func requireCopies(t *testing.T, s interface {
+	Get(key string) []byte
+	Set(key string, v []byte) error
+}, key string,
+) {
+	t.Helper()
+	require.Nil(t, s.Get(key))
+	v := []byte("abc")
+	require.NoError(t, s.Set(key, v))
+	v[0] = 'X'
+	got := s.Get(key)
+	require.Equal(t, "abc", string(got))
+	got[0] = 'Y'
+	require.Equal(t, "abc", string(s.Get(key)))
 }
 
 // TestCoalescing: every Set made while the writer has not taken the job is written by

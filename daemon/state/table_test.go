@@ -188,14 +188,7 @@ func TestTableGetSetDelete(t *testing.T) {
 	r := newRig(t, "")
 	r.startWriter()
 	tb := r.table("src", "alerts", adapters.TableLimits{})
-	require.Nil(t, tb.Get("a"))
-	v := []byte("abc")
-	require.NoError(t, tb.Set("a", v))
-	v[0] = 'X'
-	got := tb.Get("a")
-	require.Equal(t, "abc", string(got))
-	got[0] = 'Y'
-	require.Equal(t, "abc", string(tb.Get("a")))
+	requireCopies(t, tb, "a")
 	r.flush(tb)
 	require.Equal(t, "abc", string(r.storedRecord("src", "alerts", "a")))
 

@@ -26,13 +26,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/edgerelay/edgerelay/adapters/adaptertest/fakehttp"
 	"github.com/edgerelay/edgerelay/adapters/alerta"
 	"github.com/edgerelay/edgerelay/adapters/alerta/hawk"
 )
@@ -155,12 +155,10 @@ type Request struct {
 	Status int
 }
 
-// fault is an injected failure for requests whose path matches pattern.
+// fault is an injected failure: an answer's status, or a dropped connection.
 type fault struct {
-	pattern string
-	n       int
-	status  int
-	drop    bool
+	status int
+	drop   bool
 }
 
 // Server is a fake Alerta server. Its methods are safe for concurrent use.
@@ -182,7 +180,7 @@ type Server struct {
 	book    *alerta.Book
 	reqs    []Request
 	changed chan struct{} // closed and replaced whenever reqs changes
-	faults  []*fault
+	faults  fakehttp.Queue[fault]
 	delay   time.Duration
 	closed  bool
 	noRec   bool // SetRecord(false)
@@ -267,13 +265,7 @@ func (s *Server) Start() error {
 }
 
 // serve starts an httptest server on ln. The caller holds s.mu.
-func (s *Server) serve(ln net.Listener) {
-	srv := httptest.NewUnstartedServer(s)
-	_ = srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	s.srv = srv
-}
+func (s *Server) serve(ln net.Listener) { s.srv = fakehttp.Serve(s, ln) }
 
 // Close shuts the fake down, dropping open connections. It is idempotent.
 func (s *Server) Close() {
@@ -337,18 +329,10 @@ func (s *Server) SetDown(down bool) error {
 		if !s.opts.DownResets {
 			return nil
 		}
-		ln, err := listenAgain(addr)
-		if err != nil {
-			return err
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.closed {
-			return ln.Close()
-		}
-		s.down = ln
-		go resetAll(ln)
-		return nil
+		return s.listenAgain(addr, func(ln net.Listener) {
+			s.down = ln
+			go resetAll(ln)
+		})
 	}
 	if srv != nil {
 		return nil
@@ -356,7 +340,13 @@ func (s *Server) SetDown(down bool) error {
 	if rst != nil {
 		_ = rst.Close()
 	}
-	ln, err := listenAgain(addr)
+	return s.listenAgain(addr, s.serve)
+}
+
+// listenAgain takes addr back and hands its listener to use under s.mu, unless
+// the fake was closed meanwhile.
+func (s *Server) listenAgain(addr string, use func(net.Listener)) error {
+	ln, err := fakehttp.ListenAgain(addr)
 	if err != nil {
 		return err
 	}
@@ -365,21 +355,8 @@ func (s *Server) SetDown(down bool) error {
 	if s.closed {
 		return ln.Close()
 	}
-	s.serve(ln)
+	use(ln)
 	return nil
-}
-
-// listenAgain listens on addr, retrying briefly while the old socket goes away.
-func listenAgain(addr string) (net.Listener, error) {
-	var err error
-	for range 50 {
-		var ln net.Listener
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			return ln, nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return nil, fmt.Errorf("listen on %s again: %w", addr, err)
 }
 
 // resetAll accepts connections on ln and resets each at once (SO_LINGER 0). It
@@ -408,7 +385,7 @@ func (s *Server) FailNext(n, code int) { s.FailPath("*", n, code) }
 func (s *Server) FailPath(pattern string, n, code int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults = append(s.faults, &fault{pattern: pattern, n: n, status: code})
+	s.faults.Add(pattern, n, fault{status: code})
 }
 
 // DropNext makes the next n requests whose path matches pattern lose their
@@ -417,7 +394,7 @@ func (s *Server) FailPath(pattern string, n, code int) {
 func (s *Server) DropNext(pattern string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults = append(s.faults, &fault{pattern: pattern, n: n, drop: true})
+	s.faults.Add(pattern, n, fault{drop: true})
 }
 
 // SetDelay delays every answer by d (or until the client gives up); zero removes
@@ -475,7 +452,7 @@ func (s *Server) Count(method, pattern string) int {
 	defer s.mu.Unlock()
 	n := 0
 	for _, r := range s.reqs {
-		if (method == "" || r.Method == method) && match(pattern, r.Path) {
+		if (method == "" || r.Method == method) && fakehttp.Match(pattern, r.Path) {
 			n++
 		}
 	}
@@ -539,15 +516,6 @@ func (s *Server) Alert(id string) (alerta.Stored, bool) {
 	return *st, true
 }
 
-// match reports whether pattern matches p.
-func match(pattern, p string) bool {
-	if pattern == "*" {
-		return true
-	}
-	ok, err := path.Match(pattern, p)
-	return err == nil && ok
-}
-
 // ServeHTTP implements http.Handler: it records the request, applies the faults
 // and the delay, then answers as Alerta.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -574,53 +542,32 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		})
 		s.notify()
 	}
-	var f *fault
-	for i, cand := range s.faults {
-		if match(cand.pattern, r.URL.Path) {
-			f = cand
-			if cand.n--; cand.n <= 0 {
-				s.faults = append(s.faults[:i], s.faults[i+1:]...)
-			}
-			break
-		}
-	}
+	f, faulty := s.faults.Take(r.URL.Path)
 	delay := s.delay
 	s.mu.Unlock()
 
-	rec := &statusRecorder{ResponseWriter: w}
+	rec := &fakehttp.StatusRecorder{ResponseWriter: w}
 	defer func() {
 		if !record {
 			return
 		}
 		s.mu.Lock()
 		if idx < len(s.reqs) && s.reqs[idx].RequestID == rid {
-			s.reqs[idx].Status = rec.status
-			if rec.status == 0 {
+			s.reqs[idx].Status = rec.Status
+			if rec.Status == 0 {
 				s.reqs[idx].Status = Dropped
 			}
 		}
 		s.notify()
 		s.mu.Unlock()
 	}()
-	if delay > 0 {
-		tm := time.NewTimer(delay)
-		select {
-		case <-tm.C:
-		case <-r.Context().Done():
-			tm.Stop()
-			return
-		}
+	if !fakehttp.Delay(r.Context(), delay) {
+		return
 	}
 	switch {
-	case f != nil && f.drop:
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				_ = conn.Close()
-				return
-			}
-		}
-		panic(http.ErrAbortHandler)
-	case f != nil:
+	case faulty && f.drop:
+		fakehttp.Drop(w)
+	case faulty:
 		writeError(rec, rid, &alerta.Error{Code: f.status, Message: "injected failure"})
 	case err != nil:
 		writeError(rec, rid, &alerta.Error{Code: http.StatusBadRequest, Message: "read body: " + err.Error()})
@@ -629,26 +576,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.route(rec, r, body, rid)
 	}
-}
-
-// statusRecorder remembers the status written.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusRecorder) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusRecorder) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
 }
 
 // route dispatches a request to its endpoint, as Flask's router does: an unknown

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/edgerelay/edgerelay/adapters/alerta"
 )
@@ -155,15 +157,10 @@ func withSeverity(body []byte, d alerta.Defaults) *alerta.Alert {
 	return a
 }
 
-// action is PUT /alert/{id}/action: the body, the lookup, the loop check, then the
-// alarm model.
-func (c *call) action() {
+// resolve is the id of the alert the path names (§5.3); it answers 404 when there
+// is none.
+func (c *call) resolve() (string, bool) {
 	s := c.s
-	act, e := alerta.DecodeAction(c.body)
-	if e != nil {
-		writeError(c.w, c.rid, e)
-		return
-	}
 	s.mu.Lock()
 	st, ok := s.book.Resolve(c.id)
 	var id string
@@ -173,6 +170,21 @@ func (c *call) action() {
 	s.mu.Unlock()
 	if !ok {
 		writeError(c.w, c.rid, &alerta.Error{Code: http.StatusNotFound, Message: "not found"})
+	}
+	return id, ok
+}
+
+// action is PUT /alert/{id}/action: the body, the lookup, the loop check, then the
+// alarm model.
+func (c *call) action() {
+	s := c.s
+	act, e := alerta.DecodeAction(c.body)
+	if e != nil {
+		writeError(c.w, c.rid, e)
+		return
+	}
+	id, ok := c.resolve()
+	if !ok {
 		return
 	}
 	if c.looped() {
@@ -195,15 +207,8 @@ func (c *call) action() {
 // alert (unless PLUGINS_RAISE_ON_ERROR is off).
 func (c *call) delete() {
 	s := c.s
-	s.mu.Lock()
-	st, ok := s.book.Resolve(c.id)
-	var id string
-	if ok {
-		id = st.ID
-	}
-	s.mu.Unlock()
+	id, ok := c.resolve()
 	if !ok {
-		writeError(c.w, c.rid, &alerta.Error{Code: http.StatusNotFound, Message: "not found"})
 		return
 	}
 	if c.looped() && !s.opts.PluginsNoRaise {
@@ -237,11 +242,15 @@ func (c *call) get() {
 }
 
 // query is GET /alerts.
-func (c *call) query() {
+func (c *call) query() { c.list((*alerta.Book).Query) }
+
+// list answers a GET of a list from the book's query q (Book.Query or
+// Book.QueryHeartbeats).
+func (c *call) list(q func(b *alerta.Book, q url.Values, baseURL string, now time.Time) ([]byte, *alerta.Error)) {
 	s := c.s
 	base := s.BaseURL()
 	s.mu.Lock()
-	out, e := s.book.Query(c.r.URL.Query(), base, s.now())
+	out, e := q(s.book, c.r.URL.Query(), base, s.now())
 	s.mu.Unlock()
 	if e != nil {
 		writeError(c.w, c.rid, e)
@@ -268,18 +277,7 @@ func (c *call) heartbeat() {
 }
 
 // heartbeats is GET /heartbeats.
-func (c *call) heartbeats() {
-	s := c.s
-	base := s.BaseURL()
-	s.mu.Lock()
-	out, e := s.book.QueryHeartbeats(c.r.URL.Query(), base, s.now())
-	s.mu.Unlock()
-	if e != nil {
-		writeError(c.w, c.rid, e)
-		return
-	}
-	writeRaw(c.w, http.StatusOK, out)
-}
+func (c *call) heartbeats() { c.list((*alerta.Book).QueryHeartbeats) }
 
 // environmentAllowed is the reject plugin's test: a full match of one of
 // ALLOWED_ENVIRONMENTS, as Python's re.fullmatch.

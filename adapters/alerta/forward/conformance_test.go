@@ -46,10 +46,7 @@ func TestConformance(t *testing.T) {
 			return out
 		},
 		FailNext: func(t *testing.T, n int, permanent bool) {
-			code := http.StatusServiceUnavailable
-			if permanent {
-				code = http.StatusBadRequest
-			}
+			code := failCode(permanent)
 			f.FailNext(n, code)
 		},
 		Restart: func(t *testing.T) {
@@ -90,16 +87,22 @@ func TestConformanceLocalPeer(t *testing.T) {
 			return out
 		},
 		FailNext: func(t *testing.T, n int, permanent bool) {
-			code := http.StatusServiceUnavailable
-			if permanent {
-				code = http.StatusBadRequest
-			}
+			code := failCode(permanent)
 			for range n {
 				p.on("POST /api/alert", answer{code: code, body: `{"status":"error"}`, echo: true})
 			}
 		},
-		Restart: p.restart,
+		Restart: func(t *testing.T) { p.Restart(t) },
 		Ordered: true,
 		Secret:  conformanceSecret,
 	})
+}
+
+// failCode is the status a failure the suite asks for is answered with: 400 for a
+// permanent one, else 503.
+func failCode(permanent bool) int {
+	if permanent {
+		return http.StatusBadRequest
+	}
+	return http.StatusServiceUnavailable
 }

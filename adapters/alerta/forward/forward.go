@@ -159,6 +159,13 @@ func (s *Sink) Connect(context.Context) error {
 	if err != nil {
 		return fmt.Errorf("build http client: %w", err)
 	}
+	s.use(client, cred)
+	return nil
+}
+
+// use makes Send use client and cred (nil: not connected), and releases the idle
+// connections of the client it used before.
+func (s *Sink) use(client *http.Client, cred *credentials) {
 	s.mu.Lock()
 	old := s.client
 	s.client, s.cred = client, cred
@@ -166,7 +173,6 @@ func (s *Sink) Connect(context.Context) error {
 	if old != nil {
 		old.CloseIdleConnections()
 	}
-	return nil
 }
 
 // resolve reads the secrets of the auth method in use.
@@ -491,12 +497,6 @@ func (s *Sink) scrub(err error, cred *credentials) error {
 // Close releases idle connections. Send after Close returns an error wrapping
 // [adapters.ErrNotConnected].
 func (s *Sink) Close(context.Context) error {
-	s.mu.Lock()
-	client := s.client
-	s.client, s.cred = nil, nil
-	s.mu.Unlock()
-	if client != nil {
-		client.CloseIdleConnections()
-	}
+	s.use(nil, nil)
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/adaptertest"
 	"github.com/edgerelay/edgerelay/adapters/clock/clocktest"
 )
 
@@ -282,29 +283,6 @@ func TestPathTemplates(t *testing.T) {
 	}, lines(p.received(false)))
 }
 
-// health records conditions.
-type health struct {
-	mu   sync.Mutex // guards log
-	log  []string
-	last map[string]string
-}
-
-func (h *health) Set(c string, ok bool, d string) { h.SetDegraded(c, ok, d) }
-func (h *health) SetDegraded(c string, ok bool, d string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if ok {
-		d = "ok"
-	}
-	h.log = append(h.log, c+": "+d)
-}
-
-func (h *health) entries() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]string(nil), h.log...)
-}
-
 // TestCircuit drives the breaker with a fake clock: three 503s open it; Send then
 // returns ErrNotConnected with the time left and sends nothing, Connect fails until
 // open_for has passed, then one probe goes; its failure re-opens, its success
@@ -312,7 +290,7 @@ func (h *health) entries() []string {
 func TestCircuit(t *testing.T) {
 	p := newPeer(t)
 	clk := clocktest.NewFake(time.Unix(kaTS, 0))
-	h := &health{}
+	h := &adaptertest.HealthLog{}
 	var mu sync.Mutex
 	var states []string
 	d := testDeps()
@@ -367,7 +345,7 @@ func TestCircuit(t *testing.T) {
 		"circuit: open after 4 failures, probing in 30s",
 		"circuit: half-open: probing",
 		"circuit: ok",
-	}, h.entries())
+	}, h.Entries())
 }
 
 // TestPermanentAnswerClosesProbe: a 4xx answer proves the remote is up.

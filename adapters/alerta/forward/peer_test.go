@@ -3,9 +3,7 @@ package forward
 import (
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -37,28 +35,16 @@ type answer struct {
 // a script (first matching "METHOD path-prefix" rule with answers left), else 200
 // {"status":"ok"} (201 for POST /alert, as Alerta).
 type peer struct {
+	*adaptertest.Server
 	mu     sync.Mutex // guards the fields below
-	srv    *httptest.Server
 	calls  []call
 	script map[string][]answer
 }
 
 func newPeer(t *testing.T) *peer {
 	p := &peer{script: map[string][]answer{}}
-	p.srv = httptest.NewServer(p)
-	t.Cleanup(func() {
-		p.mu.Lock()
-		srv := p.srv
-		p.mu.Unlock()
-		srv.Close()
-	})
+	p.Server = adaptertest.NewServer(t, p)
 	return p
-}
-
-func (p *peer) URL() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.srv.URL
 }
 
 // on scripts the next answers to requests whose "METHOD uri" starts with rule.
@@ -119,33 +105,6 @@ func lines(cs []call) []string {
 		out = append(out, c.Method+" "+c.Path)
 	}
 	return out
-}
-
-// restart closes the server and serves again on the same address.
-func (p *peer) restart(t *testing.T) {
-	p.mu.Lock()
-	old := p.srv
-	p.mu.Unlock()
-	addr := old.Listener.Addr().String()
-	old.Close()
-	var ln net.Listener
-	var err error
-	for range 50 {
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		adaptertest.Missing(t, "cannot listen on %s again after the restart: %v", addr, err)
-	}
-	srv := httptest.NewUnstartedServer(p)
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	p.mu.Lock()
-	p.srv = srv
-	p.mu.Unlock()
 }
 
 func testDeps() adapters.Deps {

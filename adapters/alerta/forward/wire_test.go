@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/adaptertest"
 	"github.com/edgerelay/edgerelay/adapters/alerta/hawk"
 	"github.com/edgerelay/edgerelay/adapters/clock/clocktest"
 	"github.com/edgerelay/edgerelay/adapters/internal/httpc/httpctest"
@@ -147,7 +148,6 @@ func TestHawkVerifiedByPeer(t *testing.T) {
 	}}
 	var mu sync.Mutex // guards failures
 	var failures []string
-	p := newPeer(t)
 	check := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host, port, _ := strings.Cut(r.Host, ":")
 		n, _ := strconv.Atoi(port)
@@ -161,7 +161,7 @@ func TestHawkVerifiedByPeer(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	p.srv.Config.Handler = check
+	p := adaptertest.NewServer(t, check)
 	cfg := Config{URL: p.URL() + "/api", Forward: []string{"*", "heartbeats"}, Hawk: HawkConfig{ID: kaID, Key: kaKey}}
 	s := newSink(t, cfg, testDeps())
 	odd := fedDelete("")

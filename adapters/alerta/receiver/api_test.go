@@ -410,7 +410,7 @@ func TestNotRunning(t *testing.T) {
 // TestMountsUnderBasePath: the routes are mounted under base_url's path, and two
 // sources with one path on one server fail to start.
 func TestMountsUnderBasePath(t *testing.T) {
-	m := mux{http.NewServeMux()}
+	m := adaptertest.NewMux()
 	_, err := receiver.NewSource(config("http://gw:8977/alerta"), adapters.Deps{Name: "a", HTTP: m})
 	require.NoError(t, err)
 	_, err = receiver.NewSource(config("http://gw2:8977/alerta"), adapters.Deps{Name: "b", HTTP: m})

@@ -27,7 +27,7 @@ func startAt(t *testing.T, path string, edit func(c *receiver.Config)) (*node, s
 	c := config(base)
 	edit(&c)
 	n := &node{t: t, logs: &adaptertest.Buffer{}, tab: newTestTable()}
-	m := mux{http.NewServeMux()}
+	m := adaptertest.NewMux()
 	h := &health{serving: make(chan struct{})}
 	src, err := receiver.NewSource(c, adapters.Deps{Name: "plant", HTTP: m, Health: h, Now: time.Now, Table: n.tab.open,
 		Log: slog.New(slog.NewTextHandler(n.logs, nil))})

@@ -201,6 +201,12 @@ func requestID(r *http.Request) string {
 	return alerta.NewUUID()
 }
 
+// rejectWith counts and logs a rejection (reject) and answers it with e.
+func (h *handler) rejectWith(w http.ResponseWriter, rq *request, reason, detail string, e *alerta.Error) {
+	h.reject(rq.r, reason, detail)
+	h.failWith(w, rq, e)
+}
+
 // reject counts a refused request and logs it, rate-limited per reason. The line
 // names the remote host and the method, never the path, a header or the body: any
 // of them may carry a credential.
@@ -320,6 +326,59 @@ func (h *handler) event(rq *request, kind, key, op string, payload []byte) *adap
 	}
 }
 
+// defaults are the defaults of a received alert or heartbeat (Alerta's).
+func (h *handler) defaults() alerta.Defaults {
+	return alerta.Defaults{Origin: h.s.cfg.OriginDefault, Timeout: DefaultAlertTimeout, Now: h.s.now(), NewID: alerta.NewUUID}
+}
+
+// known answers 404 for an alert id the book cannot resolve, then applies the loop
+// check to the op (what); true means the request goes on.
+func (h *handler) known(w http.ResponseWriter, rq *request, id, what string) bool {
+	if _, ok := h.s.lookup(id); !ok {
+		h.fail(w, rq, http.StatusNotFound, "not found")
+		return false
+	}
+	return !h.looped(w, rq, what)
+}
+
+// alertEvent makes the event of an action or a delete (op) on the alert a change
+// names.
+func (h *handler) alertEvent(rq *request, op string, payload []byte) func(c *change) *adapters.Event {
+	return func(c *change) *adapters.Event {
+		ev := h.event(rq, adapters.KindAlert, c.id, op, payload)
+		c.alertAttrs(ev)
+		return ev
+	}
+}
+
+// settled answers an action or a delete: 503 when it could not be published in
+// time (err), the book's error (e), else 200 ok.
+func (h *handler) settled(w http.ResponseWriter, rq *request, e *alerta.Error, err error) {
+	switch {
+	case err != nil:
+		h.unavailable(w, rq, err)
+	case e != nil:
+		h.failWith(w, rq, e)
+	default:
+		h.ok(w, http.StatusOK, map[string]any{"status": "ok"})
+	}
+}
+
+// beatFailed answers a heartbeat that could not be stored or published: 503 when
+// it could not be published in time (err), the book's 413 (e) counted as a
+// rejection. False means neither happened.
+func (h *handler) beatFailed(w http.ResponseWriter, rq *request, e *alerta.Error, err error) bool {
+	switch {
+	case err != nil:
+		h.unavailable(w, rq, err)
+		return true
+	case e != nil:
+		h.rejectWith(w, rq, RejectTooLarge, "heartbeat over max_state_bytes", e)
+		return true
+	}
+	return false
+}
+
 // context returns the context of the request's wait: publish_timeout at most.
 func (h *handler) context(rq *request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(rq.r.Context(), h.s.cfg.PublishTimeout)
@@ -328,12 +387,9 @@ func (h *handler) context(rq *request) (context.Context, context.CancelFunc) {
 // postAlert is POST /alert: validate, reject policy, loop check, then the book and
 // the event (§5.1, §3.3, §6).
 func (h *handler) postAlert(w http.ResponseWriter, rq *request) {
-	a, e := alerta.DecodeAlert(rq.body, alerta.Defaults{
-		Origin: h.s.cfg.OriginDefault, Timeout: DefaultAlertTimeout, Now: h.s.now(), NewID: alerta.NewUUID,
-	})
+	a, e := alerta.DecodeAlert(rq.body, h.defaults())
 	if e != nil {
-		h.reject(rq.r, RejectInvalid, "not a valid alert")
-		h.failWith(w, rq, e)
+		h.rejectWith(w, rq, RejectInvalid, "not a valid alert", e)
 		return
 	}
 	if adapters.CheckTableKey(a.ID) != nil {
@@ -343,8 +399,7 @@ func (h *handler) postAlert(w http.ResponseWriter, rq *request) {
 		return
 	}
 	if e := h.s.env.Check(a.Environment); e != nil {
-		h.reject(rq.r, RejectForbidden, "environment not allowed")
-		h.failWith(w, rq, e)
+		h.rejectWith(w, rq, RejectForbidden, "environment not allowed", e)
 		return
 	}
 	if a.Event == heartbeatEvent {
@@ -366,8 +421,7 @@ func (h *handler) postAlert(w http.ResponseWriter, rq *request) {
 	case err != nil:
 		h.unavailable(w, rq, err)
 	case e != nil:
-		h.reject(rq.r, RejectInvalid, "alert refused by the book")
-		h.failWith(w, rq, e)
+		h.rejectWith(w, rq, RejectInvalid, "alert refused by the book", e)
 	default:
 		h.ok(w, http.StatusCreated, map[string]any{"status": "ok", "id": res.id, "alert": json.RawMessage(res.output)})
 	}
@@ -395,13 +449,7 @@ func (h *handler) alertHeartbeat(w http.ResponseWriter, rq *request, a *alerta.A
 	ctx, cancel := h.context(rq)
 	defer cancel()
 	id, _, e, err := h.s.beat(ctx, hb, mk)
-	switch {
-	case err != nil:
-		h.unavailable(w, rq, err)
-		return
-	case e != nil:
-		h.reject(rq.r, RejectTooLarge, "heartbeat over max_state_bytes")
-		h.failWith(w, rq, e)
+	if h.beatFailed(w, rq, e, err) {
 		return
 	}
 	h.ok(w, http.StatusAccepted, map[string]any{"status": "ok", "message": "Alert converted to Heartbeat", "id": id})
@@ -412,32 +460,16 @@ func (h *handler) alertHeartbeat(w http.ResponseWriter, rq *request, a *alerta.A
 func (h *handler) putAction(w http.ResponseWriter, rq *request, id string) {
 	act, e := alerta.DecodeAction(rq.body)
 	if e != nil {
-		h.reject(rq.r, RejectInvalid, "not a valid action")
-		h.failWith(w, rq, e)
+		h.rejectWith(w, rq, RejectInvalid, "not a valid action", e)
 		return
 	}
-	if _, ok := h.s.lookup(id); !ok {
-		h.fail(w, rq, http.StatusNotFound, "not found")
-		return
-	}
-	if h.looped(w, rq, "Action "+act.Action) {
+	if !h.known(w, rq, id, "Action "+act.Action) {
 		return
 	}
 	ctx, cancel := h.context(rq)
 	defer cancel()
-	_, e, err := h.s.act(ctx, id, act, func(c *change) *adapters.Event {
-		ev := h.event(rq, adapters.KindAlert, c.id, alerta.OpAction, act.Encode())
-		c.alertAttrs(ev)
-		return ev
-	})
-	switch {
-	case err != nil:
-		h.unavailable(w, rq, err)
-	case e != nil:
-		h.failWith(w, rq, e)
-	default:
-		h.ok(w, http.StatusOK, map[string]any{"status": "ok"})
-	}
+	_, e, err := h.s.act(ctx, id, act, h.alertEvent(rq, alerta.OpAction, act.Encode()))
+	h.settled(w, rq, e, err)
 }
 
 // deleteAlert is DELETE /alert/{id}: 404 for an unknown alert, then the loop
@@ -445,40 +477,22 @@ func (h *handler) putAction(w http.ResponseWriter, rq *request, id string) {
 // does: Alerta's 500 blocks the delete and makes a sender that retries (as
 // edgerelay's forwarder does on 5xx) retry for ever.
 func (h *handler) deleteAlert(w http.ResponseWriter, rq *request, id string) {
-	if _, ok := h.s.lookup(id); !ok {
-		h.fail(w, rq, http.StatusNotFound, "not found")
-		return
-	}
-	if h.looped(w, rq, "Delete") {
+	if !h.known(w, rq, id, "Delete") {
 		return
 	}
 	ctx, cancel := h.context(rq)
 	defer cancel()
-	e, err := h.s.remove(ctx, id, func(c *change) *adapters.Event {
-		ev := h.event(rq, adapters.KindAlert, c.id, alerta.OpDelete, nil)
-		c.alertAttrs(ev)
-		return ev
-	})
-	switch {
-	case err != nil:
-		h.unavailable(w, rq, err)
-	case e != nil:
-		h.failWith(w, rq, e)
-	default:
-		h.ok(w, http.StatusOK, map[string]any{"status": "ok"})
-	}
+	e, err := h.s.remove(ctx, id, h.alertEvent(rq, alerta.OpDelete, nil))
+	h.settled(w, rq, e, err)
 }
 
 // postHeartbeat is POST /heartbeat: validated as Alerta does, then, beyond Alerta
 // (which has no loop check there), the strict loop check, then the event and the
 // upsert.
 func (h *handler) postHeartbeat(w http.ResponseWriter, rq *request) {
-	hb, e := alerta.DecodeHeartbeat(rq.body, alerta.Defaults{
-		Origin: h.s.cfg.OriginDefault, Timeout: DefaultAlertTimeout, Now: h.s.now(), NewID: alerta.NewUUID,
-	})
+	hb, e := alerta.DecodeHeartbeat(rq.body, h.defaults())
 	if e != nil {
-		h.reject(rq.r, RejectInvalid, "not a valid heartbeat")
-		h.failWith(w, rq, e)
+		h.rejectWith(w, rq, RejectInvalid, "not a valid heartbeat", e)
 		return
 	}
 	if h.looped(w, rq, "Heartbeat") {
@@ -489,13 +503,7 @@ func (h *handler) postHeartbeat(w http.ResponseWriter, rq *request) {
 	id, out, e, err := h.s.beat(ctx, hb, func() *adapters.Event {
 		return h.event(rq, adapters.KindHeartbeat, hb.Origin, alerta.OpHeartbeat, hb.Encode())
 	})
-	switch {
-	case err != nil:
-		h.unavailable(w, rq, err)
-		return
-	case e != nil:
-		h.reject(rq.r, RejectTooLarge, "heartbeat over max_state_bytes")
-		h.failWith(w, rq, e)
+	if h.beatFailed(w, rq, e, err) {
 		return
 	}
 	h.ok(w, http.StatusCreated, map[string]any{"status": "ok", "id": id, "heartbeat": json.RawMessage(out)})
@@ -514,23 +522,22 @@ func (h *handler) getAlert(w http.ResponseWriter, rq *request, id string) {
 // getAlerts is GET /alerts with Alerta's query parameters (the api-key one is
 // authentication, not a filter).
 func (h *handler) getAlerts(w http.ResponseWriter, rq *request) {
-	q := rq.r.URL.Query()
-	q.Del("api-key")
-	out, e := h.s.query(q)
-	if e != nil {
-		h.failWith(w, rq, e)
-		return
-	}
-	h.send(w, http.StatusOK, out)
+	h.list(w, rq, h.s.query)
 }
 
 // getHeartbeats is GET /heartbeats with Alerta's filters and paging (page,
 // page-size at most alerta.MaxPageSize); the api-key parameter is authentication,
 // not a filter.
 func (h *handler) getHeartbeats(w http.ResponseWriter, rq *request) {
+	h.list(w, rq, h.s.heartbeats)
+}
+
+// list answers a GET of a list: the query less its api-key parameter (which is
+// authentication, not a filter) goes to f, whose JSON is the answer.
+func (h *handler) list(w http.ResponseWriter, rq *request, f func(url.Values) ([]byte, *alerta.Error)) {
 	q := rq.r.URL.Query()
 	q.Del("api-key")
-	out, e := h.s.heartbeats(q)
+	out, e := f(q)
 	if e != nil {
 		h.failWith(w, rq, e)
 		return

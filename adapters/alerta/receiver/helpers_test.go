@@ -23,20 +23,8 @@ import (
 	"github.com/edgerelay/edgerelay/adapters/alerta/hawk"
 	"github.com/edgerelay/edgerelay/adapters/alerta/receiver"
 	"github.com/edgerelay/edgerelay/adapters/internal/httpc"
+	"github.com/edgerelay/edgerelay/adapters/internal/memtable"
 )
-
-// mux is the daemon's HTTP server as the source sees it: a real ServeMux.
-type mux struct{ *http.ServeMux }
-
-func (m mux) Mount(p string, h http.Handler) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%v", r)
-		}
-	}()
-	m.Handle(p, h)
-	return nil
-}
 
 // health records the source's conditions and signals when it serves.
 type health struct {
@@ -96,7 +84,7 @@ func start(t testing.TB, cfg receiver.Config, o options) *node {
 		n.tab = newTestTable()
 	}
 	n.now.Store(o.now)
-	m := mux{http.NewServeMux()}
+	m := adaptertest.NewMux()
 	h := &health{serving: make(chan struct{})}
 	d := adapters.Deps{
 		Name:   "federation",
@@ -213,8 +201,9 @@ func alertBody(id, resource, event, severity string) []byte {
 // testTable is a persisted table the test can look into: the records and the
 // flush behaviour.
 type testTable struct {
+	*memtable.Table // the records
+
 	mu      sync.Mutex // guards the fields below
-	m       map[string][]byte
 	flushes int
 	// block, when set, makes Flush wait for it (or ctx); flushErr fails Flush.
 	block    chan struct{}
@@ -222,53 +211,13 @@ type testTable struct {
 	called   chan struct{} // receives a value when Flush is called, if set
 }
 
-func newTestTable() *testTable { return &testTable{m: map[string][]byte{}} }
+func newTestTable() *testTable { return &testTable{Table: memtable.New()} }
 
 func (tt *testTable) open(name string, l adapters.TableLimits) (adapters.Table, error) {
 	if name != receiver.TableName {
 		return nil, fmt.Errorf("unexpected table %q", name)
 	}
 	return tt, nil
-}
-
-func (tt *testTable) Get(key string) []byte {
-	tt.mu.Lock()
-	defer tt.mu.Unlock()
-	if v, ok := tt.m[key]; ok {
-		return append([]byte(nil), v...)
-	}
-	return nil
-}
-
-func (tt *testTable) Set(key string, value []byte) error {
-	tt.mu.Lock()
-	defer tt.mu.Unlock()
-	if len(value) == 0 {
-		delete(tt.m, key)
-	} else {
-		tt.m[key] = append([]byte(nil), value...)
-	}
-	return nil
-}
-
-func (tt *testTable) Range(f func(key string, value []byte) bool) {
-	tt.mu.Lock()
-	keys := make([]string, 0, len(tt.m))
-	for k := range tt.m {
-		keys = append(keys, k)
-	}
-	tt.mu.Unlock()
-	for _, k := range keys {
-		if v := tt.Get(k); v != nil && !f(k, v) {
-			return
-		}
-	}
-}
-
-func (tt *testTable) Len() int {
-	tt.mu.Lock()
-	defer tt.mu.Unlock()
-	return len(tt.m)
 }
 
 func (tt *testTable) Flush(ctx context.Context) error {
@@ -291,12 +240,11 @@ func (tt *testTable) Flush(ctx context.Context) error {
 
 // keys returns the table's keys.
 func (tt *testTable) keys() []string {
-	tt.mu.Lock()
-	defer tt.mu.Unlock()
 	var out []string
-	for k := range tt.m {
+	tt.Range(func(k string, _ []byte) bool {
 		out = append(out, k)
-	}
+		return true
+	})
 	return out
 }
 

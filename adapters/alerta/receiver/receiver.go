@@ -24,6 +24,7 @@ import (
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/alerta"
+	"github.com/edgerelay/edgerelay/adapters/internal/serving"
 	"github.com/edgerelay/edgerelay/adapters/secret"
 )
 
@@ -48,8 +49,7 @@ type Source struct {
 	table  table
 	locks  keyLocks
 
-	mu  sync.RWMutex // guards pub
-	pub adapters.Publisher
+	run serving.Slot // the publisher of the current Run
 }
 
 // errNotRunning refuses a publish that arrives while the source is not running.
@@ -115,7 +115,7 @@ func NewSource(cfg Config, d adapters.Deps) (*Source, error) {
 			}
 		}
 	}
-	d.Health.Set("serving", false, "not started")
+	serving.NotStarted(d.Health)
 	return s, nil
 }
 
@@ -152,24 +152,11 @@ func (s *Source) Len() int {
 }
 
 // publisher returns the publisher of the current Run, nil outside Run.
-func (s *Source) publisher() adapters.Publisher {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.pub
-}
+func (s *Source) publisher() adapters.Publisher { return s.run.Publisher() }
 
 // Run serves requests with pub until ctx ends, then returns nil.
 func (s *Source) Run(ctx context.Context, pub adapters.Publisher) error {
-	s.mu.Lock()
-	s.pub = pub
-	s.mu.Unlock()
-	s.d.Health.Set("serving", true, "")
-	<-ctx.Done()
-	s.mu.Lock()
-	s.pub = nil
-	s.mu.Unlock()
-	s.d.Health.Set("serving", false, "stopped")
-	return nil
+	return s.run.Run(ctx, pub, s.d.Health)
 }
 
 var _ adapters.Source = (*Source)(nil)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/alerta"
+	"github.com/edgerelay/edgerelay/adapters/internal/memtable"
 )
 
 // maxRecord bounds one alert's record in the table; an alert whose record would be
@@ -46,7 +47,7 @@ func alertKey(environment, resource string) string { return environment + "\x00"
 // daemon gives none.
 func openTable(d adapters.Deps, maxAlerts int) (table, error) {
 	if d.Table == nil {
-		return newMemTable(), nil
+		return memtable.New(), nil
 	}
 	return d.Table(TableName, adapters.TableLimits{MaxEntries: maxAlerts, MaxValue: maxRecord})
 }

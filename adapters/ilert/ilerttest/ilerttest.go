@@ -25,16 +25,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"path"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/edgerelay/edgerelay/adapters/adaptertest/fakehttp"
 )
 
 // Request is one request the server received, recorded before any fault applied.
@@ -101,14 +101,13 @@ type LevelUpdate struct {
 	Users             []int64
 }
 
-// fault is an injected failure for requests whose path matches pattern.
+// fault is an injected failure: an answer's status and headers, or a dropped
+// connection.
 type fault struct {
-	pattern string
-	n       int
-	status  int
-	header  http.Header
-	drop    bool
-	body    []byte // when not nil, answered as is instead of the JSON error body
+	status int
+	header http.Header
+	drop   bool
+	body   []byte // when not nil, answered as is instead of the JSON error body
 }
 
 // Server is a running fake. Its methods are safe for concurrent use.
@@ -119,7 +118,7 @@ type Server struct {
 	gen      int        // incremented by Reset: requests in flight across it are not recorded back
 	srv      *httptest.Server
 	apiKey   string
-	faults   []*fault
+	faults   fakehttp.Queue[fault]
 	delays   map[string]time.Duration
 	reqs     []Request
 	events   []Event
@@ -170,21 +169,11 @@ func (s *Server) Restart() error {
 	addr := old.Listener.Addr().String()
 	old.CloseClientConnections()
 	old.Close()
-	var ln net.Listener
-	var err error
-	for range 50 {
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	ln, err := fakehttp.ListenAgain(addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s again: %w", addr, err)
+		return err
 	}
-	srv := httptest.NewUnstartedServer(s)
-	_ = srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
+	srv := fakehttp.Serve(s, ln)
 	s.mu.Lock()
 	s.srv = srv
 	s.mu.Unlock()
@@ -227,7 +216,7 @@ func (s *Server) FailNext(pattern string, n, status int) {
 func (s *Server) FailNextWithHeader(pattern string, n, status int, h http.Header) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults = append(s.faults, &fault{pattern: pattern, n: n, status: status, header: h.Clone()})
+	s.faults.Add(pattern, n, fault{status: status, header: h.Clone()})
 }
 
 // RespondNext makes the next n requests whose path matches pattern answer status with
@@ -241,7 +230,7 @@ func (s *Server) RespondNext(pattern string, n, status int, h http.Header, body 
 	if body == nil {
 		body = []byte{}
 	}
-	s.faults = append(s.faults, &fault{pattern: pattern, n: n, status: status, header: h.Clone(), body: body})
+	s.faults.Add(pattern, n, fault{status: status, header: h.Clone(), body: body})
 }
 
 // DropNext makes the next n requests whose path matches pattern lose their
@@ -250,7 +239,7 @@ func (s *Server) RespondNext(pattern string, n, status int, h http.Header, body 
 func (s *Server) DropNext(pattern string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults = append(s.faults, &fault{pattern: pattern, n: n, drop: true})
+	s.faults.Add(pattern, n, fault{drop: true})
 }
 
 // SetDelay delays the answer to every request whose path matches pattern by d (or
@@ -308,20 +297,12 @@ func (s *Server) SetRecord(on bool) {
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.reqs, s.events, s.beats, s.updates, s.faults = nil, nil, nil, nil, nil
+	s.reqs, s.events, s.beats, s.updates = nil, nil, nil, nil
+	s.faults.Reset()
 	if s.edgeSt != nil {
 		s.edgeSt.polls = nil
 	}
 	s.gen++
-}
-
-// match reports whether p matches urlPath.
-func match(p, urlPath string) bool {
-	if p == "*" {
-		return true
-	}
-	ok, err := path.Match(p, urlPath)
-	return err == nil && ok
 }
 
 // maxBody bounds a request body the fake reads.
@@ -344,48 +325,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var delay time.Duration
 	for p, d := range s.delays {
-		if match(p, r.URL.Path) {
+		if fakehttp.Match(p, r.URL.Path) {
 			delay = max(delay, d)
 		}
 	}
-	var f *fault
-	for i, cand := range s.faults {
-		if match(cand.pattern, r.URL.Path) {
-			f = cand
-			if cand.n--; cand.n <= 0 {
-				s.faults = append(s.faults[:i], s.faults[i+1:]...)
-			}
-			break
-		}
-	}
+	f, faulty := s.faults.Take(r.URL.Path)
 	s.mu.Unlock()
 
-	if delay > 0 {
-		tm := time.NewTimer(delay)
-		select {
-		case <-tm.C:
-		case <-r.Context().Done():
-			tm.Stop()
-			return
-		}
+	if !fakehttp.Delay(r.Context(), delay) {
+		return
 	}
-	rec := &statusRecorder{ResponseWriter: w}
+	rec := &fakehttp.StatusRecorder{ResponseWriter: w}
 	defer func() {
 		s.mu.Lock()
 		if record && s.gen == gen { // a Reset during the request dropped its record
-			s.reqs[idx].Status = rec.status
+			s.reqs[idx].Status = rec.Status
 		}
 		s.mu.Unlock()
 	}()
-	if f != nil {
+	if faulty {
 		if f.drop {
-			if hj, ok := w.(http.Hijacker); ok {
-				if conn, _, err := hj.Hijack(); err == nil {
-					_ = conn.Close()
-					return
-				}
-			}
-			panic(http.ErrAbortHandler) // no hijacking (HTTP/2): abort the stream
+			fakehttp.Drop(w)
+			return
 		}
 		for k, v := range f.header {
 			w.Header()[k] = v
@@ -399,26 +360,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.route(rec, r, body)
-}
-
-// statusRecorder remembers the status written.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusRecorder) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusRecorder) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
 }
 
 // route dispatches a request that no fault claimed.

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/adaptertest"
 	"github.com/edgerelay/edgerelay/adapters/ilert/ingest"
 	"github.com/edgerelay/edgerelay/adapters/tlsfiles"
 	"github.com/edgerelay/edgerelay/adapters/tlsfiles/tlsfilestest"
@@ -18,7 +19,7 @@ import (
 // listener of its own and mounts there, not on the daemon's server. (The listener
 // itself, TLS included, is tested in daemon/web and end to end in daemon.)
 func TestSourceOwnListener(t *testing.T) {
-	shared, own := mux{http.NewServeMux()}, mux{http.NewServeMux()}
+	shared, own := adaptertest.NewMux(), adaptertest.NewMux()
 	var asked []adapters.ListenerConfig
 	d := adapters.Deps{Name: "proxy", HTTP: shared, Listen: func(c adapters.ListenerConfig) (adapters.Mounter, error) {
 		asked = append(asked, c)
@@ -37,7 +38,7 @@ func TestSourceOwnListener(t *testing.T) {
 	// A second source with a listen address of its own is fine; without one it takes
 	// the daemon's server.
 	cfg.Listen = "0.0.0.0:8444"
-	own = mux{http.NewServeMux()}
+	own = adaptertest.NewMux()
 	_, err = ingest.NewSource(cfg, d)
 	require.NoError(t, err)
 	_, err = ingest.NewSource(ingest.DefaultConfig(), d)

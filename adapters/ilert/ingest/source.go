@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/internal/httpc"
+	"github.com/edgerelay/edgerelay/adapters/internal/serving"
 )
 
 // SourceType is the registered source type of the HTTP ingest.
@@ -72,11 +72,9 @@ func init() {
 
 // Source serves the API while Run runs; outside Run every request is answered 503.
 type Source struct {
-	d  adapters.Deps
-	h  *Handler
-	mu sync.RWMutex // guards pub
-	// pub is the publisher of the current Run, nil outside Run.
-	pub adapters.Publisher
+	d   adapters.Deps
+	h   *Handler
+	run serving.Slot // the publisher of the current Run
 }
 
 // errNotRunning answers requests that arrive while the source is not running.
@@ -113,7 +111,7 @@ func NewSource(cfg Config, d adapters.Deps) (*Source, error) {
 			return nil, fmt.Errorf("ilert_http: %w (only one ilert_http source can be served on %s; give the others a listen address)", err, where)
 		}
 	}
-	d.Health.Set("serving", false, "not started")
+	serving.NotStarted(d.Health)
 	return s, nil
 }
 
@@ -121,9 +119,7 @@ func NewSource(cfg Config, d adapters.Deps) (*Source, error) {
 func (s *Source) Handler() *Handler { return s.h }
 
 func (s *Source) publish(ctx context.Context, e *adapters.Event, done func(adapters.Settlement)) error {
-	s.mu.RLock()
-	pub := s.pub
-	s.mu.RUnlock()
+	pub := s.run.Publisher()
 	if pub == nil {
 		return errNotRunning
 	}
@@ -132,14 +128,5 @@ func (s *Source) publish(ctx context.Context, e *adapters.Event, done func(adapt
 
 // Run serves requests with pub until ctx ends, then returns nil.
 func (s *Source) Run(ctx context.Context, pub adapters.Publisher) error {
-	s.mu.Lock()
-	s.pub = pub
-	s.mu.Unlock()
-	s.d.Health.Set("serving", true, "")
-	<-ctx.Done()
-	s.mu.Lock()
-	s.pub = nil
-	s.mu.Unlock()
-	s.d.Health.Set("serving", false, "stopped")
-	return nil
+	return s.run.Run(ctx, pub, s.d.Health)
 }

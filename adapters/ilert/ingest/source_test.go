@@ -17,22 +17,9 @@ import (
 	"github.com/edgerelay/edgerelay/adapters/ilert/ingest"
 )
 
-// mux is the daemon's HTTP server as the source sees it: a real ServeMux.
-type mux struct{ *http.ServeMux }
-
-func (m mux) Mount(p string, h http.Handler) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%v", r)
-		}
-	}()
-	m.Handle(p, h)
-	return nil
-}
-
 func newSourceServer(t *testing.T, cfg ingest.Config) (*ingest.Source, string) {
 	t.Helper()
-	m := mux{http.NewServeMux()}
+	m := adaptertest.NewMux()
 	src, err := ingest.NewSource(cfg, adapters.Deps{Name: "proxy", HTTP: m, Now: time.Now})
 	require.NoError(t, err)
 	srv := httptest.NewServer(m)
@@ -110,7 +97,7 @@ func TestSourceServesOnlyWhileRunning(t *testing.T) {
 }
 
 func TestSourceMountsOnce(t *testing.T) {
-	m := mux{http.NewServeMux()}
+	m := adaptertest.NewMux()
 	_, err := ingest.NewSource(ingest.DefaultConfig(), adapters.Deps{Name: "a", HTTP: m})
 	require.NoError(t, err)
 	_, err = ingest.NewSource(ingest.DefaultConfig(), adapters.Deps{Name: "b", HTTP: m})
