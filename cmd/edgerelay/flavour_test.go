@@ -68,7 +68,7 @@ var coreModules = []string{
 var corePackages = []string{
 	module + "/adapters", module + "/adapters/all", module + "/adapters/clock", module + "/adapters/logx",
 	module + "/adapters/secret", module + "/adapters/settle", module + "/adapters/tlsfiles",
-	module + "/adapters/topic",
+	module + "/adapters/topic", module + "/adapters/internal/text", // text: the secret package's cutting
 }
 
 // goTool returns the go command, or skips (fails under CI=true) when there is none.

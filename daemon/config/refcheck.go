@@ -20,7 +20,7 @@ import (
 //     (ca_file, client_ca_file, cert_file, key_file), hold a PEM certificate or
 //     private key (pemCheck);
 //   - a *_env key: the environment variable it names must be set and not blank
-//     (envCheck).
+//     (envCheck); its value is registered as a secret at once.
 //
 // (A field tagged check:"executable" is checked by checkValues itself.) The errors
 // name the file or variable, never a secret's content.
@@ -32,7 +32,15 @@ func refCheck(path, value string) error {
 		}
 		return pemCheck(path, value)
 	case strings.HasSuffix(path, "_env"):
-		return envCheck(value)
+		if err := envCheck(value); err != nil {
+			return err
+		}
+		// Every *_env key names a secret (a key, password or token). It is registered
+		// now, at load, not when its adapter connects: a sink built earlier (the script
+		// sink builds its children's environment from the daemon's, leaving out the
+		// registered secrets) and every log line before that connect must already
+		// know it.
+		secret.Register(os.Getenv(value))
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/edgerelay/edgerelay/adapters/secret"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 )
@@ -47,4 +48,16 @@ func TestRefCheck(t *testing.T) {
 		"line 3: sinks[0].tls.key_file: " + token + " holds no PEM private key",
 	}, check("token_file: "+filepath.Join(dir, "gone")+"\ntoken_env: REFTEST_UNSET_VARIABLE\ntls: { ca_file: "+keyPEM+", key_file: "+token+" }\n"))
 	require.Equal(t, []string{"line 1: sinks[0].token_env: environment variable REFTEST_BLANK is empty"}, check("token_env: REFTEST_BLANK\n"))
+}
+
+// TestEnvSecretRegisteredAtLoad: the value of a variable a *_env key names is a known
+// secret as soon as the configuration is loaded, before any adapter connects (a
+// script sink built before the webhook sink resolves its auth_value_env would
+// otherwise hand the variable to its children, and log their output unredacted).
+func TestEnvSecretRegisteredAtLoad(t *testing.T) {
+	const token = "EnvTok-registered-at-load-7c1e"
+	t.Setenv("REFCHECK_TOKEN_TEST", token)
+	require.Equal(t, token, secret.Redact(token), "the value must not be known before the load")
+	require.NoError(t, refCheck("sinks[0].auth_value_env", "REFCHECK_TOKEN_TEST"))
+	require.NotContains(t, secret.Redact("x "+token+" y"), token, "a *_env value is a secret from the load on")
 }
