@@ -172,6 +172,13 @@ type Deps struct {
 	// for sinks and transforms, and when the caller gives none (tests, one-shot
 	// commands).
 	Role func(role, reason string)
+	// Circuit reports the state of a sink's circuit breaker (package breaker:
+	// "closed", "open", "half_open") each time it changes; the daemon exports it as
+	// edgerelay_sink_circuit_state{sink, state}, 1 for the current state and 0 for
+	// the others. The sink reports the condition itself through Health. Nil for
+	// sources and transforms, and when the caller gives none (tests): report nothing
+	// then.
+	Circuit func(state string)
 	// Reject counts a request or connection the source refused before it became an
 	// event (a missing token, a malformed or oversize body, a wrong method or path)
 	// in edgerelay_source_rejects_total{source, reason}. reason is a short fixed

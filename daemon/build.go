@@ -86,6 +86,7 @@ func (d *Daemon) deps(dir adapters.Direction, typ, name string) adapters.Deps {
 		Listen:  d.listenFor(dir, name),
 		Role:    d.roleFor(dir, name),
 		Reject:  d.rejectFor(dir, name),
+		Circuit: d.circuitFor(dir, name),
 		Limiter: d.lim,
 	}
 }

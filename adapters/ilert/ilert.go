@@ -190,8 +190,10 @@ func StripBearer(key string) (string, bool) {
 
 // Send delivers e: a heartbeat (Kind [adapters.KindHeartbeat]), an escalation-policy
 // update (Kind [adapters.KindPolicy], Payload a [PolicyUpdate]; three calls, each
-// successful only with 200, see README.md) or an ilert event whose Payload is the
-// event body. Only 202 counts as delivered; 408, 429, 5xx and transport errors are
+// successful only with 200, see README.md), an ilert event whose Payload is the
+// event body, or an event of the Alerta federation (attribute [AlertaAttrOp], of any
+// kind), converted by the mapping in README.md; one with no ilert equivalent returns
+// nil after a debug line. Only 202 counts as delivered; 408, 429, 5xx and transport errors are
 // retryable (honouring Retry-After); every other answer and an invalid event are
 // [adapters.Permanent]. Before Connect it returns an error wrapping
 // [adapters.ErrNotConnected]. Its errors never contain the API key or the keys used.
@@ -201,6 +203,21 @@ func (s *Sink) Send(ctx context.Context, e *adapters.Event) error {
 	s.mu.Unlock()
 	if client == nil {
 		return fmt.Errorf("ilert: %w", adapters.ErrNotConnected)
+	}
+	if _, ok := e.Attrs[AlertaAttrOp]; ok {
+		// An event of the Alerta federation: converted here, at send time, so that
+		// the stored event stays the federation's and every sink reads the same one.
+		body, skip, err := fromAlerta(e)
+		if err != nil {
+			return httpc.Scrub(adapters.Permanent(fmt.Errorf("ilert event %s: %w", e.ID, err)), apiKey, intKey)
+		}
+		if skip != "" {
+			s.log.Debug("alerta event not sent to ilert", "event_id", e.ID, "op", e.Attrs[AlertaAttrOp], "reason", skip)
+			return nil
+		}
+		c := *e // the daemon may share e with other sinks: never modify it
+		c.Kind, c.Payload = adapters.KindAlert, body
+		e = &c
 	}
 	if e.Kind == adapters.KindPolicy {
 		return httpc.Scrub(s.sendPolicy(ctx, client, apiKey, e), apiKey, intKey)
