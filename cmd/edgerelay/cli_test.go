@@ -117,14 +117,29 @@ func seedStore(t *testing.T, path string) {
 	require.NoError(t, db.Close())
 }
 
+// seedTable adds a source's table of two records to the store at path, one with a
+// key a terminal would obey.
+func seedTable(t *testing.T, path string) {
+	t.Helper()
+	db, err := store.Open(path, store.Options{})
+	require.NoError(t, err)
+	var b store.Batch
+	b.SetCursor(state.TableKey("recv", "alerts", "a/1\x1b[2J"), []byte("abc"))
+	b.SetCursor(state.TableKey("recv", "alerts", "a2"), []byte("de"))
+	require.NoError(t, db.Commit(&b))
+	require.NoError(t, db.Close())
+}
+
 func TestQueueCommands(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "queue.db")
 	seedStore(t, path)
+	seedTable(t, path)
 
 	code, out, errs := cli(t, "queue", "stats", "--store", path)
 	require.Equal(t, exitOK, code, errs)
 	require.Regexp(t, `hook\s+3\s+\S+\s+2`, out)
-	require.Regexp(t, `SOURCE\s+STATE\s+BYTES\nedge\s+cursor\s+2\n`, out)
+	require.Regexp(t, `SOURCE\s+STATE\s+BYTES\nedge\s+cursor\s+2\nrecv\s+table alerts \(2 records\)\s+5\n`, out)
+	require.NotContains(t, out, "\x1b", "a table's keys are not printed")
 
 	code, out, _ = cli(t, "queue", "list", "--store", path, "--sink", "hook")
 	require.Equal(t, exitOK, code)
@@ -158,7 +173,7 @@ func TestQueueCommands(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out), &st))
 	require.Equal(t, 2, st.Sinks["hook"].Pending, "a3 and the retried d1")
 	require.Equal(t, 0, st.Sinks["hook"].Dead)
-	require.Equal(t, map[string]int{"source/edge/cursor": 2}, st.Cursors)
+	require.Equal(t, map[string]int{"source/edge/cursor": 2, "table/recv/alerts/a/1\x1b[2J": 3, "table/recv/alerts/a2": 2}, st.Cursors)
 
 	code, out, _ = cli(t, "queue", "check", "--store", path)
 	require.Equal(t, exitOK, code)

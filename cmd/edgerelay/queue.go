@@ -193,13 +193,27 @@ func queueStats(stdout io.Writer) *cobra.Command {
 }
 
 // printState lists the sources' saved state (names and sizes, not values), one line
-// per name; a stored name outside the sources' namespace is shown whole.
+// per name, and one line per table (its record count and bytes: a table may hold
+// 100 000 records, whose keys come from upstream and are not for a terminal); a
+// stored name outside the sources' namespaces is shown whole.
 func printState(w io.Writer, cursors map[string]int) error {
 	if len(cursors) == 0 {
 		return nil
 	}
+	type tableSum struct{ records, bytes int }
+	tables := map[string]*tableSum{}
 	keys := make([]string, 0, len(cursors))
-	for k := range cursors {
+	for k, n := range cursors {
+		if src, table, _, ok := state.SplitTableKey(k); ok {
+			row := state.Key(src, "table "+table)
+			if tables[row] == nil {
+				tables[row] = &tableSum{}
+				keys = append(keys, row)
+			}
+			tables[row].records++
+			tables[row].bytes += n
+			continue
+		}
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
@@ -210,6 +224,10 @@ func printState(w io.Writer, cursors map[string]int) error {
 		src, name, ok := state.SplitKey(k)
 		if !ok {
 			src, name = "-", k
+		}
+		if t := tables[k]; t != nil {
+			fmt.Fprintf(tw, "%s\t%s (%d records)\t%d\n", src, name, t.records, t.bytes)
+			continue
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\n", src, name, cursors[k])
 	}

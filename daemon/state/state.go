@@ -330,10 +330,16 @@ func (c *Committer) fileLocked(e *entry) {
 		delete(c.todo, e)
 		if _, ok := sp.unclean[e.key]; ok {
 			delete(sp.unclean, e.key)
-			if len(sp.unclean) == 0 && sp.peak > smallMap {
+			if sp.peak > smallMap && len(sp.unclean) < sp.peak/4 {
 				// A Go map never shrinks and is walked in time of its capacity: a
-				// map that held a bulk load would make every later Flush slow.
-				sp.unclean, sp.peak = map[string]*entry{}, 0
+				// map that held a bulk load would make every later Flush slow. The
+				// copy costs less than the deletes since the peak did. (maps.Clone
+				// would keep the capacity.)
+				m := make(map[string]*entry, len(sp.unclean))
+				for k, u := range sp.unclean {
+					m[k] = u
+				}
+				sp.unclean, sp.peak = m, len(m)
 			}
 		}
 		if e.cur == nil && sp.entries[e.key] == e {

@@ -226,6 +226,11 @@ func TestTableCoalescing(t *testing.T) {
 	require.Equal(t, "v500", string(r.storedRecord("recv", "alerts", "alert-0000")))
 	require.Equal(t, "999", string(r.stored("recv", "cursor")))
 	require.Equal(t, 500, tb.Len())
+	r.c.mu.Lock()
+	sp := &r.c.tables[tableID{"recv", "alerts"}].space
+	require.Empty(t, sp.unclean)
+	require.LessOrEqual(t, sp.peak, smallMap, "the map that held the window's records was replaced by a small one")
+	r.c.mu.Unlock()
 	r.stopWriter()
 
 	// The next job takes exactly the changed records: O(changed), not O(records).
