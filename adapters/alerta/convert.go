@@ -126,7 +126,8 @@ func FromEvent(e *adapters.Event, o ConvertOptions) (Converted, error) {
 	case obj != nil && convIlertEvent(obj):
 		return c.fromIlert(obj)
 	case obj != nil && convIsString(obj["resource"]) && convIsString(obj["event"]):
-		c.keys = convFindKeys(obj, nil)
+		attrs, _ := convOrderedObject(obj["attributes"])
+		c.keys = convFindKeys(obj, attrs)
 		return c.fromAlertaBody()
 	}
 	return c.fromRaw(obj), nil
@@ -271,6 +272,7 @@ func (c converter) fromAlertaBody() (Converted, error) {
 		msg := convBound(c.keys.redact(aerr.Message), 256)
 		return Converted{}, adapters.Permanent(fmt.Errorf("alert %s: not a valid Alerta alert (%d %s)", c.e.ID, aerr.Code, msg))
 	}
+	a.Attributes = c.withoutKeys(a.Attributes)
 	a.Text = c.keys.redact(a.Text)
 	if a.Value != nil {
 		a.Value = convPtr(c.keys.redact(*a.Value))
@@ -403,6 +405,40 @@ func (c converter) attributes(cd *convObject, extra ...convAttr) []byte {
 	}
 	for _, a := range extra {
 		add(a)
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+// withoutKeys returns the attributes object raw without its members named like an
+// ilert key, the keys redacted from its top-level strings; raw itself when there is
+// nothing to take out.
+func (c converter) withoutKeys(raw []byte) []byte {
+	if len(c.keys) == 0 {
+		return raw
+	}
+	o, err := convOrderedObject(raw)
+	if err != nil {
+		return raw
+	}
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for _, m := range o.members {
+		if convIlertKeyName(m.name) {
+			continue
+		}
+		v := []byte(m.value)
+		var s string
+		if json.Unmarshal(v, &s) == nil {
+			v, _ = json.Marshal(c.keys.redact(s))
+		}
+		if b.Len() > 1 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(m.name)
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(v)
 	}
 	b.WriteByte('}')
 	return b.Bytes()
