@@ -147,6 +147,16 @@ type Deps struct {
 	// loaded from the store. The daemon gives it to sources only; nil for sinks and
 	// transforms, and when a caller gives none (tests, one-shot commands).
 	State State
+	// Table opens the source's persisted keyed table called name (a name like a
+	// State name: 1 to MaxStateName ASCII letters, digits, '.', '_' and '-',
+	// starting with a letter or digit), loading its records from the store, with
+	// limits l. Call it from the constructor. Opening a name again returns the same
+	// Table, with the limits of the latest call. It fails for a bad name or limits,
+	// and when the store cannot be read. `config check` gives a table that starts
+	// empty and keeps its records in memory only. The daemon gives it to sources
+	// only; nil for sinks and transforms, and when a caller gives none (tests,
+	// one-shot commands).
+	Table func(name string, l TableLimits) (Table, error)
 	// Listen binds an HTTP listener of the source's own on cfg.Listen, over TLS (and
 	// mutual TLS) as cfg.TLS says, and returns the Mounter of its routes. The listener
 	// serves only what the source mounts (not /metrics, /health or /ready); the daemon
@@ -162,6 +172,13 @@ type Deps struct {
 	// for sinks and transforms, and when the caller gives none (tests, one-shot
 	// commands).
 	Role func(role, reason string)
+	// Circuit reports the state of a sink's circuit breaker (package breaker:
+	// "closed", "open", "half_open") each time it changes; the daemon exports it as
+	// edgerelay_sink_circuit_state{sink, state}, 1 for the current state and 0 for
+	// the others. The sink reports the condition itself through Health. Nil for
+	// sources and transforms, and when the caller gives none (tests): report nothing
+	// then.
+	Circuit func(state string)
 	// Reject counts a request or connection the source refused before it became an
 	// event (a missing token, a malformed or oversize body, a wrong method or path)
 	// in edgerelay_source_rejects_total{source, reason}. reason is a short fixed

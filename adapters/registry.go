@@ -40,6 +40,24 @@ type SinkTypeRequirer interface {
 	RequiredSinkTypes() (types []string, why string)
 }
 
+// LoopIdentifier is implemented by a source config that names this node in a
+// federation's loop prevention (the alerta receiver: its base_url, the X-Alerta-Loop
+// identity). The config loader collects every non-empty identity, in config order,
+// and hands them to each LoopIdentityUser.
+type LoopIdentifier interface {
+	LoopIdentity() string
+}
+
+// LoopIdentityUser is implemented by a sink config that needs this node's loop
+// identity (the alerta sink appends it to X-Alerta-Loop). The config loader calls
+// UseLoopIdentity after decoding, with the identities of every LoopIdentifier
+// source in config order (possibly none); the sink keeps the one it needs. An error
+// is a configuration problem reported at the sink's line (a forwarding node with no
+// identity would send alerts its peers send straight back).
+type LoopIdentityUser interface {
+	UseLoopIdentity(ids []string) error
+}
+
 // SinkSpec registers a sink type whose configuration is C.
 type SinkSpec[C any] struct {
 	// Summary is one line for `edgerelay version` and the docs.

@@ -82,9 +82,11 @@ func (d *Daemon) deps(dir adapters.Direction, typ, name string) adapters.Deps {
 		Version: d.opt.Version,
 		HTTP:    d.web,
 		State:   d.sourceState(dir, name),
+		Table:   d.sourceTable(dir, name),
 		Listen:  d.listenFor(dir, name),
 		Role:    d.roleFor(dir, name),
 		Reject:  d.rejectFor(dir, name),
+		Circuit: d.circuitFor(dir, name),
 		Limiter: d.lim,
 	}
 }

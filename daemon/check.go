@@ -14,6 +14,7 @@ import (
 	"github.com/edgerelay/edgerelay/daemon/config"
 	"github.com/edgerelay/edgerelay/daemon/health"
 	"github.com/edgerelay/edgerelay/daemon/sdnotify"
+	"github.com/edgerelay/edgerelay/daemon/state"
 	"github.com/edgerelay/edgerelay/daemon/web"
 )
 
@@ -98,8 +99,9 @@ func (*dryState) Flush(context.Context) error { return nil }
 // dryRun gives the sources Check builds listeners of their own that bind nothing,
 // and refuses an address another listener of the daemon already has.
 type dryRun struct {
-	owner string       // the source being built, for messages
-	addrs []dryAddress // the addresses taken so far
+	owner  string           // the source being built, for messages
+	addrs  []dryAddress     // the addresses taken so far
+	tables *state.Committer // the sources' tables, in memory (made on demand)
 }
 
 type dryAddress struct{ host, port, owner string }

@@ -404,6 +404,8 @@ func (c *Config) validate() []string {
 	if len(c.Sinks) == 0 {
 		p = append(p, "sinks: at least one sink is required")
 	}
+	p = append(p, c.useLoopIdentities()...)
+
 	used := map[string]bool{}
 	routeNames := map[string]int{}
 	kinds := c.kinds()
@@ -463,6 +465,32 @@ func (c *Config) validate() []string {
 	}
 	if len(c.Routes) == 0 && len(c.Sinks) > 0 {
 		p = append(p, "routes: at least one route is required, or no event goes anywhere")
+	}
+	return p
+}
+
+// useLoopIdentities hands every sink that needs this node's loop identity (an
+// adapters.LoopIdentityUser, the alerta sink) the identities of the sources that
+// name one (adapters.LoopIdentifier, the alerta receiver's base_url), in config
+// order, and returns its refusals at the sink's line.
+func (c *Config) useLoopIdentities() []string {
+	var ids []string
+	for _, s := range c.Sources {
+		if li, ok := s.Settings.(adapters.LoopIdentifier); ok {
+			if id := li.LoopIdentity(); id != "" {
+				ids = append(ids, id)
+			}
+		}
+	}
+	var p []string
+	for _, s := range c.Sinks {
+		if u, ok := s.Settings.(adapters.LoopIdentityUser); ok {
+			if err := u.UseLoopIdentity(slices.Clone(ids)); err != nil {
+				for _, e := range splitJoined(err) {
+					p = append(p, fmt.Sprintf("line %d: sink %q (%s): %s", s.Line, s.Name, s.Type, e))
+				}
+			}
+		}
 	}
 	return p
 }

@@ -1,21 +1,26 @@
 // Package state keeps the sources' persisted state ([adapters.State]): a few small
-// named values per source instance (a poll cursor, consumer offsets, a node id).
+// named values per source instance (a poll cursor, consumer offsets, a node id); and
+// their tables ([adapters.Table]): up to adapters.MaxTableEntries keyed records each.
 //
-// The values live in the store's cursors bucket under source/<instance>/<name>; the
-// store sees opaque names and bytes. [Load] reads them all when the daemon starts,
-// before any source is built, so a source finds its last durable value in its
-// constructor already. [Committer.For] gives each source a view confined to its own
-// names.
+// The values live in the store's cursors bucket under source/<instance>/<name>, the
+// records under table/<instance>/<table>/<key>; the store sees opaque names and
+// bytes. [Load] reads the State values when the daemon starts, before any source is
+// built, so a source finds its last durable value in its constructor already.
+// [Committer.For] gives each source a view confined to its own names. A table is read
+// when its source opens it ([Committer.Table]), not at Load, so that a daemon whose
+// sources open no table never reads its records.
 //
 // # Commits
 //
-// A Set only records the value in memory and, unless a commit is already on its
-// way, submits one [store.Job] to the daemon's group-commit writer. That job is
-// prepared when the writer's window closes and writes every value that differs from
-// the stored one at that moment, so however many Sets happen within a window they cost
-// one write, and a value set back to what the store holds costs none (an empty batch
-// is no transaction). A Set during a commit submits the next job, which goes into the
-// next window: at most one write per commit window, for all sources together.
+// A Set only records the value in memory, files the record among the ones to write
+// (the dirty set) and, unless a commit is already on its way, submits one [store.Job]
+// to the daemon's group-commit writer. That job is prepared when the writer's window
+// closes and writes every record of the dirty set that differs from the stored one at
+// that moment, so however many Sets happen within a window they cost one write, of
+// the records that changed (never a scan of every record), and a value set back to
+// what the store holds costs none (an empty batch is no transaction). A Set during a
+// commit submits the next job, which goes into the next window: at most one write per
+// commit window, for every source's State and tables together.
 //
 // State does not wait in the pipeline's ordered retry list: a source moves its state
 // only once the events it accounts for are safe (their done callbacks reported a settlement whose OK is true),
@@ -31,6 +36,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -80,15 +86,21 @@ type Options struct {
 	AfterFunc func(d time.Duration, f func()) (stop func() bool)
 }
 
-// Committer holds every source's state and commits it through a store.Writer.
+// Committer holds every source's state and tables and commits them through a
+// store.Writer.
 type Committer struct {
-	w          *store.Writer
+	db         *store.DB     // nil for Memory
+	w          *store.Writer // nil for Memory: nothing is committed
 	log        *slog.Logger
 	retryDelay time.Duration
 	afterFunc  func(time.Duration, func()) func() bool
 
-	mu      sync.Mutex // guards every field below and the views' fields
-	views   map[string]*view
+	mu     sync.Mutex // guards every field below and the spaces' and entries' fields
+	views  map[string]*view
+	tables map[tableID]*table
+	// todo is the dirty set: the entries whose value the store does not hold and
+	// that no commit carries (so the next job writes exactly these).
+	todo    map[*entry]struct{}
 	changes uint64 // counts Sets that changed a value; the number orders them
 	queued  bool   // a job is submitted and not yet prepared
 	// retry cancels the retry timer armed after a failed commit; nil when none is
@@ -102,11 +114,13 @@ type Committer struct {
 	stopped error // the writer refused a job; nothing will be committed any more
 }
 
-// entry is one name's value.
+// entry is one name's value (a State name or a table key).
 type entry struct {
+	sp   *space
+	key  string // the name within sp
 	cur  []byte // the value last Set or loaded; nil when the name has none
 	disk []byte // the value the store holds; nil when none
-	// change numbers cur, diskChange disk (0: loaded at start).
+	// change numbers cur, diskChange disk (0: loaded).
 	change, diskChange uint64
 	busy               bool // a commit in progress carries it
 }
@@ -114,12 +128,38 @@ type entry struct {
 // clean reports whether the store holds cur and no commit is about to change that.
 func (e *entry) clean() bool { return !e.busy && bytes.Equal(e.cur, e.disk) }
 
+// space is one namespace of entries in the store: a source's State or one table.
+type space struct {
+	prefix  string // the store name of a key is prefix + key
+	entries map[string]*entry
+	// unclean holds the entries that are not clean (in the committer's todo, or
+	// carried by a commit): Flush and Close look at these only.
+	unclean map[string]*entry
+	peak    int    // the most entries unclean has held since it was last made
+	live    int    // the entries that have a value
+	last    uint64 // the number of the space's latest change
+}
+
+func newSpace(prefix string) space {
+	return space{prefix: prefix, entries: map[string]*entry{}, unclean: map[string]*entry{}}
+}
+
 // view is one source's State.
 type view struct {
-	c       *Committer
-	source  string
-	entries map[string]*entry
-	last    uint64 // the number of the view's latest change
+	space
+	c      *Committer
+	source string
+}
+
+// tableID names a table: its source and its name.
+type tableID struct{ source, name string }
+
+// table is one source's Table.
+type table struct {
+	space
+	c      *Committer
+	id     tableID
+	limits adapters.TableLimits // guarded by c.mu; zero fields already replaced
 }
 
 // Load reads every source's state from db and returns a Committer that commits
@@ -136,23 +176,42 @@ func Load(db *store.DB, w *store.Writer, o Options) (*Committer, error) {
 		c := clock.Or(o.Clock)
 		o.AfterFunc = func(d time.Duration, f func()) func() bool { return c.AfterFunc(d, f).Stop }
 	}
-	c := &Committer{
-		w: w, log: o.Log, retryDelay: o.RetryDelay, afterFunc: o.AfterFunc,
-		views: map[string]*view{}, changed: make(chan struct{}),
-	}
+	c := newCommitter(o)
+	c.db, c.w = db, w
 	err := db.Cursors(keyPrefix, func(key string, v []byte) error {
 		src, name, ok := SplitKey(key)
 		if !ok || len(v) == 0 {
 			c.log.Warn("ignoring a stored source state the daemon does not write", "name", key)
 			return nil
 		}
-		c.viewLocked(src).entries[name] = &entry{cur: v, disk: v}
+		vw := c.viewLocked(src)
+		vw.entries[name] = &entry{sp: &vw.space, key: name, cur: v, disk: v}
+		vw.live++
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load source state: %w", err)
 	}
 	return c, nil
+}
+
+// Memory returns a Committer that commits nothing: its State and tables start empty,
+// keep what is Set in memory, and Flush returns at once. `config check` gives it to
+// the sources it builds, which must not write the store; tests of a source may too.
+// It applies every rule of a Committer over a store (names, keys, limits).
+func Memory() *Committer {
+	return newCommitter(Options{})
+}
+
+func newCommitter(o Options) *Committer {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Committer{
+		log: o.Log, retryDelay: o.RetryDelay, afterFunc: o.AfterFunc,
+		views: map[string]*view{}, tables: map[tableID]*table{}, todo: map[*entry]struct{}{},
+		changed: make(chan struct{}),
+	}
 }
 
 // For returns the State of the source instance named source. Every call for one name
@@ -166,7 +225,7 @@ func (c *Committer) For(source string) adapters.State {
 func (c *Committer) viewLocked(source string) *view {
 	v := c.views[source]
 	if v == nil {
-		v = &view{c: c, source: source, entries: map[string]*entry{}}
+		v = &view{space: newSpace(Key(source, "")), c: c, source: source}
 		c.views[source] = v
 	}
 	return v
@@ -179,6 +238,11 @@ func (c *Committer) viewLocked(source string) *view {
 func (c *Committer) Close(ctx context.Context) error {
 	c.mu.Lock()
 	c.closing = true
+	if c.w == nil { // Memory: there is nothing to save
+		c.closed = true
+		c.mu.Unlock()
+		return nil
+	}
 	if c.retry != nil && c.retry() { // a retry was waiting: try now
 		c.retry = nil
 	}
@@ -200,12 +264,18 @@ func (c *Committer) Close(ctx context.Context) error {
 	return nil
 }
 
-// unsavedLocked lists, sorted, the sources with a value the store does not hold.
+// unsavedLocked lists, sorted, the sources with a value the store does not hold
+// (and, as "<source> table <name>", the tables).
 func (c *Committer) unsavedLocked() []string {
 	var out []string
 	for _, v := range c.views {
 		if !v.durableLocked(^uint64(0)) {
 			out = append(out, v.source)
+		}
+	}
+	for _, t := range c.tables {
+		if !t.durableLocked(^uint64(0)) {
+			out = append(out, t.id.source+" table "+t.id.name)
 		}
 	}
 	sort.Strings(out)
@@ -242,22 +312,75 @@ func (c *Committer) broadcastLocked() {
 // kickLocked submits a job unless one is queued, a retry is waiting, or committing
 // is over, and there is something to write.
 func (c *Committer) kickLocked() {
-	if c.queued || c.retry != nil || c.stopped != nil || c.closed || !c.dirtyLocked() {
+	if c.w == nil || c.queued || c.retry != nil || c.stopped != nil || c.closed || len(c.todo) == 0 {
 		return
 	}
 	c.queued = true
 	go c.submit(&job{c: c}) // ends when Submit returns (at the latest when the writer stops)
 }
 
-func (c *Committer) dirtyLocked() bool {
-	for _, v := range c.views {
-		for _, e := range v.entries {
-			if !e.busy && !bytes.Equal(e.cur, e.disk) {
-				return true
+// fileLocked puts e where its state says, after any change of its value or of what
+// the store holds: in the todo set when the next commit must write it, among its
+// space's unclean entries unless it is clean, and out of its space once it has no
+// value in memory nor in the store.
+func (c *Committer) fileLocked(e *entry) {
+	sp := e.sp
+	switch {
+	case e.clean():
+		delete(c.todo, e)
+		if _, ok := sp.unclean[e.key]; ok {
+			delete(sp.unclean, e.key)
+			if len(sp.unclean) == 0 && sp.peak > smallMap {
+				// A Go map never shrinks and is walked in time of its capacity: a
+				// map that held a bulk load would make every later Flush slow.
+				sp.unclean, sp.peak = map[string]*entry{}, 0
 			}
 		}
+		if e.cur == nil && sp.entries[e.key] == e {
+			delete(sp.entries, e.key)
+		}
+	case e.busy:
+		delete(c.todo, e)
+		sp.addUnclean(e)
+	default:
+		c.todo[e] = struct{}{}
+		sp.addUnclean(e)
 	}
-	return false
+}
+
+// smallMap is the size of a map that is cleared for reuse rather than replaced.
+const smallMap = 256
+
+func (sp *space) addUnclean(e *entry) {
+	sp.unclean[e.key] = e
+	sp.peak = max(sp.peak, len(sp.unclean))
+}
+
+// setLocked records value (nil: none) under key in sp, whose entry is e (nil when
+// it has none): the caller checked the key and the limits.
+func (c *Committer) setLocked(sp *space, key string, e *entry, value []byte) {
+	switch {
+	case e == nil && value == nil, e != nil && bytes.Equal(e.cur, value):
+		return // unchanged: nothing to write
+	case e == nil:
+		e = &entry{sp: sp, key: key}
+		sp.entries[key] = e
+	}
+	switch {
+	case e.cur == nil:
+		sp.live++
+	case value == nil:
+		sp.live--
+	}
+	c.changes++
+	e.cur, e.change, sp.last = bytes.Clone(value), c.changes, c.changes
+	c.fileLocked(e)
+	if e.clean() {
+		// Set back to the stored value before a commit took the change.
+		c.broadcastLocked()
+		return
+	}
+	c.kickLocked()
 }
 
 // submit hands j to the writer. It may block while the writer's queue is full, which
@@ -289,28 +412,40 @@ type job struct {
 }
 
 type taken struct {
-	v      *view
-	name   string
+	name   string // the store's
 	e      *entry
 	value  []byte
 	change uint64
 }
 
-// Prepare writes every value the store does not hold yet.
+// Prepare writes every value the store does not hold yet: the todo set, in name
+// order (which keeps the store's B+tree walk sequential).
 func (j *job) Prepare(b *store.Batch) {
 	c := j.c
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.queued = false
-	for _, v := range c.views {
-		for name, e := range v.entries {
-			if e.busy || bytes.Equal(e.cur, e.disk) {
-				continue
-			}
-			b.SetCursor(Key(v.source, name), e.cur) // copies; nil deletes
-			e.busy = true
-			j.taken = append(j.taken, taken{v: v, name: name, e: e, value: e.cur, change: e.change})
-		}
+	j.taken = make([]taken, 0, len(c.todo))
+	for e := range c.todo {
+		e.busy = true
+		j.taken = append(j.taken, taken{e: e, value: e.cur, change: e.change})
+	}
+	if len(c.todo) > smallMap {
+		c.todo = map[*entry]struct{}{} // see fileLocked on big maps
+	} else {
+		clear(c.todo)
+	}
+	c.mu.Unlock()
+
+	// The rest needs no lock, so that the sources' Sets do not wait for it: a busy
+	// entry stays where it is, and its prefix, key and the value taken never change
+	// (a Set replaces cur, it never writes into it).
+	for i := range j.taken {
+		t := &j.taken[i]
+		t.name = t.e.sp.prefix + t.e.key
+	}
+	slices.SortFunc(j.taken, func(a, b taken) int { return strings.Compare(a.name, b.name) })
+	for _, t := range j.taken {
+		b.SetCursor(t.name, t.value) // copies; nil deletes
 	}
 }
 
@@ -324,10 +459,8 @@ func (j *job) Done(err error) {
 		t.e.busy = false
 		if err == nil {
 			t.e.disk, t.e.diskChange = t.value, t.change
-			if t.e.cur == nil && t.e.disk == nil {
-				delete(t.v.entries, t.name)
-			}
 		}
+		c.fileLocked(t.e) // back into todo after a failure
 	}
 	if err != nil {
 		c.log.Debug("source state commit failed; retrying", "retry_in_s", c.retryDelay.Seconds(), "err", err)
@@ -375,61 +508,39 @@ func (v *view) Set(name string, value []byte) error {
 		return ErrClosed
 	}
 	e := v.entries[name]
-	switch {
-	case e == nil && value == nil, e != nil && bytes.Equal(e.cur, value):
-		return nil // unchanged: nothing to write
-	case value != nil && (e == nil || e.cur == nil) && v.liveLocked() >= adapters.MaxStateEntries:
+	if value != nil && (e == nil || e.cur == nil) && v.live >= adapters.MaxStateEntries {
 		return fmt.Errorf("source state %q: the source already holds %d names, the limit: %w",
 			name, adapters.MaxStateEntries, adapters.ErrStateLimit)
 	}
-	if e == nil {
-		e = &entry{}
-		v.entries[name] = e
-	}
-	c.changes++
-	e.cur, e.change, v.last = bytes.Clone(value), c.changes, c.changes
-	if e.clean() {
-		// Set back to the stored value before a commit took the change.
-		if e.cur == nil {
-			delete(v.entries, name)
-		}
-		c.broadcastLocked()
-		return nil
-	}
-	c.kickLocked()
+	c.setLocked(&v.space, name, e, value)
 	return nil
 }
 
 // Flush implements adapters.State.
-func (v *view) Flush(ctx context.Context) error {
-	v.c.mu.Lock()
-	target := v.last
-	v.c.mu.Unlock()
-	return v.c.wait(ctx, func() bool { return v.durableLocked(target) })
+func (v *view) Flush(ctx context.Context) error { return v.c.flush(ctx, &v.space) }
+
+// flush waits until sp's changes up to now are durable.
+func (c *Committer) flush(ctx context.Context, sp *space) error {
+	if c.w == nil {
+		return nil // Memory: nothing is ever written
+	}
+	c.mu.Lock()
+	target := sp.last
+	c.mu.Unlock()
+	return c.wait(ctx, func() bool { return sp.durableLocked(target) })
 }
 
-// durableLocked reports whether the store holds, for every name of the view, its
+// durableLocked reports whether the store holds, for every name of the space, its
 // value as of change number target or a later one. (A name whose value of then is
 // stored but which changed since waits for the newer one: Flush may wait one commit
-// longer than it must, never shorter.)
-func (v *view) durableLocked(target uint64) bool {
-	for _, e := range v.entries {
-		if !e.clean() && e.diskChange < target {
+// longer than it must, never shorter.) It looks at the unclean entries only.
+func (sp *space) durableLocked(target uint64) bool {
+	for _, e := range sp.unclean {
+		if e.diskChange < target {
 			return false
 		}
 	}
 	return true
-}
-
-// liveLocked counts the names that have a value.
-func (v *view) liveLocked() int {
-	n := 0
-	for _, e := range v.entries {
-		if e.cur != nil {
-			n++
-		}
-	}
-	return n
 }
 
 // checkName enforces the name syntax of adapters.State.Set.

@@ -84,6 +84,8 @@ func TestMetricsExposition(t *testing.T) {
 	set.GetOrCreateCounter(series(MetricHTTPErrors, "listener", "http", "reason", "tls_handshake")).Inc()
 	m.SourceRole("edge", "", "standby")
 	m.SourceRole("edge", "standby", "active")
+	m.SinkCircuit("hq", "closed")
+	m.SinkCircuit("hq", "open")
 	s := New(Config{}, health.New(nil), set, discard())
 	rec := httptest.NewRecorder()
 	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))

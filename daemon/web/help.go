@@ -38,6 +38,8 @@ var families = map[string]family{
 		"oversize, malformed, protocol errors), by reason."},
 	MetricSourceRole: {typ: "gauge", help: "1 for the high-availability role a source reports now (active, standby), 0 for the " +
 		"roles it reported before, by source and role."},
+	MetricSinkCircuit: {typ: "gauge", help: "1 for the state a sink's circuit breaker is in now (closed, open, half_open), 0 for the " +
+		"other states, by sink and state."},
 	MetricSourceRejects: {typ: "counter", help: "Requests a source's listener refused before they became events (unauthorized, " +
 		"malformed, too large, wrong method or path), by source and reason."},
 

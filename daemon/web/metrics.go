@@ -76,6 +76,8 @@ type Metrics struct {
 	storeCommits, storeBytesWritten *metrics.Counter
 	storeQuarantined                *metrics.Gauge
 
+	circuits circuits // the sinks' circuit states, for MetricSinkCircuit
+
 	mu        sync.Mutex                                 // guards callbacks
 	callbacks map[string]*atomic.Pointer[func() float64] // by full series name
 }
