@@ -415,3 +415,16 @@ func TestConvertOptionsYAML(t *testing.T) {
 	dec.KnownFields(true)
 	require.Error(t, dec.Decode(&cfg), "now is not a key")
 }
+
+// TestFromAlertaBodyKeys: an Alerta-shaped body carrying an ilert key, at the top
+// level or in its attributes, loses it.
+func TestFromAlertaBodyKeys(t *testing.T) {
+	const key = "il1api-0460d849fcdc753d4f-attack"
+	c, err := alerta.FromEvent(ilertEvent(`{"apiKey":"`+key+`","resource":"r","event":"e","text":"`+key+`",`+
+		`"attributes":{"site":"hall3","integrationKey":"`+key+`","note":"`+key+`","n":{"x":1}}}`), alerta.ConvertOptions{})
+	require.NoError(t, err)
+	require.NotContains(t, string(c.Body), key[:20])
+	d := decodeAlert(t, c.Body)
+	require.Equal(t, map[string]any{"site": "hall3", "note": "***", "n": map[string]any{"x": 1.0}}, d.Attributes)
+	require.Equal(t, "***", d.Text)
+}
