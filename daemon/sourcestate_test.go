@@ -74,12 +74,7 @@ routes: [ { from: [edge], to: [console] } ]
 		require.NoError(t, err)
 		stop := runDaemon(t, d)
 
-		var got stateRun
-		select {
-		case got = <-stateRuns:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the source did not run")
-		}
+		got := receiveRun(t, stateRuns)
 		require.NoError(t, got.flushErr)
 		require.Equal(t, round, got.runs)
 		if round == 2 {
@@ -88,4 +83,17 @@ routes: [ { from: [edge], to: [console] } ]
 		}
 		stop()
 	}
+}
+
+// receiveRun returns what the test source reported of its run, failing the test
+// when it did not run within 10 s.
+func receiveRun[T any](t *testing.T, runs <-chan T) T {
+	t.Helper()
+	select {
+	case got := <-runs:
+		return got
+	case <-time.After(10 * time.Second):
+		t.Fatal("the source did not run")
+	}
+	panic("unreachable")
 }

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -100,12 +99,7 @@ routes: [ { from: [edge], to: [console] } ]
 		require.NoError(t, err)
 		stop := runDaemon(t, d)
 
-		var got tableRun
-		select {
-		case got = <-tableRuns:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the source did not run")
-		}
+		got := receiveRun(t, tableRuns)
 		require.NoError(t, got.flushErr)
 		if round == 1 {
 			require.Empty(t, got.atNew, "the check's records stayed in memory")
