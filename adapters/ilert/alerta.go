@@ -202,7 +202,7 @@ func alertaActionEvent(e *adapters.Event) (*Event, string, error) {
 	default:
 		return nil, "action " + strconv.Quote(text.Bound(act.Action, 64)) + " has no ilert equivalent (only ack, close and expired are sent)", nil
 	}
-	ev, err := alertaFollowUp(e, eventType)
+	ev, err := alertaFollowUp(e, eventType, act.Action)
 	if err != nil {
 		return nil, "", err
 	}
@@ -214,7 +214,7 @@ func alertaActionEvent(e *adapters.Event) (*Event, string, error) {
 
 // alertaDeleteEvent maps op delete: the alert is gone from Alerta, so it is resolved.
 func alertaDeleteEvent(e *adapters.Event) (*Event, error) {
-	ev, err := alertaFollowUp(e, typeResolve)
+	ev, err := alertaFollowUp(e, typeResolve, "")
 	if err == nil {
 		ev.Details = ptr("deleted in Alerta")
 	}
@@ -223,8 +223,9 @@ func alertaDeleteEvent(e *adapters.Event) (*Event, error) {
 
 // alertaFollowUp builds the event of an action or delete: the alert key from
 // AlertaAttrDedup (else from the alert's last body, AlertaAttrResend), the summary
-// and customDetails from that body when there is one.
-func alertaFollowUp(e *adapters.Event, eventType string) (*Event, error) {
+// and customDetails from that body when there is one. action is the action's name,
+// "" for a delete.
+func alertaFollowUp(e *adapters.Event, eventType, action string) (*Event, error) {
 	op := e.Attrs[AlertaAttrOp]
 	var a *alertaAlert
 	if r := e.Attrs[AlertaAttrResend]; r != "" {
@@ -243,10 +244,8 @@ func alertaFollowUp(e *adapters.Event, eventType string) (*Event, error) {
 	}
 	ev := &Event{EventType: eventType, AlertKey: ptr(BoundAlertKey(key))}
 	extra := map[string]string{"op": op}
-	if op == AlertaOpAction {
-		var act alertaAction
-		_ = json.Unmarshal(e.Payload, &act) // checked by the caller
-		extra["action"] = text.Bound(act.Action, maxDetailField)
+	if action != "" {
+		extra["action"] = text.Bound(action, maxDetailField)
 	}
 	if a != nil {
 		ev.Summary = a.summary()
