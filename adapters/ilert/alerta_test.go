@@ -188,6 +188,40 @@ func TestAlertaAlertFields(t *testing.T) {
 	require.Equal(t, "r: e", got.Summary)
 }
 
+// TestAlertaFollowUpDetails: the customDetails of an action or a delete name the op,
+// and for an action its name, with or without the alert's last body.
+func TestAlertaFollowUpDetails(t *testing.T) {
+	resend := map[string]string{AlertaAttrResend: alertaBody("major", "Site down")}
+	for _, tc := range []struct {
+		name, op, payload string
+		attrs             map[string]string
+		want              map[string]any
+	}{
+		{name: "action with body", op: "action", payload: `{"action": "ack", "text": "", "timeout": null}`, attrs: resend,
+			want: map[string]any{"op": "action", "action": "ack", "resource": "web01"}},
+		{name: "action without body", op: "action", payload: `{"action": "close", "text": "", "timeout": null}`,
+			want: map[string]any{"op": "action", "action": "close", "id": "2f445c96-32f9-43b1-b090-27a77f47b1b1"}},
+		{name: "delete with body", op: "delete", attrs: resend, want: map[string]any{"op": "delete", "resource": "web01"}},
+		{name: "delete without body", op: "delete", want: map[string]any{"op": "delete", "id": "2f445c96-32f9-43b1-b090-27a77f47b1b1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body, skip, err := fromAlerta(alertaEvent(tc.op, tc.payload, tc.attrs))
+			require.NoError(t, err)
+			require.Empty(t, skip)
+			var got struct {
+				CustomDetails map[string]any `json:"customDetails"`
+			}
+			require.NoError(t, json.Unmarshal(body, &got))
+			for k, v := range tc.want {
+				require.Equal(t, v, got.CustomDetails[k], k)
+			}
+			if tc.op == "delete" {
+				require.NotContains(t, got.CustomDetails, "action")
+			}
+		})
+	}
+}
+
 // TestAlertaBounds: long fields are cut, a long key is hashed, huge attributes are
 // left out, and the body stays a valid, bounded ilert event.
 func TestAlertaBounds(t *testing.T) {
