@@ -55,10 +55,10 @@ func (c *Committer) Table(source, name string, l adapters.TableLimits) (adapters
 		return nil, fmt.Errorf("table %q: the source name is %d bytes long, too long for table records (their stored names would reach %d bytes, the store's limit is %d)",
 			name, len(source), n, store.MaxCursorName)
 	}
-	if t := c.openedTable(id, l); t != nil {
+	if t, err := c.openedTable(id, l); err != nil {
+		return nil, err
+	} else if t != nil {
 		return t, nil
-	} else if c.isClosing() {
-		return nil, ErrClosed
 	}
 
 	// Read outside the lock: a big table takes a while, and every source's Sets
@@ -98,21 +98,18 @@ func (c *Committer) Table(source, name string, l adapters.TableLimits) (adapters
 }
 
 // openedTable returns the table id if it is open, with limits l from now on; nil
-// otherwise.
-func (c *Committer) openedTable(id tableID, l adapters.TableLimits) *table {
+// otherwise, and ErrClosed when it is not open and the daemon is shutting down.
+func (c *Committer) openedTable(id tableID, l adapters.TableLimits) (*table, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t := c.tables[id]
-	if t != nil {
+	switch {
+	case t != nil:
 		t.limits = l
+	case c.closing:
+		return nil, ErrClosed
 	}
-	return t
-}
-
-func (c *Committer) isClosing() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closing
+	return t, nil
 }
 
 // tableLimits checks l and replaces its zero fields with the maxima.
