@@ -126,8 +126,9 @@ func TestTableOpen(t *testing.T) {
 	require.NotSame(t, a, r.table("src", "other", adapters.TableLimits{}))
 	require.NotSame(t, a, r.table("src2", "alerts", adapters.TableLimits{}))
 	require.NoError(t, r.c.Close(context.Background()))
-	_, err := r.c.Table("src", "late", adapters.TableLimits{})
+	late, err := r.c.Table("src", "late", adapters.TableLimits{})
 	require.ErrorIs(t, err, ErrClosed)
+	require.Nil(t, late, "no table, not a nil *table in the interface")
 	require.ErrorIs(t, a.Set("k", []byte("v")), ErrClosed)
 }
 
