@@ -11,7 +11,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -305,13 +304,11 @@ func (c *alertaClient) do(method, path string, body []byte, header map[string]st
 	}
 	switch {
 	case c.hawk != nil:
-		port := 80
-		if p := req.URL.Port(); p != "" {
-			port, _ = strconv.Atoi(p)
+		r, err := hawk.RequestFor(method, req.URL, req.Header.Get("Content-Type"), body)
+		if err != nil {
+			return answer{Body: []byte(err.Error())}
 		}
-		h, err := hawk.Header(*c.hawk, hawk.Request{Method: method, Host: req.URL.Hostname(), Port: port,
-			Resource: req.URL.RequestURI(), ContentType: req.Header.Get("Content-Type"), Body: body},
-			time.Now().Unix(), hawk.Nonce())
+		h, err := hawk.Header(*c.hawk, r, time.Now().Unix(), hawk.Nonce())
 		if err != nil {
 			return answer{Body: []byte(err.Error())}
 		}
