@@ -605,10 +605,11 @@ func (s *salvager) scanNode(p []byte, depth int) {
 			// A version 2 record whose version byte alone is damaged passes its
 			// checksum once the byte is put back (the checks below hold it to its
 			// key); anything else that reads as version 1 cannot be placed.
-			if w := restoredVersion(v); w != nil {
+			w := restoredVersion(v)
+			if w != nil {
 				r, err = decodeRecord(w, true)
 			}
-			if w := restoredVersion(v); w == nil || err != nil || r.seq != seq || seq == 0 {
+			if w == nil || err != nil || r.seq != seq || seq == 0 {
 				if _, err := decodeRecord(v, false); err == nil && v[0] == recV1 {
 					s.rep.UnplacedV1++
 				}

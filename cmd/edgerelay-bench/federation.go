@@ -11,10 +11,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -183,33 +181,18 @@ func (p *poster) post(ctx context.Context, body []byte) (int, string, error) {
 	return resp.StatusCode, string(b), nil
 }
 
-// signHawk sets req's Hawk Authorization header over body, as the alerta sink signs:
-// the host, the port (80/443 by scheme when the URL names none), the path with its
-// query, the content type and the payload hash.
+// signHawk sets req's Hawk Authorization header over body, as the alerta sink signs.
 func signHawk(req *http.Request, c hawk.Credentials, body []byte) error {
-	port, err := urlPort(req.URL)
+	r, err := hawk.RequestFor(req.Method, req.URL, req.Header.Get("Content-Type"), body)
 	if err != nil {
 		return err
 	}
-	h, err := hawk.Header(c, hawk.Request{Method: req.Method, Host: req.URL.Hostname(), Port: port,
-		Resource: req.URL.RequestURI(), ContentType: req.Header.Get("Content-Type"), Body: body}, time.Now().Unix(), hawk.Nonce())
+	h, err := hawk.Header(c, r, time.Now().Unix(), hawk.Nonce())
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Authorization", h)
 	return nil
-}
-
-// urlPort is u's port, or the scheme's default.
-func urlPort(u *url.URL) (int, error) {
-	switch p := u.Port(); {
-	case p != "":
-		return strconv.Atoi(p)
-	case u.Scheme == "https":
-		return 443, nil
-	default:
-		return 80, nil
-	}
 }
 
 // fails counts requests not answered 201 and keeps the first as an example.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/edgerelay/edgerelay/adapters/adaptertest/fakehttp"
 	"github.com/edgerelay/edgerelay/adapters/alerta"
 	"github.com/edgerelay/edgerelay/adapters/alerta/alertatest"
 	"github.com/edgerelay/edgerelay/adapters/alerta/hawk"
@@ -69,12 +68,12 @@ func newAlertaTap(t *testing.T, daemonAddr string) *alertaTap {
 		},
 	}
 	tp.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		sw := &fakehttp.StatusRecorder{ResponseWriter: w}
 		tp.open.Add(1)
 		defer tp.open.Add(-1)
 		proxy.ServeHTTP(sw, r)
 		tp.mu.Lock()
-		tp.rec = append(tp.rec, tapRecord{Method: r.Method, Path: r.URL.Path, Loop: r.Header.Get(alerta.HeaderLoop), Status: sw.status})
+		tp.rec = append(tp.rec, tapRecord{Method: r.Method, Path: r.URL.Path, Loop: r.Header.Get(alerta.HeaderLoop), Status: sw.Status})
 		tp.mu.Unlock()
 	}))
 	t.Cleanup(tp.srv.Close)
@@ -97,17 +96,6 @@ func (tp *alertaTap) forwarded() []tapRecord {
 		}
 	}
 	return out
-}
-
-// statusWriter remembers the status code written through it.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	w.status = code
-	w.ResponseWriter.WriteHeader(code)
 }
 
 // nodeSpec describes one edgerelay node of a federation topology.
@@ -316,13 +304,11 @@ func (c *alertaClient) do(method, path string, body []byte, header map[string]st
 	}
 	switch {
 	case c.hawk != nil:
-		port := 80
-		if p := req.URL.Port(); p != "" {
-			port, _ = strconv.Atoi(p)
+		r, err := hawk.RequestFor(method, req.URL, req.Header.Get("Content-Type"), body)
+		if err != nil {
+			return answer{Body: []byte(err.Error())}
 		}
-		h, err := hawk.Header(*c.hawk, hawk.Request{Method: method, Host: req.URL.Hostname(), Port: port,
-			Resource: req.URL.RequestURI(), ContentType: req.Header.Get("Content-Type"), Body: body},
-			time.Now().Unix(), hawk.Nonce())
+		h, err := hawk.Header(*c.hawk, r, time.Now().Unix(), hawk.Nonce())
 		if err != nil {
 			return answer{Body: []byte(err.Error())}
 		}
@@ -355,16 +341,8 @@ type testAlert struct {
 // newTestAlert returns alert number i of a test, with a fresh uuid4 as its id (ids
 // of one length: no id is a prefix of another, which Alerta's lookup would resolve).
 func newTestAlert(i int) testAlert {
-	return testAlert{ID: uuid4(), Resource: fmt.Sprintf("pump-%04d", i), Event: "PressureHigh",
+	return testAlert{ID: alerta.NewUUID(), Resource: fmt.Sprintf("pump-%04d", i), Event: "PressureHigh",
 		Environment: "Production", Severity: "major", Service: []string{"Plant"}, Text: fmt.Sprintf("alert %d", i)}
-}
-
-func uuid4() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 func (c *alertaClient) postAlert(a testAlert, header map[string]string) answer {

@@ -440,6 +440,10 @@ func TestSecretsNeverEchoed(t *testing.T) {
 	} {
 		for _, p := range []string{"/alert", "/alerts", "/alerts?api-key=" + near} {
 			a := do(t, s, "POST", p, hdr, major)
+			// Refused (a wrong credential, or the read scope for a write) or a
+			// wrong method: each answer is an error envelope the credential could be in.
+			require.Contains(t, []int{401, 403, 405}, a.code, "%v %s: %s", hdr, p, a.body)
+			require.Equal(t, "error", a.json(t)["status"], "%v %s", hdr, p)
 			for _, secret := range []string{key, near, base64.StdEncoding.EncodeToString([]byte(key)), base64.StdEncoding.EncodeToString([]byte("u:" + near))} {
 				require.NotContains(t, a.body, secret, "%v %s", hdr, p)
 				for k, v := range a.header {

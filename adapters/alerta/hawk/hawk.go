@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,6 +50,25 @@ type Request struct {
 	ContentType string
 	// Body is the raw body, exactly as on the wire.
 	Body []byte
+}
+
+// RequestFor is the Request a client signs for method to u with body: u's host
+// name, its port (80 or 443 by scheme when u names none), and its path and query
+// as they go on the wire. It fails on a port out of range.
+func RequestFor(method string, u *url.URL, contentType string, body []byte) (Request, error) {
+	port := 80
+	switch p := u.Port(); {
+	case p != "":
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return Request{}, fmt.Errorf("hawk: port %q: %w", p, err)
+		}
+		port = n
+	case u.Scheme == "https":
+		port = 443
+	}
+	return Request{Method: method, Host: u.Hostname(), Port: port, Resource: u.RequestURI(),
+		ContentType: contentType, Body: body}, nil
 }
 
 // DefaultSkew is how far a request's ts may be from the verifier's clock.

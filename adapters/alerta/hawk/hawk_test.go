@@ -2,6 +2,7 @@ package hawk
 
 import (
 	"fmt"
+	"net/url"
 	"runtime"
 	"strings"
 	"testing"
@@ -235,4 +236,27 @@ func TestReplayCacheEntriesAreSmall(t *testing.T) {
 	// The nonces alone are 2000 × ~3.9 KB ≈ 7.8 MB.
 	require.Less(t, grown, int64(1<<20), "the cache of %d entries holds %d bytes", entries, grown)
 	runtime.KeepAlive(v)
+}
+
+// TestRequestFor: the port comes from the URL or its scheme, the resource keeps the
+// raw query, and a port out of range is an error.
+func TestRequestFor(t *testing.T) {
+	for _, tc := range []struct {
+		url, host, resource string
+		port                int
+	}{
+		{"http://HQ.example:8080/api/alert?x=a%2Fb", "HQ.example", "/api/alert?x=a%2Fb", 8080},
+		{"http://hq.example/api/alert", "hq.example", "/api/alert", 80},
+		{"https://hq.example/api/alert", "hq.example", "/api/alert", 443},
+		{"http://[::1]:9/alert", "::1", "/alert", 9},
+	} {
+		u, err := url.Parse(tc.url)
+		require.NoError(t, err)
+		r, err := RequestFor("PUT", u, "application/json", []byte("{}"))
+		require.NoError(t, err)
+		require.Equal(t, Request{Method: "PUT", Host: tc.host, Port: tc.port, Resource: tc.resource,
+			ContentType: "application/json", Body: []byte("{}")}, r, tc.url)
+	}
+	_, err := RequestFor("GET", &url.URL{Scheme: "http", Host: "h:99999999999999999999", Path: "/"}, "", nil)
+	require.ErrorContains(t, err, `port "99999999999999999999"`)
 }
