@@ -475,10 +475,7 @@ func (s *Sink) scrub(err error, cred *credentials) error {
 	}
 	var secrets []string
 	if cred != nil {
-		secrets = cred.secrets
-		if cred.hawk != nil {
-			secrets = append(secrets, cred.hawk.Key)
-		}
+		secrets = cred.secrets // resolve put every secret there, the Hawk key included
 	}
 	return httpc.Scrub(err, secrets...)
 }
