@@ -236,3 +236,11 @@ func TestReplayCacheEntriesAreSmall(t *testing.T) {
 	require.Less(t, grown, int64(1<<20), "the cache of %d entries holds %d bytes", entries, grown)
 	runtime.KeepAlive(v)
 }
+
+func TestValidValue(t *testing.T) {
+	require.True(t, ValidValue(""))
+	require.True(t, ValidValue("fed-1 a_b!#$%&'()*+,-./:;<=>?@[]^`{|}~"))
+	for _, bad := range []string{`a"b`, `a\b`, "a\tb", "a\nb", "é"} {
+		require.False(t, ValidValue(bad), "%q", bad)
+	}
+}
