@@ -23,9 +23,6 @@ const (
 	HalfOpen State = "half_open" // one probe request is let through
 )
 
-// States lists every state, for a gauge that reports each.
-var States = []State{Closed, Open, HalfOpen}
-
 // Defaults of a zero Config.
 const (
 	DefaultFailures = 5

@@ -134,7 +134,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("headers: %s is set by the sink and may not be configured", canon))
 		case canon == http.CanonicalHeaderKey(authHeader):
 			errs = append(errs, fmt.Errorf("headers: %s is the auth header; use auth_value, auth_value_file or auth_value_env", canon))
-		case !validHeaderValue(v):
+		case !httpc.ValidHeaderValue(v):
 			errs = append(errs, fmt.Errorf("headers: value of %s contains control characters", canon))
 		}
 	}
@@ -188,16 +188,6 @@ func validHeaderName(s string) bool {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
 		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
 		default:
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderValue reports whether s has no control characters other than tab.
-func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
 			return false
 		}
 	}

@@ -192,34 +192,20 @@ func (s *Sink) eventFields(fs []httpc.Field, e *adapters.Event) []httpc.Field {
 		if slices.ContainsFunc(s.static, func(f httpc.Field) bool { return f.Name == canon }) {
 			continue // a static header wins
 		}
-		f := httpc.Field{Name: canon, Value: headerValue(v)}
+		f := httpc.Field{Name: canon, Value: httpc.HeaderValue(v)}
 		if i := slices.IndexFunc(fs, func(g httpc.Field) bool { return g.Name == canon }); i >= 0 {
 			fs[i] = f // two attributes for one header: one wins, as one map key would
 		} else {
 			fs = append(fs, f)
 		}
 	}
-	fs = append(fs, httpc.Field{Name: HeaderEventID, Value: headerValue(e.ID)})
+	fs = append(fs, httpc.Field{Name: HeaderEventID, Value: httpc.HeaderValue(e.ID)})
 	if e.Key != "" {
-		fs = append(fs, httpc.Field{Name: HeaderKey, Value: headerValue(e.Key)})
+		fs = append(fs, httpc.Field{Name: HeaderKey, Value: httpc.HeaderValue(e.Key)})
 	}
 	return append(fs,
-		httpc.Field{Name: HeaderSource, Value: headerValue(e.Source)},
-		httpc.Field{Name: HeaderTopic, Value: headerValue(e.Topic)})
-}
-
-// headerValue replaces the control characters that HTTP forbids in a header value
-// with spaces; otherwise the transport would refuse the request on every retry.
-func headerValue(v string) string {
-	if validHeaderValue(v) {
-		return v
-	}
-	return strings.Map(func(r rune) rune {
-		if (r < 0x20 && r != '\t') || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, v)
+		httpc.Field{Name: HeaderSource, Value: httpc.HeaderValue(e.Source)},
+		httpc.Field{Name: HeaderTopic, Value: httpc.HeaderValue(e.Topic)})
 }
 
 // scrub removes the auth value (and its token part) and URL userinfo from err's text.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edgerelay/edgerelay/adapters/alerta"
+	"github.com/edgerelay/edgerelay/adapters/alerta/hawk"
 	"github.com/edgerelay/edgerelay/adapters/internal/httpc"
 	"github.com/edgerelay/edgerelay/adapters/secret"
 )
@@ -286,7 +287,7 @@ func (c *Config) checkAuth() []error {
 	if c.Hawk.set() {
 		if c.Hawk.ID == "" {
 			errs = append(errs, errors.New("hawk.id: required"))
-		} else if !hawkValue(c.Hawk.ID) {
+		} else if !hawk.ValidValue(c.Hawk.ID) {
 			errs = append(errs, errors.New(`hawk.id: may hold only letters, digits, space and !#$%&'()*+,-./:;<=>?@[]^_`+"`"+`{|}~`))
 		}
 		if c.Hawk.Key == "" && c.Hawk.KeyFile == "" && c.Hawk.KeyEnv == "" {
@@ -361,20 +362,6 @@ func checkURL(raw string) error {
 		return errors.New("must not have a query or a fragment (the path is appended to it)")
 	}
 	return nil
-}
-
-// hawkValue reports whether s may be a Hawk header attribute value.
-func hawkValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == ' ':
-		case strings.IndexByte("!#$%&'()*+,-./:;<=>?@[]^_`{|}~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // quoteAll returns the words quoted and joined by ", ".

@@ -420,7 +420,7 @@ func (s *Sink) do(ctx context.Context, c *http.Client, cred *credentials, method
 	req.TransferEncoding = []string{"identity"}
 	h := req.Header
 	h["User-Agent"] = []string{s.userAgent}
-	h[alerta.HeaderLoop] = []string{headerValue(loop)}
+	h[alerta.HeaderLoop] = []string{httpc.HeaderValue(loop)}
 	h[alerta.HeaderRequestID] = []string{s.newID()}
 	h["Content-Type"] = []string{contentType}
 	if err := s.authorize(req, cred, body); err != nil {
@@ -468,17 +468,6 @@ func (s *Sink) authorize(req *http.Request, cred *credentials, body []byte) erro
 	return nil
 }
 
-// headerValue replaces the control characters HTTP forbids in a header value with
-// spaces; otherwise the transport would refuse the request on every retry.
-func headerValue(v string) string {
-	return strings.Map(func(r rune) rune {
-		if (r < 0x20 && r != '\t') || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, v)
-}
-
 // scrub removes every form of the credentials from err's text.
 func (s *Sink) scrub(err error, cred *credentials) error {
 	if err == nil {
@@ -486,10 +475,7 @@ func (s *Sink) scrub(err error, cred *credentials) error {
 	}
 	var secrets []string
 	if cred != nil {
-		secrets = cred.secrets
-		if cred.hawk != nil {
-			secrets = append(secrets, cred.hawk.Key)
-		}
+		secrets = cred.secrets // resolve put every secret there, the Hawk key included
 	}
 	return httpc.Scrub(err, secrets...)
 }

@@ -123,6 +123,14 @@ func TestLoopHeader(t *testing.T) {
 		ids[id] = true
 	}
 	require.Len(t, ids, 3, "a fresh X-Request-ID per request")
+
+	// A loop value with line breaks (a hostile peer's X-Alerta-Loop, kept by the
+	// receiver) must neither inject a header nor make every retry fail.
+	require.NoError(t, s.Send(t.Context(), fedAlert("http://a:1\r\nX-Injected: 1")))
+	got = p.received(true)
+	require.Len(t, got, 1)
+	require.Equal(t, "http://a:1  X-Injected: 1", got[0].Header.Get("X-Alerta-Loop"))
+	require.Empty(t, got[0].Header.Get("X-Injected"))
 }
 
 // resendDelete ends the name of a TestAnswers case that runs with

@@ -192,10 +192,8 @@ func ParseHeader(h string) (map[string]string, error) {
 			return nil, errors.New("hawk: bad header syntax")
 		}
 		value := s[:end]
-		for j := 0; j < len(value); j++ {
-			if !valueChar(value[j]) {
-				return nil, fmt.Errorf("hawk: bad character in the value of %s", name)
-			}
+		if !ValidValue(value) {
+			return nil, fmt.Errorf("hawk: bad character in the value of %s", name)
 		}
 		if !allowed[name] {
 			return nil, fmt.Errorf("hawk: unknown Hawk key '%s' when parsing header", name)
@@ -221,6 +219,17 @@ func ParseHeader(h string) (map[string]string, error) {
 
 func isWord(c byte) bool {
 	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// ValidValue reports whether s may be a Hawk header attribute value (an id, a
+// nonce): only letters, digits, space and !#$%&'()*+,-./:;<=>?@[]^_`{|}~.
+func ValidValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !valueChar(s[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func valueChar(c byte) bool {

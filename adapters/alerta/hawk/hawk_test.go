@@ -260,3 +260,12 @@ func TestRequestFor(t *testing.T) {
 	_, err := RequestFor("GET", &url.URL{Scheme: "http", Host: "h:99999999999999999999", Path: "/"}, "", nil)
 	require.ErrorContains(t, err, `port "99999999999999999999"`)
 }
+
+// TestValidValue: the characters mohawk allows in an attribute value, and no others.
+func TestValidValue(t *testing.T) {
+	require.True(t, ValidValue(""))
+	require.True(t, ValidValue("fed-1 a_b!#$%&'()*+,-./:;<=>?@[]^`{|}~"))
+	for _, bad := range []string{`a"b`, `a\b`, "a\tb", "a\nb", "é"} {
+		require.False(t, ValidValue(bad), "%q", bad)
+	}
+}
