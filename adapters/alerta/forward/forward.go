@@ -17,7 +17,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -444,20 +443,11 @@ func (s *Sink) do(ctx context.Context, c *http.Client, cred *credentials, method
 func (s *Sink) authorize(req *http.Request, cred *credentials, body []byte) error {
 	switch {
 	case cred.hawk != nil:
-		port := req.URL.Port()
-		if port == "" {
-			port = "80"
-			if req.URL.Scheme == "https" {
-				port = "443"
-			}
-		}
-		p, err := strconv.Atoi(port)
+		r, err := hawk.RequestFor(req.Method, req.URL, req.Header.Get("Content-Type"), body)
 		if err != nil {
-			return adapters.Permanent(fmt.Errorf("sign request: port %q", port))
+			return adapters.Permanent(fmt.Errorf("sign request: %w", err))
 		}
-		v, err := hawk.Header(*cred.hawk, hawk.Request{Method: req.Method, Host: req.URL.Hostname(), Port: p,
-			Resource: req.URL.RequestURI(), ContentType: req.Header.Get("Content-Type"), Body: body},
-			s.clk.Now().Unix(), s.nonce())
+		v, err := hawk.Header(*cred.hawk, r, s.clk.Now().Unix(), s.nonce())
 		if err != nil {
 			return adapters.Permanent(fmt.Errorf("sign request: %w", err))
 		}
