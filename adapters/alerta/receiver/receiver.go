@@ -46,7 +46,7 @@ type Source struct {
 
 	bookMu sync.Mutex // guards book
 	book   *alerta.Book
-	table  table
+	table  adapters.Table // the alerts' records: the daemon's, or memtable's
 	locks  keyLocks
 
 	run serving.Slot // the publisher of the current Run

@@ -45,7 +45,7 @@ func alertKey(environment, resource string) string { return environment + "\x00"
 
 // openTable opens the source's table of alerts, or an in-memory one when the
 // daemon gives none.
-func openTable(d adapters.Deps, maxAlerts int) (table, error) {
+func openTable(d adapters.Deps, maxAlerts int) (adapters.Table, error) {
 	if d.Table == nil {
 		return memtable.New(), nil
 	}
