@@ -62,7 +62,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	au := h.s.auth
-	if !au.wantsBody(r) {
+	// A Hawk signature hashes the body; every other credential is checked before
+	// the body is read.
+	hawkBody := au.wantsBody(r)
+	if !hawkBody {
 		if e := au.check(r, nil); e != nil {
 			h.refuse(w, rq, e)
 			return
@@ -86,7 +89,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rq.body = body
-	if au.wantsBody(r) {
+	if hawkBody {
 		if e := au.check(r, body); e != nil {
 			h.refuse(w, rq, e)
 			return
