@@ -10,7 +10,6 @@ import (
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/adaptertest"
-	"github.com/edgerelay/edgerelay/adapters/alerta/receiver"
 )
 
 // TestSourceConformance runs the shared source suite. The upstream is an HTTP
@@ -50,5 +49,4 @@ func TestSourceConformance(t *testing.T) {
 		},
 		Redelivers: true,
 	})
-	_ = receiver.TableName
 }

@@ -62,7 +62,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	au := h.s.auth
-	if !au.wantsBody(r) {
+	// A Hawk signature hashes the body; every other credential is checked before
+	// the body is read.
+	hawkBody := au.wantsBody(r)
+	if !hawkBody {
 		if e := au.check(r, nil); e != nil {
 			h.refuse(w, rq, e)
 			return
@@ -86,7 +89,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rq.body = body
-	if au.wantsBody(r) {
+	if hawkBody {
 		if e := au.check(r, body); e != nil {
 			h.refuse(w, rq, e)
 			return
@@ -332,13 +335,15 @@ func (h *handler) defaults() alerta.Defaults {
 }
 
 // known answers 404 for an alert id the book cannot resolve, then applies the loop
-// check to the op (what); true means the request goes on.
-func (h *handler) known(w http.ResponseWriter, rq *request, id, what string) bool {
-	if _, ok := h.s.lookup(id); !ok {
+// check to the op (what). It returns the alert's lock key; false means the request
+// was answered.
+func (h *handler) known(w http.ResponseWriter, rq *request, id, what string) (string, bool) {
+	key, ok := h.s.lookup(id)
+	if !ok {
 		h.fail(w, rq, http.StatusNotFound, "not found")
-		return false
+		return "", false
 	}
-	return !h.looped(w, rq, what)
+	return key, !h.looped(w, rq, what)
 }
 
 // alertEvent makes the event of an action or a delete (op) on the alert a change
@@ -463,12 +468,13 @@ func (h *handler) putAction(w http.ResponseWriter, rq *request, id string) {
 		h.rejectWith(w, rq, RejectInvalid, "not a valid action", e)
 		return
 	}
-	if !h.known(w, rq, id, "Action "+act.Action) {
+	key, ok := h.known(w, rq, id, "Action "+act.Action)
+	if !ok {
 		return
 	}
 	ctx, cancel := h.context(rq)
 	defer cancel()
-	_, e, err := h.s.act(ctx, id, act, h.alertEvent(rq, alerta.OpAction, act.Encode()))
+	_, e, err := h.s.act(ctx, id, key, act, h.alertEvent(rq, alerta.OpAction, act.Encode()))
 	h.settled(w, rq, e, err)
 }
 
@@ -477,12 +483,13 @@ func (h *handler) putAction(w http.ResponseWriter, rq *request, id string) {
 // does: Alerta's 500 blocks the delete and makes a sender that retries (as
 // edgerelay's forwarder does on 5xx) retry for ever.
 func (h *handler) deleteAlert(w http.ResponseWriter, rq *request, id string) {
-	if !h.known(w, rq, id, "Delete") {
+	key, ok := h.known(w, rq, id, "Delete")
+	if !ok {
 		return
 	}
 	ctx, cancel := h.context(rq)
 	defer cancel()
-	e, err := h.s.remove(ctx, id, h.alertEvent(rq, alerta.OpDelete, nil))
+	e, err := h.s.remove(ctx, id, key, h.alertEvent(rq, alerta.OpDelete, nil))
 	h.settled(w, rq, e, err)
 }
 

@@ -46,7 +46,7 @@ type Source struct {
 
 	bookMu sync.Mutex // guards book
 	book   *alerta.Book
-	table  table
+	table  adapters.Table // the alerts' records: the daemon's, or memtable's
 	locks  keyLocks
 
 	run serving.Slot // the publisher of the current Run
@@ -119,24 +119,16 @@ func NewSource(cfg Config, d adapters.Deps) (*Source, error) {
 	return s, nil
 }
 
-// registerSecrets registers every literal secret of a for redaction: values
-// decoded from YAML are registered already, ones set in code (tests, a
-// configuration built by a command) are not.
+// registerSecrets registers the API keys and bearer tokens of a for redaction:
+// values decoded from YAML are registered already, ones set in code (tests, a
+// configuration built by a command) are not. The Hawk keys and Basic passwords
+// are registered by secret.Resolve in newAuthenticator.
 func registerSecrets(a AuthConfig) {
 	for _, k := range a.APIKeys {
 		secret.Register(k.Reveal())
 	}
 	for _, t := range a.Bearer {
 		secret.Register(t.Reveal())
-	}
-	for _, h := range a.Hawk {
-		secret.Register(h.Key.Reveal())
-	}
-	for _, b := range a.Basic {
-		secret.Register(b.Password.Reveal())
-		if b.Password != "" {
-			secret.RegisterUserPassword(b.Username, b.Password.Reveal())
-		}
 	}
 }
 

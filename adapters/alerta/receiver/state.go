@@ -45,7 +45,7 @@ func alertKey(environment, resource string) string { return environment + "\x00"
 
 // openTable opens the source's table of alerts, or an in-memory one when the
 // daemon gives none.
-func openTable(d adapters.Deps, maxAlerts int) (table, error) {
+func openTable(d adapters.Deps, maxAlerts int) (adapters.Table, error) {
 	if d.Table == nil {
 		return memtable.New(), nil
 	}
@@ -219,31 +219,30 @@ func (s *Source) receive(ctx context.Context, a *alerta.Alert, mk func(*change) 
 	return res, nil, nil
 }
 
-// act applies an action to the alert id names and publishes the event mk builds.
-func (s *Source) act(ctx context.Context, id string, a *alerta.Action, mk func(*change) *adapters.Event) (result, *alerta.Error, error) {
-	return s.alter(ctx, id, mk, func(sid string) (*alerta.Stored, []string, *alerta.Error) {
+// act applies an action to the alert id names (key is its lock key, from lookup)
+// and publishes the event mk builds.
+func (s *Source) act(ctx context.Context, id, key string, a *alerta.Action, mk func(*change) *adapters.Event) (result, *alerta.Error, error) {
+	return s.alter(ctx, id, key, mk, func(sid string) (*alerta.Stored, []string, *alerta.Error) {
 		return s.book.Act(sid, a, s.now())
 	})
 }
 
-// remove deletes the alert id names and publishes the event mk builds.
-func (s *Source) remove(ctx context.Context, id string, mk func(*change) *adapters.Event) (*alerta.Error, error) {
-	_, e, err := s.alter(ctx, id, mk, func(sid string) (*alerta.Stored, []string, *alerta.Error) {
+// remove deletes the alert id names (key is its lock key, from lookup) and
+// publishes the event mk builds.
+func (s *Source) remove(ctx context.Context, id, key string, mk func(*change) *adapters.Event) (*alerta.Error, error) {
+	_, e, err := s.alter(ctx, id, key, mk, func(sid string) (*alerta.Stored, []string, *alerta.Error) {
 		s.book.Delete(sid)
 		return nil, nil, nil
 	})
 	return e, err
 }
 
-// alter changes the alert id names with f (under bookMu; a nil Stored means f
-// deleted it; the ids are the alerts the book evicted to make room), publishes the
-// event mk builds and waits for it, undoing the change when the relay refuses the
-// event.
-func (s *Source) alter(ctx context.Context, id string, mk func(*change) *adapters.Event, f func(sid string) (*alerta.Stored, []string, *alerta.Error)) (result, *alerta.Error, error) {
-	key, ok := s.lookup(id)
-	if !ok {
-		return result{}, &alerta.Error{Code: http.StatusNotFound, Message: "not found"}, nil
-	}
+// alter changes the alert id names, whose lock key lookup returned, with f (under
+// bookMu; a nil Stored means f deleted it; the ids are the alerts the book evicted
+// to make room), publishes the event mk builds and waits for it, undoing the change
+// when the relay refuses the event. The handler resolved id already, so the
+// resolution is not repeated before the lock, only checked again under it.
+func (s *Source) alter(ctx context.Context, id, key string, mk func(*change) *adapters.Event, f func(sid string) (*alerta.Stored, []string, *alerta.Error)) (result, *alerta.Error, error) {
 	unlock, err := s.locks.lock(ctx, key)
 	if err != nil {
 		return result{}, nil, err

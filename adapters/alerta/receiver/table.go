@@ -5,17 +5,6 @@ import (
 	"sync"
 )
 
-// table is the persisted record table the receiver keeps its alerts in: the
-// daemon's adapters.Table, or memTable when the daemon gives none (tests, one-shot
-// commands).
-type table interface {
-	Get(key string) []byte
-	Set(key string, value []byte) error
-	Range(f func(key string, value []byte) bool)
-	Len() int
-	Flush(ctx context.Context) error
-}
-
 // keyLocks serializes the requests of one alert: a request holds its alert's lock
 // from the change of the book to the settlement of its event, so the events of one
 // alert are published, and settled, in the order the book took them.
