@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -127,8 +128,7 @@ func FromEvent(e *adapters.Event, o ConvertOptions) (Converted, error) {
 	case obj != nil && convIlertEvent(obj):
 		return c.fromIlert(obj)
 	case obj != nil && convIsString(obj["resource"]) && convIsString(obj["event"]):
-		attrs, _ := convOrderedObject(obj["attributes"])
-		c.keys = convFindKeys(obj, attrs)
+		c.keys = convFindKeys(obj)
 		return c.fromAlertaBody()
 	}
 	return c.fromRaw(obj), nil
@@ -238,7 +238,7 @@ func (c converter) fromIlert(obj map[string]json.RawMessage) (Converted, error) 
 	if raw, ok := obj["customDetails"]; ok {
 		cd, _ = convOrderedObject(raw)
 	}
-	c.keys = convFindKeys(obj, cd)
+	c.keys = convFindKeys(obj)
 	a := c.alert(id, resource, severity, text.Bound(c.keys.redact(convOneLine(f.summary)), maxConvText))
 	if f.details != "" {
 		a.Value = convPtr(text.Bound(c.keys.redact(f.details), maxConvText))
@@ -310,30 +310,87 @@ func (c converter) redactAlert(a *Alert) {
 			l[i] = r(l[i])
 		}
 	}
-	cd, err := convOrderedObject(a.Attributes)
+	if out, err := convRewrite(a.Attributes, r, convIlertKeyName); err == nil {
+		a.Attributes = out
+	}
+}
+
+// convRewrite re-encodes the JSON value raw with every string, member names
+// included, passed through r once decoded (so a key written with escapes such as
+// \u00e9 or \" is found), and the members drop names left out, at every depth.
+// Numbers, booleans and null are kept as written, and so is the members' order.
+func convRewrite(raw []byte, r func(string) string, drop func(string) bool) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var out bytes.Buffer
+	if err := convRewriteValue(dec, &out, r, drop); err != nil {
+		return nil, err
+	}
+	if dec.More() {
+		return nil, errors.New("data after the JSON value")
+	}
+	return out.Bytes(), nil
+}
+
+func convRewriteValue(dec *json.Decoder, out *bytes.Buffer, r func(string) string, drop func(string) bool) error {
+	t, err := dec.Token()
 	if err != nil {
-		return
+		return err
 	}
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for _, m := range cd.members {
-		if convIlertKeyName(m.name) {
-			continue
+	switch v := t.(type) {
+	case json.Delim:
+		open, close := byte(v), byte('}')
+		if v == '[' {
+			close = ']'
+		} else if v != '{' {
+			return errors.New("unexpected " + v.String())
 		}
-		if b.Len() > 1 {
-			b.WriteByte(',')
+		out.WriteByte(open)
+		n := 0
+		for dec.More() {
+			var name string
+			if open == '{' {
+				nt, err := dec.Token()
+				if err != nil {
+					return err
+				}
+				name, _ = nt.(string)
+				if drop(name) {
+					var skip json.RawMessage
+					if err := dec.Decode(&skip); err != nil {
+						return err
+					}
+					continue
+				}
+			}
+			if n > 0 {
+				out.WriteByte(',')
+			}
+			n++
+			if open == '{' {
+				k, _ := json.Marshal(r(name))
+				out.Write(k)
+				out.WriteByte(':')
+			}
+			if err := convRewriteValue(dec, out, r, drop); err != nil {
+				return err
+			}
 		}
-		k, _ := json.Marshal(r(m.name))
-		b.Write(k)
-		b.WriteByte(':')
-		v := []byte(m.value)
-		for _, key := range c.keys {
-			v = bytes.ReplaceAll(v, []byte(key), []byte("***"))
+		if _, err := dec.Token(); err != nil {
+			return err
 		}
-		b.Write(v)
+		out.WriteByte(close)
+	case string:
+		b, _ := json.Marshal(r(v))
+		out.Write(b)
+	case json.Number:
+		out.WriteString(v.String())
+	case bool:
+		out.WriteString(strconv.FormatBool(v))
+	case nil:
+		out.WriteString("null")
 	}
-	b.WriteByte('}')
-	a.Attributes = b.Bytes()
+	return nil
 }
 
 // fromRaw maps any other message: resource the topic (else the source), severity
@@ -377,7 +434,7 @@ func convRawText(p []byte, obj map[string]json.RawMessage) string {
 	switch {
 	case len(p) == 0:
 		return ""
-	case len(convFindKeys(obj, nil)) > 0:
+	case len(convFindKeys(obj)) > 0:
 		return fmt.Sprintf("payload of %d bytes not shown: it carries an ilert key", len(p))
 	case !utf8.Valid(p):
 		return fmt.Sprintf("binary payload of %d bytes", len(p))
@@ -530,25 +587,35 @@ func convIlertKeyName(k string) bool {
 }
 
 // convKeys are the ilert keys an event carries: every string member with a key's
-// name, at the top level and in customDetails. Their values, and the base64 forms of
-// them, are redacted from whatever the conversion copies.
+// name, at any depth (customDetails, attributes and what they nest). Their values,
+// and the base64 forms of them, are redacted from whatever the conversion copies.
 type convKeys []string
 
-func convFindKeys(obj map[string]json.RawMessage, cd *convObject) convKeys {
-	members := make([]convMember, 0, len(obj))
-	for name, v := range obj {
-		members = append(members, convMember{name, v})
-	}
-	if cd != nil {
-		members = append(members, cd.members...)
-	}
+func convFindKeys(obj map[string]json.RawMessage) convKeys {
 	var ks convKeys
-	for _, m := range members {
-		var s string
-		if convIlertKeyName(m.name) && json.Unmarshal(m.value, &s) == nil && len(s) >= 4 {
-			b := []byte(s)
-			ks = append(ks, s, base64.StdEncoding.EncodeToString(b), base64.RawStdEncoding.EncodeToString(b),
-				base64.URLEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b))
+	var walk func(name string, v any)
+	walk = func(name string, v any) {
+		switch v := v.(type) {
+		case string:
+			if convIlertKeyName(name) && len(v) >= 4 {
+				b := []byte(v)
+				ks = append(ks, v, base64.StdEncoding.EncodeToString(b), base64.RawStdEncoding.EncodeToString(b),
+					base64.URLEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b))
+			}
+		case map[string]any:
+			for n, m := range v {
+				walk(n, m)
+			}
+		case []any:
+			for _, m := range v {
+				walk("", m)
+			}
+		}
+	}
+	for name, raw := range obj {
+		var v any
+		if json.Unmarshal(raw, &v) == nil {
+			walk(name, v)
 		}
 	}
 	// Longest first, so a key inside another is not replaced first, and the same

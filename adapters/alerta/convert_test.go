@@ -13,6 +13,7 @@ import (
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/alerta"
 	"github.com/edgerelay/edgerelay/adapters/ilert"
+	"github.com/edgerelay/edgerelay/adapters/secret"
 )
 
 var received = time.Date(2026, 12, 2, 10, 11, 12, 345678000, time.UTC)
@@ -427,4 +428,41 @@ func TestFromAlertaBodyKeys(t *testing.T) {
 	d := decodeAlert(t, c.Body)
 	require.Equal(t, map[string]any{"site": "hall3", "note": "***", "n": map[string]any{"x": 1.0}}, d.Attributes)
 	require.Equal(t, "***", d.Text)
+}
+
+// TestFromAlertaBodyEscapedKey: an ilert key written with JSON escapes (a
+// non-ASCII letter as \u00e9, a quote as \"), at the top level or nested in the
+// attributes' arrays and objects, is found by its decoded value and redacted from
+// every attribute at every depth; members named like a key are dropped at every
+// depth; a secret the configuration registered is redacted in nested values too.
+// Numbers, booleans, null and the members' order are kept.
+func TestFromAlertaBodyEscapedKey(t *testing.T) {
+	t.Cleanup(secret.Default.Reset)
+	const cfgSecret = "Cfg-Secret-9q8w7e6r5t"
+	secret.Register(cfgSecret)
+	const key = `il1api-caf\u00e9-\"quoted\"-0460d849fcdc`
+	decoded := `il1api-café-"quoted"-0460d849fcdc`
+	body := `{"apiKey":"` + key + `","resource":"r","event":"e","text":"plain",` +
+		`"attributes":{"z":"` + key + `","list":["a","` + key + `",{"deep":"x ` + key + ` y","apiKey":"` + key + `"}],` +
+		`"obj":{"integrationKey":"other-key-value","inner":{"s":"` + cfgSecret + `"},"n":1.50,"b":true,"nil":null},` +
+		`"cfg":"` + cfgSecret + `","a":"keep"}}`
+	require.True(t, json.Valid([]byte(body)))
+	c, err := alerta.FromEvent(ilertEvent(body), alerta.ConvertOptions{})
+	require.NoError(t, err)
+	for _, leak := range []string{decoded, `caf\u00e9`, "café", `\"quoted\"`, "other-key-value", cfgSecret,
+		base64.StdEncoding.EncodeToString([]byte(decoded))} {
+		require.NotContains(t, string(c.Body), leak)
+	}
+	d := decodeAlert(t, c.Body)
+	require.Equal(t, map[string]any{
+		"z":    "***",
+		"list": []any{"a", "***", map[string]any{"deep": "x *** y"}},
+		"obj":  map[string]any{"inner": map[string]any{"s": "***"}, "n": 1.5, "b": true, "nil": nil},
+		"cfg":  "***",
+		"a":    "keep",
+	}, d.Attributes)
+	// The order of the members is the body's.
+	attrs := string(c.Body[strings.Index(string(c.Body), `"attributes"`):])
+	require.Less(t, strings.Index(attrs, `"z": `), strings.Index(attrs, `"list": `))
+	require.Less(t, strings.Index(attrs, `"cfg": `), strings.Index(attrs, `"a": "keep"`))
 }
