@@ -21,6 +21,7 @@ import (
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/adaptertest"
 	"github.com/edgerelay/edgerelay/adapters/clock"
+	"github.com/edgerelay/edgerelay/daemon/broker"
 )
 
 const mosquittoAddr = "127.0.0.1:1883"
@@ -77,7 +78,7 @@ func startMochi(t *testing.T, acl func(topic string, write bool) bool) testBroke
 	tcp := listeners.NewTCP(listeners.Config{ID: "t", Address: "127.0.0.1:0"})
 	require.NoError(t, srv.AddListener(tcp))
 	require.NoError(t, srv.Serve())
-	t.Cleanup(func() { _ = srv.Close() })
+	t.Cleanup(func() { stopMochi(t, srv, "t") })
 	return testBroker{url: "tcp://" + tcp.Address(), rec: rec}
 }
 
@@ -373,4 +374,15 @@ func payloads(n int) []string {
 		out[i] = fmt.Sprintf("m-%03d", i)
 	}
 	return out
+}
+
+// stopMochi stops a test broker whose listeners are ids. It uses broker.StopMochi:
+// Mochi's own Close deadlocks when a client connects or disconnects at that
+// moment (a sink reconnecting while its broker stops), which hung this package's
+// tests until go test's timeout.
+func stopMochi(t testing.TB, srv *mochi.Server, ids ...string) {
+	t.Helper()
+	if err := broker.StopMochi(srv, ids, 30*time.Second); err != nil {
+		t.Error(err)
+	}
 }

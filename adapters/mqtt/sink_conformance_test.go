@@ -132,7 +132,7 @@ func startRestartableMochi(t *testing.T) *restartableMochi {
 	t.Cleanup(func() {
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		_ = m.srv.Close()
+		stopMochi(t, m.srv, "t")
 	})
 	return m
 }
@@ -153,7 +153,7 @@ func (m *restartableMochi) start(t *testing.T) {
 func (m *restartableMochi) restart(t *testing.T) {
 	t.Helper()
 	m.mu.Lock()
-	_ = m.srv.Close()
+	stopMochi(t, m.srv, "t")
 	m.mu.Unlock()
 	m.start(t)
 }

@@ -158,7 +158,7 @@ func startMochiWith(t testing.TB, hooks ...mochi.Hook) testBroker {
 	tcp := listeners.NewTCP(listeners.Config{ID: "t", Address: "127.0.0.1:0"})
 	require.NoError(t, srv.AddListener(tcp))
 	require.NoError(t, srv.Serve())
-	t.Cleanup(func() { _ = srv.Close() })
+	t.Cleanup(func() { stopMochi(t, srv, "t") })
 	return testBroker{url: "tcp://" + tcp.Address()}
 }
 

@@ -60,7 +60,7 @@ func startMochiTLSAuth(t *testing.T, ca *testCA, user, pass string) (*tlsBroker,
 	l := listeners.NewTCP(listeners.Config{ID: "tls", Address: "127.0.0.1:0", TLSConfig: serverTLS(t, ca, ca.issue(t, "broker", true))})
 	require.NoError(t, srv.AddListener(l))
 	require.NoError(t, srv.Serve())
-	t.Cleanup(func() { _ = srv.Close() })
+	t.Cleanup(func() { stopMochi(t, srv, "tls") })
 	b.url = "ssl://" + l.Address()
 	return b, auth
 }

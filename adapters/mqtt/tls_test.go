@@ -159,7 +159,7 @@ func startMochiTLS(t *testing.T, tc *tls.Config) *tlsBroker {
 	l := listeners.NewTCP(listeners.Config{ID: "tls", Address: "127.0.0.1:0", TLSConfig: tc})
 	require.NoError(t, srv.AddListener(l))
 	require.NoError(t, srv.Serve())
-	t.Cleanup(func() { _ = srv.Close() })
+	t.Cleanup(func() { stopMochi(t, srv, "tls") })
 	b.url = "ssl://" + l.Address()
 	return b
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/edgerelay/edgerelay/daemon/broker"
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -86,7 +87,7 @@ func TestZeroLossMQTTSinkKill(t *testing.T) {
 	tcp := listeners.NewTCP(listeners.Config{ID: "site", Address: "127.0.0.1:0"})
 	require.NoError(t, site.AddListener(tcp))
 	require.NoError(t, site.Serve())
-	t.Cleanup(func() { _ = site.Close() })
+	t.Cleanup(func() { stopSite(t, site) })
 	siteAddr := tcp.Address()
 
 	sub := &siteSubscriber{seen: map[string]int{}}
@@ -203,7 +204,7 @@ func TestMQTTSinkNoSecretLeaks(t *testing.T) {
 	tcp := listeners.NewTCP(listeners.Config{ID: "site", Address: "127.0.0.1:0"})
 	require.NoError(t, site.AddListener(tcp))
 	require.NoError(t, site.Serve())
-	t.Cleanup(func() { _ = site.Close() })
+	t.Cleanup(func() { stopSite(t, site) })
 
 	sub := &siteSubscriber{seen: map[string]int{}}
 	sc := mqttClient(t, tcp.Address(), "site-consumer")
@@ -304,4 +305,13 @@ routes:
 	require.Contains(t, out, "wrong", "the refused sink's events wait in the outbox")
 	search("queue list", out+errs)
 	require.Empty(t, found, "secrets leaked:\n%s", strings.Join(found, "\n"))
+}
+
+// stopSite stops a site broker (listener "site") with broker.StopMochi: Mochi's
+// own Close can deadlock when a client disconnects at that moment.
+func stopSite(t testing.TB, srv *mochi.Server) {
+	t.Helper()
+	if err := broker.StopMochi(srv, []string{"site"}, 30*time.Second); err != nil {
+		t.Error(err)
+	}
 }

@@ -53,6 +53,12 @@ type Broker struct {
 	lim         *logx.Limiter       // see SetRejects; nil limits nothing
 }
 
+// listenerID is the id of the broker's one listener; stopWait bounds Close.
+const (
+	listenerID = "edgerelay"
+	stopWait   = 5 * time.Second
+)
+
 // New builds a broker from a validated cfg. It does not listen yet.
 func New(cfg Config, log *slog.Logger) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
@@ -137,7 +143,7 @@ func (b *Broker) Start() error {
 	if b.started {
 		return errors.New("start embedded broker: already started")
 	}
-	tcp := listeners.NewTCP(listeners.Config{ID: "edgerelay", Address: b.cfg.Listen})
+	tcp := listeners.NewTCP(listeners.Config{ID: listenerID, Address: b.cfg.Listen})
 	if err := b.srv.AddListener(tcpListener{tcp, b}); err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			err = fmt.Errorf("listen on %s: address already in use (another MQTT broker?): set broker.listen "+
@@ -182,7 +188,7 @@ func (b *Broker) Close() error {
 
 	b.cancel()
 	b.bridge.close()
-	err := b.srv.Close()
+	err := StopMochi(b.srv, []string{listenerID}, stopWait)
 	b.mu.Lock()
 	b.closeErr = err
 	h := b.health

@@ -33,6 +33,7 @@ import (
 	"github.com/edgerelay/edgerelay/adapters/ilert/edge"
 	"github.com/edgerelay/edgerelay/adapters/ilert/ilerttest"
 	"github.com/edgerelay/edgerelay/daemon"
+	"github.com/edgerelay/edgerelay/daemon/broker"
 	"github.com/edgerelay/edgerelay/daemon/config"
 	"github.com/edgerelay/edgerelay/daemon/health"
 	"github.com/edgerelay/edgerelay/store"
@@ -588,7 +589,7 @@ func TestScenario104MQTT(t *testing.T) {
 	tcp := listeners.NewTCP(listeners.Config{ID: "site", Address: "127.0.0.1:0"})
 	require.NoError(t, site.AddListener(tcp))
 	require.NoError(t, site.Serve())
-	t.Cleanup(func() { _ = site.Close() })
+	t.Cleanup(func() { stopSite(t, site) })
 
 	got := make(chan paho.Message, 4)
 	o := paho.NewClientOptions().AddBroker("tcp://" + tcp.Address()).SetClientID("site-consumer").SetAutoReconnect(false)
@@ -649,4 +650,13 @@ func TestHAKeepsOrderThroughARefusal(t *testing.T) {
 	}
 	require.Equal(t, []string{"1 alert-created", "1 alert-created", "1 alert-created", "2 alert-resolved"}, order,
 		"the resolve never overtakes its alert, and is sent once")
+}
+
+// stopSite stops the site broker (listener "site") with broker.StopMochi: Mochi's
+// own Close can deadlock when a client disconnects at that moment.
+func stopSite(t testing.TB, srv *mochi.Server) {
+	t.Helper()
+	if err := broker.StopMochi(srv, []string{"site"}, 30*time.Second); err != nil {
+		t.Error(err)
+	}
 }
