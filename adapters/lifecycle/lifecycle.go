@@ -151,7 +151,7 @@ type Spec struct {
 
 var (
 	regMu   sync.RWMutex
-	specs   = map[string]*Spec{}   // by name and alias
+	specs   = map[string]*Spec{}  // by name and alias
 	omitted = map[string]string{} // name → build tag
 )
 
