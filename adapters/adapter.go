@@ -185,11 +185,40 @@ type Deps struct {
 	// snake_case code, never an error text. Nil for sinks and transforms, and when the
 	// caller gives none (tests): count nothing then.
 	Reject func(reason string)
+	// Command reports a command a sink runs for one edge connector item (the script
+	// sink, for an event carrying the ilert_edge source's env.ILERT_EDGE_ITEM_ID
+	// attribute): created when it starts, then completed, failed or expired. The
+	// daemon publishes each on its event bus (lifecycle events
+	// edge.command_execution.*). Nil for sources and transforms, and when the caller
+	// gives none (tests): report nothing then.
+	Command func(CommandReport)
 	// Limiter rate-limits the adapter's repeated warnings (logx.Limiter.Warn with
 	// Log): an attacker's or a failing upstream's thousandth line is counted, not
 	// written. The daemon gives its one limiter; nil limits nothing.
 	Limiter *logx.Limiter
 }
+
+// CommandReport is one step of a command run for an edge connector item
+// (Deps.Command).
+type CommandReport struct {
+	// State is CommandCreated, CommandCompleted, CommandFailed or CommandExpired.
+	State   string
+	ItemID  string
+	AlertID string
+	// Exited is true once the command exited by itself; ExitCode is then its status.
+	Exited   bool
+	ExitCode int
+	// Duration is the time since the command started (0 for CommandCreated).
+	Duration time.Duration
+}
+
+// The states of a CommandReport.
+const (
+	CommandCreated   = "created"
+	CommandCompleted = "completed"
+	CommandFailed    = "failed"
+	CommandExpired   = "expired"
+)
 
 // Roles a source reports through Deps.Role.
 const (

@@ -87,7 +87,20 @@ func (d *Daemon) deps(dir adapters.Direction, typ, name string) adapters.Deps {
 		Role:    d.roleFor(dir, name),
 		Reject:  d.rejectFor(dir, name),
 		Circuit: d.circuitFor(dir, name),
+		Command: d.commandFor(dir, name),
 		Limiter: d.lim,
+	}
+}
+
+// commandFor publishes sink name's command reports on the bus (nil for sources and
+// transforms).
+func (d *Daemon) commandFor(dir adapters.Direction, name string) func(adapters.CommandReport) {
+	if dir != adapters.DirSink {
+		return nil
+	}
+	return func(c adapters.CommandReport) {
+		d.bus.Publish(events.Event{Kind: events.CommandExecution, Sink: name, To: c.State, ItemID: c.ItemID,
+			AlertID: c.AlertID, Exited: c.Exited, ExitCode: c.ExitCode, DurationMS: c.Duration.Milliseconds()})
 	}
 }
 

@@ -63,6 +63,11 @@ func check(cfg *config.Config, clk clock.Clock) error {
 			problems = append(problems, fmt.Sprintf("line %d: sinks[%d] (%s %q): %v", a.Line, i, a.Type, a.Name, err))
 		}
 	}
+	if pub, err := d.buildLifecycleAdapter(); err != nil {
+		problems = append(problems, fmt.Sprintf("line 1: %v", err))
+	} else if pub != nil {
+		_ = pub.Close()
+	}
 	for i, rt := range cfg.Routes {
 		if _, err := d.route(rt); err != nil {
 			problems = append(problems, fmt.Sprintf("line %d: routes[%d] (%s).transform (%s): %v", rt.Line(), i, rt.Name, rt.Transform.Type, err))

@@ -49,6 +49,7 @@ import (
 	"github.com/edgerelay/edgerelay/daemon/config"
 	"github.com/edgerelay/edgerelay/daemon/events"
 	"github.com/edgerelay/edgerelay/daemon/health"
+	"github.com/edgerelay/edgerelay/daemon/lifecycle"
 	"github.com/edgerelay/edgerelay/daemon/pipeline"
 	"github.com/edgerelay/edgerelay/daemon/sdnotify"
 	"github.com/edgerelay/edgerelay/daemon/state"
@@ -103,6 +104,8 @@ type Daemon struct {
 	state   *state.Committer // the sources' persisted state
 	sinks   []pipeline.Sink
 	sources []source
+	node    lifecycle.Node       // this node's id, recorded in the store
+	life    *lifecycle.Publisher // nil when events are off
 
 	// dead and deadAt cache the dead-letter count for the STATUS line; only the
 	// status loop touches them, and status, the line's view fed from statusSub.
@@ -200,6 +203,9 @@ func New(opt Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.onStop("http listeners", d.web.Close) // only when Run never served them
+	if err := d.newLifecycle(); err != nil {
+		return nil, err
+	}
 	if err := d.newBroker(); err != nil {
 		return nil, err
 	}
@@ -310,6 +316,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		return nil
 	})
+	lifeCtx, stopLife := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLife()
+	var lifeG errgroup.Group
+	if d.life != nil {
+		lifeG.Go(func() error { return d.life.Run(lifeCtx) }) // exits when lifeCtx ends, after a bounded flush
+	}
 	var webG errgroup.Group
 	webG.Go(func() error { // HTTP; exits when webCtx ends
 		if err := d.web.Serve(webCtx); err != nil {
@@ -360,6 +372,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	stopWriter()     // the writer flushes what is queued before it returns
 	_ = writerG.Wait()
 	_ = aux.Wait()
+	stopLife() // what is still buffered (edge.node.stopping) gets events.stop_flush
+	_ = lifeG.Wait()
 	stopWeb()
 	_ = webG.Wait()
 	stopLim() // the last counts of suppressed lines, before "stopped"

@@ -78,6 +78,7 @@ type Sink struct {
 	env       atomic.Pointer[scriptEnv] // made by New, again by each Connect
 	secrets   []string                  // the env values, for Scrub
 	connected atomic.Bool
+	command   func(adapters.CommandReport) // adapters.Deps.Command; nil reports nothing
 }
 
 // New builds a script sink from cfg (zero fields take their defaults). It checks the
@@ -100,6 +101,7 @@ func New(cfg Config, d adapters.Deps) (*Sink, error) {
 		log:       d.Log,
 		limiter:   d.Limiter,
 		component: "script:" + d.Name,
+		command:   d.Command,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -158,10 +160,42 @@ func (s *Sink) Send(ctx context.Context, e *adapters.Event) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("script %s: not started: %w", s.cfg.Command, err)
 	}
+	item := e.Attrs[AttrEdgeItemID]
+	if item != "" && s.command != nil {
+		s.command(adapters.CommandReport{State: adapters.CommandCreated, ItemID: item, AlertID: e.Attrs[AttrEdgeAlertID]})
+	}
 	r := s.run(ctx, e)
 	err := s.verdict(r)
 	s.report(ctx, e, r, err)
+	if item != "" && s.command != nil {
+		s.command(commandOutcome(item, e.Attrs[AttrEdgeAlertID], r, err))
+	}
 	return err
+}
+
+// The attributes of an ilert_edge source's event that name its item and alert
+// (package adapters/ilert/edge, which this package does not import): a run for an
+// event with an item id is reported through adapters.Deps.Command.
+const (
+	AttrEdgeItemID  = "env.ILERT_EDGE_ITEM_ID"
+	AttrEdgeAlertID = "env.ILERT_ALERT_ID"
+)
+
+// commandOutcome is the report of a finished run: completed when it was delivered,
+// expired when it ran past its timeout, else failed (with its exit status when it
+// exited by itself).
+func commandOutcome(item, alert string, r *run, err error) adapters.CommandReport {
+	c := adapters.CommandReport{State: adapters.CommandFailed, ItemID: item, AlertID: alert, Duration: r.took}
+	if r.state != nil && r.state.Exited() {
+		c.Exited, c.ExitCode = true, r.state.ExitCode()
+	}
+	switch {
+	case r.timedOut:
+		c.State = adapters.CommandExpired
+	case err == nil:
+		c.State = adapters.CommandCompleted
+	}
+	return c
 }
 
 // run is one run of the command and what came of it.

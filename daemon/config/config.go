@@ -25,6 +25,7 @@ import (
 	"github.com/edgerelay/edgerelay/adapters/secret"
 	"github.com/edgerelay/edgerelay/adapters/topic"
 	"github.com/edgerelay/edgerelay/daemon/broker"
+	"github.com/edgerelay/edgerelay/daemon/lifecycle"
 	"github.com/edgerelay/edgerelay/daemon/pipeline"
 	"github.com/edgerelay/edgerelay/daemon/web"
 )
@@ -56,6 +57,9 @@ type Config struct {
 	Sinks []Adapter `yaml:"-"`
 	// Routes connect sources to sinks.
 	Routes []Route `yaml:"routes"`
+	// Events publishes lifecycle CloudEvents (package daemon/lifecycle); decoded by
+	// decodeEvents, with the EVENT_BROKER_* variables applied.
+	Events lifecycle.Config `yaml:"-"`
 	// File is where the configuration came from ("" for the embedded default).
 	File string `yaml:"-"`
 	// Warnings are findings that do not make the configuration invalid (an old
@@ -224,6 +228,11 @@ func Load(path string) (*Config, error) {
 // LoadDefault parses the embedded default configuration.
 func LoadDefault() (*Config, error) { return Parse(DefaultYAML, "") }
 
+// envVarRE matches a problem's subject that names an environment variable, with
+// the YAML key of the same setting in parentheses (package adapters/lifecycle's
+// Problem).
+var envVarRE = regexp.MustCompile(`^([A-Z][A-Z0-9_]*)(?: \(([a-z0-9_.]+)\))?$`)
+
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
 // Parse decodes and checks a configuration; file is used in messages only.
@@ -249,7 +258,7 @@ func Parse(b []byte, file string) (*Config, error) {
 
 	// The adapter lists decode per entry through the registry; everything else
 	// decodes straight into Config.
-	var srcNode, sinkNode *yaml.Node
+	var srcNode, sinkNode, eventsNode *yaml.Node
 	rest := &yaml.Node{Kind: yaml.MappingNode, Line: root.Line}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		switch root.Content[i].Value {
@@ -257,6 +266,8 @@ func Parse(b []byte, file string) (*Config, error) {
 			srcNode = root.Content[i+1]
 		case "sinks":
 			sinkNode = root.Content[i+1]
+		case "events":
+			eventsNode = root.Content[i+1]
 		default:
 			rest.Content = append(rest.Content, root.Content[i], root.Content[i+1])
 		}
@@ -265,6 +276,7 @@ func Parse(b []byte, file string) (*Config, error) {
 		Config  `yaml:",inline"`
 		Sources yaml.Node `yaml:"sources"`
 		Sinks   yaml.Node `yaml:"sinks"`
+		Events  yaml.Node `yaml:"events"`
 	}
 	cerr.Problems = append(cerr.Problems, checkKeys(root, reflectTypeOf[top](), "")...)
 	cerr.Problems = append(cerr.Problems, decodeChecked(rest, cfg, reflectTypeOf[top](), "")...)
@@ -274,6 +286,7 @@ func Parse(b []byte, file string) (*Config, error) {
 	}
 	cfg.Sources = decodeAdapters(srcNode, adapters.DirSource, cfg, cerr)
 	cfg.Sinks = decodeAdapters(sinkNode, adapters.DirSink, cfg, cerr)
+	decodeEvents(eventsNode, cfg, cerr)
 	cfg.applyDefaults()
 	if !slices.ContainsFunc(cerr.Problems, func(p string) bool { return strings.Contains(p, "already defined at line") }) {
 		// (yaml leaves a mapping with a key given twice undecoded: checking what
@@ -506,11 +519,19 @@ func withLines(root *yaml.Node, problems []string) []string {
 	for _, p := range problems {
 		if !strings.HasPrefix(p, "line ") {
 			key, _, _ := strings.Cut(p, ": ")
-			line := lineOf(root, key)
-			if line == 0 {
-				line = max(root.Line, 1)
+			variable := envVarRE.FindStringSubmatch(key)
+			if variable != nil {
+				key = variable[2] // "EVENT_BROKER_MQTT_QOS (events.mqtt.qos)": the key in the file
 			}
-			p = fmt.Sprintf("line %d: %s", line, p)
+			line := lineOf(root, key)
+			switch {
+			case line == 0 && variable != nil:
+				// From the environment (or a default): no line of the file to name.
+			case line == 0:
+				p = fmt.Sprintf("line %d: %s", max(root.Line, 1), p)
+			default:
+				p = fmt.Sprintf("line %d: %s", line, p)
+			}
 		}
 		if parts := strings.SplitN(p, ": ", 3); len(parts) == 3 && !strings.Contains(parts[1], " ") {
 			if k := parts[0] + ": " + parts[1]; seen[k] {

@@ -82,6 +82,11 @@ const (
 	// SourceRoleChanged: a source changed role (an edge connector going from standby
 	// to active). Source, From, To (roles chosen by the source), Reason.
 	SourceRoleChanged
+	// CommandExecution: a sink ran a command for one edge connector item (the script
+	// sink, for an event of the ilert_edge source). Sink, To (the state:
+	// [CommandCreated], [CommandCompleted], [CommandFailed], [CommandExpired]),
+	// ItemID, AlertID, Exited and ExitCode (once it exited), DurationMS.
+	CommandExecution
 
 	numKinds = iota
 )
@@ -94,7 +99,16 @@ var kindNames = [numKinds]string{
 	SinkConnected: "sink_connected", SinkDisconnected: "sink_disconnected", Received: "received",
 	Rejected: "rejected", Delivered: "delivered", Retried: "retried", DeadLettered: "dead_lettered",
 	StoreQuarantined: "store_quarantined", SourceRoleChanged: "source_role_changed",
+	CommandExecution: "command_execution",
 }
+
+// The states of a CommandExecution event.
+const (
+	CommandCreated   = "created"   // the command was started
+	CommandCompleted = "completed" // it exited with status 0
+	CommandFailed    = "failed"    // it exited with another status, or could not start
+	CommandExpired   = "expired"   // it ran past its timeout and was killed
+)
 
 // String returns the kind's snake_case name ("readiness_changed"), or "unknown".
 func (k Kind) String() string {
@@ -157,6 +171,12 @@ type Event struct {
 	Sources []string `json:"sources,omitempty"`
 	Sinks   []string `json:"sinks,omitempty"`
 	Queued  int64    `json:"queued,omitempty"`
+
+	ItemID     string `json:"item_id,omitempty"`
+	AlertID    string `json:"alert_id,omitempty"`
+	Exited     bool   `json:"exited,omitempty"`
+	ExitCode   int    `json:"exit_code,omitempty"`
+	DurationMS int64  `json:"duration_ms,omitempty"`
 }
 
 // Kinds is a set of kinds.

@@ -33,7 +33,13 @@ var families = map[string]family{
 		"or queue drop, by sink."},
 	MetricHTTPErrors: {typ: "counter", help: "Connections and requests the daemon's HTTP servers gave up on before a handler ran " +
 		"(failed TLS handshakes, malformed requests, panics), by listener and reason."},
-	MetricBusDropped: {typ: "counter", help: "Daemon events a bus subscriber lost because it did not read them in time, by subscriber."},
+	MetricLifecyclePublished: {typ: "counter", help: "Lifecycle CloudEvents the lifecycle broker took, by type."},
+	MetricLifecycleFailed:    {typ: "counter", help: "Failed connects and publishes to the lifecycle broker (each is retried with backoff)."},
+	MetricLifecycleDropped: {typ: "counter", help: "Lifecycle events lost: the buffer (events.buffer) was full and the oldest went, " +
+		"or shutdown came before the broker took them."},
+	MetricLifecycleBuffered:  {typ: "gauge", help: "Lifecycle events waiting for the broker."},
+	MetricLifecycleConnected: {typ: "gauge", help: "1 while the lifecycle broker is connected, else 0."},
+	MetricBusDropped:         {typ: "counter", help: "Daemon events a bus subscriber lost because it did not read them in time, by subscriber."},
 	MetricBrokerRejects: {typ: "counter", help: "Connections and packets the embedded MQTT broker refused (bad credentials, " +
 		"oversize, malformed, protocol errors), by reason."},
 	MetricSourceRole: {typ: "gauge", help: "1 for the high-availability role a source reports now (active, standby), 0 for the " +

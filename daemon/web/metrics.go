@@ -58,7 +58,35 @@ const (
 	// panics. Labels: listener (the health component: "http" or "source:<name>"),
 	// reason (tls_handshake, panic, accept, other).
 	MetricHTTPErrors = "edgerelay_http_errors_total"
+	// MetricLifecyclePublished counts the lifecycle events the broker took. Labels:
+	// type.
+	MetricLifecyclePublished = "edgerelay_lifecycle_published_total"
+	// MetricLifecycleFailed counts failed connects and publishes to the lifecycle
+	// broker.
+	MetricLifecycleFailed = "edgerelay_lifecycle_failed_total"
+	// MetricLifecycleDropped counts lifecycle events lost: the buffer was full (the
+	// oldest goes), or shutdown came before the broker took them.
+	MetricLifecycleDropped = "edgerelay_lifecycle_dropped_total"
+	// MetricLifecycleBuffered is the number of lifecycle events waiting.
+	MetricLifecycleBuffered = "edgerelay_lifecycle_buffered"
+	// MetricLifecycleConnected is 1 while the lifecycle broker is connected.
+	MetricLifecycleConnected = "edgerelay_lifecycle_connected"
 )
+
+// LifecycleStats sets the lifecycle publisher's series from its counters.
+func (m *Metrics) LifecycleStats(published map[string]uint64, failed, dropped uint64, buffered int, connected bool) {
+	for typ, n := range published {
+		m.set.GetOrCreateCounter(series(MetricLifecyclePublished, "type", typ)).Set(n)
+	}
+	m.set.GetOrCreateCounter(MetricLifecycleFailed).Set(failed)
+	m.set.GetOrCreateCounter(MetricLifecycleDropped).Set(dropped)
+	m.set.GetOrCreateGauge(MetricLifecycleBuffered, nil).Set(float64(buffered))
+	c := 0.0
+	if connected {
+		c = 1
+	}
+	m.set.GetOrCreateGauge(MetricLifecycleConnected, nil).Set(c)
+}
 
 // Metrics creates the daemon's metrics in a metrics.Set under the names above, so that
 // every part of the daemon uses the same names and labels. Per-label series are created

@@ -1,0 +1,330 @@
+package lifecycle
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/edgerelay/edgerelay/adapters/clock/clocktest"
+	contract "github.com/edgerelay/edgerelay/adapters/lifecycle"
+	"github.com/edgerelay/edgerelay/daemon/events"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// memBroker is a broker in memory: it records what it took and can be made
+// unreachable. (The brokers' own adapters pass lifecycletest against real ones.)
+type memBroker struct {
+	mu       sync.Mutex
+	down     bool
+	closed   int
+	got      []contract.Message
+	took     chan struct{}
+	connects int
+}
+
+func newMemBroker() *memBroker { return &memBroker{took: make(chan struct{}, 1<<16)} }
+
+func (b *memBroker) Connect(context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.connects++
+	if b.down {
+		return errors.New("dial tcp 127.0.0.1:4222: connection refused")
+	}
+	return nil
+}
+
+func (b *memBroker) Publish(_ context.Context, m contract.Message) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.down {
+		return errors.New("connection lost")
+	}
+	b.got = append(b.got, m)
+	b.took <- struct{}{}
+	return nil
+}
+
+func (b *memBroker) Close() error { b.mu.Lock(); b.closed++; b.mu.Unlock(); return nil }
+
+func (b *memBroker) setDown(v bool) { b.mu.Lock(); b.down = v; b.mu.Unlock() }
+
+func (b *memBroker) messages() []contract.Message {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]contract.Message(nil), b.got...)
+}
+
+// waitN waits until the broker took n messages in all.
+func (b *memBroker) waitN(t *testing.T, n int) []contract.Message {
+	t.Helper()
+	require.Eventually(t, func() bool { return len(b.messages()) >= n }, 10*time.Second, time.Millisecond,
+		"the broker took %d of %d", len(b.messages()), n)
+	return b.messages()
+}
+
+// health records the "broker" condition.
+type health struct {
+	mu       sync.Mutex
+	degraded bool
+	detail   string
+	changes  int
+}
+
+func (h *health) Set(string, bool, string) {}
+func (h *health) SetDegraded(_ string, ok bool, detail string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.degraded, h.detail = !ok, detail
+	h.changes++
+}
+func (h *health) state() (bool, string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.degraded, h.detail
+}
+
+type rig struct {
+	bus    *events.Bus
+	broker *memBroker
+	health *health
+	pub    *Publisher
+	clk    *clocktest.Fake
+	logs   *bytes.Buffer
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+}
+
+func newRig(t *testing.T, cfg Config, node Node) *rig {
+	t.Helper()
+	clk := clocktest.NewFake(ExampleTime)
+	r := &rig{bus: events.New(clk.Now), broker: newMemBroker(), health: &health{}, clk: clk, logs: &bytes.Buffer{}}
+	if cfg.CoreName == "" {
+		cfg.CoreName = "plant-7"
+	}
+	if cfg.Buffer == 0 {
+		cfg.Buffer = 64
+	}
+	if cfg.StopFlush == 0 {
+		cfg.StopFlush = 2 * time.Second
+	}
+	cfg.Adapter = "mem"
+	r.pub = New(Options{Config: cfg, Publisher: r.broker, Bus: r.bus, Health: r.health, Clock: clk, Version: "1.4.0",
+		Node: node, Adapters: []string{"mqtt", "stdout"}, Log: slog.New(slog.NewTextHandler(r.logs, nil))})
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel, r.done = cancel, make(chan error, 1)
+	go func() { r.done <- r.pub.Run(ctx) }()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *rig) stop() {
+	r.once.Do(func() {
+		r.cancel()
+		<-r.done
+	})
+}
+
+func decode(t *testing.T, m contract.Message) map[string]any {
+	t.Helper()
+	var v map[string]any
+	require.NoError(t, json.Unmarshal(m.Body, &v))
+	require.Equal(t, m.Type, v["type"])
+	require.Equal(t, m.ID, v["id"])
+	require.Equal(t, m.CoreName, v["corename"])
+	require.Equal(t, contract.DomainTopic(m.Type), m.Topic)
+	return v
+}
+
+func types(ms []contract.Message) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.Type)
+	}
+	return out
+}
+
+// TestStartOnANewStore: the first start publishes edge.node.registered, then
+// edge.node.started (once Ready came: the sources subscribed) with a null
+// previous_version, the compiled adapters and the configured names.
+func TestStartOnANewStore(t *testing.T) {
+	r := newRig(t, Config{}, Node{ID: "N1", Registered: true})
+	r.bus.Publish(events.Event{Kind: events.Started, Version: "1.4.0", Sources: []string{"plc"}, Sinks: []string{"ilert-main"}})
+	require.Never(t, func() bool { return len(r.broker.messages()) > 0 }, 50*time.Millisecond, time.Millisecond,
+		"nothing before the sources subscribed")
+	r.bus.Publish(events.Event{Kind: events.Ready})
+	ms := r.broker.waitN(t, 2)
+	require.Equal(t, []string{TypeNodeRegistered, TypeNodeStarted}, types(ms))
+	reg := decode(t, ms[0])
+	require.Equal(t, map[string]any{"node_id": "N1", "version": "1.4.0"}, reg["data"])
+	require.Equal(t, "edgerelay://plant-7/N1", reg["source"])
+	st := decode(t, ms[1])
+	require.Equal(t, map[string]any{"node_id": "N1", "version": "1.4.0", "previous_version": nil,
+		"adapters": []any{"mqtt", "stdout"}, "sources": []any{"plc"}, "sinks": []any{"ilert-main"}}, st["data"])
+	r.bus.Publish(events.Event{Kind: events.Ready}) // a second Ready changes nothing
+	require.Never(t, func() bool { return len(r.broker.messages()) > 2 }, 50*time.Millisecond, time.Millisecond)
+}
+
+// TestStartAfterAnUpgrade: a start on a store whose recorded version differs
+// publishes edge.node.started with previous_version, then edge.node.version_changed;
+// the same version again publishes started alone.
+func TestStartAfterAnUpgrade(t *testing.T) {
+	r := newRig(t, Config{}, Node{ID: "N1", Previous: "1.3.2"})
+	r.bus.Publish(events.Event{Kind: events.Started, Version: "1.4.0"})
+	r.bus.Publish(events.Event{Kind: events.Ready})
+	ms := r.broker.waitN(t, 2)
+	require.Equal(t, []string{TypeNodeStarted, TypeNodeVersionChanged}, types(ms))
+	require.Equal(t, "1.3.2", decode(t, ms[0])["data"].(map[string]any)["previous_version"])
+	require.Equal(t, map[string]any{"from": "1.3.2", "to": "1.4.0"}, decode(t, ms[1])["data"])
+
+	r2 := newRig(t, Config{}, Node{ID: "N1", Previous: "1.4.0"})
+	r2.bus.Publish(events.Event{Kind: events.Started, Version: "1.4.0"})
+	r2.bus.Publish(events.Event{Kind: events.Ready})
+	require.Equal(t, []string{TypeNodeStarted}, types(r2.broker.waitN(t, 1)))
+	require.Never(t, func() bool { return len(r2.broker.messages()) > 1 }, 50*time.Millisecond, time.Millisecond)
+}
+
+// TestEveryCatalogueTypeIsEmitted: the bus events the daemon publishes produce
+// every type of the catalogue (alert_relayed on), each with exactly its
+// catalogue's data members (the publisher refuses anything else and logs an
+// error, which would fail this test), and nothing of another type.
+func TestEveryCatalogueTypeIsEmitted(t *testing.T) {
+	r := newRig(t, Config{AlertRelayed: true}, Node{ID: "N1", Registered: true, Previous: ""})
+	r.bus.Publish(events.Event{Kind: events.Started, Version: "1.4.0"})
+	r.bus.Publish(events.Event{Kind: events.Ready})
+	r.bus.Publish(events.Event{Kind: events.ReadinessChanged, Component: "sink:a", Condition: "connected", From: "ok",
+		To: "critical", Reason: "refused", NodeFrom: events.NodeOK, NodeTo: events.NodeNotReady})
+	r.bus.Publish(events.Event{Kind: events.ReadinessChanged, Component: "sink:b", Condition: "x", NodeFrom: events.NodeNotReady,
+		NodeTo: events.NodeNotReady}) // the node's state did not change: nothing
+	r.bus.Publish(events.Event{Kind: events.DeadLettered, Sink: "a", EventID: "E1", Key: "k", Reason: "permanent: 400"})
+	for _, st := range []string{events.CommandCreated, events.CommandCompleted, events.CommandFailed, events.CommandExpired, "bogus"} {
+		r.bus.Publish(events.Event{Kind: events.CommandExecution, Sink: "hook", To: st, ItemID: "99", AlertID: "7",
+			Exited: st == events.CommandCompleted, DurationMS: 5})
+	}
+	r.bus.Publish(events.Event{Kind: events.Delivered, Source: "plc", Sink: "a", EventID: "E2", Key: "k2"})
+	r.bus.Publish(events.Event{Kind: events.Stopping, Reason: "signal: terminated", Queued: 3})
+	ms := r.broker.waitN(t, 10)
+	got := map[string]bool{}
+	for _, m := range ms {
+		decode(t, m)
+		got[m.Type] = true
+	}
+	for _, et := range Catalogue {
+		if et.Type == TypeNodeVersionChanged {
+			continue // TestStartAfterAnUpgrade
+		}
+		require.True(t, got[et.Type], "%s was never emitted", et.Type)
+	}
+	require.Len(t, ms, 10)
+	require.NotContains(t, r.logs.String(), "level=ERROR")
+	cmd := decode(t, ms[4])
+	require.Equal(t, map[string]any{"item_id": "99", "alert_id": "7", "exit_code": nil, "duration_ms": 5.0}, cmd["data"])
+	require.Equal(t, 0.0, decode(t, ms[5])["data"].(map[string]any)["exit_code"], "completed has its exit status")
+	require.Equal(t, contract.TopicCommands, ms[5].Topic)
+}
+
+// TestRelayedIsOptIn: without alert_relayed, deliveries publish nothing (and the
+// publisher does not even subscribe to them).
+func TestRelayedIsOptIn(t *testing.T) {
+	r := newRig(t, Config{}, Node{ID: "N1"})
+	require.False(t, r.bus.Wants(events.Delivered))
+	r.bus.Publish(events.Event{Kind: events.Delivered, Source: "plc", Sink: "a", EventID: "E2"})
+	r.bus.Publish(events.Event{Kind: events.Stopping, Reason: "x"})
+	require.Equal(t, []string{TypeNodeStopping}, types(r.broker.waitN(t, 1)))
+}
+
+// TestBrokerDown: while the broker is unreachable the condition is degraded (with
+// the error, once), events wait in the bounded buffer and the oldest are dropped
+// and counted; connection attempts back off; when the broker is back the
+// condition clears and the kept events arrive in order.
+func TestBrokerDown(t *testing.T) {
+	r := newRig(t, Config{Buffer: 8}, Node{ID: "N1"})
+	r.broker.setDown(true)
+	r.bus.Publish(events.Event{Kind: events.Stopping, Reason: "first"}) // taken, waits for the broker
+	_, ok := r.clk.WaitNext(10 * time.Second)
+	require.True(t, ok, "a backoff timer")
+	degraded, detail := r.health.state()
+	require.True(t, degraded)
+	require.Contains(t, detail, "connection refused")
+	for i := range 20 {
+		r.bus.Publish(events.Event{Kind: events.DeadLettered, Sink: "s", EventID: string(rune('a' + i)), Reason: "r"})
+	}
+	// Backoff: each wait at most double the last, capped.
+	var last time.Duration
+	for range 8 {
+		when, ok := r.clk.WaitNext(10 * time.Second)
+		require.True(t, ok)
+		wait := when.Sub(r.clk.Now())
+		require.LessOrEqual(t, wait, BackoffMax)
+		if last > 0 {
+			require.LessOrEqual(t, wait, 4*last+time.Millisecond, "jittered doubling")
+		}
+		last = wait
+		r.clk.AdvanceTo(when)
+	}
+	require.GreaterOrEqual(t, last, BackoffMax/4, "the wait grew")
+	st := r.pub.Stats()
+	require.Equal(t, uint64(12), st.Dropped, "20 waiting in a buffer of 8: the 12 oldest went")
+	require.False(t, st.Connected)
+	require.Positive(t, st.Failed)
+
+	r.broker.setDown(false)
+	when, _ := r.clk.WaitNext(10 * time.Second)
+	r.clk.AdvanceTo(when)
+	ms := r.broker.waitN(t, 9)
+	require.Equal(t, TypeNodeStopping, ms[0].Type, "the event in hand first")
+	var ids []string
+	for _, m := range ms[1:] {
+		ids = append(ids, decode(t, m)["data"].(map[string]any)["event_id"].(string))
+	}
+	require.Equal(t, []string{"m", "n", "o", "p", "q", "r", "s", "t"}, ids, "the newest 8, in order")
+	require.Eventually(t, func() bool { d, _ := r.health.state(); return !d }, 10*time.Second, time.Millisecond)
+	st = r.pub.Stats()
+	require.True(t, st.Connected)
+	require.Equal(t, uint64(9), st.Published[TypeNodeStopping]+st.Published[TypeDeliveryDeadLettered])
+	require.Equal(t, 1, countLines(r.logs.String(), "lifecycle broker unreachable"), "one warning for the outage")
+}
+
+func countLines(s, sub string) int {
+	n := 0
+	for _, l := range bytes.Split([]byte(s), []byte("\n")) {
+		if bytes.Contains(l, []byte(sub)) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestShutdownFlush: at shutdown what is buffered is published (edge.node.stopping
+// last), and Run closes the adapter; with the broker unreachable Run still returns
+// (after at most stop_flush) and counts what it could not publish as dropped.
+func TestShutdownFlush(t *testing.T) {
+	r := newRig(t, Config{}, Node{ID: "N1"})
+	r.bus.Publish(events.Event{Kind: events.DeadLettered, Sink: "s", EventID: "e", Reason: "r"})
+	r.bus.Publish(events.Event{Kind: events.Stopping, Reason: "signal: terminated", Queued: 2})
+	r.stop()
+	require.Equal(t, []string{TypeDeliveryDeadLettered, TypeNodeStopping}, types(r.broker.messages()))
+	require.Equal(t, 1, r.broker.closed)
+
+	d := newRig(t, Config{StopFlush: 100 * time.Millisecond}, Node{ID: "N1"})
+	d.broker.setDown(true)
+	d.bus.Publish(events.Event{Kind: events.DeadLettered, Sink: "s", EventID: "e", Reason: "r"})
+	_, ok := d.clk.WaitNext(10 * time.Second) // in the backoff
+	require.True(t, ok)
+	d.bus.Publish(events.Event{Kind: events.Stopping, Reason: "signal: terminated"})
+	d.stop()
+	st := d.pub.Stats()
+	require.Equal(t, uint64(2), st.Dropped)
+	require.Empty(t, d.broker.messages())
+	require.Equal(t, 1, d.broker.closed)
+}
