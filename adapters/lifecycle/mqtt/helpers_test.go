@@ -39,7 +39,36 @@ type login struct {
 type testBroker struct {
 	addr string
 	mu   sync.Mutex
-	seen []login // every CONNECT; guarded by mu
+	seen []login     // every CONNECT; guarded by mu
+	pubs []published // every PUBLISH from a client; guarded by mu
+	cons []connected // every CONNECT's protocol fields; guarded by mu
+}
+
+// published is a PUBLISH as the broker read it.
+type published struct {
+	topic  string
+	qos    byte
+	retain bool
+}
+
+// connected is what a CONNECT said beyond the login.
+type connected struct {
+	clientID  string
+	version   byte
+	clean     bool
+	keepalive uint16
+}
+
+func (b *testBroker) published() []published {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]published(nil), b.pubs...)
+}
+
+func (b *testBroker) connects() []connected {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]connected(nil), b.cons...)
 }
 
 func (b *testBroker) logins() []login {
@@ -76,12 +105,19 @@ type authHook struct {
 
 func (h *authHook) ID() string { return "test-auth" }
 func (h *authHook) Provides(b byte) bool {
-	return b == mochi.OnConnectAuthenticate || b == mochi.OnACLCheck
+	return b == mochi.OnConnectAuthenticate || b == mochi.OnACLCheck || b == mochi.OnPublish
+}
+func (h *authHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	h.b.mu.Lock()
+	h.b.pubs = append(h.b.pubs, published{pk.TopicName, pk.FixedHeader.Qos, pk.FixedHeader.Retain})
+	h.b.mu.Unlock()
+	return pk, nil
 }
 func (h *authHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 	l := login{pk.Connect.UsernameFlag, pk.Connect.PasswordFlag, string(pk.Connect.Username), string(pk.Connect.Password)}
 	h.b.mu.Lock()
 	h.b.seen = append(h.b.seen, l)
+	h.b.cons = append(h.b.cons, connected{cl.ID, pk.ProtocolVersion, pk.Connect.Clean, pk.Connect.Keepalive})
 	h.b.mu.Unlock()
 	return h.auth == nil || cl.Net.Inline || h.auth(l.user, l.pass)
 }
