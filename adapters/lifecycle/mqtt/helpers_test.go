@@ -3,8 +3,8 @@ package mqtt
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/hex"
 	"crypto/tls"
+	"encoding/hex"
 	"log/slog"
 	"os"
 	"path/filepath"

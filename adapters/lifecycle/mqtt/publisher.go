@@ -243,16 +243,12 @@ func (p *Publisher) Publish(ctx context.Context, m lifecycle.Message) error {
 				return nil
 			}
 		case <-c.done:
-			for { // an acknowledgement read just before the end still counts
-				select {
-				case a := <-c.acks:
-					if a == (ack{want, id}) {
-						return nil
-					}
-					continue
-				default:
+			// An acknowledgement read just before the end still counts (the reader
+			// has ended: nothing is added to acks any more).
+			for len(c.acks) > 0 {
+				if <-c.acks == (ack{want, id}) {
+					return nil
 				}
-				break
 			}
 			return p.failed(ctx, topic, "wait for "+want.String(), c.err)
 		}

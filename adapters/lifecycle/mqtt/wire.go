@@ -112,7 +112,7 @@ func dial(ctx context.Context, addr string, tc *tls.Config, connect []byte, time
 	}
 	if err != nil {
 		_ = raw.Close()
-		if ctx.Err() != nil && !errors.As(err, new(*RefusedError)) {
+		if ctx.Err() != nil && err != ctx.Err() && !errors.As(err, new(*RefusedError)) {
 			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 		}
 		return nil, err
