@@ -53,7 +53,7 @@ type Publisher struct {
 	closed bool
 	conn   *amqp.Connection
 	ch     *amqp.Channel
-	raw    net.Conn        // conn's socket, for write deadlines
+	raw    net.Conn         // conn's socket, for write deadlines
 	chErr  chan *amqp.Error // ch's NotifyClose
 	cnErr  chan *amqp.Error // conn's NotifyClose
 }
@@ -263,12 +263,12 @@ func explain(err error) error {
 		return err
 	}
 	switch {
+	case ae == amqp.ErrSASL:
+		return fmt.Errorf("the broker offers none of the SASL mechanisms asked for (auth_mechanism in the URL, PLAIN when it has none): %w", err)
 	case ae == amqp.ErrCredentials || (ae.Code == amqp.AccessRefused && !ae.Server):
 		return fmt.Errorf("login refused: check the user name and password in %s: %w", VarURL, err)
 	case ae == amqp.ErrVhost || ae.Code == amqp.NotAllowed:
 		return fmt.Errorf("vhost refused (it does not exist or the user has no access to it): %w", err)
-	case ae == amqp.ErrSASL:
-		return fmt.Errorf("the broker offers none of the URL's auth_mechanism: %w", err)
 	case ae.Code == amqp.AccessRefused:
 		return fmt.Errorf("login refused: %w", err)
 	}

@@ -78,20 +78,49 @@ func (c *Config) ApplyEnv(env lifecycle.Env) error {
 	return lifecycle.Bool(env, VarSSL, &c.SSL)
 }
 
-// resolve finds the URL once.
+// resolve finds the URL once: from url, url_file or url_env (one of them). Only
+// the URL's userinfo is registered as a secret, not the whole URL, so that messages
+// can show the URL without it.
 func (c *Config) resolve() (string, error) {
 	if c.done {
 		return c.resolved, c.err
 	}
 	c.done = true
-	v, err := secret.Resolve(strings.TrimSpace(c.URL), c.URLFile, c.URLEnv)
-	if err != nil {
-		c.err = secret.Scrub(err)
+	n := 0
+	for _, s := range []string{c.URL, c.URLFile, c.URLEnv} {
+		if s != "" {
+			n++
+		}
+	}
+	v := strings.TrimSpace(c.URL)
+	switch {
+	case n > 1:
+		c.err = errors.New("the URL is given more than one way: set only one of url, url_file and url_env")
+	case c.URLFile != "":
+		b, err := secret.ReadBounded(c.URLFile, secret.MaxSecretFile)
+		if err != nil {
+			c.err = fmt.Errorf("read the URL file: %w", err)
+		}
+		v = strings.TrimSpace(string(b))
+		secret.RegisterURL(v)
+		if c.err == nil && v == "" {
+			c.err = fmt.Errorf("the URL file %s is empty", c.URLFile)
+		}
+	case c.URLEnv != "":
+		raw, ok := os.LookupEnv(c.URLEnv)
+		v = strings.TrimSpace(raw)
+		secret.RegisterURL(v)
+		if !ok || v == "" {
+			c.err = fmt.Errorf("environment variable %s is not set or empty", c.URLEnv)
+		}
+	}
+	if c.err != nil {
+		c.err = secret.Scrub(c.err)
 		return "", c.err
 	}
-	c.resolved = v.Reveal()
-	secret.RegisterURL(c.resolved)
-	return c.resolved, nil
+	secret.RegisterURL(v)
+	c.resolved = v
+	return v, nil
 }
 
 // Validate reports every setting that cannot work, naming its variable and key.

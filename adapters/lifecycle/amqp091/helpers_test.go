@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sync"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -144,3 +145,5 @@ func silentListener(t *testing.T) string {
 	}()
 	return ln.Addr().String()
 }
+
+func bytesReader(s string) *strings.Reader { return strings.NewReader(s) }
