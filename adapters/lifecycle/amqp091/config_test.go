@@ -120,3 +120,31 @@ func TestSecrets(t *testing.T) {
 	require.NoError(t, c.ApplyEnv(lifecycle.MapEnv(map[string]string{VarURL: "amqp://h/"})))
 	require.Empty(t, c.Secrets())
 }
+
+// sample.yaml decodes strictly and validates.
+func TestSample(t *testing.T) {
+	f, err := os.Open("sample.yaml")
+	require.NoError(t, err)
+	defer f.Close()
+	c := NewConfig()
+	dec := yaml.NewDecoder(f)
+	dec.KnownFields(true)
+	require.NoError(t, dec.Decode(c))
+	require.NoError(t, c.ApplyEnv(lifecycle.MapEnv(nil)))
+	require.NoError(t, c.Validate())
+	raw, _ := c.resolve()
+	require.Equal(t, "amqps://edge:change-me@rabbit.example:5672/edge", c.dialURL(raw))
+}
+
+// Every YAML key is in the README's configuration section.
+func TestREADMEKeys(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	s := "\n" + string(b)
+	for _, h := range []string{"# amqp091", "## Description", "## Configuration", "## Delivery semantics", "## Metrics", "## Example"} {
+		require.Contains(t, s, "\n"+h+"\n")
+	}
+	for _, k := range []string{"`url`", "`url_file`", "`url_env`", "`ssl`", "`" + VarURL + "`", "`" + VarSSL + "`", "edgerelay_lifecycle_"} {
+		require.Contains(t, s, k)
+	}
+}
