@@ -48,6 +48,9 @@ type Publisher struct {
 	log     *slog.Logger
 	clock   clock.Clock
 	props   amqp.Table
+	// handshake bounds the TCP, TLS and AMQP handshake (the URL's
+	// connection_timeout, else handshakeTimeout) when ctx allows longer.
+	handshake time.Duration
 
 	mu     sync.Mutex // guards the fields below
 	closed bool
@@ -71,9 +74,13 @@ func newPublisher(url string, secrets []string, d lifecycle.Deps) *Publisher {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	handshake := handshakeTimeout
+	if uri, err := amqp.ParseURI(url); err == nil && uri.ConnectionTimeout > 0 {
+		handshake = time.Duration(uri.ConnectionTimeout) * time.Millisecond
+	}
 	return &Publisher{
 		url: url, shown: secret.RedactURL(url), secrets: secrets,
-		log: log, clock: clock.Or(d.Clock), props: props,
+		log: log, clock: clock.Or(d.Clock), props: props, handshake: handshake,
 	}
 }
 
@@ -101,8 +108,12 @@ func (p *Publisher) Connect(ctx context.Context) error {
 	// below with an error.
 	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
 	ch, err := p.setup(conn)
-	if !stop() || err != nil {
-		closeConn(conn)
+	if fired := !stop(); fired || err != nil {
+		if fired {
+			_ = raw.Close() // its deadline passed: nothing more goes through it
+		} else {
+			closeConn(conn)
+		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("connect to %s: %w", p.shown, context.Cause(ctx))
 		}
@@ -132,7 +143,7 @@ func (p *Publisher) dial(ctx context.Context) (*amqp.Connection, net.Conn, error
 			if err != nil {
 				return nil, err
 			}
-			deadline := time.Now().Add(handshakeTimeout)
+			deadline := time.Now().Add(p.handshake)
 			if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 				deadline = dl
 			}

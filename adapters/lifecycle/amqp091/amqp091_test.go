@@ -223,3 +223,20 @@ func TestConnectContextEnds(t *testing.T) {
 		t.Fatal("Connect did not return when its context ended")
 	}
 }
+
+// A broker that accepts but never answers: the URL's connection_timeout bounds the
+// handshake when the context does not.
+func TestHandshakeTimeout(t *testing.T) {
+	ln := silentListener(t)
+	p := publisherAt(t, "amqp://guest:guest@"+ln+"/?connection_timeout=200")
+	done := make(chan error, 1)
+	go func() { done <- p.Connect(context.Background()) }()
+	select {
+	case err := <-done:
+		require.Error(t, err)
+		t.Log(err)
+		require.Contains(t, err.Error(), "connect to amqp://"+ln)
+	case <-time.After(20 * time.Second):
+		t.Fatal("Connect did not give up on a silent broker")
+	}
+}

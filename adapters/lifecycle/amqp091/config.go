@@ -59,9 +59,10 @@ type Config struct {
 	// URL is TLS either way).
 	SSL bool `yaml:"ssl"`
 
-	resolved string // the URL from url, url_file or url_env, set by resolve
-	done     bool   // resolve ran
-	err      error  // what resolve found
+	env      lifecycle.Env // from ApplyEnv, for url_env; nil: the process's
+	resolved string        // the URL from url, url_file or url_env, set by resolve
+	done     bool          // resolve ran
+	err      error         // what resolve found
 }
 
 // NewConfig returns a Config with the defaults (no URL, SSL off).
@@ -74,7 +75,7 @@ func (c *Config) ApplyEnv(env lifecycle.Env) error {
 		c.URL, c.URLFile, c.URLEnv = v, "", ""
 		secret.RegisterURL(v)
 	}
-	c.done = false
+	c.env, c.done = env, false
 	return lifecycle.Bool(env, VarSSL, &c.SSL)
 }
 
@@ -107,7 +108,11 @@ func (c *Config) resolve() (string, error) {
 			c.err = fmt.Errorf("the URL file %s is empty", c.URLFile)
 		}
 	case c.URLEnv != "":
-		raw, ok := os.LookupEnv(c.URLEnv)
+		lookup := c.env
+		if lookup == nil {
+			lookup = lifecycle.OSEnv
+		}
+		raw, ok := lookup(c.URLEnv)
 		v = strings.TrimSpace(raw)
 		secret.RegisterURL(v)
 		if !ok || v == "" {

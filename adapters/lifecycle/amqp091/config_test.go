@@ -28,7 +28,6 @@ func TestConfig(t *testing.T) {
 	require.NoError(t, os.WriteFile(pem, []byte("x"), 0o600))
 	urlFile := filepath.Join(dir, "url")
 	require.NoError(t, os.WriteFile(urlFile, []byte("amqp://u:file-password@h/\n"), 0o600))
-	t.Setenv("EDGERELAY_TEST_AMQP_URL", "amqp://u:env-password@h/")
 
 	const pw = "hunter2-secret"
 	for _, tc := range []struct {
@@ -43,7 +42,8 @@ func TestConfig(t *testing.T) {
 		{name: "env wins over yaml", yaml: "url: amqp://yaml/", env: map[string]string{VarURL: "amqp://env/"}, dial: "amqp://env/"},
 		{name: "env wins over url_file", yaml: "url_file: " + urlFile, env: map[string]string{VarURL: "amqp://env/"}, dial: "amqp://env/"},
 		{name: "url_file", yaml: "url_file: " + urlFile, dial: "amqp://u:file-password@h/"},
-		{name: "url_env", yaml: "url_env: EDGERELAY_TEST_AMQP_URL", dial: "amqp://u:env-password@h/"},
+		{name: "url_env", yaml: "url_env: EDGERELAY_TEST_AMQP_URL", env: map[string]string{"EDGERELAY_TEST_AMQP_URL": "amqp://u:env-password@h/"}, dial: "amqp://u:env-password@h/"},
+		{name: "url_env unset", yaml: "url_env: EDGERELAY_TEST_AMQP_URL", wantErr: []string{VarURL + " (events.amqp091.url_env)", "EDGERELAY_TEST_AMQP_URL is not set"}},
 		{name: "url and url_file", yaml: "url: amqp://h/\nurl_file: " + urlFile, wantErr: []string{VarURL, "more than one way"}},
 		{name: "missing url_file", yaml: "url_file: " + filepath.Join(dir, "nope"), wantErr: []string{VarURL, "events.amqp091.url_file"}},
 		{name: "missing", wantErr: []string{VarURL + " (events.amqp091.url): required"}},
