@@ -29,16 +29,6 @@ const (
 	closeTimeout     = 5 * time.Second  // connection.close-ok from a broker that may be gone
 )
 
-// Errors a Publisher returns.
-var (
-	// ErrClosed is returned by Connect and Publish after Close.
-	ErrClosed = errors.New("publisher closed")
-	// ErrNotConnected is returned by Publish before a successful Connect.
-	ErrNotConnected = errors.New("not connected")
-	// ErrNacked means the broker refused the message (basic.nack).
-	ErrNacked = errors.New("the broker nacked the message")
-)
-
 // Publisher publishes to one broker. Its methods are called from one goroutine; a
 // mutex still guards its fields so that Close may come from another.
 type Publisher struct {
@@ -98,7 +88,7 @@ func (p *Publisher) Connect(ctx context.Context) error {
 	old := p.conn
 	p.conn, p.ch, p.raw = nil, nil, nil
 	p.mu.Unlock()
-	closeConn(old)
+	closeConnBy(ctx, old) // an old connection is likely broken: do not wait past ctx
 
 	conn, raw, err := p.dial(ctx)
 	if err != nil {
@@ -297,9 +287,16 @@ func (p *Publisher) Close() error {
 }
 
 // closeConn closes c (nil or dead is fine) without waiting long for close-ok.
-func closeConn(c *amqp.Connection) {
+func closeConn(c *amqp.Connection) { closeConnBy(context.Background(), c) }
+
+// closeConnBy is closeConn that also stops waiting at ctx's deadline.
+func closeConnBy(ctx context.Context, c *amqp.Connection) {
 	if c == nil || c.IsClosed() {
 		return
 	}
-	_ = c.CloseDeadline(time.Now().Add(closeTimeout))
+	deadline := time.Now().Add(closeTimeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	_ = c.CloseDeadline(deadline)
 }
