@@ -189,7 +189,6 @@ routes:
 	require.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"))
 }
 
-
 // TestLifecycleBadVariables: a value that cannot work stops the start with the
 // variable named: exit 78 for run and run -c and config check, 2 for daemon (the
 // ilagent command line); an unreachable broker does not stop it.
