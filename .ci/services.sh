@@ -3,8 +3,10 @@
 # installing) them when they are not. For CI and for developers alike:
 #   bash .ci/services.sh
 #
-# Now: Mosquitto on 127.0.0.1:1883 (tests call adaptertest.NeedService for it), and
-# promtool (the /metrics exposition tests run `promtool check metrics`).
+# Now: Mosquitto on 127.0.0.1:1883, NATS with JetStream on 4222, RabbitMQ on 5672
+# and Redis on 6379 (tests call adaptertest.NeedService for each: under CI=true a
+# missing one fails them), and promtool (the /metrics exposition tests run
+# `promtool check metrics`).
 # MQTT_PORT and MOSQUITTO_CONF override the port and the system config, to try
 # this script beside a running broker.
 set -euo pipefail
@@ -130,5 +132,41 @@ ensure_promtool() {
 	say "promtool: /usr/local/bin/promtool ($(/usr/local/bin/promtool --version 2>&1 | head -n1))"
 }
 
+# ensure_service NAME PORT PACKAGE BINARY START...: starts the service with START
+# when nothing answers on 127.0.0.1:PORT, installing Debian's PACKAGE first when
+# BINARY is missing; fails when it still does not answer.
+ensure_service() {
+	local name=$1 port=$2 pkg=$3 bin=$4
+	shift 4
+	if port_open 127.0.0.1 "$port"; then
+		say "$name: 127.0.0.1:$port answers"
+		return 0
+	fi
+	if [ ! -x "$bin" ] && ! command -v "$(basename "$bin")" >/dev/null 2>&1; then
+		say "$name: not installed; installing Debian's $pkg"
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$pkg"
+		if wait_port 127.0.0.1 "$port" 5; then
+			say "$name: 127.0.0.1:$port answers"
+			return 0
+		fi
+	fi
+	say "$name: starting: $*"
+	as_root "$@" || true
+	if wait_port 127.0.0.1 "$port" 60; then
+		say "$name: 127.0.0.1:$port answers"
+		return 0
+	fi
+	say "$name: 127.0.0.1:$port still does not answer" >&2
+	return 1
+}
+
 ensure_mosquitto
+ensure_service nats 4222 nats-server /usr/sbin/nats-server \
+	start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
+	-a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+ensure_service redis 6379 redis-server /usr/bin/redis-server \
+	redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+	--dir /tmp --logfile /tmp/edgerelay-redis.log
+ensure_service rabbitmq 5672 rabbitmq-server /usr/sbin/rabbitmq-server rabbitmq-server -detached
 ensure_promtool
