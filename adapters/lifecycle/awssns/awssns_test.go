@@ -280,3 +280,16 @@ func TestHangingEndpointHonoursContext(t *testing.T) {
 		t.Fatal("Publish did not return when its context ended")
 	}
 }
+
+// TestOwnHTTPClient: without Deps.HTTP the publisher uses a client of its own,
+// whose connections Close releases (goleak checks at the end).
+func TestOwnHTTPClient(t *testing.T) {
+	f := newFakeSNS(t, testRegion, nil)
+	f.addKey(testKeyID, fakeKey{secret: testSecret})
+	d := deps(t, staticEnv(t))
+	d.HTTP = nil
+	p := build(t, f.srv.URL, staticEnv(t), &d)
+	require.NoError(t, p.Connect(t.Context()))
+	require.NoError(t, publishOne(t, p, "own-1"))
+	require.NoError(t, p.Close())
+}

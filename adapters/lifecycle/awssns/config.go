@@ -132,6 +132,10 @@ var (
 func (c *Config) Validate() error {
 	var errs []error
 	add := func(variable, key, format string, args ...any) {
+		if variable == "" { // a YAML-only setting
+			errs = append(errs, lifecycle.Problem("events.aws_sns."+key, "", format, args...))
+			return
+		}
 		errs = append(errs, lifecycle.Problem(variable, "events.aws_sns."+key, format, args...))
 	}
 	switch {

@@ -103,7 +103,7 @@ func TestConfigEnvAndValidate(t *testing.T) {
 		{name: "TokenWithoutKeys", env: with(EnvSessionToken, "lonely-session-token-value"), secret: "lonely-session-token-value",
 			wantErr: []string{EnvSessionToken + " (events.aws_sns.session_token)"}},
 		{name: "NegativeTimeout", yaml: func(c *Config) { c.Timeout = -time.Second }, env: ok,
-			wantErr: []string{"events.aws_sns.timeout", "negative"}},
+			wantErr: []string{"events.aws_sns.timeout: -1s is negative"}},
 		{name: "ProfileFromEnv", yaml: func(c *Config) { c.Profile = "yaml" }, env: with(EnvProfile, "env"),
 			check: func(t *testing.T, c *Config) { require.Equal(t, "env", c.Profile) }},
 	} {
