@@ -31,6 +31,9 @@ var omittable = []struct {
 	{"alerta", []string{module + "/adapters/alerta"}, nil},
 	{"ilert", []string{module + "/adapters/ilert"}, nil},
 	{"kafka", []string{module + "/adapters/kafka"}, []string{"github.com/IBM/sarama"}},
+	{"lifecycle_amqp091", []string{module + "/adapters/lifecycle/amqp091"}, []string{"github.com/rabbitmq/amqp091-go"}},
+	{"lifecycle_awssns", []string{module + "/adapters/lifecycle/awssns"}, nil},
+	{"lifecycle_mqtt", []string{module + "/adapters/lifecycle/mqtt"}, nil},
 	{"mqtt", []string{module + "/adapters/mqtt"}, []string{"github.com/eclipse/paho.mqtt.golang"}},
 	{"script", []string{module + "/adapters/script"}, nil},
 	{"stdout", []string{module + "/adapters/stdout"}, nil},
@@ -69,6 +72,7 @@ var corePackages = []string{
 	module + "/adapters", module + "/adapters/all", module + "/adapters/clock", module + "/adapters/logx",
 	module + "/adapters/secret", module + "/adapters/settle", module + "/adapters/tlsfiles",
 	module + "/adapters/topic", module + "/adapters/internal/text", // text: the secret package's cutting
+	module + "/adapters/lifecycle", // the lifecycle publishers' contract (daemon/lifecycle)
 }
 
 // goTool returns the go command, or skips (fails under CI=true) when there is none.
