@@ -81,12 +81,12 @@ type conn struct {
 	client     sarama.Client
 	prod       sarama.SyncProducer
 	idempotent bool
-	cancelDial context.CancelFunc // fails every later dial of the client at once
+	cancelDial context.CancelFunc // closes the client's connections and fails later dials
 	once       sync.Once
 }
 
-// close stops the producer (it waits for the records it holds to be answered or
-// fail) and then the client.
+// close cuts the connections, so that nothing waits for an answer, then stops
+// the producer and the client.
 func (c *conn) close() {
 	c.once.Do(func() {
 		c.cancelDial()
@@ -178,7 +178,7 @@ func (p *Publisher) dialOnce(dialCtx context.Context, cancelDial context.CancelF
 	where := fmt.Sprintf("connect to kafka %v", p.cfg.URLs)
 	cl, err := sarama.NewClient(p.cfg.URLs, sc)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w%s", where, err, hint(err))
+		return nil, fmt.Errorf("%s: %w%s", where, err, p.hint(err))
 	}
 	for _, t := range []string{lifecycle.TopicNodes, lifecycle.TopicCommands} {
 		if err := cl.RefreshMetadata(t); err != nil {
@@ -187,7 +187,7 @@ func (p *Publisher) dialOnce(dialCtx context.Context, cancelDial context.CancelF
 				return nil, fmt.Errorf("%s: topic %q does not exist and the brokers do not create topics "+
 					"on demand: create %s and %s: %w", where, t, lifecycle.TopicNodes, lifecycle.TopicCommands, err)
 			}
-			return nil, fmt.Errorf("%s: metadata of topic %q: %w%s", where, t, err, hint(err))
+			return nil, fmt.Errorf("%s: metadata of topic %q: %w%s", where, t, err, p.hint(err))
 		}
 	}
 	prod, err := sarama.NewSyncProducerFromClient(cl)
@@ -198,12 +198,24 @@ func (p *Publisher) dialOnce(dialCtx context.Context, cancelDial context.CancelF
 	return &conn{client: cl, prod: prod, idempotent: idempotent, cancelDial: cancelDial}, nil
 }
 
-// hint explains the errors sarama reports tersely.
-func hint(err error) string {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return " (the broker closed the connection: a refused SASL login, or TLS on one side only)"
+// hint explains the errors sarama reports tersely: a broker closing the
+// connection during the login or the first request.
+func (p *Publisher) hint(err error) string {
+	if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return ""
 	}
-	return ""
+	switch {
+	case p.cfg.Username != "" && !p.cfg.SSL:
+		return fmt.Sprintf(" (the broker closed the connection: it refused the SASL %s login of user %q — check %s, %s and %s — or it expects TLS, %s=true)",
+			p.cfg.SASLMechanism, p.cfg.Username, VarUsername, VarPassword, VarSASLMechanism, VarSSL)
+	case p.cfg.Username != "":
+		return fmt.Sprintf(" (the broker closed the connection: it refused the SASL %s login of user %q — check %s, %s and %s)",
+			p.cfg.SASLMechanism, p.cfg.Username, VarUsername, VarPassword, VarSASLMechanism)
+	case !p.cfg.SSL:
+		return fmt.Sprintf(" (the broker closed the connection: it may want a SASL login, %s, or TLS, %s=true)", VarUsername, VarSSL)
+	default:
+		return fmt.Sprintf(" (the broker closed the connection: it may want a SASL login, %s)", VarUsername)
+	}
 }
 
 // idempotenceRefused reports whether the brokers refused an idempotent producer
@@ -213,16 +225,64 @@ func idempotenceRefused(err error) bool {
 		errors.Is(err, sarama.ErrTransactionalIDAuthorizationFailed) || errors.Is(err, sarama.ErrUnsupportedForMessageFormat)
 }
 
-// ctxDialer dials with a context; sarama takes it as its proxy dialer, the only
-// dialling hook it has.
-type ctxDialer struct {
+// dialer is sarama's proxy dialer, the only dialling hook it has: it dials with
+// a context and, once that context ends, closes every connection it made, so that
+// a connection given up (Close, an abandoned Connect or Publish) fails sarama's
+// reads at once instead of after a read timeout.
+type dialer struct {
 	ctx context.Context
 	d   net.Dialer
+
+	mu    sync.Mutex // guards conns and done
+	conns map[*trackedConn]struct{}
+	done  bool
+}
+
+func newDialer(ctx context.Context, timeout time.Duration) *dialer {
+	d := &dialer{ctx: ctx, d: net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}, conns: map[*trackedConn]struct{}{}}
+	context.AfterFunc(ctx, d.closeAll)
+	return d
 }
 
 // Dial implements golang.org/x/net/proxy.Dialer.
-func (c *ctxDialer) Dial(network, addr string) (net.Conn, error) {
-	return c.d.DialContext(c.ctx, network, addr)
+func (d *dialer) Dial(network, addr string) (net.Conn, error) {
+	c, err := d.d.DialContext(d.ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{Conn: c, d: d}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.done {
+		_ = c.Close()
+		return nil, fmt.Errorf("dial %s: %w", addr, net.ErrClosed)
+	}
+	d.conns[tc] = struct{}{}
+	return tc, nil
+}
+
+func (d *dialer) closeAll() {
+	d.mu.Lock()
+	d.done = true
+	conns := d.conns
+	d.conns = nil
+	d.mu.Unlock()
+	for c := range conns {
+		_ = c.Conn.Close()
+	}
+}
+
+// trackedConn forgets itself in its dialer when closed.
+type trackedConn struct {
+	net.Conn
+	d *dialer
+}
+
+func (c *trackedConn) Close() error {
+	c.d.mu.Lock()
+	delete(c.d.conns, c)
+	c.d.mu.Unlock()
+	return c.Conn.Close()
 }
 
 // saramaConfig keeps every step bounded: a dial, a request and the replicas' wait
@@ -239,7 +299,7 @@ func (p *Publisher) saramaConfig(dialCtx context.Context, tc *tls.Config, idempo
 	sc.Net.ReadTimeout = 2 * t
 	sc.Net.WriteTimeout = t
 	sc.Net.Proxy.Enable = true
-	sc.Net.Proxy.Dialer = &ctxDialer{ctx: dialCtx, d: net.Dialer{Timeout: t, KeepAlive: 30 * time.Second}}
+	sc.Net.Proxy.Dialer = newDialer(dialCtx, t)
 	if p.cfg.SSL {
 		sc.Net.TLS.Enable = true
 		sc.Net.TLS.Config = tc
@@ -316,7 +376,7 @@ func (p *Publisher) Publish(ctx context.Context, m lifecycle.Message) error {
 	select {
 	case err := <-done:
 		if err != nil {
-			return p.scrub(fmt.Errorf("produce to kafka topic %q: %w%s", m.Topic, err, hint(err)))
+			return p.scrub(fmt.Errorf("produce to kafka topic %q: %w%s", m.Topic, err, p.hint(err)))
 		}
 		return nil
 	case <-ctx.Done():
