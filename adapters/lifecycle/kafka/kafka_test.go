@@ -306,3 +306,40 @@ func TestConnectCancelled(t *testing.T) {
 	err = returns(t, "Connect", func() error { return p.Connect(ctx) })
 	require.True(t, errors.Is(err, context.Canceled), "got %v", err)
 }
+
+// TestSCRAMVector checks the SCRAM client against the SCRAM-SHA-256 exchange of
+// RFC 7677, section 3.
+func TestSCRAMVector(t *testing.T) {
+	s := newSCRAM(sha256Hash)
+	require.NoError(t, s.Begin("user", "pencil", ""))
+	s.nonce = "rOprNGfwEbeRWgbNEkqO"
+	first, err := s.Step("")
+	require.NoError(t, err)
+	require.Equal(t, "n,,n=user,r=rOprNGfwEbeRWgbNEkqO", first)
+	final, err := s.Step("r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096")
+	require.NoError(t, err)
+	require.Equal(t, "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=", final)
+	require.False(t, s.Done())
+	_, err = s.Step("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
+	require.NoError(t, err)
+	require.True(t, s.Done())
+}
+
+func TestSCRAMRefusesAForgedServer(t *testing.T) {
+	s := newSCRAM(sha256Hash)
+	require.NoError(t, s.Begin("user", "pencil", ""))
+	s.nonce = "rOprNGfwEbeRWgbNEkqO"
+	_, _ = s.Step("")
+	_, err := s.Step("r=other,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096")
+	require.ErrorContains(t, err, "nonce")
+
+	require.NoError(t, s.Begin("user", "pencil", ""))
+	s.nonce = "rOprNGfwEbeRWgbNEkqO"
+	_, _ = s.Step("")
+	_, err = s.Step("r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096")
+	require.NoError(t, err)
+	_, err = s.Step("v=AAAATRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
+	require.ErrorContains(t, err, "signature")
+	require.False(t, s.Done())
+	require.Equal(t, "n=a=3Db=2Cc", "n="+saslName("a=b,c"))
+}
