@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,11 +58,11 @@ type Config struct {
 	// SASLMechanism is plain (the default, also when empty), scram_sha_256 or
 	// scram_sha_512. EVENT_BROKER_KAFKA_SASL_MECHANISM.
 	SASLMechanism string `yaml:"sasl_mechanism"`
-	// SSL turns TLS on, verified against the system roots (or CAFile).
+	// SSL turns TLS on, verified against the system roots and CAFile.
 	// EVENT_BROKER_KAFKA_SSL.
 	SSL bool `yaml:"ssl"`
-	// CAFile is a PEM bundle of the CAs to trust instead of the system roots; it
-	// needs ssl. Empty means the system roots. YAML only.
+	// CAFile is a PEM bundle of CAs to trust in addition to the system roots; it
+	// needs ssl. Empty means the system roots alone. YAML only.
 	CAFile string `yaml:"ca_file"`
 	// Timeout bounds one dial, one request and the brokers' wait for the in-sync
 	// replicas. Zero means 10s. YAML only.
@@ -191,7 +192,11 @@ func (c *Config) caPool() (*tls.Config, error) {
 	}
 	pem, err := tlsfiles.Read("ca_file", c.CAFile)
 	if err == nil {
-		tc.RootCAs, err = tlsfiles.CertPool("ca_file", c.CAFile, pem, nil)
+		base, sysErr := x509.SystemCertPool()
+		if sysErr != nil {
+			base = nil // no system roots here: the file's alone
+		}
+		tc.RootCAs, err = tlsfiles.CertPool("ca_file", c.CAFile, pem, base)
 	}
 	if err != nil {
 		return nil, lifecycle.Problem(VarSSL, key("ca_file"), "%v", err)
