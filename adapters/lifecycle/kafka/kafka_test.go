@@ -3,8 +3,11 @@ package kafka
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -342,4 +345,31 @@ func TestSCRAMRefusesAForgedServer(t *testing.T) {
 	require.ErrorContains(t, err, "signature")
 	require.False(t, s.Done())
 	require.Equal(t, "n=a=3Db=2Cc", "n="+saslName("a=b,c"))
+}
+
+// TestIdempotenceRefused: brokers that refuse an idempotent producer (an old
+// broker, a user without IdempotentWrite) get a plain one, with a warning.
+func TestIdempotenceRefused(t *testing.T) {
+	c := startCluster(t, auth{})
+	var refused atomic.Int32
+	c.ControlKey(int16(kmsg.InitProducerID), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		refused.Add(1)
+		resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
+		resp.ErrorCode = 31 // CLUSTER_AUTHORIZATION_FAILED
+		return resp, nil, true
+	})
+	var logs strings.Builder
+	cfg := config(t, c.ListenAddrs(), auth{})
+	p, err := cfg.Build(lifecycle.Deps{Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	ch := subscribe(t, c.ListenAddrs(), auth{})
+	require.NoError(t, p.Connect(ctx30(t)))
+	m := lifecycletest.Message("edge.node.started", "id-1", "plant-1")
+	require.NoError(t, p.Publish(ctx30(t), m))
+	require.JSONEq(t, string(m.Body), string(receive(t, ch).Body))
+	require.Contains(t, logs.String(), "refuse the idempotent producer")
+	require.Contains(t, logs.String(), "idempotent=false")
+	require.Positive(t, refused.Load())
 }
