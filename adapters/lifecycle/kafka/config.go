@@ -157,20 +157,29 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// checkHostPort checks one broker address: host:port, no scheme.
+// checkHostPort checks one broker address: host:port, no scheme, no userinfo.
 func checkHostPort(s string) error {
+	shown := lifecycle.Excerpt(s)
+	if i := strings.LastIndex(s, "@"); i >= 0 {
+		// A user name and password given URL-style: never shown.
+		shown = lifecycle.Excerpt("***@" + s[i+1:])
+		if !strings.Contains(s, "://") {
+			return fmt.Errorf("%q holds credentials: give host:port, and the user and password in %s and %s",
+				shown, VarUsername, VarPassword)
+		}
+	}
 	if strings.Contains(s, "://") {
-		return fmt.Errorf("%q has a scheme: give host:port (use %s=true for TLS)", lifecycle.Excerpt(s), VarSSL)
+		return fmt.Errorf("%q has a scheme: give host:port (use %s=true for TLS)", shown, VarSSL)
 	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		return fmt.Errorf("%q is not host:port", lifecycle.Excerpt(s))
+		return fmt.Errorf("%q is not host:port", shown)
 	}
 	if host == "" {
-		return fmt.Errorf("%q has no host", lifecycle.Excerpt(s))
+		return fmt.Errorf("%q has no host", shown)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("%q: port %q is not 1..65535", lifecycle.Excerpt(s), port)
+		return fmt.Errorf("%q: port %q is not 1..65535", shown, port)
 	}
 	return nil
 }

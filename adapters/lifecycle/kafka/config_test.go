@@ -79,6 +79,10 @@ func TestConfig(t *testing.T) {
 		{name: "no urls", want: want{mech: MechanismPlain, problems: []string{"EVENT_BROKER_KAFKA_URLS (events.kafka.urls): at least one"}}},
 		{name: "scheme", env: map[string]string{VarURLs: "kafka://k:9092"},
 			want: want{urls: []string{"kafka://k:9092"}, mech: MechanismPlain, problems: []string{"EVENT_BROKER_KAFKA_URLS (events.kafka.urls)", "has a scheme"}}},
+		{name: "scheme with userinfo", env: map[string]string{VarURLs: "kafka://edge:url-s3cret@k:9092"},
+			want: want{urls: []string{"kafka://edge:url-s3cret@k:9092"}, mech: MechanismPlain, problems: []string{"EVENT_BROKER_KAFKA_URLS (events.kafka.urls): \"***@k:9092\" has a scheme"}}},
+		{name: "userinfo", env: map[string]string{VarURLs: "edge:url-s3cret@k:9092"},
+			want: want{urls: []string{"edge:url-s3cret@k:9092"}, mech: MechanismPlain, problems: []string{"EVENT_BROKER_KAFKA_URLS (events.kafka.urls): \"***@k:9092\" holds credentials"}}},
 		{name: "no port", env: map[string]string{VarURLs: "k"},
 			want: want{urls: []string{"k"}, mech: MechanismPlain, problems: []string{"EVENT_BROKER_KAFKA_URLS (events.kafka.urls)", "not host:port"}}},
 		{name: "bad port", env: map[string]string{VarURLs: "k:70000,:9092"},
@@ -131,7 +135,7 @@ func TestConfig(t *testing.T) {
 			for _, s := range tc.want.problems {
 				require.Contains(t, err.Error(), s)
 			}
-			for _, s := range []string{"lonely-s3cret", "both-s3cret", "file-s3cret-pw", "env-s3cret", "yaml-s3cret"} {
+			for _, s := range []string{"lonely-s3cret", "both-s3cret", "file-s3cret-pw", "env-s3cret", "yaml-s3cret", "url-s3cret"} {
 				require.NotContains(t, err.Error(), s)
 			}
 			_, err = c.Build(lifecycle.Deps{})
