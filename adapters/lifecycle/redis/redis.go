@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -245,7 +246,15 @@ func (p *Publisher) dropLocked() {
 // ctxErr returns the context's error in place of err when the context ended (the
 // deadline watch turns a cancel into an i/o timeout), else err redacted.
 func (p *Publisher) ctxErr(ctx context.Context, err error) error {
-	if cerr := ctx.Err(); cerr != nil {
+	cerr := ctx.Err()
+	if cerr == nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		// The connection's deadline is the context's and may pass a moment before
+		// the context's own timer marks it done.
+		if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+			cerr = context.DeadlineExceeded
+		}
+	}
+	if cerr != nil {
 		if errors.Is(cerr, context.DeadlineExceeded) {
 			return fmt.Errorf("no answer within the deadline (%s at most): %w", p.t.timeout, cerr)
 		}
