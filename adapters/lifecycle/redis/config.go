@@ -104,6 +104,7 @@ type target struct {
 	tls      *tls.Config // nil for plain TCP
 	user     string      // AUTH user; empty for AUTH password alone
 	password string      // empty: no AUTH
+	pwFrom   string      // where the password was set, for the errors
 	db       int
 	timeout  time.Duration
 	display  string // the URL without userinfo, for errors and logs
@@ -172,6 +173,7 @@ func (c *Config) resolve() (target, error) {
 			t.user = u.User.Username()
 			t.password, urlPassword = u.User.Password()
 			urlPassword = urlPassword && t.password != ""
+			t.pwFrom = EnvURL + " (" + keyURL + ")"
 		}
 		red := *u
 		red.User = nil
@@ -198,7 +200,7 @@ func (c *Config) resolve() (target, error) {
 		if err != nil {
 			errs = append(errs, lifecycle.Problem(passwordKey(c), "", "%v", err))
 		}
-		t.password = p.Reveal()
+		t.password, t.pwFrom = p.Reveal(), passwordKey(c)
 	}
 	if err == nil && t.user != "" && t.password == "" {
 		errs = append(errs, lifecycle.Problem(EnvURL, keyURL, "user %q has no password (redis://user:password@host)", t.user))

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -98,6 +99,10 @@ func (p *Publisher) dial(ctx context.Context) (net.Conn, error) {
 	tc := tls.Client(conn, p.t.tls)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		_ = conn.Close()
+		var unknown x509.UnknownAuthorityError
+		if errors.As(err, &unknown) {
+			return nil, fmt.Errorf("tls handshake with %s (the server's certificate is not signed by a trusted CA: set %s): %w", p.t.display, keyCAFile, err)
+		}
 		return nil, fmt.Errorf("tls handshake with %s: %w", p.t.display, p.ctxErr(ctx, err))
 	}
 	return tc, nil
@@ -155,15 +160,15 @@ func (p *Publisher) refused(cmd, msg string) error {
 	var hint string
 	switch e.Code() {
 	case "WRONGPASS":
-		hint = "the password (or user) in " + EnvURL + " is wrong"
+		hint = "the password in " + p.t.pwFrom + " is wrong"
 		if p.t.user != "" {
-			hint = "the password of user " + strconv.Quote(p.t.user) + " in " + EnvURL + " is wrong or the user is disabled"
+			hint = "the password of user " + strconv.Quote(p.t.user) + " in " + p.t.pwFrom + " is wrong, or the user is unknown or disabled"
 		}
 	case "NOAUTH":
 		hint = "the server needs a password: redis://:password@host in " + EnvURL
 	}
 	if cmd == "AUTH" && e.Code() == "ERR" && p.t.user == "" {
-		hint = "the server refused the password in " + EnvURL
+		hint = "the server refused the password in " + p.t.pwFrom
 	}
 	if hint != "" {
 		return fmt.Errorf("%s on %s (%s): %w", cmd, p.t.display, hint, e)

@@ -168,8 +168,10 @@ func TestAuth(t *testing.T) {
 		p := byURL(t, url)
 		err := p.Connect(ctx30(t))
 		require.Error(t, err)
+		t.Log(err)
 		require.Contains(t, err.Error(), want)
 		require.Contains(t, err.Error(), EnvURL, "the error says where to fix it")
+		require.Contains(t, err.Error(), p.(*Publisher).t.display, "and which server refused")
 		require.NotContains(t, err.Error(), password)
 		var se *ServerError
 		require.ErrorAs(t, err, &se)
@@ -183,6 +185,14 @@ func TestAuth(t *testing.T) {
 	})
 	t.Run("UnknownUser", func(t *testing.T) {
 		fails(t, "redis://mallory:alice-pw-4711@"+addr, "alice-pw-4711", "WRONGPASS")
+	})
+	t.Run("WrongPasswordFile", func(t *testing.T) {
+		f := filepath.Join(t.TempDir(), "pw")
+		require.NoError(t, os.WriteFile(f, []byte("wrong-file-pw-99\n"), 0o600))
+		p := build(t, func(c *Config) { c.URL = "redis://" + addr; c.PasswordFile = f }, nil)
+		err := p.Connect(ctx30(t))
+		require.ErrorContains(t, err, keyPasswordFile)
+		require.NotContains(t, err.Error(), "wrong-file-pw-99")
 	})
 	t.Run("NoPassword", func(t *testing.T) {
 		fails(t, "redis://"+addr, "s3cret-default-pw", "NOAUTH")
@@ -220,8 +230,10 @@ func TestTLS(t *testing.T) {
 		p := build(t, nil, map[string]string{EnvURL: "rediss://:tls-pw-0815@" + addr})
 		err := p.Connect(ctx30(t))
 		require.Error(t, err)
+		t.Log(err)
 		require.Contains(t, err.Error(), "tls handshake")
 		require.Contains(t, err.Error(), "certificate")
+		require.Contains(t, err.Error(), keyCAFile, "says what to set")
 		require.NotContains(t, err.Error(), "tls-pw-0815")
 	})
 	t.Run("PlainToTLSPort", func(t *testing.T) {
