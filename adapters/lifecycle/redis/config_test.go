@@ -185,3 +185,15 @@ func TestAppendCommand(t *testing.T) {
 	got := appendCommand(nil, []byte("PUBLISH"), []byte("edge.node.started"), []byte("{}\r\n"))
 	require.Equal(t, "*3\r\n$7\r\nPUBLISH\r\n$17\r\nedge.node.started\r\n$4\r\n{}\r\n\r\n", string(got))
 }
+
+// TestSample: sample.yaml decodes strictly and is valid.
+func TestSample(t *testing.T) {
+	f, err := os.Open("sample.yaml")
+	require.NoError(t, err)
+	defer f.Close()
+	c := NewConfig()
+	dec := yaml.NewDecoder(f)
+	dec.KnownFields(true)
+	require.NoError(t, dec.Decode(c))
+	require.NoError(t, c.Validate())
+}
