@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -354,4 +356,39 @@ func TestCloseDuringUse(t *testing.T) {
 	require.NoError(t, p.Close())
 	require.ErrorIs(t, p.Publish(ctx, lifecycletest.Message("edge.node.started", "c-1", "c")), ErrClosed)
 	require.ErrorIs(t, p.Connect(ctx), ErrClosed)
+}
+
+// TestLargeBodyAndDebugLog: a large envelope arrives whole, and each PUBLISH logs
+// the number of receivers at debug level.
+func TestLargeBodyAndDebugLog(t *testing.T) {
+	needRedis(t)
+	ch := subscribe(t, machineRedis, "SUBSCRIBE", "edge.node.started")
+	var logs strings.Builder
+	c := NewConfig()
+	c.URL = "redis://" + machineRedis
+	pub, err := c.Build(lifecycle.Deps{Log: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pub.Close() })
+	ctx := ctx30(t)
+	require.NoError(t, pub.Connect(ctx))
+	m := lifecycletest.Message("edge.node.started", "big-1", strings.Repeat("x", 300<<10))
+	require.NoError(t, pub.Publish(ctx, m))
+	r := receive(t, ch)
+	require.Equal(t, m.Body, r.Body)
+	require.NoError(t, pub.Publish(ctx, lifecycletest.Message("edge.node.started", "small-2", "c")), "after a large one")
+	require.Equal(t, "small-2", idOf(t, receive(t, ch)))
+	require.Contains(t, logs.String(), "receivers=1")
+	require.Contains(t, logs.String(), "channel=edge.node.started")
+}
+
+// syncWriter serialises writes to w.
+type syncWriter struct {
+	mu sync.Mutex // guards w
+	w  *strings.Builder
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
