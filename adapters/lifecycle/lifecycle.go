@@ -222,3 +222,15 @@ func Known() []string {
 	sort.Strings(out)
 	return slices.Compact(out)
 }
+
+// OmitTags returns the build tags that left lifecycle adapters out, sorted.
+func OmitTags() []string {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	var out []string
+	for _, tag := range omitted {
+		out = append(out, tag)
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/lifecycle"
 	"github.com/edgerelay/edgerelay/adapters/secret"
 	"github.com/edgerelay/edgerelay/cmd/edgerelay/internal/buildinfo"
 	"github.com/edgerelay/edgerelay/daemon/config"
@@ -547,14 +548,17 @@ func versionCmd(stdout io.Writer) *cobra.Command {
 				Platform string   `json:"platform"`
 				Sources  []string `json:"sources"`
 				Sinks    []string `json:"sinks"`
+				Events   []string `json:"events"`            // lifecycle-event adapters
 				Omitted  []string `json:"omitted,omitempty"` // build tags that left adapters out
 			}{buildinfo.Version, buildinfo.Commit, runtime.Version(), buildinfo.Platform(),
-				adapters.Types(adapters.DirSource), adapters.Types(adapters.DirSink), adapters.OmitTags()}
+				adapters.Types(adapters.DirSource), adapters.Types(adapters.DirSink), lifecycle.Names(),
+				slices.Sorted(slices.Values(append(adapters.OmitTags(), lifecycle.OmitTags()...)))}
 			if asJSON {
 				return json.NewEncoder(stdout).Encode(v)
 			}
-			fmt.Fprintf(stdout, "edgerelay %s (commit %s)\n%s, %s\nsources: %s\nsinks:   %s\n",
-				v.Version, v.Commit, v.Go, v.Platform, strings.Join(v.Sources, ", "), strings.Join(v.Sinks, ", "))
+			fmt.Fprintf(stdout, "edgerelay %s (commit %s)\n%s, %s\nsources: %s\nsinks:   %s\nevents:  %s\n",
+				v.Version, v.Commit, v.Go, v.Platform, strings.Join(v.Sources, ", "), strings.Join(v.Sinks, ", "),
+				strings.Join(v.Events, ", "))
 			if len(v.Omitted) > 0 {
 				fmt.Fprintf(stdout, "omitted: %s\n", strings.Join(v.Omitted, ", "))
 			}
