@@ -50,13 +50,10 @@ type Publisher struct {
 	// nothing and the creation, to play a concurrent creator.
 	afterLookup func()
 
-	mu     sync.Mutex // guards nc, js, closed and asyncErr
+	mu     sync.Mutex // guards nc, js and closed
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	closed bool
-	// asyncErr is the last error the server reported out of band (a publish
-	// permissions violation) on the current connection.
-	asyncErr error
 }
 
 var _ lifecycle.Publisher = (*Publisher)(nil)
@@ -93,7 +90,7 @@ func (p *Publisher) Connect(ctx context.Context) error {
 		return ErrClosed
 	}
 	old := p.nc
-	p.nc, p.js, p.asyncErr = nil, nil, nil
+	p.nc, p.js = nil, nil
 	p.mu.Unlock()
 	if old != nil {
 		old.Close()
@@ -145,13 +142,7 @@ func (p *Publisher) options(ctx context.Context) ([]nats.Option, error) {
 		nats.Timeout(timeout),
 		nats.SetCustomDialer(ctxDialer{ctx: ctx, d: net.Dialer{Timeout: timeout}}),
 		nats.NoCallbacksAfterClientClose(),
-		nats.ErrorHandler(func(nc *nats.Conn, _ *nats.Subscription, err error) {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			if p.nc == nc || p.nc == nil {
-				p.asyncErr = err
-			}
-		}),
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}), // Publish reads LastError
 	}
 	c := p.cfg
 	switch c.Auth() {
@@ -187,8 +178,9 @@ func (p *Publisher) stream(ctx context.Context, nc *nats.Conn) (jetstream.JetStr
 	case err == nil:
 		return js, nil
 	case errors.Is(err, jetstream.ErrStreamNotFound):
-	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
-		return nil, fmt.Errorf("look up stream %s: %w (unset %s to publish on core NATS)", Stream, err, EnvJetStream)
+	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount),
+		errors.Is(err, nats.ErrNoResponders):
+		return nil, fmt.Errorf("look up stream %s: %w (is JetStream enabled on the server? %s=false publishes on core NATS)", Stream, err, EnvJetStream)
 	default:
 		return nil, fmt.Errorf("look up stream %s: %w", Stream, err)
 	}
@@ -219,7 +211,6 @@ func (p *Publisher) Publish(ctx context.Context, m lifecycle.Message) error {
 	}
 	p.mu.Lock()
 	nc, js, closed := p.nc, p.js, p.closed
-	p.asyncErr = nil
 	p.mu.Unlock()
 	switch {
 	case closed:
@@ -248,17 +239,17 @@ func (p *Publisher) Publish(ctx context.Context, m lifecycle.Message) error {
 		}
 		return nil
 	}
+	// The server answers a PUB it refuses (a permissions violation) with -ERR before
+	// the PONG of the PING that follows; the client keeps it as its LastError.
+	before := nc.LastError()
 	if err := nc.PublishMsg(msg); err != nil {
 		return p.publishError(m, nc, err)
 	}
 	if err := nc.FlushWithContext(ctx); err != nil {
 		return p.publishError(m, nc, err)
 	}
-	p.mu.Lock()
-	aerr := p.asyncErr
-	p.mu.Unlock()
-	if aerr != nil {
-		return p.publishError(m, nc, aerr)
+	if err := nc.LastError(); err != nil && err != before && errors.Is(err, nats.ErrPermissionViolation) {
+		return p.publishError(m, nc, err)
 	}
 	return nil
 }
