@@ -12,6 +12,7 @@ import (
 	"github.com/edgerelay/edgerelay/adapters/adaptertest"
 	"github.com/edgerelay/edgerelay/adapters/lifecycle"
 	"github.com/edgerelay/edgerelay/adapters/lifecycle/lifecycletest"
+	"github.com/edgerelay/edgerelay/adapters/secret"
 )
 
 func TestMain(m *testing.M) {
@@ -102,3 +103,5 @@ func receive(t *testing.T, ch <-chan lifecycletest.Received, id string) lifecycl
 		}
 	}
 }
+
+func secretOf(s string) secret.Value { return secret.Value(s) }

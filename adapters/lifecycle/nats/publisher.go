@@ -105,7 +105,11 @@ func (p *Publisher) Connect(ctx context.Context) error {
 	}
 	nc, err := nats.Connect(strings.Join(p.cfg.URLs, ","), opts...)
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", p.servers(), p.scrub(err))
+		how := ""
+		if a := p.cfg.Auth(); a != AuthNone {
+			how = " with " + string(a) + " credentials"
+		}
+		return fmt.Errorf("connect to %s%s: %w", p.servers(), how, p.scrub(err))
 	}
 	var js jetstream.JetStream
 	if p.cfg.JetStream {
