@@ -27,7 +27,7 @@ func TestConfig(t *testing.T) {
 		name    string
 		yaml    func(c *Config)
 		env     map[string]string
-		envErr  string   // ApplyEnv's error names this
+		envErr  string // ApplyEnv's error names this
 		want    func(t *testing.T, c *Config)
 		invalid []string // Validate's error names each of these
 		auth    Auth
