@@ -99,12 +99,17 @@ func (p *Publisher) Connect(ctx context.Context) error {
 		return err
 	}
 
-	opts, err := p.options(ctx)
+	dialer := &ctxDialer{ctx: ctx}
+	opts, err := p.options(ctx, dialer)
 	if err != nil {
 		return err
 	}
 	nc, err := nats.Connect(strings.Join(p.cfg.URLs, ","), opts...)
+	dialer.release()
 	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			err = fmt.Errorf("%w (%w)", cerr, err)
+		}
 		how := ""
 		if a := p.cfg.Auth(); a != AuthNone {
 			how = " with " + string(a) + " credentials"
@@ -130,11 +135,12 @@ func (p *Publisher) Connect(ctx context.Context) error {
 
 // options returns the nats.go options: no reconnecting and no reconnect buffer,
 // a dial bounded by ctx, the credentials.
-func (p *Publisher) options(ctx context.Context) ([]nats.Option, error) {
+func (p *Publisher) options(ctx context.Context, dialer *ctxDialer) ([]nats.Option, error) {
 	timeout := Timeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, max(time.Until(dl), time.Millisecond))
 	}
+	dialer.d.Timeout = timeout
 	name := "edgerelay"
 	if p.version != "" {
 		name += " " + p.version
@@ -144,7 +150,7 @@ func (p *Publisher) options(ctx context.Context) ([]nats.Option, error) {
 		nats.NoReconnect(),
 		nats.ReconnectBufSize(-1),
 		nats.Timeout(timeout),
-		nats.SetCustomDialer(ctxDialer{ctx: ctx, d: net.Dialer{Timeout: timeout}}),
+		nats.SetCustomDialer(dialer),
 		nats.NoCallbacksAfterClientClose(),
 		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}), // Publish reads LastError
 	}
@@ -278,12 +284,34 @@ func (p *Publisher) Close() error {
 	return nil
 }
 
-// ctxDialer dials with the Connect call's context, so that ending it ends a dial.
+// ctxDialer dials with the Connect call's context, so that ending it ends a dial
+// and, until release, the handshake on the connection dialled.
 type ctxDialer struct {
 	ctx context.Context
 	d   net.Dialer
+
+	mu    sync.Mutex // guards stops
+	stops []func() bool
 }
 
-func (c ctxDialer) Dial(network, address string) (net.Conn, error) {
-	return c.d.DialContext(c.ctx, network, address)
+func (c *ctxDialer) Dial(network, address string) (net.Conn, error) {
+	conn, err := c.d.DialContext(c.ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(c.ctx, func() { _ = conn.SetDeadline(time.Now()) })
+	c.mu.Lock()
+	c.stops = append(c.stops, stop)
+	c.mu.Unlock()
+	return conn, nil
+}
+
+// release stops watching the context once Connect has returned.
+func (c *ctxDialer) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, stop := range c.stops {
+		stop()
+	}
+	c.stops = nil
 }
