@@ -1,11 +1,15 @@
 package nats
 
 import (
+	"bytes"
+	"log/slog"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/nats-io/nkeys"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/edgerelay/edgerelay/adapters/lifecycle"
 )
@@ -124,4 +128,44 @@ func TestSecrets(t *testing.T) {
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), "url-pass-1")
 	require.True(t, strings.Contains(err.Error(), "http://a:4222"), err.Error())
+}
+
+// TestBuildWarnsIgnoredCredentials: with several credentials set, Build says which
+// one is used and which are ignored, without their values.
+func TestBuildWarnsIgnoredCredentials(t *testing.T) {
+	var buf strings.Builder
+	c := &Config{URLs: []string{DefaultURL}, Token: "tok-value-1", Username: "u", Password: "pw-value-1"}
+	require.NoError(t, c.Validate())
+	p, err := c.Build(lifecycle.Deps{Log: slog.New(slog.NewTextHandler(&buf, nil))})
+	require.NoError(t, err)
+	require.NoError(t, p.Close())
+	require.Contains(t, buf.String(), "auth=token")
+	require.Contains(t, buf.String(), EnvUsername+","+EnvPassword)
+	require.NotContains(t, buf.String(), "tok-value-1")
+	require.NotContains(t, buf.String(), "pw-value-1")
+}
+
+// TestSampleYAML: sample.yaml decodes strictly, as the core decodes events.nats,
+// and passes Validate.
+func TestSampleYAML(t *testing.T) {
+	b, err := os.ReadFile("sample.yaml")
+	require.NoError(t, err)
+	c := NewConfig()
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	require.NoError(t, dec.Decode(c))
+	require.NoError(t, c.Validate())
+	require.Equal(t, []string{"nats://nats-1:4222", "nats://nats-2:4222"}, c.URLs)
+	require.True(t, c.JetStream)
+	require.Equal(t, "change-me", c.Password.Reveal())
+	require.Equal(t, AuthPassword, c.Auth())
+
+	all := "urls: [tls://a:4443]\njetstream: false\ntoken: t0ken-value\nusername: u\npassword: p4ss-value\nnkey_seed: x\njwt: y\n"
+	c = NewConfig()
+	dec = yaml.NewDecoder(strings.NewReader(all))
+	dec.KnownFields(true)
+	require.NoError(t, dec.Decode(c), "every key")
+	require.Equal(t, "t0ken-value", c.Token.Reveal())
+	require.Equal(t, "x", c.NKeySeed.Reveal())
+	require.Equal(t, "y", c.JWT.Reveal())
 }

@@ -2,6 +2,7 @@ package nats
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,6 +50,9 @@ type Publisher struct {
 	// afterLookup, when set (by tests), runs between a stream look-up that found
 	// nothing and the creation, to play a concurrent creator.
 	afterLookup func()
+	// tlsConfig, when set (by tests: a private CA's roots), is the TLS client
+	// configuration; otherwise tls:// verifies against the system's roots.
+	tlsConfig *tls.Config
 
 	mu     sync.Mutex // guards nc, js and closed
 	nc     *nats.Conn
@@ -153,6 +157,9 @@ func (p *Publisher) options(ctx context.Context, dialer *ctxDialer) ([]nats.Opti
 		nats.SetCustomDialer(dialer),
 		nats.NoCallbacksAfterClientClose(),
 		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}), // Publish reads LastError
+	}
+	if p.tlsConfig != nil {
+		opts = append(opts, nats.Secure(p.tlsConfig.Clone()))
 	}
 	c := p.cfg
 	switch c.Auth() {
