@@ -1,0 +1,7 @@
+//go:build edgerelay_omit_lifecycle_nats
+
+package all
+
+import "github.com/edgerelay/edgerelay/adapters/lifecycle"
+
+func init() { lifecycle.RegisterOmitted("edgerelay_omit_lifecycle_nats", "nats") }
