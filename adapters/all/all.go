@@ -9,9 +9,12 @@
 // binary was built without it (adapters.NotBuiltIn), and `edgerelay version` lists
 // the tags.
 //
-// The tags: edgerelay_omit_ilert (the ilert sink, the ilert_http source and the
-// ilert transform), edgerelay_omit_kafka, edgerelay_omit_mqtt, edgerelay_omit_script,
-// edgerelay_omit_stdout, edgerelay_omit_webhook. With all of them the binary is the core: daemon, store,
-// pipeline, HTTP server and embedded broker. cmd/edgerelay's TestFlavoursLink checks
+// The tags: edgerelay_omit_alerta (the alerta source and sink), edgerelay_omit_ilert
+// (the ilert sink, the ilert_http source and the ilert transform),
+// edgerelay_omit_kafka, edgerelay_omit_mqtt, edgerelay_omit_script,
+// edgerelay_omit_stdout, edgerelay_omit_webhook, and one per lifecycle-event broker
+// (package adapters/lifecycle): edgerelay_omit_lifecycle_nats, _kafka, _amqp091,
+// _redis, _mqtt, _awssns and _googlepubsub. With all of them the binary is the core:
+// daemon, store, pipeline, HTTP server and embedded broker. cmd/edgerelay's TestFlavoursLink checks
 // what each flavour links.
 package all

@@ -39,6 +39,8 @@ var omittable = []omittableAdapter{
 	{"lifecycle_awssns", []string{module + "/adapters/lifecycle/awssns"}, nil},
 	{"lifecycle_kafka", []string{module + "/adapters/lifecycle/kafka"}, []string{"github.com/IBM/sarama"}},
 	{"lifecycle_mqtt", []string{module + "/adapters/lifecycle/mqtt"}, nil},
+	{"lifecycle_nats", []string{module + "/adapters/lifecycle/nats"}, []string{"github.com/nats-io/nats.go"}},
+	{"lifecycle_redis", []string{module + "/adapters/lifecycle/redis"}, nil},
 	{"mqtt", []string{module + "/adapters/mqtt"}, []string{"github.com/eclipse/paho.mqtt.golang"}},
 	{"script", []string{module + "/adapters/script"}, nil},
 	{"stdout", []string{module + "/adapters/stdout"}, nil},
