@@ -53,11 +53,20 @@ CROSS_CORE := \
 	armv7             arm     GOARM=7 \
 	mipsle_softfloat  mipsle  GOMIPS=softfloat
 CORE_BUDGET_MIB := 10
+# The release binary with every adapter and every lifecycle broker (issue 11).
+FULL_BUDGET_MIB := 20
+
+# Binaries without the lifecycle-event brokers: dist/edgerelay-noevents_linux_<name>,
+# every edgerelay_omit_lifecycle_* tag given, to show what the seven brokers cost.
+CROSS_NOEVENTS := \
+	armv7             arm     GOARM=7 \
+	mipsle_softfloat  mipsle  GOMIPS=softfloat
 
 comma    := ,
 empty    :=
 space    := $(empty) $(empty)
 OMIT_ALL := $(subst $(space),$(comma),$(sort $(patsubst adapters/all/omit_%.go,edgerelay_omit_%,$(wildcard adapters/all/omit_*.go))))
+OMIT_LIFECYCLE := $(subst $(space),$(comma),$(sort $(patsubst adapters/all/omit_%.go,edgerelay_omit_%,$(wildcard adapters/all/omit_lifecycle_*.go))))
 
 NFPM_VERSION := v2.45.2
 NFPM         := bin/nfpm-$(NFPM_VERSION)/nfpm
@@ -126,16 +135,22 @@ cross:
 	done; \
 	set -- $(CROSS_CORE); while [ $$# -gt 0 ]; do \
 		extra=$$3; [ "$$extra" = - ] && extra=; build edgerelay-core_linux_$$1 $$2 "$$extra" "-tags $(OMIT_ALL)"; shift 3; \
+	done; \
+	set -- $(CROSS_NOEVENTS); while [ $$# -gt 0 ]; do \
+		extra=$$3; [ "$$extra" = - ] && extra=; build edgerelay-noevents_linux_$$1 $$2 "$$extra" "-tags $(OMIT_LIFECYCLE)"; shift 3; \
 	done
 	@set -e; { \
 		printf '%-44s %10s %8s\n' binary bytes MiB; \
 		set -- $(CROSS); while [ $$# -gt 0 ]; do files="$$files dist/edgerelay_linux_$$1"; shift 3; done; \
+		set -- $(CROSS_NOEVENTS); while [ $$# -gt 0 ]; do files="$$files dist/edgerelay-noevents_linux_$$1"; shift 3; done; \
 		set -- $(CROSS_CORE); while [ $$# -gt 0 ]; do files="$$files dist/edgerelay-core_linux_$$1"; shift 3; done; \
 		for f in $$files; do \
 			awk -v f="$$f" -v s="$$(stat -c %s "$$f")" 'BEGIN { printf "%-44s %10d %8.2f\n", f, s, s / 1048576 }'; \
 		done; } | tee dist/sizes.txt
 	@s=$$(stat -c %s dist/edgerelay-core_linux_armv7); if [ $$s -gt $$(($(CORE_BUDGET_MIB) * 1048576)) ]; then \
 		echo "dist/edgerelay-core_linux_armv7 is $$s bytes, over the $(CORE_BUDGET_MIB) MiB budget (W8)" >&2; exit 1; fi
+	@s=$$(stat -c %s dist/edgerelay_linux_armv7); if [ $$s -gt $$(($(FULL_BUDGET_MIB) * 1048576)) ]; then \
+		echo "dist/edgerelay_linux_armv7 is $$s bytes, over the $(FULL_BUDGET_MIB) MiB budget (issue 11)" >&2; exit 1; fi
 	GO='$(GO)' bash .ci/check-reflect.sh $(MAIN)
 
 fuzz:

@@ -29,6 +29,10 @@
 //
 //	go run ./cmd/edgerelay-bench -w1 [-runs 3] [-bin /tmp/edgerelay]
 //	go run ./cmd/edgerelay-bench -w11 [-runs 1] [-quick]
+//	go run ./cmd/edgerelay-bench -w12 [-runs 3]
+//
+// W12 (events.go) repeats the W1 burst with lifecycle events off, published to the
+// machine's NATS, and aimed at an unreachable broker.
 package main
 
 import (
@@ -56,6 +60,7 @@ type options struct {
 	w2      bool          // only W2, printed to standard output
 	w10     bool          // only W10, printed to standard output
 	w11     bool          // only W11, printed to standard output
+	w12     bool          // only W12, printed to standard output
 	minimal bool          // -w1 through a minimal ilert peer
 	bin     string        // the daemon to run instead of building one
 }
@@ -93,6 +98,7 @@ func main() {
 	flag.BoolVar(&o.w2, "w2", false, "run only W2 (latency at 500 events/s, webhook and ilert) and print each run's percentiles instead of writing -out")
 	flag.BoolVar(&o.w10, "w10", false, "run only W10 (edge poll → webhook) and print its summary row and table instead of writing -out")
 	flag.BoolVar(&o.w11, "w11", false, "run only W11 (Alerta federation: alerta source → alerta sink at the Alerta fake) and print its summary rows and tables instead of writing -out")
+	flag.BoolVar(&o.w12, "w12", false, "run only W12 (W1 with lifecycle events off, to a healthy NATS, to an unreachable broker) and print its rows and table instead of writing -out")
 	flag.StringVar(&o.bin, "bin", "", "run this daemon binary instead of building one (with -w1, -w2, -w10 or -w11; the cross builds are skipped)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -119,8 +125,8 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if o.minimal && !o.w1 {
 		return errors.New("-minimal-ilert needs -w1")
 	}
-	if o.bin != "" && !o.w1 && !o.w2 && !o.w10 && !o.w11 {
-		return errors.New("-bin needs -w1, -w2, -w10 or -w11: the full report describes the binary it builds")
+	if o.bin != "" && !o.w1 && !o.w2 && !o.w10 && !o.w11 && !o.w12 {
+		return errors.New("-bin needs -w1, -w2, -w10, -w11 or -w12: the full report describes the binary it builds")
 	}
 	root, err := output(ctx, "", "go", "env", "GOMOD")
 	if root == "" || root == os.DevNull {
@@ -146,7 +152,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	switch {
 	case o.bin != "":
 		bin, targets = o.bin, nil
-	case o.w1, o.w2, o.w10, o.w11:
+	case o.w1, o.w2, o.w10, o.w11, o.w12:
 		targets = targets[:1]
 	}
 	for _, t := range targets {
@@ -182,6 +188,9 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	}
 	if o.w11 {
 		return b.onlyFed(ctx, o.runs)
+	}
+	if o.w12 {
+		return b.onlyEvents(ctx, o.runs)
 	}
 	if o.w1 {
 		for i := range o.runs {

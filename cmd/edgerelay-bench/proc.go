@@ -26,6 +26,7 @@ type cfgOpts struct {
 	edge      string // W10: the ilert API fake's base URL; an ilert_edge source polling it replaces the broker and the MQTT source
 	noHold    bool   // W11 (b′): store.deliver_window off, so an event is committed within the commit window even while its sink is healthy
 	alerta    string // W11: the Alerta API fake's BASE_URL; an alerta source and an alerta sink forwarding to it replace the broker, the MQTT source and the webhook
+	events    string // W12: lifecycle events to this NATS URL, edge.alert.relayed on; "" leaves them off
 }
 
 // daemon is one edgerelay child process.
@@ -96,6 +97,10 @@ func configYAML(d *daemon, sinkURL string, o cfgOpts) string {
 		sink = fmt.Sprintf(`{ name: ilert, type: ilert, api_host: "%s", heartbeat_host: "%s", events_path: mqtt, max_in_flight: 8%s }`, sinkURL, sinkURL, retry)
 		route = fmt.Sprintf("{ %sto: [ilert], transform: { type: ilert, consumer: mqtt, event_topic: bench/alerts } }", from)
 	}
+	events := ""
+	if o.events != "" {
+		events = fmt.Sprintf("events: { enabled: true, adapter: nats, core_name: bench, alert_relayed: true, nats: { urls: [%q] } }\n", o.events)
+	}
 	return fmt.Sprintf(`log: { level: warn }
 store: { path: %s, commit_window: 5ms, unsafe_no_sync: %t }
 http: { listen: %s }
@@ -104,7 +109,7 @@ broker: %s
   - %s
 routes:
   - %s
-`, filepath.Join(d.dir, "queue.db"), o.noSync, d.httpAddr, broker, sources, sink, route)
+%s`, filepath.Join(d.dir, "queue.db"), o.noSync, d.httpAddr, broker, sources, sink, route, events)
 }
 
 // waitHealthy polls GET /health every 5 ms until it answers 204, at most limit.

@@ -150,7 +150,7 @@ func report(r *results) string {
 		{"W7 cold start, exec → first event delivered", "≤ 25 ms", med(r.cold), 25, true, "%.1f ms", "start-up work (store open and verify, broker start) slowed by " + load},
 		{"W8 stripped binary, linux/arm GOARM=7", "≤ 20 MB", armMB, 20, true, "%.1f MB", "the compiled-in dependencies"},
 		edgeCheck(rs),
-	}, fedChecks(rs)...) {
+	}, append(fedChecks(rs), eventsChecks(rs)...)...) {
 		w.WriteString(c.row())
 	}
 	p("\nMB means MiB (2^20 bytes). W1, W2 and W3 (backlog drain) through the ilert sink are in their own section, [Through the ilert sink](#through-the-ilert-sink); W3 is measured there only. Not measured by this tool: W4 (kill -9 trials), W9 (broker vs Mosquitto) and W8's core-only build.\n")
@@ -199,6 +199,7 @@ func report(r *results) string {
 	reportIlert(&w, r, med(rate), dCPU, sCPU, med(p99))
 	w.WriteString(reportW10(rs))
 	w.WriteString(reportW11(rs))
+	w.WriteString(reportW12(rs))
 
 	p("\n## Daemon problems\n\n")
 	if len(r.problems) == 0 {

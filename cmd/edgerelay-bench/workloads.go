@@ -25,6 +25,7 @@ type bench struct {
 	outage   time.Duration // W3's sink outage, at least
 	log      *slog.Logger
 	problems []string // daemon misbehaviour seen along the way, for the report
+	evRuns   int      // W12 runs so far (each rotates the order of its three daemons)
 }
 
 // peer is what the daemons deliver to: the driver's webhook endpoint, or the ilert
@@ -44,8 +45,9 @@ type runOut struct {
 	trickle, stored float64 // W5b, W5c: bytes written per event
 	drain, idleOff  float64 // W5c: events/s after recovery; W6: MiB
 	il              ilertRun
-	edge            edgeOut // W10
-	fed             fedOut  // W11
+	edge            edgeOut   // W10
+	fed             fedOut    // W11
+	ev              eventsOut // W12
 }
 
 // pair is a durable burst and its no-sync baseline, run back to back.
@@ -62,6 +64,8 @@ type burstOut struct {
 	allocs, allocBytes float64 // the daemon's heap allocations per event: objects, bytes
 	syscalls           float64 // the daemon's read and write system calls per event (/proc/<pid>/io syscr + syscw)
 	busy               float64 // share of all CPUs busy during the burst, 0..1
+	lifePublished      float64 // W12: lifecycle events published during the session
+	lifeDropped        float64 // W12: lifecycle events dropped
 }
 
 func (b *bench) problem(format string, args ...any) {
@@ -76,7 +80,7 @@ func (b *bench) oneRun(ctx context.Context, i int) (r runOut, err error) {
 	if r.w1, err = b.pairs(ctx, b.hook, i, "W1"); err != nil {
 		return r, err
 	}
-	for _, step := range []func(context.Context, *runOut) error{b.latency, b.trickle, b.stored, b.idleNoBroker, b.edgeStep, b.fedStep} {
+	for _, step := range []func(context.Context, *runOut) error{b.latency, b.trickle, b.stored, b.idleNoBroker, b.edgeStep, b.fedStep, b.eventsStep} {
 		if err := step(ctx, &r); err != nil {
 			return r, err
 		}
@@ -221,6 +225,12 @@ func (b *bench) burst(ctx context.Context, p *peer, o cfgOpts, what string) (r b
 		r.peak = b.proc(d, "status", "VmHWM") / 1024
 		st = p.s.stats()
 		r.unique, r.dups = st.unique, st.dups
+		if o.events != "" {
+			var lerr error
+			if r.lifePublished, r.lifeDropped, lerr = lifecycleStats(d.httpAddr); lerr != nil {
+				b.problem("%s: lifecycle counters: %v", what, lerr)
+			}
+		}
 	})
 	return r, err
 }

@@ -86,6 +86,7 @@ func TestMetricsExposition(t *testing.T) {
 	m.SourceRole("edge", "standby", "active")
 	m.SinkCircuit("hq", "closed")
 	m.SinkCircuit("hq", "open")
+	m.LifecycleStats(map[string]uint64{"edge.node.started": 1}, 2, 3, 4, true)
 	s := New(Config{}, health.New(nil), set, discard())
 	rec := httptest.NewRecorder()
 	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
