@@ -47,8 +47,10 @@ func TestConfigEnvAndValidate(t *testing.T) {
 		},
 		{
 			name: "the environment wins over YAML",
-			yaml: func(c *Config) { c.Project, c.TopicIDPrefix, c.CredentialsFile = "yaml-project", "yaml-", "/nonexistent.json" },
-			env:  map[string]string{EnvProject: "env-project", EnvTopicIDPrefix: "edge-prod-", EnvCredentials: saFile},
+			yaml: func(c *Config) {
+				c.Project, c.TopicIDPrefix, c.CredentialsFile = "yaml-project", "yaml-", "/nonexistent.json"
+			},
+			env: map[string]string{EnvProject: "env-project", EnvTopicIDPrefix: "edge-prod-", EnvCredentials: saFile},
 			want: func(t *testing.T, c *Config) {
 				require.Equal(t, "env-project", c.Project)
 				require.Equal(t, "edge-prod-edge-nodes-events", c.TopicID("edge.node.started"))
