@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/edgerelay/edgerelay/adapters/clock/clocktest"
 	"github.com/edgerelay/edgerelay/adapters/lifecycle"
 	"github.com/edgerelay/edgerelay/adapters/lifecycle/lifecycletest"
 )
@@ -364,4 +366,37 @@ func TestPublishBody(t *testing.T) {
 		`","attributes":{"corename":"plant 7/é","type":"edge.alert.relayed"}}]}`
 	got := captureBody(t, m)
 	require.JSONEq(t, body, got)
+}
+
+// TestPublishReturnsWhenContextEnds: a Pub/Sub that never answers holds Publish
+// only until its context ends.
+func TestPublishReturnsWhenContextEnds(t *testing.T) {
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			arrived <- struct{}{}
+			<-release
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) }) // runs first: lets the handler end
+	cfg := NewConfig()
+	cfg.Project, cfg.EmulatorHost = testProject, strings.TrimPrefix(srv.URL, "http://")
+	p, err := cfg.Build(lifecycle.Deps{Log: slog.New(slog.DiscardHandler), Clock: clocktest.NewFake(time.Now()), Env: lifecycle.MapEnv(nil)})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	require.NoError(t, p.Connect(t.Context()))
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- p.Publish(ctx, lifecycletest.Message("edge.node.started", "id-1", "c")) }()
+	<-arrived
+	cancel()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, context.Canceled)
+		require.ErrorContains(t, err, `publish to topic "edge-nodes-events"`)
+	case <-time.After(20 * time.Second):
+		t.Fatal("Publish did not return after its context ended")
+	}
 }
