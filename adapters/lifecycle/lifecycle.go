@@ -100,6 +100,16 @@ type Publisher interface {
 	Close() error
 }
 
+// BatchPublisher is implemented by a Publisher that sends several messages with
+// one wait for the broker (core NATS: one flush; JetStream: the acknowledgements
+// awaited together). PublishBatch returns nil only once the broker has every
+// message; after an error some may have arrived, and the daemon publishes them all
+// again with the same ids. The daemon hands it the messages that waited in its
+// buffer, in order, at most 128 at a time.
+type BatchPublisher interface {
+	PublishBatch(ctx context.Context, ms []Message) error
+}
+
 // Env looks up an environment variable, as os.LookupEnv. Tests give a map's.
 type Env func(name string) (string, bool)
 

@@ -37,6 +37,7 @@ var omittable = []omittableAdapter{
 	{"kafka", []string{module + "/adapters/kafka"}, []string{"github.com/IBM/sarama"}},
 	{"lifecycle_amqp091", []string{module + "/adapters/lifecycle/amqp091"}, []string{"github.com/rabbitmq/amqp091-go"}},
 	{"lifecycle_awssns", []string{module + "/adapters/lifecycle/awssns"}, nil},
+	{"lifecycle_googlepubsub", []string{module + "/adapters/lifecycle/googlepubsub"}, nil},
 	{"lifecycle_kafka", []string{module + "/adapters/lifecycle/kafka"}, []string{"github.com/IBM/sarama"}},
 	{"lifecycle_mqtt", []string{module + "/adapters/lifecycle/mqtt"}, nil},
 	{"lifecycle_nats", []string{module + "/adapters/lifecycle/nats"}, []string{"github.com/nats-io/nats.go"}},

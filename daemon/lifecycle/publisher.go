@@ -128,24 +128,42 @@ func (p *Publisher) Stats() Stats {
 
 // Run publishes until ctx ends, then spends at most Config.StopFlush publishing
 // what is buffered, closes the adapter's publisher and returns. It returns nil.
+//
+// Events that wait in the buffer go out together, up to MaxBatch at a time, to a
+// publisher that can wait for the broker once for several (contract.BatchPublisher):
+// under a burst of edge.alert.relayed that is one round trip per batch, not per event.
 func (p *Publisher) Run(ctx context.Context) error {
 	defer p.sub.Close()
 	defer func() { _ = p.o.Publisher.Close() }()
 	for {
 		select {
 		case e := <-p.sub.C():
-			msgs := p.translate(e)
-			for i, m := range msgs {
-				if !p.deliver(ctx, m) { // ctx ended first: the flush tries it
-					p.flush(msgs[i:])
-					return nil
-				}
+			msgs := p.gather(p.translate(e))
+			if !p.deliver(ctx, msgs) { // ctx ended first: the flush tries them
+				p.flush(msgs)
+				return nil
 			}
 		case <-ctx.Done():
 			p.flush(nil)
 			return nil
 		}
 	}
+}
+
+// MaxBatch bounds the messages handed to one PublishBatch.
+const MaxBatch = 128
+
+// gather adds to msgs what the buffer already holds, up to MaxBatch messages.
+func (p *Publisher) gather(msgs []contract.Message) []contract.Message {
+	for len(msgs) < MaxBatch {
+		select {
+		case e := <-p.sub.C():
+			msgs = append(msgs, p.translate(e)...)
+		default:
+			return msgs
+		}
+	}
+	return msgs
 }
 
 // flush publishes pending, then what the buffer holds, within StopFlush, giving up
@@ -155,27 +173,27 @@ func (p *Publisher) flush(pending []contract.Message) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.o.Config.StopFlush)
 	defer cancel()
 	for {
-		for i, m := range pending {
-			if !p.attempt(ctx, m) {
-				p.lost.Add(uint64(len(pending) - i + len(p.sub.C())))
+		if len(pending) > 0 {
+			if rest := p.attempt(ctx, pending); len(rest) > 0 {
+				p.lost.Add(uint64(len(rest) + len(p.sub.C())))
 				return
 			}
 		}
 		select {
 		case e := <-p.sub.C():
-			pending = p.translate(e)
+			pending = p.gather(p.translate(e))
 		default:
 			return
 		}
 	}
 }
 
-// deliver publishes m, connecting and retrying with backoff until it is published
-// (true) or ctx ends (false).
-func (p *Publisher) deliver(ctx context.Context, m contract.Message) bool {
+// deliver publishes msgs, connecting and retrying with backoff until all are
+// published (true) or ctx ends (false).
+func (p *Publisher) deliver(ctx context.Context, msgs []contract.Message) bool {
 	delay := BackoffMin
 	for {
-		if p.attempt(ctx, m) {
+		if msgs = p.attempt(ctx, msgs); len(msgs) == 0 {
 			return true
 		}
 		// Full jitter on the upper half: [delay/2, delay).
@@ -191,40 +209,72 @@ func (p *Publisher) deliver(ctx context.Context, m contract.Message) bool {
 	}
 }
 
-// attempt connects if needed and publishes m once.
-func (p *Publisher) attempt(ctx context.Context, m contract.Message) bool {
+// attempt connects if needed and publishes msgs once; it returns those not
+// published (all of them after a failed batch: some may have arrived, and go again
+// with the same ids).
+func (p *Publisher) attempt(ctx context.Context, msgs []contract.Message) []contract.Message {
 	if ctx.Err() != nil {
-		return false
+		return msgs
 	}
 	if !p.connected.Load() {
 		cctx, cancel := context.WithTimeout(ctx, PublishTimeout)
 		err := p.o.Publisher.Connect(cctx)
 		cancel()
 		if err != nil {
-			p.fail("connect", err)
-			return false
+			if ctx.Err() == nil { // not the shutdown
+				p.fail("connect", err)
+			}
+			return msgs
 		}
 		p.connected.Store(true)
 		p.log.Info("lifecycle broker connected", "adapter", p.o.Config.Adapter)
 	}
-	pctx, cancel := context.WithTimeout(ctx, PublishTimeout)
-	err := p.o.Publisher.Publish(pctx, m)
-	cancel()
+	done, err := p.publish(ctx, msgs)
+	p.mu.Lock()
+	for _, m := range msgs[:done] {
+		p.published[m.Type]++
+	}
+	p.mu.Unlock()
 	if err != nil {
 		p.connected.Store(false)
-		p.fail("publish", err)
-		return false
+		if ctx.Err() == nil { // a publish cut short by the shutdown is not the broker's fault
+			p.fail("publish", err)
+		}
+		return msgs[done:]
 	}
-	p.mu.Lock()
-	p.published[m.Type]++
-	p.mu.Unlock()
 	if p.degrade {
 		p.degrade = false
 		if p.o.Health != nil {
 			p.o.Health.SetDegraded(Condition, true, "")
 		}
 	}
-	return true
+	return nil
+}
+
+// publish sends msgs: in batches of MaxBatch to a BatchPublisher, else one by
+// one. It returns how many of msgs, from the first, the broker has for sure.
+func (p *Publisher) publish(ctx context.Context, msgs []contract.Message) (int, error) {
+	bp, batches := p.o.Publisher.(contract.BatchPublisher)
+	done := 0
+	for done < len(msgs) {
+		n := 1
+		if batches {
+			n = min(len(msgs)-done, MaxBatch)
+		}
+		pctx, cancel := context.WithTimeout(ctx, PublishTimeout)
+		var err error
+		if n > 1 {
+			err = bp.PublishBatch(pctx, msgs[done:done+n])
+		} else {
+			err = p.o.Publisher.Publish(pctx, msgs[done])
+		}
+		cancel()
+		if err != nil {
+			return done, err
+		}
+		done += n
+	}
+	return done, nil
 }
 
 func (p *Publisher) fail(what string, err error) {

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -327,4 +329,62 @@ func TestShutdownFlush(t *testing.T) {
 	require.Equal(t, uint64(2), st.Dropped)
 	require.Empty(t, d.broker.messages())
 	require.Equal(t, 1, d.broker.closed)
+}
+
+// batchBroker is a memBroker that also takes batches, recording their sizes.
+type batchBroker struct {
+	*memBroker
+	sizes []int
+}
+
+func (b *batchBroker) PublishBatch(ctx context.Context, ms []contract.Message) error {
+	b.mu.Lock()
+	b.sizes = append(b.sizes, len(ms))
+	b.mu.Unlock()
+	for _, m := range ms {
+		if err := b.Publish(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestBatches: events that waited in the buffer (here: while the broker was away)
+// go to a BatchPublisher together, at most MaxBatch at a time, in order; a failed
+// batch is published again whole.
+func TestBatches(t *testing.T) {
+	clk := clocktest.NewFake(ExampleTime)
+	bus := events.New(clk.Now)
+	br := &batchBroker{memBroker: newMemBroker()}
+	br.setDown(true)
+	pub := New(Options{Config: Config{Adapter: "mem", CoreName: "c", Buffer: 400, StopFlush: time.Second},
+		Publisher: br, Bus: bus, Clock: clk, Node: Node{ID: "N"}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- pub.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	bus.Publish(events.Event{Kind: events.DeadLettered, Sink: "s", EventID: "first", Reason: "r"})
+	_, ok := clk.WaitNext(10 * time.Second)
+	require.True(t, ok)
+	for i := range 300 {
+		bus.Publish(events.Event{Kind: events.DeadLettered, Sink: "s", EventID: fmt.Sprint(i), Reason: "r"})
+	}
+	br.setDown(false)
+	when, _ := clk.WaitNext(10 * time.Second)
+	clk.AdvanceTo(when)
+	ms := br.waitN(t, 301)
+	require.Equal(t, "first", decode(t, ms[0])["data"].(map[string]any)["event_id"])
+	for i, m := range ms[1:] {
+		require.Equal(t, fmt.Sprint(i), decode(t, m)["data"].(map[string]any)["event_id"], "in order")
+	}
+	br.mu.Lock()
+	defer br.mu.Unlock()
+	require.Greater(t, len(br.sizes), 1)
+	total := 0
+	for _, n := range br.sizes {
+		require.LessOrEqual(t, n, MaxBatch)
+		total += n
+	}
+	require.Equal(t, 300, total, "all but the first, which waited alone for the broker")
+	require.Equal(t, MaxBatch, slices.Max(br.sizes), "the waiting events went in full batches")
 }

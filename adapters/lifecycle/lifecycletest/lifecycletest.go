@@ -109,6 +109,34 @@ func Run(t *testing.T, h Harness) {
 			}
 		}
 	})
+	t.Run("Batch", func(t *testing.T) {
+		p := h.New(t)
+		t.Cleanup(func() { _ = p.Close() })
+		bp, ok := p.(lifecycle.BatchPublisher)
+		if !ok {
+			t.Skip("the publisher sends one message at a time (no lifecycle.BatchPublisher)")
+		}
+		ch := h.Subscribe(t)
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		require.NoError(t, p.Connect(ctx))
+		var msgs []lifecycle.Message
+		for i := range 50 {
+			msgs = append(msgs, Message("edge.alert.relayed", fmt.Sprintf("batch-%02d", i), "plant-7"))
+		}
+		require.NoError(t, bp.PublishBatch(ctx, msgs[:1]))
+		require.NoError(t, bp.PublishBatch(ctx, msgs[1:]))
+		require.NoError(t, bp.PublishBatch(ctx, nil))
+		for i, m := range msgs {
+			select {
+			case r := <-ch:
+				require.Equal(t, h.Where(m), r.Where)
+				require.JSONEq(t, string(m.Body), string(r.Body), "batch message %d arrives whole and in order", i)
+			case <-time.After(30 * time.Second):
+				t.Fatalf("batch message %d did not arrive", i)
+			}
+		}
+	})
 	t.Run("CancelledPublishReturns", func(t *testing.T) {
 		p := h.New(t)
 		t.Cleanup(func() { _ = p.Close() })

@@ -237,15 +237,7 @@ func (p *Publisher) Publish(ctx context.Context, m lifecycle.Message) error {
 	case !nc.IsConnected():
 		return fmt.Errorf("%w: connection lost (%s)", ErrNotConnected, nc.Status())
 	}
-	msg := &nats.Msg{
-		Subject: m.Type,
-		Data:    m.Body,
-		Header: nats.Header{
-			"type":         {m.Type},
-			"corename":     {m.CoreName},
-			"Content-Type": {lifecycle.ContentType},
-		},
-	}
+	msg := natsMsg(m)
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
 	if js != nil {
@@ -267,6 +259,80 @@ func (p *Publisher) Publish(ctx context.Context, m lifecycle.Message) error {
 	}
 	if err := nc.LastError(); err != nil && err != before && errors.Is(err, nats.ErrPermissionViolation) {
 		return p.publishError(m, nc, err)
+	}
+	return nil
+}
+
+// natsMsg is m as a NATS message: subject = type, the promoted headers.
+func natsMsg(m lifecycle.Message) *nats.Msg {
+	return &nats.Msg{
+		Subject: m.Type,
+		Data:    m.Body,
+		Header: nats.Header{
+			"type":         {m.Type},
+			"corename":     {m.CoreName},
+			"Content-Type": {lifecycle.ContentType},
+		},
+	}
+}
+
+// PublishBatch publishes ms with one wait for the server (lifecycle.BatchPublisher):
+// core NATS writes them all, then flushes once; JetStream publishes them
+// asynchronously and waits for every acknowledgement. An error means some may not
+// have arrived; the same ids make JetStream drop the copies of a retry.
+func (p *Publisher) PublishBatch(ctx context.Context, ms []lifecycle.Message) error {
+	if len(ms) == 1 {
+		return p.Publish(ctx, ms[0])
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	nc, js, closed := p.nc, p.js, p.closed
+	p.mu.Unlock()
+	switch {
+	case closed:
+		return ErrClosed
+	case nc == nil:
+		return ErrNotConnected
+	case !nc.IsConnected():
+		return fmt.Errorf("%w: connection lost (%s)", ErrNotConnected, nc.Status())
+	case len(ms) == 0:
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	defer cancel()
+	if js != nil {
+		futures := make([]jetstream.PubAckFuture, 0, len(ms))
+		for _, m := range ms {
+			f, err := js.PublishMsgAsync(natsMsg(m), jetstream.WithMsgID(m.ID), jetstream.WithExpectStream(Stream))
+			if err != nil {
+				return p.publishError(m, nc, err)
+			}
+			futures = append(futures, f)
+		}
+		for i, f := range futures {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				return p.publishError(ms[i], nc, err)
+			case <-ctx.Done():
+				return p.publishError(ms[i], nc, ctx.Err())
+			}
+		}
+		return nil
+	}
+	before := nc.LastError()
+	for _, m := range ms {
+		if err := nc.PublishMsg(natsMsg(m)); err != nil {
+			return p.publishError(m, nc, err)
+		}
+	}
+	if err := nc.FlushWithContext(ctx); err != nil {
+		return p.publishError(ms[len(ms)-1], nc, err)
+	}
+	if err := nc.LastError(); err != nil && err != before && errors.Is(err, nats.ErrPermissionViolation) {
+		return p.publishError(ms[len(ms)-1], nc, err)
 	}
 	return nil
 }
