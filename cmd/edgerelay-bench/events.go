@@ -52,7 +52,7 @@ func (b *bench) eventsStep(ctx context.Context, r *runOut) error {
 		case "healthy":
 			o.events = "nats://" + eventsNATS
 		case "unreachable":
-			o.events = "nats://" + freeAddr()
+			o.events, o.warns = "nats://"+freeAddr(), true
 		}
 		out, err := b.burst(ctx, b.hook, o, fmt.Sprintf("W12 W1 burst, lifecycle events %s, run %d", mode, i+1))
 		if err != nil {

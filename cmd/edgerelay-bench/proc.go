@@ -27,6 +27,7 @@ type cfgOpts struct {
 	noHold    bool   // W11 (b′): store.deliver_window off, so an event is committed within the commit window even while its sink is healthy
 	alerta    string // W11: the Alerta API fake's BASE_URL; an alerta source and an alerta sink forwarding to it replace the broker, the MQTT source and the webhook
 	events    string // W12: lifecycle events to this NATS URL, edge.alert.relayed on; "" leaves them off
+	warns     bool   // the daemon is expected to log warnings (W12's unreachable broker)
 }
 
 // daemon is one edgerelay child process.

@@ -122,7 +122,7 @@ func (b *bench) session(ctx context.Context, p *peer, o cfgOpts, what string, co
 	if err != nil {
 		return err
 	}
-	defer b.finish(d, p, what, !o.fastRetry)
+	defer b.finish(d, p, what, !o.fastRetry && !o.warns)
 	if err := d.waitHealthy(ctx, 10*time.Second); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}

@@ -18,10 +18,17 @@ const TimeLayout = "2006-01-02T15:04:05.000Z"
 type Data struct {
 	names  []string
 	values []any
+	// The first members live here: no catalogue type has more than six, so making
+	// one allocates nothing more than the Data itself.
+	nbuf [8]string
+	vbuf [8]any
 }
 
 // Set appends a member; its name must be one of the type's catalogue fields.
 func (d *Data) Set(name string, v any) *Data {
+	if d.names == nil {
+		d.names, d.values = d.nbuf[:0], d.vbuf[:0]
+	}
 	d.names = append(d.names, name)
 	d.values = append(d.values, v)
 	return d
@@ -96,10 +103,18 @@ func (d *Data) appendJSON(b []byte) []byte {
 }
 
 // appendString writes s as a JSON string (encoding/json's escaping: valid UTF-8
-// out whatever comes in, <, > and & escaped).
+// out whatever comes in, <, > and & escaped). Printable ASCII without those, the
+// common case (names, ids, versions), is copied as it is.
 func appendString(b []byte, s string) []byte {
-	q, _ := json.Marshal(s)
-	return append(b, q...)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // Envelope is one CloudEvents 1.0 event, structured JSON mode.
@@ -115,7 +130,7 @@ type Envelope struct {
 // Encode returns the envelope's JSON document, members in the spec's order:
 // specversion, id, source, type, time, datacontenttype, corename, data.
 func (e *Envelope) Encode() []byte {
-	b := make([]byte, 0, 256)
+	b := make([]byte, 0, 384)
 	b = append(b, `{"specversion":"1.0","id":`...)
 	b = appendString(b, e.ID)
 	b = append(b, `,"source":`...)
