@@ -140,12 +140,12 @@ cross:
 		extra=$$3; [ "$$extra" = - ] && extra=; build edgerelay-noevents_linux_$$1 $$2 "$$extra" "-tags $(OMIT_LIFECYCLE)"; shift 3; \
 	done
 	@set -e; { \
-		printf '%-44s %10s %8s\n' binary bytes MiB; \
+		printf '%-48s %10s %8s\n' binary bytes MiB; \
 		set -- $(CROSS); while [ $$# -gt 0 ]; do files="$$files dist/edgerelay_linux_$$1"; shift 3; done; \
 		set -- $(CROSS_NOEVENTS); while [ $$# -gt 0 ]; do files="$$files dist/edgerelay-noevents_linux_$$1"; shift 3; done; \
 		set -- $(CROSS_CORE); while [ $$# -gt 0 ]; do files="$$files dist/edgerelay-core_linux_$$1"; shift 3; done; \
 		for f in $$files; do \
-			awk -v f="$$f" -v s="$$(stat -c %s "$$f")" 'BEGIN { printf "%-44s %10d %8.2f\n", f, s, s / 1048576 }'; \
+			awk -v f="$$f" -v s="$$(stat -c %s "$$f")" 'BEGIN { printf "%-48s %10d %8.2f\n", f, s, s / 1048576 }'; \
 		done; } | tee dist/sizes.txt
 	@s=$$(stat -c %s dist/edgerelay-core_linux_armv7); if [ $$s -gt $$(($(CORE_BUDGET_MIB) * 1048576)) ]; then \
 		echo "dist/edgerelay-core_linux_armv7 is $$s bytes, over the $(CORE_BUDGET_MIB) MiB budget (W8)" >&2; exit 1; fi
