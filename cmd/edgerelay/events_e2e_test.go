@@ -247,3 +247,29 @@ routes: [{ to: [console] }]
 	resp.Body.Close()
 	require.Contains(t, string(buf[:nr]), "events", "the degraded component is listed")
 }
+
+// TestLifecycleEventsIlagentDaemon: `edgerelay daemon` with ilagent's flags takes the
+// seed's variables too: it publishes edge.node.started and, on SIGTERM,
+// edge.node.stopping to Mosquitto.
+func TestLifecycleEventsIlagentDaemon(t *testing.T) {
+	const mosq = "127.0.0.1:1883"
+	adaptertest.NeedService(t, "mosquitto", mosq)
+	core := fmt.Sprintf("e2e-ilagent-%d", time.Now().UnixNano())
+	sub := subscribeLifecycle(t, mosq, core)
+	dir := t.TempDir()
+	_, port, _ := strings.Cut(freePort(t), ":")
+	d := startDaemon(t, []string{"ILERT_API_KEY=il1api0123456789", "EVENT_BROKER_ENABLED=true", "EVENT_BROKER_ADAPTER=mqtt",
+		"EVENT_BROKER_MQTT_URL=" + mosq, "CORE_NAME=" + core},
+		"daemon", "-m", "127.0.0.1", "-q", "1883", "-e", "edgerelay-test/ce-ilagent/" + core, "--mqtt_qos", "1",
+		"-p", port, "-f", dir+"/ilagent.db3")
+	started := sub.wait(t, d, "edge.node.started", 0)
+	require.NotEmpty(t, started.Data["sources"])
+	t.Logf("started: %v", started.Data)
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
+	sub.wait(t, nil, "edge.node.stopping", 0)
+	select {
+	case <-d.done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("daemon did not stop:\n%s", d.stderr.String())
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/edgerelay/edgerelay/daemon/lifecycle"
 )
 
 // documentedSections are the daemon-wide sections whose every key must appear, as
@@ -34,6 +36,11 @@ func TestDaemonKeysDocumented(t *testing.T) {
 			if !strings.Contains(doc, "`"+k+"`") {
 				missing = append(missing, k)
 			}
+		}
+	}
+	for _, k := range dottedKeys("events", reflect.TypeOf(lifecycle.Config{})) {
+		if !strings.Contains(doc, "`"+k+"`") {
+			missing = append(missing, k)
 		}
 	}
 	require.Empty(t, missing, "keys not listed as `key` in the Configuration section of ARCHITECTURE.md")
