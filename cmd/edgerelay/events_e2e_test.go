@@ -260,7 +260,7 @@ func TestLifecycleEventsIlagentDaemon(t *testing.T) {
 	_, port, _ := strings.Cut(freePort(t), ":")
 	d := startDaemon(t, []string{"ILERT_API_KEY=il1api0123456789", "EVENT_BROKER_ENABLED=true", "EVENT_BROKER_ADAPTER=mqtt",
 		"EVENT_BROKER_MQTT_URL=" + mosq, "CORE_NAME=" + core},
-		"daemon", "-m", "127.0.0.1", "-q", "1883", "-e", "edgerelay-test/ce-ilagent/" + core, "--mqtt_qos", "1",
+		"daemon", "-m", "127.0.0.1", "-q", "1883", "-e", "edgerelay-test/ce-ilagent/"+core, "--mqtt_qos", "1",
 		"-p", port, "-f", dir+"/ilagent.db3")
 	started := sub.wait(t, d, "edge.node.started", 0)
 	require.NotEmpty(t, started.Data["sources"])

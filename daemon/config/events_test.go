@@ -42,7 +42,7 @@ func TestEventsSection(t *testing.T) {
 		{name: "from the environment", env: map[string]string{"EVENT_BROKER_ENABLED": "true", "EVENT_BROKER_ADAPTER": "redis",
 			"EVENT_BROKER_REDIS_URL": "redis://127.0.0.1:6379"}, adapter: "redis"},
 		{name: "the environment wins", yaml: "events: { enabled: false, adapter: nats, mqtt: { url: 'b:1883', qos: 1 } }",
-			env: map[string]string{"EVENT_BROKER_ENABLED": "1", "EVENT_BROKER_ADAPTER": "mqtt", "EVENT_BROKER_MQTT_QOS": "5"},
+			env:  map[string]string{"EVENT_BROKER_ENABLED": "1", "EVENT_BROKER_ADAPTER": "mqtt", "EVENT_BROKER_MQTT_QOS": "5"},
 			want: []string{"EVENT_BROKER_MQTT_QOS (events.mqtt.qos): 5 is not 0, 1 or 2"}},
 		{name: "an alias's block", yaml: "events: { enabled: true, adapter: rabbitmq, rabbitmq: { url: 'amqp://g:g@h:5672/' } }", adapter: "amqp091"},
 		{name: "unknown key", yaml: "events:\n  enabled: true\n  adpter: nats\n", want: []string{`line 7: unknown key "adpter" in events (did you mean "adapter"?)`}},
