@@ -223,19 +223,9 @@ func (p *Publisher) stream(ctx context.Context, nc *nats.Conn) (jetstream.JetStr
 // JetStream acknowledgement, or on core NATS a PING/PONG round trip after the
 // message. A duplicate that JetStream drops (the same Nats-Msg-Id) is success.
 func (p *Publisher) Publish(ctx context.Context, m lifecycle.Message) error {
-	if err := ctx.Err(); err != nil {
+	nc, js, err := p.ready(ctx)
+	if err != nil {
 		return err
-	}
-	p.mu.Lock()
-	nc, js, closed := p.nc, p.js, p.closed
-	p.mu.Unlock()
-	switch {
-	case closed:
-		return ErrClosed
-	case nc == nil:
-		return ErrNotConnected
-	case !nc.IsConnected():
-		return fmt.Errorf("%w: connection lost (%s)", ErrNotConnected, nc.Status())
 	}
 	msg := natsMsg(m)
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
@@ -263,6 +253,25 @@ func (p *Publisher) Publish(ctx context.Context, m lifecycle.Message) error {
 	return nil
 }
 
+// ready returns the connection to publish on, or why there is none.
+func (p *Publisher) ready(ctx context.Context) (*nats.Conn, jetstream.JetStream, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	p.mu.Lock()
+	nc, js, closed := p.nc, p.js, p.closed
+	p.mu.Unlock()
+	switch {
+	case closed:
+		return nil, nil, ErrClosed
+	case nc == nil:
+		return nil, nil, ErrNotConnected
+	case !nc.IsConnected():
+		return nil, nil, fmt.Errorf("%w: connection lost (%s)", ErrNotConnected, nc.Status())
+	}
+	return nc, js, nil
+}
+
 // natsMsg is m as a NATS message: subject = type, the promoted headers.
 func natsMsg(m lifecycle.Message) *nats.Msg {
 	return &nats.Msg{
@@ -284,21 +293,9 @@ func (p *Publisher) PublishBatch(ctx context.Context, ms []lifecycle.Message) er
 	if len(ms) == 1 {
 		return p.Publish(ctx, ms[0])
 	}
-	if err := ctx.Err(); err != nil {
+	nc, js, err := p.ready(ctx)
+	if err != nil || len(ms) == 0 {
 		return err
-	}
-	p.mu.Lock()
-	nc, js, closed := p.nc, p.js, p.closed
-	p.mu.Unlock()
-	switch {
-	case closed:
-		return ErrClosed
-	case nc == nil:
-		return ErrNotConnected
-	case !nc.IsConnected():
-		return fmt.Errorf("%w: connection lost (%s)", ErrNotConnected, nc.Status())
-	case len(ms) == 0:
-		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
