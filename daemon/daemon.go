@@ -191,6 +191,9 @@ func New(opt Options) (*Daemon, error) {
 			_ = d.closeAll() // roll back what was opened and bound so far
 		}
 	}()
+	if err := d.newLifecycle(); err != nil { // before the store: a quarantine is reported
+		return nil, err
+	}
 
 	if err := d.openStore(); err != nil {
 		return nil, err
@@ -203,9 +206,7 @@ func New(opt Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.onStop("http listeners", d.web.Close) // only when Run never served them
-	if err := d.newLifecycle(); err != nil {
-		return nil, err
-	}
+	d.initNode()
 	if err := d.newBroker(); err != nil {
 		return nil, err
 	}

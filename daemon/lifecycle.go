@@ -26,32 +26,58 @@ func (d *Daemon) buildLifecycleAdapter() (contract.Publisher, error) {
 	return pub, nil
 }
 
-// newLifecycle records the node (its id and this version) in the store and, when
-// events are enabled, subscribes the lifecycle publisher to the bus; Run runs it.
-// The AsyncAPI document and its page are served either way.
+// newLifecycle subscribes the lifecycle publisher to the bus, when events are
+// enabled. It runs before the store is opened, so that a quarantine at open is among
+// what it reports. It never dials.
 func (d *Daemon) newLifecycle() error {
-	node, err := lifecycle.RecordNode(d.db, d.opt.Version, d.now())
-	if err != nil {
-		return err
-	}
-	d.node = node
-	d.web.Handle("GET /api/asyncapi", http.HandlerFunc(serveAsyncAPI))
-	d.web.Handle("GET /asyncdoc", http.HandlerFunc(serveAsyncDoc))
 	pub, err := d.buildLifecycleAdapter()
 	if err != nil || pub == nil {
 		return err
 	}
+	version := d.opt.Version
 	d.life = lifecycle.New(lifecycle.Options{
 		Config: d.cfg.Events, Publisher: pub, Bus: d.bus, Health: d.health.For("events"),
-		Log: d.log.With("component", "events"), Clock: d.clock, Version: d.opt.Version,
-		Node: node, Adapters: compiledAdapters(),
+		Log: d.log.With("component", "events"), Clock: d.clock, Version: version, Limiter: d.lim,
+		Adapters: compiledAdapters(),
+		OnAnnounced: func() {
+			if err := lifecycle.RecordVersion(d.db, d.node.ID, version); err != nil {
+				d.log.Warn("could not record the announced version; the next start announces it again", "err", err)
+			}
+		},
 	})
+	d.onStop("lifecycle publisher", func() error { d.life.Close(); return nil }) // when Run never ran it
+	return nil
+}
+
+// initNode reads (on a new store: makes) the node's record, once the store is open,
+// hands it to the lifecycle publisher, mounts the AsyncAPI document and its page,
+// and with publishing off records this version at once. A store that cannot hold
+// the record costs the node id's stability, never the start.
+func (d *Daemon) initNode() {
+	node, err := lifecycle.LoadNode(d.db, d.now())
+	if err != nil {
+		d.log.Warn("the node id could not be recorded; lifecycle events name this start's own", "err", err)
+		if node.ID == "" {
+			node = lifecycle.Node{ID: lifecycle.NewID(d.now()), Registered: true}
+		}
+	}
+	d.node = node
+	d.web.Handle("GET /api/asyncapi", http.HandlerFunc(serveAsyncAPI))
+	d.web.Handle("GET /asyncdoc", http.HandlerFunc(serveAsyncDoc))
+	if d.life == nil {
+		if node.Previous != d.opt.Version && err == nil {
+			if err := lifecycle.RecordVersion(d.db, node.ID, d.opt.Version); err != nil {
+				d.log.Warn("could not record this version", "err", err)
+			}
+		}
+		return
+	}
+	d.life.SetNode(node)
 	d.web.OnScrape(func() {
 		st := d.life.Stats()
 		d.m.LifecycleStats(st.Published, st.Failed, st.Dropped, st.Buffered, st.Connected)
 	})
 	d.m.LifecycleStats(map[string]uint64{}, 0, 0, 0, false)
-	return nil
 }
 
 // compiledAdapters returns the adapter types (sources, sinks, transforms) built into

@@ -12,7 +12,8 @@ import (
 func BenchmarkTranslateRelayed(b *testing.B) {
 	bus := events.New(time.Now)
 	p := New(Options{Config: Config{Adapter: "mem", CoreName: "plant-7", Buffer: 16, StopFlush: time.Second, AlertRelayed: true},
-		Publisher: newMemBroker(), Bus: bus, Node: Node{ID: "01JE5Q2W9RZ7K3M4N5P6Q7R8ST"}})
+		Publisher: newMemBroker(), Bus: bus})
+	p.SetNode(Node{ID: "01JE5Q2W9RZ7K3M4N5P6Q7R8ST"})
 	defer p.sub.Close()
 	e := events.Event{Kind: events.Delivered, Time: time.Now(), Source: "plc-alarms", Sink: "ilert-main",
 		EventID: "01JE5Q3A0B1C2D3E4F5G6H7J8K", Key: "pump-7/pressure"}

@@ -33,7 +33,8 @@ func BenchmarkRelayedToNATS(b *testing.B) {
 	}
 	bus := events.New(time.Now)
 	p := lifecycle.New(lifecycle.Options{Config: lifecycle.Config{Adapter: "nats", CoreName: "bench", Buffer: 4096,
-		StopFlush: time.Second, AlertRelayed: true}, Publisher: pub, Bus: bus, Node: lifecycle.Node{ID: "N"}})
+		StopFlush: time.Second, AlertRelayed: true}, Publisher: pub, Bus: bus})
+	p.SetNode(lifecycle.Node{ID: "N"})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()

@@ -8,8 +8,8 @@ import (
 	"github.com/edgerelay/edgerelay/store"
 )
 
-// NodeCursor is the store cursor that holds the node id and the version of the
-// last start.
+// NodeCursor is the store cursor that holds the node id and the version last
+// announced (edge.node.started published), or, with publishing off, last started.
 const NodeCursor = "lifecycle/node"
 
 type nodeRecord struct {
@@ -17,47 +17,38 @@ type nodeRecord struct {
 	Version string `json:"version"`
 }
 
-// RecordNode reads this node's id and last version from db and records version as
-// the current one: on the first start on a store it generates the id (Registered);
-// it writes only when something changed, so a restart of the same version writes
-// nothing. A record that does not decode is replaced (a new id, Registered), as for
-// a new store.
-func RecordNode(db *store.DB, version string, now time.Time) (Node, error) {
+// LoadNode reads this node's record from db. On the first start on a store (no
+// record, or one that does not decode) it generates the node id and records it at
+// once, with no version: the node is Registered until a start announced itself
+// (RecordVersion), so a first start that failed, or stopped before its sources
+// subscribed, registers again next time. A restart of the same version writes
+// nothing.
+func LoadNode(db *store.DB, now time.Time) (Node, error) {
 	raw, err := db.Cursor(NodeCursor)
 	if err != nil {
 		return Node{}, fmt.Errorf("read the node id: %w", err)
 	}
 	var rec nodeRecord
-	n := Node{}
 	if raw == nil || json.Unmarshal(raw, &rec) != nil || rec.ID == "" {
 		rec = nodeRecord{ID: NewID(now)}
-		n.Registered = true
-	} else {
-		n.Previous = rec.Version
-	}
-	n.ID = rec.ID
-	if n.Registered || rec.Version != version {
-		rec.Version = version
-		b, _ := json.Marshal(rec)
-		batch := new(store.Batch)
-		batch.SetCursor(NodeCursor, b)
-		if err := db.Commit(batch); err != nil {
-			return Node{}, fmt.Errorf("record the node id: %w", err)
+		if err := writeNode(db, rec); err != nil {
+			return Node{ID: rec.ID, Registered: true}, err
 		}
 	}
-	return n, nil
+	return Node{ID: rec.ID, Registered: rec.Version == "", Previous: rec.Version}, nil
 }
 
-// ReadNode returns the node id and recorded version without writing (for `config
-// check` and the status page); the zero Node when none is recorded yet.
-func ReadNode(db *store.DB) (Node, string, error) {
-	raw, err := db.Cursor(NodeCursor)
-	if err != nil || raw == nil {
-		return Node{}, "", err
+// RecordVersion records version as the one this node announced.
+func RecordVersion(db *store.DB, id, version string) error {
+	return writeNode(db, nodeRecord{ID: id, Version: version})
+}
+
+func writeNode(db *store.DB, rec nodeRecord) error {
+	b, _ := json.Marshal(rec)
+	batch := new(store.Batch)
+	batch.SetCursor(NodeCursor, b)
+	if err := db.Commit(batch); err != nil {
+		return fmt.Errorf("record the node id: %w", err)
 	}
-	var rec nodeRecord
-	if json.Unmarshal(raw, &rec) != nil {
-		return Node{}, "", nil
-	}
-	return Node{ID: rec.ID}, rec.Version, nil
+	return nil
 }

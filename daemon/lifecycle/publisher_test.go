@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/clock/clocktest"
 	contract "github.com/edgerelay/edgerelay/adapters/lifecycle"
 	"github.com/edgerelay/edgerelay/daemon/events"
@@ -105,6 +107,8 @@ type rig struct {
 	cancel context.CancelFunc
 	done   chan error
 	once   sync.Once
+
+	announced atomic.Int32
 }
 
 func newRig(t *testing.T, cfg Config, node Node) *rig {
@@ -122,7 +126,9 @@ func newRig(t *testing.T, cfg Config, node Node) *rig {
 	}
 	cfg.Adapter = "mem"
 	r.pub = New(Options{Config: cfg, Publisher: r.broker, Bus: r.bus, Health: r.health, Clock: clk, Version: "1.4.0",
-		Node: node, Adapters: []string{"mqtt", "stdout"}, Log: slog.New(slog.NewTextHandler(r.logs, nil))})
+		Adapters: []string{"mqtt", "stdout"}, Log: slog.New(slog.NewTextHandler(r.logs, nil)),
+		OnAnnounced: func() { r.announced.Add(1) }})
+	r.pub.SetNode(node)
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel, r.done = cancel, make(chan error, 1)
 	go func() { r.done <- r.pub.Run(ctx) }()
@@ -229,10 +235,15 @@ func TestEveryCatalogueTypeIsEmitted(t *testing.T) {
 	}
 	require.Len(t, ms, 10)
 	require.NotContains(t, r.logs.String(), "level=ERROR")
-	cmd := decode(t, ms[4])
+	byType := map[string]contract.Message{}
+	for _, m := range ms {
+		byType[m.Type] = m
+	}
+	cmd := decode(t, byType[TypeCommandCreated])
 	require.Equal(t, map[string]any{"item_id": "99", "alert_id": "7", "exit_code": nil, "duration_ms": 5.0}, cmd["data"])
-	require.Equal(t, 0.0, decode(t, ms[5])["data"].(map[string]any)["exit_code"], "completed has its exit status")
-	require.Equal(t, contract.TopicCommands, ms[5].Topic)
+	require.Equal(t, 0.0, decode(t, byType[TypeCommandCompleted])["data"].(map[string]any)["exit_code"], "completed has its exit status")
+	require.Equal(t, contract.TopicCommands, byType[TypeCommandCompleted].Topic)
+	require.Equal(t, int32(1), r.announced.Load())
 }
 
 // TestRelayedIsOptIn: without alert_relayed, deliveries publish nothing (and the
@@ -315,7 +326,7 @@ func TestShutdownFlush(t *testing.T) {
 	r.bus.Publish(events.Event{Kind: events.DeadLettered, Sink: "s", EventID: "e", Reason: "r"})
 	r.bus.Publish(events.Event{Kind: events.Stopping, Reason: "signal: terminated", Queued: 2})
 	r.stop()
-	require.Equal(t, []string{TypeDeliveryDeadLettered, TypeNodeStopping}, types(r.broker.messages()))
+	require.ElementsMatch(t, []string{TypeDeliveryDeadLettered, TypeNodeStopping}, types(r.broker.messages()))
 	require.Equal(t, 1, r.broker.closed)
 
 	d := newRig(t, Config{StopFlush: 100 * time.Millisecond}, Node{ID: "N1"})
@@ -358,7 +369,8 @@ func TestBatches(t *testing.T) {
 	br := &batchBroker{memBroker: newMemBroker()}
 	br.setDown(true)
 	pub := New(Options{Config: Config{Adapter: "mem", CoreName: "c", Buffer: 400, StopFlush: time.Second},
-		Publisher: br, Bus: bus, Clock: clk, Node: Node{ID: "N"}})
+		Publisher: br, Bus: bus, Clock: clk})
+	pub.SetNode(Node{ID: "N"})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- pub.Run(ctx) }()
@@ -387,4 +399,144 @@ func TestBatches(t *testing.T) {
 	}
 	require.Equal(t, 300, total, "all but the first, which waited alone for the broker")
 	require.Equal(t, MaxBatch, slices.Max(br.sizes), "the waiting events went in full batches")
+}
+
+// refusingBroker refuses every message of one type, permanently or not.
+type refusingBroker struct {
+	*memBroker
+	typ       string
+	permanent bool
+	refused   atomic.Int32
+}
+
+func (b *refusingBroker) Publish(ctx context.Context, m contract.Message) error {
+	if m.Type == b.typ {
+		b.refused.Add(1)
+		err := errors.New("404 Not Found: topic edge-commands-events does not exist")
+		if b.permanent {
+			return adapters.Permanent(err)
+		}
+		return err
+	}
+	return b.memBroker.Publish(ctx, m)
+}
+
+// TestRefusedMessageIsDropped: a message the broker refuses while it is reachable
+// (a topic that does not exist) is dropped and counted, at once when the error is
+// permanent and after MaxAttempts otherwise; the messages after it go out.
+func TestRefusedMessageIsDropped(t *testing.T) {
+	for _, permanent := range []bool{true, false} {
+		t.Run(fmt.Sprint("permanent=", permanent), func(t *testing.T) {
+			clk := clocktest.NewFake(ExampleTime)
+			bus := events.New(clk.Now)
+			br := &refusingBroker{memBroker: newMemBroker(), typ: TypeCommandCreated, permanent: permanent}
+			pub := New(Options{Config: Config{Adapter: "mem", CoreName: "c", Buffer: 64, StopFlush: time.Second},
+				Publisher: br, Bus: bus, Clock: clk})
+			pub.SetNode(Node{ID: "N"})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- pub.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			bus.Publish(events.Event{Kind: events.CommandExecution, To: events.CommandCreated, ItemID: "1"})
+			for i := range 5 {
+				bus.Publish(events.Event{Kind: events.DeadLettered, Sink: "s", EventID: fmt.Sprint(i), Reason: "r"})
+			}
+			// Not permanent: each failed attempt waits out a backoff.
+			go func() {
+				for ctx.Err() == nil {
+					if when, ok := clk.WaitNext(50 * time.Millisecond); ok {
+						clk.AdvanceTo(when)
+					}
+				}
+			}()
+			ms := br.waitN(t, 5)
+			require.Equal(t, []string{TypeDeliveryDeadLettered, TypeDeliveryDeadLettered, TypeDeliveryDeadLettered,
+				TypeDeliveryDeadLettered, TypeDeliveryDeadLettered}, types(ms))
+			want := int32(MaxAttempts)
+			if permanent {
+				want = 1
+			}
+			require.Equal(t, want, br.refused.Load())
+			require.Equal(t, uint64(1), pub.Stats().Dropped)
+		})
+	}
+}
+
+// TestStartAndStopSurviveABurst: edge.node.started and edge.node.stopping do not
+// wait in the ring: a burst of edge.alert.relayed far over the buffer around
+// them, with the broker away, pushes relayed events out, never those two; and
+// started still carries the configured names.
+func TestStartAndStopSurviveABurst(t *testing.T) {
+	r := newRig(t, Config{AlertRelayed: true, Buffer: 4}, Node{ID: "N1"})
+	r.broker.setDown(true)
+	r.bus.Publish(events.Event{Kind: events.Started, Version: "1.4.0", Sources: []string{"plc"}, Sinks: []string{"hook"}})
+	for i := range 200 {
+		r.bus.Publish(events.Event{Kind: events.Delivered, Source: "plc", Sink: "hook", EventID: fmt.Sprint(i)})
+	}
+	r.bus.Publish(events.Event{Kind: events.Ready})
+	for i := range 200 {
+		r.bus.Publish(events.Event{Kind: events.Delivered, Source: "plc", Sink: "hook", EventID: fmt.Sprint(i)})
+	}
+	r.bus.Publish(events.Event{Kind: events.Stopping, Reason: "signal: terminated"})
+	for i := range 200 {
+		r.bus.Publish(events.Event{Kind: events.Delivered, Source: "plc", Sink: "hook", EventID: fmt.Sprint(i)})
+	}
+	r.broker.setDown(false)
+	for range 3 {
+		if when, ok := r.clk.WaitNext(time.Second); ok {
+			r.clk.AdvanceTo(when)
+		}
+	}
+	ms := r.broker.waitN(t, 2)
+	require.Equal(t, TypeNodeStarted, ms[0].Type)
+	require.Equal(t, []any{"plc"}, decode(t, ms[0])["data"].(map[string]any)["sources"])
+	require.Eventually(t, func() bool { return slices.Contains(types(r.broker.messages()), TypeNodeStopping) }, 10*time.Second, time.Millisecond)
+	require.Positive(t, r.pub.Stats().Dropped)
+	require.Equal(t, int32(1), r.announced.Load())
+}
+
+// TestStatusBeforeReadyIsSummed: changes of the node's state before the sources
+// subscribed (each source is "starting" at first; a quarantined store) are not
+// published one by one: once ready, a node that is not ok says so in one
+// edge.node.status_changed from ok, after edge.node.started; a node that is ok
+// publishes none. The announcement callback runs once the start is out, and not at
+// all when Ready never came.
+func TestStatusBeforeReadyIsSummed(t *testing.T) {
+	r := newRig(t, Config{}, Node{ID: "N1"})
+	r.bus.Publish(events.Event{Kind: events.ReadinessChanged, Component: "store", Condition: "quarantined", To: events.StateDegraded,
+		Reason: "moved aside: checksum mismatch", NodeFrom: events.NodeOK, NodeTo: events.NodeDegraded})
+	r.bus.Publish(events.Event{Kind: events.ReadinessChanged, Component: "source:plc", Condition: "connected", To: events.StateCritical,
+		Reason: "starting", NodeFrom: events.NodeDegraded, NodeTo: events.NodeNotReady})
+	r.bus.Publish(events.Event{Kind: events.ReadinessChanged, Component: "source:plc", Condition: "connected", To: events.StateOK,
+		NodeFrom: events.NodeNotReady, NodeTo: events.NodeDegraded})
+	r.bus.Publish(events.Event{Kind: events.Started, Version: "1.4.0"})
+	require.Never(t, func() bool { return len(r.broker.messages()) > 0 }, 50*time.Millisecond, time.Millisecond)
+	require.Zero(t, r.announced.Load())
+	r.bus.Publish(events.Event{Kind: events.Ready})
+	ms := r.broker.waitN(t, 2)
+	require.Equal(t, []string{TypeNodeStarted, TypeNodeStatusChanged}, types(ms))
+	require.Equal(t, map[string]any{"from": "ok", "to": "degraded", "component": "store",
+		"reason": "quarantined: moved aside: checksum mismatch"}, decode(t, ms[1])["data"])
+	require.Eventually(t, func() bool { return r.announced.Load() == 1 }, 10*time.Second, time.Millisecond)
+	// After the start, each change is published.
+	r.bus.Publish(events.Event{Kind: events.ReadinessChanged, Component: "store", Condition: "quarantined", To: events.StateOK,
+		NodeFrom: events.NodeDegraded, NodeTo: events.NodeOK})
+	ms = r.broker.waitN(t, 3)
+	require.Equal(t, map[string]any{"from": "degraded", "to": "ok", "component": "store", "reason": "quarantined"}, decode(t, ms[2])["data"])
+
+	ok := newRig(t, Config{}, Node{ID: "N2"})
+	ok.bus.Publish(events.Event{Kind: events.ReadinessChanged, Component: "source:plc", Condition: "connected", To: events.StateCritical,
+		Reason: "starting", NodeFrom: events.NodeOK, NodeTo: events.NodeNotReady})
+	ok.bus.Publish(events.Event{Kind: events.ReadinessChanged, Component: "source:plc", Condition: "connected", To: events.StateOK,
+		NodeFrom: events.NodeNotReady, NodeTo: events.NodeOK})
+	ok.bus.Publish(events.Event{Kind: events.Ready})
+	require.Equal(t, []string{TypeNodeStarted}, types(ok.broker.waitN(t, 1)))
+	require.Never(t, func() bool { return len(ok.broker.messages()) > 1 }, 50*time.Millisecond, time.Millisecond)
+
+	never := newRig(t, Config{}, Node{ID: "N3", Registered: true})
+	never.bus.Publish(events.Event{Kind: events.Started, Version: "1.4.0"})
+	never.bus.Publish(events.Event{Kind: events.Stopping, Reason: "signal: terminated"})
+	require.Equal(t, []string{TypeNodeStopping}, types(never.broker.waitN(t, 1)))
+	never.stop()
+	require.Zero(t, never.announced.Load(), "a start that never became ready announces itself again next time")
 }
