@@ -64,7 +64,11 @@ func check(cfg *config.Config, clk clock.Clock) error {
 		}
 	}
 	if pub, err := d.buildLifecycleAdapter(); err != nil {
-		problems = append(problems, fmt.Sprintf("line 1: %v", err))
+		if cfg.Events.Line > 0 {
+			problems = append(problems, fmt.Sprintf("line %d: %v", cfg.Events.Line, err))
+		} else {
+			problems = append(problems, fmt.Sprintf("%s%v", config.EnvProblem, err))
+		}
 	} else if pub != nil {
 		_ = pub.Close()
 	}

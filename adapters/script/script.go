@@ -183,10 +183,13 @@ const (
 
 // commandOutcome is the report of a finished run: completed when it was delivered,
 // expired when it ran past its timeout, else failed (with its exit status when it
-// exited by itself).
+// exited by itself; without one when it could not start or the daemon's shutdown
+// stopped it, and its item runs again after the restart).
 func commandOutcome(item, alert string, r *run, err error) adapters.CommandReport {
 	c := adapters.CommandReport{State: adapters.CommandFailed, ItemID: item, AlertID: alert, Duration: r.took}
-	if r.state != nil && r.state.Exited() {
+	// A run the sink killed (its timeout, the daemon's shutdown) has no exit status
+	// of its own, even when the script exited by itself on the SIGTERM.
+	if r.state != nil && r.state.Exited() && !r.timedOut && r.cancelled == nil {
 		c.Exited, c.ExitCode = true, r.state.ExitCode()
 	}
 	switch {

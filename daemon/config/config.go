@@ -260,8 +260,18 @@ func Parse(b []byte, file string) (*Config, error) {
 	// decodes straight into Config.
 	var srcNode, sinkNode, eventsNode *yaml.Node
 	rest := &yaml.Node{Kind: yaml.MappingNode, Line: root.Line}
+	seenSection := map[string]int{}
 	for i := 0; i+1 < len(root.Content); i += 2 {
-		switch root.Content[i].Value {
+		k := root.Content[i]
+		switch k.Value {
+		case "sources", "sinks", "events":
+			if first, dup := seenSection[k.Value]; dup {
+				cerr.Problems = append(cerr.Problems, fmt.Sprintf("line %d: %s is given twice (first at line %d)", k.Line, k.Value, first))
+				continue
+			}
+			seenSection[k.Value] = k.Line
+		}
+		switch k.Value {
 		case "sources":
 			srcNode = root.Content[i+1]
 		case "sinks":
@@ -517,7 +527,7 @@ func withLines(root *yaml.Node, problems []string) []string {
 	out := problems[:0]
 	seen := map[string]bool{}
 	for _, p := range problems {
-		if !strings.HasPrefix(p, "line ") {
+		if !strings.HasPrefix(p, "line ") && !strings.HasPrefix(p, EnvProblem) {
 			key, _, _ := strings.Cut(p, ": ")
 			variable := envVarRE.FindStringSubmatch(key)
 			if variable != nil {

@@ -103,3 +103,34 @@ func TestEventsSecretsRegistered(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "x *** y", secret.Redact("x Env-Pw-7h6g5f4d3s y"))
 }
+
+// TestEventsReviewCases: a block's file keys do not stop the start when publishing
+// is off or a variable replaces them; a section or block given twice is refused;
+// a problem with a value from the environment names no line of the file; the
+// secrets of every adapter's variables are registered even with publishing off;
+// the adapter's name is taken in any case.
+func TestEventsReviewCases(t *testing.T) {
+	t.Cleanup(secret.Default.Reset)
+	withEventsEnv(t, nil)
+	_, err := Parse([]byte(eventsBase+"events: { enabled: false, mqtt: { url: 'b:1883', cacert_file: /nonexistent/ca.pem } }"), "t.yaml")
+	require.NoError(t, err, "off: the block's files are not looked at")
+
+	_, err = Parse([]byte(eventsBase+"events: { enabled: true, adapter: NATS, nats: { urls: [nats://a:4222] } }"), "t.yaml")
+	require.NoError(t, err, "the adapter in any case")
+
+	_, err = Parse([]byte(eventsBase+"events:\n  nats: { urls: [nats://a:4222] }\n  nats: { urls: [nats://b:4222] }\n"), "t.yaml")
+	require.ErrorContains(t, err, "events.nats is given twice (first at line 6)")
+	_, err = Parse([]byte(eventsBase+"events: { enabled: false }\nevents: { enabled: true }\n"), "t.yaml")
+	require.ErrorContains(t, err, "events is given twice (first at line 5)")
+
+	withEventsEnv(t, map[string]string{"EVENT_BROKER_ENABLED": "true", "EVENT_BROKER_ADAPTER": "mqtt", "EVENT_BROKER_MQTT_QOS": "7"})
+	_, err = Parse([]byte(eventsBase+"events:\n  mqtt:\n    url: 'b:1883'\n    qos: 1\n"), "t.yaml")
+	require.ErrorContains(t, err, "  - environment: EVENT_BROKER_MQTT_QOS (events.mqtt.qos): 7 is not 0, 1 or 2")
+	require.NotContains(t, err.Error(), "line 8")
+
+	withEventsEnv(t, map[string]string{"EVENT_BROKER_KAFKA_PASSWORD": "Kafka-Pw-5t4r3e2w1q", "EVENT_BROKER_KAFKA_USERNAME": "u",
+		"EVENT_BROKER_KAFKA_URLS": "k:9092"})
+	_, err = Parse([]byte(eventsBase), "t.yaml")
+	require.NoError(t, err)
+	require.Equal(t, "pw=***", secret.Redact("pw=Kafka-Pw-5t4r3e2w1q"), "registered with publishing off")
+}

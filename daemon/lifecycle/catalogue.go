@@ -99,7 +99,7 @@ var Catalogue = []EventType{
 		Data: commandFields(nil, 0)},
 	{Type: TypeCommandCompleted, When: "The script for an item exited with status 0.",
 		Data: commandFields(int64(0), 412)},
-	{Type: TypeCommandFailed, When: "The script for an item exited with another status, or could not be started.",
+	{Type: TypeCommandFailed, When: "The script for an item exited with another status, was killed by a signal, could not be started, or was stopped by the daemon's shutdown (exit_code null for the last three; the item runs again after a restart).",
 		Data: commandFields(int64(1), 97)},
 	{Type: TypeCommandExpired, When: "The script for an item ran past its timeout and was killed.",
 		Data: commandFields(nil, 30000)},

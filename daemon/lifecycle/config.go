@@ -51,6 +51,8 @@ type Config struct {
 	// with the variables applied), set by package daemon/config when Enabled.
 	Spec     *contract.Spec  `yaml:"-"`
 	Settings contract.Config `yaml:"-"`
+	// Line is the events: section's line in the file, 0 when it has none.
+	Line int `yaml:"-"`
 }
 
 // Defaults returns the section's defaults.
