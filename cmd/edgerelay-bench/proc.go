@@ -26,7 +26,8 @@ type cfgOpts struct {
 	edge      string // W10: the ilert API fake's base URL; an ilert_edge source polling it replaces the broker and the MQTT source
 	noHold    bool   // W11 (b′): store.deliver_window off, so an event is committed within the commit window even while its sink is healthy
 	alerta    string // W11: the Alerta API fake's BASE_URL; an alerta source and an alerta sink forwarding to it replace the broker, the MQTT source and the webhook
-	events    string // W12: lifecycle events to this NATS URL, edge.alert.relayed on; "" leaves them off
+	events    string // W12: lifecycle events to this NATS URL; "" leaves them off
+	relayed   bool   // W12: with events, edge.alert.relayed for every delivery
 	warns     bool   // the daemon is expected to log warnings (W12's unreachable broker)
 }
 
@@ -100,7 +101,7 @@ func configYAML(d *daemon, sinkURL string, o cfgOpts) string {
 	}
 	events := ""
 	if o.events != "" {
-		events = fmt.Sprintf("events: { enabled: true, adapter: nats, core_name: bench, alert_relayed: true, nats: { urls: [%q] } }\n", o.events)
+		events = fmt.Sprintf("events: { enabled: true, adapter: nats, core_name: bench, alert_relayed: %t, nats: { urls: [%q] } }\n", o.relayed, o.events)
 	}
 	return fmt.Sprintf(`log: { level: warn }
 store: { path: %s, commit_window: 5ms, unsafe_no_sync: %t }
