@@ -5,14 +5,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/clock"
+	contract "github.com/edgerelay/edgerelay/adapters/lifecycle"
+	"github.com/edgerelay/edgerelay/adapters/topic"
 	"github.com/edgerelay/edgerelay/daemon/broker"
 	"github.com/edgerelay/edgerelay/daemon/config"
 	"github.com/edgerelay/edgerelay/daemon/health"
+	"github.com/edgerelay/edgerelay/daemon/lifecycle"
 	"github.com/edgerelay/edgerelay/daemon/sdnotify"
 	"github.com/edgerelay/edgerelay/daemon/state"
 	"github.com/edgerelay/edgerelay/daemon/web"
@@ -72,6 +76,7 @@ func check(cfg *config.Config, clk clock.Clock) error {
 	} else if pub != nil {
 		_ = pub.Close()
 	}
+	problems = append(problems, lifecycleLoops(cfg)...)
 	for i, rt := range cfg.Routes {
 		if _, err := d.route(rt); err != nil {
 			problems = append(problems, fmt.Sprintf("line %d: routes[%d] (%s).transform (%s): %v", rt.Line(), i, rt.Name, rt.Transform.Type, err))
@@ -147,4 +152,41 @@ func (r *dryRun) listen(string) func(adapters.ListenerConfig) (adapters.Mounter,
 		}
 		return web.NewMux(), nil
 	}
+}
+
+// lifecycleLoops refuses an MQTT source that subscribes, on the broker the
+// lifecycle events go to, to a topic they are published on: each event it relayed
+// (or dead-lettered) would publish another, without end.
+func lifecycleLoops(cfg *config.Config) []string {
+	t, ok := cfg.Events.Settings.(contract.MQTTTarget)
+	if !ok || !cfg.Events.Enabled {
+		return nil
+	}
+	addr := strings.Replace(t.MQTTAddress(), "localhost", "127.0.0.1", 1)
+	var out []string
+	for i, a := range cfg.Sources {
+		bs, ok := a.Settings.(adapters.BrokerSubscriber)
+		if !ok {
+			continue
+		}
+		sub := bs.BrokerSubscription()
+		same := sameEndpoint(sub.URL, addr)
+		if sub.URL == "embedded" || sub.URL == "embedded://" {
+			same = cfg.Broker.Enabled != broker.EnabledFalse && sameEndpoint("tcp://"+addr, cfg.Broker.Listen)
+		}
+		if !same {
+			continue
+		}
+		for _, f := range sub.Topics {
+			for _, et := range lifecycle.Catalogue {
+				if topic.Match(topic.Unshare(f), contract.MQTTTopic(et.Type)) {
+					out = append(out, fmt.Sprintf("line %d: sources[%d] (%s %q): subscribes to %q on %s, where the lifecycle events go "+
+						"(events.mqtt.url, EVENT_BROKER_MQTT_URL): it would relay the node's own %s back into itself without end; "+
+						"narrow its topics or publish the events to another broker", a.Line, i, a.Type, a.Name, f, addr, et.Type))
+					break
+				}
+			}
+		}
+	}
+	return out
 }

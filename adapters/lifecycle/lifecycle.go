@@ -244,3 +244,12 @@ func OmitTags() []string {
 	sort.Strings(out)
 	return slices.Compact(out)
 }
+
+// MQTTTarget is implemented by the config of an adapter that publishes to an MQTT
+// broker (the topics edge/...): MQTTAddress is the broker's host:port. The daemon
+// refuses a configuration whose MQTT source subscribes to those topics on that
+// broker: the node would relay its own lifecycle events (a dead letter, an
+// edge.alert.relayed) back into itself, without end.
+type MQTTTarget interface {
+	MQTTAddress() string
+}

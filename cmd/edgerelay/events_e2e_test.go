@@ -273,3 +273,42 @@ func TestLifecycleEventsIlagentDaemon(t *testing.T) {
 		t.Fatalf("daemon did not stop:\n%s", d.stderr.String())
 	}
 }
+
+// TestLifecycleLoopRefused: an MQTT source subscribed, on the broker the lifecycle
+// events go to, to a topic they are published on would relay the node's own events
+// back into itself without end: `config check` refuses it (exit 78), on a site
+// broker and on the embedded one; a source on other topics is fine.
+func TestLifecycleLoopRefused(t *testing.T) {
+	brokerAddr := freePort(t)
+	for _, tc := range []struct {
+		name, source, eventsURL, want string
+	}{
+		{"site broker, #", `{ name: site, type: mqtt, url: "tcp://127.0.0.1:1883", topics: ["#"] }`, "127.0.0.1:1883", "would relay"},
+		{"site broker, edge/+/relayed", `{ name: site, type: mqtt, url: "tcp://localhost:1883", topics: ["plant/#", "edge/+/relayed"] }`, "127.0.0.1:1883", "would relay"},
+		{"embedded broker", `{ name: site, type: mqtt, url: "tcp://` + brokerAddr + `", topics: ["$share/g/edge/#"] }`, brokerAddr, "would relay"},
+		{"other topics", `{ name: site, type: mqtt, url: "tcp://127.0.0.1:1883", topics: ["plant/#"] }`, "127.0.0.1:1883", ""},
+		{"other broker", `{ name: site, type: mqtt, url: "tcp://127.0.0.1:1883", topics: ["#"] }`, "10.0.0.9:1883", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := writeConfig(t, dir, fmt.Sprintf(`
+store: { path: "%s/queue.db" }
+http: { listen: %s }
+broker: { enabled: "true", listen: %s }
+sources: [%s]
+sinks: [{ name: console, type: stdout }]
+routes: [{ to: [console] }]
+events: { enabled: true, adapter: mqtt, mqtt: { url: %q } }
+`, dir, freePort(t), brokerAddr, tc.source, tc.eventsURL))
+			cmd := exec.Command(os.Args[0], "config", "check", "-c", cfg)
+			cmd.Env = append(os.Environ(), "EDGERELAY_TEST_MAIN=1")
+			out, _ := cmd.CombinedOutput()
+			if tc.want == "" {
+				require.Equal(t, 0, cmd.ProcessState.ExitCode(), "%s", out)
+				return
+			}
+			require.Equal(t, exitConfig, cmd.ProcessState.ExitCode(), "%s", out)
+			require.Contains(t, string(out), tc.want)
+		})
+	}
+}

@@ -189,3 +189,7 @@ func splitAddr(v string) (string, error) {
 	}
 	return host, nil
 }
+
+// MQTTAddress is the broker's host:port (lifecycle.MQTTTarget): the daemon refuses
+// a source that would read these events back.
+func (c *Config) MQTTAddress() string { return c.URL }
