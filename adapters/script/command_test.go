@@ -38,7 +38,7 @@ func TestCommandReports(t *testing.T) {
 			want: []adapters.CommandReport{{State: "created", ItemID: "9"}, {State: "expired", ItemID: "9"}}},
 		{name: "expired, though it exits 0 on the SIGTERM", body: "trap 'exit 0' TERM; sleep 30 & wait", timeout: 200 * time.Millisecond,
 			attrs: map[string]string{AttrEdgeItemID: "10"},
-			want: []adapters.CommandReport{{State: "created", ItemID: "10"}, {State: "expired", ItemID: "10"}}},
+			want:  []adapters.CommandReport{{State: "created", ItemID: "10"}, {State: "expired", ItemID: "10"}}},
 		{name: "not an item", body: "exit 0", attrs: map[string]string{"env.OTHER": "x"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
