@@ -59,9 +59,9 @@ func newPublisher(c Config, d lifecycle.Deps) *Publisher {
 		c.Timeout = DefaultTimeout
 	}
 	clk := clock.Or(d.Clock)
-	p := &Publisher{cfg: c, endpoint: c.endpoint(), http: d.HTTP, clock: clk, version: d.Version}
-	if p.http == nil {
-		p.http, p.ownHTTP = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}, true
+	p := &Publisher{cfg: c, endpoint: c.endpoint(), http: noRedirects(d.HTTP), clock: clk, version: d.Version}
+	if d.HTTP == nil {
+		p.http.Transport, p.ownHTTP = http.DefaultTransport.(*http.Transport).Clone(), true
 	}
 	if d.Log != nil {
 		p.log = d.Log
@@ -75,6 +75,24 @@ func newPublisher(c Config, d lifecycle.Deps) *Publisher {
 	p.chain = &chain{cfg: c, env: env, http: p.http, timeout: c.Timeout, now: clk.Now, version: d.Version}
 	return p
 }
+
+// noRedirects returns a copy of c (a new client when c is nil) that follows no
+// redirect: a 3xx is the answer, and an error. Go strips only Authorization and
+// cookies on a redirect to another host, so following one would resend
+// X-Amz-Security-Token, X-aws-ec2-metadata-token, the container authorization
+// header and, on 307/308, the POST body (the STS web identity token) to it. The
+// copy shares c's transport.
+func noRedirects(c *http.Client) *http.Client {
+	var out http.Client
+	if c != nil {
+		out = *c
+	}
+	out.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &out
+}
+
+// redirectHint is appended to the error of a 3xx answer.
+const redirectHint = "a redirect, not followed: the credentials and tokens of a request are never sent on to another address; set the endpoint to the final one"
 
 type nopLog struct{}
 

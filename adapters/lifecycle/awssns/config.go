@@ -75,6 +75,10 @@ type Config struct {
 	// before the first event. An answer "not authorized" (a Publish-only policy)
 	// counts as success. False means Connect only resolves the credentials.
 	VerifyOnConnect bool `yaml:"verify_on_connect"`
+
+	// Which of the static pair ApplyEnv took from the environment: the chain uses
+	// the environment's pair or the YAML pair, never one of each.
+	envKeyID, envSecret bool
 }
 
 // Variables are the variables the adapter reads.
@@ -110,9 +114,13 @@ func (c *Config) ApplyEnv(env lifecycle.Env) error {
 		c.Endpoint = v
 	}
 	lifecycle.String(env, EnvAccessKeyID, &c.AccessKeyID)
+	if v, ok := env(EnvAccessKeyID); ok {
+		c.envKeyID = strings.TrimSpace(v) != ""
+	}
 	if v, ok := env(EnvSecretAccessKey); ok {
 		secret.Register(v)
 		c.SecretAccessKey = secret.Value(v)
+		c.envSecret = strings.TrimSpace(v) != ""
 	}
 	if v, ok := env(EnvSessionToken); ok {
 		secret.Register(v)
@@ -159,6 +167,20 @@ func (c *Config) Validate() error {
 			add(EnvAccessKeyID, "access_key_id", "required when the secret access key is set")
 		} else {
 			add(EnvSecretAccessKey, "secret_access_key", "required when the access key id is set")
+		}
+	}
+	if c.envKeyID != c.envSecret && c.AccessKeyID != "" && c.SecretAccessKey != "" {
+		// One of the pair from the environment, the other from the YAML block: the
+		// chain's environment link needs both variables, and would fail at every
+		// Connect.
+		if c.envKeyID {
+			add(EnvAccessKeyID, "access_key_id", "set in the environment, but the secret access key comes from events.aws_sns.secret_access_key, not %s: "+
+				"static keys are taken as a pair, %s with %s or access_key_id with secret_access_key; set %s too, or unset %s",
+				EnvSecretAccessKey, EnvAccessKeyID, EnvSecretAccessKey, EnvSecretAccessKey, EnvAccessKeyID)
+		} else {
+			add(EnvSecretAccessKey, "secret_access_key", "set in the environment, but the access key id comes from events.aws_sns.access_key_id, not %s: "+
+				"static keys are taken as a pair, %s with %s or access_key_id with secret_access_key; set %s too, or unset %s",
+				EnvAccessKeyID, EnvAccessKeyID, EnvSecretAccessKey, EnvAccessKeyID, EnvSecretAccessKey)
 		}
 	}
 	if c.SessionToken != "" && c.AccessKeyID == "" {

@@ -100,6 +100,17 @@ func TestConfigEnvAndValidate(t *testing.T) {
 			wantErr: []string{EnvAccessKeyID + " (events.aws_sns.access_key_id): required"}},
 		{name: "KeyIDWithoutSecret", env: with(EnvAccessKeyID, "AKIAX"),
 			wantErr: []string{EnvSecretAccessKey + " (events.aws_sns.secret_access_key): required"}},
+		// The reviewer's finding: one of the pair from the environment, the other
+		// from YAML, passed Validate and failed every Connect ("must be set together").
+		{name: "KeyIDFromEnvSecretFromYAML", yaml: func(c *Config) { c.SecretAccessKey = "yaml-secret-value-xyz" },
+			env: with(EnvAccessKeyID, "AKIAENV"), secret: "yaml-secret-value-xyz",
+			wantErr: []string{EnvAccessKeyID + " (events.aws_sns.access_key_id): set in the environment", "events.aws_sns.secret_access_key, not " + EnvSecretAccessKey}},
+		{name: "SecretFromEnvKeyIDFromYAML", yaml: func(c *Config) { c.AccessKeyID = "AKIAYAML" },
+			env: with(EnvSecretAccessKey, "env-secret-value-xyz"), secret: "env-secret-value-xyz",
+			wantErr: []string{EnvSecretAccessKey + " (events.aws_sns.secret_access_key): set in the environment", "events.aws_sns.access_key_id, not " + EnvAccessKeyID}},
+		{name: "EnvPairOverYAMLPair", yaml: func(c *Config) { c.AccessKeyID, c.SecretAccessKey = "AKIAYAML", "yaml-secret" },
+			env:   with(EnvAccessKeyID, "AKIAENV", EnvSecretAccessKey, "env-secret"),
+			check: func(t *testing.T, c *Config) { require.Equal(t, "AKIAENV", c.AccessKeyID) }},
 		{name: "TokenWithoutKeys", env: with(EnvSessionToken, "lonely-session-token-value"), secret: "lonely-session-token-value",
 			wantErr: []string{EnvSessionToken + " (events.aws_sns.session_token)"}},
 		{name: "NegativeTimeout", yaml: func(c *Config) { c.Timeout = -time.Second }, env: ok,

@@ -206,6 +206,9 @@ type httpStatusError struct {
 
 func (e *httpStatusError) Error() string {
 	msg := fmt.Sprintf("%s: HTTP %d", e.what, e.status)
+	if e.status/100 == 3 {
+		return msg + " (" + redirectHint + ")"
+	}
 	if ae := parseErrorXML(e.body); ae.Code != "" {
 		msg += " " + ae.Code
 		if ae.Message != "" {

@@ -86,6 +86,8 @@ func apiError(op string, status int, body []byte, c Credentials) *APIError {
 		e.Hint = "the credentials from the " + c.Source + " are not allowed this action: grant sns:Publish on the topic"
 	case e.Code == "NotFound":
 		e.Hint = "create the topic, or fix " + EnvTopicARNPrefix
+	case status/100 == 3:
+		e.Hint = redirectHint
 	case e.Code == "" && (status == 401 || status == 403):
 		e.Hint = "AWS refused the request: check the credentials from the " + c.Source
 	}

@@ -77,6 +77,8 @@ type Config struct {
 	Endpoint string `yaml:"endpoint"`
 	// Timeout bounds each HTTP request (a publish, a token exchange).
 	Timeout time.Duration `yaml:"timeout"`
+
+	metadataHost string // GCE_METADATA_HOST as ApplyEnv saw it, for Validate
 }
 
 // NewConfig returns a Config with the defaults set.
@@ -90,6 +92,9 @@ func (c *Config) ApplyEnv(env lifecycle.Env) error {
 	lifecycle.String(env, EnvTopicIDPrefix, &c.TopicIDPrefix)
 	lifecycle.String(env, EnvCredentials, &c.CredentialsFile)
 	lifecycle.String(env, EnvEmulatorHost, &c.EmulatorHost)
+	if v, ok := env(EnvMetadataHost); ok {
+		c.metadataHost = strings.TrimSpace(v)
+	}
 	c.Project = strings.TrimSpace(c.Project)
 	c.CredentialsFile = strings.TrimSpace(c.CredentialsFile)
 	c.EmulatorHost = strings.TrimSpace(c.EmulatorHost)
@@ -115,11 +120,16 @@ func (c *Config) Validate() error {
 	}
 	if c.EmulatorHost != "" {
 		if err := checkHostPort(c.EmulatorHost); err != nil {
-			add(EnvEmulatorHost, keyEmulator, "%q: %v", lifecycle.Excerpt(secret.RedactURL(c.EmulatorHost)), err)
+			add(EnvEmulatorHost, keyEmulator, "%v", err)
 		}
 	} else {
 		if err := checkEndpoint(c.Endpoint); err != nil {
-			errs = append(errs, lifecycle.Problem("", keyEndpoint, "%v", err))
+			errs = append(errs, lifecycle.Problem(keyEndpoint, "", "%v", err))
+		}
+		if c.metadataHost != "" {
+			if err := checkHostPort(c.metadataHost); err != nil && !errors.Is(err, errNoPort) {
+				add(EnvMetadataHost, "", "%v", err)
+			}
 		}
 		if c.CredentialsFile != "" {
 			if _, err := readCredentials(c.CredentialsFile); err != nil {
@@ -127,8 +137,11 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	if c.Timeout <= 0 || c.Timeout > 5*time.Minute {
-		errs = append(errs, lifecycle.Problem("", keyTimeout, "%s is not between 0 and 5m", c.Timeout))
+	switch {
+	case c.Timeout <= 0:
+		errs = append(errs, lifecycle.Problem(keyTimeout, "", "%s is not a positive duration: give one up to 5m (the default is %s)", c.Timeout, DefaultTimeout))
+	case c.Timeout > 5*time.Minute:
+		errs = append(errs, lifecycle.Problem(keyTimeout, "", "%s is over 5m", c.Timeout))
 	}
 	return errors.Join(errs...)
 }
@@ -194,16 +207,40 @@ func checkPrefix(prefix string) error {
 	return nil
 }
 
-// checkHostPort checks an emulator address.
+// errNoPort is checkHostPort's error for an address without a port (which
+// GCE_METADATA_HOST may be).
+var errNoPort = errors.New("not host:port")
+
+// checkHostPort checks an emulator or metadata server address: host:port, no
+// scheme, no user info, no path. The error quotes s with any user info redacted.
 func checkHostPort(s string) error {
-	if strings.Contains(s, "://") {
-		return fmt.Errorf("give host:port without a scheme")
+	shown := s
+	if i := strings.LastIndex(s, "@"); i >= 0 {
+		shown = "***@" + s[i+1:]
+	}
+	shown = lifecycle.Excerpt(shown)
+	switch {
+	case strings.Contains(s, "://"):
+		return fmt.Errorf("%q: give host:port without a scheme", shown)
+	case strings.Contains(s, "@"):
+		return fmt.Errorf("%q holds user info: give host:port (the address takes no credentials)", shown)
+	case strings.Contains(s, "/"):
+		return fmt.Errorf("%q: give host:port without a path", shown)
 	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil || host == "" || port == "" {
-		return fmt.Errorf("not host:port")
+		if !strings.Contains(s, ":") && s != "" {
+			return fmt.Errorf("%q: %w", shown, errNoPort)
+		}
+		return fmt.Errorf("%q: not host:port", shown)
 	}
 	return nil
+}
+
+// isLoopback reports whether host is localhost or a loopback address.
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 // checkEndpoint checks the REST endpoint: https, or http to a loopback address (a
@@ -222,7 +259,7 @@ func checkEndpoint(s string) error {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if ip := net.ParseIP(u.Hostname()); u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		if !isLoopback(u.Hostname()) {
 			return fmt.Errorf("%q: http is allowed to a loopback address only (the bearer token would travel in clear)", lifecycle.Excerpt(s))
 		}
 	default:

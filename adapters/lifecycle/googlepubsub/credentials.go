@@ -117,8 +117,17 @@ func parseCredentials(b []byte, path string) (*credFile, error) {
 	default:
 		return nil, fmt.Errorf("%s: credentials of type %q are not supported (service_account or authorized_user)", path, excerptType(f.Type))
 	}
-	if u, err := url.Parse(f.TokenURI); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+	u, err := url.Parse(f.TokenURI)
+	switch {
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
 		return nil, fmt.Errorf("%s: token_uri is not an http(s) URL", path)
+	case u.User != nil:
+		return nil, fmt.Errorf("%s: token_uri may not carry user info", path)
+	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+		// The POST carries the refresh token and client secret, or a signed
+		// assertion: not in clear, except to a local fake or proxy.
+		return nil, fmt.Errorf("%s: token_uri %s: http is allowed to a loopback address only (the token request would travel in clear): use https",
+			path, secret.Excerpt(secret.RedactURL(f.TokenURI), 64))
 	}
 	return f, nil
 }
@@ -259,6 +268,9 @@ func (m metadata) fetch(ctx context.Context, p *Publisher) (token, error) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if resp.StatusCode != http.StatusOK {
+		if resp.StatusCode/100 == 3 {
+			return token{}, fmt.Errorf("metadata server %s: %s (%s)", m.host, resp.Status, redirectHint)
+		}
 		return token{}, fmt.Errorf("metadata server %s: %s: %s", m.host, resp.Status, secret.Excerpt(string(body), 200))
 	}
 	return parseToken(body, now, "metadata server "+m.host)
@@ -288,6 +300,9 @@ func (p *Publisher) exchange(ctx context.Context, uri string, form url.Values, n
 		}
 		_ = json.Unmarshal(body, &e)
 		detail := resp.Status
+		if resp.StatusCode/100 == 3 {
+			return token{}, fmt.Errorf("%s: %s (%s)", where, resp.Status, redirectHint)
+		}
 		if e.Error != "" {
 			detail = e.Error
 			if e.Description != "" {
@@ -358,6 +373,9 @@ func (p *Publisher) resolve() (source, error) {
 	host := DefaultMetadataHost
 	if v, ok := p.d.Env(EnvMetadataHost); ok && strings.TrimSpace(v) != "" {
 		host = strings.TrimSpace(v)
+		if err := checkHostPort(host); err != nil && !errors.Is(err, errNoPort) {
+			return nil, fmt.Errorf("%s: %w", EnvMetadataHost, err)
+		}
 	}
 	return metadata{host: host}, nil
 }

@@ -73,9 +73,9 @@ type Publisher struct {
 var _ lifecycle.Publisher = (*Publisher)(nil)
 
 func newPublisher(c Config, d lifecycle.Deps) *Publisher {
-	p := &Publisher{cfg: c, d: d, client: d.HTTP}
-	if p.client == nil {
-		p.client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	p := &Publisher{cfg: c, d: d, client: noRedirects(d.HTTP)}
+	if d.HTTP == nil {
+		p.client.Transport = http.DefaultTransport.(*http.Transport).Clone()
 		p.ownClient = true
 	}
 	if c.EmulatorHost != "" {
@@ -85,6 +85,23 @@ func newPublisher(c Config, d lifecycle.Deps) *Publisher {
 	}
 	return p
 }
+
+// noRedirects returns a copy of c (a new client when c is nil) that follows no
+// redirect: a 3xx is the answer, and an error. Go strips only Authorization and
+// cookies on a redirect to another host and resends a 307/308's POST body, which
+// for a token request holds the refresh token and client secret or the signed
+// assertion. The copy shares c's transport.
+func noRedirects(c *http.Client) *http.Client {
+	var out http.Client
+	if c != nil {
+		out = *c
+	}
+	out.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &out
+}
+
+// redirectHint is added to the error of a 3xx answer.
+const redirectHint = "a redirect, not followed: a request's token or credentials are never sent on to another address; set the endpoint to the final one"
 
 func (p *Publisher) userAgent() string {
 	v := p.d.Version
@@ -245,6 +262,9 @@ func (p *Publisher) apiError(topic string, resp *http.Response, answer []byte) e
 	ae.Message = secret.Excerpt(strings.TrimSpace(ae.Message), 300)
 	if ae.Status == "" && ae.Message == "" {
 		ae.Message = resp.Status
+	}
+	if resp.StatusCode/100 == 3 {
+		ae.Message = redirectHint
 	}
 	return ae
 }

@@ -98,9 +98,27 @@ func (c *Config) password() (string, error) {
 	}
 	v, err := secret.Resolve(c.Password.Reveal(), c.PasswordFile, c.PasswordEnv)
 	if err != nil {
-		return "", lifecycle.Problem(VarPassword, key("password"), "%v", err)
+		return "", c.passwordProblem(err)
 	}
 	return v.Reveal(), nil
+}
+
+// passwordProblem names the setting that err is about: password_file or
+// password_env (YAML only), or all of password, password_env and password_file
+// when more than one of them is set.
+func (c *Config) passwordProblem(err error) error {
+	var set []string
+	for _, k := range []struct{ name, v string }{
+		{"password", c.Password.Reveal()}, {"password_env", c.PasswordEnv}, {"password_file", c.PasswordFile},
+	} {
+		if k.v != "" {
+			set = append(set, key(k.name))
+		}
+	}
+	if len(set) == 1 {
+		return lifecycle.Problem(set[0], "", "%v", err)
+	}
+	return lifecycle.Problem(strings.Join(set, ", "), "", "%v", err)
 }
 
 // mechanism returns sasl_mechanism normalised: lower case, '-' as '_', empty as
@@ -129,10 +147,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	pw, err := c.password()
-	if err != nil {
-		errs = append(errs, err)
-	}
 	switch {
+	case err != nil:
+		errs = append(errs, err) // names password_env or password_file
 	case c.Username == "" && pw != "":
 		add(VarPassword, key("password"), "set without %s: SASL needs a user name", VarUsername)
 	case c.Username != "" && pw == "":
@@ -208,7 +225,7 @@ func (c *Config) caPool() (*tls.Config, error) {
 		tc.RootCAs, err = tlsfiles.CertPool("ca_file", c.CAFile, pem, base)
 	}
 	if err != nil {
-		return nil, lifecycle.Problem(VarSSL, key("ca_file"), "%v", err)
+		return nil, lifecycle.Problem(key("ca_file"), "", "%v", err)
 	}
 	return tc, nil
 }

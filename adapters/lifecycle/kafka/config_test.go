@@ -55,6 +55,7 @@ func TestConfig(t *testing.T) {
 		secrets  []string
 		envErr   string   // ApplyEnv's error names this
 		problems []string // Validate's error contains each
+		absent   []string // Validate's error contains none
 	}
 	for _, tc := range []struct {
 		name string
@@ -101,10 +102,22 @@ func TestConfig(t *testing.T) {
 		{name: "ca_file without ssl", yaml: "urls: [k:9092]\nca_file: " + caFile + "\n",
 			want: want{urls: []string{"k:9092"}, mech: MechanismPlain, problems: []string{"EVENT_BROKER_KAFKA_SSL (events.kafka.ca_file): ca_file is set but SSL is off"}}},
 		{name: "ca_file not a CA", yaml: "urls: [k:9092]\nssl: true\nca_file: " + caFile + "\n",
-			want: want{urls: []string{"k:9092"}, mech: MechanismPlain, ssl: true, problems: []string{"EVENT_BROKER_KAFKA_SSL (events.kafka.ca_file)", caFile}}},
+			want: want{urls: []string{"k:9092"}, mech: MechanismPlain, ssl: true, problems: []string{"events.kafka.ca_file: ", caFile}, absent: []string{VarSSL}}},
+		// The reviewer's finding: a ca_file that cannot be read was reported under
+		// EVENT_BROKER_KAFKA_SSL, a password_env or password_file under
+		// EVENT_BROKER_KAFKA_PASSWORD (events.kafka.password).
+		{name: "ca_file missing", yaml: "urls: [k:9092]\nssl: true\nca_file: " + filepath.Join(dir, "absent.pem") + "\n",
+			want: want{urls: []string{"k:9092"}, mech: MechanismPlain, ssl: true,
+				problems: []string{"events.kafka.ca_file: ", "absent.pem"}, absent: []string{VarSSL}}},
+		{name: "password_file missing", yaml: "urls: [k:9092]\nusername: edge\npassword_file: " + filepath.Join(dir, "absent-pw") + "\n",
+			want: want{urls: []string{"k:9092"}, user: "edge", mech: MechanismPlain,
+				problems: []string{"events.kafka.password_file: read secret file"}, absent: []string{"events.kafka.password:", "(events.kafka.password)"}}},
+		{name: "password_env unset", yaml: "urls: [k:9092]\nusername: edge\npassword_env: EDGERELAY_TEST_KAFKA_UNSET\n",
+			want: want{urls: []string{"k:9092"}, user: "edge", mech: MechanismPlain,
+				problems: []string{"events.kafka.password_env: environment variable EDGERELAY_TEST_KAFKA_UNSET is not set"}, absent: []string{"events.kafka.password:", "(events.kafka.password)"}}},
 		{name: "password and password_file", yaml: "urls: [k:9092]\nusername: edge\npassword: both-s3cret\npassword_file: " + pwFile + "\n",
 			want: want{urls: []string{"k:9092"}, user: "edge", mech: MechanismPlain,
-				problems: []string{"EVENT_BROKER_KAFKA_PASSWORD (events.kafka.password)"}}},
+				problems: []string{"events.kafka.password, events.kafka.password_file: secret given more than one way"}}},
 		{name: "negative timeout", yaml: "urls: [k:9092]\ntimeout: -1s\n",
 			want: want{urls: []string{"k:9092"}, mech: MechanismPlain, problems: []string{"events.kafka.timeout: -1s is outside"}}},
 	} {
@@ -134,6 +147,9 @@ func TestConfig(t *testing.T) {
 			require.Error(t, err)
 			for _, s := range tc.want.problems {
 				require.Contains(t, err.Error(), s)
+			}
+			for _, s := range tc.want.absent {
+				require.NotContains(t, err.Error(), s)
 			}
 			for _, s := range []string{"lonely-s3cret", "both-s3cret", "file-s3cret-pw", "env-s3cret", "yaml-s3cret", "url-s3cret"} {
 				require.NotContains(t, err.Error(), s)

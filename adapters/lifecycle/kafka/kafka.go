@@ -9,6 +9,7 @@ package kafka
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -230,21 +231,27 @@ func idempotenceRefused(err error) bool {
 // a connection given up (Close, an abandoned Connect or Publish) fails sarama's
 // reads at once instead of after a read timeout.
 type dialer struct {
-	ctx context.Context
-	d   net.Dialer
+	ctx     context.Context
+	d       net.Dialer
+	timeout time.Duration
+	tls     *tls.Config // nil: plain TCP
 
 	mu    sync.Mutex // guards conns and done
 	conns map[*trackedConn]struct{}
 	done  bool
 }
 
-func newDialer(ctx context.Context, timeout time.Duration) *dialer {
-	d := &dialer{ctx: ctx, d: net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}, conns: map[*trackedConn]struct{}{}}
+func newDialer(ctx context.Context, timeout time.Duration, tc *tls.Config) *dialer {
+	d := &dialer{ctx: ctx, d: net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second},
+		timeout: timeout, tls: tc, conns: map[*trackedConn]struct{}{}}
 	context.AfterFunc(ctx, d.closeAll)
 	return d
 }
 
-// Dial implements golang.org/x/net/proxy.Dialer.
+// Dial implements golang.org/x/net/proxy.Dialer. It speaks TLS itself (when ssl
+// is on; sarama's own TLS is left off), so that the connection it hands sarama
+// carries the Kafka framing in clear and every response's declared length is
+// checked against MaxResponseBytes before sarama allocates it.
 func (d *dialer) Dial(network, addr string) (net.Conn, error) {
 	c, err := d.d.DialContext(d.ctx, network, addr)
 	if err != nil {
@@ -252,13 +259,89 @@ func (d *dialer) Dial(network, addr string) (net.Conn, error) {
 	}
 	tc := &trackedConn{Conn: c, d: d}
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.done {
+		d.mu.Unlock()
 		_ = c.Close()
 		return nil, fmt.Errorf("dial %s: %w", addr, net.ErrClosed)
 	}
 	d.conns[tc] = struct{}{}
-	return tc, nil
+	d.mu.Unlock()
+	var nc net.Conn = tc
+	if d.tls != nil {
+		cfg := d.tls.Clone()
+		if cfg.ServerName == "" {
+			host, _, _ := net.SplitHostPort(addr)
+			cfg.ServerName = host
+		}
+		tlsConn := tls.Client(tc, cfg)
+		hctx, cancel := context.WithTimeout(d.ctx, d.timeout)
+		err := tlsConn.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			_ = tc.Close()
+			return nil, err
+		}
+		nc = tlsConn
+	}
+	return &limitedConn{Conn: nc, limit: MaxResponseBytes}, nil
+}
+
+// MaxResponseBytes bounds the declared length of one Kafka response to this
+// adapter. sarama allocates a response's declared length before reading it, up to
+// the package-wide sarama.MaxResponseSize (100 MiB, shared with the kafka source
+// and sink, whose fetch responses need it); this adapter's responses (ApiVersions,
+// SASL, metadata of two topics, InitProducerID, produce acks) are a few KiB, so
+// anything claiming more than 1 MiB is refused before sarama sees its length.
+const MaxResponseBytes = 1 << 20
+
+// ErrResponseTooLarge is the error of a response whose declared length is over
+// MaxResponseBytes.
+var ErrResponseTooLarge = errors.New("kafka response too large")
+
+// limitedConn follows the framing of the responses it reads (a 4-byte big-endian
+// length, then that many bytes) and fails every read from the first length over
+// limit on (sarama then closes the connection). sarama reads each connection from one goroutine at a
+// time.
+type limitedConn struct {
+	net.Conn
+	limit uint32
+	hdr   [4]byte
+	pend  []byte // bytes of hdr not yet handed to the reader
+	left  uint32 // bytes of the current response after its header
+	err   error  // sticky: a length over limit was read
+}
+
+func (c *limitedConn) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if len(c.pend) == 0 && c.left == 0 {
+		if _, err := io.ReadFull(c.Conn, c.hdr[:]); err != nil {
+			return 0, err
+		}
+		n := binary.BigEndian.Uint32(c.hdr[:])
+		if n > c.limit {
+			c.err = fmt.Errorf("%w: the broker at %s declared %d bytes, over this adapter's limit of %d "+
+				"(its answers are a few KiB: is something other than a Kafka broker listening there?)",
+				ErrResponseTooLarge, c.RemoteAddr(), n, c.limit)
+			return 0, c.err
+		}
+		c.pend, c.left = c.hdr[:], n
+	}
+	if len(c.pend) > 0 {
+		n := copy(p, c.pend)
+		c.pend = c.pend[n:]
+		return n, nil
+	}
+	if uint32(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.Conn.Read(p)
+	c.left -= uint32(n)
+	return n, err
 }
 
 func (d *dialer) closeAll() {
@@ -299,11 +382,8 @@ func (p *Publisher) saramaConfig(dialCtx context.Context, tc *tls.Config, idempo
 	sc.Net.ReadTimeout = 2 * t
 	sc.Net.WriteTimeout = t
 	sc.Net.Proxy.Enable = true
-	sc.Net.Proxy.Dialer = newDialer(dialCtx, t)
-	if p.cfg.SSL {
-		sc.Net.TLS.Enable = true
-		sc.Net.TLS.Config = tc
-	}
+	// TLS is the dialer's (sarama's Net.TLS stays off): see dialer.Dial.
+	sc.Net.Proxy.Dialer = newDialer(dialCtx, t, tc)
 	if p.cfg.Username != "" {
 		sc.Net.SASL.Enable = true
 		sc.Net.SASL.Handshake = true

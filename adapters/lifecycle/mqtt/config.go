@@ -2,7 +2,9 @@ package mqtt
 
 import (
 	"errors"
+	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +35,9 @@ const (
 	// minTimeout is the shortest timeout accepted: less than a round trip fails
 	// every publish.
 	minTimeout = 100 * time.Millisecond
+	// maxTimeout is the longest timeout accepted: a Connect or a publish's wait
+	// bounded by more is not bounded in any useful way.
+	maxTimeout = time.Minute
 )
 
 // Config configures the mqtt lifecycle publisher (YAML events.mqtt). The README
@@ -96,7 +101,10 @@ func (c *Config) ApplyEnv(env lifecycle.Env) error {
 }
 
 // Validate reports every setting that cannot work, each naming its variable and
-// YAML key. It reads no file: Connect does, before every attempt.
+// YAML key. It checks that each configured file (JWT, password, CA, client
+// certificate and key) can be opened, so a missing one stops the start instead of
+// failing every Connect; Connect still reads them before every attempt, so a
+// rotated file is picked up.
 func (c *Config) Validate() error {
 	var errs []error
 	add := func(variable, key, format string, args ...any) {
@@ -135,11 +143,32 @@ func (c *Config) Validate() error {
 	if c.ClientKeyFile != "" && c.ClientCertFile == "" {
 		add(EnvClientCertFile, "client_cert_file", "required with %s", EnvClientKeyFile)
 	}
+	for _, f := range []struct{ variable, key, v string }{
+		{"", "jwt_file", c.JWTFile},
+		{"", "password_file", c.PasswordFile},
+		{EnvCACertFile, "cacert_file", c.CACertFile},
+		{EnvClientCertFile, "client_cert_file", c.ClientCertFile},
+		{EnvClientKeyFile, "client_key_file", c.ClientKeyFile},
+	} {
+		if f.v == "" || (f.variable != "" && !c.SSL) { // the TLS files without ssl: reported above
+			continue
+		}
+		if err := checkReadable(f.v); err != nil {
+			if f.variable == "" { // YAML only
+				errs = append(errs, lifecycle.Problem("events.mqtt."+f.key, "", "%v", err))
+			} else {
+				add(f.variable, f.key, "%v", err)
+			}
+		}
+	}
 	if len(c.ClientID) > 65535 {
 		errs = append(errs, errors.New("events.mqtt.client_id: longer than 65535 bytes"))
 	}
-	if c.Timeout < 0 || (c.Timeout > 0 && c.Timeout < minTimeout) {
+	switch {
+	case c.Timeout < 0 || (c.Timeout > 0 && c.Timeout < minTimeout):
 		errs = append(errs, lifecycle.Problem("events.mqtt.timeout", "", "%s is below %s", c.Timeout, minTimeout))
+	case c.Timeout > maxTimeout:
+		errs = append(errs, lifecycle.Problem("events.mqtt.timeout", "", "%s is over %s", c.Timeout, maxTimeout))
 	}
 	return errors.Join(errs...)
 }
@@ -162,6 +191,24 @@ func (c *Config) Build(d lifecycle.Deps) (lifecycle.Publisher, error) {
 		return nil, err
 	}
 	return newPublisher(*c, d), nil
+}
+
+// checkReadable opens path and closes it again: it exists, is not a directory and
+// may be read. The error names the path (never the content).
+func checkReadable(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.IsDir() {
+		return fmt.Errorf("%s is a directory, not a file", path)
+	}
+	return nil
 }
 
 // splitAddr checks a host:port without a scheme.

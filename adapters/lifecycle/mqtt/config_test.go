@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"net"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,6 +18,9 @@ import (
 // its variable and YAML key, and no error holds a secret.
 func TestConfig(t *testing.T) {
 	const secretPW = "hunter2-secret"
+	dir := t.TempDir()
+	caF, certF, keyF := writeFile(t, dir, "ca", nil), writeFile(t, dir, "c", nil), writeFile(t, dir, "k", nil)
+	missing := filepath.Join(dir, "missing")
 	cases := []struct {
 		name  string
 		yaml  func(*Config)
@@ -32,10 +36,10 @@ func TestConfig(t *testing.T) {
 		}},
 		{name: "every variable", env: map[string]string{
 			EnvURL: "[::1]:8883", EnvQoS: "2", EnvJWT: "eyJ.x.y", EnvUsername: "u", EnvPassword: "p-word",
-			EnvSSL: "TRUE", EnvCACertFile: "/ca", EnvClientCertFile: "/c", EnvClientKeyFile: "/k",
+			EnvSSL: "TRUE", EnvCACertFile: caF, EnvClientCertFile: certF, EnvClientKeyFile: keyF,
 		}, check: func(t *testing.T, c *Config) {
 			require.Equal(t, Config{URL: "[::1]:8883", QoS: 2, JWT: "eyJ.x.y", Username: "u", Password: "p-word",
-				SSL: true, CACertFile: "/ca", ClientCertFile: "/c", ClientKeyFile: "/k", Timeout: DefaultTimeout}, *c)
+				SSL: true, CACertFile: caF, ClientCertFile: certF, ClientKeyFile: keyF, Timeout: DefaultTimeout}, *c)
 			require.ElementsMatch(t, []string{"eyJ.x.y", "p-word"}, c.Secrets())
 		}},
 		{name: "env wins over yaml", yaml: func(c *Config) {
@@ -70,6 +74,19 @@ func TestConfig(t *testing.T) {
 		{name: "jwt without username is fine", env: map[string]string{EnvURL: "b:1", EnvJWT: "eyJ.a.b"}},
 		{name: "jwt twice", yaml: func(c *Config) { c.JWT, c.JWTFile = "eyJ.a.b", "/jwt" }, env: map[string]string{EnvURL: "b:1"}, want: []string{"EVENT_BROKER_MQTT_JWT (events.mqtt.jwt_file): set the JWT one way only"}},
 		{name: "password twice", yaml: func(c *Config) { c.Username, c.Password, c.PasswordFile = "u", secretPW, "/pw" }, env: map[string]string{EnvURL: "b:1"}, want: []string{"EVENT_BROKER_MQTT_PASSWORD (events.mqtt.password_file): set the password one way only"}},
+		{name: "timeout too long", yaml: func(c *Config) { c.Timeout = 2 * time.Minute }, env: map[string]string{EnvURL: "b:1"}, want: []string{"events.mqtt.timeout: 2m0s is over 1m0s"}},
+		{name: "timeout of 1m", yaml: func(c *Config) { c.Timeout = time.Minute }, env: map[string]string{EnvURL: "b:1"}},
+		// The reviewer's finding: a missing file started fine and failed every Connect.
+		{name: "jwt_file missing", yaml: func(c *Config) { c.JWTFile = missing }, env: map[string]string{EnvURL: "b:1"},
+			want: []string{"events.mqtt.jwt_file: open " + missing + ": no such file"}},
+		{name: "password_file missing", yaml: func(c *Config) { c.Username, c.PasswordFile = "u", missing }, env: map[string]string{EnvURL: "b:1"},
+			want: []string{"events.mqtt.password_file: open " + missing + ": no such file"}},
+		{name: "cacert missing", env: map[string]string{EnvURL: "b:1", EnvSSL: "1", EnvCACertFile: missing},
+			want: []string{"EVENT_BROKER_MQTT_CACERT_FILE (events.mqtt.cacert_file): open " + missing}},
+		{name: "client cert missing", env: map[string]string{EnvURL: "b:1", EnvSSL: "1", EnvClientCertFile: missing, EnvClientKeyFile: keyF},
+			want: []string{"EVENT_BROKER_MQTT_CLIENT_CERT_FILE (events.mqtt.client_cert_file): open " + missing}},
+		{name: "client key a directory", env: map[string]string{EnvURL: "b:1", EnvSSL: "1", EnvClientCertFile: certF, EnvClientKeyFile: dir},
+			want: []string{"EVENT_BROKER_MQTT_CLIENT_KEY_FILE (events.mqtt.client_key_file): " + dir + " is a directory"}},
 		{name: "timeout too short", yaml: func(c *Config) { c.Timeout = time.Millisecond }, env: map[string]string{EnvURL: "b:1"}, want: []string{"events.mqtt.timeout: 1ms is below 100ms"}},
 		{name: "every problem at once", env: map[string]string{EnvQoS: "7", EnvCACertFile: "/ca"}, want: []string{EnvURL, EnvQoS, EnvCACertFile}},
 	}

@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"context"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -239,10 +240,7 @@ func TestFileErrors(t *testing.T) {
 		yaml func(*Config)
 		want string
 	}{
-		{"jwt_file", nil, func(c *Config) { c.JWTFile = missing }, "events.mqtt.jwt_file"},
-		{"cacert", map[string]string{EnvSSL: "1", EnvCACertFile: missing}, nil, EnvCACertFile},
 		{"cacert not pem", map[string]string{EnvSSL: "1", EnvCACertFile: pki.keyFile}, nil, "no PEM certificate"},
-		{"key", map[string]string{EnvSSL: "1", EnvClientCertFile: pki.certFile, EnvClientKeyFile: missing}, nil, EnvClientKeyFile},
 		{"pair mismatch", map[string]string{EnvSSL: "1", EnvClientCertFile: pki.certFile, EnvClientKeyFile: pki.caFile}, nil, EnvClientCertFile},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -255,6 +253,12 @@ func TestFileErrors(t *testing.T) {
 			require.False(t, strings.Contains(err.Error(), "BEGIN"), "file content in the error")
 		})
 	}
+	// A file that Validate found but that is gone at Connect: read again there.
+	jwt := writeFile(t, t.TempDir(), "jwt", []byte("eyJ.a.b"))
+	p := build(t, map[string]string{EnvURL: "127.0.0.1:1"}, func(c *Config) { c.JWTFile = jwt })
+	require.NoError(t, os.Remove(jwt))
+	require.ErrorContains(t, p.Connect(t.Context()), "events.mqtt.jwt_file")
+	_ = missing
 }
 
 var _ lifecycle.Config = (*Config)(nil)

@@ -192,6 +192,11 @@ func (c *conn) ping() {
 // abort closes the connection at once.
 func (c *conn) abort() { _ = c.raw.Close() }
 
+// DisconnectTimeout bounds the DISCONNECT that a graceful close writes, whatever
+// the timeout: a broker that reads nothing (or a publish's write stuck before it)
+// holds Close up no longer than this.
+const DisconnectTimeout = time.Second
+
 // close ends the connection, with a DISCONNECT first when graceful, and waits for
 // its goroutines.
 func (c *conn) close(graceful bool) {
@@ -201,12 +206,24 @@ func (c *conn) close(graceful bool) {
 			select {
 			case <-c.done:
 			default:
-				_ = c.write([]byte{pktDISCONNECT << 4, 0})
+				c.disconnect(min(c.timeout, DisconnectTimeout))
 			}
 		}
 		c.abort()
 	})
 	c.wg.Wait()
+}
+
+// disconnect writes DISCONNECT within d: the connection is cut at d, so that a
+// write in flight (holding the write lock until its own, longer deadline) fails
+// then too instead of delaying the DISCONNECT.
+func (c *conn) disconnect(d time.Duration) {
+	t := time.AfterFunc(d, c.abort)
+	defer t.Stop()
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.nc.SetWriteDeadline(time.Now().Add(d))
+	_, _ = c.nc.Write([]byte{pktDISCONNECT << 4, 0})
 }
 
 // readPacket reads one control packet: its first byte and its body.
