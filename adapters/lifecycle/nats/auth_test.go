@@ -93,6 +93,17 @@ func TestAuth(t *testing.T) {
 			Config{JWT: secretOf(userJWT), NKeySeed: secretOf(userSeed), Username: "edge", Password: "wrong-password-1"}, AuthJWT},
 		{"SeedWinsOverUserPassword", nkeyServer,
 			Config{NKeySeed: secretOf(seed), Username: "edge", Password: "wrong-password-1"}, AuthNKey},
+		// The variables win over the URL's userinfo, which nats.go would prefer.
+		{"TokenWinsOverURLUserinfo", tokenServer,
+			Config{URLs: []string{strings.Replace(addr(tokenServer), "nats://", "nats://old:stale@", 1)}, Token: "s3cret-token-1"}, AuthToken},
+		{"TokenWinsOverURLToken", tokenServer,
+			Config{URLs: []string{strings.Replace(addr(tokenServer), "nats://", "nats://stale-token@", 1)}, Token: "s3cret-token-1"}, AuthToken},
+		{"PasswordWinsOverURLUserinfo", userServer,
+			Config{URLs: []string{strings.Replace(addr(userServer), "nats://", "nats://old:stale@", 1)}, Username: "edge", Password: "s3cret-password-1"}, AuthPassword},
+		{"SeedWinsOverURLUserinfo", nkeyServer,
+			Config{URLs: []string{strings.Replace(addr(nkeyServer), "nats://", "nats://old:stale@", 1)}, NKeySeed: secretOf(seed)}, AuthNKey},
+		// A half pair that loses to the token does not stop it.
+		{"TokenWinsOverHalfPair", tokenServer, Config{Token: "s3cret-token-1", Username: "edge"}, AuthToken},
 		{"URLUserinfo", userServer, Config{URLs: []string{strings.Replace(addr(userServer), "nats://", "nats://edge:s3cret-password-1@", 1)}}, AuthNone},
 		{"URLToken", tokenServer, Config{URLs: []string{strings.Replace(addr(tokenServer), "nats://", "nats://s3cret-token-1@", 1)}}, AuthNone},
 	} {

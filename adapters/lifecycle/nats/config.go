@@ -47,13 +47,14 @@ type Config struct {
 	// Token authenticates with a token. It wins over every other credential.
 	Token secret.Value `yaml:"token"`
 	// Username and Password authenticate with a user name and password; both or
-	// neither. Used only when no token, JWT or nkey seed is set.
+	// neither when they are used, that is when no token, JWT or nkey seed is set.
 	Username string       `yaml:"username"`
 	Password secret.Value `yaml:"password"`
 	// NKeySeed is a user nkey seed (SU…): alone for nkey authentication, or with JWT
 	// for decentralised (JWT) authentication.
 	NKeySeed secret.Value `yaml:"nkey_seed"`
-	// JWT is a user JWT, signed by the account; it needs NKeySeed.
+	// JWT is a user JWT, signed by the account; it needs NKeySeed unless a token
+	// wins.
 	JWT secret.Value `yaml:"jwt"`
 }
 
@@ -91,7 +92,8 @@ const (
 
 // Auth returns the credentials that are used when several are set: a token, then
 // a JWT with its nkey seed, then an nkey seed alone, then a user name and password.
-// (URL userinfo, nats://user:pass@host, is used by the client when none is set.)
+// URL userinfo (nats://user:pass@host) is used only when none is set (AuthNone);
+// otherwise it is removed from the URLs before connecting.
 func (c *Config) Auth() Auth {
 	switch {
 	case c.Token != "":
@@ -119,7 +121,20 @@ func (c *Config) ignored() []string {
 	if a != AuthPassword && (c.Username != "" || c.Password != "") {
 		out = append(out, EnvUsername, EnvPassword)
 	}
+	if a != AuthNone && c.urlUserinfo() {
+		out = append(out, EnvURLs+" userinfo")
+	}
 	return out
+}
+
+// urlUserinfo reports whether a URL carries credentials (nats://user:pass@host).
+func (c *Config) urlUserinfo() bool {
+	for _, raw := range c.URLs {
+		if u, err := url.Parse(raw); err == nil && u.User != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Validate reports every setting that cannot work. It never quotes a credential.
@@ -133,22 +148,24 @@ func (c *Config) Validate() error {
 			errs = append(errs, lifecycle.Problem(EnvURLs, "events.nats.urls", "%q: %v", lifecycle.Excerpt(secret.RedactURL(raw)), err))
 		}
 	}
-	if c.Username != "" && c.Password == "" {
-		errs = append(errs, lifecycle.Problem(EnvPassword, "events.nats.password", "is required with %s", EnvUsername))
-	}
-	if c.Password != "" && c.Username == "" {
-		errs = append(errs, lifecycle.Problem(EnvUsername, "events.nats.username", "is required with %s", EnvPassword))
-	}
-	if c.JWT != "" && c.NKeySeed == "" {
+	// Only the credential that is used must be complete and well-formed; the ones
+	// it wins over are ignored, with Build's warning. A JWT without its seed is
+	// refused when no token wins: the JWT is what was meant, above the others.
+	switch {
+	case c.Token != "":
+	case c.JWT != "" && c.NKeySeed == "":
 		errs = append(errs, lifecycle.Problem(EnvNKeySeed, "events.nats.nkey_seed", "is required with %s (the seed signs the server's challenge)", EnvJWT))
-	}
-	if c.JWT != "" && strings.Count(strings.TrimSpace(c.JWT.Reveal()), ".") != 2 {
-		errs = append(errs, lifecycle.Problem(EnvJWT, "events.nats.jwt", "is not a JWT (three dot-separated parts)"))
-	}
-	if c.NKeySeed != "" {
+	case c.JWT != "" || c.NKeySeed != "":
+		if c.JWT != "" && strings.Count(strings.TrimSpace(c.JWT.Reveal()), ".") != 2 {
+			errs = append(errs, lifecycle.Problem(EnvJWT, "events.nats.jwt", "is not a JWT (three dot-separated parts)"))
+		}
 		if err := checkSeed(c.NKeySeed.Reveal()); err != nil {
 			errs = append(errs, lifecycle.Problem(EnvNKeySeed, "events.nats.nkey_seed", "%v", err))
 		}
+	case c.Username != "" && c.Password == "":
+		errs = append(errs, lifecycle.Problem(EnvPassword, "events.nats.password", "is required with %s", EnvUsername))
+	case c.Password != "" && c.Username == "":
+		errs = append(errs, lifecycle.Problem(EnvUsername, "events.nats.username", "is required with %s", EnvPassword))
 	}
 	return errors.Join(errs...)
 }
@@ -206,8 +223,11 @@ func (c *Config) Secrets() []string {
 // Build makes the publisher; it does not dial.
 func (c *Config) Build(d lifecycle.Deps) (lifecycle.Publisher, error) {
 	if ig := c.ignored(); len(ig) > 0 && d.Log != nil {
-		d.Log.Warn("nats: several credentials are set; using one, ignoring the others",
-			"auth", string(c.Auth()), "ignored", strings.Join(ig, ","))
+		msg := "nats: several credentials are set; using one, ignoring the others"
+		if c.Auth() != AuthNone && c.urlUserinfo() {
+			msg += " (the URLs' userinfo is removed before connecting)"
+		}
+		d.Log.Warn(msg, "auth", string(c.Auth()), "ignored", strings.Join(ig, ","))
 	}
 	return New(*c, d), nil
 }

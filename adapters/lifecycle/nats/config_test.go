@@ -61,7 +61,12 @@ func TestConfig(t *testing.T) {
 		{name: "UserPassword", env: map[string]string{EnvUsername: "u", EnvPassword: "pw-value-1"}, auth: AuthPassword},
 		{name: "UserWithoutPassword", env: map[string]string{EnvUsername: "u"}, invalid: []string{EnvPassword, "events.nats.password"}},
 		{name: "PasswordWithoutUser", env: map[string]string{EnvPassword: "pw-value-1"}, invalid: []string{EnvUsername, "events.nats.username"}},
-		{name: "HalfPairRefusedEvenWithToken", env: map[string]string{EnvToken: "tok-value-1", EnvUsername: "u"}, invalid: []string{EnvPassword}},
+		{name: "HalfPairIgnoredWhenTokenWins", env: map[string]string{EnvToken: "tok-value-1", EnvUsername: "u"}, auth: AuthToken},
+		{name: "PasswordWithoutUserIgnoredWhenSeedWins", env: map[string]string{EnvNKeySeed: seed, EnvPassword: "pw-value-1"}, auth: AuthNKey},
+		{name: "HalfPairIgnoredWhenJWTWins", env: map[string]string{EnvNKeySeed: seed, EnvJWT: jwtValue, EnvUsername: "u"}, auth: AuthJWT},
+		{name: "JWTWithoutSeedIgnoredWhenTokenWins", env: map[string]string{EnvToken: "tok-value-1", EnvJWT: jwtValue}, auth: AuthToken},
+		{name: "BadSeedIgnoredWhenTokenWins", env: map[string]string{EnvToken: "tok-value-1", EnvNKeySeed: "SUnot-a-seed-value"}, auth: AuthToken},
+		{name: "JWTWithoutSeedRefusedOverPassword", env: map[string]string{EnvJWT: jwtValue, EnvUsername: "u", EnvPassword: "pw-value-1"}, invalid: []string{EnvNKeySeed}},
 		{name: "Seed", env: map[string]string{EnvNKeySeed: seed}, auth: AuthNKey},
 		{name: "JWTAndSeed", env: map[string]string{EnvNKeySeed: seed, EnvJWT: jwtValue}, auth: AuthJWT},
 		{name: "JWTWithoutSeed", env: map[string]string{EnvJWT: jwtValue}, invalid: []string{EnvNKeySeed, "events.nats.nkey_seed"}},
@@ -143,6 +148,31 @@ func TestBuildWarnsIgnoredCredentials(t *testing.T) {
 	require.Contains(t, buf.String(), EnvUsername+","+EnvPassword)
 	require.NotContains(t, buf.String(), "tok-value-1")
 	require.NotContains(t, buf.String(), "pw-value-1")
+}
+
+// TestBuildWarnsIgnoredURLUserinfo: with a credential variable set, the URLs'
+// userinfo is ignored, and Build's warning says so; a half pair that loses to a
+// token is named too, and does not stop the start.
+func TestBuildWarnsIgnoredURLUserinfo(t *testing.T) {
+	var buf strings.Builder
+	c := &Config{URLs: []string{"nats://old:stale-pass-1@a:4222"}, Token: "tok-value-1", Username: "u"}
+	require.NoError(t, c.Validate())
+	p, err := c.Build(lifecycle.Deps{Log: slog.New(slog.NewTextHandler(&buf, nil))})
+	require.NoError(t, err)
+	require.NoError(t, p.Close())
+	require.Contains(t, buf.String(), "auth=token")
+	require.Contains(t, buf.String(), EnvUsername+","+EnvPassword+","+EnvURLs+" userinfo")
+	require.Contains(t, buf.String(), "userinfo is removed before connecting")
+	require.NotContains(t, buf.String(), "stale-pass-1")
+	require.NotContains(t, buf.String(), "tok-value-1")
+
+	// Without a credential variable the URL's userinfo is what is used: no warning.
+	buf.Reset()
+	c = &Config{URLs: []string{"nats://old:stale-pass-1@a:4222"}}
+	p, err = c.Build(lifecycle.Deps{Log: slog.New(slog.NewTextHandler(&buf, nil))})
+	require.NoError(t, err)
+	require.NoError(t, p.Close())
+	require.Empty(t, buf.String())
 }
 
 // TestSampleYAML: sample.yaml decodes strictly, as the core decodes events.nats,

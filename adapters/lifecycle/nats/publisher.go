@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -51,11 +52,13 @@ type Publisher struct {
 	// nothing and the creation, to play a concurrent creator.
 	afterLookup func()
 	// tlsConfig, when set (by tests: a private CA's roots), is the TLS client
-	// configuration; otherwise tls:// verifies against the system's roots.
+	// configuration; otherwise TLS verifies against the system's roots. It does not
+	// turn TLS on: a tls:// URL or a server that requires TLS does.
 	tlsConfig *tls.Config
 
-	mu     sync.Mutex // guards nc, js and closed
+	mu     sync.Mutex // guards nc, conn, js and closed
 	nc     *nats.Conn
+	conn   *guardConn // the connection nc reads and writes, to abort
 	js     jetstream.JetStream
 	closed bool
 }
@@ -72,6 +75,26 @@ func New(cfg Config, d lifecycle.Deps) *Publisher {
 		cfg.URLs = []string{DefaultURL}
 	}
 	return &Publisher{cfg: cfg, log: log, version: d.Version, secrets: cfg.Secrets()}
+}
+
+// urls returns the URLs to connect to: with a credential variable set, without
+// their userinfo (nats.go would prefer it to the variable).
+func (p *Publisher) urls() string {
+	if p.cfg.Auth() == AuthNone {
+		return strings.Join(p.cfg.URLs, ",")
+	}
+	return p.servers()
+}
+
+// secure reports whether nats.go connects with TLS whatever the server says: a
+// tls:// URL anywhere in the list (nats.go then secures them all).
+func (p *Publisher) secure() bool {
+	for _, raw := range p.cfg.URLs {
+		if u, err := url.Parse(raw); err == nil && u.Scheme == "tls" {
+			return true
+		}
+	}
+	return false
 }
 
 // servers returns the configured URLs without userinfo, for errors.
@@ -93,23 +116,25 @@ func (p *Publisher) Connect(ctx context.Context) error {
 		p.mu.Unlock()
 		return ErrClosed
 	}
-	old := p.nc
-	p.nc, p.js = nil, nil
+	old, oldConn := p.nc, p.conn
+	p.nc, p.conn, p.js = nil, nil, nil
 	p.mu.Unlock()
-	if old != nil {
-		old.Close()
-	}
+	closeConn(old, oldConn)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 
-	dialer := &ctxDialer{ctx: ctx}
+	dialer := &ctxDialer{ctx: ctx, secure: p.secure(), tlsConfig: p.tlsConfig}
 	opts, err := p.options(ctx, dialer)
 	if err != nil {
 		return err
 	}
-	nc, err := nats.Connect(strings.Join(p.cfg.URLs, ","), opts...)
-	dialer.release()
+	nc, err := nats.Connect(p.urls(), opts...)
+	conn := dialer.release()
+	if err == nil && conn == nil { // cannot be: nats.go dialled with the dialer
+		nc.Close()
+		err = errors.New("no connection dialled")
+	}
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			err = fmt.Errorf("%w (%w)", cerr, err)
@@ -123,22 +148,36 @@ func (p *Publisher) Connect(ctx context.Context) error {
 	var js jetstream.JetStream
 	if p.cfg.JetStream {
 		if js, err = p.stream(ctx, nc); err != nil {
-			nc.Close()
+			closeConn(nc, conn)
 			return p.scrub(err)
 		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed { // Close ran meanwhile
-		nc.Close()
+		closeConn(nc, conn)
 		return ErrClosed
 	}
-	p.nc, p.js = nc, js
+	p.nc, p.conn, p.js = nc, conn, js
 	return nil
 }
 
+// closeConn closes nc without waiting: its connection is aborted first, so that
+// nats.go's last flush and a write blocked on a server that stopped reading fail
+// at once.
+func closeConn(nc *nats.Conn, conn *guardConn) {
+	if conn != nil {
+		conn.abort()
+	}
+	if nc != nil {
+		nc.Close()
+	}
+}
+
 // options returns the nats.go options: no reconnecting and no reconnect buffer,
-// a dial bounded by ctx, the credentials.
+// a dial bounded by ctx, writes bounded by Timeout, the credentials. The host names
+// of the URLs are dialled as they are (the guard's TLS handshake verifies them) and
+// servers the cluster announces are not added (nats.go would not reconnect to them).
 func (p *Publisher) options(ctx context.Context, dialer *ctxDialer) ([]nats.Option, error) {
 	timeout := Timeout
 	if dl, ok := ctx.Deadline(); ok {
@@ -154,12 +193,12 @@ func (p *Publisher) options(ctx context.Context, dialer *ctxDialer) ([]nats.Opti
 		nats.NoReconnect(),
 		nats.ReconnectBufSize(-1),
 		nats.Timeout(timeout),
+		nats.FlusherTimeout(Timeout),
 		nats.SetCustomDialer(dialer),
+		nats.SkipHostLookup(),
+		nats.IgnoreDiscoveredServers(),
 		nats.NoCallbacksAfterClientClose(),
 		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}), // Publish reads LastError
-	}
-	if p.tlsConfig != nil {
-		opts = append(opts, nats.Secure(p.tlsConfig.Clone()))
 	}
 	c := p.cfg
 	switch c.Auth() {
@@ -223,53 +262,89 @@ func (p *Publisher) stream(ctx context.Context, nc *nats.Conn) (jetstream.JetStr
 // JetStream acknowledgement, or on core NATS a PING/PONG round trip after the
 // message. A duplicate that JetStream drops (the same Nats-Msg-Id) is success.
 func (p *Publisher) Publish(ctx context.Context, m lifecycle.Message) error {
-	nc, js, err := p.ready(ctx)
+	nc, conn, js, err := p.ready(ctx)
 	if err != nil {
 		return err
 	}
-	msg := natsMsg(m)
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
-	if js != nil {
-		_, err := js.PublishMsg(ctx, msg,
-			jetstream.WithMsgID(m.ID), jetstream.WithExpectStream(Stream), jetstream.WithRetryAttempts(0))
-		if err != nil {
-			return p.publishError(m, nc, err)
-		}
-		return nil
-	}
-	// The server answers a PUB it refuses (a permissions violation) with -ERR before
-	// the PONG of the PING that follows; the client keeps it as its LastError.
-	before := nc.LastError()
-	if err := nc.PublishMsg(msg); err != nil {
-		return p.publishError(m, nc, err)
-	}
-	if err := nc.FlushWithContext(ctx); err != nil {
-		return p.publishError(m, nc, err)
-	}
-	if err := nc.LastError(); err != nil && err != before && errors.Is(err, nats.ErrPermissionViolation) {
+	err = p.bounded(ctx, nc, conn, func() error { return publish(ctx, nc, js, m) })
+	if err != nil {
 		return p.publishError(m, nc, err)
 	}
 	return nil
 }
 
+func publish(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, m lifecycle.Message) error {
+	msg := natsMsg(m)
+	if js != nil {
+		_, err := js.PublishMsg(ctx, msg,
+			jetstream.WithMsgID(m.ID), jetstream.WithExpectStream(Stream), jetstream.WithRetryAttempts(0))
+		return err
+	}
+	// The server answers a PUB it refuses (a permissions violation) with -ERR before
+	// the PONG of the PING that follows; the client keeps it as its LastError.
+	before := nc.LastError()
+	if err := nc.PublishMsg(msg); err != nil {
+		return err
+	}
+	return flush(ctx, nc, before)
+}
+
+// flush makes the PING/PONG round trip after core NATS publishes and reports a
+// refusal the server sent meanwhile.
+func flush(ctx context.Context, nc *nats.Conn, before error) error {
+	if err := nc.FlushWithContext(ctx); err != nil {
+		return err
+	}
+	if err := nc.LastError(); err != nil && err != before && errors.Is(err, nats.ErrPermissionViolation) {
+		return err
+	}
+	return nil
+}
+
+// bounded runs f, aborting the connection if ctx ends before f returns: a write
+// that waits for a server that stopped reading (nats.go writes under its lock, and
+// only its FlusherTimeout bounds it) then fails at once, and the connection, in an
+// unknown state, is dropped: the next Publish says not connected and the daemon
+// connects again.
+func (p *Publisher) bounded(ctx context.Context, nc *nats.Conn, conn *guardConn, f func() error) error {
+	stop := context.AfterFunc(ctx, conn.abort)
+	err := f()
+	if !stop() { // ctx ended: the connection is aborted
+		p.mu.Lock()
+		if p.nc == nc {
+			p.nc, p.conn, p.js = nil, nil, nil
+		}
+		p.mu.Unlock()
+		closeConn(nc, conn)
+		switch cerr := ctx.Err(); {
+		case err == nil:
+			err = cerr
+		case !errors.Is(err, cerr):
+			err = fmt.Errorf("%w (%w)", cerr, err)
+		}
+	}
+	return err
+}
+
 // ready returns the connection to publish on, or why there is none.
-func (p *Publisher) ready(ctx context.Context) (*nats.Conn, jetstream.JetStream, error) {
+func (p *Publisher) ready(ctx context.Context) (*nats.Conn, *guardConn, jetstream.JetStream, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	p.mu.Lock()
-	nc, js, closed := p.nc, p.js, p.closed
+	nc, conn, js, closed := p.nc, p.conn, p.js, p.closed
 	p.mu.Unlock()
 	switch {
 	case closed:
-		return nil, nil, ErrClosed
+		return nil, nil, nil, ErrClosed
 	case nc == nil:
-		return nil, nil, ErrNotConnected
+		return nil, nil, nil, ErrNotConnected
 	case !nc.IsConnected():
-		return nil, nil, fmt.Errorf("%w: connection lost (%s)", ErrNotConnected, nc.Status())
+		return nil, nil, nil, fmt.Errorf("%w: connection lost (%s)", ErrNotConnected, nc.Status())
 	}
-	return nc, js, nil
+	return nc, conn, js, nil
 }
 
 // natsMsg is m as a NATS message: subject = type, the promoted headers.
@@ -293,43 +368,47 @@ func (p *Publisher) PublishBatch(ctx context.Context, ms []lifecycle.Message) er
 	if len(ms) == 1 {
 		return p.Publish(ctx, ms[0])
 	}
-	nc, js, err := p.ready(ctx)
+	nc, conn, js, err := p.ready(ctx)
 	if err != nil || len(ms) == 0 {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
-	if js != nil {
-		futures := make([]jetstream.PubAckFuture, 0, len(ms))
-		for _, m := range ms {
-			f, err := js.PublishMsgAsync(natsMsg(m), jetstream.WithMsgID(m.ID), jetstream.WithExpectStream(Stream))
-			if err != nil {
-				return p.publishError(m, nc, err)
+	failed := len(ms) - 1 // the message an error is reported for
+	err = p.bounded(ctx, nc, conn, func() error {
+		if js != nil {
+			futures := make([]jetstream.PubAckFuture, 0, len(ms))
+			for i, m := range ms {
+				f, err := js.PublishMsgAsync(natsMsg(m), jetstream.WithMsgID(m.ID), jetstream.WithExpectStream(Stream))
+				if err != nil {
+					failed = i
+					return err
+				}
+				futures = append(futures, f)
 			}
-			futures = append(futures, f)
+			for i, f := range futures {
+				failed = i
+				select {
+				case <-f.Ok():
+				case err := <-f.Err():
+					return err
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			return nil
 		}
-		for i, f := range futures {
-			select {
-			case <-f.Ok():
-			case err := <-f.Err():
-				return p.publishError(ms[i], nc, err)
-			case <-ctx.Done():
-				return p.publishError(ms[i], nc, ctx.Err())
+		before := nc.LastError()
+		for i, m := range ms {
+			if err := nc.PublishMsg(natsMsg(m)); err != nil {
+				failed = i
+				return err
 			}
 		}
-		return nil
-	}
-	before := nc.LastError()
-	for _, m := range ms {
-		if err := nc.PublishMsg(natsMsg(m)); err != nil {
-			return p.publishError(m, nc, err)
-		}
-	}
-	if err := nc.FlushWithContext(ctx); err != nil {
-		return p.publishError(ms[len(ms)-1], nc, err)
-	}
-	if err := nc.LastError(); err != nil && err != before && errors.Is(err, nats.ErrPermissionViolation) {
-		return p.publishError(ms[len(ms)-1], nc, err)
+		return flush(ctx, nc, before)
+	})
+	if err != nil {
+		return p.publishError(ms[failed], nc, err)
 	}
 	return nil
 }
@@ -341,47 +420,63 @@ func (p *Publisher) publishError(m lifecycle.Message, nc *nats.Conn, err error) 
 	return fmt.Errorf("publish %s to %q: %w", m.ID, m.Type, p.scrub(err))
 }
 
-// Close closes the connection without waiting for anything. It may be called
+// Close closes the connection without waiting for anything (the connection is
+// aborted first, so not even for a server that stopped reading). It may be called
 // without Connect and more than once.
 func (p *Publisher) Close() error {
 	p.mu.Lock()
-	nc := p.nc
-	p.nc, p.js, p.closed = nil, nil, true
+	nc, conn := p.nc, p.conn
+	p.nc, p.conn, p.js, p.closed = nil, nil, nil, true
 	p.mu.Unlock()
-	if nc != nil {
-		nc.Close()
-	}
+	closeConn(nc, conn)
 	return nil
 }
 
 // ctxDialer dials with the Connect call's context, so that ending it ends a dial
-// and, until release, the handshake on the connection dialled.
+// and, until release, the handshake on the connection dialled. It hands nats.go a
+// guardConn, which bounds what the server sends and runs the TLS handshake in
+// nats.go's place (SkipTLSHandshake), so that it sees the plain-text protocol.
 type ctxDialer struct {
-	ctx context.Context
-	d   net.Dialer
+	ctx       context.Context
+	d         net.Dialer
+	secure    bool        // nats.go's Secure: TLS whatever the server says
+	tlsConfig *tls.Config // nil: TLS 1.2 or later, the system's roots
 
-	mu    sync.Mutex // guards stops
+	mu    sync.Mutex // guards stops and last
 	stops []func() bool
+	last  *guardConn
 }
 
+// SkipTLSHandshake tells nats.go not to wrap the connection in TLS: guardConn
+// does, under its framing.
+func (c *ctxDialer) SkipTLSHandshake() bool { return true }
+
 func (c *ctxDialer) Dial(network, address string) (net.Conn, error) {
-	conn, err := c.d.DialContext(c.ctx, network, address)
+	raw, err := c.d.DialContext(c.ctx, network, address)
 	if err != nil {
 		return nil, err
 	}
-	stop := context.AfterFunc(c.ctx, func() { _ = conn.SetDeadline(time.Now()) })
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		host = address
+	}
+	conn := newGuardConn(raw, c.secure, c.tlsConfig, host)
+	stop := context.AfterFunc(c.ctx, conn.abort)
 	c.mu.Lock()
 	c.stops = append(c.stops, stop)
+	c.last = conn
 	c.mu.Unlock()
 	return conn, nil
 }
 
-// release stops watching the context once Connect has returned.
-func (c *ctxDialer) release() {
+// release stops watching the context once Connect has returned, and returns the
+// connection dialled last: the one a successful Connect uses.
+func (c *ctxDialer) release() *guardConn {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, stop := range c.stops {
 		stop()
 	}
 	c.stops = nil
+	return c.last
 }

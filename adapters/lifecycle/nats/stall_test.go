@@ -3,6 +3,7 @@ package nats
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/edgerelay/edgerelay/adapters/lifecycle"
 	"github.com/edgerelay/edgerelay/adapters/lifecycle/lifecycletest"
 )
 
@@ -99,4 +101,111 @@ func TestConnectReturnsWhenContextEnds(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("Connect did not return when its context ended")
 	}
+}
+
+// deafServer is a NATS server that completes the handshake and then never reads
+// again, with a small receive buffer: the client's writes block once the socket
+// buffers are full. It stops when the test ends.
+func deafServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan struct{})
+	t.Cleanup(func() { _ = ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(4096)
+		}
+		_, _ = c.Write([]byte(`INFO {"server_id":"deaf","version":"2.15.2","proto":1,"headers":true,"max_payload":67108864}` + "\r\n"))
+		r := bufio.NewReader(c)
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if strings.HasPrefix(l, "PING") {
+				_, _ = c.Write([]byte("PONG\r\n"))
+				break
+			}
+		}
+		<-t.Context().Done() // deaf from here on
+	}()
+	return "nats://" + ln.Addr().String()
+}
+
+// bigBatch is 128 messages of 100 KiB: more than the socket buffers hold.
+func bigBatch() []lifecycle.Message {
+	body := []byte(strings.Repeat("x", 100<<10))
+	ms := make([]lifecycle.Message, 128)
+	for i := range ms {
+		ms[i] = lifecycletest.Message("edge.alert.relayed", fmt.Sprint("id-", i), "c")
+		ms[i].Body = body
+	}
+	return ms
+}
+
+// returns waits for done, failing the test when it does not come within a
+// generous bound (nats.go's own write timeout is a minute).
+func returns[T any](t *testing.T, done <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-done:
+		return v
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s did not return", what)
+		panic("unreachable")
+	}
+}
+
+// TestStalledServerPublishBatch: a server that stops reading holds PublishBatch
+// only until its context ends (not nats.go's one-minute write timeout); the
+// connection is then dropped, and Close does not wait either.
+func TestStalledServerPublishBatch(t *testing.T) {
+	p := newPublisher(t, &Config{URLs: []string{deafServer(t)}})
+	require.NoError(t, p.Connect(t.Context()))
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.PublishBatch(ctx, bigBatch()) }()
+	err := returns(t, done, "PublishBatch")
+	require.Error(t, err)
+	require.ErrorIs(t, err, ErrNotConnected)
+	require.ErrorIs(t, p.Publish(t.Context(), lifecycletest.Message("edge.node.started", "id-x", "c")), ErrNotConnected)
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close() }()
+	require.NoError(t, returns(t, closed, "Close"))
+}
+
+// TestStalledServerPublish: the same for one large Publish.
+func TestStalledServerPublish(t *testing.T) {
+	p := newPublisher(t, &Config{URLs: []string{deafServer(t)}})
+	require.NoError(t, p.Connect(t.Context()))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	m := lifecycletest.Message("edge.alert.relayed", "id-1", "c")
+	m.Body = []byte(strings.Repeat("x", 16<<20))
+	go func() { done <- p.Publish(ctx, m) }()
+	time.Sleep(100 * time.Millisecond) // let it block; the outcome does not depend on it
+	cancel()
+	require.ErrorIs(t, returns(t, done, "Publish"), context.Canceled)
+}
+
+// TestStalledServerClose: Close during a PublishBatch blocked on a server that
+// stopped reading returns, and so does the PublishBatch.
+func TestStalledServerClose(t *testing.T) {
+	p := newPublisher(t, &Config{URLs: []string{deafServer(t)}})
+	require.NoError(t, p.Connect(t.Context()))
+	done := make(chan error, 1)
+	go func() { done <- p.PublishBatch(t.Context(), bigBatch()) }()
+	time.Sleep(200 * time.Millisecond) // let it block; the outcome does not depend on it
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close() }()
+	require.NoError(t, returns(t, closed, "Close"))
+	require.Error(t, returns(t, done, "PublishBatch"))
 }
