@@ -483,7 +483,11 @@ func (p *Publisher) attempt(ctx context.Context, msgs []contract.Message) []cont
 			p.healthy()
 			return nil
 		}
-		if ctx.Err() != nil { // a publish cut short by the shutdown is not the broker's fault
+		if ctx.Err() != nil {
+			// Cut short by the shutdown: not the broker's fault, so not logged, but
+			// the adapter may have dropped the connection (nats does): the flush
+			// connects again.
+			p.connected.Store(false)
 			return msgs
 		}
 		p.tries++
