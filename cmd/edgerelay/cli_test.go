@@ -52,7 +52,7 @@ routes: [ { to: [console] } ]
 		inOut    string
 		inStderr []string
 	}{
-		{"built-in default", []string{"config", "check"}, exitOK, "configuration OK: built-in default", nil},
+		{"built-in default", []string{"config", "check"}, exitOK, "configuration OK: the built-in default", nil},
 		{"old key spelling warns", []string{"config", "check", "-c", old}, exitOK,
 			`warning: line 2: "max_inflight" in sources[0] (kafka "k") is the old spelling of "max_in_flight"`, nil},
 		{"good file", []string{"config", "check", "-c", good}, exitOK, "configuration OK: " + good, nil},
@@ -195,7 +195,7 @@ func TestJournalPriorities(t *testing.T) {
 	t.Setenv("JOURNAL_STREAM", "8:12345")
 	for _, format := range []string{"text", "json"} {
 		buf.Reset()
-		cfg, err := loadConfig("")
+		cfg, _, err := loadConfig("")
 		require.NoError(t, err)
 		cfg.Log.Format = format
 		log := newLogger(cfg, &buf)
@@ -221,4 +221,41 @@ func TestIlagentGlobalFlagsFirst(t *testing.T) {
 	for _, tc := range tests {
 		require.Equal(t, tc.want, ilagentOrder(tc.in), "%v", tc.in)
 	}
+}
+
+// TestConfigResolution is what every command does without -c: $EDGERELAY_CONFIG,
+// else the installed configuration when it exists ($EDGERELAY_SYSTEM_CONFIG stands
+// in for /etc/edgerelay/edgerelay.yaml here), else the built-in default, and it says
+// which: `config check` in its answer, `queue` on standard error with the store the
+// configuration gives (instead of ./edgerelay-state of the built-in default).
+func TestConfigResolution(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, store string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte("store: { path: "+store+" }\nsinks: [{ name: console, type: stdout }]\nroutes: [{ to: [console] }]\n"), 0o600))
+		return p
+	}
+	installed := write("installed.yaml", filepath.Join(dir, "installed-state", "queue.db"))
+	fromEnv := write("env.yaml", filepath.Join(dir, "env-state", "queue.db"))
+	flag := write("flag.yaml", filepath.Join(dir, "flag-state", "queue.db"))
+
+	t.Setenv("EDGERELAY_SYSTEM_CONFIG", installed)
+	t.Setenv("EDGERELAY_CONFIG", "")
+	code, out, _ := cli(t, "config", "check")
+	require.Equal(t, exitOK, code, out)
+	require.Contains(t, out, installed+" (the installed configuration)")
+	_, _, errs := cli(t, "queue", "stats")
+	require.Contains(t, errs, "store "+filepath.Join(dir, "installed-state", "queue.db")+", from the configuration "+installed+" (the installed configuration)")
+	require.NoDirExists(t, filepath.Join(dir, "installed-state"), "queue stats creates nothing")
+
+	t.Setenv("EDGERELAY_CONFIG", fromEnv)
+	_, out, _ = cli(t, "config", "check")
+	require.Contains(t, out, fromEnv+" ($EDGERELAY_CONFIG)")
+	_, out, _ = cli(t, "config", "check", "-c", flag)
+	require.Contains(t, out, flag+" (-c)")
+
+	t.Setenv("EDGERELAY_CONFIG", "")
+	t.Setenv("EDGERELAY_SYSTEM_CONFIG", filepath.Join(dir, "absent.yaml"))
+	_, out, _ = cli(t, "config", "check")
+	require.Contains(t, out, "the built-in default (no -c, no $EDGERELAY_CONFIG, no "+filepath.Join(dir, "absent.yaml")+")")
 }

@@ -35,6 +35,12 @@ func TestMain(m *testing.M) {
 		defer stop()
 		os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 	}
+	// The tests mean the built-in default when they give no -c: a machine's own
+	// /etc/edgerelay/edgerelay.yaml must not take its place (TestConfigResolution
+	// sets its own).
+	if os.Getenv("EDGERELAY_SYSTEM_CONFIG") == "" {
+		os.Setenv("EDGERELAY_SYSTEM_CONFIG", "/nonexistent/edgerelay-tests/edgerelay.yaml")
+	}
 	os.Exit(m.Run())
 }
 
@@ -350,8 +356,6 @@ func startMosquitto(t *testing.T) string {
 	})
 	return addr
 }
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // TestZeroLossMosquittoKill is issue requirement 6(b): the same through the machine's
 // Mosquitto, with the relay as a persistent-session subscriber: 10,000 QoS 1 events

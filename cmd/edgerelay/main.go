@@ -96,32 +96,62 @@ Run "edgerelay run" to start on the built-in default: an MQTT broker on
 		}
 		return cmd.Help()
 	}
-	root.AddCommand(runCmd(stderr), configCmd(stdout, rawStdout), queueCmd(stdout), versionCmd(stdout), eventCmd(stdout, stderr), heartbeatCmd(stdout, stderr), daemonCmd(stdout, stderr))
+	root.AddCommand(runCmd(stderr), configCmd(stdout, rawStdout), queueCmd(stdout, stderr), versionCmd(stdout), eventCmd(stdout, stderr), heartbeatCmd(stdout, stderr), daemonCmd(stdout, stderr))
 	return root
 }
 
-// configFlag adds -c/--config, which falls back to $EDGERELAY_CONFIG.
+// configFlag adds -c/--config, which falls back to $EDGERELAY_CONFIG, then to the
+// installed configuration.
 func configFlag(c *cobra.Command, path *string) {
-	c.Flags().StringVarP(path, "config", "c", "", "configuration file (default: $EDGERELAY_CONFIG, else the built-in default)")
+	c.Flags().StringVarP(path, "config", "c", "", "configuration file (default: $EDGERELAY_CONFIG, else "+
+		InstalledConfig+" when it exists, else the built-in default)")
 }
 
-// loadConfig loads the file named by path or $EDGERELAY_CONFIG, or the built-in
-// default. An invalid configuration exits with 78.
-func loadConfig(path string) (*config.Config, error) {
-	if path == "" {
-		path = os.Getenv("EDGERELAY_CONFIG")
+// InstalledConfig is where the packages install the configuration the unit runs.
+// $EDGERELAY_SYSTEM_CONFIG replaces it (for tests, and for a system that keeps it
+// elsewhere).
+const InstalledConfig = "/etc/edgerelay/edgerelay.yaml"
+
+func installedConfig() string {
+	if p := os.Getenv("EDGERELAY_SYSTEM_CONFIG"); p != "" {
+		return p
 	}
-	var cfg *config.Config
-	var err error
+	return InstalledConfig
+}
+
+// loadConfig loads, in this order, the file named by path (-c), the one named by
+// $EDGERELAY_CONFIG, the installed configuration when it exists, or the built-in
+// default, and says which in origin ("/etc/edgerelay/edgerelay.yaml (the installed
+// configuration)"). An invalid configuration exits with 78.
+func loadConfig(path string) (cfg *config.Config, origin string, err error) {
+	switch {
+	case path != "":
+		origin = path + " (-c)"
+	case os.Getenv("EDGERELAY_CONFIG") != "":
+		path = os.Getenv("EDGERELAY_CONFIG")
+		origin = path + " ($EDGERELAY_CONFIG)"
+	default:
+		if p := installedConfig(); fileExists(p) {
+			path, origin = p, p+" (the installed configuration)"
+		}
+	}
 	if path == "" {
+		origin = "the built-in default (no -c, no $EDGERELAY_CONFIG, no " + installedConfig() + ")"
 		cfg, err = config.LoadDefault()
 	} else {
 		cfg, err = config.Load(path)
 	}
 	if err != nil {
-		return nil, &codeError{exitConfig, err}
+		return nil, origin, &codeError{exitConfig, err}
 	}
-	return cfg, nil
+	return cfg, origin, nil
+}
+
+// fileExists reports whether name is there (a directory or something unreadable
+// counts: Load then says what is wrong with it).
+func fileExists(name string) bool {
+	_, err := os.Stat(name)
+	return err == nil
 }
 
 // configExit gives err exit code code when it is a configuration problem
@@ -157,7 +187,7 @@ func runCmd(stderr io.Writer) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			hup := catchHangups()
 			defer hup.stop()
-			cfg, err := loadConfig(path)
+			cfg, origin, err := loadConfig(path)
 			if err != nil {
 				return err
 			}
@@ -166,11 +196,7 @@ func runCmd(stderr io.Writer) *cobra.Command {
 			for _, w := range cfg.Warnings {
 				log.Warn("configuration: " + w)
 			}
-			src := cfg.File
-			if src == "" {
-				src = "built-in default"
-			}
-			log.Info("edgerelay starting", "version", buildinfo.Version, "config", src, "store", cfg.Store.Path)
+			log.Info("edgerelay starting", "version", buildinfo.Version, "config", origin, "store", cfg.Store.Path)
 			d, err := daemon.New(daemon.Options{Config: cfg, Log: log, Version: buildinfo.Version})
 			if err != nil {
 				return configExit(err, exitConfig)
@@ -190,16 +216,12 @@ func configCmd(stdout, rawStdout io.Writer) *cobra.Command {
 		Short: "Validate a configuration offline; exit 78 if it is invalid",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			cfg, err := loadConfig(path)
+			cfg, where, err := loadConfig(path)
 			if err != nil {
 				return err
 			}
 			if err := daemon.Check(cfg); err != nil { // what run would refuse beyond the file
 				return configExit(err, exitConfig)
-			}
-			where := cfg.File
-			if where == "" {
-				where = "built-in default"
 			}
 			for _, w := range cfg.Warnings {
 				fmt.Fprintf(stdout, "warning: %s\n", w)

@@ -31,6 +31,7 @@ type queueOpts struct {
 	config string
 	path   string
 	cfg    *config.Config // loaded by resolve when a configuration is at hand
+	stderr io.Writer      // where resolve says which configuration it used
 }
 
 func (q *queueOpts) flags(c *cobra.Command) {
@@ -39,19 +40,23 @@ func (q *queueOpts) flags(c *cobra.Command) {
 }
 
 // resolve finds the store path: --store, else store.path of the configuration. The
-// configuration (-c, else $EDGERELAY_CONFIG, else the built-in default when --store is
-// not given) is kept for its sink names.
+// configuration (-c, else $EDGERELAY_CONFIG, else the installed one, else the
+// built-in default when --store is not given) is kept for its sink names, and
+// named on standard error with the store it gives.
 func (q *queueOpts) resolve() (string, error) {
 	if q.path != "" && q.config == "" && os.Getenv("EDGERELAY_CONFIG") == "" {
 		return q.path, nil
 	}
-	cfg, err := loadConfig(q.config)
+	cfg, origin, err := loadConfig(q.config)
 	if err != nil {
 		return "", err
 	}
 	q.cfg = cfg
 	if q.path != "" {
 		return q.path, nil
+	}
+	if q.stderr != nil {
+		fmt.Fprintf(q.stderr, "edgerelay: store %s, from the configuration %s\n", cfg.Store.Path, origin)
 	}
 	return cfg.Store.Path, nil
 }
@@ -138,18 +143,18 @@ func (q *queueOpts) knownSink(db *store.DB, role, name string, inStoreOnly bool)
 	return &codeError{exitUsage, errors.New(msg + ")")}
 }
 
-func queueCmd(stdout io.Writer) *cobra.Command {
+func queueCmd(stdout, stderr io.Writer) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "queue",
 		Short: "Inspect and repair the durable queue (with the daemon stopped)",
 	}
-	c.AddCommand(queueStats(stdout), queueList(stdout), queueRetry(stdout), queueDrop(stdout),
-		queueMove(stdout), queueCheck(stdout), queueSalvage(stdout))
+	c.AddCommand(queueStats(stdout, stderr), queueList(stdout, stderr), queueRetry(stdout, stderr), queueDrop(stdout, stderr),
+		queueMove(stdout, stderr), queueCheck(stdout, stderr), queueSalvage(stdout, stderr))
 	return c
 }
 
-func queueStats(stdout io.Writer) *cobra.Command {
-	var q queueOpts
+func queueStats(stdout, stderr io.Writer) *cobra.Command {
+	q := queueOpts{stderr: stderr}
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "stats",
@@ -242,8 +247,8 @@ func age(t time.Time) string {
 	return time.Since(t).Round(time.Second).String()
 }
 
-func queueList(stdout io.Writer) *cobra.Command {
-	var q queueOpts
+func queueList(stdout, stderr io.Writer) *cobra.Command {
+	q := queueOpts{stderr: stderr}
 	var sink string
 	var dead bool
 	var limit int
@@ -343,8 +348,8 @@ func selection(sink string, all bool, args []string) ([]uint64, error) {
 	return seqs, nil
 }
 
-func queueRetry(stdout io.Writer) *cobra.Command {
-	var q queueOpts
+func queueRetry(stdout, stderr io.Writer) *cobra.Command {
+	q := queueOpts{stderr: stderr}
 	var sink string
 	var all bool
 	c := &cobra.Command{
@@ -389,8 +394,8 @@ func queueRetry(stdout io.Writer) *cobra.Command {
 	return c
 }
 
-func queueDrop(stdout io.Writer) *cobra.Command {
-	var q queueOpts
+func queueDrop(stdout, stderr io.Writer) *cobra.Command {
+	q := queueOpts{stderr: stderr}
 	var sink string
 	var dead, all bool
 	c := &cobra.Command{
@@ -428,8 +433,8 @@ func queueDrop(stdout io.Writer) *cobra.Command {
 	return c
 }
 
-func queueCheck(stdout io.Writer) *cobra.Command {
-	var q queueOpts
+func queueCheck(stdout, stderr io.Writer) *cobra.Command {
+	q := queueOpts{stderr: stderr}
 	c := &cobra.Command{
 		Use:   "check",
 		Short: "Check the store's structure and every record (read-only; exits 1 naming the damage)",
@@ -463,8 +468,8 @@ func corruptDead(db *store.DB, sink string) int {
 	return n
 }
 
-func queueMove(stdout io.Writer) *cobra.Command {
-	var q queueOpts
+func queueMove(stdout, stderr io.Writer) *cobra.Command {
+	q := queueOpts{stderr: stderr}
 	var from, to string
 	c := &cobra.Command{
 		Use:   "move --from OLD --to NEW",
@@ -505,8 +510,8 @@ func queueMove(stdout io.Writer) *cobra.Command {
 	return c
 }
 
-func queueSalvage(stdout io.Writer) *cobra.Command {
-	var q queueOpts
+func queueSalvage(stdout, stderr io.Writer) *cobra.Command {
+	q := queueOpts{stderr: stderr}
 	var out string
 	c := &cobra.Command{
 		Use:   "salvage [--store FILE] [--out FILE]",
