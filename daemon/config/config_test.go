@@ -202,3 +202,24 @@ func TestEditDistance(t *testing.T) {
 	require.Equal(t, 2, editDistance("tpoics", "topics"))
 	require.Equal(t, "", closest("zzzzzz", []string{"topics"}))
 }
+
+// TestSecretFromSystemdCredential: a secret handed over by systemd's
+// LoadCredential= is named with ${CREDENTIALS_DIRECTORY} in a *_file key; the file
+// is checked at load, and a credential that is not there is reported with its path.
+func TestSecretFromSystemdCredential(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "hook-token"), []byte("Bearer cred-7h6g5f4d\n"), 0o600))
+	old := envLookup
+	t.Cleanup(func() { envLookup = old })
+	envLookup = func(k string) (string, bool) {
+		if k == "CREDENTIALS_DIRECTORY" {
+			return dir, true
+		}
+		return "", false
+	}
+	y := strings.Replace(good, "url: http://127.0.0.1:9/x", "url: http://127.0.0.1:9/x\n    auth_value_file: ${CREDENTIALS_DIRECTORY}/hook-token", 1)
+	_, err := Parse([]byte(y), "x.yaml")
+	require.NoError(t, err)
+	_, err = Parse([]byte(strings.Replace(y, "hook-token", "missing-token", 1)), "x.yaml")
+	require.ErrorContains(t, err, filepath.Join(dir, "missing-token"))
+}
