@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -258,4 +259,24 @@ func TestConfigResolution(t *testing.T) {
 	t.Setenv("EDGERELAY_SYSTEM_CONFIG", filepath.Join(dir, "absent.yaml"))
 	_, out, _ = cli(t, "config", "check")
 	require.Contains(t, out, "the built-in default (no -c, no $EDGERELAY_CONFIG, no "+filepath.Join(dir, "absent.yaml")+")")
+}
+
+// TestConfigPrint: `config print` says whose configuration it prints and masks
+// secret fields; --redact also masks secrets inside other values (URL user info).
+func TestConfigPrint(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(`
+broker: { enabled: "false" }
+sinks: [{ name: hook, type: webhook, url: "http://u:UrlPw-5r4e3w2q@127.0.0.1:9/x", auth_value: "Bearer Field-Pw-1q2w3e4r" }]
+routes: [{ to: [hook] }]
+`), 0o600))
+	code, out, _ := cli(t, "config", "print", "-c", p)
+	require.Equal(t, exitOK, code, out)
+	require.True(t, strings.HasPrefix(out, "# the effective configuration of "+p+" (-c)\n"), out)
+	require.NotContains(t, out, "Field-Pw-1q2w3e4r")
+	require.Contains(t, out, "commit_window: 5ms", "the defaults")
+	code, out, _ = cli(t, "config", "print", "-c", p, "--redact")
+	require.Equal(t, exitOK, code)
+	require.NotContains(t, out, "UrlPw-5r4e3w2q")
+	require.NotContains(t, out, "Field-Pw-1q2w3e4r")
 }

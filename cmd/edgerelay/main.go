@@ -241,7 +241,38 @@ func configCmd(stdout, rawStdout io.Writer) *cobra.Command {
 			return err
 		},
 	}
-	c.AddCommand(check, sample, fromIlagentCmd(stdout, rawStdout))
+	var printPath string
+	var redact bool
+	printCmd := &cobra.Command{
+		Use:   "print",
+		Short: "Print the effective configuration (defaults applied, secrets masked)",
+		Long: "Print the effective configuration as YAML: every section with its defaults, each adapter's\n" +
+			"settings, the events section as the variables leave it. Secret fields print as ***;\n" +
+			"--redact also masks every known secret inside other values (URL user info), for a bug report.",
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			cfg, origin, err := loadConfig(printPath)
+			if err != nil {
+				return err
+			}
+			b, err := config.Print(cfg)
+			if err != nil {
+				return err
+			}
+			out := rawStdout
+			if redact {
+				out = stdout
+			}
+			if _, err := fmt.Fprintf(out, "# the effective configuration of %s\n", origin); err != nil {
+				return err
+			}
+			_, err = out.Write(b)
+			return err
+		},
+	}
+	configFlag(printCmd, &printPath)
+	printCmd.Flags().BoolVar(&redact, "redact", false, "also mask every known secret inside other values (URL user info)")
+	c.AddCommand(check, sample, printCmd, fromIlagentCmd(stdout, rawStdout))
 	return c
 }
 
