@@ -198,6 +198,14 @@ type Deps struct {
 	Limiter *logx.Limiter
 }
 
+// Previewer is implemented by a sink that can show, without sending anything, the
+// request it would send for an event (`edgerelay config check --sample`): the
+// request as it goes on the wire, with every credential it would carry shown as
+// "***". A sink that would send nothing for e says why in skip.
+type Previewer interface {
+	Preview(e *Event) (request []byte, skip string, err error)
+}
+
 // CommandReport is one step of a command run for an edge connector item
 // (Deps.Command).
 type CommandReport struct {

@@ -239,6 +239,45 @@ func (s *Sink) Send(ctx context.Context, e *adapters.Event) error {
 	return httpc.Scrub(err, apiKey, intKey, key)
 }
 
+// Preview returns the request Send would send for e (adapters.Previewer): the
+// event, heartbeat or Alerta-converted event request, the API key and the
+// integration key it would fill in shown as "***". An escalation-policy update (a
+// lookup, then a write) is described, not dumped.
+func (s *Sink) Preview(e *adapters.Event) ([]byte, string, error) {
+	if _, ok := e.Attrs[AlertaAttrOp]; ok {
+		body, skip, err := fromAlerta(e)
+		if err != nil || skip != "" {
+			return nil, skip, err
+		}
+		c := *e
+		c.Kind, c.Payload = adapters.KindAlert, body
+		e = &c
+	}
+	if e.Kind == adapters.KindPolicy {
+		return nil, "an escalation-policy update: looked up and written through ilert's REST API, not previewed", nil
+	}
+	apiKey := ""
+	if s.cfg.APIKey != "" || s.cfg.APIKeyFile != "" || s.cfg.APIKeyEnv != "" || os.Getenv(DefaultAPIKeyEnv) != "" {
+		apiKey = "***"
+	}
+	r := httpc.Request{Header: s.staticHeader(apiKey)}
+	var err error
+	if e.Kind == adapters.KindHeartbeat {
+		r.Target, _, err = s.heartbeatRequest(e)
+	} else {
+		intKey := ""
+		if s.cfg.IntegrationKey != "" || s.cfg.IntegrationKeyFile != "" || s.cfg.IntegrationKeyEnv != "" || os.Getenv(DefaultIntegrationKeyEnv) != "" {
+			intKey = "***"
+		}
+		r.Target, r.Body, _, err = s.eventRequest(e, intKey)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	b, err := r.Dump()
+	return b, "", err
+}
+
 // minScrubbedKey is the shortest event-carried key that Send removes from its errors.
 const minScrubbedKey = 8
 

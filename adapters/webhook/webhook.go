@@ -158,6 +158,21 @@ func (s *Sink) Send(ctx context.Context, e *adapters.Event) error {
 	return s.scrub(err, auth)
 }
 
+// Preview returns the request Send would send for e (adapters.Previewer), the
+// auth value shown as "***".
+func (s *Sink) Preview(e *adapters.Event) ([]byte, string, error) {
+	if s.targetErr != nil {
+		return nil, "", fmt.Errorf("%s: build request: %w", s.where, s.targetErr)
+	}
+	var auth httpc.Secret
+	if s.cfg.AuthValue != "" || s.cfg.AuthValueFile != "" || s.cfg.AuthValueEnv != "" {
+		auth = "***"
+	}
+	r := httpc.Request{Target: s.target, Header: s.staticHeader(auth), Fields: s.eventFields(nil, e), Body: e.Payload}
+	b, err := r.Dump()
+	return b, "", err
+}
+
 // The request's header, in increasing order of precedence: forwarded event
 // attributes, User-Agent, static headers, the sink's own headers, the auth header.
 // What does not change between events is built once per Connect (staticHeader); the

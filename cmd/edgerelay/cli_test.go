@@ -280,3 +280,50 @@ routes: [{ to: [hook] }]
 	require.NotContains(t, out, "UrlPw-5r4e3w2q")
 	require.NotContains(t, out, "Field-Pw-1q2w3e4r")
 }
+
+// TestConfigCheckSample: --sample dry-runs a payload through the routes: which
+// take it, what the ilert transform makes of it, and the exact requests the ilert
+// and webhook sinks would send, with their credentials as ***; nothing is sent.
+func TestConfigCheckSample(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(`
+broker: { enabled: "false" }
+sources: [{ name: plc, type: mqtt, url: "tcp://127.0.0.1:1883", topics: ["plant/#"] }]
+sinks:
+  - { name: ilert-main, type: ilert, integration_key: il1int-Sample-9i8u7y }
+  - { name: hook, type: webhook, url: "http://127.0.0.1:9/x", auth_value: "Bearer Sample-Hook-6t5r4e" }
+routes:
+  - name: to-ilert
+    topics: ["plant/alarms/#"]
+    to: [ilert-main]
+    transform: { type: ilert, event_topic: "plant/alarms/#" }
+  - name: to-hook
+    require_json: true
+    to: [hook]
+`), 0o600))
+	sample := filepath.Join(dir, "s.json")
+	require.NoError(t, os.WriteFile(sample, []byte(`{"alertKey":"pump-7","summary":"Pressure high","eventType":"ALERT"}`), 0o600))
+	code, out, errs := cli(t, "config", "check", "-c", cfg, "--sample", sample, "--topic", "plant/alarms/pump7")
+	require.Equal(t, exitOK, code, errs)
+	for _, want := range []string{`route "to-ilert": takes the event; its transform (ilert) makes it kind alert, key "pump-7"`,
+		`"integrationKey":"***"`, `"summary":"Pressure high"`, "Host: api.ilert.com", `route "to-hook": takes the event`,
+		"POST /x HTTP/1.1", "Authorization: ***", "X-Edgerelay-Topic: plant/alarms/pump7"} {
+		require.Contains(t, out, want)
+	}
+	require.NotContains(t, out, "Sample-9i8u7y")
+	require.NotContains(t, out, "Sample-Hook-6t5r4e")
+
+	code, out, _ = cli(t, "config", "check", "-c", cfg, "--sample", sample, "--topic", "plant/other", "--route", "to-ilert")
+	require.Equal(t, exitOK, code)
+	require.Contains(t, out, `route "to-ilert": does not take the event`)
+	require.NotContains(t, out, "to-hook")
+
+	require.NoError(t, os.WriteFile(sample, []byte("not json"), 0o600))
+	_, out, _ = cli(t, "config", "check", "-c", cfg, "--sample", sample, "--route", "to-hook")
+	require.Contains(t, out, "refuses the payload: not JSON")
+
+	code, _, errs = cli(t, "config", "check", "-c", cfg, "--sample", sample, "--route", "nope")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, errs, `no route named "nope"`)
+}

@@ -333,3 +333,17 @@ func writeLight(w *bufio.Writer, r *Request) error {
 }
 
 var noHeader StaticHeader
+
+// Dump returns r as it goes on the wire (http.Request.Write's form), for a sink's
+// preview of what it would send.
+func (r *Request) Dump() ([]byte, error) {
+	req, err := r.httpRequest(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := req.Write(&b); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
