@@ -409,19 +409,10 @@ func (s *Sink) do(ctx context.Context, c *http.Client, cred *credentials, method
 	// a receiver answers with a redirect or a 404, and every event would be
 	// dead-lettered; the path is joined without it. The loop skip still compares the
 	// url as written (its strict match ignores a trailing '/' anyway).
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(s.cfg.URL, "/")+path, rd)
+	req, err := s.newRequest(ctx, method, path, rd, loop)
 	if err != nil {
-		return 0, adapters.Permanent(fmt.Errorf("build request: %w", secret.URLError(err)))
+		return 0, err
 	}
-	// Identity transfer coding makes net/http write "Content-Length: 0" on a DELETE,
-	// as Alerta sends it (it writes none for an empty body otherwise), and sends every
-	// request through http.Request.Write: the header in one stable order.
-	req.TransferEncoding = []string{"identity"}
-	h := req.Header
-	h["User-Agent"] = []string{s.userAgent}
-	h[alerta.HeaderLoop] = []string{httpc.HeaderValue(loop)}
-	h[alerta.HeaderRequestID] = []string{s.newID()}
-	h["Content-Type"] = []string{contentType}
 	if err := s.authorize(req, cred, body); err != nil {
 		return 0, err
 	}
@@ -434,6 +425,63 @@ func (s *Sink) do(ctx context.Context, c *http.Client, cred *credentials, method
 		return code, nil
 	}
 	return code, err
+}
+
+// newRequest builds one request without its Authorization header.
+func (s *Sink) newRequest(ctx context.Context, method, path string, body io.Reader, loop string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(s.cfg.URL, "/")+path, body)
+	if err != nil {
+		return nil, adapters.Permanent(fmt.Errorf("build request: %w", secret.URLError(err)))
+	}
+	// Identity transfer coding makes net/http write "Content-Length: 0" on a DELETE,
+	// as Alerta sends it (it writes none for an empty body otherwise), and sends every
+	// request through http.Request.Write: the header in one stable order.
+	req.TransferEncoding = []string{"identity"}
+	h := req.Header
+	h["User-Agent"] = []string{s.userAgent}
+	h[alerta.HeaderLoop] = []string{httpc.HeaderValue(loop)}
+	h[alerta.HeaderRequestID] = []string{s.newID()}
+	h["Content-Type"] = []string{contentType}
+	return req, nil
+}
+
+// Preview returns the request Send would send first for e (adapters.Previewer):
+// the alert's POST, an action's PUT or a delete's DELETE, the Authorization header
+// as "***" (Hawk's too: its MAC depends on the moment). A 404's resend of the alert
+// is not shown. An event the filter or the loop header keeps back sends nothing.
+func (s *Sink) Preview(e *adapters.Event) ([]byte, string, error) {
+	r, err := s.plan(e)
+	if err != nil {
+		return nil, "", err
+	}
+	if r == nil {
+		return nil, "not forwarded: no Alerta equivalent, the filter does not take it, or the destination already processed it (X-Alerta-Loop)", nil
+	}
+	method, path := http.MethodPost, s.cfg.Paths.Alert
+	switch r.op {
+	case alerta.OpHeartbeat:
+		path = s.cfg.Paths.Heartbeat
+	case alerta.OpDelete:
+		method, path = http.MethodDelete, pathFor(s.cfg.Paths.Delete, r.id)
+	case alerta.OpAction:
+		method, path = http.MethodPut, pathFor(s.cfg.Paths.Action, r.id)
+	}
+	var body io.Reader = http.NoBody
+	if len(r.body) > 0 && r.op != alerta.OpDelete {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := s.newRequest(context.Background(), method, path, body, r.loop)
+	if err != nil {
+		return nil, "", err
+	}
+	if s.method != authNone {
+		req.Header["Authorization"] = []string{"*** (" + s.method + ")"}
+	}
+	var b bytes.Buffer
+	if err := req.Write(&b); err != nil {
+		return nil, "", err
+	}
+	return b.Bytes(), "", nil
 }
 
 // authorize sets req's Authorization header. Hawk signs the host, the port (80 or
