@@ -100,9 +100,11 @@ func (d *Driver) Show(p Pattern) error {
 			}
 		}
 	}
+	steps := p.Steps()
+	err := d.write(d.led.Set(steps[0].On)) // the first step at once, so Show reports the device
 	d.stop, d.done = make(chan struct{}), make(chan struct{})
-	go d.play(p.Steps(), d.stop, d.done)
-	return nil
+	go d.play(steps, d.stop, d.done)
+	return err
 }
 
 // Close implements Indicator; it also closes the LED when that is an io.Closer.
@@ -133,23 +135,22 @@ func (d *Driver) stopLocked() {
 	<-done
 }
 
-// play loops over steps: it sets the LED for each and waits its time on the clock.
-// It exits when stop is closed, and then closes done.
+// play loops over steps, the first of which Show has set already: it waits each
+// step's time on the clock and sets the next. It exits when stop is closed, and then
+// closes done.
 func (d *Driver) play(steps []Step, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
-	t := d.clock.NewTimer(time.Hour)
-	t.Stop()
+	t := d.clock.NewTimer(steps[0].D)
 	defer t.Stop()
-	for {
-		for _, s := range steps {
-			_ = d.write(d.led.Set(s.On))
-			t.Reset(s.D)
-			select {
-			case <-t.C():
-			case <-stop:
-				return
-			}
+	for i := 0; ; {
+		select {
+		case <-t.C():
+		case <-stop:
+			return
 		}
+		i = (i + 1) % len(steps)
+		_ = d.write(d.led.Set(steps[i].On))
+		t.Reset(steps[i].D)
 	}
 }
 
