@@ -51,6 +51,8 @@ type Config struct {
 	Broker broker.Config `yaml:"broker"`
 	// Rejects says what happens to events no sink will take.
 	Rejects Rejects `yaml:"rejects"`
+	// Indicator is the status LED (package hw).
+	Indicator Indicator `yaml:"indicator"`
 	// Sources are the intakes.
 	Sources []Adapter `yaml:"-"`
 	// Sinks are the destinations.
@@ -141,6 +143,41 @@ type Rejects struct {
 	// transform: not a JSON object, an unknown eventType or priority, a heartbeat
 	// without key, a policy message without email). Empty means dead_letter.
 	Invalid pipeline.Policy `yaml:"invalid"`
+}
+
+// The indicator backends.
+const (
+	IndicatorNone     = "none"      // no status LED
+	IndicatorSysfsLED = "sysfs-led" // the Linux LED class, /sys/class/leds/<led>
+)
+
+// Indicator is the status LED showing the blink codes of docs/leds.md.
+type Indicator struct {
+	// Backend drives the LED: sysfs-led or none. Empty means none.
+	Backend string `yaml:"backend"`
+	// LED names the device: with sysfs-led, its directory under Root ("ACT",
+	// "led0", "green:status"). Required with sysfs-led.
+	LED string `yaml:"led"`
+	// Root is the LED-class directory. Empty means /sys/class/leds.
+	Root string `yaml:"root"`
+	// ActiveLow inverts the output, for an LED that lights when its line is low.
+	ActiveLow bool `yaml:"active_low"`
+}
+
+func (c *Indicator) validate() []string {
+	var p []string
+	switch c.Backend {
+	case IndicatorNone:
+	case IndicatorSysfsLED:
+		if c.LED == "" {
+			p = append(p, "indicator.led: required with backend sysfs-led")
+		} else if strings.Contains(c.LED, "/") || c.LED == "." || c.LED == ".." {
+			p = append(p, fmt.Sprintf("indicator.led: %q is not a device name (a directory under indicator.root)", c.LED))
+		}
+	default:
+		p = append(p, fmt.Sprintf("indicator.backend: %q is not one of sysfs-led, none", c.Backend))
+	}
+	return p
 }
 
 // Route connects sources to sinks.
@@ -324,6 +361,12 @@ func (c *Config) applyDefaults() {
 	if c.Node.ID == "" {
 		c.Node.ID, _ = os.Hostname()
 	}
+	if c.Indicator.Backend == "" {
+		c.Indicator.Backend = IndicatorNone
+	}
+	if c.Indicator.Root == "" {
+		c.Indicator.Root = "/sys/class/leds"
+	}
 	if c.Store.Path == "" {
 		if d := os.Getenv("STATE_DIRECTORY"); d != "" {
 			c.Store.Path = filepath.Join(strings.Split(d, ":")[0], "queue.db")
@@ -402,6 +445,7 @@ func (c *Config) validate() []string {
 		p = append(p, "broker."+err.Error())
 	}
 	p = append(p, c.Store.validateBounds()...)
+	p = append(p, c.Indicator.validate()...)
 	if c.Broker.Enabled != broker.EnabledFalse && sameListener(c.Broker.Listen, c.HTTP.Listen) {
 		// With enabled: auto the broker would take the HTTP server for a site broker
 		// and not start; with true, the start would fail.

@@ -1,0 +1,38 @@
+package config
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestIndicatorDefaults(t *testing.T) {
+	cfg, err := Parse([]byte(good), "good.yaml")
+	require.NoError(t, err)
+	require.Equal(t, Indicator{Backend: IndicatorNone, Root: "/sys/class/leds"}, cfg.Indicator)
+
+	cfg, err = Parse([]byte(good+"indicator:\n  backend: sysfs-led\n  led: ACT\n  active_low: true\n"), "led.yaml")
+	require.NoError(t, err)
+	require.Equal(t, Indicator{Backend: IndicatorSysfsLED, LED: "ACT", Root: "/sys/class/leds", ActiveLow: true}, cfg.Indicator)
+
+	out, err := Print(cfg)
+	require.NoError(t, err)
+	again, err := Parse(out, "printed.yaml")
+	require.NoError(t, err)
+	require.Equal(t, cfg.Indicator, again.Indicator)
+}
+
+func TestIndicatorProblems(t *testing.T) {
+	cases := []struct{ name, yaml, want string }{
+		{"unknown key", "indicator:\n  backend: none\n  colour: red\n", "colour"},
+		{"unknown backend", "indicator:\n  backend: gpio\n", `indicator.backend: "gpio" is not one of sysfs-led, none`},
+		{"no led", "indicator:\n  backend: sysfs-led\n", "indicator.led: required with backend sysfs-led"},
+		{"led is a path", "indicator:\n  backend: sysfs-led\n  led: ../ACT\n", `indicator.led: "../ACT" is not a device name`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(good+tc.yaml), "bad.yaml")
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+}
