@@ -27,11 +27,35 @@ const nearFullPercent = 80
 func OpenIndicator(c config.Indicator, clk clock.Clock, log *slog.Logger) (*hw.Driver, error) {
 	switch c.Backend {
 	case config.IndicatorSysfsLED:
-		led, err := hw.OpenSysfs(hw.SysfsOptions{Root: c.Root, Name: c.LED, ActiveLow: c.ActiveLow})
+		var opened []*hw.Sysfs
+		open := func(name string) (*hw.Sysfs, error) {
+			l, err := hw.OpenSysfs(hw.SysfsOptions{Root: c.Root, Name: name, ActiveLow: c.ActiveLow})
+			if err != nil {
+				for _, o := range opened {
+					_ = o.Close()
+				}
+				return nil, err
+			}
+			opened = append(opened, l)
+			return l, nil
+		}
+		green, err := open(c.LED)
 		if err != nil {
 			return nil, err
 		}
-		return hw.NewDriver(led, hw.Options{Clock: clk, Log: log}), nil
+		if c.RedLED == "" {
+			return hw.NewDriver(green, hw.Options{Clock: clk, Log: log}), nil
+		}
+		m := &hw.Multi{Green: green}
+		if m.Red, err = open(c.RedLED); err != nil {
+			return nil, err
+		}
+		if c.AmberLED != "" {
+			if m.Amber, err = open(c.AmberLED); err != nil {
+				return nil, err
+			}
+		}
+		return hw.NewDriver(m, hw.Options{Clock: clk, Log: log}), nil
 	case config.IndicatorNone, "":
 		return nil, nil
 	}

@@ -133,3 +133,37 @@ func TestIndicatorSysfsLED(t *testing.T) {
 	require.Equal(t, "mmc0", read("trigger"))
 	require.Equal(t, "0", read("brightness"))
 }
+
+// TestOpenIndicatorBiColour: with red_led the faults light the red device and the
+// healthy patterns the green one; a missing red device closes the green one again.
+func TestOpenIndicatorBiColour(t *testing.T) {
+	root := t.TempDir()
+	for _, name := range []string{"green", "red"} {
+		dir := filepath.Join(root, name)
+		require.NoError(t, os.Mkdir(dir, 0o755))
+		for f, v := range map[string]string{"brightness": "0", "max_brightness": "1", "trigger": "[none] heartbeat"} {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, f), []byte(v), 0o644))
+		}
+	}
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(root, name, "brightness"))
+		require.NoError(t, err)
+		return string(b)
+	}
+	c := config.Indicator{Backend: config.IndicatorSysfsLED, LED: "green", RedLED: "red", Root: root}
+	ind, err := daemon.OpenIndicator(c, nil, nil)
+	require.NoError(t, err)
+	require.NoError(t, ind.Show(hw.StorageFault))
+	require.Equal(t, "1", read("red"))
+	require.Equal(t, "0", read("green"))
+	require.NoError(t, ind.Close())
+	require.Equal(t, "0", read("red"))
+
+	c.AmberLED = "amber"
+	_, err = daemon.OpenIndicator(c, nil, nil)
+	require.ErrorIs(t, err, os.ErrNotExist)
+
+	none, err := daemon.OpenIndicator(config.Indicator{Backend: config.IndicatorNone}, nil, nil)
+	require.NoError(t, err)
+	require.Nil(t, none)
+}

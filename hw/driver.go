@@ -34,6 +34,13 @@ type Blinker interface {
 	Blink(on, off time.Duration) error
 }
 
+// Colourer is an LED of several colours: SetColour chooses what the next Set and
+// Blink light. The driver calls it before it shows a pattern.
+type Colourer interface {
+	LED
+	SetColour(c Colour) error
+}
+
 // ErrNoBlink is returned by Blinker.Blink when the LED cannot blink by itself.
 var ErrNoBlink = errors.New("no hardware blink")
 
@@ -89,6 +96,11 @@ func (d *Driver) Show(p Pattern) error {
 	}
 	d.stopLocked()
 	d.pattern = p
+	if c, ok := d.led.(Colourer); ok {
+		if err := d.write(c.SetColour(p.Colour())); err != nil {
+			return err
+		}
+	}
 	if on, ok := p.Steady(); ok {
 		return d.write(d.led.Set(on))
 	}

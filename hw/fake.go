@@ -26,22 +26,24 @@ type Fake struct {
 	err     error
 	changes []Change
 	on      bool
+	known   bool // on holds a state Set has set (no Blink since)
 	closed  bool
 }
 
 var _ Blinker = (*Fake)(nil)
 
-// Set records a change when on differs from the state.
+// Set records a change when on differs from the state (the first Set, and the first
+// after a Blink, always records one).
 func (f *Fake) Set(on bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
 		return f.err
 	}
-	if n := len(f.changes); n > 0 && !f.changes[n-1].Blink && f.on == on {
+	if f.known && f.on == on {
 		return nil
 	}
-	f.on = on
+	f.on, f.known = on, true
 	f.changes = append(f.changes, Change{At: clock.Or(f.Clock).Now(), On: on})
 	return nil
 }
@@ -56,6 +58,7 @@ func (f *Fake) Blink(on, off time.Duration) error {
 	if f.err != nil {
 		return f.err
 	}
+	f.known = false
 	f.changes = append(f.changes, Change{At: clock.Or(f.Clock).Now(), Blink: true, BlinkOn: on, BlinkOff: off})
 	return nil
 }
@@ -89,9 +92,16 @@ func (f *Fake) Changes() []Change {
 	return append([]Change(nil), f.changes...)
 }
 
-// Reset forgets the changes recorded so far.
+// Reset forgets the changes recorded so far (not the state).
 func (f *Fake) Reset() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.changes = nil
+}
+
+// On reports whether the LED is lit by the last Set (false after a Blink).
+func (f *Fake) On() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.known && f.on
 }

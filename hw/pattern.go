@@ -45,25 +45,57 @@ type Step struct {
 
 const ms = time.Millisecond
 
-// patterns is the one definition of every pattern: its name, what it means and its
-// sequence, played in a loop.
+// Colour is the colour a pattern lights on a bi-colour or RGB LED ([Multi]).
+type Colour uint8
+
+// The colours. Amber is green and red together unless the LED has its own amber.
+const (
+	Green Colour = iota
+	Amber
+	Red
+)
+
+// String returns "green", "amber" or "red".
+func (c Colour) String() string {
+	switch c {
+	case Green:
+		return "green"
+	case Amber:
+		return "amber"
+	case Red:
+		return "red"
+	}
+	return fmt.Sprintf("colour(%d)", uint8(c))
+}
+
+// patterns is the one definition of every pattern: its name, what it means, its
+// colour on a multi-colour LED and its sequence, played in a loop.
 var patterns = [numPatterns]struct {
 	name, meaning string
+	colour        Colour
 	steps         []Step
 }{
-	Off: {"off", "daemon not running", []Step{{false, 0}}},
-	Heartbeat: {"heartbeat", "running, all outputs healthy, queue empty",
+	Off: {"off", "daemon not running", Green, []Step{{false, 0}}},
+	Heartbeat: {"heartbeat", "running, all outputs healthy, queue empty", Green,
 		[]Step{{true, 1000 * ms}, {false, 1000 * ms}}},
-	Draining: {"draining", "running, delivering a backlog",
+	Draining: {"draining", "running, delivering a backlog", Green,
 		[]Step{{true, 1000 * ms}, {false, 1000 * ms}, {true, 1000 * ms}, {false, 1000 * ms}, {true, 150 * ms}, {false, 850 * ms}}},
-	Degraded: {"degraded", "an output unreachable or retrying, events buffered",
+	Degraded: {"degraded", "an output unreachable or retrying, events buffered", Amber,
 		[]Step{{true, 200 * ms}, {false, 200 * ms}, {true, 200 * ms}, {false, 1400 * ms}}},
-	NearFull: {"near-full", "store near capacity, when_full about to block or drop",
+	NearFull: {"near-full", "store near capacity, when_full about to block or drop", Amber,
 		[]Step{{true, 200 * ms}, {false, 200 * ms}, {true, 200 * ms}, {false, 200 * ms}, {true, 200 * ms}, {false, 1000 * ms}}},
-	ConfigInvalid: {"config-invalid", "configuration invalid, refusing to start",
+	ConfigInvalid: {"config-invalid", "configuration invalid, refusing to start", Red,
 		[]Step{{true, 100 * ms}, {false, 100 * ms}}},
-	StorageFault: {"storage-fault", "store quarantined, not writable or full",
+	StorageFault: {"storage-fault", "store quarantined, not writable or full", Red,
 		[]Step{{true, 0}}},
+}
+
+// Colour returns the colour the pattern lights on a multi-colour LED.
+func (p Pattern) Colour() Colour {
+	if p < numPatterns {
+		return patterns[p].colour
+	}
+	return Green
 }
 
 // Patterns returns every pattern in the order led test cycles them.

@@ -156,8 +156,16 @@ type Indicator struct {
 	// Backend drives the LED: sysfs-led or none. Empty means none.
 	Backend string `yaml:"backend"`
 	// LED names the device: with sysfs-led, its directory under Root ("ACT",
-	// "led0", "green:status"). Required with sysfs-led.
+	// "led0", "green:status"). Required with sysfs-led. With RedLED set, it is the
+	// green one.
 	LED string `yaml:"led"`
+	// RedLED, when set, makes the indicator bi-colour: the faults light it, the
+	// warnings light amber (both, or AmberLED), the rest green (LED). Empty means a
+	// single-colour LED.
+	RedLED string `yaml:"red_led"`
+	// AmberLED is an RGB or three-LED indicator's own amber (or yellow) device; empty
+	// means amber is green and red together. Only with RedLED.
+	AmberLED string `yaml:"amber_led"`
 	// Root is the LED-class directory. Empty means /sys/class/leds.
 	Root string `yaml:"root"`
 	// ActiveLow inverts the output, for an LED that lights when its line is low.
@@ -171,8 +179,14 @@ func (c *Indicator) validate() []string {
 	case IndicatorSysfsLED:
 		if c.LED == "" {
 			p = append(p, "indicator.led: required with backend sysfs-led")
-		} else if strings.Contains(c.LED, "/") || c.LED == "." || c.LED == ".." {
-			p = append(p, fmt.Sprintf("indicator.led: %q is not a device name (a directory under indicator.root)", c.LED))
+		}
+		if c.AmberLED != "" && c.RedLED == "" {
+			p = append(p, "indicator.amber_led: only with indicator.red_led (a bi-colour or RGB LED)")
+		}
+		for _, k := range []struct{ key, v string }{{"led", c.LED}, {"red_led", c.RedLED}, {"amber_led", c.AmberLED}} {
+			if strings.Contains(k.v, "/") || k.v == "." || k.v == ".." {
+				p = append(p, fmt.Sprintf("indicator.%s: %q is not a device name (a directory under indicator.root)", k.key, k.v))
+			}
 		}
 	default:
 		p = append(p, fmt.Sprintf("indicator.backend: %q is not one of sysfs-led, none", c.Backend))

@@ -15,6 +15,10 @@ func TestIndicatorDefaults(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, Indicator{Backend: IndicatorSysfsLED, LED: "ACT", Root: "/sys/class/leds", ActiveLow: true}, cfg.Indicator)
 
+	cfg, err = Parse([]byte(good+"indicator:\n  backend: sysfs-led\n  led: g\n  red_led: r\n  amber_led: y\n"), "rgb.yaml")
+	require.NoError(t, err)
+	require.Equal(t, Indicator{Backend: IndicatorSysfsLED, LED: "g", RedLED: "r", AmberLED: "y", Root: "/sys/class/leds"}, cfg.Indicator)
+
 	out, err := Print(cfg)
 	require.NoError(t, err)
 	again, err := Parse(out, "printed.yaml")
@@ -28,6 +32,8 @@ func TestIndicatorProblems(t *testing.T) {
 		{"unknown backend", "indicator:\n  backend: gpio\n", `indicator.backend: "gpio" is not one of sysfs-led, none`},
 		{"no led", "indicator:\n  backend: sysfs-led\n", "indicator.led: required with backend sysfs-led"},
 		{"led is a path", "indicator:\n  backend: sysfs-led\n  led: ../ACT\n", `indicator.led: "../ACT" is not a device name`},
+		{"red_led is a path", "indicator:\n  backend: sysfs-led\n  led: g\n  red_led: a/b\n", `indicator.red_led: "a/b" is not a device name`},
+		{"amber without red", "indicator:\n  backend: sysfs-led\n  led: g\n  amber_led: y\n", "indicator.amber_led: only with indicator.red_led"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
