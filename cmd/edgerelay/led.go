@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -78,4 +79,37 @@ func showPatterns(ctx context.Context, ind hw.Indicator, ps []hw.Pattern, each t
 		}
 	}
 	return nil
+}
+
+// showConfigInvalid makes the status LED of the configuration file (-c path, resolved
+// as loadConfig does) blink config-invalid when run refuses to start. Only a device
+// with the kernel timer trigger can: it keeps blinking after the process exits. Any
+// other LED is left off. A file whose indicator section does not load either, or
+// has none, changes nothing; problems go to stderr and never change the exit.
+func showConfigInvalid(path string, stderr io.Writer) {
+	file, _ := configSource(path)
+	if file == "" {
+		return
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return
+	}
+	c, err := config.IndicatorSection(b)
+	if err != nil || c.Backend != config.IndicatorSysfsLED {
+		return
+	}
+	name := c.LED
+	if c.RedLED != "" {
+		name = c.RedLED // config-invalid is red
+	}
+	led, err := hw.OpenSysfs(hw.SysfsOptions{Root: c.Root, Name: name, ActiveLow: c.ActiveLow})
+	if err != nil {
+		fmt.Fprintf(stderr, "edgerelay: status LED %q: %v\n", name, err)
+		return
+	}
+	on, off, _ := hw.ConfigInvalid.Blink()
+	if err := led.Blink(on, off); err != nil {
+		_ = led.Close()
+	}
 }

@@ -93,3 +93,28 @@ func TestLEDTestErrors(t *testing.T) {
 	require.Equal(t, exitConfig, code)
 	require.True(t, strings.Contains(errOut, "indicator.backend: none"), errOut)
 }
+
+// TestRunConfigInvalidLED: run refusing an invalid file leaves the LED blinking
+// config-invalid on the kernel timer, which outlives the process; an LED without the
+// timer is given back to its trigger, off.
+func TestRunConfigInvalidLED(t *testing.T) {
+	for _, timer := range []bool{true, false} {
+		t.Run(fmt.Sprintf("timer=%v", timer), func(t *testing.T) {
+			cfg, dir := ledConfig(t, timer)
+			b, err := os.ReadFile(cfg)
+			require.NoError(t, err)
+			bad := strings.Replace(string(b), "type: stdout", "type: stdout, colour: red", 1)
+			require.NoError(t, os.WriteFile(cfg, []byte(bad), 0o600))
+			code, _, errOut := cli(t, "run", "-c", cfg)
+			require.Equal(t, exitConfig, code, errOut)
+			if timer {
+				require.Equal(t, "timer", readAttr(t, dir, "trigger"))
+				require.Equal(t, "100", readAttr(t, dir, "delay_on"))
+				require.Equal(t, "100", readAttr(t, dir, "delay_off"))
+			} else {
+				require.Equal(t, "mmc0", readAttr(t, dir, "trigger"))
+				require.Equal(t, "0", readAttr(t, dir, "brightness"))
+			}
+		})
+	}
+}

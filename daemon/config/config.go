@@ -172,6 +172,34 @@ type Indicator struct {
 	ActiveLow bool `yaml:"active_low"`
 }
 
+// IndicatorSection decodes only the indicator section of the configuration file b,
+// with its defaults, and checks it: for showing config-invalid on the LED when the
+// rest of the file does not load. Other sections are not looked at, and ${VAR}
+// references in it are not expanded.
+func IndicatorSection(b []byte) (Indicator, error) {
+	var doc struct {
+		Indicator Indicator `yaml:"indicator"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return Indicator{}, err
+	}
+	c := doc.Indicator
+	c.applyDefaults()
+	if p := c.validate(); len(p) > 0 {
+		return Indicator{}, errors.New(strings.Join(p, "; "))
+	}
+	return c, nil
+}
+
+func (c *Indicator) applyDefaults() {
+	if c.Backend == "" {
+		c.Backend = IndicatorNone
+	}
+	if c.Root == "" {
+		c.Root = "/sys/class/leds"
+	}
+}
+
 func (c *Indicator) validate() []string {
 	var p []string
 	switch c.Backend {
@@ -375,12 +403,7 @@ func (c *Config) applyDefaults() {
 	if c.Node.ID == "" {
 		c.Node.ID, _ = os.Hostname()
 	}
-	if c.Indicator.Backend == "" {
-		c.Indicator.Backend = IndicatorNone
-	}
-	if c.Indicator.Root == "" {
-		c.Indicator.Root = "/sys/class/leds"
-	}
+	c.Indicator.applyDefaults()
 	if c.Store.Path == "" {
 		if d := os.Getenv("STATE_DIRECTORY"); d != "" {
 			c.Store.Path = filepath.Join(strings.Split(d, ":")[0], "queue.db")

@@ -42,3 +42,18 @@ func TestIndicatorProblems(t *testing.T) {
 		})
 	}
 }
+
+func TestIndicatorSection(t *testing.T) {
+	c, err := IndicatorSection([]byte("sinks: [ { type: nonsense } ]\nindicator: { backend: sysfs-led, led: ACT }\n"))
+	require.NoError(t, err, "the rest of the file is not looked at")
+	require.Equal(t, Indicator{Backend: IndicatorSysfsLED, LED: "ACT", Root: "/sys/class/leds"}, c)
+
+	c, err = IndicatorSection([]byte("sinks: []\n"))
+	require.NoError(t, err)
+	require.Equal(t, IndicatorNone, c.Backend)
+
+	_, err = IndicatorSection([]byte("indicator: { backend: sysfs-led }\n"))
+	require.ErrorContains(t, err, "indicator.led: required")
+	_, err = IndicatorSection([]byte("indicator: [\n"))
+	require.Error(t, err)
+}
