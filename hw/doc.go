@@ -11,8 +11,10 @@
 // trigger) gets plain blinks handed over, so the CPU does not wake for them; the
 // driver plays the other patterns in software.
 //
-// The backends: [OpenSysfs], the Linux LED class (/sys/class/leds/<name>); [Fake],
-// a recording LED for tests. GPIO lines (periph.io, the GPIO character device) are
+// The backends: [OpenSysfs], the Linux LED class (/sys/class/leds/<name>); [Multi],
+// a bi-colour or RGB LED made of one LED per colour (each pattern has a colour:
+// green when healthy, amber for warnings, red for faults); [Fake], a recording LED
+// for tests. GPIO lines (periph.io, the GPIO character device) are
 // not implemented yet.
 //
 // # Testing
