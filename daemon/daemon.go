@@ -54,6 +54,7 @@ import (
 	"github.com/edgerelay/edgerelay/daemon/sdnotify"
 	"github.com/edgerelay/edgerelay/daemon/state"
 	"github.com/edgerelay/edgerelay/daemon/web"
+	"github.com/edgerelay/edgerelay/hw"
 	"github.com/edgerelay/edgerelay/store"
 )
 
@@ -73,6 +74,9 @@ type Options struct {
 	// writer and the pipeline, and is handed to every adapter (adapters.Deps.Clock).
 	// Nil means clock.Real.
 	Clock clock.Clock
+	// Indicator, when set, is the status LED instead of the configured one (for
+	// tests); the daemon closes it.
+	Indicator hw.Indicator
 }
 
 // source is one configured intake.
@@ -121,6 +125,9 @@ type Daemon struct {
 	spaceReserve int64
 	statusSub    *events.Subscription
 	status       statusView
+	// ind is the status LED, nil when there is none; indSub wakes its loop.
+	ind    hw.Indicator
+	indSub *events.Subscription
 
 	dry *dryRun // set only while Check builds the adapters
 
@@ -185,6 +192,7 @@ func New(opt Options) (*Daemon, error) {
 	d.m = web.NewMetrics(d.metrics)
 	d.lim = logx.New(logx.Options{Clock: opt.Clock, Now: opt.Now})
 	d.wireEvents()
+	d.openIndicator()
 	built := false
 	defer func() {
 		if !built {
@@ -343,6 +351,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer stopAux()
 	aux.Go(func() error { return d.notify.RunWatchdog(auxCtx, d.alive) })     // exits with auxCtx
 	aux.Go(func() error { d.statusLoop(auxCtx); return nil })                 // exits with auxCtx
+	aux.Go(func() error { d.indicatorLoop(auxCtx); return nil })              // exits with auxCtx
 	aux.Go(func() error { d.readyWhenSubscribed(auxCtx, grace); return nil }) // exits when ready or auxCtx ends
 	backlog := newBacklogWatch(d.log.With("component", "backlog"), d.health, d.clock, d.pipe.Status, d.pipe.StoredAtStart)
 	aux.Go(func() error { backlog.run(auxCtx, d.pipe.Started()); return nil }) // exits with auxCtx

@@ -1,7 +1,8 @@
 // Package clock is edgerelay's time source: the current time plus the timers and
-// tickers that backoff, commit windows, deliver windows and (later) LED blink patterns
-// wait on. Production code takes a [Clock] (adapters.Deps.Clock, pipeline.Options.Clock,
-// store.WriterOptions.Clock, daemon.Options.Clock) and uses [Real] when none is given.
+// tickers that backoff, commit windows, deliver windows and the status LED's blink
+// patterns (package hw) wait on. Production code takes a [Clock]
+// (adapters.Deps.Clock, pipeline.Options.Clock, store.WriterOptions.Clock,
+// daemon.Options.Clock) and uses [Real] when none is given.
 // The pipeline, the store writer, the daemon's own timers (source restarts, the drain
 // timeout, the status loop, state commit retries) and the adapters' timers and tickers
 // (MQTT reconnect backoff, TLS reload ticker and SUBACK, UNSUBACK, idle and close

@@ -96,7 +96,7 @@ Run "edgerelay run" to start on the built-in default: an MQTT broker on
 		}
 		return cmd.Help()
 	}
-	root.AddCommand(runCmd(stderr), configCmd(stdout, rawStdout), queueCmd(stdout, stderr), versionCmd(stdout), eventCmd(stdout, stderr), heartbeatCmd(stdout, stderr), daemonCmd(stdout, stderr))
+	root.AddCommand(runCmd(stderr), configCmd(stdout, rawStdout), queueCmd(stdout, stderr), versionCmd(stdout), eventCmd(stdout, stderr), heartbeatCmd(stdout, stderr), daemonCmd(stdout, stderr), ledCmd(stdout, stderr))
 	return root
 }
 
@@ -124,6 +124,21 @@ func installedConfig() string {
 // default, and says which in origin ("/etc/edgerelay/edgerelay.yaml (the installed
 // configuration)"). An invalid configuration exits with 78.
 func loadConfig(path string) (cfg *config.Config, origin string, err error) {
+	path, origin = configSource(path)
+	if path == "" {
+		cfg, err = config.LoadDefault()
+	} else {
+		cfg, err = config.Load(path)
+	}
+	if err != nil {
+		return nil, origin, &codeError{exitConfig, err}
+	}
+	return cfg, origin, nil
+}
+
+// configSource resolves the file loadConfig loads ("" for the built-in default) and
+// says which it is.
+func configSource(path string) (file, origin string) {
 	switch {
 	case path != "":
 		origin = path + " (-c)"
@@ -137,14 +152,8 @@ func loadConfig(path string) (cfg *config.Config, origin string, err error) {
 	}
 	if path == "" {
 		origin = "the built-in default (no -c, no $EDGERELAY_CONFIG, no " + installedConfig() + ")"
-		cfg, err = config.LoadDefault()
-	} else {
-		cfg, err = config.Load(path)
 	}
-	if err != nil {
-		return nil, origin, &codeError{exitConfig, err}
-	}
-	return cfg, origin, nil
+	return path, origin
 }
 
 // fileExists reports whether name is there (a directory or something unreadable
@@ -189,6 +198,7 @@ func runCmd(stderr io.Writer) *cobra.Command {
 			defer hup.stop()
 			cfg, origin, err := loadConfig(path)
 			if err != nil {
+				showConfigInvalid(path, stderr)
 				return err
 			}
 			log := newLogger(cfg, stderr)
@@ -199,7 +209,12 @@ func runCmd(stderr io.Writer) *cobra.Command {
 			log.Info("edgerelay starting", "version", buildinfo.Version, "config", origin, "store", cfg.Store.Path)
 			d, err := daemon.New(daemon.Options{Config: cfg, Log: log, Version: buildinfo.Version})
 			if err != nil {
-				return configExit(err, exitConfig)
+				err = configExit(err, exitConfig)
+				var ce *codeError
+				if errors.As(err, &ce) && ce.code == exitConfig {
+					showConfigInvalid(path, stderr)
+				}
+				return err
 			}
 			return d.Run(cmd.Context())
 		},

@@ -51,6 +51,8 @@ type Config struct {
 	Broker broker.Config `yaml:"broker"`
 	// Rejects says what happens to events no sink will take.
 	Rejects Rejects `yaml:"rejects"`
+	// Indicator is the status LED (package hw).
+	Indicator Indicator `yaml:"indicator"`
 	// Sources are the intakes.
 	Sources []Adapter `yaml:"-"`
 	// Sinks are the destinations.
@@ -141,6 +143,83 @@ type Rejects struct {
 	// transform: not a JSON object, an unknown eventType or priority, a heartbeat
 	// without key, a policy message without email). Empty means dead_letter.
 	Invalid pipeline.Policy `yaml:"invalid"`
+}
+
+// The indicator backends.
+const (
+	IndicatorNone     = "none"      // no status LED
+	IndicatorSysfsLED = "sysfs-led" // the Linux LED class, /sys/class/leds/<led>
+)
+
+// Indicator is the status LED showing the blink codes of docs/leds.md.
+type Indicator struct {
+	// Backend drives the LED: sysfs-led or none. Empty means none.
+	Backend string `yaml:"backend"`
+	// LED names the device: with sysfs-led, its directory under Root ("ACT",
+	// "led0", "green:status"). Required with sysfs-led. With RedLED set, it is the
+	// green one.
+	LED string `yaml:"led"`
+	// RedLED, when set, makes the indicator bi-colour: the faults light it, the
+	// warnings light amber (both, or AmberLED), the rest green (LED). Empty means a
+	// single-colour LED.
+	RedLED string `yaml:"red_led"`
+	// AmberLED is an RGB or three-LED indicator's own amber (or yellow) device; empty
+	// means amber is green and red together. Only with RedLED.
+	AmberLED string `yaml:"amber_led"`
+	// Root is the LED-class directory. Empty means /sys/class/leds.
+	Root string `yaml:"root"`
+	// ActiveLow inverts the output, for an LED that lights when its line is low.
+	ActiveLow bool `yaml:"active_low"`
+}
+
+// IndicatorSection decodes only the indicator section of the configuration file b,
+// with its defaults, and checks it: for showing config-invalid on the LED when the
+// rest of the file does not load. Other sections are not looked at, and ${VAR}
+// references in it are not expanded.
+func IndicatorSection(b []byte) (Indicator, error) {
+	var doc struct {
+		Indicator Indicator `yaml:"indicator"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return Indicator{}, err
+	}
+	c := doc.Indicator
+	c.applyDefaults()
+	if p := c.validate(); len(p) > 0 {
+		return Indicator{}, errors.New(strings.Join(p, "; "))
+	}
+	return c, nil
+}
+
+func (c *Indicator) applyDefaults() {
+	if c.Backend == "" {
+		c.Backend = IndicatorNone
+	}
+	if c.Root == "" {
+		c.Root = "/sys/class/leds"
+	}
+}
+
+func (c *Indicator) validate() []string {
+	var p []string
+	switch c.Backend {
+	case IndicatorNone:
+	case IndicatorSysfsLED:
+		if c.LED == "" {
+			p = append(p, "indicator.led: required with backend sysfs-led")
+		}
+		if c.AmberLED != "" && c.RedLED == "" {
+			p = append(p, "indicator.amber_led: only with indicator.red_led (a bi-colour or RGB LED)")
+		}
+		for _, k := range []struct{ key, v string }{{"led", c.LED}, {"red_led", c.RedLED}, {"amber_led", c.AmberLED}} {
+			if strings.Contains(k.v, "/") || k.v == "." || k.v == ".." {
+				p = append(p, fmt.Sprintf("indicator.%s: %q is not a device name (a directory under indicator.root)", k.key, k.v))
+			}
+		}
+	default:
+		p = append(p, fmt.Sprintf("indicator.backend: %q is not one of sysfs-led, none", c.Backend))
+	}
+	return p
 }
 
 // Route connects sources to sinks.
@@ -324,6 +403,7 @@ func (c *Config) applyDefaults() {
 	if c.Node.ID == "" {
 		c.Node.ID, _ = os.Hostname()
 	}
+	c.Indicator.applyDefaults()
 	if c.Store.Path == "" {
 		if d := os.Getenv("STATE_DIRECTORY"); d != "" {
 			c.Store.Path = filepath.Join(strings.Split(d, ":")[0], "queue.db")
@@ -402,6 +482,7 @@ func (c *Config) validate() []string {
 		p = append(p, "broker."+err.Error())
 	}
 	p = append(p, c.Store.validateBounds()...)
+	p = append(p, c.Indicator.validate()...)
 	if c.Broker.Enabled != broker.EnabledFalse && sameListener(c.Broker.Listen, c.HTTP.Listen) {
 		// With enabled: auto the broker would take the HTTP server for a site broker
 		// and not start; with true, the start would fail.

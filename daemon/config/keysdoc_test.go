@@ -13,7 +13,7 @@ import (
 
 // documentedSections are the daemon-wide sections whose every key must appear, as
 // `section.key`, in the Configuration section of ARCHITECTURE.md.
-var documentedSections = []string{"http", "store"}
+var documentedSections = []string{"http", "store", "indicator"}
 
 // TestDaemonKeysDocumented keeps ARCHITECTURE.md's table of daemon-wide keys in step
 // with the Config structs, nested keys (http.tls.cert_file) included.

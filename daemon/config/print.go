@@ -25,7 +25,7 @@ func Print(c *Config) ([]byte, error) {
 	for _, s := range []struct {
 		key string
 		v   any
-	}{{"node", c.Node}, {"log", c.Log}, {"store", c.Store}, {"http", c.HTTP}, {"broker", c.Broker}, {"rejects", c.Rejects}} {
+	}{{"node", c.Node}, {"log", c.Log}, {"store", c.Store}, {"http", c.HTTP}, {"broker", c.Broker}, {"rejects", c.Rejects}, {"indicator", c.Indicator}} {
 		if err := add(s.key, s.v); err != nil {
 			return nil, err
 		}
