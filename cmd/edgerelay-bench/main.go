@@ -61,6 +61,7 @@ type options struct {
 	w10     bool          // only W10, printed to standard output
 	w11     bool          // only W11, printed to standard output
 	w12     bool          // only W12, printed to standard output
+	flash   bool          // only the flash figures (docs/flash.md), printed to standard output
 	minimal bool          // -w1 through a minimal ilert peer
 	bin     string        // the daemon to run instead of building one
 }
@@ -99,6 +100,7 @@ func main() {
 	flag.BoolVar(&o.w10, "w10", false, "run only W10 (edge poll → webhook) and print its summary row and table instead of writing -out")
 	flag.BoolVar(&o.w11, "w11", false, "run only W11 (Alerta federation: alerta source → alerta sink at the Alerta fake) and print its summary rows and tables instead of writing -out")
 	flag.BoolVar(&o.w12, "w12", false, "run only W12 (W1 with lifecycle events off, to a healthy NATS, to an unreachable broker) and print its rows and table instead of writing -out")
+	flag.BoolVar(&o.flash, "flash", false, "run only the flash figures (bytes written per event and per day at 1, 10 and 100 events/s, sink healthy and down) and print their table")
 	flag.StringVar(&o.bin, "bin", "", "run this daemon binary instead of building one (with -w1, -w2, -w10 or -w11; the cross builds are skipped)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -125,7 +127,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if o.minimal && !o.w1 {
 		return errors.New("-minimal-ilert needs -w1")
 	}
-	if o.bin != "" && !o.w1 && !o.w2 && !o.w10 && !o.w11 && !o.w12 {
+	if o.bin != "" && !o.w1 && !o.w2 && !o.w10 && !o.w11 && !o.w12 && !o.flash {
 		return errors.New("-bin needs -w1, -w2, -w10, -w11 or -w12: the full report describes the binary it builds")
 	}
 	root, err := output(ctx, "", "go", "env", "GOMOD")
@@ -152,7 +154,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	switch {
 	case o.bin != "":
 		bin, targets = o.bin, nil
-	case o.w1, o.w2, o.w10, o.w11, o.w12:
+	case o.w1, o.w2, o.w10, o.w11, o.w12, o.flash:
 		targets = targets[:1]
 	}
 	for _, t := range targets {
@@ -191,6 +193,9 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	}
 	if o.w12 {
 		return b.onlyEvents(ctx, o.runs)
+	}
+	if o.flash {
+		return b.onlyFlash(ctx)
 	}
 	if o.w1 {
 		for i := range o.runs {
