@@ -147,7 +147,7 @@ func (l *lane) finish(it *item, err error) {
 		emit.Kind, emit.Reason = events.Retried, msg
 		l.p.limiter.Warn(l.log, "retry:"+l.name, "send failed, will retry", "event_id", it.ev.ID,
 			"attempt", it.attempts, "retry_in_s", d.Seconds(), "err", msg)
-		if it.st == stStored {
+		if it.st == stStored && persistAttempt(it.attempts) {
 			ops = append(ops, op{kind: opUpdate, seq: it.seq, attempts: it.attempts, next: it.next, lastErr: it.lastErr})
 			it.persisted = it.attempts
 		}
@@ -192,3 +192,14 @@ func truncate(s string) string { return secret.Excerpt(s, maxErrText) }
 // deadReason is a dead letter's reason as the store gets it: every reason reaches
 // the store through here, redacted and bounded, whatever built it.
 func deadReason(s string) string { return secret.Excerpt(s, maxErrText) }
+
+// persistAttempt reports whether the store records a stored event's attempt count
+// (with its next try and last error) after failed attempt n: after the first, and
+// then whenever n is a power of two. Each record is a commit (a fsync and a few
+// whole pages rewritten): recording every attempt made a sink outage cost tens of
+// kilobytes of flash per event and retry, and, with retries a minute apart, every
+// queued event a commit a minute for as long as the outage lasts. Between records
+// the count lives in memory; after a crash or restart an event resumes from its last
+// recorded attempt, so it may be tried up to twice as often as max_attempts says and
+// sooner than its backoff would have waited, never less.
+func persistAttempt(n int) bool { return n > 0 && n&(n-1) == 0 }
