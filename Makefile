@@ -219,9 +219,7 @@ pkgdocs: build
 package: cross $(NFPM) pkgdocs
 	@rm -rf dist/packages && mkdir -p dist/packages
 	@set -e; version=$(PKG_VERSION); set -- $(PACKAGES); while [ $$# -gt 0 ]; do \
-		echo "nfpm: $$1 $$2 $$version (dist/edgerelay_linux_$$3)"; \
-		PKG_VERSION=$$version PKG_ARCH=$$2 PKG_BINARY=dist/edgerelay_linux_$$3 \
-			$(NFPM) package --config packaging/nfpm.yaml --packager $$1 --target dist/packages/; \
+		sh packaging/nfpm-package.sh $(NFPM) $$1 $$2 dist/edgerelay_linux_$$3 $$version dist/packages; \
 		shift 3; \
 	done
 	@cd dist/packages && sha256sum * >SHA256SUMS

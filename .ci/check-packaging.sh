@@ -22,7 +22,7 @@ bad() { echo "check-packaging: FAIL: $*" >&2; fail=1; }
 sh=$(command -v dash || echo sh)
 for f in packaging/deb/postinstall packaging/deb/preremove packaging/deb/postremove \
 	packaging/openwrt/postinstall packaging/openwrt/preremove packaging/openwrt/edgerelay.init \
-	packaging/version.sh packaging/debian/changelog.sh; do
+	packaging/version.sh packaging/debian/changelog.sh packaging/nfpm-package.sh; do
 	"$sh" -n "$f" || bad "$f does not parse"
 done
 
@@ -86,6 +86,22 @@ if [ -n "$bin" ]; then
 			bad "$bin config check -c $f"
 		fi
 	done
+fi
+
+# .goreleaser.yaml packages what the Makefile packages: the same (format, arch,
+# binary) triples, its build targets mapped onto the Makefile's binary names.
+make_triples=$(sed -n '/^PACKAGES := /,/^$/p' Makefile | awk '$1 == "deb" || $1 == "ipk" { print $1, $2, $3 }' | sort)
+gr_triples=$(awk '
+	/^      - linux_/ { t = $2 }
+	/cmd: sh packaging\/nfpm-package.sh/ { for (i = 1; i <= NF; i++) if ($i ~ /nfpm-package.sh$/) { f = $(i + 2); a = $(i + 3) }
+		m["linux_amd64_v1"] = "amd64"; m["linux_arm_6"] = "armv6"; m["linux_arm_7"] = "armv7"
+		m["linux_arm64_v8.0"] = "arm64"; m["linux_mipsle_softfloat"] = "mipsle_softfloat"
+		m["linux_mips_softfloat"] = "mips_softfloat"
+		print f, a, (t in m ? m[t] : "unknown-target-" t) }
+' .goreleaser.yaml | sort)
+if [ "$make_triples" != "$gr_triples" ]; then
+	diff -u <(echo "$make_triples") <(echo "$gr_triples") >&2 || true
+	bad ".goreleaser.yaml's packages (+) differ from the Makefile's PACKAGES (-)"
 fi
 
 # Debian copyright (DEP-5): the header, a License paragraph per license named.
