@@ -11,7 +11,9 @@
 #                 e.g. make fuzz FUZZTIME=3m); a crasher is written to the package's
 #                 testdata/fuzz/<FuzzName>/ and fails the run. The seed corpora run
 #                 with every go test anyway.
-#   make package  .deb and .ipk packages into dist/packages/ (installs nfpm)
+#   make package  .deb and .ipk packages into dist/packages/ (installs nfpm), with
+#                 the man page, completions and docs generated into dist/share/
+#   make repro    make package twice from scratch, check the packages are identical
 #   make clean
 
 GO    ?= go
@@ -20,6 +22,12 @@ GOFMT ?= $(shell $(GO) env GOROOT)/bin/gofmt
 ifeq ($(origin VERSION),undefined)
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-dev)
 endif
+# Timestamps in the packages (nfpm, the man page, the changelog): the last
+# commit's by default, so two builds of one commit are byte-identical.
+ifeq ($(origin SOURCE_DATE_EPOCH),undefined)
+SOURCE_DATE_EPOCH := $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+endif
+export SOURCE_DATE_EPOCH
 ifeq ($(origin COMMIT),undefined)
 COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 endif
@@ -43,6 +51,7 @@ CROSS := \
 	armv7             arm     GOARM=7 \
 	arm64             arm64   - \
 	mipsle_softfloat  mipsle  GOMIPS=softfloat \
+	mips_softfloat    mips    GOMIPS=softfloat \
 	amd64             amd64   -
 
 # Core-only binaries: dist/edgerelay-core_linux_<name>, every adapter left out (one
@@ -99,7 +108,7 @@ FUZZ := \
 	./store                       FuzzRecordRoundTrip \
 	./store                       FuzzDecodeRecord
 
-.PHONY: all build run test lint cross bench fuzz package clean
+.PHONY: all build run test lint cross bench fuzz package pkgdocs repro clean
 
 all: build
 
@@ -171,22 +180,55 @@ $(NFPM):
 # One nfpm run per package: format, package arch, binary from `make cross`.
 #   deb armhf ships the GOARM=6 binary: it runs on every Raspberry Pi, and armv6
 #   and armv7 debs would both claim armhf.
+#   ipk arches are OpenWrt's (opkg refuses any other): mipsel_24kc (ramips, ...),
+#   mips_24kc (ath79, big-endian), arm_cortex-a7_neon-vfpv4 (ipq40xx),
+#   aarch64_cortex-a53 (mediatek filogic, ...), aarch64_cortex-a72 (bcm27xx
+#   Raspberry Pi 4), x86_64. .goreleaser.yaml builds the same list.
 PACKAGES := \
-	deb  amd64               amd64 \
-	deb  armhf               armv6 \
-	deb  arm64               arm64 \
-	ipk  mipsel_24kc         mipsle_softfloat \
-	ipk  aarch64_cortex-a53  arm64
+	deb  amd64                     amd64 \
+	deb  armhf                     armv6 \
+	deb  arm64                     arm64 \
+	ipk  mipsel_24kc               mipsle_softfloat \
+	ipk  mips_24kc                 mips_softfloat \
+	ipk  arm_cortex-a7_neon-vfpv4  armv7 \
+	ipk  aarch64_cortex-a53        arm64 \
+	ipk  aarch64_cortex-a72        arm64 \
+	ipk  x86_64                    amd64
 
-package: cross $(NFPM)
+# Sample configurations installed as /usr/share/doc/edgerelay/examples/<name>.yaml:
+# adapters/alerta/forward/sample.yaml becomes alerta-forward.yaml.
+EXAMPLES := $(sort $(wildcard adapters/*/sample.yaml adapters/*/*/sample.yaml))
+
+# What the packages install besides the binary and rootfs/, generated from the
+# tree by this machine's build (bin/edgerelay gen-docs): dist/share/.
+pkgdocs: build
+	@rm -rf dist/share && mkdir -p dist/share/gen dist/share/man dist/share/completions dist/share/doc/examples
+	./bin/edgerelay gen-docs dist/share/gen
+	gzip -9n <dist/share/gen/edgerelay.1 >dist/share/man/edgerelay.1.gz
+	cp dist/share/gen/edgerelay.bash dist/share/gen/_edgerelay dist/share/gen/edgerelay.fish dist/share/completions/
+	sh packaging/debian/changelog.sh '$(PKG_VERSION)' | gzip -9n >dist/share/doc/changelog.Debian.gz
+	gzip -9n <CHANGELOG.md >dist/share/doc/changelog.gz
+	gzip -9n <README.md >dist/share/doc/README.md.gz
+	cp packaging/debian/copyright dist/share/doc/copyright
+	@set -e; for f in $(EXAMPLES); do \
+		n=$$(dirname "$${f#adapters/}" | tr / -); cp "$$f" "dist/share/doc/examples/$$n.yaml"; \
+	done
+	@chmod -R u=rwX,go=rX dist/share
+	@touch -h -d @$(SOURCE_DATE_EPOCH) $$(find dist/share)
+
+package: cross $(NFPM) pkgdocs
 	@rm -rf dist/packages && mkdir -p dist/packages
 	@set -e; version=$(PKG_VERSION); set -- $(PACKAGES); while [ $$# -gt 0 ]; do \
-		echo "nfpm: $$1 $$2 $$version (dist/edgerelay_linux_$$3)"; \
-		PKG_VERSION=$$version PKG_ARCH=$$2 PKG_BINARY=dist/edgerelay_linux_$$3 \
-			$(NFPM) package --config packaging/nfpm.yaml --packager $$1 --target dist/packages/; \
+		sh packaging/nfpm-package.sh $(NFPM) $$1 $$2 dist/edgerelay_linux_$$3 $$version dist/packages; \
 		shift 3; \
 	done
+	@cd dist/packages && sha256sum * >SHA256SUMS
 	@ls -l dist/packages
+
+# Two `make package` runs with the same SOURCE_DATE_EPOCH, the second from a clean
+# dist/: every package and binary must be byte-identical.
+repro:
+	bash .ci/check-repro.sh
 
 clean:
 	rm -rf bin dist

@@ -97,6 +97,7 @@ Run "edgerelay run" to start on the built-in default: an MQTT broker on
 		return cmd.Help()
 	}
 	root.AddCommand(runCmd(stderr), configCmd(stdout, rawStdout), queueCmd(stdout, stderr), versionCmd(stdout), eventCmd(stdout, stderr), heartbeatCmd(stdout, stderr), daemonCmd(stdout, stderr), ledCmd(stdout, stderr))
+	root.AddCommand(genDocsCmd(root))
 	return root
 }
 
