@@ -38,7 +38,7 @@ func (b *bench) flashCase(ctx context.Context, rate int, outage bool) (flashOut,
 		what = fmt.Sprintf("flash %d events/s, sink down", rate)
 	}
 	s := b.hook.s
-	err := b.session(ctx, b.hook, cfgOpts{warns: outage}, what, 1, func(d *daemon, cs []mqtt.Client) {
+	err := b.session(ctx, b.hook, cfgOpts{warns: outage, commitWin: b.commitWin}, what, 1, func(d *daemon, cs []mqtt.Client) {
 		sleepCtx(ctx, time.Second) // the start's own writes land first
 		if outage {
 			s.fail.Store(true)

@@ -62,6 +62,7 @@ type options struct {
 	w11     bool          // only W11, printed to standard output
 	w12     bool          // only W12, printed to standard output
 	flash   bool          // only the flash figures (docs/flash.md), printed to standard output
+	commitW string        // -flash: store.commit_window
 	minimal bool          // -w1 through a minimal ilert peer
 	bin     string        // the daemon to run instead of building one
 }
@@ -101,6 +102,7 @@ func main() {
 	flag.BoolVar(&o.w11, "w11", false, "run only W11 (Alerta federation: alerta source → alerta sink at the Alerta fake) and print its summary rows and tables instead of writing -out")
 	flag.BoolVar(&o.w12, "w12", false, "run only W12 (W1 with lifecycle events off, to a healthy NATS, to an unreachable broker) and print its rows and table instead of writing -out")
 	flag.BoolVar(&o.flash, "flash", false, "run only the flash figures (bytes written per event and per day at 1, 10 and 100 events/s, sink healthy and down) and print their table")
+	flag.StringVar(&o.commitW, "commit-window", "", "with -flash: the daemons' store.commit_window (default 5ms)")
 	flag.StringVar(&o.bin, "bin", "", "run this daemon binary instead of building one (with -w1, -w2, -w10 or -w11; the cross builds are skipped)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -195,6 +197,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		return b.onlyEvents(ctx, o.runs)
 	}
 	if o.flash {
+		b.commitWin = o.commitW
 		return b.onlyFlash(ctx)
 	}
 	if o.w1 {

@@ -29,6 +29,7 @@ type cfgOpts struct {
 	events    string // W12: lifecycle events to this NATS URL; "" leaves them off
 	relayed   bool   // W12: with events, edge.alert.relayed for every delivery
 	warns     bool   // the daemon is expected to log warnings (W12's unreachable broker)
+	commitWin string // store.commit_window; "" means 5ms (-flash -commit-window)
 }
 
 // daemon is one edgerelay child process.
@@ -104,14 +105,22 @@ func configYAML(d *daemon, sinkURL string, o cfgOpts) string {
 		events = fmt.Sprintf("events: { enabled: true, adapter: nats, core_name: bench, alert_relayed: %t, nats: { urls: [%q] } }\n", o.relayed, o.events)
 	}
 	return fmt.Sprintf(`log: { level: warn }
-store: { path: %s, commit_window: 5ms, unsafe_no_sync: %t }
+store: { path: %s, commit_window: %s, unsafe_no_sync: %t }
 http: { listen: %s }
 broker: %s
 %ssinks:
   - %s
 routes:
   - %s
-%s`, filepath.Join(d.dir, "queue.db"), o.noSync, d.httpAddr, broker, sources, sink, route, events)
+%s`, filepath.Join(d.dir, "queue.db"), commitWindow(o), o.noSync, d.httpAddr, broker, sources, sink, route, events)
+}
+
+// commitWindow is o's store.commit_window.
+func commitWindow(o cfgOpts) string {
+	if o.commitWin == "" {
+		return "5ms"
+	}
+	return o.commitWin
 }
 
 // waitHealthy polls GET /health every 5 ms until it answers 204, at most limit.

@@ -19,13 +19,14 @@ import (
 
 // bench holds what every workload shares.
 type bench struct {
-	bin, tmp string
-	hook, il *peer // the webhook target; the ilert API fake
-	sz       sizes
-	outage   time.Duration // W3's sink outage, at least
-	log      *slog.Logger
-	problems []string // daemon misbehaviour seen along the way, for the report
-	evRuns   int      // W12 runs so far (each rotates the order of its three daemons)
+	bin, tmp  string
+	hook, il  *peer // the webhook target; the ilert API fake
+	sz        sizes
+	outage    time.Duration // W3's sink outage, at least
+	log       *slog.Logger
+	problems  []string // daemon misbehaviour seen along the way, for the report
+	evRuns    int      // W12 runs so far (each rotates the order of its three daemons)
+	commitWin string   // -flash: store.commit_window of its daemons ("" for 5ms)
 }
 
 // peer is what the daemons deliver to: the driver's webhook endpoint, or the ilert
