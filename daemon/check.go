@@ -34,11 +34,9 @@ import (
 // each start with the line of the section at fault.
 func Check(cfg *config.Config) error { return check(cfg, clock.Real) }
 
-// check is Check with the clock handed to the adapters it builds (New's own).
-func check(cfg *config.Config, clk clock.Clock) error {
-	if cfg == nil {
-		return fmt.Errorf("daemon: no configuration")
-	}
+// newDry returns a daemon that builds adapters as New does but opens no store,
+// binds nothing and starts nothing: for Check and DryRun. Call closeAll when done.
+func newDry(cfg *config.Config, clk clock.Clock) *Daemon {
 	log := slog.New(slog.DiscardHandler)
 	d := &Daemon{
 		cfg: cfg, log: log, now: clk.Now, clock: clk,
@@ -51,7 +49,16 @@ func check(cfg *config.Config, clk clock.Clock) error {
 	d.m = web.NewMetrics(d.metrics)
 	d.wireEvents()
 	d.web = web.New(cfg.HTTP, d.health, d.metrics, log) // never bound
-	defer func() { _ = d.closeAll() }()                 // the sinks built here
+	return d
+}
+
+// check is Check with the clock handed to the adapters it builds (New's own).
+func check(cfg *config.Config, clk clock.Clock) error {
+	if cfg == nil {
+		return fmt.Errorf("daemon: no configuration")
+	}
+	d := newDry(cfg, clk)
+	defer func() { _ = d.closeAll() }() // the sinks built here
 
 	r := d.dry
 	r.take(cfg.HTTP.Listen, "http.listen")

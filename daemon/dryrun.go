@@ -2,19 +2,13 @@ package daemon
 
 import (
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
-
-	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/clock"
 	"github.com/edgerelay/edgerelay/daemon/config"
-	"github.com/edgerelay/edgerelay/daemon/health"
 	"github.com/edgerelay/edgerelay/daemon/pipeline"
-	"github.com/edgerelay/edgerelay/daemon/sdnotify"
-	"github.com/edgerelay/edgerelay/daemon/web"
 )
 
 // Sample is an event for DryRun: what a source would hand the daemon.
@@ -34,19 +28,7 @@ type Sample struct {
 // that can show it (adapters.Previewer), the exact request it would send. Nothing is
 // sent, opened or bound; credentials appear as "***".
 func DryRun(cfg *config.Config, s Sample) (string, error) {
-	clk := clock.Real
-	log := slog.New(slog.DiscardHandler)
-	d := &Daemon{
-		cfg: cfg, log: log, now: clk.Now, clock: clk,
-		opt:     Options{Config: cfg, Log: log, Clock: clk, Now: clk.Now},
-		health:  health.New(clk.Now),
-		metrics: metrics.NewSet(),
-		notify:  sdnotify.New(log),
-		dry:     &dryRun{},
-	}
-	d.m = web.NewMetrics(d.metrics)
-	d.wireEvents()
-	d.web = web.New(cfg.HTTP, d.health, d.metrics, log) // never bound
+	d := newDry(cfg, clock.Real)
 	defer func() { _ = d.closeAll() }()
 
 	if s.Source == "" && len(cfg.Sources) > 0 {
