@@ -48,7 +48,7 @@ while read -r name emu; do
 	fi
 	read -r -a qemu <<<"$emu"
 	dir=$(mktemp -d /tmp/edgerelay-qemu-$name.XXXXXX)
-	if ! "${qemu[@]}" "$bin" version >"$dir/version" 2>&1; then
+	if ! "${qemu[@]}" "$bin" version >"$dir/version" 2>&1 </dev/null; then
 		say "$name: version failed under ${qemu[*]}:" >&2
 		cat "$dir/version" >&2
 		fail=1
@@ -64,11 +64,12 @@ sources: [{ name: local, type: mqtt, url: "tcp://127.0.0.1:$bport", topics: ["sm
 sinks: [{ name: console, type: stdout }]
 routes: [{ to: [console] }]
 YAML
-	"${qemu[@]}" "$bin" run -c "$dir/edgerelay.yaml" >"$dir/stdout" 2>"$dir/stderr" &
+	"${qemu[@]}" "$bin" run -c "$dir/edgerelay.yaml" >"$dir/stdout" 2>"$dir/stderr" </dev/null &
 	pid=$!
+	trap 'kill -KILL "$pid" 2>/dev/null || true' EXIT
 	ok=0
 	for _ in $(seq 300); do # up to 60 s: emulation is slow
-		if curl -fsS -o /dev/null "http://127.0.0.1:$hport/health" 2>/dev/null; then
+		if curl -fsS -o /dev/null "http://127.0.0.1:$hport/health" 2>/dev/null </dev/null; then
 			ok=1
 			break
 		fi
@@ -77,7 +78,9 @@ YAML
 	done
 	if [ $ok = 1 ]; then
 		ok=0
-		mosquitto_pub -h 127.0.0.1 -p "$bport" -t "smoke/$name" -q 1 -m "{\"smoke\":\"$name\"}"
+		if ! mosquitto_pub -h 127.0.0.1 -p "$bport" -t "smoke/$name" -q 1 -m "{\"smoke\":\"$name\"}" </dev/null; then
+			say "$name: mosquitto_pub failed" >&2
+		fi
 		for _ in $(seq 150); do
 			if grep -q "smoke/$name" "$dir/stdout"; then
 				ok=1

@@ -193,6 +193,9 @@ func (d *Daemon) buildSource(a config.Adapter) (source, error) {
 	return src, nil
 }
 
+// loopbackName writes a host:port naming localhost as 127.0.0.1.
+func loopbackName(hp string) string { return strings.Replace(hp, "localhost", "127.0.0.1", 1) }
+
 // sameEndpoint reports whether a broker URL points at the embedded broker.
 func sameEndpoint(url string, addrs ...string) bool {
 	if url == "embedded" || url == "embedded://" {
@@ -202,12 +205,9 @@ func sameEndpoint(url string, addrs ...string) bool {
 	if i := strings.Index(hp, "://"); i >= 0 {
 		hp = hp[i+3:]
 	}
-	hp = strings.TrimSuffix(hp, "/")
+	hp = loopbackName(strings.TrimSuffix(hp, "/"))
 	for _, a := range addrs {
-		if a == "" {
-			continue
-		}
-		if hp == a || strings.Replace(hp, "localhost", "127.0.0.1", 1) == a {
+		if a != "" && hp == loopbackName(a) {
 			return true
 		}
 	}

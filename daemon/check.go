@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 
 	"github.com/VictoriaMetrics/metrics"
 
@@ -169,7 +168,7 @@ func lifecycleLoops(cfg *config.Config) []string {
 	if !ok || !cfg.Events.Enabled {
 		return nil
 	}
-	addr := strings.Replace(t.MQTTAddress(), "localhost", "127.0.0.1", 1)
+	addr := t.MQTTAddress()
 	var out []string
 	for i, a := range cfg.Sources {
 		bs, ok := a.Settings.(adapters.BrokerSubscriber)

@@ -5,6 +5,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/edgerelay/edgerelay/adapters/internal/text"
+	"github.com/edgerelay/edgerelay/adapters/secret"
 )
 
 // OSEnv is the process environment.
@@ -81,15 +84,8 @@ func List(env Env, variable string, dst *[]string) {
 	*dst = out
 }
 
-// Excerpt bounds a configuration value quoted in an error to 64 bytes. Never use it
-// on a secret's variable: name the variable alone.
-func Excerpt(v string) string {
-	if len(v) <= 64 {
-		return v
-	}
-	cut := 61
-	for cut > 0 && v[cut]&0xC0 == 0x80 {
-		cut--
-	}
-	return v[:cut] + "..."
-}
+// Excerpt bounds a configuration value quoted in an error to 64 bytes, cut at a
+// character boundary and marked as the project's other excerpts are (text.Bound),
+// with every known secret redacted. Never use it on a secret's variable: name the
+// variable alone.
+func Excerpt(v string) string { return text.Bound(secret.Redact(v), 64) }

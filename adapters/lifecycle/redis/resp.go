@@ -1,6 +1,8 @@
 package redis
 
 import (
+	"github.com/edgerelay/edgerelay/adapters/secret"
+
 	"bufio"
 	"bytes"
 	"errors"
@@ -126,10 +128,6 @@ func readLine(r *bufio.Reader) ([]byte, error) {
 	return line[:len(line)-2], nil
 }
 
-// excerpt bounds a piece of a malformed reply quoted in an error.
-func excerpt(b []byte) string {
-	if len(b) > 32 {
-		return string(b[:32]) + "..."
-	}
-	return string(b)
-}
+// excerpt bounds a piece of a malformed reply quoted in an error: at a character
+// boundary, with every known secret redacted (a hostile server may echo the AUTH).
+func excerpt(b []byte) string { return secret.Excerpt(string(b), 32) }
