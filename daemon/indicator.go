@@ -3,10 +3,8 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
-	"github.com/edgerelay/edgerelay/adapters/clock"
 	"github.com/edgerelay/edgerelay/daemon/config"
 	"github.com/edgerelay/edgerelay/daemon/events"
 	"github.com/edgerelay/edgerelay/daemon/health"
@@ -22,9 +20,10 @@ const indicatorEvery = 10 * time.Second
 // shows near-full.
 const nearFullPercent = 80
 
-// OpenIndicator opens the status LED c configures, driven on clk: nil (and no error)
-// for backend none, an error when the device cannot be opened.
-func OpenIndicator(c config.Indicator, clk clock.Clock, log *slog.Logger) (*hw.Driver, error) {
+// OpenIndicator opens the status LED c configures, driven as o says (its clock, log
+// and limiter): nil (and no error) for backend none, an error when the device
+// cannot be opened.
+func OpenIndicator(c config.Indicator, o hw.Options) (*hw.Driver, error) {
 	switch c.Backend {
 	case config.IndicatorSysfsLED:
 		var opened []*hw.Sysfs
@@ -44,7 +43,7 @@ func OpenIndicator(c config.Indicator, clk clock.Clock, log *slog.Logger) (*hw.D
 			return nil, err
 		}
 		if c.RedLED == "" {
-			return hw.NewDriver(green, hw.Options{Clock: clk, Log: log}), nil
+			return hw.NewDriver(green, o), nil
 		}
 		m := &hw.Multi{Green: green}
 		if m.Red, err = open(c.RedLED); err != nil {
@@ -55,7 +54,7 @@ func OpenIndicator(c config.Indicator, clk clock.Clock, log *slog.Logger) (*hw.D
 				return nil, err
 			}
 		}
-		return hw.NewDriver(m, hw.Options{Clock: clk, Log: log}), nil
+		return hw.NewDriver(m, o), nil
 	case config.IndicatorNone, "":
 		return nil, nil
 	}
@@ -68,7 +67,7 @@ func (d *Daemon) openIndicator() {
 	if d.opt.Indicator != nil {
 		d.ind = d.opt.Indicator
 	} else {
-		ind, err := OpenIndicator(d.cfg.Indicator, d.clock, d.log.With("component", "indicator"))
+		ind, err := OpenIndicator(d.cfg.Indicator, hw.Options{Clock: d.clock, Log: d.log.With("component", "indicator"), Limiter: d.lim})
 		if err != nil {
 			d.log.Warn("status LED not available; running without it", "backend", d.cfg.Indicator.Backend,
 				"led", d.cfg.Indicator.LED, "err", err)
@@ -79,7 +78,7 @@ func (d *Daemon) openIndicator() {
 		}
 		d.ind = ind
 	}
-	d.indSub = d.bus.Subscribe("indicator", 64, events.ReadinessChanged, events.StoreQuarantined)
+	d.indSub = d.bus.Subscribe("indicator", 64, events.ReadinessChanged) // a quarantine sets the store's condition too
 	d.onStop("status LED", d.ind.Close) // registered early, so it runs last: the LED goes off at the end
 }
 

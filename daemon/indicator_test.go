@@ -151,7 +151,7 @@ func TestOpenIndicatorBiColour(t *testing.T) {
 		return string(b)
 	}
 	c := config.Indicator{Backend: config.IndicatorSysfsLED, LED: "green", RedLED: "red", Root: root}
-	ind, err := daemon.OpenIndicator(c, nil, nil)
+	ind, err := daemon.OpenIndicator(c, hw.Options{})
 	require.NoError(t, err)
 	require.NoError(t, ind.Show(hw.StorageFault))
 	require.Equal(t, "1", read("red"))
@@ -160,10 +160,10 @@ func TestOpenIndicatorBiColour(t *testing.T) {
 	require.Equal(t, "0", read("red"))
 
 	c.AmberLED = "amber"
-	_, err = daemon.OpenIndicator(c, nil, nil)
+	_, err = daemon.OpenIndicator(c, hw.Options{})
 	require.ErrorIs(t, err, os.ErrNotExist)
 
-	none, err := daemon.OpenIndicator(config.Indicator{Backend: config.IndicatorNone}, nil, nil)
+	none, err := daemon.OpenIndicator(config.Indicator{Backend: config.IndicatorNone}, hw.Options{})
 	require.NoError(t, err)
 	require.Nil(t, none)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/edgerelay/edgerelay/adapters/clock"
+	"github.com/edgerelay/edgerelay/adapters/logx"
 )
 
 // Indicator shows one pattern at a time. Implementations are safe for concurrent use.
@@ -51,6 +52,10 @@ type Options struct {
 	// Log gets the first failure to drive the LED (and the first success after one).
 	// Nil means no logging.
 	Log *slog.Logger
+	// Limiter makes the failure condition (logx.Limiter.Condition): its recovery is
+	// logged once it has held, so a flapping LED logs once. Nil logs the recovery at
+	// once.
+	Limiter *logx.Limiter
 }
 
 // Driver is the Indicator that plays patterns on an LED.
@@ -65,15 +70,14 @@ type Driver struct {
 	done    chan struct{} // closed when it has ended
 	closed  bool
 
-	fmu     sync.Mutex // guards failing
-	failing bool       // the last write to the LED failed
+	cond *logx.Condition // the LED's write failures, logged once
 }
 
 var _ Indicator = (*Driver)(nil)
 
 // NewDriver returns a driver for led, showing Off (the LED is turned off).
 func NewDriver(led LED, o Options) *Driver {
-	d := &Driver{led: led, clock: clock.Or(o.Clock), log: o.Log}
+	d := &Driver{led: led, clock: clock.Or(o.Clock), log: o.Log, cond: o.Limiter.Condition()}
 	_ = d.write(led.Set(false))
 	return d
 }
@@ -169,19 +173,13 @@ func (d *Driver) play(steps []Step, stop <-chan struct{}, done chan<- struct{}) 
 // write logs the first failure of a run of failures, and the recovery; it returns
 // err.
 func (d *Driver) write(err error) error {
-	d.fmu.Lock()
-	defer d.fmu.Unlock()
-	switch {
-	case err != nil && !d.failing:
-		d.failing = true
-		if d.log != nil {
-			d.log.Warn("status LED write failed", "err", err)
-		}
-	case err == nil && d.failing:
-		d.failing = false
-		if d.log != nil {
-			d.log.Info("status LED writes again")
-		}
+	if d.log == nil {
+		return err
+	}
+	if err != nil {
+		d.cond.Fail(d.log, "status LED write failed", "err", err)
+	} else {
+		d.cond.OK(d.log, "status LED writes again")
 	}
 	return err
 }

@@ -53,7 +53,7 @@ Stop the daemon first: both would drive the LED.`,
 				return &codeError{exitConfig, fmt.Errorf("no status LED in %s (indicator.backend: none)", origin)}
 			}
 			log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			ind, err := daemon.OpenIndicator(cfg.Indicator, clock.Real, log)
+			ind, err := daemon.OpenIndicator(cfg.Indicator, hw.Options{Clock: clock.Real, Log: log})
 			if err != nil {
 				return fmt.Errorf("status LED %q: %w", cfg.Indicator.LED, err)
 			}
