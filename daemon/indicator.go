@@ -79,7 +79,7 @@ func (d *Daemon) openIndicator() {
 		d.ind = ind
 	}
 	d.indSub = d.bus.Subscribe("indicator", 64, events.ReadinessChanged) // a quarantine sets the store's condition too
-	d.onStop("status LED", d.ind.Close) // registered early, so it runs last: the LED goes off at the end
+	d.onStop("status LED", d.ind.Close)                                  // registered early, so it runs last: the LED goes off at the end
 }
 
 // indicatorLoop shows the pattern for the daemon's state, again at every condition
