@@ -169,13 +169,22 @@ func (s *Sink) Connect(context.Context) error {
 // resolveKey resolves a key given literally, by file or by variable; when none is
 // set it reads fallbackEnv, whose absence is not an error.
 func resolveKey(value httpc.Secret, file, env, fallbackEnv string) (string, error) {
-	if value == "" && file == "" && env == "" {
+	if !keyGiven(value, file, env) {
 		v := os.Getenv(fallbackEnv)
 		secret.Register(v)
 		return strings.TrimSpace(v), nil
 	}
 	sec, err := httpc.ResolveSecret(value.Reveal(), file, env)
 	return sec.Reveal(), err
+}
+
+// keyGiven reports whether the configuration gives a key itself (else resolveKey
+// falls back to the default variable).
+func keyGiven(value httpc.Secret, file, env string) bool { return value != "" || file != "" || env != "" }
+
+// keyConfigured reports whether resolveKey would find a key: given, or in fallbackEnv.
+func keyConfigured(value httpc.Secret, file, env, fallbackEnv string) bool {
+	return keyGiven(value, file, env) || os.Getenv(fallbackEnv) != ""
 }
 
 // StripBearer removes a leading "Bearer " (any case) from an API key and reports
@@ -257,7 +266,7 @@ func (s *Sink) Preview(e *adapters.Event) ([]byte, string, error) {
 		return nil, "an escalation-policy update: looked up and written through ilert's REST API, not previewed", nil
 	}
 	apiKey := ""
-	if s.cfg.APIKey != "" || s.cfg.APIKeyFile != "" || s.cfg.APIKeyEnv != "" || os.Getenv(DefaultAPIKeyEnv) != "" {
+	if keyConfigured(s.cfg.APIKey, s.cfg.APIKeyFile, s.cfg.APIKeyEnv, DefaultAPIKeyEnv) {
 		apiKey = "***"
 	}
 	r := httpc.Request{Header: s.staticHeader(apiKey)}
@@ -266,7 +275,7 @@ func (s *Sink) Preview(e *adapters.Event) ([]byte, string, error) {
 		r.Target, _, err = s.heartbeatRequest(e)
 	} else {
 		intKey := ""
-		if s.cfg.IntegrationKey != "" || s.cfg.IntegrationKeyFile != "" || s.cfg.IntegrationKeyEnv != "" || os.Getenv(DefaultIntegrationKeyEnv) != "" {
+		if keyConfigured(s.cfg.IntegrationKey, s.cfg.IntegrationKeyFile, s.cfg.IntegrationKeyEnv, DefaultIntegrationKeyEnv) {
 			intKey = "***"
 		}
 		r.Target, r.Body, _, err = s.eventRequest(e, intKey)

@@ -153,7 +153,7 @@ func (s *Sink) Send(ctx context.Context, e *adapters.Event) error {
 		return s.scrub(adapters.Permanent(fmt.Errorf("%s: build request: %w", s.where, s.targetErr)), auth)
 	}
 	var fields [8]httpc.Field // on the stack: forwarded attributes are rare
-	r := httpc.Request{Target: s.target, Header: header, Fields: s.eventFields(fields[:0], e), Body: e.Payload}
+	r := s.request(header, fields[:0], e)
 	_, err := httpc.Send(ctx, client, &r, maxAnswer)
 	return s.scrub(err, auth)
 }
@@ -168,9 +168,15 @@ func (s *Sink) Preview(e *adapters.Event) ([]byte, string, error) {
 	if s.cfg.AuthValue != "" || s.cfg.AuthValueFile != "" || s.cfg.AuthValueEnv != "" {
 		auth = "***"
 	}
-	r := httpc.Request{Target: s.target, Header: s.staticHeader(auth), Fields: s.eventFields(nil, e), Body: e.Payload}
+	r := s.request(s.staticHeader(auth), nil, e)
 	b, err := r.Dump()
 	return b, "", err
+}
+
+// request is e's request with header, its own fields appended to fs: what Send
+// sends and Preview shows.
+func (s *Sink) request(header *httpc.StaticHeader, fs []httpc.Field, e *adapters.Event) httpc.Request {
+	return httpc.Request{Target: s.target, Header: header, Fields: s.eventFields(fs, e), Body: e.Payload}
 }
 
 // The request's header, in increasing order of precedence: forwarded event

@@ -347,16 +347,13 @@ func (s *Sink) plan(e *adapters.Event) (*request, error) {
 
 // exchange sends r and applies the answer rules of Send.
 func (s *Sink) exchange(ctx context.Context, c *http.Client, cred *credentials, r *request, eventID string) error {
+	method, path, body := s.first(r)
 	switch r.op {
-	case alerta.OpAlert:
-		_, err := s.do(ctx, c, cred, http.MethodPost, s.cfg.Paths.Alert, r.body, r.loop)
-		return err
-	case alerta.OpHeartbeat:
-		_, err := s.do(ctx, c, cred, http.MethodPost, s.cfg.Paths.Heartbeat, r.body, r.loop)
+	case alerta.OpAlert, alerta.OpHeartbeat:
+		_, err := s.do(ctx, c, cred, method, path, body, r.loop)
 		return err
 	case alerta.OpDelete:
-		path := pathFor(s.cfg.Paths.Delete, r.id)
-		code, err := s.do(ctx, c, cred, http.MethodDelete, path, nil, r.loop)
+		code, err := s.do(ctx, c, cred, method, path, body, r.loop)
 		// With resend_delete_on_404, a destination that does not know the alert (a
 		// gateway that lost it while the nodes behind it still hold it: only a delete
 		// it can apply travels on) gets the alert first, as for an action, and the
@@ -374,8 +371,7 @@ func (s *Sink) exchange(ctx context.Context, c *http.Client, cred *credentials, 
 		}
 		return err
 	}
-	path := pathFor(s.cfg.Paths.Action, r.id)
-	code, err := s.do(ctx, c, cred, http.MethodPut, path, r.body, r.loop)
+	code, err := s.do(ctx, c, cred, method, path, body, r.loop)
 	if code == http.StatusNotFound && s.resends(r) {
 		s.log.Debug("action: the remote has no such alert; sending the alert first", "event_id", eventID)
 		if _, err := s.do(ctx, c, cred, http.MethodPost, s.cfg.Paths.Alert, r.resend, r.loop); err != nil {
@@ -390,6 +386,28 @@ func (s *Sink) exchange(ctx context.Context, c *http.Client, cred *credentials, 
 	return err
 }
 
+// first returns the request r starts with: an alert's or heartbeat's POST, an
+// action's PUT, a delete's DELETE (no body), with its path. Send and Preview both
+// take it from here.
+func (s *Sink) first(r *request) (method, path string, body []byte) {
+	switch r.op {
+	case alerta.OpHeartbeat:
+		return http.MethodPost, s.cfg.Paths.Heartbeat, r.body
+	case alerta.OpDelete:
+		return http.MethodDelete, pathFor(s.cfg.Paths.Delete, r.id), nil
+	case alerta.OpAction:
+		return http.MethodPut, pathFor(s.cfg.Paths.Action, r.id), r.body
+	}
+	return http.MethodPost, s.cfg.Paths.Alert, r.body
+}
+
+func bodyReader(b []byte) io.Reader {
+	if len(b) == 0 {
+		return http.NoBody
+	}
+	return bytes.NewReader(b)
+}
+
 // resends reports whether a 404 to r's action or delete is answered by posting the
 // alert first: resend_on_404, a resend body, and a filter that takes alerts (the
 // resend is an alert POST, and §1.3 sends alerts if and only if the list has "*" or
@@ -401,10 +419,7 @@ func (s *Sink) resends(r *request) bool {
 // do sends one request and returns the answer's status (0 for none) and its
 // classified outcome; a loop answer is a success.
 func (s *Sink) do(ctx context.Context, c *http.Client, cred *credentials, method, path string, body []byte, loop string) (int, error) {
-	var rd io.Reader = http.NoBody
-	if len(body) > 0 {
-		rd = bytes.NewReader(body)
-	}
+	rd := bodyReader(body)
 	// A trailing '/' on url would give "//alert" (Alerta's forwarder sends that), which
 	// a receiver answers with a redirect or a 404, and every event would be
 	// dead-lettered; the path is joined without it. The loop skip still compares the
@@ -457,20 +472,8 @@ func (s *Sink) Preview(e *adapters.Event) ([]byte, string, error) {
 	if r == nil {
 		return nil, "not forwarded: no Alerta equivalent, the filter does not take it, or the destination already processed it (X-Alerta-Loop)", nil
 	}
-	method, path := http.MethodPost, s.cfg.Paths.Alert
-	switch r.op {
-	case alerta.OpHeartbeat:
-		path = s.cfg.Paths.Heartbeat
-	case alerta.OpDelete:
-		method, path = http.MethodDelete, pathFor(s.cfg.Paths.Delete, r.id)
-	case alerta.OpAction:
-		method, path = http.MethodPut, pathFor(s.cfg.Paths.Action, r.id)
-	}
-	var body io.Reader = http.NoBody
-	if len(r.body) > 0 && r.op != alerta.OpDelete {
-		body = bytes.NewReader(r.body)
-	}
-	req, err := s.newRequest(context.Background(), method, path, body, r.loop)
+	method, path, body := s.first(r)
+	req, err := s.newRequest(context.Background(), method, path, bodyReader(body), r.loop)
 	if err != nil {
 		return nil, "", err
 	}
