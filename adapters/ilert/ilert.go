@@ -180,7 +180,9 @@ func resolveKey(value httpc.Secret, file, env, fallbackEnv string) (string, erro
 
 // keyGiven reports whether the configuration gives a key itself (else resolveKey
 // falls back to the default variable).
-func keyGiven(value httpc.Secret, file, env string) bool { return value != "" || file != "" || env != "" }
+func keyGiven(value httpc.Secret, file, env string) bool {
+	return value != "" || file != "" || env != ""
+}
 
 // keyConfigured reports whether resolveKey would find a key: given, or in fallbackEnv.
 func keyConfigured(value httpc.Secret, file, env, fallbackEnv string) bool {
