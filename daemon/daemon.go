@@ -128,6 +128,7 @@ type Daemon struct {
 	// ind is the status LED, nil when there is none; indSub wakes its loop.
 	ind    hw.Indicator
 	indSub *events.Subscription
+	led    ledState // the pattern indicatorLoop chose last
 
 	dry *dryRun // set only while Check builds the adapters
 

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgerelay/edgerelay/daemon/config"
@@ -61,9 +62,19 @@ func OpenIndicator(c config.Indicator, o hw.Options) (*hw.Driver, error) {
 	return nil, fmt.Errorf("indicator backend %q: unknown", c.Backend)
 }
 
+// ledState is the pattern the daemon's state calls for, kept whether or not an LED
+// shows it, for the status page and /metrics.
+type ledState struct{ p atomic.Uint32 }
+
+func (l *ledState) set(p hw.Pattern) { l.p.Store(uint32(p)) }
+
+// LEDPattern returns the pattern the status LED shows (or would show, without one).
+func (d *Daemon) LEDPattern() hw.Pattern { return hw.Pattern(d.led.p.Load()) }
+
 // openIndicator sets d.ind from Options.Indicator or the configuration. A device that
 // cannot be opened is one warning, and the daemon runs without an LED.
 func (d *Daemon) openIndicator() {
+	d.indSub = d.bus.Subscribe("indicator", 64, events.ReadinessChanged) // a quarantine sets the store's condition too
 	if d.opt.Indicator != nil {
 		d.ind = d.opt.Indicator
 	} else {
@@ -78,21 +89,21 @@ func (d *Daemon) openIndicator() {
 		}
 		d.ind = ind
 	}
-	d.indSub = d.bus.Subscribe("indicator", 64, events.ReadinessChanged) // a quarantine sets the store's condition too
-	d.onStop("status LED", d.ind.Close)                                  // registered early, so it runs last: the LED goes off at the end
+	d.onStop("status LED", d.ind.Close) // registered early, so it runs last: the LED goes off at the end
 }
 
-// indicatorLoop shows the pattern for the daemon's state, again at every condition
-// change and every indicatorEvery. It exits when ctx ends.
+// indicatorLoop works out the pattern for the daemon's state, again at every condition
+// change and every indicatorEvery, records it for LEDPattern and shows it on the LED
+// when there is one. It exits when ctx ends.
 func (d *Daemon) indicatorLoop(ctx context.Context) {
-	if d.ind == nil {
-		return
-	}
 	t := d.clock.NewTicker(indicatorEvery)
 	defer t.Stop()
 	for {
 		p := hw.Choose(indicatorFacts(d.health.Snapshot(), d.health.Node(), d.db.Space()))
-		_ = d.ind.Show(p) // a failing LED is logged by the driver
+		d.led.set(p)
+		if d.ind != nil {
+			_ = d.ind.Show(p) // a failing LED is logged by the driver
+		}
 		select {
 		case <-ctx.Done():
 			return
