@@ -33,15 +33,19 @@ say "$(lintian --version) on ${debs[*]}"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 rc=0
-# --fail-on decides the exit status; -I and --pedantic only add what is shown.
+# --fail-on decides the exit status (2 when a tag it names is reported); -I and
+# --pedantic only add what is shown.
 lintian -I --pedantic --fail-on error,warning "${debs[@]}" >"$out" 2>&1 || rc=$?
 grep -v '^running with root privileges' "$out" || true
+unused=0
 if grep -q 'unused-override\|mismatched-override' "$out"; then
 	say "FAIL: packaging/debian/lintian-overrides has overrides that match nothing (above)" >&2
-	rc=1
+	unused=1
 fi
-if [ "$rc" != 0 ]; then
-	say "FAIL: lintian reports errors or warnings that are not overridden (above, E: and W:)" >&2
-	exit 1
-fi
+case $rc in
+0) ;;
+2) say "FAIL: lintian reports errors or warnings that are not overridden (above, E: and W:)" >&2 ;;
+*) say "FAIL: lintian did not run through (exit $rc, above)" >&2 ;;
+esac
+[ "$rc" = 0 ] && [ $unused = 0 ] || exit 1
 say "ok: ${#debs[@]} packages, no error or warning beyond packaging/debian/lintian-overrides"
