@@ -22,7 +22,9 @@
 # Needs root (debootstrap, chroot, mount); installs debootstrap when missing.
 #   bash .ci/deb-install-test.sh [DEB]   (default: dist/packages/edgerelay_*_amd64.deb)
 # Environment: DEB_TEST_MIRROR (default: the first Debian URI in /etc/apt/sources*),
-# DEB_TEST_SUITE (bookworm), DEB_TEST_KEEP=1 leaves the root for a look afterwards.
+# DEB_TEST_SUITE (bookworm), DEB_TEST_KEEP=1 leaves the root for a look afterwards,
+# DEB_TEST_PREINSTALL="systemd" installs packages in the root first (with systemd
+# there, postinst creates the user with systemd-sysusers instead of adduser).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec </dev/null
@@ -134,6 +136,14 @@ sed -i "s/^Version: .*/Version: $upversion/" "$work/up/DEBIAN/control"
 dpkg-deb --root-owner-group -Zxz -b "$work/up" "$root/tmp/edgerelay_${upversion}_amd64.deb" >/dev/null
 rm -rf "$work/up"
 
+if [ -n "${DEB_TEST_PREINSTALL:-}" ]; then
+	say "apt-get install $DEB_TEST_PREINSTALL in the root"
+	cp /etc/resolv.conf "$root/etc/resolv.conf"
+	echo "deb $mirror $suite main" >"$root/etc/apt/sources.list"
+	# shellcheck disable=SC2086 # a list of packages
+	{ in_root apt-get update -q && in_root apt-get install -y -q --no-install-recommends $DEB_TEST_PREINSTALL; } >"$work/preinstall.log" 2>&1 ||
+		{ tail -20 "$work/preinstall.log" >&2; fail "apt-get install $DEB_TEST_PREINSTALL"; }
+fi
 snapshot "$work/before"
 
 # 2. Install.
