@@ -69,12 +69,10 @@ root=$work/root
 # Unmounts what this script mounted, then deletes the scratch directory; never
 # deletes anything while a mount is still inside it.
 cleanup() {
-	local rc=$? m
-	for m in "$root/proc"; do
-		if mountpoint -q "$m" 2>/dev/null; then
-			umount "$m" || umount -l "$m" || true
-		fi
-	done
+	local rc=$?
+	if mountpoint -q "$root/proc" 2>/dev/null; then
+		umount "$root/proc" || umount -l "$root/proc" || true
+	fi
 	if grep -q " $work/" /proc/mounts; then
 		say "not deleting $work: something is still mounted inside it" >&2
 	elif [ "${DEB_TEST_KEEP:-}" = 1 ]; then
