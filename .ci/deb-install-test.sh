@@ -4,8 +4,8 @@
 # PID 1 and stdin closed so that any dpkg prompt fails the test:
 #   1. debootstrap --variant=minbase bookworm into a fresh directory, from the
 #      mirror this machine's apt uses;
-#   2. dpkg -i: the Depends are already there (adduser is in minbase) or the
-#      install fails; edgerelay version; edgerelay config check without -c
+#   2. dpkg -i, the Depends installed first where the root lacks them (bookworm's
+#      minbase has adduser); edgerelay version; edgerelay config check without -c
 #      checks /etc/edgerelay/edgerelay.yaml (as root and as the service user);
 #      the user, the state directory, the config's 0640 root:edgerelay, the unit
 #      enabled by deb-systemd-helper and nothing started;
@@ -134,7 +134,15 @@ sed -i "s/^Version: .*/Version: $upversion/" "$work/up/DEBIAN/control"
 dpkg-deb --root-owner-group -Zxz -b "$work/up" "$root/tmp/edgerelay_${upversion}_amd64.deb" >/dev/null
 rm -rf "$work/up"
 
-if [ -n "${DEB_TEST_PREINSTALL:-}" ]; then
+# The package's Depends the root lacks (the first of each set of alternatives)
+# are installed from the mirror first, so that dpkg -i can succeed on a suite
+# whose minbase has less than bookworm's.
+preinstall=${DEB_TEST_PREINSTALL:-}
+for dep in $(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed 's/|.*//; s/(.*)//; s/:any//' | tr -d ' '); do
+	in_root dpkg-query -W -f '${db:Status-Abbrev}' "$dep" 2>/dev/null | grep -q '^ii' || preinstall="$preinstall $dep"
+done
+if [ -n "${preinstall# }" ]; then
+	DEB_TEST_PREINSTALL=${preinstall# }
 	say "apt-get install $DEB_TEST_PREINSTALL in the root"
 	cp /etc/resolv.conf "$root/etc/resolv.conf"
 	echo "deb $mirror $suite main" >"$root/etc/apt/sources.list"
