@@ -61,6 +61,9 @@ func (d *Daemon) sampleRates() {
 	v := &d.page
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if n := len(v.samples); n > 0 && s.at.Sub(v.samples[n-1].at) < time.Second {
+		return // the status loop also refreshes on every condition change
+	}
 	v.samples = append(v.samples, s)
 	for len(v.samples) > 2 && s.at.Sub(v.samples[1].at) >= rateWindow {
 		v.samples = v.samples[1:]
@@ -92,8 +95,9 @@ func (v *pageView) rates(now time.Time, in, out map[string]uint64) (rin, rout ma
 
 // recordError is the bus handler that keeps the recent errors: a condition that
 // starts failing, a sink that lost its connection, a failed send, a dead letter, a
-// quarantined store. The same error again in a row adds to the last entry's count
-// instead of pushing the others out (a sink that is down fails every retry).
+// quarantined store. An error already in the ring (for failed sends: any of the same
+// sink) is counted and moved to the end instead of pushing the others out: a sink that
+// is down fails every retry. It runs inside Publish: it only copies under its lock.
 func (v *pageView) recordError(e events.Event) {
 	info := web.ErrorInfo{Time: e.Time, Kind: e.Kind.String(), Reason: e.Reason, Count: 1}
 	switch e.Kind {
@@ -120,18 +124,17 @@ func (v *pageView) recordError(e events.Event) {
 	info.Reason = cut(info.Reason, pageText)
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if n := len(v.errs); n > 0 {
-		l := &v.errs[n-1]
+	for i := range v.errs {
+		l := v.errs[i]
 		if l.Kind == info.Kind && l.Component == info.Component && (l.Reason == info.Reason || e.Kind == events.Retried) {
-			l.Count++
-			l.Time = info.Time
-			l.Reason = info.Reason
-			return
+			// Seen before: counted, and moved to the end as the latest.
+			info.Count = l.Count + 1
+			v.errs = append(v.errs[:i], v.errs[i+1:]...)
+			break
 		}
 	}
 	if len(v.errs) == pageErrors {
-		copy(v.errs, v.errs[1:])
-		v.errs = v.errs[:pageErrors-1]
+		v.errs = append(v.errs[:0], v.errs[1:]...)
 	}
 	v.errs = append(v.errs, info)
 }

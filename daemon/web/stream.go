@@ -39,8 +39,9 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rc := http.NewResponseController(w)
-	// The server's read timeout would end the request (its context) while the
-	// stream runs, and its write timeout the response: each write gets its own.
+	// The server's write timeout would cut the response: each write gets a deadline
+	// of its own. The request's read deadline is cleared too (a stream reads nothing
+	// more), so that no version of net/http ends the stream at the read timeout.
 	_ = rc.SetReadDeadline(time.Time{})
 	write := func(b []byte) bool {
 		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))

@@ -278,7 +278,7 @@
     $("token").value = "";
     if (!t) return;
     setToken(t);
-    message("Actions unlocked for this tab (the token is kept in this tab's session storage only).", false);
+    message("Actions unlocked: the token is kept in this tab's session storage, not sent anywhere else.", false);
     refreshControls();
   });
   $("lockbtn").addEventListener("click", function () { setToken(""); refreshControls(); });
