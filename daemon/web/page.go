@@ -58,7 +58,11 @@ func loadAssets() map[string]*asset {
 			if path.Ext(e.Name()) == ".js" {
 				typ = "text/javascript; charset=utf-8" // the system's table may lack it
 			}
-			assets[e.Name()] = &asset{typ: typ, raw: raw, gz: gz.Bytes(), etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+			a := &asset{typ: typ, raw: raw, gz: gz.Bytes(), etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+			if len(a.gz) >= len(a.raw) {
+				a.gz = nil // too small to gain: served as it is
+			}
+			assets[e.Name()] = a
 		}
 	})
 	return assets
@@ -70,7 +74,11 @@ func loadAssets() map[string]*asset {
 func PageWeight() (raw, gz int) {
 	for _, a := range loadAssets() {
 		raw += len(a.raw)
-		gz += len(a.gz)
+		if a.gz != nil {
+			gz += len(a.gz)
+		} else {
+			gz += len(a.raw)
+		}
 	}
 	return raw, gz
 }
@@ -100,13 +108,15 @@ func serveAsset(w http.ResponseWriter, r *http.Request, name string) {
 	h.Set("Content-Type", a.typ)
 	h.Set("Cache-Control", "no-cache") // revalidated: a new binary brings a new page
 	h.Set("ETag", a.etag)
-	h.Set("Vary", "Accept-Encoding")
+	if a.gz != nil {
+		h.Set("Vary", "Accept-Encoding")
+	}
 	if r.Header.Get("If-None-Match") == a.etag {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
 	body := a.raw
-	if acceptsGzip(r) {
+	if a.gz != nil && acceptsGzip(r) {
 		h.Set("Content-Encoding", "gzip")
 		body = a.gz
 	}

@@ -294,7 +294,7 @@ func TestRootNegotiation(t *testing.T) {
 // validator; the page itself only at /.
 func TestAssets(t *testing.T) {
 	s := New(Config{}, health.New(nil), nil, discard())
-	for _, name := range []string{"app.js", "app.css", "icon.svg"} {
+	for _, name := range []string{"app.js", "app.css"} {
 		rec := httptest.NewRecorder()
 		r := httptest.NewRequest("GET", "/ui/"+name, nil)
 		r.Header.Set("Accept-Encoding", "gzip, deflate")
