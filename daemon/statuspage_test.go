@@ -241,4 +241,3 @@ func readStream(t *testing.T, base string) (int, string) {
 		}
 	}
 }
-
