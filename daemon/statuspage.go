@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -300,7 +301,7 @@ func (d *Daemon) pageDead() (list []web.DeadInfo, more bool) {
 			default:
 				if size, ok := pipeline.Truncated(&ev); ok {
 					info.Retryable = false
-					info.Why = "truncated record of a " + itoa(size) + "-byte event: not the event"
+					info.Why = "truncated record of a " + strconv.Itoa(size) + "-byte event: not the event"
 				}
 			}
 			if x.Corrupt == "" {
@@ -314,20 +315,6 @@ func (d *Daemon) pageDead() (list []web.DeadInfo, more bool) {
 }
 
 var errStopScan = errors.New("enough")
-
-func itoa(n int) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			break
-		}
-	}
-	return string(b[i:])
-}
 
 // RetryDead retries dead letters from the page, through the running pipeline.
 func (p statusPage) RetryDead(ctx context.Context, sink string, seqs []uint64) (int, string, error) {

@@ -199,6 +199,9 @@ func (a *deadAction) validate() error {
 // handleDead serves one of the actions: retry (move back to the outbox) or drop.
 func (s *Server) handleDead(retry bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.hostAllowed(w, r) {
+			return
+		}
 		pageHeaders(w.Header())
 		if !s.authorize(w, r) {
 			return

@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"fmt"
 	"mime"
+	"net"
 	"net/http"
 	"path"
 	"strconv"
@@ -87,6 +89,35 @@ func PageWeight() (raw, gz int) {
 // no inline script or style, no framing, no form posts.
 const pageCSP = "default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
+// loopbackHost reports whether hostport (a Host header) names this machine's
+// loopback: an IP that is loopback, or localhost.
+func loopbackHost(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = strings.Trim(hostport, "[]") // no port
+	}
+	host = strings.ToLower(host)
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// hostAllowed refuses the page and its API when http.listen is on loopback and the
+// request's Host header names something else: a web page whose own host name was
+// made to resolve to 127.0.0.1 (DNS rebinding) would otherwise read the status
+// through the operator's browser. Through an SSH tunnel the Host is still
+// localhost or 127.0.0.1. On a wider listen address any Host is accepted.
+func (s *Server) hostAllowed(w http.ResponseWriter, r *http.Request) bool {
+	if !s.loopbackOnly || loopbackHost(r.Host) {
+		return true
+	}
+	pageHeaders(w.Header())
+	writeJSONError(w, http.StatusMisdirectedRequest, fmt.Sprintf("this daemon serves its status page on loopback; the Host %q is not a loopback name", r.Host))
+	return false
+}
+
 // pageHeaders sets the headers every answer of the page and its API carries.
 func pageHeaders(h http.Header) {
 	h.Set("Content-Security-Policy", pageCSP)
@@ -128,6 +159,9 @@ func serveAsset(w http.ResponseWriter, r *http.Request, name string) {
 }
 
 func (s *Server) handleAsset(w http.ResponseWriter, r *http.Request) {
+	if !s.hostAllowed(w, r) {
+		return
+	}
 	name := r.PathValue("file")
 	if name == "index.html" {
 		http.NotFound(w, r) // the page itself is /

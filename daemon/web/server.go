@@ -112,6 +112,9 @@ type Server struct {
 	stopOnce sync.Once
 	// streamEvery and streamHeartbeat pace the status streams (shorter in tests).
 	streamEvery, streamHeartbeat time.Duration
+	// loopbackOnly: http.listen is a loopback address, so the page and its API
+	// answer only requests whose Host names loopback (hostAllowed).
+	loopbackOnly bool
 }
 
 // endpoint is one listener: its address and optional TLS material, and the
@@ -159,6 +162,9 @@ func New(cfg Config, h *health.Tracker, set *metrics.Set, log *slog.Logger) *Ser
 		log.Warn("status page read-only: the admin token cannot be read", "err", err)
 	}
 	s.admin = newAdminAuth(tok, time.Now)
+	if host, _, err := net.SplitHostPort(cfg.Listen); err == nil {
+		s.loopbackOnly = loopbackHost(net.JoinHostPort(host, "0"))
+	}
 	if set != nil && s.admin.enabled() {
 		for _, r := range AdminRefusedReasons {
 			set.GetOrCreateCounter(series(MetricAdminRefused, "reason", r))
@@ -434,7 +440,9 @@ func (s *Server) stopStreams() { s.stopOnce.Do(func() { close(s.shutdown) }) }
 func (s *Server) handleRoot(w http.ResponseWriter, r *http.Request) {
 	w.Header().Add("Vary", "Accept")
 	if wantsHTML(r) {
-		serveAsset(w, r, "index.html")
+		if s.hostAllowed(w, r) {
+			serveAsset(w, r, "index.html")
+		}
 		return
 	}
 	v := s.cfg.Version

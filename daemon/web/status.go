@@ -174,7 +174,10 @@ func encodeStatus(st *Status) []byte {
 	return secret.RedactBytes(b.Bytes())
 }
 
-func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	if !s.hostAllowed(w, r) {
+		return
+	}
 	pageHeaders(w.Header())
 	w.Header().Set("Cache-Control", "no-store")
 	st, ok := s.statusDoc()

@@ -130,10 +130,11 @@ func TestAdminRules(t *testing.T) {
 		{name: "drop all, no origin (curl)", r: good(req{path: "/api/dead-letters/drop", body: `{"sink":"hook","all":true}`}), code: 200, reaches: true},
 		{name: "lower-case bearer", r: good(req{auth: "bearer " + testToken}), code: 200, reaches: true},
 		{name: "GET is not an action", r: req{method: "GET", path: "/api/dead-letters/retry"}, code: 405},
+		{name: "a rebound host name", r: good(req{host: "evil.example:8977", origin: "http://evil.example:8977"}), code: 421, want: "not a loopback name"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := Config{AdminToken: testToken}
+			cfg := Config{Listen: "127.0.0.1:0", AdminToken: testToken}
 			if tc.readOnly {
 				cfg.AdminToken = ""
 			}
@@ -160,6 +161,9 @@ func TestAdminRules(t *testing.T) {
 			}
 			if tc.r.site != "" {
 				r.Header.Set("Sec-Fetch-Site", tc.r.site)
+			}
+			if tc.r.host != "" {
+				r.Host = tc.r.host
 			}
 			resp, err := client.Do(r)
 			require.NoError(t, err)
@@ -194,7 +198,7 @@ func TestAdminRateLimit(t *testing.T) {
 	s.SetStatus(src)
 	post := func(tok string) int {
 		rec := httptest.NewRecorder()
-		r := httptest.NewRequest("POST", "/api/dead-letters/retry", strings.NewReader(`{"sink":"hook","all":true}`))
+		r := localReq("POST", "/api/dead-letters/retry", strings.NewReader(`{"sink":"hook","all":true}`))
 		r.Header.Set("Content-Type", "application/json")
 		r.Header.Set("Authorization", "Bearer "+tok)
 		s.Handler().ServeHTTP(rec, r)
@@ -278,6 +282,32 @@ func TestRootNegotiation(t *testing.T) {
 			require.Contains(t, string(b), `<script src="/ui/app.js" defer></script>`)
 		})
 	}
+	// DNS rebinding: a browser sent here under another name gets no page and no
+	// status; a non-browser still gets ilagent's answer.
+	for _, tc := range []struct {
+		path, accept string
+		code         int
+	}{{"/", "text/html", 421}, {"/", "", 200}, {"/api/status", "", 421}, {"/api/status/stream", "", 421}, {"/ui/app.js", "", 421}} {
+		r, _ := http.NewRequest("GET", srv.URL+tc.path, nil)
+		r.Host = "rebound.example:8977"
+		if tc.accept != "" {
+			r.Header.Set("Accept", tc.accept)
+		}
+		resp, err := client.Do(r)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, tc.code, resp.StatusCode, tc.path)
+	}
+	for host, ok := range map[string]bool{"127.0.0.1:8977": true, "localhost:8977": true, "[::1]:8977": true, "LOCALHOST": true,
+		"127.0.0.2": true, "gw.local:8977": false, "10.0.0.1:8977": false, "": false} {
+		require.Equal(t, ok, loopbackHost(host), host)
+	}
+	wide := New(Config{Listen: "0.0.0.0:8977"}, health.New(nil), nil, discard())
+	rec := httptest.NewRecorder()
+	r := httptest.NewRequest("GET", "/ui/app.js", nil) // Host example.com
+	wide.Handler().ServeHTTP(rec, r)
+	require.Equal(t, 200, rec.Code, "on a wider listen address any Host is served")
+
 	raw, _ := uiFS.ReadFile("ui/index.html")
 	html := string(raw)
 	for _, m := range regexp.MustCompile(`(?s)<script([^>]*)>(.*?)</script>`).FindAllStringSubmatch(html, -1) {
@@ -296,7 +326,7 @@ func TestAssets(t *testing.T) {
 	s := New(Config{}, health.New(nil), nil, discard())
 	for _, name := range []string{"app.js", "app.css"} {
 		rec := httptest.NewRecorder()
-		r := httptest.NewRequest("GET", "/ui/"+name, nil)
+		r := localReq("GET", "/ui/"+name, nil)
 		r.Header.Set("Accept-Encoding", "gzip, deflate")
 		s.Handler().ServeHTTP(rec, r)
 		require.Equal(t, 200, rec.Code, name)
@@ -304,19 +334,19 @@ func TestAssets(t *testing.T) {
 		require.Equal(t, "nosniff", rec.Header().Get("X-Content-Type-Options"))
 		etag := rec.Header().Get("ETag")
 		rec = httptest.NewRecorder()
-		r = httptest.NewRequest("GET", "/ui/"+name, nil)
+		r = localReq("GET", "/ui/"+name, nil)
 		r.Header.Set("If-None-Match", etag)
 		s.Handler().ServeHTTP(rec, r)
 		require.Equal(t, 304, rec.Code)
 	}
 	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/ui/app.js", nil))
+	s.Handler().ServeHTTP(rec, localReq("GET", "/ui/app.js", nil))
 	require.Equal(t, "text/javascript; charset=utf-8", rec.Header().Get("Content-Type"))
 	require.NotContains(t, rec.Body.String(), "innerHTML", "texts from the daemon are never parsed as HTML")
 	require.NotContains(t, rec.Body.String(), "eval(")
 	for _, p := range []string{"/ui/index.html", "/ui/nope.js", "/ui/%2e%2e%2fgo.mod"} {
 		rec := httptest.NewRecorder()
-		s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
+		s.Handler().ServeHTTP(rec, localReq("GET", p, nil))
 		require.Equal(t, 404, rec.Code, p)
 	}
 	raw, gz := PageWeight()
@@ -395,3 +425,11 @@ func TestStatusStream(t *testing.T) {
 func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o600) }
 
 func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// localReq is httptest.NewRequest with the Host a browser on the gateway sends (its
+// default, example.com, is refused by hostAllowed on a loopback listener).
+func localReq(method, target string, body io.Reader) *http.Request {
+	r := httptest.NewRequest(method, target, body)
+	r.Host = "127.0.0.1:8977"
+	return r
+}

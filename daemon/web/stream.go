@@ -25,6 +25,9 @@ const (
 // ends when the client goes, and when the server shuts down, so that a page left open
 // never holds up Serve's graceful shutdown.
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
+	if !s.hostAllowed(w, r) {
+		return
+	}
 	pageHeaders(w.Header())
 	if s.provider() == nil {
 		writeJSONError(w, http.StatusServiceUnavailable, "the status is not available yet")
