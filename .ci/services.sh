@@ -6,7 +6,8 @@
 # Now: Mosquitto on 127.0.0.1:1883, NATS with JetStream on 4222, RabbitMQ on 5672
 # and Redis on 6379 (tests call adaptertest.NeedService for each: under CI=true a
 # missing one fails them), and promtool (the /metrics exposition tests run
-# `promtool check metrics`).
+# `promtool check metrics`), and Debian's chromium with chromium-driver (the status
+# page's end-to-end test drives it over WebDriver).
 # MQTT_PORT and MOSQUITTO_CONF override the port and the system config, to try
 # this script beside a running broker.
 set -euo pipefail
@@ -161,7 +162,20 @@ ensure_service() {
 	return 1
 }
 
+# ensure_chromium: the headless browser and its WebDriver for cmd/edgerelay
+# TestStatusPageInChromium (apt-get install -y chromium chromium-driver).
+ensure_chromium() {
+	if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+		say "chromium: $(/usr/bin/chromium --version 2>/dev/null | head -1)"
+		return 0
+	fi
+	say "chromium: not installed; installing Debian's chromium and chromium-driver"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+}
+
 ensure_mosquitto
+ensure_chromium
 ensure_service nats 4222 nats-server /usr/sbin/nats-server \
 	start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
 	-a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log

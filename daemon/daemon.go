@@ -132,6 +132,13 @@ type Daemon struct {
 
 	dry *dryRun // set only while Check builds the adapters
 
+	// started is when New finished; page is the status page's own state (rates,
+	// recent errors, dead-letter counts); deadWake wakes the status loop to recount
+	// the dead letters after the page changed them.
+	started  time.Time
+	page     pageView
+	deadWake chan struct{}
+
 	cleanupMu sync.Mutex // guards cleanups
 	cleanups  []cleanup
 }
@@ -272,6 +279,8 @@ func New(opt Options) (*Daemon, error) {
 	d.registerGauges()
 	d.web.OnScrape(d.refreshStoreCounters)
 	d.web.OnScrape(d.refreshBusCounters)
+	d.web.SetStatus(statusPage{d})
+	d.started = d.now()
 	built = true
 	return d, nil
 }

@@ -23,6 +23,7 @@ const deadCondition = "dead_letters"
 // instead of its 30 s period, and can name the latest reason.
 type deadWatch struct {
 	dirty atomic.Bool
+	force atomic.Bool // recount at the next refresh, however soon: the page changed them
 	mu    sync.Mutex
 	last  map[string]string // sink → the reason of its latest dead letter
 }
@@ -48,7 +49,8 @@ func (w *deadWatch) lastReason(sink string) string {
 // sink's dead_letters condition and the edgerelay_dead_letters_kept gauge current.
 func (d *Daemon) refreshDead() {
 	since := d.now().Sub(d.deadAt)
-	if since < deadRecountMin || !d.deadWatch.dirty.Load() && since <= deadRecount {
+	forced := d.deadWatch.force.Swap(false)
+	if !forced && (since < deadRecountMin || !d.deadWatch.dirty.Load() && since <= deadRecount) {
 		return
 	}
 	d.deadWatch.dirty.Store(false)
@@ -62,6 +64,7 @@ func (d *Daemon) refreshDead() {
 		total += n
 	}
 	d.dead = total
+	d.page.setDead(by)
 	for _, s := range d.sinks {
 		n := by[s.Name]
 		d.m.DeadLettersKept(s.Name, n)
@@ -89,3 +92,13 @@ const deadRecount = 30 * time.Second
 // deadRecountMin is the shortest time between two recounts, however fast dead
 // letters arrive (a flood of refused events): each walks the dead-letter pages.
 const deadRecountMin = 5 * time.Second
+
+// deadChanged makes the status loop recount the dead letters at its next refresh, and
+// wakes it: the status page retried or dropped some.
+func (d *Daemon) deadChanged() {
+	d.deadWatch.force.Store(true)
+	select {
+	case d.deadWake <- struct{}{}:
+	default:
+	}
+}

@@ -17,6 +17,8 @@ func (d *Daemon) wireEvents() {
 	d.health.SetBus(d.bus)
 	d.bus.Handle("metrics", countEvents(d.m), countedKinds...)
 	d.bus.Handle("dead-letters", d.deadWatch.handle, events.DeadLettered)
+	d.bus.Handle("status-page", d.page.recordError, pageErrorKinds...)
+	d.deadWake = make(chan struct{}, 1)
 	d.statusSub = d.bus.Subscribe("status", statusBuffer, events.ReadinessChanged, events.StoreQuarantined)
 	d.status = newStatusView()
 }

@@ -23,6 +23,7 @@ func (d *Daemon) statusLoop(ctx context.Context) {
 		case <-t.C():
 		case e := <-d.statusSub.C():
 			d.status.apply(e)
+		case <-d.deadWake:
 		case <-ctx.Done():
 			return
 		}
@@ -59,5 +60,6 @@ func (d *Daemon) refreshStatus() {
 	// soon after a new one. (Not Stats: it walks every outbox too, which would page
 	// the whole store file into memory during a long outage.)
 	d.refreshDead()
+	d.sampleRates()
 	_ = d.notify.Status(d.status.line(queued, d.dead, d.sinkNames()))
 }

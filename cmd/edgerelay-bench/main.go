@@ -30,9 +30,12 @@
 //	go run ./cmd/edgerelay-bench -w1 [-runs 3] [-bin /tmp/edgerelay]
 //	go run ./cmd/edgerelay-bench -w11 [-runs 1] [-quick]
 //	go run ./cmd/edgerelay-bench -w12 [-runs 3]
+//	go run ./cmd/edgerelay-bench -page [-runs 1] [-page-seconds 60s]
 //
 // W12 (events.go) repeats the W1 burst with lifecycle events off, published to the
-// machine's NATS, and aimed at an unreachable broker.
+// machine's NATS, and aimed at an unreachable broker. -page (page.go) measures the
+// status page: its first load in bytes, and the idle daemon's CPU and memory with no
+// page open, with the page's event stream open and with the page polling.
 package main
 
 import (
@@ -63,6 +66,8 @@ type options struct {
 	w12     bool          // only W12, printed to standard output
 	flash   bool          // only the flash figures (docs/flash.md), printed to standard output
 	commitW string        // -flash: store.commit_window
+	page    bool          // only the status page's weight and idle cost (issue 12 item 8), printed to standard output
+	pageFor time.Duration // -page: each case's window
 	minimal bool          // -w1 through a minimal ilert peer
 	bin     string        // the daemon to run instead of building one
 }
@@ -103,6 +108,8 @@ func main() {
 	flag.BoolVar(&o.w12, "w12", false, "run only W12 (W1 with lifecycle events off, to a healthy NATS, to an unreachable broker) and print its rows and table instead of writing -out")
 	flag.BoolVar(&o.flash, "flash", false, "run only the flash figures (bytes written per event and per day at 1, 10 and 100 events/s, sink healthy and down) and print their table")
 	flag.StringVar(&o.commitW, "commit-window", "", "with -flash: the daemons' store.commit_window (default 5ms)")
+	flag.BoolVar(&o.page, "page", false, "run only the status page's figures (first-load weight; idle CPU and RSS with no page, the page's event stream, its polling) and print their tables")
+	flag.DurationVar(&o.pageFor, "page-seconds", 60*time.Second, "with -page: how long each idle case is measured")
 	flag.StringVar(&o.bin, "bin", "", "run this daemon binary instead of building one (with -w1, -w2, -w10 or -w11; the cross builds are skipped)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -129,8 +136,8 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if o.minimal && !o.w1 {
 		return errors.New("-minimal-ilert needs -w1")
 	}
-	if o.bin != "" && !o.w1 && !o.w2 && !o.w10 && !o.w11 && !o.w12 && !o.flash {
-		return errors.New("-bin needs -w1, -w2, -w10, -w11 or -w12: the full report describes the binary it builds")
+	if o.bin != "" && !o.w1 && !o.w2 && !o.w10 && !o.w11 && !o.w12 && !o.flash && !o.page {
+		return errors.New("-bin needs -w1, -w2, -w10, -w11, -w12, -flash or -page: the full report describes the binary it builds")
 	}
 	root, err := output(ctx, "", "go", "env", "GOMOD")
 	if root == "" || root == os.DevNull {
@@ -156,7 +163,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	switch {
 	case o.bin != "":
 		bin, targets = o.bin, nil
-	case o.w1, o.w2, o.w10, o.w11, o.w12, o.flash:
+	case o.w1, o.w2, o.w10, o.w11, o.w12, o.flash, o.page:
 		targets = targets[:1]
 	}
 	for _, t := range targets {
@@ -199,6 +206,9 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if o.flash {
 		b.commitWin = o.commitW
 		return b.onlyFlash(ctx)
+	}
+	if o.page {
+		return b.onlyPage(ctx, o.runs, o.pageFor)
 	}
 	if o.w1 {
 		for i := range o.runs {

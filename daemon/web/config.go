@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/secret"
 	"github.com/edgerelay/edgerelay/adapters/tlsfiles"
 )
 
@@ -40,6 +41,14 @@ type Config struct {
 	// change) and, with client_ca_file, requires client certificates (mutual TLS) from
 	// every client, probes and scrapers included. Zero means plain HTTP.
 	TLS tlsfiles.ServerConfig `yaml:"tls"`
+	// AdminToken lets the status page (and any client that sends it as
+	// "Authorization: Bearer <token>") retry and drop dead letters. Empty, with no
+	// AdminTokenFile, leaves the page read-only. It is a secret: never logged or shown.
+	AdminToken secret.Value `yaml:"admin_token"`
+	// AdminTokenFile reads AdminToken from a file (surrounding white space trimmed),
+	// for example ${CREDENTIALS_DIRECTORY}/edgerelay-admin with systemd's
+	// LoadCredential=. At most one of the two may be set.
+	AdminTokenFile string `yaml:"admin_token_file"`
 
 	// Version is the daemon's version, answered by GET / as "edgerelay/<version>". It is
 	// set by the daemon, not by the configuration file.
@@ -78,9 +87,36 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// MinAdminToken is the shortest admin token accepted: shorter ones are guessable
+// within the bad-token rate limit's budget of a few years.
+const MinAdminToken = 16
+
+// AdminSecret returns the admin token from admin_token or admin_token_file (read now
+// and registered as a secret), or "" when neither is set: a read-only status page.
+func (c Config) AdminSecret() (secret.Value, error) {
+	if c.AdminToken != "" && c.AdminTokenFile != "" {
+		return "", errors.New("http.admin_token, http.admin_token_file: set only one of them")
+	}
+	v, err := secret.Resolve(string(c.AdminToken), c.AdminTokenFile, "")
+	if err != nil {
+		return "", fmt.Errorf("http.admin_token_file: %w", err)
+	}
+	if v != "" && len(v) < MinAdminToken {
+		key := "http.admin_token"
+		if c.AdminTokenFile != "" {
+			key = "http.admin_token_file"
+		}
+		return "", fmt.Errorf("%s: the token is %d bytes; use at least %d (e.g. openssl rand -hex 16)", key, len(v), MinAdminToken)
+	}
+	return v, nil
+}
+
 // Validate reports every problem at once, each naming its key under `http.`.
 func (c *Config) Validate() error {
 	var errs []error
+	if _, err := c.AdminSecret(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Listen != "" {
 		errs = append(errs, adapters.ValidateListen("http.listen", c.Listen))
 	}

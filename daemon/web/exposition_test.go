@@ -82,6 +82,7 @@ func TestMetricsExposition(t *testing.T) {
 	m.StoreStranded("old-hook", "outbox", 3)
 	m.DeadLettersKept("hook", 2)
 	set.GetOrCreateCounter(series(MetricHTTPErrors, "listener", "http", "reason", "tls_handshake")).Inc()
+	set.GetOrCreateCounter(series(MetricAdminRefused, "reason", RefusedBadToken)).Inc()
 	m.SourceRole("edge", "", "standby")
 	m.SourceRole("edge", "standby", "active")
 	m.SinkCircuit("hq", "closed")

@@ -33,6 +33,8 @@ var families = map[string]family{
 		"or queue drop, by sink."},
 	MetricHTTPErrors: {typ: "counter", help: "Connections and requests the daemon's HTTP servers gave up on before a handler ran " +
 		"(failed TLS handshakes, malformed requests, panics), by listener and reason."},
+	MetricAdminRefused: {typ: "counter", help: "Status page actions (retry or drop dead letters) refused before they ran: read-only, " +
+		"cross-origin, token in the URL, no or a wrong token, rate-limited, malformed, by reason."},
 	MetricLifecyclePublished: {typ: "counter", help: "Lifecycle CloudEvents the lifecycle broker took, by type."},
 	MetricLifecycleFailed:    {typ: "counter", help: "Failed connects and publishes to the lifecycle broker (each is retried with backoff)."},
 	MetricLifecycleDropped: {typ: "counter", help: "Lifecycle events lost: the buffer (events.buffer) was full and the oldest went, " +

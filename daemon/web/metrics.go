@@ -58,6 +58,9 @@ const (
 	// panics. Labels: listener (the health component: "http" or "source:<name>"),
 	// reason (tls_handshake, panic, accept, other).
 	MetricHTTPErrors = "edgerelay_http_errors_total"
+	// MetricAdminRefused counts the status page's actions (POST /api/dead-letters/…)
+	// refused before they ran. Labels: reason (the Refused* codes).
+	MetricAdminRefused = "edgerelay_http_admin_refused_total"
 	// MetricLifecyclePublished counts the lifecycle events the broker took. Labels:
 	// type.
 	MetricLifecyclePublished = "edgerelay_lifecycle_published_total"

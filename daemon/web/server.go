@@ -4,7 +4,13 @@
 //
 // # Routes
 //
-//	GET /         200 text/plain "edgerelay/<version>" (as ilagent answers "ilagent/<version>")
+//	GET /         200 text/plain "edgerelay/<version>" (as ilagent answers "ilagent/<version>");
+//	              the status page to a browser (an Accept header preferring text/html)
+//	GET /ui/{file}               the status page's CSS, script and icon (embedded)
+//	GET /api/status              the status page's JSON document (Status)
+//	GET /api/status/stream       the same as Server-Sent Events, at most MaxStreams at once
+//	POST /api/dead-letters/retry retry dead letters {"sink": …, "seqs": […] | "all": true}
+//	POST /api/dead-letters/drop  drop them; both need http.admin_token (see authorize)
 //	GET /health   204 while running; 503 once the daemon is shutting down
 //	GET /ready    204 when all is well; 200 with JSON when degraded; 503 with JSON when not ready
 //	GET /metrics  Prometheus text (format 0.0.4) with a HELP and TYPE line per family: the daemon's
@@ -70,6 +76,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
@@ -97,6 +104,17 @@ type Server struct {
 	onScrape []func()
 
 	lim atomic.Pointer[logx.Limiter] // rate-limits the net/http servers' error lines
+
+	status   atomic.Pointer[StatusProvider] // the status page's source, set by SetStatus
+	admin    *adminAuth
+	streams  chan struct{} // one token per open status stream (MaxStreams)
+	shutdown chan struct{} // closed when the main listener begins its shutdown
+	stopOnce sync.Once
+	// streamEvery and streamHeartbeat pace the status streams (shorter in tests).
+	streamEvery, streamHeartbeat time.Duration
+	// loopbackOnly: http.listen is a loopback address, so the page and its API
+	// answer only requests whose Host names loopback (hostAllowed).
+	loopbackOnly bool
 }
 
 // endpoint is one listener: its address and optional TLS material, and the
@@ -136,13 +154,34 @@ func New(cfg Config, h *health.Tracker, set *metrics.Set, log *slog.Logger) *Ser
 		metrics: set,
 		log:     log,
 		mux:     http.NewServeMux(),
+		streams: make(chan struct{}, MaxStreams), shutdown: make(chan struct{}),
+		streamEvery: StreamEvery, streamHeartbeat: StreamHeartbeat,
+	}
+	tok, err := cfg.AdminSecret()
+	if err != nil { // Validate reported it at load; the file went away since
+		log.Warn("status page read-only: the admin token cannot be read", "err", err)
+	}
+	s.admin = newAdminAuth(tok, time.Now)
+	if host, _, err := net.SplitHostPort(cfg.Listen); err == nil {
+		s.loopbackOnly = loopbackHost(net.JoinHostPort(host, "0"))
+	}
+	if set != nil && s.admin.enabled() {
+		for _, r := range AdminRefusedReasons {
+			set.GetOrCreateCounter(series(MetricAdminRefused, "reason", r))
+		}
 	}
 	s.mux.HandleFunc("GET /{$}", s.handleRoot)
+	s.mux.HandleFunc("GET /ui/{file}", s.handleAsset)
+	s.mux.HandleFunc("GET /api/status", s.handleStatus)
+	s.mux.HandleFunc("GET /api/status/stream", s.handleStream)
+	s.mux.HandleFunc("POST /api/dead-letters/retry", s.handleDead(true))
+	s.mux.HandleFunc("POST /api/dead-letters/drop", s.handleDead(false))
 	s.mux.HandleFunc("GET /health", s.handleHealth)
 	s.mux.HandleFunc("GET /ready", s.handleReady)
 	s.mux.HandleFunc("GET /metrics", s.handleMetrics)
 	s.main = s.newEndpoint("http.listen", "http", cfg.Listen, cfg.TLS, s.mux)
 	s.main.section = "http."
+	s.main.srv.RegisterOnShutdown(s.stopStreams) // a stream would hold Shutdown for its timeout
 	return s
 }
 
@@ -395,7 +434,17 @@ func (s *Server) Close() error {
 	return errors.Join(errs...)
 }
 
-func (s *Server) handleRoot(w http.ResponseWriter, _ *http.Request) {
+// stopStreams ends the status streams: the server is shutting down.
+func (s *Server) stopStreams() { s.stopOnce.Do(func() { close(s.shutdown) }) }
+
+func (s *Server) handleRoot(w http.ResponseWriter, r *http.Request) {
+	w.Header().Add("Vary", "Accept")
+	if wantsHTML(r) {
+		if s.hostAllowed(w, r) {
+			serveAsset(w, r, "index.html")
+		}
+		return
+	}
 	v := s.cfg.Version
 	if v == "" {
 		v = "dev"
