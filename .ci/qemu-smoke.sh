@@ -71,9 +71,10 @@ led_show() {
 # led_smoke NAME DIR QEMU...: the LED-class backend under emulation, on fake trees.
 # `led test --pattern P` must hand a blinking pattern (heartbeat) to the kernel timer
 # (trigger timer, delay_on and delay_off 1000) and show a steady one (storage-fault)
-# with brightness 1 while it runs, and leave the LED off (trigger none, brightness 0)
-# when stopped with SIGTERM; `run` refusing an invalid configuration must leave
-# config-invalid on the timer (delays 100) after it exits. Prints what failed.
+# with brightness 1 (and no timer: the delays as they were) while it runs, leave the LED
+# off (brightness 0, and the timer left: trigger none) when stopped with SIGTERM; `run` refusing an invalid configuration must leave
+# config-invalid on the timer (delays 100) after it exits; `led test` on a GPIO line
+# that is not there must fail with the reason. Prints what failed.
 led_smoke() {
 	local name=$1 dir=$2
 	shift 2
@@ -84,7 +85,7 @@ sinks: [{ name: console, type: stdout }]
 routes: [{ to: [console] }]
 indicator: { backend: sysfs-led, led: ACT, root: $leds }
 YAML
-	while read -r pattern want; do
+	while IFS='|' read -r pattern want after; do
 		led_tree "$leds"
 		"$@" "$bin" led test -c "$dir/led.yaml" --pattern "$pattern" --each 10m >"$dir/led.out" 2>&1 </dev/null &
 		lpid=$!
@@ -105,13 +106,14 @@ YAML
 			echo "led test --pattern $pattern: wanted $want, got $(led_show "$leds"); output: $(tr '\n' ' ' <"$dir/led.out")"
 			return 1
 		fi
-		if [ $rc != 0 ] || ! led_attrs "$leds" trigger=none brightness=0; then
-			echo "led test --pattern $pattern: exit $rc, and after it $(led_show "$leds") (wanted trigger=none brightness=0)"
+		# shellcheck disable=SC2086
+		if [ $rc != 0 ] || ! led_attrs "$leds" $after; then
+			echo "led test --pattern $pattern: exit $rc, and after it $(led_show "$leds") (wanted $after)"
 			return 1
 		fi
 	done <<'PATTERNS'
-heartbeat trigger=timer delay_on=1000 delay_off=1000 brightness=1
-storage-fault brightness=1
+heartbeat|trigger=timer delay_on=1000 delay_off=1000 brightness=1|trigger=none brightness=0
+storage-fault|brightness=1 delay_on=500|brightness=0
 PATTERNS
 
 	led_tree "$leds"
@@ -120,6 +122,16 @@ PATTERNS
 	"$@" "$bin" run -c "$dir/led-bad.yaml" >"$dir/led.out" 2>&1 </dev/null || rc=$?
 	if [ $rc = 0 ] || ! led_attrs "$leds" trigger=timer delay_on=100 delay_off=100; then
 		echo "run with an invalid configuration: exit $rc, LED $(led_show "$leds") (wanted trigger=timer delay_on=100 delay_off=100)"
+		return 1
+	fi
+
+	# The GPIO backend's chip scan (periph) runs under emulation too: a line that is
+	# not there (no chip at all under qemu-user) is refused with the reason.
+	sed 's/^indicator:.*/indicator: { backend: gpio, line: edgerelay-smoke-absent }/' "$dir/led.yaml" >"$dir/led-gpio.yaml"
+	rc=0
+	"$@" "$bin" led test -c "$dir/led-gpio.yaml" --each 1s >"$dir/led.out" 2>&1 </dev/null || rc=$?
+	if [ $rc = 0 ] || ! grep -q 'status LED "edgerelay-smoke-absent": gpio' "$dir/led.out"; then
+		echo "led test on an absent GPIO line: exit $rc: $(tr '\n' ' ' <"$dir/led.out")"
 		return 1
 	fi
 }
@@ -186,7 +198,7 @@ YAML
 		fail=1
 	fi
 	if why=$(led_smoke "$name" "$dir" "${qemu[@]}"); then
-		say "$name: LED ok under ${qemu[*]}: heartbeat on the kernel timer (1000/1000 ms), storage-fault solid, off after led test, config-invalid left blinking (100/100 ms) by a refused run"
+		say "$name: LED ok under ${qemu[*]}: heartbeat on the kernel timer (1000/1000 ms), storage-fault solid, off after led test, config-invalid left blinking (100/100 ms) by a refused run, an absent GPIO line refused"
 		[ $ok = 1 ] && rm -rf "$dir"
 	else
 		say "$name: LED FAILED under ${qemu[*]}: $why (kept in $dir)" >&2
