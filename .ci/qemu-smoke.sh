@@ -2,8 +2,10 @@
 # Runs the cross-built binaries on emulated boards (qemu-user): for armv6 (an ARM1176,
 # the Raspberry Pi Zero/1), arm64 and mipsle softfloat (a 24Kc, the OpenWrt routers),
 # `version`, then a daemon on its embedded broker with an mqtt source and a stdout
-# sink: a message published with mosquitto_pub must come out on stdout. Installs
-# qemu-user-static and mosquitto-clients (Debian) when they are missing.
+# sink: a message published with mosquitto_pub must come out on stdout; then the
+# status LED's LED-class backend on a directory laid out like /sys/class/leds (see
+# led_smoke). Installs qemu-user-static and mosquitto-clients (Debian) when they are
+# missing.
 #   bash .ci/qemu-smoke.sh [DIST]        (DIST: where make cross put the binaries; dist)
 set -euo pipefail
 dist=${1:-dist}
@@ -36,6 +38,102 @@ free_port() {
 		fi
 	done
 	return 1
+}
+
+# led_tree DIR: DIR laid out like /sys/class/leds with one LED, ACT, off, whose
+# trigger file offers the kernel timer (and, as the kernel would once it is
+# selected, delay_on and delay_off).
+led_tree() {
+	rm -rf "$1"
+	mkdir -p "$1/ACT"
+	printf '0\n' >"$1/ACT/brightness"
+	printf '1\n' >"$1/ACT/max_brightness"
+	printf '[none] timer\n' >"$1/ACT/trigger"
+	printf '500\n' >"$1/ACT/delay_on"
+	printf '500\n' >"$1/ACT/delay_off"
+}
+
+# led_attrs DIR NAME=VALUE...: whether each attribute of DIR/ACT holds VALUE.
+led_attrs() {
+	local dir=$1 kv
+	shift
+	for kv in "$@"; do
+		[ "$(tr -d '\n' <"$dir/ACT/${kv%%=*}")" = "${kv#*=}" ] || return 1
+	done
+}
+
+# led_show DIR: the attributes, for a failure message.
+led_show() {
+	local f
+	for f in brightness trigger delay_on delay_off; do printf '%s=%s ' "$f" "$(tr -d '\n' <"$1/ACT/$f")"; done
+}
+
+# led_smoke NAME DIR QEMU...: the LED-class backend under emulation, on fake trees.
+# `led test --pattern P` must hand a blinking pattern (heartbeat) to the kernel timer
+# (trigger timer, delay_on and delay_off 1000) and show a steady one (storage-fault)
+# with brightness 1 (and no timer: the delays as they were) while it runs, leave the LED
+# off (brightness 0, and the timer left: trigger none) when stopped with SIGTERM; `run` refusing an invalid configuration must leave
+# config-invalid on the timer (delays 100) after it exits; `led test` on a GPIO line
+# that is not there must fail with the reason. Prints what failed.
+led_smoke() {
+	local name=$1 dir=$2
+	shift 2
+	local bin=$dist/edgerelay_linux_$name leds=$dir/leds lpid rc
+	cat >"$dir/led.yaml" <<YAML
+store: { path: $dir/led-queue.db }
+sinks: [{ name: console, type: stdout }]
+routes: [{ to: [console] }]
+indicator: { backend: sysfs-led, led: ACT, root: $leds }
+YAML
+	while IFS='|' read -r pattern want after; do
+		led_tree "$leds"
+		"$@" "$bin" led test -c "$dir/led.yaml" --pattern "$pattern" --each 10m >"$dir/led.out" 2>&1 </dev/null &
+		lpid=$!
+		local ok=0
+		for _ in $(seq 300); do # up to 60 s
+			# shellcheck disable=SC2086 # want is a list of NAME=VALUE words
+			if led_attrs "$leds" $want; then
+				ok=1
+				break
+			fi
+			kill -0 "$lpid" 2>/dev/null || break
+			sleep 0.2
+		done
+		kill -TERM "$lpid" 2>/dev/null || true
+		rc=0
+		wait "$lpid" 2>/dev/null || rc=$?
+		if [ $ok = 0 ]; then
+			echo "led test --pattern $pattern: wanted $want, got $(led_show "$leds"); output: $(tr '\n' ' ' <"$dir/led.out")"
+			return 1
+		fi
+		# shellcheck disable=SC2086
+		if [ $rc != 0 ] || ! led_attrs "$leds" $after; then
+			echo "led test --pattern $pattern: exit $rc, and after it $(led_show "$leds") (wanted $after)"
+			return 1
+		fi
+	done <<'PATTERNS'
+heartbeat|trigger=timer delay_on=1000 delay_off=1000 brightness=1|trigger=none brightness=0
+storage-fault|brightness=1 delay_on=500|brightness=0
+PATTERNS
+
+	led_tree "$leds"
+	sed 's/type: stdout/type: nonsense/' "$dir/led.yaml" >"$dir/led-bad.yaml"
+	rc=0
+	"$@" "$bin" run -c "$dir/led-bad.yaml" >"$dir/led.out" 2>&1 </dev/null || rc=$?
+	if [ $rc = 0 ] || ! led_attrs "$leds" trigger=timer delay_on=100 delay_off=100; then
+		echo "run with an invalid configuration: exit $rc, LED $(led_show "$leds") (wanted trigger=timer delay_on=100 delay_off=100)"
+		return 1
+	fi
+
+	# The GPIO backend's chip scan (periph) runs under emulation too: a line that is
+	# not there (no chip at all under qemu-user) is refused with the reason.
+	sed 's/^indicator:.*/indicator: { backend: gpio, line: edgerelay-smoke-absent }/' "$dir/led.yaml" >"$dir/led-gpio.yaml"
+	rc=0
+	"$@" "$bin" led test -c "$dir/led-gpio.yaml" --each 1s >"$dir/led.out" 2>&1 </dev/null || rc=$?
+	if [ $rc = 0 ] || ! grep -q 'status LED "edgerelay-smoke-absent": gpio' "$dir/led.out"; then
+		echo "led test on an absent GPIO line: exit $rc: $(tr '\n' ' ' <"$dir/led.out")"
+		return 1
+	fi
 }
 
 fail=0
@@ -93,11 +191,17 @@ YAML
 	wait "$pid" 2>/dev/null || true
 	if [ $ok = 1 ]; then
 		say "$name: ok under ${qemu[*]}: $(head -n1 "$dir/version"); the message reached stdout"
-		rm -rf "$dir"
 	else
 		say "$name: FAILED under ${qemu[*]}; stderr and stdout follow (kept in $dir)" >&2
 		tail -n 30 "$dir/stderr" >&2 || true
 		tail -n 5 "$dir/stdout" >&2 || true
+		fail=1
+	fi
+	if why=$(led_smoke "$name" "$dir" "${qemu[@]}"); then
+		say "$name: LED ok under ${qemu[*]}: heartbeat on the kernel timer (1000/1000 ms), storage-fault solid, off after led test, config-invalid left blinking (100/100 ms) by a refused run, an absent GPIO line refused"
+		[ $ok = 1 ] && rm -rf "$dir"
+	else
+		say "$name: LED FAILED under ${qemu[*]}: $why (kept in $dir)" >&2
 		fail=1
 	fi
 done <<'BOARDS'

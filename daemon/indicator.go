@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"io"
 	"sync/atomic"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/edgerelay/edgerelay/daemon/events"
 	"github.com/edgerelay/edgerelay/daemon/health"
 	"github.com/edgerelay/edgerelay/hw"
+	"github.com/edgerelay/edgerelay/hw/gpio"
 	"github.com/edgerelay/edgerelay/store"
 )
 
@@ -22,44 +24,77 @@ const indicatorEvery = 10 * time.Second
 const nearFullPercent = 80
 
 // OpenIndicator opens the status LED c configures, driven as o says (its clock, log
-// and limiter): nil (and no error) for backend none, an error when the device
-// cannot be opened.
+// and limiter): nil (and no error) for backend none, an error when a device cannot
+// be opened (every device opened before it is closed again).
 func OpenIndicator(c config.Indicator, o hw.Options) (*hw.Driver, error) {
+	var open func(name string) (hw.LED, error)
+	green, red, amber := c.LED, c.RedLED, c.AmberLED
 	switch c.Backend {
 	case config.IndicatorSysfsLED:
-		var opened []*hw.Sysfs
-		open := func(name string) (*hw.Sysfs, error) {
+		open = func(name string) (hw.LED, error) {
 			l, err := hw.OpenSysfs(hw.SysfsOptions{Root: c.Root, Name: name, ActiveLow: c.ActiveLow})
 			if err != nil {
-				for _, o := range opened {
-					_ = o.Close()
-				}
 				return nil, err
 			}
-			opened = append(opened, l)
 			return l, nil
 		}
-		green, err := open(c.LED)
-		if err != nil {
-			return nil, err
-		}
-		if c.RedLED == "" {
-			return hw.NewDriver(green, o), nil
-		}
-		m := &hw.Multi{Green: green}
-		if m.Red, err = open(c.RedLED); err != nil {
-			return nil, err
-		}
-		if c.AmberLED != "" {
-			if m.Amber, err = open(c.AmberLED); err != nil {
+	case config.IndicatorGPIO:
+		green, red, amber = c.Line, c.RedLine, c.AmberLine
+		open = func(line string) (hw.LED, error) {
+			l, err := gpio.Open(gpio.Options{Chip: c.Chip, Line: line, ActiveLow: c.ActiveLow})
+			if err != nil {
 				return nil, err
 			}
+			return l, nil
 		}
-		return hw.NewDriver(m, o), nil
 	case config.IndicatorNone, "":
 		return nil, nil
+	default:
+		return nil, fmt.Errorf("indicator backend %q: unknown", c.Backend)
 	}
-	return nil, fmt.Errorf("indicator backend %q: unknown", c.Backend)
+	var opened []hw.LED
+	get := func(name string) (hw.LED, error) {
+		l, err := open(name)
+		if err != nil {
+			for _, o := range opened {
+				if c, ok := o.(io.Closer); ok {
+					_ = c.Close()
+				}
+			}
+			return nil, err
+		}
+		opened = append(opened, l)
+		return l, nil
+	}
+	g, err := get(green)
+	if err != nil {
+		return nil, err
+	}
+	if red == "" {
+		return hw.NewDriver(g, o), nil
+	}
+	m := &hw.Multi{Green: g}
+	if m.Red, err = get(red); err != nil {
+		return nil, err
+	}
+	if amber != "" {
+		if m.Amber, err = get(amber); err != nil {
+			return nil, err
+		}
+	}
+	return hw.NewDriver(m, o), nil
+}
+
+// IndicatorName names the device c configures, for messages: the LED-class device
+// or the GPIO line (with its chip), the green one of a multi-colour LED.
+func IndicatorName(c config.Indicator) string {
+	if c.Backend != config.IndicatorGPIO {
+		return c.LED
+	}
+	if c.Chip == "" {
+		return c.Line
+	}
+	return c.Chip + " line " + c.Line
 }
 
 // ledState is the pattern the daemon's state calls for, kept whether or not an LED
@@ -71,20 +106,29 @@ func (l *ledState) set(p hw.Pattern) { l.p.Store(uint32(p)) }
 // LEDPattern returns the pattern the status LED shows (or would show, without one).
 func (d *Daemon) LEDPattern() hw.Pattern { return hw.Pattern(d.led.p.Load()) }
 
-// openIndicator sets d.ind from Options.Indicator or the configuration. A device that
-// cannot be opened is one warning, and the daemon runs without an LED.
+// openIndicator sets d.ind from Options.Indicator or the configuration. No LED
+// configured, or a device that cannot be opened, is one warning, and the daemon runs
+// without an LED.
 func (d *Daemon) openIndicator() {
+	names := make([]string, 0, len(hw.Patterns()))
+	for _, p := range hw.Patterns() {
+		names = append(names, p.String())
+	}
+	d.m.LEDPattern(names, func() string { return d.LEDPattern().String() })
 	d.indSub = d.bus.Subscribe("indicator", 64, events.ReadinessChanged) // a quarantine sets the store's condition too
 	if d.opt.Indicator != nil {
 		d.ind = d.opt.Indicator
 	} else {
-		ind, err := OpenIndicator(d.cfg.Indicator, hw.Options{Clock: d.clock, Log: d.log.With("component", "indicator"), Limiter: d.lim})
+		c := d.cfg.Indicator
+		ind, err := OpenIndicator(c, hw.Options{Clock: d.clock, Log: d.log.With("component", "indicator"), Limiter: d.lim})
 		if err != nil {
-			d.log.Warn("status LED not available; running without it", "backend", d.cfg.Indicator.Backend,
-				"led", d.cfg.Indicator.LED, "err", err)
+			d.log.Warn("status LED not available; running without it", "backend", c.Backend,
+				"led", IndicatorName(c), "err", err)
 			return
 		}
 		if ind == nil {
+			// The pattern is still worked out, for /metrics and the status page.
+			d.log.Warn("no status LED configured; set indicator.backend (sysfs-led or gpio) to show the daemon's state on one (docs/leds.md, edgerelay led test)")
 			return
 		}
 		d.ind = ind

@@ -106,6 +106,70 @@ func TestIndicatorMissingLED(t *testing.T) {
 	require.Equal(t, 1, strings.Count(log.String(), "status LED not available"), log.String())
 }
 
+// TestIndicatorNone: no LED configured is one warning that says how to configure
+// one, and the daemon starts.
+func TestIndicatorNone(t *testing.T) {
+	var log bytes.Buffer
+	d, err := daemon.New(daemon.Options{Config: indicatorConfig(t, ""), Log: slog.New(slog.NewTextHandler(&log, nil)), Version: "test"})
+	require.NoError(t, err)
+	stop := runDaemon(t, d)
+	stop()
+	require.Equal(t, 1, strings.Count(log.String(), "no status LED configured"), log.String())
+	require.Contains(t, log.String(), "set indicator.backend (sysfs-led or gpio)")
+}
+
+// TestIndicatorMissingGPIO: a GPIO line that is not there (on this machine no chip
+// at all, or no such line) is one warning naming it, and the daemon starts.
+func TestIndicatorMissingGPIO(t *testing.T) {
+	var log bytes.Buffer
+	cfg := indicatorConfig(t, "indicator: { backend: gpio, line: edgerelay-no-such-line }\n")
+	d, err := daemon.New(daemon.Options{Config: cfg, Log: slog.New(slog.NewTextHandler(&log, nil)), Version: "test"})
+	require.NoError(t, err)
+	stop := runDaemon(t, d)
+	stop()
+	require.Equal(t, 1, strings.Count(log.String(), "status LED not available"), log.String())
+	require.Contains(t, log.String(), "backend=gpio led=edgerelay-no-such-line")
+	require.NotContains(t, log.String(), "no status LED configured")
+
+	_, err = daemon.OpenIndicator(config.Indicator{Backend: config.IndicatorGPIO, Chip: "gpiochip0", Line: "edgerelay-no-such-line"}, hw.Options{})
+	require.ErrorContains(t, err, "gpio")
+	require.Equal(t, "gpiochip0 line 17", daemon.IndicatorName(config.Indicator{Backend: config.IndicatorGPIO, Chip: "gpiochip0", Line: "17"}))
+}
+
+// TestLEDPatternMetric: /metrics has one edgerelay_led_pattern series per pattern,
+// 1 for the one the daemon's state calls for (the heartbeat, healthy and without an
+// LED) and 0 for the rest.
+func TestLEDPatternMetric(t *testing.T) {
+	d, err := daemon.New(daemon.Options{Config: indicatorConfig(t, ""), Log: slog.New(slog.DiscardHandler), Version: "test"})
+	require.NoError(t, err)
+	stop := runDaemon(t, d)
+	defer stop()
+	scrape := func() string {
+		resp, err := http.Get("http://" + d.Addr() + "/metrics")
+		require.NoError(t, err)
+		defer func() { _ = resp.Body.Close() }()
+		var b bytes.Buffer
+		_, err = b.ReadFrom(resp.Body)
+		require.NoError(t, err)
+		return b.String()
+	}
+	var body string
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if body = scrape(); strings.Contains(body, `edgerelay_led_pattern{pattern="heartbeat"} 1`) {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "no heartbeat on /metrics:\n%s", body)
+	}
+	require.Equal(t, hw.Heartbeat, d.LEDPattern())
+	for _, p := range hw.Patterns() {
+		want := 0
+		if p == hw.Heartbeat {
+			want = 1
+		}
+		require.Contains(t, body, fmt.Sprintf("edgerelay_led_pattern{pattern=%q} %d\n", p, want))
+	}
+}
+
 // TestIndicatorSysfsLED: the configured LED-class device gets the heartbeat as a
 // kernel timer blink, and is given back to its trigger at the end.
 func TestIndicatorSysfsLED(t *testing.T) {

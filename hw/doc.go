@@ -14,8 +14,8 @@
 // The backends: [OpenSysfs], the Linux LED class (/sys/class/leds/<name>); [Multi],
 // a bi-colour or RGB LED made of one LED per colour (each pattern has a colour:
 // green when healthy, amber for warnings, red for faults); [Fake], a recording LED
-// for tests. GPIO lines (periph.io, the GPIO character device) are
-// not implemented yet.
+// for tests. GPIO lines (the GPIO character device, through periph.io) are package
+// hw/gpio, kept apart so that only it imports periph and a build tag can drop it.
 //
 // # Testing
 //

@@ -3,10 +3,12 @@ package hw
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -115,7 +117,8 @@ func (s *Sysfs) Blink(on, off time.Duration) error {
 	if s.activeLow {
 		on, off = off, on
 	}
-	if !s.inTimer {
+	fresh := !s.inTimer
+	if fresh {
 		// The kernel drives the timer at the brightness set when it starts.
 		if err := s.writeFile("brightness", strconv.Itoa(s.max)); err != nil {
 			return err
@@ -126,8 +129,27 @@ func (s *Sysfs) Blink(on, off time.Duration) error {
 		s.inTimer = true
 	}
 	return errors.Join(
-		s.writeFile("delay_on", strconv.FormatInt(on.Milliseconds(), 10)),
-		s.writeFile("delay_off", strconv.FormatInt(off.Milliseconds(), 10)))
+		s.writeDelay("delay_on", on, fresh),
+		s.writeDelay("delay_off", off, fresh))
+}
+
+// delayGrace is how long a delay attribute refused just after the timer trigger was
+// selected is tried again.
+const delayGrace = time.Second
+
+// writeDelay writes one of the timer trigger's delay attributes. The kernel creates
+// them when the trigger is selected, owned by root; for a daemon that is not root,
+// the udev rule (docs/leds.md) hands them to its group on the change event that
+// follows, a few milliseconds later. So when the trigger was selected just now, a
+// refused write is tried again for up to delayGrace.
+func (s *Sysfs) writeDelay(name string, d time.Duration, fresh bool) error {
+	v := strconv.FormatInt(d.Milliseconds(), 10)
+	err := s.writeFile(name, v)
+	for wait := time.Duration(0); fresh && errors.Is(err, fs.ErrPermission) && wait < delayGrace; wait += 20 * time.Millisecond {
+		time.Sleep(20 * time.Millisecond)
+		err = s.writeFile(name, v)
+	}
+	return err
 }
 
 // Close turns the LED off and gives the device back to the trigger it had when
@@ -145,14 +167,26 @@ func (s *Sysfs) Close() error {
 func (s *Sysfs) writeFile(name, v string) error {
 	f, err := os.OpenFile(filepath.Join(s.dir, name), os.O_WRONLY|os.O_TRUNC, 0)
 	if err != nil {
-		return fmt.Errorf("write led %s: %w", name, err)
+		return fmt.Errorf("write led %s: %w%s", name, err, hint(err))
 	}
 	_, err = f.WriteString(v)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("write led %s: %w", name, err)
+		return fmt.Errorf("write led %s: %w%s", name, err, hint(err))
 	}
 	return nil
+}
+
+// hint says what usually causes err on an LED-class attribute.
+func hint(err error) string {
+	switch {
+	case errors.Is(err, syscall.EROFS):
+		// systemd's ProtectKernelTunables= makes /sys read-only for the service.
+		return " (under systemd: a ReadWritePaths= drop-in for the LED, see docs/leds.md)"
+	case errors.Is(err, fs.ErrPermission):
+		return " (the daemon's user needs write access: the udev rule in docs/leds.md, or root)"
+	}
+	return ""
 }

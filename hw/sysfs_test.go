@@ -132,3 +132,35 @@ func TestSysfsMissing(t *testing.T) {
 		require.Error(t, err, name)
 	}
 }
+
+// TestSysfsDelayPermission: the delay files the kernel creates with the timer trigger
+// are root's until the udev rule hands them over on the change event; a write refused
+// meanwhile is tried again, and one still refused after the grace is an error with
+// the remedy. Needs a user that file modes apply to (not root).
+func TestSysfsDelayPermission(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("SKIP: root ignores file modes; run as another user to check the retry")
+	}
+	root := ledTree(t, "ACT", "1", "[none] timer")
+	delayOn := filepath.Join(root, "ACT", "delay_on")
+	s, err := OpenSysfs(SysfsOptions{Root: root, Name: "ACT"})
+	require.NoError(t, err)
+	synctest.Test(t, func(t *testing.T) {
+		require.NoError(t, os.Chmod(delayOn, 0o444))
+		go func() { // udev, 100 ms later
+			time.Sleep(100 * time.Millisecond)
+			_ = os.Chmod(delayOn, 0o644)
+		}()
+		require.NoError(t, s.Blink(time.Second, time.Second))
+		require.Equal(t, "1000", attr(t, root, "ACT", "delay_on"))
+	})
+	require.NoError(t, s.Set(false))
+	require.NoError(t, os.Chmod(delayOn, 0o444))
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		err := s.Blink(time.Second, time.Second)
+		require.ErrorIs(t, err, os.ErrPermission)
+		require.ErrorContains(t, err, "the udev rule in docs/leds.md")
+		require.Equal(t, delayGrace, time.Since(start).Round(100*time.Millisecond), "tried again for the grace (virtual time)")
+	})
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/edgerelay/edgerelay/adapters/adaptertest"
 	"github.com/edgerelay/edgerelay/adapters/ilert"
 	"github.com/edgerelay/edgerelay/cmd/edgerelay/internal/ilagent"
+	"github.com/edgerelay/edgerelay/hw/gpio"
 )
 
 const module = "github.com/edgerelay/edgerelay"
@@ -69,7 +70,13 @@ var coreModules = []string{
 	"go.yaml.in/yaml/v3",
 	"golang.org/x/sync",
 	"golang.org/x/sys",
+	"periph.io/x/conn/v3", // the GPIO status LED (hw/gpio): core, but edgerelay_omit_gpio drops it
+	"periph.io/x/host/v3",
 }
+
+// gpioModules are the modules only the GPIO backend of the status LED (hw/gpio)
+// needs: edgerelay_omit_gpio leaves them out.
+var gpioModules = []string{"periph.io/x/conn/v3", "periph.io/x/host/v3"}
 
 // corePackages are the packages under adapters/ that a core-only binary keeps: the
 // contract, the (empty) link list, and the leaves the core shares with adapters (the
@@ -221,6 +228,29 @@ func TestFlavoursLink(t *testing.T) {
 			}
 			goCmd(t, goBin, "vet", "-tags", strings.Join(f.tags(), ","), "./cmd/edgerelay")
 		})
+	}
+}
+
+// TestOmitGPIO: edgerelay_omit_gpio leaves periph out, alone and with every adapter
+// omitted, and keeps everything else; the package hw/gpio stays, with the error that
+// names the tag. Both builds compile (go vet).
+func TestOmitGPIO(t *testing.T) {
+	goBin := goTool(t)
+	_, full := linked(t, goBin, nil)
+	for _, m := range gpioModules {
+		require.Contains(t, full, m, "the full build has the GPIO backend")
+	}
+	for _, tags := range [][]string{{gpio.OmitTag}, append(flavours()[len(omittable)+1].tags(), gpio.OmitTag)} {
+		pkgs, mods := linked(t, goBin, tags)
+		for _, m := range gpioModules {
+			require.NotContains(t, mods, m, "-tags %s", strings.Join(tags, ","))
+		}
+		require.Contains(t, pkgs, module+"/hw/gpio")
+		if len(tags) == 1 {
+			want := slices.DeleteFunc(slices.Clone(full), func(m string) bool { return slices.Contains(gpioModules, m) })
+			require.Equal(t, want, mods, "only periph goes")
+		}
+		goCmd(t, goBin, "vet", "-tags", strings.Join(tags, ","), "./cmd/edgerelay", "./hw/...", "./daemon")
 	}
 }
 

@@ -55,9 +55,9 @@ Stop the daemon first: both would drive the LED.`,
 			log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			ind, err := daemon.OpenIndicator(cfg.Indicator, hw.Options{Clock: clock.Real, Log: log})
 			if err != nil {
-				return fmt.Errorf("status LED %q: %w", cfg.Indicator.LED, err)
+				return fmt.Errorf("status LED %q: %w", daemon.IndicatorName(cfg.Indicator), err)
 			}
-			fmt.Fprintf(stdout, "status LED %s (%s, from %s)\n", cfg.Indicator.LED, cfg.Indicator.Backend, origin)
+			fmt.Fprintf(stdout, "status LED %s (%s, from %s)\n", daemon.IndicatorName(cfg.Indicator), cfg.Indicator.Backend, origin)
 			return errors.Join(showPatterns(cmd.Context(), ind, ps, each, stdout), ind.Close())
 		},
 	}

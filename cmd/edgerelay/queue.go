@@ -23,6 +23,7 @@ import (
 	"github.com/edgerelay/edgerelay/daemon/config"
 	"github.com/edgerelay/edgerelay/daemon/pipeline"
 	"github.com/edgerelay/edgerelay/daemon/state"
+	"github.com/edgerelay/edgerelay/hw/gpio"
 	"github.com/edgerelay/edgerelay/store"
 )
 
@@ -546,6 +547,10 @@ func versionCmd(stdout io.Writer) *cobra.Command {
 		Short: "Print version, commit, Go version, platform and compiled-in adapters",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
+			omitted := append(adapters.OmitTags(), lifecycle.OmitTags()...)
+			if !gpio.Built {
+				omitted = append(omitted, gpio.OmitTag)
+			}
 			v := struct {
 				Version  string   `json:"version"`
 				Commit   string   `json:"commit"`
@@ -554,10 +559,10 @@ func versionCmd(stdout io.Writer) *cobra.Command {
 				Sources  []string `json:"sources"`
 				Sinks    []string `json:"sinks"`
 				Events   []string `json:"events"`            // lifecycle-event adapters
-				Omitted  []string `json:"omitted,omitempty"` // build tags that left adapters out
+				Omitted  []string `json:"omitted,omitempty"` // build tags that left adapters (or the GPIO LED backend) out
 			}{buildinfo.Version, buildinfo.Commit, runtime.Version(), buildinfo.Platform(),
 				adapters.Types(adapters.DirSource), adapters.Types(adapters.DirSink), lifecycle.Names(),
-				slices.Sorted(slices.Values(append(adapters.OmitTags(), lifecycle.OmitTags()...)))}
+				slices.Sorted(slices.Values(omitted))}
 			if asJSON {
 				return json.NewEncoder(stdout).Encode(v)
 			}

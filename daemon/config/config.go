@@ -149,11 +149,12 @@ type Rejects struct {
 const (
 	IndicatorNone     = "none"      // no status LED
 	IndicatorSysfsLED = "sysfs-led" // the Linux LED class, /sys/class/leds/<led>
+	IndicatorGPIO     = "gpio"      // a line of the GPIO character device, /dev/gpiochipN
 )
 
 // Indicator is the status LED showing the blink codes of docs/leds.md.
 type Indicator struct {
-	// Backend drives the LED: sysfs-led or none. Empty means none.
+	// Backend drives the LED: sysfs-led, gpio or none. Empty means none.
 	Backend string `yaml:"backend"`
 	// LED names the device: with sysfs-led, its directory under Root ("ACT",
 	// "led0", "green:status"). Required with sysfs-led. With RedLED set, it is the
@@ -168,6 +169,18 @@ type Indicator struct {
 	AmberLED string `yaml:"amber_led"`
 	// Root is the LED-class directory. Empty means /sys/class/leds.
 	Root string `yaml:"root"`
+	// Chip is, with gpio, the GPIO chip: its device name ("gpiochip0"), its path
+	// ("/dev/gpiochip0") or its label ("pinctrl-bcm2711"). Empty means every chip,
+	// searched for Line by name; required when a line is given by offset.
+	Chip string `yaml:"chip"`
+	// Line is, with gpio, the LED's line: its name ("GPIO17", as gpioinfo prints
+	// it) or, all digits, its offset on Chip. Required with gpio. With RedLine set,
+	// it is the green one.
+	Line string `yaml:"line"`
+	// RedLine and AmberLine are, with gpio, what RedLED and AmberLED are with
+	// sysfs-led: the lines of a bi-colour or RGB LED's red and own amber.
+	RedLine   string `yaml:"red_line"`
+	AmberLine string `yaml:"amber_line"`
 	// ActiveLow inverts the output, for an LED that lights when its line is low.
 	ActiveLow bool `yaml:"active_low"`
 }
@@ -202,6 +215,16 @@ func (c *Indicator) applyDefaults() {
 
 func (c *Indicator) validate() []string {
 	var p []string
+	// only names the keys set that belong to another backend.
+	only := func(backend string, keys ...struct{ key, v string }) {
+		for _, k := range keys {
+			if k.v != "" {
+				p = append(p, fmt.Sprintf("indicator.%s: only with backend %s", k.key, backend))
+			}
+		}
+	}
+	sysfsKeys := []struct{ key, v string }{{"led", c.LED}, {"red_led", c.RedLED}, {"amber_led", c.AmberLED}}
+	gpioKeys := []struct{ key, v string }{{"chip", c.Chip}, {"line", c.Line}, {"red_line", c.RedLine}, {"amber_line", c.AmberLine}}
 	switch c.Backend {
 	case IndicatorNone:
 	case IndicatorSysfsLED:
@@ -211,15 +234,60 @@ func (c *Indicator) validate() []string {
 		if c.AmberLED != "" && c.RedLED == "" {
 			p = append(p, "indicator.amber_led: only with indicator.red_led (a bi-colour or RGB LED)")
 		}
-		for _, k := range []struct{ key, v string }{{"led", c.LED}, {"red_led", c.RedLED}, {"amber_led", c.AmberLED}} {
+		for _, k := range sysfsKeys {
 			if strings.Contains(k.v, "/") || k.v == "." || k.v == ".." {
 				p = append(p, fmt.Sprintf("indicator.%s: %q is not a device name (a directory under indicator.root)", k.key, k.v))
 			}
 		}
+		only(IndicatorGPIO, gpioKeys...)
+	case IndicatorGPIO:
+		p = append(p, c.validateGPIO()...)
+		only(IndicatorSysfsLED, sysfsKeys...)
 	default:
-		p = append(p, fmt.Sprintf("indicator.backend: %q is not one of sysfs-led, none", c.Backend))
+		p = append(p, fmt.Sprintf("indicator.backend: %q is not one of sysfs-led, gpio, none", c.Backend))
 	}
 	return p
+}
+
+// validateGPIO checks the gpio backend's keys: a line, offsets only with a chip,
+// amber only with red, three different lines, and a chip that is a name, a /dev path
+// or a label.
+func (c *Indicator) validateGPIO() []string {
+	var p []string
+	if c.Line == "" {
+		p = append(p, "indicator.line: required with backend gpio (a line name as gpioinfo prints it, or an offset with indicator.chip)")
+	}
+	if c.AmberLine != "" && c.RedLine == "" {
+		p = append(p, "indicator.amber_line: only with indicator.red_line (a bi-colour or RGB LED)")
+	}
+	if strings.Contains(c.Chip, "/") && !strings.HasPrefix(c.Chip, "/dev/") {
+		p = append(p, fmt.Sprintf("indicator.chip: %q is not a chip (a name like gpiochip0, its /dev path, or its label)", c.Chip))
+	}
+	seen := map[string]string{}
+	for _, k := range []struct{ key, v string }{{"line", c.Line}, {"red_line", c.RedLine}, {"amber_line", c.AmberLine}} {
+		if k.v == "" {
+			continue
+		}
+		if isOffset(k.v) && c.Chip == "" {
+			p = append(p, fmt.Sprintf("indicator.chip: required when indicator.%s is a line offset (%s); or give the line's name", k.key, k.v))
+		}
+		if other, dup := seen[k.v]; dup {
+			p = append(p, fmt.Sprintf("indicator.%s: %q is indicator.%s already (each colour needs its own line)", k.key, k.v, other))
+		}
+		seen[k.v] = k.key
+	}
+	return p
+}
+
+// isOffset reports whether a GPIO line is given by its offset (all digits), as
+// package hw/gpio reads it.
+func isOffset(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // Route connects sources to sinks.

@@ -88,6 +88,7 @@ func TestMetricsExposition(t *testing.T) {
 	m.SinkCircuit("hq", "closed")
 	m.SinkCircuit("hq", "open")
 	m.LifecycleStats(map[string]uint64{"edge.node.started": 1}, 2, 3, 4, true)
+	m.LEDPattern([]string{"off", "heartbeat", "degraded"}, func() string { return "degraded" })
 	s := New(Config{}, health.New(nil), set, discard())
 	rec := httptest.NewRecorder()
 	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -105,6 +106,8 @@ func TestMetricsExposition(t *testing.T) {
 	require.NotContains(t, string(body), "go_cgo_calls_count")
 	require.NotContains(t, string(body), "go_gc_forced_count")
 	require.Contains(t, string(body), "# HELP edgerelay_broker_rejects_total Connections and packets")
+	require.Contains(t, string(body), "edgerelay_led_pattern{pattern=\"degraded\"} 1\n")
+	require.Contains(t, string(body), "edgerelay_led_pattern{pattern=\"heartbeat\"} 0\n")
 	webtest.Promtool(t, body)
 }
 

@@ -48,6 +48,8 @@ var families = map[string]family{
 		"roles it reported before, by source and role."},
 	MetricSinkCircuit: {typ: "gauge", help: "1 for the state a sink's circuit breaker is in now (closed, open, half_open), 0 for the " +
 		"other states, by sink and state."},
+	MetricLEDPattern: {typ: "gauge", help: "1 for the status LED pattern the daemon's state calls for now (docs/leds.md: off, heartbeat, " +
+		"draining, degraded, near-full, config-invalid, storage-fault), 0 for the others, with or without an LED, by pattern."},
 	MetricSourceRejects: {typ: "counter", help: "Requests a source's listener refused before they became events (unauthorized, " +
 		"malformed, too large, wrong method or path), by source and reason."},
 
