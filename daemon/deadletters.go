@@ -62,7 +62,7 @@ func (d *Daemon) refreshDead() {
 		total += n
 	}
 	d.dead = total
-	for _, s := range d.sinks {
+	for _, s := range d.sinkList() {
 		n := by[s.Name]
 		d.m.DeadLettersKept(s.Name, n)
 		if n == 0 {
