@@ -67,7 +67,9 @@ func TestDiffConfig(t *testing.T) {
 		{"a source removed", func(s string) string {
 			return strings.Replace(s, `  - { name: yard, type: mqtt, url: "tcp://10.0.0.2:1883", topics: ["y/#"] }`+"\n", "", 1)
 		}, configDiff{Sources: adapterDiff{Removed: []string{"yard"}}}},
-		{"a route's filter", func(s string) string { return strings.Replace(s, "{ from: [plant], to: [hook] }", "{ from: [plant, yard], to: [hook] }", 1) },
+		{"a route's filter", func(s string) string {
+			return strings.Replace(s, "{ from: [plant], to: [hook] }", "{ from: [plant, yard], to: [hook] }", 1)
+		},
 			configDiff{Routes: true}},
 		{"the log level", func(s string) string { return strings.Replace(s, "level: info", "level: debug", 1) },
 			configDiff{LogLevel: "debug"}},
