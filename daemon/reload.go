@@ -66,6 +66,11 @@ func (d *Daemon) Reload() error {
 	if d.srcCtx == nil {
 		return ErrNotRunning
 	}
+	select {
+	case <-d.pipe.Started():
+	default:
+		return ErrNotRunning // the pipeline is still loading the stored backlog
+	}
 	if d.opt.Load == nil {
 		d.reloadFailed(errNoFile)
 		return errNoFile
