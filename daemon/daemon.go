@@ -22,6 +22,13 @@
 //  6. close the sinks, then the embedded broker;
 //  7. close the store, last, because everything above may still write to it.
 //
+// # Reload
+//
+// Reload (SIGHUP) reads the configuration again, checks it as New does, and swaps
+// the sinks, sources and routes whose configuration changed while the store, the
+// HTTP server, the broker and the rest keep running; an invalid file changes
+// nothing. See reload.go and docs/reload.md.
+//
 // # Events
 //
 // The daemon's event bus ([Daemon.Events], package events) exists from the start of
