@@ -295,6 +295,8 @@ func New(opt Options) (*Daemon, error) {
 		}
 	}
 	d.registerGauges()
+	d.m.ConfigReloads(events.ReloadOK) // both results from 0, so that a rate works from the first reload
+	d.m.ConfigReloads(events.ReloadFailed)
 	d.m.ConfigReloaded(true, float64(d.now().UnixNano())/1e9)
 	d.web.OnScrape(d.refreshStoreCounters)
 	d.web.OnScrape(d.refreshBusCounters)
