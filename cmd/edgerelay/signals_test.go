@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/edgerelay/edgerelay/adapters/ilert/ilerttest"
 )
 
 // TestSIGHUPReloads runs the real binary: SIGHUP (which by Go's default would kill
@@ -174,4 +176,18 @@ routes:
 	u2, _ := second.counts()
 	t.Logf("delivered: %d at the first target, %d at the second (the file's last), 0 lost", u1, u2)
 	c2.Disconnect(100)
+}
+
+// TestDaemonCommandIgnoresSIGHUP: `edgerelay daemon` is configured by its ilagent
+// command line, which a signal cannot change: SIGHUP is logged, ignored, and does
+// not stop it.
+func TestDaemonCommandIgnoresSIGHUP(t *testing.T) {
+	fake := ilerttest.NewServer(t)
+	d, httpAddr := ilagentDaemon(t, fake)
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGHUP))
+	waitUntil(t, "the SIGHUP log line", 20*time.Second, func() bool {
+		return strings.Contains(d.stderr.String(), "SIGHUP received: this daemon's configuration is its ilagent command line")
+	})
+	require.False(t, d.exited(), "SIGHUP must not stop the daemon:\n%s", d.stderr.String())
+	waitHTTP(t, d, "http://"+httpAddr+"/ready", http.StatusNoContent)
 }
