@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgerelay/edgerelay/adapters"
+	"github.com/edgerelay/edgerelay/adapters/clock"
 	_ "github.com/edgerelay/edgerelay/adapters/all"
 	"github.com/edgerelay/edgerelay/daemon/config"
 )
@@ -196,4 +197,22 @@ func TestDiffSamplesUnchanged(t *testing.T) {
 				"an unchanged file changes: %s", df.summary())
 		})
 	}
+}
+
+// TestCheckServingFindsHTTPSources: the dry check tells which sources serve HTTP
+// (the ilert_http API on the daemon's listener), which a reload holds back.
+func TestCheckServingFindsHTTPSources(t *testing.T) {
+	cfg := parseDiff(t, `
+store: { path: /tmp/edgerelay-diff/q.db }
+http: { listen: "127.0.0.1:0" }
+broker: { enabled: "false" }
+sources:
+  - { name: plant, type: mqtt, url: "tcp://10.0.0.1:1883", topics: ["a/#"] }
+  - { name: ingest, type: ilert_http }
+sinks: [ { name: console, type: stdout } ]
+routes: [ { to: [console] } ]
+`)
+	serving, err := checkServing(cfg, clock.Real)
+	require.NoError(t, err)
+	require.Equal(t, map[string]bool{"plant": false, "ingest": true}, serving)
 }

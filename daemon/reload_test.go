@@ -418,3 +418,51 @@ routes: %s
 	require.Eventually(t, func() bool { code, _ := r.ready(); return code == http.StatusNoContent },
 		10*time.Second, 20*time.Millisecond, "nothing waits for a restart, nothing is stranded")
 }
+
+// TestReloadHoldsHTTPSources: a source that serves HTTP (ilert_http on the daemon's
+// listener) cannot be swapped live: a reload that changes it applies the rest and
+// names it as waiting for a restart, and the running source keeps its settings.
+func TestReloadHoldsHTTPSources(t *testing.T) {
+	hook := newReceiver(t, 0, 0)
+	yaml := func(token, url string) func(dir, broker string) string {
+		return func(dir, broker string) string {
+			return fmt.Sprintf(`
+store: { path: %s/q.db }
+http: { listen: "127.0.0.1:0" }
+broker: { enabled: "false" }
+sources: [ { name: ingest, type: ilert_http, token: %q } ]
+sinks: [ { name: hook, type: webhook, url: %q } ]
+routes: [ { to: [hook] } ]
+`, dir, token, url)
+		}
+	}
+	r := newReloadRig(t, yaml("token-one-1234", hook.srv.URL+"/a"))
+	defer r.stop()
+	err, e := r.reload(yaml("token-two-5678", hook.srv.URL+"/b")(r.dir, r.brokerAddr))
+	require.NoError(t, err)
+	require.Equal(t, "sinks hook (changed); sources unchanged; routes unchanged; "+
+		"needs a restart: source ingest (changed; it serves HTTP)", e.Reason)
+	code, body := r.ready()
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "applied only after a restart: source ingest (changed; it serves HTTP)")
+
+	post := func(token string) int {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+r.d.Addr()+"/api/events",
+			strings.NewReader(`{"apiKey":"il1api","eventType":"ALERT","summary":"s","alertKey":"k"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Equal(t, http.StatusUnauthorized, post("token-two-5678"), "the running source keeps its token")
+	require.Equal(t, http.StatusOK, post("token-one-1234"))
+
+	// Back to what runs: nothing waits for a restart any more.
+	err, e = r.reload(yaml("token-one-1234", hook.srv.URL+"/b")(r.dir, r.brokerAddr))
+	require.NoError(t, err)
+	require.Equal(t, "sinks unchanged; sources unchanged; routes unchanged", e.Reason)
+	require.Eventually(t, func() bool { code, _ := r.ready(); return code == http.StatusNoContent },
+		10*time.Second, 20*time.Millisecond)
+}
