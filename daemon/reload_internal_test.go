@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgerelay/edgerelay/adapters"
-	"github.com/edgerelay/edgerelay/adapters/clock"
 	_ "github.com/edgerelay/edgerelay/adapters/all"
+	"github.com/edgerelay/edgerelay/adapters/clock"
 	"github.com/edgerelay/edgerelay/daemon/config"
 )
 
