@@ -3,7 +3,10 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgerelay/edgerelay/adapters"
@@ -138,20 +141,37 @@ func (d *Daemon) buildSinks() error {
 		}
 		d.sinks = append(d.sinks, s)
 	}
+	d.sinkTypes = sinkTypes(d.cfg.Sinks)
 	return nil
 }
 
-// buildSink builds one sink and registers its Close; Check uses it too.
+// sinkTypes maps each configured sink's name to its type, for the status page.
+func sinkTypes(as []config.Adapter) map[string]string {
+	m := make(map[string]string, len(as))
+	for _, a := range as {
+		m[a.Name] = a.Type
+	}
+	return m
+}
+
+// buildSink builds one sink and registers its Close (run once: at shutdown, or
+// earlier by a reload that replaces or removes the sink, through d.sinkClose); Check
+// uses it too.
 func (d *Daemon) buildSink(a config.Adapter) (pipeline.Sink, error) {
 	s, err := a.Factory.BuildSink(a.Settings, d.deps(adapters.DirSink, a.Type, a.Name))
 	if err != nil {
 		return pipeline.Sink{}, err
 	}
-	d.onStop("close sink "+a.Name, func() error {
+	closeSink := sync.OnceValue(func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		return s.Close(ctx)
 	})
+	d.onStop("close sink "+a.Name, closeSink)
+	if d.sinkClose == nil {
+		d.sinkClose = map[string]func() error{}
+	}
+	d.sinkClose[a.Name] = closeSink
 	n := a.Factory.Info.MaxInFlight
 	if m, ok := s.(adapters.InFlightLimiter); ok && m.MaxInFlight() > 0 {
 		n = m.MaxInFlight()
@@ -173,24 +193,55 @@ func (d *Daemon) buildSources() error {
 // buildSource builds one source (the in-process path when it reads the embedded
 // broker); Check uses it too.
 func (d *Daemon) buildSource(a config.Adapter) (source, error) {
-	if bs, ok := a.Settings.(adapters.BrokerSubscriber); ok && d.broker != nil {
-		if sub := bs.BrokerSubscription(); sameEndpoint(sub.URL, d.broker.Addr(), d.cfg.Broker.Listen) {
+	if d.embeddedSub(a) {
+		if bs, ok := a.Settings.(adapters.BrokerSubscriber); ok {
+			sub := bs.BrokerSubscription()
 			// The source would connect to our own embedded broker: take the in-process
 			// path instead, which acknowledges publishers only once events are safe.
 			d.log.Info("source reads the embedded broker in-process", "source", a.Name)
 			src := d.broker.Source(a.Name, sub.Topics, sub.KeyPath, sub.Kind)
-			return source{name: a.Name, typ: a.Type, src: src}, nil
+			return source{name: a.Name, typ: a.Type, src: src, inProcess: true}, nil
 		}
 	}
-	s, err := a.Factory.BuildSource(a.Settings, d.deps(adapters.DirSource, a.Type, a.Name))
+	deps := d.deps(adapters.DirSource, a.Type, a.Name)
+	// Whether the source serves HTTP (on the daemon's listener or one of its own): a
+	// reload cannot take its routes or listener back (reload.go).
+	var serves atomic.Bool
+	deps.HTTP = servingMounter{deps.HTTP, &serves}
+	if listen := deps.Listen; listen != nil {
+		deps.Listen = func(lc adapters.ListenerConfig) (adapters.Mounter, error) {
+			serves.Store(true)
+			return listen(lc)
+		}
+	}
+	s, err := a.Factory.BuildSource(a.Settings, deps)
 	if err != nil {
 		return source{}, err
 	}
-	src := source{name: a.Name, typ: a.Type, src: s, ready: a.Factory.Ready}
+	src := source{name: a.Name, typ: a.Type, src: s, ready: a.Factory.Ready, serves: serves.Load()}
 	for _, c := range src.ready {
 		d.health.Set("source:"+a.Name, c, false, health.Critical, "starting")
 	}
 	return src, nil
+}
+
+// embeddedSub reports whether source a reads the embedded broker, which buildSource
+// then serves in-process.
+func (d *Daemon) embeddedSub(a config.Adapter) bool {
+	bs, ok := a.Settings.(adapters.BrokerSubscriber)
+	return ok && d.broker != nil && sameEndpoint(bs.BrokerSubscription().URL, d.broker.Addr(), d.cfg.Broker.Listen)
+}
+
+// servingMounter is a source's Deps.HTTP that records whether the source mounted a
+// route.
+type servingMounter struct {
+	adapters.Mounter
+	serves *atomic.Bool
+}
+
+func (m servingMounter) Mount(pattern string, h http.Handler) error {
+	m.serves.Store(true)
+	return m.Mounter.Mount(pattern, h)
 }
 
 // loopbackName writes a host:port naming localhost as 127.0.0.1.

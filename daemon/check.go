@@ -53,8 +53,15 @@ func newDry(cfg *config.Config, clk clock.Clock) *Daemon {
 
 // check is Check with the clock handed to the adapters it builds (New's own).
 func check(cfg *config.Config, clk clock.Clock) error {
+	_, err := checkServing(cfg, clk)
+	return err
+}
+
+// checkServing is check, also saying which sources serve HTTP (mount routes or take a
+// listener of their own): a reload cannot swap those (reload.go).
+func checkServing(cfg *config.Config, clk clock.Clock) (serving map[string]bool, _ error) {
 	if cfg == nil {
-		return fmt.Errorf("daemon: no configuration")
+		return nil, fmt.Errorf("daemon: no configuration")
 	}
 	d := newDry(cfg, clk)
 	defer func() { _ = d.closeAll() }() // the sinks built here
@@ -88,16 +95,19 @@ func check(cfg *config.Config, clk clock.Clock) error {
 			problems = append(problems, fmt.Sprintf("line %d: routes[%d] (%s).transform (%s): %v", rt.Line(), i, rt.Name, rt.Transform.Type, err))
 		}
 	}
+	serving = map[string]bool{}
 	for i, a := range cfg.Sources {
 		r.owner = fmt.Sprintf("sources[%d] (%s %q)", i, a.Type, a.Name)
-		if _, err := d.buildSource(a); err != nil {
+		src, err := d.buildSource(a)
+		if err != nil {
 			problems = append(problems, fmt.Sprintf("line %d: %s: %v", a.Line, r.owner, err))
 		}
+		serving[a.Name] = src.serves
 	}
 	if len(problems) > 0 {
-		return &config.Error{File: cfg.File, Problems: problems}
+		return nil, &config.Error{File: cfg.File, Problems: problems}
 	}
-	return nil
+	return serving, nil
 }
 
 // dryState is the Deps.State of a source Check builds: it starts empty (Check opens

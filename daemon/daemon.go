@@ -22,6 +22,13 @@
 //  6. close the sinks, then the embedded broker;
 //  7. close the store, last, because everything above may still write to it.
 //
+// # Reload
+//
+// Reload (SIGHUP) reads the configuration again, checks it as New does, and swaps
+// the sinks, sources and routes whose configuration changed while the store, the
+// HTTP server, the broker and the rest keep running; an invalid file changes
+// nothing. See reload.go and docs/reload.md.
+//
 // # Events
 //
 // The daemon's event bus ([Daemon.Events], package events) exists from the start of
@@ -77,6 +84,12 @@ type Options struct {
 	// Indicator, when set, is the status LED instead of the configured one (for
 	// tests); the daemon closes it.
 	Indicator hw.Indicator
+	// Load reads the configuration again for Reload (SIGHUP): the same file, loaded
+	// and validated as at the start. Nil: Reload refuses, there is nothing to read.
+	Load func() (*config.Config, error)
+	// LogLevel, when set, is the level of Log's handler, which Reload sets to the new
+	// log.level.
+	LogLevel *slog.LevelVar
 }
 
 // source is one configured intake.
@@ -85,6 +98,9 @@ type source struct {
 	typ   string
 	src   adapters.Source
 	ready []string // READY waits for these health conditions (adapters.SourceSpec.Ready)
+	// serves: the source mounted HTTP routes or took a listener of its own, which a
+	// reload cannot hand back; inProcess: it reads the embedded broker in-process.
+	serves, inProcess bool
 }
 
 // Daemon is a running edgerelay.
@@ -106,10 +122,27 @@ type Daemon struct {
 	broker  *broker.Broker
 	pipe    *pipeline.Pipeline
 	state   *state.Committer // the sources' persisted state
-	sinks   []pipeline.Sink
-	sources []source
-	node    lifecycle.Node       // this node's id, recorded in the store
-	life    *lifecycle.Publisher // nil when events are off
+	// sinks and sources change on a reload; goroutines read them through sinkList
+	// and sourceList (adaptersMu).
+	adaptersMu sync.RWMutex
+	sinks      []pipeline.Sink
+	sources    []source
+	sinkTypes  map[string]string // each sink's type by name
+	// sinkClose closes each sink once, by name (buildSink).
+	sinkClose map[string]func() error
+	// stranded names the unconfigured sinks whose stranded gauges are set
+	// (stranded.go; New, then the reloads).
+	stranded map[string]bool
+	// reload (reload.go): reloadMu serialises reloads against each other and against
+	// the start and stop of the sources, and guards what follows.
+	reloadMu sync.Mutex
+	live     *config.Config            // the configuration that runs (cfg, then each reload's)
+	router   *pipeline.Router          // the pipeline's routing for live.Routes
+	running  map[string]*runningSource // the sources' supervisors, by name
+	srcCtx   context.Context           // the sources' context while Run runs them; nil otherwise
+	srcWG    sync.WaitGroup            // every source supervisor
+	node     lifecycle.Node            // this node's id, recorded in the store
+	life     *lifecycle.Publisher      // nil when events are off
 
 	// dead and deadAt cache the dead-letter count for the STATUS line; only the
 	// status loop touches them, and status, the line's view fed from statusSub.
@@ -237,15 +270,8 @@ func New(opt Options) (*Daemon, error) {
 		return nil, err
 	}
 	router := pipeline.NewRouter(rs)
-	var unbuffered, prompt []string
-	for _, a := range cfg.Sources {
-		if a.Ack == config.AckDelivered {
-			unbuffered = append(unbuffered, a.Name)
-		}
-		if a.Factory != nil && a.Factory.Prompt {
-			prompt = append(prompt, a.Name)
-		}
-	}
+	d.router, d.live = router, cfg
+	unbuffered, prompt := intakeModes(cfg.Sources)
 	maxBytes := cfg.Store.MaxEventBytes
 	if maxBytes < 0 {
 		maxBytes = 0
@@ -277,6 +303,9 @@ func New(opt Options) (*Daemon, error) {
 		}
 	}
 	d.registerGauges()
+	d.m.ConfigReloads(events.ReloadOK) // both results from 0, so that a rate works from the first reload
+	d.m.ConfigReloads(events.ReloadFailed)
+	d.m.ConfigReloaded(true, float64(d.now().UnixNano())/1e9)
 	d.web.OnScrape(d.refreshStoreCounters)
 	d.web.OnScrape(d.refreshBusCounters)
 	d.web.SetStatus(statusPage{d})
@@ -350,10 +379,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	})
 	// The startup grace counts from here, before any source runs.
 	grace := d.clock.NewTimer(d.opt.StartupGrace)
-	var srcG errgroup.Group
+	d.reloadMu.Lock()
+	d.srcCtx, d.running = srcCtx, map[string]*runningSource{}
 	for _, s := range d.sources {
-		srcG.Go(func() error { return d.superviseSource(srcCtx, s) }) // returns when srcCtx ends
+		d.startSourceLocked(s) // its supervisor returns when srcCtx ends
 	}
+	d.reloadMu.Unlock()
 	// Running: everything is started (READY=1 may still wait for the sources).
 	d.bus.Publish(events.Event{Kind: events.Started, Version: d.opt.Version, Sources: d.sourceNames(), Sinks: d.sinkNames()})
 	var aux errgroup.Group
@@ -383,8 +414,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	_ = d.notify.Stopping()
 	d.health.SetStopping()
 	stopAux()
+	d.reloadMu.Lock() // a reload under way finishes first; none starts after this
+	d.srcCtx = nil
+	d.reloadMu.Unlock()
 	stopSources()
-	_ = srcG.Wait()
+	d.srcWG.Wait()
 	d.pipe.StopIntake()
 	stopPipe()
 	_ = pipeG.Wait() // in-flight sends finish and queue their outbox deletes

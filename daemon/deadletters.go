@@ -65,7 +65,7 @@ func (d *Daemon) refreshDead() {
 	}
 	d.dead = total
 	d.page.setDead(by)
-	for _, s := range d.sinks {
+	for _, s := range d.sinkList() {
 		n := by[s.Name]
 		d.m.DeadLettersKept(s.Name, n)
 		if n == 0 {

@@ -5,18 +5,23 @@ package daemon
 func (d *Daemon) registerGauges() {
 	d.registerSpaceGauges()
 	for _, s := range d.sinks {
-		name := s.Name
-		d.m.QueueDepth(name, func() float64 {
-			st, _ := d.pipe.SinkStatus(name)
-			return float64(st.Depth)
-		})
-		d.m.QueueOldestAge(name, func() float64 {
-			if st, _ := d.pipe.SinkStatus(name); !st.Oldest.IsZero() {
-				return d.now().Sub(st.Oldest).Seconds()
-			}
-			return 0
-		})
+		d.registerSinkGauges(s.Name)
 	}
+}
+
+// registerSinkGauges exposes sink name's queue gauges (at start, or when a reload adds
+// the sink; a sink removed reads 0).
+func (d *Daemon) registerSinkGauges(name string) {
+	d.m.QueueDepth(name, func() float64 {
+		st, _ := d.pipe.SinkStatus(name)
+		return float64(st.Depth)
+	})
+	d.m.QueueOldestAge(name, func() float64 {
+		if st, _ := d.pipe.SinkStatus(name); !st.Oldest.IsZero() {
+			return d.now().Sub(st.Oldest).Seconds()
+		}
+		return 0
+	})
 }
 
 // refreshStoreCounters copies the store's running totals into the metrics.

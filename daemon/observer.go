@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"github.com/edgerelay/edgerelay/daemon/events"
+	"github.com/edgerelay/edgerelay/daemon/pipeline"
 	"github.com/edgerelay/edgerelay/daemon/web"
 )
 
@@ -19,7 +20,7 @@ func (d *Daemon) wireEvents() {
 	d.bus.Handle("dead-letters", d.deadWatch.handle, events.DeadLettered)
 	d.bus.Handle("status-page", d.page.recordError, pageErrorKinds...)
 	d.deadWake = make(chan struct{}, 1)
-	d.statusSub = d.bus.Subscribe("status", statusBuffer, events.ReadinessChanged, events.StoreQuarantined)
+	d.statusSub = d.bus.Subscribe("status", statusBuffer, events.ReadinessChanged, events.StoreQuarantined, events.ConfigReloaded)
 	d.status = newStatusView()
 }
 
@@ -64,19 +65,43 @@ func (d *Daemon) refreshBusCounters() {
 }
 
 func (d *Daemon) sourceNames() []string {
-	out := make([]string, 0, len(d.sources))
-	for _, s := range d.sources {
+	srcs := d.sourceList()
+	out := make([]string, 0, len(srcs))
+	for _, s := range srcs {
 		out = append(out, s.name)
 	}
 	return out
 }
 
 func (d *Daemon) sinkNames() []string {
-	out := make([]string, 0, len(d.sinks))
-	for _, s := range d.sinks {
+	sinks := d.sinkList()
+	out := make([]string, 0, len(sinks))
+	for _, s := range sinks {
 		out = append(out, s.Name)
 	}
 	return out
+}
+
+// sourceList returns the configured sources; a reload replaces the slice, never
+// changes it.
+func (d *Daemon) sourceList() []source {
+	d.adaptersMu.RLock()
+	defer d.adaptersMu.RUnlock()
+	return d.sources
+}
+
+// sinkList returns the configured sinks, as sourceList does the sources.
+func (d *Daemon) sinkList() []pipeline.Sink {
+	d.adaptersMu.RLock()
+	defer d.adaptersMu.RUnlock()
+	return d.sinks
+}
+
+// sinkTypeOf returns a configured sink's type ("" for none).
+func (d *Daemon) sinkTypeOf(name string) string {
+	d.adaptersMu.RLock()
+	defer d.adaptersMu.RUnlock()
+	return d.sinkTypes[name]
 }
 
 // queued counts the events waiting in every outbox.

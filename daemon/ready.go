@@ -22,7 +22,7 @@ func (d *Daemon) readyWhenSubscribed(ctx context.Context, deadline clock.Timer) 
 		if len(missing) == 0 {
 			_ = d.notify.Ready()
 			d.bus.Publish(events.Event{Kind: events.Ready})
-			d.log.Info("ready", "http", d.web.Addr(), "sources", len(d.sources), "sinks", len(d.sinks))
+			d.log.Info("ready", "http", d.web.Addr(), "sources", len(d.sourceList()), "sinks", len(d.sinkList()))
 			return
 		}
 		if !waiting {
@@ -46,7 +46,7 @@ func (d *Daemon) readyWhenSubscribed(ctx context.Context, deadline clock.Timer) 
 func (d *Daemon) unsubscribed() []string {
 	var missing []string
 	snap := d.health.Snapshot()
-	for _, s := range d.sources {
+	for _, s := range d.sourceList() {
 		for _, c := range snap {
 			if c.Component == "source:"+s.name && slices.Contains(s.ready, c.Name) && !c.OK {
 				missing = append(missing, s.name)

@@ -53,10 +53,10 @@ type rateSample struct {
 // sample records the counters; the status loop calls it every statusEvery.
 func (d *Daemon) sampleRates() {
 	s := rateSample{at: d.now(), in: map[string]uint64{}, out: map[string]uint64{}}
-	for _, src := range d.sources {
+	for _, src := range d.sourceList() {
 		s.in[src.name] = d.m.EventsIn(src.name).Get()
 	}
-	for _, k := range d.sinks {
+	for _, k := range d.sinkList() {
 		s.out[k.Name] = d.m.EventsOut(k.Name).Get()
 	}
 	v := &d.page
@@ -185,28 +185,25 @@ func (p statusPage) Status() web.Status {
 		}
 	}
 	in, out := map[string]uint64{}, map[string]uint64{}
-	for _, s := range d.sources {
+	sources, sinks := d.sourceList(), d.sinkList() // a reload replaces them
+	for _, s := range sources {
 		in[s.name] = d.m.EventsIn(s.name).Get()
 	}
-	for _, s := range d.sinks {
+	for _, s := range sinks {
 		out[s.Name] = d.m.EventsOut(s.Name).Get()
 	}
 	rin, rout := d.page.rates(now, in, out)
-	for _, s := range d.sources {
+	for _, s := range sources {
 		info := web.SourceInfo{Name: s.name, Type: s.typ, State: "ok", Received: in[s.name], Rate: rin[s.name]}
 		if cs := failing["source:"+s.name]; len(cs) > 0 {
 			info.State, info.Error = componentState(cs)
 		}
 		st.Sources = append(st.Sources, info)
 	}
-	types := map[string]string{}
-	for _, a := range d.cfg.Sinks {
-		types[a.Name] = a.Type
-	}
-	for _, s := range d.sinks {
+	for _, s := range sinks {
 		ls, _ := d.pipe.SinkStatus(s.Name)
 		info := web.SinkInfo{
-			Name: s.Name, Type: types[s.Name], State: sinkState(failing["sink:"+s.Name]),
+			Name: s.Name, Type: d.sinkTypeOf(s.Name), State: sinkState(failing["sink:"+s.Name]),
 			Delivered: out[s.Name], Rate: rout[s.Name], Retries: d.m.Retries(s.Name).Get(),
 			Depth: ls.Depth, InFlight: ls.InFlight, Oldest: ls.Oldest, Dead: d.page.deadCount(s.Name),
 		}

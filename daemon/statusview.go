@@ -20,6 +20,7 @@ const statusReason = 80
 type statusView struct {
 	failing     map[condKey]condState
 	quarantined string
+	reloaded    string // when the configuration was last reloaded, once it was
 	dropped     uint64 // the subscription's drop count when the view was last complete
 }
 
@@ -41,6 +42,10 @@ func (v *statusView) apply(e events.Event) {
 		}
 	case events.StoreQuarantined:
 		v.quarantined = e.Path
+	case events.ConfigReloaded:
+		if e.To == events.ReloadOK {
+			v.reloaded = e.Time.UTC().Format("15:04:05Z")
+		}
 	}
 }
 
@@ -127,6 +132,9 @@ func (v *statusView) line(queued int64, dead int, sinks []string) string {
 			p += " (" + cut(c.reason, statusReason) + ")"
 		}
 		parts = append(parts, p)
+	}
+	if v.reloaded != "" { // a refused reload shows as the config component above
+		parts = append(parts, "config reloaded "+v.reloaded)
 	}
 	return fmt.Sprintf("%d queued, %d dead; %s", queued, dead, strings.Join(parts, ", "))
 }

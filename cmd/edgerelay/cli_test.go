@@ -199,7 +199,7 @@ func TestJournalPriorities(t *testing.T) {
 		cfg, _, err := loadConfig("")
 		require.NoError(t, err)
 		cfg.Log.Format = format
-		log := newLogger(cfg, &buf)
+		log := newLogger(cfg, &buf, nil)
 		log.Error("boom")
 		log.Warn("careful")
 		log.Info("fine")

@@ -174,9 +174,15 @@ func configExit(err error, code int) error {
 	return err
 }
 
-func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(cfg.Log.Level))
+// newLogger writes cfg's log format to w at cfg's level, held in lvl when it is not
+// nil (a reload sets it).
+func newLogger(cfg *config.Config, w io.Writer, lvl *slog.LevelVar) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(cfg.Log.Level))
+	if lvl == nil {
+		lvl = new(slog.LevelVar)
+	}
+	lvl.Set(l)
 	opts := &slog.HandlerOptions{Level: lvl}
 	w = newLogWriter(w)
 	var h slog.Handler = slog.NewTextHandler(w, opts)
@@ -202,13 +208,24 @@ func runCmd(stderr io.Writer) *cobra.Command {
 				showConfigInvalid(path, stderr)
 				return err
 			}
-			log := newLogger(cfg, stderr)
-			hup.logTo(log)
+			level := new(slog.LevelVar)
+			log := newLogger(cfg, stderr, level)
 			for _, w := range cfg.Warnings {
 				log.Warn("configuration: " + w)
 			}
 			log.Info("edgerelay starting", "version", buildinfo.Version, "config", origin, "store", cfg.Store.Path)
-			d, err := daemon.New(daemon.Options{Config: cfg, Log: log, Version: buildinfo.Version})
+			// A reload (SIGHUP) reads the file the start read, the same way.
+			load := func() (*config.Config, error) {
+				cfg, _, err := loadConfig(path)
+				if err != nil {
+					return nil, err
+				}
+				for _, w := range cfg.Warnings {
+					log.Warn("configuration: " + w)
+				}
+				return cfg, nil
+			}
+			d, err := daemon.New(daemon.Options{Config: cfg, Log: log, Version: buildinfo.Version, Load: load, LogLevel: level})
 			if err != nil {
 				err = configExit(err, exitConfig)
 				var ce *codeError
@@ -217,6 +234,7 @@ func runCmd(stderr io.Writer) *cobra.Command {
 				}
 				return err
 			}
+			hup.reloadOn(d, log)
 			return d.Run(cmd.Context())
 		},
 	}

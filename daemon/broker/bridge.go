@@ -471,6 +471,27 @@ func (b *Broker) Source(name string, filters []string, keyPath, kind string) ada
 	return s
 }
 
+// Detach removes src, a Source of this broker whose Run has returned, so that its
+// filters no longer take messages: a configuration reload that changes or removes
+// the source detaches the old one before it attaches its replacement. Until then a
+// matching QoS 1 or 2 message is not acknowledged (its client is disconnected and
+// resends it), so nothing is lost in between. Sources of another broker, and one
+// detached already, are ignored.
+func (b *Broker) Detach(src adapters.Source) {
+	s, ok := src.(*source)
+	if !ok || s.h != b.bridge || s.att == nil {
+		return
+	}
+	b.bridge.mu.Lock()
+	defer b.bridge.mu.Unlock()
+	for i, a := range b.bridge.atts {
+		if a == s.att {
+			b.bridge.atts = append(b.bridge.atts[:i:i], b.bridge.atts[i+1:]...)
+			return
+		}
+	}
+}
+
 // source is the adapters.Source of an attachment.
 type source struct {
 	h   *bridge

@@ -87,6 +87,12 @@ const (
 	// [CommandCreated], [CommandCompleted], [CommandFailed], [CommandExpired]),
 	// ItemID, AlertID, Exited and ExitCode (once it exited), DurationMS.
 	CommandExecution
+	// ConfigReloaded: a configuration reload (SIGHUP) ended. To is [ReloadOK] (the
+	// file was applied, perhaps with sections that wait for a restart) or
+	// [ReloadFailed] (refused: the previous configuration still runs); Reason says
+	// what changed, or why it was refused. Not published outward as a lifecycle
+	// event: the readiness change of the config component is.
+	ConfigReloaded
 
 	numKinds = iota
 )
@@ -99,8 +105,14 @@ var kindNames = [numKinds]string{
 	SinkConnected: "sink_connected", SinkDisconnected: "sink_disconnected", Received: "received",
 	Rejected: "rejected", Delivered: "delivered", Retried: "retried", DeadLettered: "dead_lettered",
 	StoreQuarantined: "store_quarantined", SourceRoleChanged: "source_role_changed",
-	CommandExecution: "command_execution",
+	CommandExecution: "command_execution", ConfigReloaded: "config_reloaded",
 }
+
+// The outcomes of a ConfigReloaded event.
+const (
+	ReloadOK     = "ok"
+	ReloadFailed = "failed"
+)
 
 // The states of a CommandExecution event.
 const (

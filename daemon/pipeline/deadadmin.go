@@ -96,12 +96,15 @@ func (p *Pipeline) RetryDead(ctx context.Context, sink string, seqs []uint64) (D
 		return DeadResult{}, fmt.Errorf("%w: %s holds refused events, which have no sink to go to; fix the route or the "+
 			"size limit and send them again from their source", ErrNotRetryable, sink)
 	}
-	l := p.lanes[sink]
-	if l == nil {
+	if p.sinks.Load().byName[sink] == nil {
 		return DeadResult{}, fmt.Errorf("%w %q", ErrNoSuchSink, sink)
 	}
 	var res DeadResult
 	err := p.admin(ctx, func() error {
+		l := p.sinks.Load().byName[sink] // again on the writer: a reload may have removed it
+		if l == nil {
+			return fmt.Errorf("%w %q", ErrNoSuchSink, sink)
+		}
 		keep, cut, err := SplitTruncated(p.opt.DB, sink, seqs)
 		if err != nil {
 			return err
@@ -144,7 +147,7 @@ func (p *Pipeline) RetryDead(ctx context.Context, sink string, seqs []uint64) (D
 // DropDead deletes dead letters of sink (every one when seqs is nil) for good while
 // the daemon runs, as `edgerelay queue drop --dead` does; sink may be @rejected.
 func (p *Pipeline) DropDead(ctx context.Context, sink string, seqs []uint64) (DeadResult, error) {
-	if sink != RejectedSink && p.lanes[sink] == nil {
+	if sink != RejectedSink && p.sinks.Load().byName[sink] == nil {
 		return DeadResult{}, fmt.Errorf("%w %q", ErrNoSuchSink, sink)
 	}
 	var res DeadResult

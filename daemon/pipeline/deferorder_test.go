@@ -43,7 +43,7 @@ func newDeferRig(t *testing.T, sinks ...string) *deferRig {
 		MaxPending: 1 << 16, DeliverWindow: 100 * time.Millisecond, Now: func() time.Time { return r.now },
 	})
 	require.NoError(t, err)
-	for _, l := range p.order { // connected, direct mode: healthy
+	for _, l := range p.sinks.Load().order { // connected, direct mode: healthy
 		l.mu.Lock()
 		l.connected, l.backlog = true, false
 		l.mu.Unlock()
@@ -58,7 +58,7 @@ func (r *deferRig) publish(id, k string, sinks ...string) *pubJob {
 	ev := &adapters.Event{ID: id, Key: k, Kind: adapters.KindRaw, Payload: []byte("{}"), Received: r.now}
 	j := &pubJob{p: r.p, published: r.now}
 	for _, s := range sinks {
-		l := r.p.lanes[s]
+		l := r.p.sinks.Load().byName[s]
 		j.items = append(j.items, &item{ev: ev, job: j, lane: l, key: orderKey(ev), enqueued: ev.Received})
 	}
 	j.remaining.Store(int32(len(j.items)))
@@ -88,7 +88,7 @@ func (r *deferRig) commit(jobs ...*pubJob) {
 }
 
 func (r *deferRig) setFailing(sink string, f bool) {
-	l := r.p.lanes[sink]
+	l := r.p.sinks.Load().byName[sink]
 	l.mu.Lock()
 	l.setFailingLocked(f)
 	l.mu.Unlock()
@@ -149,7 +149,7 @@ func TestHeldJobsReachTheStoreInOrder(t *testing.T) {
 			// change flips a sink's health or delivers the head of one of its keys.
 			change := func() {
 				s := sinks[rng.IntN(len(sinks))]
-				l := r.p.lanes[s]
+				l := r.p.sinks.Load().byName[s]
 				switch x := rng.IntN(10); {
 				case x == 0:
 					r.setFailing(s, rng.IntN(2) == 0)

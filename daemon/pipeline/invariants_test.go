@@ -240,7 +240,7 @@ func TestInvariantsNameTheBrokenOne(t *testing.T) {
 			r.publish("e1", "k", "a")
 			r.publish("e2", "k", "a")
 			r.publish("e3", "other", "a")
-			l := r.p.lanes["a"]
+			l := r.p.sinks.Load().byName["a"]
 			l.mu.Lock()
 			defer l.mu.Unlock()
 			require.NoError(t, l.invariantsLocked(), "before breaking anything")

@@ -25,6 +25,14 @@ type lane struct {
 	wake    chan struct{} // capacity 1: work may be ready
 	connReq chan struct{} // capacity 1: the sink needs Connect
 
+	// The lane's goroutines (connectLoop and the workers) and how to stop them alone,
+	// for a sink swapped or removed while the pipeline runs (halt): cancel ends their
+	// loop, cancelSends their in-flight sends. Set by launch, used by halt; both run
+	// under the pipeline's reconfMu.
+	cancel      context.CancelFunc
+	cancelSends context.CancelFunc
+	running     sync.WaitGroup
+
 	mu           sync.Mutex // guards every field below
 	keys         map[string]*keyQ
 	ready        []string
@@ -66,8 +74,8 @@ func newLane(p *Pipeline, s Sink) *lane {
 }
 
 // start takes the lane's stored backlog count, loads its first page and launches the
-// lane's goroutines on wg.
-func (l *lane) start(ctx, sendCtx context.Context, wg *sync.WaitGroup, stored int) {
+// lane's goroutines.
+func (l *lane) start(ctx, sendCtx context.Context, stored int) {
 	l.mu.Lock()
 	l.depth += int64(stored)
 	l.lastProgress = l.p.now()
@@ -77,18 +85,58 @@ func (l *lane) start(ctx, sendCtx context.Context, wg *sync.WaitGroup, stored in
 	// The first page loads before Publish is let through and before anything is
 	// committed, so a lane with an empty outbox starts in direct mode.
 	l.loadPage()
+	l.launch(ctx, sendCtx)
+}
 
-	wg.Add(1 + l.maxInFlight)
+// launch starts the lane's connect loop and workers under contexts of their own
+// (children of ctx and sendCtx), counted by the pipeline and by the lane.
+func (l *lane) launch(ctx, sendCtx context.Context) {
+	ctx, l.cancel = context.WithCancel(ctx)
+	sendCtx, l.cancelSends = context.WithCancel(sendCtx)
+	l.mu.Lock()
+	n := l.maxInFlight
+	l.mu.Unlock()
+	l.p.lanes.Add(1 + n)
+	l.running.Add(1 + n)
 	go func() { // exits when ctx ends
-		defer wg.Done()
+		defer l.p.lanes.Done()
+		defer l.running.Done()
 		l.connectLoop(ctx)
 	}()
-	for i := 0; i < l.maxInFlight; i++ {
+	for i := 0; i < n; i++ {
 		go func() { // exits when ctx ends, after its current send
-			defer wg.Done()
+			defer l.p.lanes.Done()
+			defer l.running.Done()
 			l.worker(ctx, sendCtx)
 		}()
 	}
+}
+
+// halt stops the lane's goroutines: no worker takes another item, an in-flight send
+// gets up to timeout to finish and is then cancelled (a cancelled send is a failed
+// attempt: its event stays queued, and in the store when it was stored). The lane is
+// left disconnected, so that the writer no longer holds its events back for it.
+func (l *lane) halt(timeout time.Duration) {
+	l.cancel()
+	done := make(chan struct{})
+	go func() { l.running.Wait(); close(done) }() // exits once the goroutines have
+	t := l.p.opt.Clock.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C():
+		l.log.Warn("sink swap: cancelling in-flight sends after the drain timeout; their events are retried",
+			"timeout_s", timeout.Seconds())
+		l.cancelSends()
+		<-done
+	}
+	l.cancelSends()
+	l.mu.Lock()
+	if l.connected {
+		l.connected = false
+		l.p.healthGen.Add(1)
+	}
+	l.mu.Unlock()
 }
 
 // stop ends the lane's timer and refuses the events of unbuffered publishes it

@@ -105,21 +105,19 @@ type Options struct {
 
 // Pipeline routes published events to sink lanes through the store.
 type Pipeline struct {
-	opt      Options
-	log      *slog.Logger
-	bus      *events.Bus
-	now      func() time.Time
-	lanes    map[string]*lane
-	order    []*lane
+	opt Options
+	log *slog.Logger
+	bus *events.Bus
+	now func() time.Time
+	// sinks holds the lanes and routing the intake, which reads them on every publish,
+	// without a lock; Reconfigure replaces it whole (reconfigure.go).
+	sinks    atomic.Pointer[sinkSet]
+	reconfMu sync.Mutex // serialises the changes of sinks
 	slots    chan struct{}
 	stopping atomic.Bool
 	limiter  *logx.Limiter
 	// storeCond logs a failing store once and its recovery once it has settled.
 	storeCond *logx.Condition
-	// unbuffered holds the names of sources whose events are never stored.
-	unbuffered map[string]bool
-	// prompt holds the names of sources whose events are never held back.
-	prompt map[string]bool
 
 	// started is closed once Run has loaded every lane's first page; Publish waits
 	// for it so that early events keep their place behind a stored backlog.
@@ -135,8 +133,13 @@ type Pipeline struct {
 	storeErr     string
 
 	// runCtx is the context of Run; resubmissions of failed commits stop with it.
-	runMu  sync.Mutex // guards runCtx
-	runCtx context.Context
+	// sendCtx is the one in-flight sends use (it outlives runCtx by the drain
+	// timeout), and lanes counts every lane goroutine, also of lanes added while
+	// running; both are set before started closes.
+	runMu   sync.Mutex // guards runCtx
+	runCtx  context.Context
+	sendCtx context.Context
+	lanes   sync.WaitGroup
 
 	// retry keeps the publish jobs of failed commits, and those prepared after them, in
 	// order until a commit takes them, retryDelay after the failure (commitRetryDelay,
@@ -183,9 +186,6 @@ func New(opt Options) (*Pipeline, error) {
 	}
 	p := &Pipeline{
 		opt: opt, log: opt.Log, bus: opt.Events, now: opt.Now,
-		unbuffered: map[string]bool{},
-		prompt:     map[string]bool{},
-		lanes:      map[string]*lane{},
 		slots:      make(chan struct{}, opt.MaxPending),
 		limiter:    opt.Limiter,
 		runCtx:     context.Background(),
@@ -198,20 +198,17 @@ func New(opt Options) (*Pipeline, error) {
 	p.storeCond = p.limiter.Condition()
 	p.retry.p = p
 	p.scheduleRetry = p.submitLater
-	for _, s := range opt.Unbuffered {
-		p.unbuffered[s] = true
-	}
-	for _, s := range opt.Prompt {
-		p.prompt[s] = true
-	}
+	set := &sinkSet{byName: map[string]*lane{}}
+	set.setRouting(opt.Router, opt.Unbuffered, opt.Prompt)
 	for _, s := range opt.Sinks {
-		if _, dup := p.lanes[s.Name]; dup {
+		if _, dup := set.byName[s.Name]; dup {
 			return nil, fmt.Errorf("pipeline: sink %q configured twice", s.Name)
 		}
 		l := newLane(p, s)
-		p.lanes[s.Name] = l
-		p.order = append(p.order, l)
+		set.byName[s.Name] = l
+		set.order = append(set.order, l)
 	}
+	p.sinks.Store(set)
 	return p, nil
 }
 
@@ -264,7 +261,8 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 	}
 	var sinks [2]string
 	var evs [2]*adapters.Event
-	d := p.opt.Router.RouteInto(e, sinks[:0], evs[:0])
+	set := p.sinks.Load() // one routing and set of lanes for the whole event
+	d := set.router.RouteInto(e, sinks[:0], evs[:0])
 	for _, f := range d.Skipped {
 		p.rejected(e, "skipped")
 		p.log.Debug("event skipped by a route's transform",
@@ -306,14 +304,14 @@ func (p *Pipeline) Publish(ctx context.Context, source string, e *adapters.Event
 			return ctx.Err()
 		}
 	}
-	j := &pubJob{p: p, done: done, published: p.now(), unbuffered: p.unbuffered[e.Source],
-		prompt: p.prompt[e.Source]}
+	j := &pubJob{p: p, done: done, published: p.now(), unbuffered: set.unbuffered[e.Source],
+		prompt: set.prompt[e.Source]}
 	j.items, j.marked = j.one[:0], j.oneMarked[:0]
 	if len(d.Sinks) > 1 {
 		j.items = make([]*item, 0, len(d.Sinks))
 	}
 	for i, name := range d.Sinks {
-		l := p.lanes[name]
+		l := set.byName[name]
 		if l == nil {
 			continue // config validation guarantees this does not happen
 		}
@@ -406,15 +404,22 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSends()
-	var wg sync.WaitGroup
 	p.atStart = stats.Sinks
-	for _, l := range p.order {
-		l.start(ctx, sendCtx, &wg, stats.Sinks[l.name].Pending)
+	p.reconfMu.Lock()
+	p.runMu.Lock()
+	p.sendCtx = sendCtx
+	p.runMu.Unlock()
+	for _, l := range p.sinks.Load().order {
+		l.start(ctx, sendCtx, stats.Sinks[l.name].Pending)
 	}
 	close(p.started)
+	p.reconfMu.Unlock()
 	<-ctx.Done()
+	// No lane is added or removed from here on: Reconfigure refuses once ctx ended.
+	p.reconfMu.Lock()
+	defer p.reconfMu.Unlock()
 	drained := make(chan struct{})
-	go func() { wg.Wait(); close(drained) }() // exits when every lane goroutine has
+	go func() { p.lanes.Wait(); close(drained) }() // exits when every lane goroutine has
 	drainTimeout := p.opt.Clock.NewTimer(p.opt.DrainTimeout)
 	defer drainTimeout.Stop()
 	select {
@@ -425,7 +430,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		cancelSends()
 		<-drained
 	}
-	for _, l := range p.order {
+	for _, l := range p.sinks.Load().order {
 		l.stop()
 	}
 	p.refuseRetries()
@@ -534,8 +539,9 @@ func (p *Pipeline) StoredAtStart(sink string) (events int, oldest time.Time) {
 
 // Status returns a snapshot of every lane, in configuration order.
 func (p *Pipeline) Status() []SinkStatus {
-	out := make([]SinkStatus, 0, len(p.order))
-	for _, l := range p.order {
+	order := p.sinks.Load().order
+	out := make([]SinkStatus, 0, len(order))
+	for _, l := range order {
 		out = append(out, l.status())
 	}
 	return out
@@ -543,7 +549,7 @@ func (p *Pipeline) Status() []SinkStatus {
 
 // SinkStatus returns the snapshot of one lane.
 func (p *Pipeline) SinkStatus(name string) (SinkStatus, bool) {
-	l, ok := p.lanes[name]
+	l, ok := p.sinks.Load().byName[name]
 	if !ok {
 		return SinkStatus{}, false
 	}
@@ -554,7 +560,7 @@ func (p *Pipeline) SinkStatus(name string) (SinkStatus, bool) {
 // finished a send for stuckAfter: a hung delivery the watchdog should not hide.
 func (p *Pipeline) Alive(stuckAfter time.Duration) error {
 	now := p.now()
-	for _, l := range p.order {
+	for _, l := range p.sinks.Load().order {
 		if err := l.alive(now, stuckAfter); err != nil {
 			return err
 		}

@@ -64,7 +64,7 @@ func (r *retryRig) retry() store.Job {
 
 // deliver sends the head of key k on sink s successfully.
 func (r *retryRig) deliver(s, k string) {
-	l := r.p.lanes[s]
+	l := r.p.sinks.Load().byName[s]
 	it := takeKey(l, k)
 	require.NotNil(r.t, it, "sink %s has no ready head of key %s", s, k)
 	l.finish(it, nil)
@@ -182,7 +182,7 @@ func TestFailedCommitsReachTheStoreInOrder(t *testing.T) {
 
 			// deliver sends the head of a random key of s, if it has one.
 			deliver := func(s string) {
-				l := r.p.lanes[s]
+				l := r.p.sinks.Load().byName[s]
 				it := takeKey(l, fmt.Sprint("k", rng.IntN(3)))
 				if it == nil {
 					return
@@ -193,7 +193,7 @@ func TestFailedCommitsReachTheStoreInOrder(t *testing.T) {
 			// change flips a sink's health or delivers.
 			change := func() {
 				s := sinks[rng.IntN(len(sinks))]
-				l := r.p.lanes[s]
+				l := r.p.sinks.Load().byName[s]
 				switch x := rng.IntN(10); {
 				case x == 0:
 					r.setFailing(s, rng.IntN(2) == 0)

@@ -52,6 +52,12 @@ var families = map[string]family{
 		"draining, degraded, near-full, config-invalid, storage-fault), 0 for the others, with or without an LED, by pattern."},
 	MetricSourceRejects: {typ: "counter", help: "Requests a source's listener refused before they became events (unauthorized, " +
 		"malformed, too large, wrong method or path), by source and reason."},
+	MetricConfigReloads: {typ: "counter", help: "Configuration reloads (SIGHUP, systemctl reload), by result: ok (applied) or " +
+		"failed (refused; the previous configuration still runs)."},
+	MetricConfigReloadOK: {typ: "gauge", help: "1 when the last configuration reload was applied (or none was tried), 0 when it " +
+		"was refused."},
+	MetricConfigReloadTime: {typ: "gauge", help: "Unix time the running configuration was applied: the start, then each " +
+		"successful reload."},
 
 	// The Go runtime's (github.com/VictoriaMetrics/metrics, WriteProcessMetrics).
 	"go_info":                             {typ: "gauge", help: "The Go version the daemon was built with (always 1)."},

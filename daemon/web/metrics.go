@@ -74,7 +74,32 @@ const (
 	MetricLifecycleBuffered = "edgerelay_lifecycle_buffered"
 	// MetricLifecycleConnected is 1 while the lifecycle broker is connected.
 	MetricLifecycleConnected = "edgerelay_lifecycle_connected"
+	// MetricConfigReloads counts configuration reloads (SIGHUP). Labels: result
+	// ("ok", "failed").
+	MetricConfigReloads = "edgerelay_config_reloads_total"
+	// MetricConfigReloadOK is 1 when the last reload applied the file (or none was
+	// tried), 0 when it was refused and the previous configuration still runs.
+	MetricConfigReloadOK = "edgerelay_config_last_reload_successful"
+	// MetricConfigReloadTime is the Unix time of the last configuration that was
+	// applied: the start, then each successful reload.
+	MetricConfigReloadTime = "edgerelay_config_last_reload_success_timestamp_seconds"
 )
+
+// ConfigReloads returns the counter of reloads with result "ok" or "failed".
+func (m *Metrics) ConfigReloads(result string) *metrics.Counter {
+	return m.set.GetOrCreateCounter(series(MetricConfigReloads, "result", result))
+}
+
+// ConfigReloaded records a reload's result (ok) at unix, or the start when ok and
+// nothing was reloaded yet.
+func (m *Metrics) ConfigReloaded(ok bool, unix float64) {
+	v := 0.0
+	if ok {
+		v = 1
+		m.set.GetOrCreateGauge(MetricConfigReloadTime, nil).Set(unix)
+	}
+	m.set.GetOrCreateGauge(MetricConfigReloadOK, nil).Set(v)
+}
 
 // LifecycleStats sets the lifecycle publisher's series from its counters.
 func (m *Metrics) LifecycleStats(published map[string]uint64, failed, dropped uint64, buffered int, connected bool) {
