@@ -5,10 +5,13 @@
 #  - every file packaging/nfpm.yaml ships exists;
 #  - the OpenWrt config differs from rootfs' only in store.path, the values the
 #    init script sets from UCI (${EDGERELAY_LOG_LEVEL:-info}...) and comments;
-#  - the OpenWrt init script's start_service, against stand-ins for procd's and
-#    UCI's shell helpers: the procd_set_param/append/jail calls it makes for a
-#    set of UCI options, and that it refuses to start on an invalid config or
-#    option (with a binary given, also with that binary on the shipped config);
+#  - the OpenWrt init script's start_service, in dash and busybox ash, against
+#    stand-ins for procd's and UCI's shell helpers: the procd_set_param/append/
+#    jail calls it makes for a set of UCI options (an LED's sysfs too), that it
+#    refuses to start on an invalid config or option or a store outside a
+#    directory of its own, that links planted in the store's directory are not
+#    followed (as root: for real), and (with a binary given) the shipped config
+#    checked as root and as the service user, and a secret file only root reads;
 #  - the OpenWrt postinst and prerm in an image build (IPKG_INSTROOT);
 #  - packaging/debian/copyright is DEP-5 with a License paragraph for every
 #    license it names, and (with a binary given) a Files stanza for every Go
@@ -126,7 +129,8 @@ exec "$prog" "$@"
 SSD
 	chmod +x "$dir/bin/start-stop-daemon"
 	# shellcheck disable=SC2016 # expanded by the inner shell
-	env STORE_PATH="$dir/state/queue.db" "$@" "$sh" -c '
+	# shellcheck disable=SC2086 # $initsh is a command and its argument
+	env STORE_PATH="$dir/state/queue.db" "$@" $initsh -c '
 		T=$2 top=$(pwd -P) uid=$(id -u) PATH=$2/bin:$PATH
 		config_load() { :; }
 		config_get() { eval "v=\${UCI_$3-}"; [ -n "$v" ] || v=$4; eval "$1=\$v"; }
@@ -153,6 +157,9 @@ SSD
 		echo "exit $?"
 	' sh "$prog" "$dir" | sed "s#$dir/#T/#g; s#$dir\([ )]\)#T\1#g"
 }
+# init_checks: the checks of edgerelay.init, with $initsh running start_service
+# (the body is not indented: its expected outputs are multi-line strings).
+init_checks() {
 # A stand-in binary: config check exits $CHECK_EXIT ($CHECK_USER_EXIT when not
 # run as root), config print names a store ($STORE_PATH) and an indicator
 # ($LED_BACKEND, $LED).
@@ -328,6 +335,14 @@ exit 0"
 		got=$(procd_run "$bin" RUN_DIR="$run" UCI_config_file="$run/edgerelay.yaml" | grep -E '^(logger|exit)')
 		[ "$got" = "exit 0" ] || bad "edgerelay.init with the secret file group edgerelay, 0640: $got"
 	fi
+fi
+}
+# OpenWrt runs init scripts with busybox ash; dash is stricter about POSIX.
+initsh=$sh
+init_checks
+if command -v busybox >/dev/null 2>&1; then
+	initsh="busybox ash"
+	init_checks
 fi
 
 # The OpenWrt maintainer scripts as an image build runs them (IPKG_INSTROOT set),
