@@ -5,10 +5,13 @@
 #  - every file packaging/nfpm.yaml ships exists;
 #  - the OpenWrt config differs from rootfs' only in store.path, the values the
 #    init script sets from UCI (${EDGERELAY_LOG_LEVEL:-info}...) and comments;
-#  - the OpenWrt init script's start_service, against stand-ins for procd's and
-#    UCI's shell helpers: the procd_set_param/append/jail calls it makes for a
-#    set of UCI options, and that it refuses to start on an invalid config or
-#    option (with a binary given, also with that binary on the shipped config);
+#  - the OpenWrt init script's start_service, in dash and busybox ash, against
+#    stand-ins for procd's and UCI's shell helpers: the procd_set_param/append/
+#    jail calls it makes for a set of UCI options (an LED's sysfs too), that it
+#    refuses to start on an invalid config or option or a store outside a
+#    directory of its own, that links planted in the store's directory are not
+#    followed (as root: for real), and (with a binary given) the shipped config
+#    checked as root and as the service user, and a secret file only root reads;
 #  - the OpenWrt postinst and prerm in an image build (IPKG_INSTROOT);
 #  - packaging/debian/copyright is DEP-5 with a License paragraph for every
 #    license it names, and (with a binary given) a Files stanza for every Go
@@ -24,6 +27,13 @@ cd "$(dirname "$0")/.."
 
 bin=${1:-}
 fail=0
+# Every temporary file is under $work, removed on exit however the script ends.
+# It is traversable (0755): the init script's check runs as nobody.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+chmod 755 "$work"
+# tmpdir: a new temporary directory under $work.
+tmpdir() { mktemp -d "$work/t.XXXXXX"; }
 bad() { echo "check-packaging: FAIL: $*" >&2; fail=1; }
 
 # busybox ash is OpenWrt's /bin/sh; checkbashisms (devscripts) flags what
@@ -81,23 +91,47 @@ for v in EDGERELAY_LOG_LEVEL EDGERELAY_HTTP_LISTEN; do
 	grep -q "\${$v:-" packaging/openwrt/edgerelay.yaml || bad "packaging/openwrt/edgerelay.yaml does not read \${$v} (the init script sets it from UCI)"
 done
 
-# The OpenWrt init script against stand-ins for rc.common's UCI and procd helpers
-# and for the commands that change files: prints what it would register with
-# procd and what it would change.
-# procd_run PROG [UCI_option=value | CHECK_EXIT=n]...: start_service with PROG as
-# the binary (a stand-in, or the real one), UCI options as UCI_<option>
-# (lists space-separated), user edgerelay in the stand-in /etc/passwd, ujail
-# installed, one jail file present (CERTS) and one missing.
+# The OpenWrt init script against stand-ins for rc.common's UCI and procd helpers:
+# prints what it would register with procd and what it changes. The commands
+# that change files print themselves and act only inside the run's directory T
+# (as root, "edgerelay" maps to nobody, 65534: the changes are real); the
+# start-stop-daemon the init runs the check as the user with is busybox's, with
+# the same mapping (not root: the check runs as the caller).
+# procd_run PROG [UCI_option=value | CHECK_EXIT=n | STORE_PATH=p | RUN_DIR=d | ...]...:
+# start_service with PROG as the binary (a stand-in, or the real one), UCI
+# options as UCI_<option> (lists space-separated), user edgerelay in the
+# stand-in /etc/passwd, ujail installed, one jail file present (CERTS) and one
+# missing. The stand-in binary's store.path is STORE_PATH, T/state/queue.db
+# unless given; RUN_DIR is T when given (made by the caller, to plant files).
 procd_run() {
-	local prog=$1 dir
+	local prog=$1 dir=
 	shift
-	dir=$(mktemp -d)
+	for a in "$@"; do
+		case $a in RUN_DIR=*) dir=${a#RUN_DIR=} ;; esac
+	done
+	[ -n "$dir" ] || dir=$(tmpdir)
+	chmod 755 "$dir"
 	echo 'edgerelay:x:32768:32768:edgerelay relay:/var/run/edgerelay:/bin/false' >"$dir/passwd"
 	printf '#!/bin/sh\nexit 0\n' >"$dir/ujail"
 	chmod +x "$dir/ujail"
-	mkdir "$dir/certs"
+	mkdir -p "$dir/certs"
+	[ -e "$dir/mounts" ] || : >"$dir/mounts"
+	mkdir -p "$dir/bin"
+	cat >"$dir/bin/start-stop-daemon" <<'SSD'
+#!/bin/sh
+if [ "$(id -u)" = 0 ] && command -v busybox >/dev/null 2>&1; then
+	exec busybox start-stop-daemon $(echo "$*" | sed "s/ -c edgerelay:edgerelay / -c 65534:65534 /")
+fi
+while [ "$1" != -x ]; do shift; done
+prog=$2
+shift 3
+exec "$prog" "$@"
+SSD
+	chmod +x "$dir/bin/start-stop-daemon"
 	# shellcheck disable=SC2016 # expanded by the inner shell
-	env "$@" "$sh" -c '
+	# shellcheck disable=SC2086 # $initsh is a command and its argument
+	env STORE_PATH="$dir/state/queue.db" "$@" $initsh -c '
+		T=$2 top=$(pwd -P) uid=$(id -u) PATH=$2/bin:$PATH
 		config_load() { :; }
 		config_get() { eval "v=\${UCI_$3-}"; [ -n "$v" ] || v=$4; eval "$1=\$v"; }
 		config_get_bool() { config_get "$@"; }
@@ -110,26 +144,44 @@ procd_run() {
 		procd_add_jail_mount() { echo "jail_ro $*"; }
 		procd_add_jail_mount_rw() { echo "jail_rw $*"; }
 		logger() { echo "logger $*"; }
-		mkdir() { echo "mkdir $*"; }
-		chown() { echo "chown $*"; }
-		chgrp() { echo "chgrp $*"; }
-		chmod() { echo "chmod $*"; }
+		# inT ARGS...: the current directory or the last argument is in T.
+		inT() { eval "l=\${$#}"; case $(pwd -P)/ in "$T"/*) return 0 ;; esac; case $l in "$T"/*) return 0 ;; esac; return 1; }
+		where() { [ "$(pwd -P)" = "$top" ] || printf " (in %s)" "$(pwd -P)"; }
+		mkdir() { echo "mkdir $*"; ! inT "$@" || command mkdir "$@"; }
+		chmod() { echo "chmod $*$(where)"; ! inT "$@" || command chmod "$@"; }
+		chown() { echo "chown $*$(where)"; ! inT "$@" || [ "$uid" != 0 ] || command chown $(echo "$*" | sed "s/edgerelay:edgerelay/65534:65534/"); }
+		chgrp() { echo "chgrp $*$(where)"; ! inT "$@" || [ "$uid" != 0 ] || command chgrp $(echo "$*" | sed "s/edgerelay /65534 /"); }
 		. ./packaging/openwrt/edgerelay.init
-		PROG=$1 PASSWD=$2/passwd UJAIL=$2/ujail JAIL_RO="$2/certs $2/missing"
+		PROG=$1 PASSWD=$2/passwd UJAIL=$2/ujail JAIL_RO="$2/certs $2/missing" MOUNTS=$2/mounts
 		start_service 2>/dev/null
 		echo "exit $?"
-	' sh "$prog" "$dir" | sed "s#$dir/#T/#g"
-	rm -rf "$dir"
+	' sh "$prog" "$dir" | sed "s#$dir/#T/#g; s#$dir\([ )]\)#T\1#g"
 }
-# A stand-in binary: config check exits $CHECK_EXIT, config print names a store.
-stub=$(mktemp -d)
-# shellcheck disable=SC2016 # for the stand-in
-printf '#!/bin/sh\ncase "$1 $2" in\n"config check") exit ${CHECK_EXIT:-0} ;;\n"config print") printf "node:\\n    id: x\\nstore:\\n    path: /srv/q/queue.db\\n" ;;\nesac\n' >"$stub/edgerelay"
-chmod +x "$stub/edgerelay"
-want='mkdir -p /srv/q
-chown edgerelay:edgerelay /srv/q
-chmod 0750 /srv/q
-chgrp edgerelay packaging/openwrt/edgerelay.yaml
+# init_checks: the checks of edgerelay.init, with $initsh running start_service
+# (the body is not indented: its expected outputs are multi-line strings).
+init_checks() {
+# A stand-in binary: config check exits $CHECK_EXIT ($CHECK_USER_EXIT when not
+# run as root), config print names a store ($STORE_PATH) and an indicator
+# ($LED_BACKEND, $LED).
+stub=$(tmpdir)
+cat >"$stub/edgerelay" <<'STUB'
+#!/bin/sh
+case "$1 $2" in
+"config check")
+	[ "$(id -u)" = 0 ] || exit "${CHECK_USER_EXIT:-0}"
+	exit "${CHECK_EXIT:-0}"
+	;;
+"config print")
+	printf 'node:\n    id: x\nstore:\n    path: %s\nindicator:\n    backend: %s\n    led: %s\n    red_led: ""\n    root: /sys/class/leds\n' \
+		"$STORE_PATH" "${LED_BACKEND:-none}" "${LED:-}"
+	;;
+esac
+STUB
+chmod 755 "$stub" "$stub/edgerelay"
+want='mkdir -p T/state
+chown -h edgerelay:edgerelay . (in T/state)
+chmod 0750 . (in T/state)
+chgrp -h edgerelay packaging/openwrt/edgerelay.yaml
 chmod 0640 packaging/openwrt/edgerelay.yaml
 open
 set command STUB run -c packaging/openwrt/edgerelay.yaml
@@ -147,7 +199,7 @@ set file /etc/config/edgerelay packaging/openwrt/edgerelay.yaml
 jail edgerelay log procfs
 jail_ro packaging/openwrt
 jail_ro T/certs
-jail_rw /srv/q
+jail_rw T/state
 jail_ro /usr/libexec/hook.sh
 jail_rw /mnt/usb/a /mnt/usb/b
 close
@@ -175,24 +227,128 @@ got=$(procd_run "$stub/edgerelay" UCI_user=nobody-here | grep -E '^(logger|set u
 got=$(procd_run "$stub/edgerelay" UCI_config_file=rootfs/etc/edgerelay/edgerelay.yaml UCI_log_level=debug | grep '^logger')
 [[ $got == *"option log_level is set but rootfs/etc/edgerelay/edgerelay.yaml does not use"* ]] ||
 	bad "edgerelay.init does not warn that option log_level has no effect on a YAML without \${EDGERELAY_LOG_LEVEL}: $got"
+
+# The store's directory belongs to the service user, who can plant symlinks and
+# hard links in it: what start_service gives that user is never followed.
+run=$(tmpdir)
+mkdir -p "$run/state/quarantine" "$run/elsewhere"
+echo secret >"$run/elsewhere/shadow"
+echo other >"$run/elsewhere/hardlinked"
+chmod 0600 "$run/elsewhere/shadow" "$run/elsewhere/hardlinked"
+: >"$run/state/queue.db"
+: >"$run/state/quarantine/queue.db.20260101T000000Z.corrupt"
+ln -s ../elsewhere/shadow "$run/state/queue.db.lock"
+ln -s ../../elsewhere/shadow "$run/state/quarantine/planted"
+ln "$run/elsewhere/hardlinked" "$run/state/queue.db.bak"
+got=$(procd_run "$stub/edgerelay" RUN_DIR="$run" UCI_config_file=packaging/openwrt/edgerelay.yaml | grep -E '^(chown|logger|exit)')
+want='chown -h edgerelay:edgerelay . (in T/state)
+chown -h edgerelay:edgerelay ./queue.db (in T/state)
+logger -t edgerelay -p daemon.warn T/state/queue.db.bak has 2 hard links: left alone
+logger -t edgerelay -p daemon.warn T/state/queue.db.lock is a symlink: left alone, not followed
+chown -h edgerelay:edgerelay . (in T/state/quarantine)
+logger -t edgerelay -p daemon.warn T/state/quarantine/planted is a symlink: left alone, not followed
+chown -h edgerelay:edgerelay ./queue.db.20260101T000000Z.corrupt (in T/state/quarantine)
+exit 0'
+[ "$got" = "$want" ] || bad $'edgerelay.init with links planted in the state directory:\n'"$got"$'\nwant:\n'"$want"
+if [ "$(id -u)" = 0 ]; then
+	got=$(stat -c '%u %n' "$run/elsewhere/shadow" "$run/elsewhere/hardlinked" "$run/state" "$run/state/queue.db" \
+		"$run/state/quarantine" "$run/state/quarantine/queue.db.20260101T000000Z.corrupt" | sed "s#$run/##")
+	want='0 elsewhere/shadow
+0 elsewhere/hardlinked
+65534 state
+65534 state/queue.db
+65534 state/quarantine
+65534 state/quarantine/queue.db.20260101T000000Z.corrupt'
+	[ "$got" = "$want" ] || bad $'edgerelay.init followed a planted link, or missed a file (owners):\n'"$got"$'\nwant:\n'"$want"
+fi
+# A quarantine/ that is a symlink is not entered.
+rm -rf "$run/state/quarantine"
+ln -s ../elsewhere "$run/state/quarantine"
+got=$(procd_run "$stub/edgerelay" RUN_DIR="$run" UCI_config_file=packaging/openwrt/edgerelay.yaml | grep -E '^(chown|logger)' | grep quarantine)
+[ "$got" = "logger -t edgerelay -p daemon.warn T/state/quarantine is a symlink: left alone, not followed" ] ||
+	bad "edgerelay.init with quarantine/ a symlink: $got"
+if [ "$(id -u)" = 0 ] && [ "$(stat -c %u "$run/elsewhere")" != 0 ]; then
+	bad "edgerelay.init followed quarantine/, a symlink to a directory, and chowned it"
+fi
+
+# The store's directory must be edgerelay's own: a store beside other files is
+# refused, with the reason logged, before anything is changed.
+for pc in /tmp/edgerelay.db /var/queue.db /mnt/usb/queue.db /etc/edgerelay/queue.db:/etc/edgerelay/edgerelay.yaml \
+	"$PWD/packaging/openwrt/queue.db:packaging/openwrt/edgerelay.yaml" MOUNT/queue.db LINK/queue.db; do
+	run=$(tmpdir)
+	mkdir "$run/m" && ln -s m "$run/l"
+	echo "x $run/m ext4 rw 0 0" >"$run/mounts"
+	p=${pc%%:*} c=${pc#*:}
+	[ "$c" != "$pc" ] || c=/etc/edgerelay/edgerelay.yaml
+	p=${p/MOUNT/$run/m}
+	p=${p/LINK/$run/l}
+	got=$(procd_run "$stub/edgerelay" RUN_DIR="$run" STORE_PATH="$p" UCI_config_file="$c")
+	case $got in
+	"logger -t edgerelay -p daemon.err not started: store.path ${p/$run/T} must be in a directory of edgerelay's own"*$'\nexit 1') ;;
+	*) bad "edgerelay.init with store.path $p: $got" ;;
+	esac
+done
+[[ $got == *"it is a symlink"* ]] || bad "edgerelay.init with a symlinked store directory: $got"
+
+# An indicator: sysfs in the jail, the LED's directory writable over it.
+got=$(procd_run "$stub/edgerelay" LED_BACKEND=sysfs-led LED=green:status | grep -E '^(jail|exit)')
+want='jail edgerelay log procfs sysfs
+jail_ro /etc/edgerelay
+jail_ro T/certs
+jail_rw T/state
+jail_rw /sys/class/leds/green:status
+exit 0'
+[ "$got" = "$want" ] || bad $'edgerelay.init with an LED:\n'"$got"$'\nwant:\n'"$want"
+got=$(procd_run "$stub/edgerelay" LED_BACKEND=gpio | grep -E '^jail edgerelay')
+[ "$got" = "jail edgerelay log procfs sysfs" ] || bad "edgerelay.init with a GPIO LED: $got"
+# A check that passes as root and fails as the service user stops the start.
+if [ "$(id -u)" = 0 ] && command -v busybox >/dev/null 2>&1; then
+	got=$(procd_run "$stub/edgerelay" CHECK_USER_EXIT=78 | grep -E '^(logger|exit)')
+	[[ $got == *"not started: /etc/edgerelay/edgerelay.yaml is valid, but not for user edgerelay"*$'\nexit 1' ]] ||
+		bad "edgerelay.init starts although the check fails as the service user: $got"
+fi
 rm -rf "$stub"
-# With the real binary: the shipped OpenWrt configuration passes the init
-# script's check with UCI options set, and its store directory is found.
+# With the real binary: the shipped OpenWrt configuration (its store moved to T)
+# passes the init script's check with UCI options set, as root and as the
+# service user, and its store directory is found; a secret file only root can
+# read stops the start, with the file named in the log.
 if [ -n "$bin" ]; then
-	got=$(procd_run "$bin" UCI_config_file=packaging/openwrt/edgerelay.yaml UCI_log_level=debug UCI_http_listen=127.0.0.1:18977 |
+	run=$(tmpdir)
+	sed "s#^  path: /etc/edgerelay/state/queue.db\$#  path: $run/state/queue.db#" packaging/openwrt/edgerelay.yaml >"$run/edgerelay.yaml"
+	got=$(procd_run "$bin" RUN_DIR="$run" UCI_config_file="$run/edgerelay.yaml" UCI_log_level=debug UCI_http_listen=127.0.0.1:18977 |
 		grep -E '^(set command|jail_rw|logger|exit)')
-	want="set command $bin run -c packaging/openwrt/edgerelay.yaml
-jail_rw /etc/edgerelay/state
+	want="set command $bin run -c T/edgerelay.yaml
+jail_rw T/state
 exit 0"
 	[ "$got" = "$want" ] || bad $'edgerelay.init with '"$bin"$' and the shipped OpenWrt config:\n'"$got"$'\nwant:\n'"$want"
-	got=$(procd_run "$bin" UCI_config_file=packaging/openwrt/edgerelay.yaml UCI_log_level=loud | tail -1)
+	got=$(procd_run "$bin" RUN_DIR="$run" UCI_config_file="$run/edgerelay.yaml" UCI_log_level=loud | tail -1)
 	[ "$got" = "exit 1" ] || bad "edgerelay.init starts with option log_level 'loud': $got"
+	if [ "$(id -u)" = 0 ] && command -v busybox >/dev/null 2>&1; then
+		echo s3cret >"$run/mqtt.pass"
+		chmod 0600 "$run/mqtt.pass"
+		sed -i "s#^\(\s*\)url: tcp://127.0.0.1:1883\$#&\n\1username: relay\n\1password_file: $run/mqtt.pass#" "$run/edgerelay.yaml"
+		got=$(procd_run "$bin" RUN_DIR="$run" UCI_config_file="$run/edgerelay.yaml" | grep -E '^(logger|exit)')
+		[[ $got == *"not for user edgerelay"*"password_file: open T/mqtt.pass: permission denied"*$'\nexit 1' ]] ||
+			bad "edgerelay.init with a secret file only root reads: $got"
+		[[ $got != *s3cret* ]] || bad "edgerelay.init logged the secret: $got"
+		chgrp 65534 "$run/mqtt.pass" && chmod 0640 "$run/mqtt.pass"
+		got=$(procd_run "$bin" RUN_DIR="$run" UCI_config_file="$run/edgerelay.yaml" | grep -E '^(logger|exit)')
+		[ "$got" = "exit 0" ] || bad "edgerelay.init with the secret file group edgerelay, 0640: $got"
+	fi
+fi
+}
+# OpenWrt runs init scripts with busybox ash; dash is stricter about POSIX.
+initsh=$sh
+init_checks
+if command -v busybox >/dev/null 2>&1; then
+	initsh="busybox ash"
+	init_checks
 fi
 
 # The OpenWrt maintainer scripts as an image build runs them (IPKG_INSTROOT set),
 # against stand-ins for /lib/functions.sh's user helpers and rc.common: the user
 # is created once, the service enabled and disabled, nothing started.
-instroot=$(mktemp -d)
+instroot=$(tmpdir)
 mkdir -p "$instroot/lib" "$instroot/etc/init.d"
 : >"$instroot/etc/passwd"
 cat >"$instroot/lib/functions.sh" <<'STUB'
@@ -296,7 +452,7 @@ if compgen -G 'dist/packages/*.deb' >/dev/null || compgen -G 'dist/packages/*.ip
 		else
 			# An .ipk is a gzipped tar (OpenWrt's opkg) of debian-binary,
 			# control.tar.gz and data.tar.gz.
-			ipk=$(mktemp -d)
+			ipk=$(tmpdir)
 			tar -xzf "$f" -C "$ipk" || bad "$f is not a gzipped tar (opkg's .ipk)"
 			mkdir "$ipk/control" "$ipk/data"
 			tar -xzf "$ipk/control.tar.gz" -C "$ipk/control" || bad "$f: control.tar.gz does not unpack"

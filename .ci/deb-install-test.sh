@@ -13,6 +13,8 @@
 #      installed over the first: no conffile prompt, no .dpkg-* files, the edit
 #      and the config's mode kept;
 #   4. dpkg -r: binary and unit gone; conffiles, queue directory and user kept;
+#      then installed again over the kept conffiles (no prompt, the unit enabled
+#      again) and removed again;
 #   5. dpkg -P: every file the package or its scripts made is gone (a listing of
 #      the root before step 2 and after this one match) except the edgerelay
 #      user and group, which stay on purpose (docs/packaging.md).
@@ -211,6 +213,22 @@ cat "$work/remove.log"
 [ -d "$root/var/lib/edgerelay" ] || fail "dpkg -r removed the queue directory /var/lib/edgerelay"
 in_root getent passwd edgerelay >/dev/null || fail "dpkg -r removed the edgerelay user"
 say "removed: binary and unit gone, conffiles and /var/lib/edgerelay kept"
+
+# 4b. Reinstall over the kept conffiles: dpkg configures it like an upgrade (the
+# old version as $2); the unit comes back enabled (postinst, when systemd runs,
+# restarts it: deb-systemd-invoke restart starts an enabled, stopped unit).
+say "dpkg -i edgerelay_${upversion}_amd64.deb after dpkg -r"
+in_root dpkg -i "/tmp/edgerelay_${upversion}_amd64.deb" >"$work/reinstall.log" 2>&1 || {
+	cat "$work/reinstall.log" >&2
+	fail "the reinstall after dpkg -r failed"
+}
+! conffile_prompted "$work/reinstall.log" || fail "dpkg asked about a conffile on the reinstall"
+no_dpkg_leftovers reinstall
+[ "$(sha256sum <"$root/etc/edgerelay/edgerelay.yaml")" = "$sum" ] || fail "the reinstall changed the edited conffile"
+[ -L "$root/etc/systemd/system/multi-user.target.wants/edgerelay.service" ] ||
+	fail "the unit is not enabled again after dpkg -r and a reinstall"
+in_root dpkg -r edgerelay >"$work/remove.log" 2>&1 || { cat "$work/remove.log" >&2; fail "dpkg -r (after the reinstall) failed"; }
+say "reinstalled after dpkg -r: no prompt, edit kept, unit enabled again; removed again"
 
 # 5. Purge: everything the package made is gone, the user excepted.
 say "dpkg -P edgerelay"
