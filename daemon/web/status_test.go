@@ -118,6 +118,7 @@ func TestAdminRules(t *testing.T) {
 		{name: "another origin", r: good(req{origin: "http://evil.example"}), code: 403, want: "cross-origin", reason: RefusedCrossOrigin},
 		{name: "origin null", r: good(req{origin: "null"}), code: 403, reason: RefusedCrossOrigin},
 		{name: "same host other port", r: good(req{origin: "http://HOST:1"}), code: 403, reason: RefusedCrossOrigin},
+		{name: "same host and port, https", r: good(req{origin: "https://HOSTPORT"}), code: 403, want: "is not this server (http://", reason: RefusedCrossOrigin},
 		{name: "cross-site fetch", r: good(req{site: "cross-site"}), code: 403, want: "Sec-Fetch-Site", reason: RefusedCrossOrigin},
 		{name: "same-site fetch", r: good(req{site: "same-site"}), code: 403, reason: RefusedCrossOrigin},
 		{name: "a form post", r: good(req{ctype: "application/x-www-form-urlencoded", body: "sink=hook&all=true"}), code: 415, reason: RefusedBadRequest},
@@ -154,7 +155,7 @@ func TestAdminRules(t *testing.T) {
 				r.Header.Set("Authorization", tc.r.auth)
 			}
 			if tc.r.origin != "" {
-				r.Header.Set("Origin", strings.ReplaceAll(tc.r.origin, "HOST", strings.Split(host, ":")[0]))
+				r.Header.Set("Origin", strings.ReplaceAll(strings.ReplaceAll(tc.r.origin, "HOSTPORT", host), "HOST", strings.Split(host, ":")[0]))
 				if tc.r.origin == "http://HOST" {
 					r.Header.Set("Origin", "http://"+host)
 				}
