@@ -54,6 +54,8 @@ func (p *pageSource) act(what string, sink string, seqs []uint64) (int, string, 
 		return 0, "", fmt.Errorf("%w %q", ErrUnknownSink, sink)
 	case "cut":
 		return 0, "", fmt.Errorf("%w: truncated", ErrRefused)
+	case "starting":
+		return 0, "", fmt.Errorf("%w: the pipeline is still starting", ErrUnavailable)
 	}
 	return len(seqs), "", nil
 }
@@ -127,6 +129,7 @@ func TestAdminRules(t *testing.T) {
 		{name: "unknown field", r: good(req{body: `{"sink":"hook","all":true,"force":1}`}), code: 400, reason: RefusedBadRequest},
 		{name: "unknown sink", r: good(req{body: `{"sink":"nope","all":true}`}), code: 404, reaches: true},
 		{name: "refused by the rules", r: good(req{body: `{"sink":"cut","seqs":[3]}`}), code: 409, reaches: true},
+		{name: "before the lanes started", r: good(req{body: `{"sink":"starting","all":true}`}), code: 503, want: "still starting", reaches: true},
 		{name: "retry, same origin", r: good(req{origin: "http://HOST", site: "same-origin"}), code: 200, reaches: true},
 		{name: "drop all, no origin (curl)", r: good(req{path: "/api/dead-letters/drop", body: `{"sink":"hook","all":true}`}), code: 200, reaches: true},
 		{name: "lower-case bearer", r: good(req{auth: "bearer " + testToken}), code: 200, reaches: true},
