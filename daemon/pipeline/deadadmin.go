@@ -88,19 +88,35 @@ func SplitTruncated(db *store.DB, sink string, seqs []uint64) (keep []uint64, cu
 	return keep, cut, nil
 }
 
+// reasonSeqs bounds the dead letters of each kind TruncatedReason names one by one.
+const reasonSeqs = 20
+
 // TruncatedReason says why the dead letters in cut of sink stay where they are.
 func TruncatedReason(sink string, cut []CutDead) string {
 	var trunc, corrupt, undecodable []string
+	add := func(list *[]string, n *int, s func() string) {
+		if *n++; *n <= reasonSeqs {
+			*list = append(*list, s())
+		}
+	}
+	var nt, nc, nu int
 	for _, c := range cut {
 		switch c.Kind {
 		case CutTruncated:
-			trunc = append(trunc, fmt.Sprintf("%d (event %s, %d bytes)", c.Seq, c.ID, c.Bytes))
+			add(&trunc, &nt, func() string { return fmt.Sprintf("%d (event %s, %d bytes)", c.Seq, c.ID, c.Bytes) })
 		case CutCorrupt:
-			corrupt = append(corrupt, strconv.FormatUint(c.Seq, 10))
+			add(&corrupt, &nc, func() string { return strconv.FormatUint(c.Seq, 10) })
 		default:
-			undecodable = append(undecodable, strconv.FormatUint(c.Seq, 10))
+			add(&undecodable, &nu, func() string { return strconv.FormatUint(c.Seq, 10) })
 		}
 	}
+	more := func(list []string, n int) []string {
+		if n > len(list) {
+			return append(list, fmt.Sprintf("and %d more", n-len(list)))
+		}
+		return list
+	}
+	trunc, corrupt, undecodable = more(trunc, nt), more(corrupt, nc), more(undecodable, nu)
 	var parts []string
 	if len(trunc) > 0 {
 		parts = append(parts, fmt.Sprintf("dead letter(s) %s of %s are only the first %d bytes of events over "+
@@ -122,8 +138,8 @@ func TruncatedReason(sink string, cut []CutDead) string {
 var ErrNoSuchSink = errors.New("no such sink")
 
 // ErrNotRetryable is returned by RetryDead for dead letters that must not be
-// delivered: the @rejected bucket's (no sink would take them) or named truncated
-// records.
+// delivered: the @rejected bucket's (no sink would take them) or named records that
+// are not the event (CutDead).
 var ErrNotRetryable = errors.New("not retryable")
 
 // DeadResult says what RetryDead or DropDead did.

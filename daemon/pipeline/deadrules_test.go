@@ -169,3 +169,19 @@ func TestRetryDeadOutcomeDespiteCancel(t *testing.T) {
 		require.Equal(t, 1, o.r.Done)
 	}
 }
+
+// TestTruncatedReasonBounded: the reason names at most 20 dead letters of a kind, then
+// counts the rest, so that "all" over thousands of them answers a line, not a page.
+func TestTruncatedReasonBounded(t *testing.T) {
+	var cut []pipeline.CutDead
+	for i := range 25 {
+		cut = append(cut, pipeline.CutDead{Seq: uint64(100 + i), Kind: pipeline.CutCorrupt})
+	}
+	cut = append(cut, pipeline.CutDead{Seq: 7, ID: "huge", Bytes: 300000, Kind: pipeline.CutTruncated})
+	why := pipeline.TruncatedReason("a", cut)
+	require.Contains(t, why, "dead letter(s) 7 (event huge, 300000 bytes) of a are only the first")
+	require.Contains(t, why, "100, 101,")
+	require.Contains(t, why, "119, and 5 more of a are corrupt records")
+	require.NotContains(t, why, "120")
+	require.NotContains(t, why, "\n")
+}
