@@ -123,7 +123,14 @@ func (e *Event) MarshalBinary() ([]byte, error) {
 
 // UnmarshalBinary decodes bytes written by MarshalBinary. The event does not keep a
 // reference to b.
-func (e *Event) UnmarshalBinary(b []byte) error {
+func (e *Event) UnmarshalBinary(b []byte) error { return e.unmarshal(b, true) }
+
+// UnmarshalHead is UnmarshalBinary without the payload: it checks all of b as
+// UnmarshalBinary does and fails alike, but leaves Payload nil, so that looking at a
+// stored event's id and attributes does not copy a payload of hundreds of KiB.
+func (e *Event) UnmarshalHead(b []byte) error { return e.unmarshal(b, false) }
+
+func (e *Event) unmarshal(b []byte, payload bool) error {
 	if len(b) < 9 || b[0] != codecVersion {
 		return ErrCorruptEvent
 	}
@@ -151,7 +158,10 @@ func (e *Event) UnmarshalBinary(b []byte) error {
 	}
 	e.ID, e.Kind, e.Key = string(fields[0]), string(fields[1]), string(fields[2])
 	e.Source, e.Topic = string(fields[3]), string(fields[4])
-	e.Payload = append([]byte(nil), fields[5]...)
+	e.Payload = nil
+	if payload {
+		e.Payload = append([]byte(nil), fields[5]...)
+	}
 	count, n := binary.Uvarint(b)
 	// Each attribute takes at least two bytes (two lengths), and the map's size hint
 	// is capped: a corrupt count must not allocate beyond what the input holds.

@@ -95,6 +95,21 @@ func FuzzEventUnmarshal(f *testing.F) {
 		var e Event
 		var err error
 		n := allocated(func() { err = e.UnmarshalBinary(b) })
+		// UnmarshalHead accepts and refuses exactly what UnmarshalBinary does, and
+		// decodes the same event but for the payload.
+		var head Event
+		if herr := head.UnmarshalHead(b); (herr == nil) != (err == nil) {
+			t.Fatalf("UnmarshalHead(%q): %v, UnmarshalBinary: %v", b, herr, err)
+		} else if herr == nil {
+			if head.Payload != nil {
+				t.Fatalf("UnmarshalHead(%q) kept a payload", b)
+			}
+			full := e
+			full.Payload = nil
+			if !sameEvent(&full, &head) {
+				t.Fatalf("UnmarshalHead(%q) differs:\n %+v\n %+v", b, &full, &head)
+			}
+		}
 		if err != nil {
 			if !errors.Is(err, ErrCorruptEvent) {
 				t.Fatalf("UnmarshalBinary(%q): %v does not wrap ErrCorruptEvent", b, err)

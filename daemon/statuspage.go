@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/edgerelay/edgerelay/adapters"
 	"github.com/edgerelay/edgerelay/adapters/secret"
 	"github.com/edgerelay/edgerelay/daemon/events"
 	"github.com/edgerelay/edgerelay/daemon/health"
@@ -32,6 +31,11 @@ const (
 	pageErrors = 50
 	// rateWindow is the span the rates are measured over, sampled every statusEvery.
 	rateWindow = 10 * time.Second
+	// pageFresh is how long one built document answers every request and stream: the
+	// API is open to anyone who reaches the port, and each stream reads it every
+	// web.StreamEvery, so that however many ask, the daemon builds it (and walks the
+	// dead letters) at most about once a second.
+	pageFresh = time.Second
 )
 
 // pageView is the status page's state kept by the daemon: the rate samples (added by
@@ -41,6 +45,36 @@ type pageView struct {
 	samples []rateSample // oldest first, spanning at most rateWindow
 	errs    []web.ErrorInfo
 	dead    map[string]int // dead letters per sink, from refreshDead
+	cache   pageCache
+}
+
+// pageCache is the last document built, shared by every reader for pageFresh.
+type pageCache struct {
+	// mu is held while a document is built, so that one build runs at a time and the
+	// readers that come meanwhile wait for it and take its result.
+	mu     sync.Mutex
+	at     time.Time // when doc was built; zero: none, or invalidated
+	doc    web.Status
+	builds int // documents built, for the tests
+}
+
+// get returns the cached document while it is fresh, else builds one with build.
+func (c *pageCache) get(now time.Time, build func() web.Status) web.Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if age := now.Sub(c.at); c.at.IsZero() || age < 0 || age >= pageFresh {
+		c.doc, c.at = build(), now
+		c.builds++
+	}
+	return c.doc
+}
+
+// invalidate makes the next reader build the document anew: after an action, so that
+// the page that asked for it sees its outcome at once.
+func (c *pageCache) invalidate() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.at = time.Time{}
 }
 
 // rateSample is the event counters at one moment.
@@ -161,8 +195,14 @@ type statusPage struct{ d *Daemon }
 
 var _ web.StatusProvider = statusPage{}
 
-// Status assembles the page's document.
+// Status returns the page's document, built at most once per pageFresh for all
+// readers (pageCache).
 func (p statusPage) Status() web.Status {
+	return p.d.page.cache.get(p.d.now(), p.build)
+}
+
+// build assembles the page's document.
+func (p statusPage) build() web.Status {
 	d := p.d
 	now := d.now()
 	pat := d.LEDPattern()
@@ -271,7 +311,10 @@ func sinkState(cs []health.Condition) string {
 }
 
 // pageDead lists the first dead letters of each sink and of @rejected, bounded, with
-// what each holds (never its payload) and whether it may be retried.
+// what each holds (never its payload) and whether it may be retried (pipeline.Inspect,
+// the rule RetryDead applies). It reads them in place (store.DB.InspectDead) and
+// decodes only the events' ids and attributes, so that a page open on a node with
+// dead letters of large events costs no copy of them.
 func (d *Daemon) pageDead() (list []web.DeadInfo, more bool) {
 	list = []web.DeadInfo{}
 	sinks := append(d.sinkNames(), pipeline.RejectedSink)
@@ -280,29 +323,26 @@ func (d *Daemon) pageDead() (list []web.DeadInfo, more bool) {
 			continue
 		}
 		n := 0
-		_ = d.db.ScanDead(s, 0, pageDeadPerSink+1, func(x store.Dead) error {
+		_ = d.db.InspectDead(s, nil, pageDeadPerSink+1, func(x store.Dead) error {
 			n++
 			if n > pageDeadPerSink || len(list) >= pageDeadMax {
 				more = true
 				return errStopScan
 			}
 			info := web.DeadInfo{Sink: s, Seq: x.Seq, Reason: cut(x.Reason, pageText), At: x.At, Bytes: len(x.Data), Retryable: true}
-			var ev adapters.Event
+			c, ok := pipeline.Inspect(&x)
+			info.EventID = cut(c.ID, 80)
 			switch {
 			case s == pipeline.RejectedSink:
 				info.Retryable, info.Why = false, "refused at intake: no sink to retry it to"
-			case x.Corrupt != "":
+			case ok:
+			case c.Kind == pipeline.CutCorrupt:
 				info.Retryable, info.Why = false, "corrupt record: never delivered"
-			case ev.UnmarshalBinary(x.Data) != nil:
-				info.Retryable, info.Why = false, "undecodable record"
+			case c.Kind == pipeline.CutUndecodable:
+				info.Retryable, info.Why = false, "undecodable record: never delivered"
 			default:
-				if size, ok := pipeline.Truncated(&ev); ok {
-					info.Retryable = false
-					info.Why = "truncated record of a " + strconv.Itoa(size) + "-byte event: not the event"
-				}
-			}
-			if x.Corrupt == "" {
-				info.EventID = cut(ev.ID, 80)
+				info.Retryable = false
+				info.Why = "truncated record of a " + strconv.Itoa(c.Bytes) + "-byte event: not the event"
 			}
 			list = append(list, info)
 			return nil
@@ -317,6 +357,7 @@ var errStopScan = errors.New("enough")
 func (p statusPage) RetryDead(ctx context.Context, sink string, seqs []uint64) (int, string, error) {
 	r, err := p.d.pipe.RetryDead(ctx, sink, seqs)
 	p.d.deadChanged()
+	p.d.page.cache.invalidate()
 	return r.Done, secret.Redact(r.Left), pageError(err)
 }
 
@@ -324,6 +365,7 @@ func (p statusPage) RetryDead(ctx context.Context, sink string, seqs []uint64) (
 func (p statusPage) DropDead(ctx context.Context, sink string, seqs []uint64) (int, string, error) {
 	r, err := p.d.pipe.DropDead(ctx, sink, seqs)
 	p.d.deadChanged()
+	p.d.page.cache.invalidate()
 	return r.Done, secret.Redact(r.Left), pageError(err)
 }
 
@@ -337,7 +379,8 @@ func pageError(err error) error {
 		return kindError{web.ErrUnknownSink, err}
 	case errors.Is(err, pipeline.ErrNotRetryable):
 		return kindError{web.ErrRefused, err}
-	case errors.Is(err, pipeline.ErrStopping), errors.Is(err, store.ErrClosed), errors.Is(err, context.Canceled):
+	case errors.Is(err, pipeline.ErrStopping), errors.Is(err, pipeline.ErrStarting), errors.Is(err, store.ErrClosed),
+		errors.Is(err, context.Canceled):
 		return kindError{web.ErrUnavailable, err}
 	}
 	return err

@@ -383,9 +383,6 @@ func queueRetry(stdout, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(stdout, "%d dead letter(s) of %s queued for delivery again\n", n, sink)
-			if c := corruptDead(db, sink); c > 0 {
-				fmt.Fprintf(stdout, "%d corrupt dead letter(s) of %s stay: a record that failed its checksum is never delivered (queue list --dead shows them, queue drop --dead removes them)\n", c, sink)
-			}
 			return nil
 		},
 	}
@@ -455,18 +452,6 @@ func queueCheck(stdout, stderr io.Writer) *cobra.Command {
 	}
 	q.flags(c)
 	return c
-}
-
-// corruptDead counts sink's dead letters that hold a corrupt record.
-func corruptDead(db *store.DB, sink string) int {
-	n := 0
-	_ = db.ScanDead(sink, 0, 0, func(d store.Dead) error {
-		if d.Corrupt != "" {
-			n++
-		}
-		return nil
-	})
-	return n
 }
 
 func queueMove(stdout, stderr io.Writer) *cobra.Command {

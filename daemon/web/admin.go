@@ -81,35 +81,45 @@ func (a *adminAuth) refillLocked() {
 	a.at = now
 }
 
-// limited reports whether the budget is spent, and for how long it stays so.
-func (a *adminAuth) limited() (bool, time.Duration) {
+// The outcomes of adminAuth.attempt.
+type tokenVerdict uint8
+
+const (
+	tokenOK      tokenVerdict = iota
+	tokenLimited              // the budget is spent: the token was not looked at
+	tokenMissing              // no bearer token
+	tokenWrong                // the wrong one: the budget is spent by one
+)
+
+// attempt applies the bad-token budget and checks token in one critical section, so
+// that wrong guesses sent at once cannot all pass the budget's check before the first
+// of them spends it. While the budget is spent it answers tokenLimited, and for how
+// long it stays so, without looking at token; else it compares token with the
+// configured one in constant time (hashes of equal length, so that neither the
+// content nor the length leaks) and spends the budget on a mismatch. present is false
+// when the request has no bearer token.
+func (a *adminAuth) attempt(token string, present bool) (tokenVerdict, time.Duration) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.refillLocked()
-	if a.tokens >= 1 {
-		return false, 0
+	if a.tokens < 1 {
+		return tokenLimited, time.Duration((1 - a.tokens) * float64(AdminRefill))
 	}
-	return true, time.Duration((1 - a.tokens) * float64(AdminRefill))
-}
-
-// check compares token with the configured one in constant time (hashes of equal
-// length, so that neither the content nor the length leaks) and spends the budget on
-// a mismatch.
-func (a *adminAuth) check(token string) bool {
+	if !present {
+		return tokenMissing, 0
+	}
 	got := sha256.Sum256([]byte(token))
 	if subtle.ConstantTimeCompare(got[:], a.sum[:]) == 1 {
-		return true
+		return tokenOK, 0
 	}
-	a.mu.Lock()
-	a.refillLocked()
 	a.tokens = max(0, a.tokens-1)
-	a.mu.Unlock()
-	return false
+	return tokenWrong, 0
 }
 
 // sameOrigin reports whether the request comes from a page of this server: no Origin
-// header (not a browser's cross-origin request) or one naming the Host it was sent
-// to, and no Sec-Fetch-Site saying another site sent it.
+// header (not a browser's cross-origin request) or one naming the scheme, host and
+// port it was sent to (https when it came over TLS, else http; a default port may be
+// left out on either side), and no Sec-Fetch-Site saying another site sent it.
 func sameOrigin(r *http.Request) (bool, string) {
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
 		return false, "Sec-Fetch-Site is " + site
@@ -122,10 +132,24 @@ func sameOrigin(r *http.Request) (bool, string) {
 	if err != nil || o == "null" || u.Host == "" {
 		return false, "Origin " + strconv.Quote(o) + " is not this server"
 	}
-	if !strings.EqualFold(u.Host, r.Host) {
-		return false, "Origin " + strconv.Quote(o) + " is not this server (" + r.Host + ")"
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if !strings.EqualFold(u.Scheme, scheme) || !strings.EqualFold(originHost(u.Host, scheme), originHost(r.Host, scheme)) {
+		return false, "Origin " + strconv.Quote(o) + " is not this server (" + scheme + "://" + r.Host + ")"
 	}
 	return true, ""
+}
+
+// originHost is host[:port] without the scheme's default port, so that an Origin and
+// a Host that leave it out and one that names it compare equal.
+func originHost(hp, scheme string) string {
+	def := ":80"
+	if scheme == "https" {
+		def = ":443"
+	}
+	return strings.TrimSuffix(hp, def)
 }
 
 // authorize applies the rules of the status page's actions, in this order, and
@@ -156,16 +180,16 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) bool {
 		return refuse(RefusedTokenInURL, http.StatusBadRequest,
 			"parameters in the URL are refused (a token there ends up in logs and history): send the token as Authorization: Bearer and the action as a JSON body")
 	}
-	if lim, wait := s.admin.limited(); lim {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	tok = strings.TrimSpace(tok)
+	switch v, wait := s.admin.attempt(tok, ok && strings.EqualFold(scheme, "Bearer") && tok != ""); v {
+	case tokenLimited:
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 		return refuse(RefusedRateLimited, http.StatusTooManyRequests,
 			"too many wrong tokens: admin requests are refused for a while; try again later")
-	}
-	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+	case tokenMissing:
 		return refuse(RefusedNoToken, http.StatusUnauthorized, "an admin token is required: send Authorization: Bearer <http.admin_token>")
-	}
-	if !s.admin.check(strings.TrimSpace(tok)) {
+	case tokenWrong:
 		return refuse(RefusedBadToken, http.StatusUnauthorized, "wrong admin token")
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
@@ -242,20 +266,23 @@ func (s *Server) handleDead(retry bool) http.HandlerFunc {
 				code = http.StatusConflict
 			case errors.Is(err, ErrUnavailable):
 				code = http.StatusServiceUnavailable
+				w.Header().Set("Retry-After", "1")
 			}
 			writeJSONError(w, code, err.Error())
 			return
 		}
 		remote, _, _ := net.SplitHostPort(r.RemoteAddr)
 		s.log.Info("status page: dead letters "+verb, "sink", a.Sink, "count", n, "all", a.All, "remote", remote)
+		// The texts are redacted, not the encoded answer: a secret of digits must not
+		// garble the count.
 		b, _ := json.Marshal(struct {
 			Done    int    `json:"done"`
 			Left    string `json:"left,omitempty"`
 			Message string `json:"message"`
-		}{n, left, fmt.Sprintf("%d dead letter(s) of %s %s", n, a.Sink, verb)})
+		}{n, secret.Redact(left), secret.Redact(fmt.Sprintf("%d dead letter(s) of %s %s", n, a.Sink, verb))})
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		_, _ = w.Write(append(secret.RedactBytes(b), '\n'))
+		_, _ = w.Write(append(b, '\n'))
 	}
 }
 

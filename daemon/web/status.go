@@ -15,8 +15,9 @@ import (
 // the status page shows, every part of it from the running daemon (docs/status-page.md
 // describes the fields). Times are absolute, on the daemon's clock, so that a stream
 // sends a document only when something changed; the page works out ages against Now.
-// Every text in it has been redacted and bounded by the daemon, and the encoded
-// document is redacted once more as it is written.
+// Every text in it has been redacted and bounded by the daemon, and every string of
+// it is redacted once more as it is written (encodeStatus); numbers and the JSON keys
+// never are, so that a short secret cannot garble them.
 type Status struct {
 	Node    string    `json:"node"`
 	Version string    `json:"version"`
@@ -122,7 +123,7 @@ type StoreInfo struct {
 // snapshot, and the two changes the page may ask for.
 type StatusProvider interface {
 	// Status returns the current document. It must be cheap: a stream calls it every
-	// StreamEvery.
+	// StreamEvery. Its slices may be shared with other callers: they are not changed.
 	Status() Status
 	// RetryDead moves dead letters of sink (every one when seqs is nil) back to its
 	// outbox and says how many, and what was left in place and why.
@@ -138,7 +139,7 @@ var (
 	// ErrRefused: 409, the request asks for something the rules forbid (a truncated
 	// record retried).
 	ErrRefused = errors.New("refused")
-	// ErrUnavailable: 503, the daemon is shutting down.
+	// ErrUnavailable: 503, the daemon is still starting or shutting down.
 	ErrUnavailable = errors.New("unavailable")
 )
 
@@ -164,14 +165,48 @@ func (s *Server) statusDoc() (Status, bool) {
 	return st, true
 }
 
-// encodeStatus encodes st as JSON, redacted as a whole (every text in it already is:
-// this is the last line of defence).
+// encodeStatus encodes st as JSON with every string redacted (every text in it
+// already is: this is the last line of defence). It redacts the strings one by one,
+// not the encoded document: a secret may be a run of digits or a field's name, and
+// must not garble a number or a key.
 func encodeStatus(st *Status) []byte {
+	r := st.redacted()
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false) // plain JSON quoting, the form Redact knows; the page never parses it as HTML
-	_ = enc.Encode(st)
-	return secret.RedactBytes(b.Bytes())
+	enc.SetEscapeHTML(false) // plain JSON quoting; the page never parses it as HTML
+	_ = enc.Encode(&r)
+	return b.Bytes()
+}
+
+// redacted returns a copy of st with every string redacted; st and its slices are
+// not changed (a provider may share them). TestStatusRedactsEveryString checks that
+// no string field is left out.
+func (st *Status) redacted() Status {
+	r := *st
+	red := secret.Redact
+	r.Node, r.Version, r.State = red(r.Node), red(r.Version), red(r.State)
+	r.LED.Pattern, r.LED.Meaning, r.LED.Colour = red(r.LED.Pattern), red(r.LED.Meaning), red(r.LED.Colour)
+	r.Sources = make([]SourceInfo, len(st.Sources))
+	for i, x := range st.Sources {
+		x.Name, x.Type, x.State, x.Error = red(x.Name), red(x.Type), red(x.State), red(x.Error)
+		r.Sources[i] = x
+	}
+	r.Sinks = make([]SinkInfo, len(st.Sinks))
+	for i, x := range st.Sinks {
+		x.Name, x.Type, x.State, x.LastError = red(x.Name), red(x.Type), red(x.State), red(x.LastError)
+		r.Sinks[i] = x
+	}
+	r.DeadLetters = make([]DeadInfo, len(st.DeadLetters))
+	for i, x := range st.DeadLetters {
+		x.Sink, x.EventID, x.Reason, x.Why = red(x.Sink), red(x.EventID), red(x.Reason), red(x.Why)
+		r.DeadLetters[i] = x
+	}
+	r.Errors = make([]ErrorInfo, len(st.Errors))
+	for i, x := range st.Errors {
+		x.Kind, x.Component, x.Reason = red(x.Kind), red(x.Component), red(x.Reason)
+		r.Errors[i] = x
+	}
+	return r
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {

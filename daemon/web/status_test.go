@@ -54,6 +54,8 @@ func (p *pageSource) act(what string, sink string, seqs []uint64) (int, string, 
 		return 0, "", fmt.Errorf("%w %q", ErrUnknownSink, sink)
 	case "cut":
 		return 0, "", fmt.Errorf("%w: truncated", ErrRefused)
+	case "starting":
+		return 0, "", fmt.Errorf("%w: the pipeline is still starting", ErrUnavailable)
 	}
 	return len(seqs), "", nil
 }
@@ -118,6 +120,7 @@ func TestAdminRules(t *testing.T) {
 		{name: "another origin", r: good(req{origin: "http://evil.example"}), code: 403, want: "cross-origin", reason: RefusedCrossOrigin},
 		{name: "origin null", r: good(req{origin: "null"}), code: 403, reason: RefusedCrossOrigin},
 		{name: "same host other port", r: good(req{origin: "http://HOST:1"}), code: 403, reason: RefusedCrossOrigin},
+		{name: "same host and port, https", r: good(req{origin: "https://HOSTPORT"}), code: 403, want: "is not this server (http://", reason: RefusedCrossOrigin},
 		{name: "cross-site fetch", r: good(req{site: "cross-site"}), code: 403, want: "Sec-Fetch-Site", reason: RefusedCrossOrigin},
 		{name: "same-site fetch", r: good(req{site: "same-site"}), code: 403, reason: RefusedCrossOrigin},
 		{name: "a form post", r: good(req{ctype: "application/x-www-form-urlencoded", body: "sink=hook&all=true"}), code: 415, reason: RefusedBadRequest},
@@ -126,6 +129,7 @@ func TestAdminRules(t *testing.T) {
 		{name: "unknown field", r: good(req{body: `{"sink":"hook","all":true,"force":1}`}), code: 400, reason: RefusedBadRequest},
 		{name: "unknown sink", r: good(req{body: `{"sink":"nope","all":true}`}), code: 404, reaches: true},
 		{name: "refused by the rules", r: good(req{body: `{"sink":"cut","seqs":[3]}`}), code: 409, reaches: true},
+		{name: "before the lanes started", r: good(req{body: `{"sink":"starting","all":true}`}), code: 503, want: "still starting", reaches: true},
 		{name: "retry, same origin", r: good(req{origin: "http://HOST", site: "same-origin"}), code: 200, reaches: true},
 		{name: "drop all, no origin (curl)", r: good(req{path: "/api/dead-letters/drop", body: `{"sink":"hook","all":true}`}), code: 200, reaches: true},
 		{name: "lower-case bearer", r: good(req{auth: "bearer " + testToken}), code: 200, reaches: true},
@@ -154,7 +158,7 @@ func TestAdminRules(t *testing.T) {
 				r.Header.Set("Authorization", tc.r.auth)
 			}
 			if tc.r.origin != "" {
-				r.Header.Set("Origin", strings.ReplaceAll(tc.r.origin, "HOST", strings.Split(host, ":")[0]))
+				r.Header.Set("Origin", strings.ReplaceAll(strings.ReplaceAll(tc.r.origin, "HOSTPORT", host), "HOST", strings.Split(host, ":")[0]))
 				if tc.r.origin == "http://HOST" {
 					r.Header.Set("Origin", "http://"+host)
 				}

@@ -260,9 +260,12 @@
     if (!window.EventSource) { startPolling(); return; }
     es = new EventSource("/api/status/stream");
     es.addEventListener("status", function (ev) {
+      // "live" only for a document that parses: a broken one keeps the page polling.
+      var st;
+      try { st = JSON.parse(ev.data); } catch (e) { startPolling(); return; }
       stopPolling();
       conn("live");
-      render(JSON.parse(ev.data));
+      render(st);
     });
     es.onerror = function () {
       // The browser reconnects by itself (retry: 5000); poll meanwhile, and for
