@@ -55,9 +55,11 @@ CROSS := \
 	amd64             amd64   -
 
 # Core-only binaries: dist/edgerelay-core_linux_<name>, every adapter left out (one
-# edgerelay_omit_<name> tag per adapters/all/omit_<name>.go): the daemon, store,
-# embedded broker and command line, for size budgets (performance guide W8). They are
-# measured, not packaged.
+# edgerelay_omit_<name> tag per adapters/all/omit_<name>.go) and the GPIO LED backend
+# too (edgerelay_omit_gpio: periph, an optional hardware backend like an adapter; the
+# LED-class backend stays): the daemon, store, embedded broker, status page and
+# command line, for size budgets (performance guide W8). They are measured, not
+# packaged.
 CROSS_CORE := \
 	armv7             arm     GOARM=7 \
 	mipsle_softfloat  mipsle  GOMIPS=softfloat
@@ -74,7 +76,7 @@ CROSS_NOEVENTS := \
 comma    := ,
 empty    :=
 space    := $(empty) $(empty)
-OMIT_ALL := $(subst $(space),$(comma),$(sort $(patsubst adapters/all/omit_%.go,edgerelay_omit_%,$(wildcard adapters/all/omit_*.go))))
+OMIT_ALL := $(subst $(space),$(comma),$(sort $(patsubst adapters/all/omit_%.go,edgerelay_omit_%,$(wildcard adapters/all/omit_*.go)) edgerelay_omit_gpio))
 OMIT_LIFECYCLE := $(subst $(space),$(comma),$(sort $(patsubst adapters/all/omit_%.go,edgerelay_omit_%,$(wildcard adapters/all/omit_lifecycle_*.go))))
 
 NFPM_VERSION := v2.45.2
