@@ -32,7 +32,7 @@ func OpenIndicator(c config.Indicator, o hw.Options) (*hw.Driver, error) {
 	switch c.Backend {
 	case config.IndicatorSysfsLED:
 		open = func(name string) (hw.LED, error) {
-			l, err := hw.OpenSysfs(hw.SysfsOptions{Root: c.Root, Name: name, ActiveLow: c.ActiveLow})
+			l, err := hw.OpenSysfs(hw.SysfsOptions{Root: c.Root, Name: name, ActiveLow: c.ActiveLow, Clock: o.Clock})
 			if err != nil {
 				return nil, err
 			}
