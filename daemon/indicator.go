@@ -39,14 +39,7 @@ func OpenIndicator(c config.Indicator, o hw.Options) (*hw.Driver, error) {
 			return l, nil
 		}
 	case config.IndicatorGPIO:
-		green, red, amber = c.Line, c.RedLine, c.AmberLine
-		open = func(line string) (hw.LED, error) {
-			l, err := gpio.Open(gpio.Options{Chip: c.Chip, Line: line, ActiveLow: c.ActiveLow})
-			if err != nil {
-				return nil, err
-			}
-			return l, nil
-		}
+		return openGPIOIndicator(c, o)
 	case config.IndicatorNone, "":
 		return nil, nil
 	default:
@@ -81,6 +74,30 @@ func OpenIndicator(c config.Indicator, o hw.Options) (*hw.Driver, error) {
 		if m.Amber, err = get(amber); err != nil {
 			return nil, err
 		}
+	}
+	return hw.NewDriver(m, o), nil
+}
+
+// openGPIOIndicator is OpenIndicator for backend gpio: the lines are opened
+// together, so that two keys naming one line (by name and by offset) are refused.
+func openGPIOIndicator(c config.Indicator, o hw.Options) (*hw.Driver, error) {
+	lines := []gpio.Line{{Key: "indicator.line", Line: c.Line}}
+	if c.RedLine != "" {
+		lines = append(lines, gpio.Line{Key: "indicator.red_line", Line: c.RedLine})
+		if c.AmberLine != "" {
+			lines = append(lines, gpio.Line{Key: "indicator.amber_line", Line: c.AmberLine})
+		}
+	}
+	leds, err := gpio.OpenEach(c.Chip, c.ActiveLow, lines...)
+	if err != nil {
+		return nil, err
+	}
+	if len(leds) == 1 {
+		return hw.NewDriver(leds[0], o), nil
+	}
+	m := &hw.Multi{Green: leds[0], Red: leds[1]}
+	if len(leds) == 3 {
+		m.Amber = leds[2]
 	}
 	return hw.NewDriver(m, o), nil
 }

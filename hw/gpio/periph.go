@@ -111,6 +111,7 @@ func open(o Options) (*LED, error) {
 	}
 	l := &LED{
 		name:      fmt.Sprintf("line %q (%s offset %d)", line.Name(), chip.Name(), line.Number()),
+		at:        fmt.Sprintf("%s offset %d", chip.Name(), line.Number()),
 		out:       outFunc(line),
 		release:   line.Close,
 		activeLow: o.ActiveLow,
