@@ -145,7 +145,11 @@ func (d *Daemon) openIndicator() {
 		}
 		if ind == nil {
 			// The pattern is still worked out, for /metrics and the status page.
-			d.log.Warn("no status LED configured; set indicator.backend (sysfs-led or gpio) to show the daemon's state on one (docs/leds.md, edgerelay led test)")
+			if c.Chosen {
+				d.log.Info("no status LED (indicator.backend: none)")
+			} else {
+				d.log.Warn("no status LED configured; set indicator.backend (sysfs-led or gpio) to show the daemon's state on one, or none to say there is none (docs/leds.md, edgerelay led test)")
+			}
 			return
 		}
 		d.ind = ind
