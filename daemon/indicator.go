@@ -32,21 +32,14 @@ func OpenIndicator(c config.Indicator, o hw.Options) (*hw.Driver, error) {
 	switch c.Backend {
 	case config.IndicatorSysfsLED:
 		open = func(name string) (hw.LED, error) {
-			l, err := hw.OpenSysfs(hw.SysfsOptions{Root: c.Root, Name: name, ActiveLow: c.ActiveLow})
+			l, err := hw.OpenSysfs(hw.SysfsOptions{Root: c.Root, Name: name, ActiveLow: c.ActiveLow, Clock: o.Clock})
 			if err != nil {
 				return nil, err
 			}
 			return l, nil
 		}
 	case config.IndicatorGPIO:
-		green, red, amber = c.Line, c.RedLine, c.AmberLine
-		open = func(line string) (hw.LED, error) {
-			l, err := gpio.Open(gpio.Options{Chip: c.Chip, Line: line, ActiveLow: c.ActiveLow})
-			if err != nil {
-				return nil, err
-			}
-			return l, nil
-		}
+		return openGPIOIndicator(c, o)
 	case config.IndicatorNone, "":
 		return nil, nil
 	default:
@@ -81,6 +74,30 @@ func OpenIndicator(c config.Indicator, o hw.Options) (*hw.Driver, error) {
 		if m.Amber, err = get(amber); err != nil {
 			return nil, err
 		}
+	}
+	return hw.NewDriver(m, o), nil
+}
+
+// openGPIOIndicator is OpenIndicator for backend gpio: the lines are opened
+// together, so that two keys naming one line (by name and by offset) are refused.
+func openGPIOIndicator(c config.Indicator, o hw.Options) (*hw.Driver, error) {
+	lines := []gpio.Line{{Key: "indicator.line", Line: c.Line}}
+	if c.RedLine != "" {
+		lines = append(lines, gpio.Line{Key: "indicator.red_line", Line: c.RedLine})
+		if c.AmberLine != "" {
+			lines = append(lines, gpio.Line{Key: "indicator.amber_line", Line: c.AmberLine})
+		}
+	}
+	leds, err := gpio.OpenEach(c.Chip, c.ActiveLow, lines...)
+	if err != nil {
+		return nil, err
+	}
+	if len(leds) == 1 {
+		return hw.NewDriver(leds[0], o), nil
+	}
+	m := &hw.Multi{Green: leds[0], Red: leds[1]}
+	if len(leds) == 3 {
+		m.Amber = leds[2]
 	}
 	return hw.NewDriver(m, o), nil
 }
@@ -128,7 +145,11 @@ func (d *Daemon) openIndicator() {
 		}
 		if ind == nil {
 			// The pattern is still worked out, for /metrics and the status page.
-			d.log.Warn("no status LED configured; set indicator.backend (sysfs-led or gpio) to show the daemon's state on one (docs/leds.md, edgerelay led test)")
+			if c.Chosen {
+				d.log.Info("no status LED (indicator.backend: none)")
+			} else {
+				d.log.Warn("no status LED configured; set indicator.backend (sysfs-led or gpio) to show the daemon's state on one, or none to say there is none (docs/leds.md, edgerelay led test)")
+			}
 			return
 		}
 		d.ind = ind

@@ -106,7 +106,7 @@ func TestIndicatorMissingLED(t *testing.T) {
 	require.Equal(t, 1, strings.Count(log.String(), "status LED not available"), log.String())
 }
 
-// TestIndicatorNone: no LED configured is one warning that says how to configure
+// TestIndicatorNone: no indicator section is one warning that says how to configure
 // one, and the daemon starts.
 func TestIndicatorNone(t *testing.T) {
 	var log bytes.Buffer
@@ -116,6 +116,20 @@ func TestIndicatorNone(t *testing.T) {
 	stop()
 	require.Equal(t, 1, strings.Count(log.String(), "no status LED configured"), log.String())
 	require.Contains(t, log.String(), "set indicator.backend (sysfs-led or gpio)")
+}
+
+// TestIndicatorNoneChosen: backend none given in the file is no warning, only one
+// line at Info.
+func TestIndicatorNoneChosen(t *testing.T) {
+	var log bytes.Buffer
+	cfg := indicatorConfig(t, "indicator: { backend: none }\n")
+	require.True(t, cfg.Indicator.Chosen)
+	d, err := daemon.New(daemon.Options{Config: cfg, Log: slog.New(slog.NewTextHandler(&log, nil)), Version: "test"})
+	require.NoError(t, err)
+	stop := runDaemon(t, d)
+	stop()
+	require.NotContains(t, log.String(), "no status LED configured")
+	require.Equal(t, 1, strings.Count(log.String(), `level=INFO msg="no status LED (indicator.backend: none)"`), log.String())
 }
 
 // TestIndicatorMissingGPIO: a GPIO line that is not there (on this machine no chip

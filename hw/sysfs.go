@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/edgerelay/edgerelay/adapters/clock"
 )
 
 // DefaultSysfsRoot is where the kernel lists its LED-class devices.
@@ -24,6 +26,9 @@ type SysfsOptions struct {
 	Name string
 	// ActiveLow inverts the output, for an LED wired to light when the line is low.
 	ActiveLow bool
+	// Clock times the retries of the timer's delay files (Blink); the Driver's
+	// clock, so that tests control both. Nil means clock.Real.
+	Clock clock.Clock
 }
 
 // Sysfs is an LED-class device (/sys/class/leds/<name>): Set writes brightness, and
@@ -37,6 +42,8 @@ type Sysfs struct {
 	timer     bool   // the device lists the timer trigger
 	inTimer   bool   // the timer trigger is selected
 	restore   string // the trigger selected when opened, "" for none
+	noDelays  bool   // the timer's delays could not be written: blink in software
+	clock     clock.Clock
 }
 
 var _ Blinker = (*Sysfs)(nil)
@@ -51,7 +58,7 @@ func OpenSysfs(o SysfsOptions) (*Sysfs, error) {
 	if o.Name == "" || strings.ContainsAny(o.Name, "/") || o.Name == "." || o.Name == ".." {
 		return nil, fmt.Errorf("led name %q: not a device name", o.Name)
 	}
-	s := &Sysfs{dir: filepath.Join(root, o.Name), max: 1, activeLow: o.ActiveLow}
+	s := &Sysfs{dir: filepath.Join(root, o.Name), max: 1, activeLow: o.ActiveLow, clock: clock.Or(o.Clock)}
 	if _, err := os.Stat(filepath.Join(s.dir, "brightness")); err != nil {
 		return nil, fmt.Errorf("led %q: %w", o.Name, err)
 	}
@@ -110,8 +117,13 @@ func (s *Sysfs) Set(on bool) error {
 // Blink selects the timer trigger with the given times; ErrNoBlink when the device
 // has no timer trigger. Active-low swaps the two times, since the kernel's "on" then
 // darkens the LED.
+//
+// When the delay attributes cannot be written, Blink leaves the timer trigger again
+// and returns an error that is ErrNoBlink too, so that the Driver plays the pattern
+// in software: the kernel's own default, 500 ms on and 500 ms off, is not a pattern
+// docs/leds.md defines. Later calls do not try the timer again.
 func (s *Sysfs) Blink(on, off time.Duration) error {
-	if !s.timer {
+	if !s.timer || s.noDelays {
 		return ErrNoBlink
 	}
 	if s.activeLow {
@@ -128,28 +140,49 @@ func (s *Sysfs) Blink(on, off time.Duration) error {
 		}
 		s.inTimer = true
 	}
-	return errors.Join(
-		s.writeDelay("delay_on", on, fresh),
-		s.writeDelay("delay_off", off, fresh))
+	if err := s.writeDelays(on, off, fresh); err != nil {
+		s.noDelays = true
+		return errors.Join(fmt.Errorf("%w: the timer's delays cannot be written", ErrNoBlink), err, s.Set(false))
+	}
+	return nil
 }
 
-// delayGrace is how long a delay attribute refused just after the timer trigger was
-// selected is tried again.
+// delayGrace is how long delay attributes refused just after the timer trigger was
+// selected are tried again, both together.
 const delayGrace = time.Second
 
-// writeDelay writes one of the timer trigger's delay attributes. The kernel creates
+// delayRetry is the pause between two tries within delayGrace.
+const delayRetry = 20 * time.Millisecond
+
+// writeDelays writes the timer trigger's delay_on and delay_off. The kernel creates
 // them when the trigger is selected, owned by root; for a daemon that is not root,
 // the udev rule (docs/leds.md) hands them to its group on the change event that
 // follows, a few milliseconds later. So when the trigger was selected just now, a
-// refused write is tried again for up to delayGrace.
-func (s *Sysfs) writeDelay(name string, d time.Duration, fresh bool) error {
-	v := strconv.FormatInt(d.Milliseconds(), 10)
-	err := s.writeFile(name, v)
-	for wait := time.Duration(0); fresh && errors.Is(err, fs.ErrPermission) && wait < delayGrace; wait += 20 * time.Millisecond {
-		time.Sleep(20 * time.Millisecond)
-		err = s.writeFile(name, v)
+// refused write is tried again, both files within one delayGrace on the clock: the
+// caller (the Driver's Show) holds its lock meanwhile.
+func (s *Sysfs) writeDelays(on, off time.Duration, fresh bool) error {
+	todo := []struct {
+		name string
+		d    time.Duration
+	}{{"delay_on", on}, {"delay_off", off}}
+	deadline := s.clock.Now().Add(delayGrace)
+	for {
+		var errs []error
+		left := todo[:0]
+		for _, f := range todo {
+			if err := s.writeFile(f.name, strconv.FormatInt(f.d.Milliseconds(), 10)); err != nil {
+				errs = append(errs, err)
+				left = append(left, f)
+			}
+		}
+		todo = left
+		err := errors.Join(errs...)
+		if err == nil || !fresh || !errors.Is(err, fs.ErrPermission) || !s.clock.Now().Before(deadline) {
+			return err
+		}
+		t := s.clock.NewTimer(delayRetry)
+		<-t.C()
 	}
-	return err
 }
 
 // Close turns the LED off and gives the device back to the trigger it had when

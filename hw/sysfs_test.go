@@ -135,32 +135,75 @@ func TestSysfsMissing(t *testing.T) {
 
 // TestSysfsDelayPermission: the delay files the kernel creates with the timer trigger
 // are root's until the udev rule hands them over on the change event; a write refused
-// meanwhile is tried again, and one still refused after the grace is an error with
-// the remedy. Needs a user that file modes apply to (not root).
+// meanwhile is tried again, both files within one grace on the clock, and files still
+// refused after it leave the timer for software blinking, with the remedy in the
+// error. Needs a user that file modes apply to (not root): TestSysfsDelayRefused
+// covers the fallback as root.
 func TestSysfsDelayPermission(t *testing.T) {
 	if os.Geteuid() == 0 {
 		t.Skip("SKIP: root ignores file modes; run as another user to check the retry")
 	}
 	root := ledTree(t, "ACT", "1", "[none] timer")
 	delayOn := filepath.Join(root, "ACT", "delay_on")
-	s, err := OpenSysfs(SysfsOptions{Root: root, Name: "ACT"})
-	require.NoError(t, err)
+	delayOff := filepath.Join(root, "ACT", "delay_off")
 	synctest.Test(t, func(t *testing.T) {
+		s, err := OpenSysfs(SysfsOptions{Root: root, Name: "ACT"})
+		require.NoError(t, err)
 		require.NoError(t, os.Chmod(delayOn, 0o444))
+		require.NoError(t, os.Chmod(delayOff, 0o444))
 		go func() { // udev, 100 ms later
 			time.Sleep(100 * time.Millisecond)
 			_ = os.Chmod(delayOn, 0o644)
+			_ = os.Chmod(delayOff, 0o644)
 		}()
-		require.NoError(t, s.Blink(time.Second, time.Second))
+		require.NoError(t, s.Blink(time.Second, 2*time.Second))
 		require.Equal(t, "1000", attr(t, root, "ACT", "delay_on"))
+		require.Equal(t, "2000", attr(t, root, "ACT", "delay_off"))
+		require.NoError(t, s.Set(false))
 	})
-	require.NoError(t, s.Set(false))
-	require.NoError(t, os.Chmod(delayOn, 0o444))
+	root = ledTree(t, "ACT", "1", "[none] timer") // the fake trigger file reads "none" now
+	require.NoError(t, os.Chmod(filepath.Join(root, "ACT", "delay_on"), 0o444))
+	require.NoError(t, os.Chmod(filepath.Join(root, "ACT", "delay_off"), 0o444))
 	synctest.Test(t, func(t *testing.T) {
+		s, err := OpenSysfs(SysfsOptions{Root: root, Name: "ACT"})
+		require.NoError(t, err)
 		start := time.Now()
-		err := s.Blink(time.Second, time.Second)
+		err = s.Blink(time.Second, time.Second)
+		require.ErrorIs(t, err, ErrNoBlink)
 		require.ErrorIs(t, err, os.ErrPermission)
 		require.ErrorContains(t, err, "the udev rule in docs/leds.md")
-		require.Equal(t, delayGrace, time.Since(start).Round(100*time.Millisecond), "tried again for the grace (virtual time)")
+		require.Equal(t, delayGrace, time.Since(start).Round(100*time.Millisecond), "both files within one grace (virtual time)")
+		require.Equal(t, "none", attr(t, root, "ACT", "trigger"), "the timer left again")
+		start = time.Now()
+		require.Equal(t, ErrNoBlink, s.Blink(time.Second, time.Second), "not tried again")
+		require.Zero(t, time.Since(start))
+	})
+}
+
+// TestSysfsDelayRefused: delay files that cannot be written (here delay_on is a
+// directory, which root cannot write either) make the driver play the blink in
+// software, on its clock, instead of leaving the kernel's 500/500 ms default.
+func TestSysfsDelayRefused(t *testing.T) {
+	root := ledTree(t, "ACT", "1", "[none] timer")
+	delayOn := filepath.Join(root, "ACT", "delay_on")
+	require.NoError(t, os.Remove(delayOn))
+	require.NoError(t, os.Mkdir(delayOn, 0o755))
+	synctest.Test(t, func(t *testing.T) {
+		s, err := OpenSysfs(SysfsOptions{Root: root, Name: "ACT"})
+		require.NoError(t, err)
+		d := NewDriver(s, Options{})
+		start := time.Now()
+		require.NoError(t, d.Show(Heartbeat))
+		require.Zero(t, time.Since(start), "not a permission refusal: no retry")
+		require.Equal(t, "none", attr(t, root, "ACT", "trigger"))
+		require.Equal(t, "1", attr(t, root, "ACT", "brightness"))
+		time.Sleep(1500 * time.Millisecond)
+		synctest.Wait()
+		require.Equal(t, "0", attr(t, root, "ACT", "brightness"), "1 s on, then off: played in software")
+		time.Sleep(time.Second)
+		synctest.Wait()
+		require.Equal(t, "1", attr(t, root, "ACT", "brightness"))
+		require.NoError(t, d.Close())
+		require.Equal(t, "0", attr(t, root, "ACT", "brightness"))
 	})
 }

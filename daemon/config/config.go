@@ -183,6 +183,9 @@ type Indicator struct {
 	AmberLine string `yaml:"amber_line"`
 	// ActiveLow inverts the output, for an LED that lights when its line is low.
 	ActiveLow bool `yaml:"active_low"`
+	// Chosen is set when the file gives Backend (none included): the daemon warns
+	// that there is no LED only when the file does not say. Not a key.
+	Chosen bool `yaml:"-"`
 }
 
 // IndicatorSection decodes only the indicator section of the configuration file b,
@@ -207,6 +210,8 @@ func IndicatorSection(b []byte) (Indicator, error) {
 func (c *Indicator) applyDefaults() {
 	if c.Backend == "" {
 		c.Backend = IndicatorNone
+	} else {
+		c.Chosen = true
 	}
 	if c.Root == "" {
 		c.Root = "/sys/class/leds"

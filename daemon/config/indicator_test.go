@@ -10,16 +10,26 @@ func TestIndicatorDefaults(t *testing.T) {
 	cfg, err := Parse([]byte(good), "good.yaml")
 	require.NoError(t, err)
 	require.Equal(t, Indicator{Backend: IndicatorNone, Root: "/sys/class/leds"}, cfg.Indicator)
+	out, err := Print(cfg)
+	require.NoError(t, err)
+	require.Contains(t, string(out), "backend: none # not set in the file: no status LED\n", "print says none is the default")
+
+	cfg, err = Parse([]byte(good+"indicator:\n  backend: none\n"), "none.yaml")
+	require.NoError(t, err)
+	require.Equal(t, Indicator{Chosen: true, Backend: IndicatorNone, Root: "/sys/class/leds"}, cfg.Indicator, "none given is told from none by default")
+	out, err = Print(cfg)
+	require.NoError(t, err)
+	require.Contains(t, string(out), "backend: none\n")
 
 	cfg, err = Parse([]byte(good+"indicator:\n  backend: sysfs-led\n  led: ACT\n  active_low: true\n"), "led.yaml")
 	require.NoError(t, err)
-	require.Equal(t, Indicator{Backend: IndicatorSysfsLED, LED: "ACT", Root: "/sys/class/leds", ActiveLow: true}, cfg.Indicator)
+	require.Equal(t, Indicator{Chosen: true, Backend: IndicatorSysfsLED, LED: "ACT", Root: "/sys/class/leds", ActiveLow: true}, cfg.Indicator)
 
 	cfg, err = Parse([]byte(good+"indicator:\n  backend: sysfs-led\n  led: g\n  red_led: r\n  amber_led: y\n"), "rgb.yaml")
 	require.NoError(t, err)
-	require.Equal(t, Indicator{Backend: IndicatorSysfsLED, LED: "g", RedLED: "r", AmberLED: "y", Root: "/sys/class/leds"}, cfg.Indicator)
+	require.Equal(t, Indicator{Chosen: true, Backend: IndicatorSysfsLED, LED: "g", RedLED: "r", AmberLED: "y", Root: "/sys/class/leds"}, cfg.Indicator)
 
-	out, err := Print(cfg)
+	out, err = Print(cfg)
 	require.NoError(t, err)
 	again, err := Parse(out, "printed.yaml")
 	require.NoError(t, err)
@@ -27,12 +37,12 @@ func TestIndicatorDefaults(t *testing.T) {
 
 	cfg, err = Parse([]byte(good+"indicator:\n  backend: gpio\n  line: GPIO17\n  active_low: true\n"), "gpio.yaml")
 	require.NoError(t, err)
-	require.Equal(t, Indicator{Backend: IndicatorGPIO, Line: "GPIO17", Root: "/sys/class/leds", ActiveLow: true}, cfg.Indicator)
+	require.Equal(t, Indicator{Chosen: true, Backend: IndicatorGPIO, Line: "GPIO17", Root: "/sys/class/leds", ActiveLow: true}, cfg.Indicator)
 
 	// A YAML number is an offset, kept as written.
 	cfg, err = Parse([]byte(good+"indicator:\n  backend: gpio\n  chip: gpiochip0\n  line: 17\n  red_line: 27\n  amber_line: 22\n"), "gpio-rgb.yaml")
 	require.NoError(t, err)
-	require.Equal(t, Indicator{Backend: IndicatorGPIO, Chip: "gpiochip0", Line: "17", RedLine: "27", AmberLine: "22", Root: "/sys/class/leds"}, cfg.Indicator)
+	require.Equal(t, Indicator{Chosen: true, Backend: IndicatorGPIO, Chip: "gpiochip0", Line: "17", RedLine: "27", AmberLine: "22", Root: "/sys/class/leds"}, cfg.Indicator)
 	out, err = Print(cfg)
 	require.NoError(t, err)
 	again, err = Parse(out, "printed.yaml")
@@ -68,7 +78,7 @@ func TestIndicatorProblems(t *testing.T) {
 func TestIndicatorSection(t *testing.T) {
 	c, err := IndicatorSection([]byte("sinks: [ { type: nonsense } ]\nindicator: { backend: sysfs-led, led: ACT }\n"))
 	require.NoError(t, err, "the rest of the file is not looked at")
-	require.Equal(t, Indicator{Backend: IndicatorSysfsLED, LED: "ACT", Root: "/sys/class/leds"}, c)
+	require.Equal(t, Indicator{Chosen: true, Backend: IndicatorSysfsLED, LED: "ACT", Root: "/sys/class/leds"}, c)
 
 	c, err = IndicatorSection([]byte("sinks: []\n"))
 	require.NoError(t, err)

@@ -19,6 +19,11 @@ func Print(c *Config) ([]byte, error) {
 		if err := n.Encode(v); err != nil {
 			return fmt.Errorf("%s: %w", key, err)
 		}
+		if ind, ok := v.(Indicator); ok && !ind.Chosen && len(n.Content) > 1 {
+			// Say that none is the default, not the file's choice: the daemon warns
+			// then (a printed file loaded again has chosen it).
+			n.Content[1].LineComment = "not set in the file: no status LED"
+		}
 		root.Content = append(root.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, &n)
 		return nil
 	}

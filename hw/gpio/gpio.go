@@ -60,6 +60,7 @@ func (o Options) Offset() (int, bool) {
 // and releases the line.
 type LED struct {
 	name      string                // for errors: `line "GPIO17" (gpiochip0 offset 17)`
+	at        string                // the chip and offset, "gpiochip0 offset 17"; "" when not known
 	out       func(high bool) error // drives the line
 	release   func()                // gives the line back to the kernel; nil when not needed
 	activeLow bool
@@ -117,4 +118,49 @@ func Open(o Options) (*LED, error) {
 		return nil, fmt.Errorf("gpio line %s: a line offset needs a chip", o.Line)
 	}
 	return open(o)
+}
+
+// Line is one line of a multi-colour LED, with the configuration key that names it
+// (for errors).
+type Line struct {
+	Key  string // "indicator.red_line"
+	Line string // as Options.Line
+}
+
+// OpenEach opens every line of lines on chip, in order, as Open does. Two keys that
+// name the same line of the same chip, once by name and once by offset ("GPIO17"
+// and "17" on gpiochip0), would drive one line for two colours: that is an error
+// naming both keys. On any error the lines opened already are closed again.
+func OpenEach(chip string, activeLow bool, lines ...Line) ([]*LED, error) {
+	leds := make([]*LED, 0, len(lines))
+	fail := func(err error) ([]*LED, error) {
+		for _, l := range leds {
+			_ = l.Close()
+		}
+		return nil, err
+	}
+	for _, ln := range lines {
+		l, err := Open(Options{Chip: chip, Line: ln.Line, ActiveLow: activeLow})
+		if err != nil {
+			return fail(err)
+		}
+		if err := distinct(lines, leds, l); err != nil {
+			return fail(err) // l is an earlier LED's line again: closing that one releases it
+		}
+		leds = append(leds, l)
+	}
+	return leds, nil
+}
+
+// distinct fails when l, opened for lines[len(leds)], is the line of one of leds,
+// opened for the lines before it.
+func distinct(lines []Line, leds []*LED, l *LED) error {
+	for j, prev := range leds {
+		if l.at != "" && l.at == prev.at {
+			ln := lines[len(leds)]
+			return fmt.Errorf("gpio: %s %q and %s %q are the same line (%s): each colour needs its own line",
+				lines[j].Key, lines[j].Line, ln.Key, ln.Line, l.at)
+		}
+	}
+	return nil
 }

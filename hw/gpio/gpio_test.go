@@ -222,3 +222,15 @@ func TestOpenWithoutChips(t *testing.T) {
 	_, err := Open(Options{Chip: "gpiochip0", Line: "GPIO17"})
 	require.ErrorContains(t, err, "gpio: no GPIO chip (no /dev/gpiochip*")
 }
+
+// TestDistinct: two keys that resolve to one chip and offset are refused, naming
+// both; TestOpenSimSameLine does it through OpenEach on a chip.
+func TestDistinct(t *testing.T) {
+	lines := []Line{{Key: "indicator.line", Line: "GPIO17"}, {Key: "indicator.red_line", Line: "17"}}
+	green := &LED{at: "gpiochip0 offset 17"}
+	require.NoError(t, distinct(lines, nil, green))
+	err := distinct(lines, []*LED{green}, &LED{at: "gpiochip0 offset 17"})
+	require.EqualError(t, err, `gpio: indicator.line "GPIO17" and indicator.red_line "17" are the same line (gpiochip0 offset 17): each colour needs its own line`)
+	require.NoError(t, distinct(lines, []*LED{green}, &LED{at: "gpiochip0 offset 27"}))
+	require.NoError(t, distinct(lines, []*LED{{}}, &LED{}), "pins without a known place are not compared")
+}

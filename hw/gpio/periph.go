@@ -3,6 +3,7 @@
 package gpio
 
 import (
+	"errors"
 	"fmt"
 	"log"
 	"os"
@@ -51,14 +52,31 @@ func scanChips() (logged string, err error) {
 	scan.Lock()
 	defer scan.Unlock()
 	if !scan.done {
+		scan.done = true
+		// periph mishandles a chip that does not speak the v2 interface (probeV2)
+		// and closes descriptor 0 when it finds a chip twice (guardStdin): both are
+		// dealt with here, so that periph's scan is safe to run.
+		devs, _ := filepath.Glob("/dev/gpiochip*")
+		if scan.err = probeV2(devs); scan.err != nil {
+			return "", scan.err
+		}
+		restore, err := guardStdin()
+		if err != nil {
+			scan.err = err
+			return "", err
+		}
 		var b strings.Builder
 		w, flags := log.Writer(), log.Flags()
 		log.SetOutput(&b)
 		log.SetFlags(0)
 		_, scan.err = driverreg.Init()
+		rerr := restore()
 		log.SetOutput(w)
 		log.SetFlags(flags)
-		scan.logged, scan.done = strings.TrimSpace(b.String()), true
+		if scan.err == nil {
+			scan.err = rerr
+		}
+		scan.logged = strings.TrimSpace(b.String())
 	}
 	return scan.logged, scan.err
 }
@@ -66,6 +84,9 @@ func scanChips() (logged string, err error) {
 // open finds o's line on the chips periph found and requests it.
 func open(o Options) (*LED, error) {
 	logged, err := scanChips()
+	if errors.Is(err, errNoV2) {
+		return nil, err // already says which chip and why
+	}
 	if err != nil {
 		return nil, fmt.Errorf("gpio: scanning the chips: %w", err)
 	}
@@ -90,6 +111,7 @@ func open(o Options) (*LED, error) {
 	}
 	l := &LED{
 		name:      fmt.Sprintf("line %q (%s offset %d)", line.Name(), chip.Name(), line.Number()),
+		at:        fmt.Sprintf("%s offset %d", chip.Name(), line.Number()),
 		out:       outFunc(line),
 		release:   line.Close,
 		activeLow: o.ActiveLow,

@@ -191,3 +191,17 @@ func TestHelperOpen(t *testing.T) {
 	_, err := Open(Options{Chip: chip, Line: line})
 	fmt.Println("open:", err)
 }
+
+// TestOpenSimSameLine: the same line by name and by offset is refused, and the line
+// opened first is released again (a second OpenEach gets it).
+func TestOpenSimSameLine(t *testing.T) {
+	needSim(t)
+	_, err := OpenEach(sim.chip, false, Line{"indicator.line", "led-red"}, Line{"indicator.red_line", "1"})
+	require.EqualError(t, err, fmt.Sprintf(`gpio: indicator.line "led-red" and indicator.red_line "1" are the same line (%s offset 1): each colour needs its own line`, sim.chip))
+	leds, err := OpenEach(sim.chip, false, Line{"indicator.line", "led-green"}, Line{"indicator.red_line", "1"})
+	require.NoError(t, err)
+	require.Len(t, leds, 2)
+	for _, l := range leds {
+		require.NoError(t, l.Close())
+	}
+}
