@@ -473,3 +473,56 @@ routes: [ { to: [hook] } ]
 	require.Eventually(t, func() bool { code, _ := r.ready(); return code == http.StatusNoContent },
 		10*time.Second, 20*time.Millisecond)
 }
+
+// TestReloadRenameSourceLosesNothing renames the embedded broker's source (plant
+// removed, site added, the routes following) while a slow sink is removed in the
+// same reload, so that the removal drains for a while: the old source must not
+// acknowledge an event the new routes no longer route (they name site only), and
+// the embedded broker must not acknowledge a message while neither source is
+// attached. Every acknowledged event reaches the fast sink.
+func TestReloadRenameSourceLosesNothing(t *testing.T) {
+	hook := newReceiver(t, 0, 0)
+	slow := newReceiver(t, 0, 1500*time.Millisecond)
+	before := func(dir, broker string) string {
+		return fmt.Sprintf(`
+store: { path: %s/q.db, drain_timeout: 2s }
+http: { listen: "127.0.0.1:0" }
+broker: { enabled: "true", listen: %s }
+sources: [ { name: plant, type: mqtt, url: "tcp://%s", topics: ["a/#"], qos: 1 } ]
+sinks:
+  - { name: hook, type: webhook, url: %q, retry: { initial: 10ms, max: 100ms } }
+  - { name: slow, type: webhook, url: %q, max_in_flight: 4, retry: { initial: 10ms, max: 100ms } }
+routes: [ { from: [plant], to: [hook, slow] } ]
+`, dir, broker, broker, hook.srv.URL, slow.srv.URL)
+	}
+	after := func(dir, broker string) string {
+		return fmt.Sprintf(`
+store: { path: %s/q.db, drain_timeout: 2s }
+http: { listen: "127.0.0.1:0" }
+broker: { enabled: "true", listen: %s }
+sources: [ { name: site, type: mqtt, url: "tcp://%s", topics: ["a/#"], qos: 1 } ]
+sinks:
+  - { name: hook, type: webhook, url: %q, retry: { initial: 10ms, max: 100ms } }
+routes: [ { from: [site], to: [hook] } ]
+`, dir, broker, broker, hook.srv.URL)
+	}
+	r := newReloadRig(t, before)
+	defer r.stop()
+	pub := startPublisher(t, r.brokerAddr, "a/x", "a/y")
+	require.Eventually(t, func() bool { return pub.sent() >= 20 }, 30*time.Second, time.Millisecond)
+	err, e := r.reload(after(r.dir, r.brokerAddr))
+	require.NoError(t, err)
+	require.Equal(t, "sinks slow (removed); sources site (added), plant (removed); routes changed", e.Reason)
+	n := pub.sent()
+	require.Eventually(t, func() bool { return pub.sent() >= n+20 }, 30*time.Second, time.Millisecond,
+		"events flow through the renamed source")
+	sent := pub.halt()
+	require.Eventually(t, func() bool {
+		for _, id := range sent {
+			if !hook.has(id) {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 10*time.Millisecond, "every acknowledged event reaches the sink")
+}
