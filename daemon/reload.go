@@ -87,6 +87,7 @@ func (d *Daemon) Reload() error {
 	df := diffConfig(d.live, cfg)
 	d.holdServing(&df, serving)
 	live := liveConfig(d.live, cfg, df)
+	df.Routes = !sameRoutes(d.live.Routes, live.Routes) // with the held sources' routes
 	if err := d.apply(cfg, live, df); err != nil {
 		d.reloadFailed(err)
 		return err
@@ -282,12 +283,51 @@ func liveConfig(old, cur *config.Config, df configDiff) *config.Config {
 		}
 		// Added but held: not running, not in live.
 	}
+	heldRemoved := map[string]bool{}
 	for _, a := range old.Sources {
 		if !seen[a.Name] && !applied[a.Name] {
 			live.Sources = append(live.Sources, a) // removed, held: still runs
+			heldRemoved[a.Name] = true
 		}
 	}
+	live.Routes = heldRoutes(old.Routes, cur, heldRemoved)
 	return &live
+}
+
+// heldRoutes returns cur's routes followed by the old routes that name a source
+// removed from the file but held (it serves HTTP and keeps running until a restart):
+// the file cannot route it any more (validation refuses a route from an unknown
+// source), yet it goes on answering its senders, so its events keep the routes it
+// was configured with. Such a route keeps only the held sources in From and only
+// the sinks cur still has in To; one left without a sink is dropped.
+func heldRoutes(old []config.Route, cur *config.Config, held map[string]bool) []config.Route {
+	out := slices.Clone(cur.Routes)
+	if len(held) == 0 {
+		return out
+	}
+	sinks := map[string]bool{}
+	for _, a := range cur.Sinks {
+		sinks[a.Name] = true
+	}
+	for _, r := range old {
+		var from, to []string
+		for _, f := range r.From {
+			if held[f] {
+				from = append(from, f)
+			}
+		}
+		for _, t := range r.To {
+			if sinks[t] {
+				to = append(to, t)
+			}
+		}
+		if len(from) == 0 || len(to) == 0 {
+			continue
+		}
+		r.From, r.To = from, to
+		out = append(out, r)
+	}
+	return out
 }
 
 // intakeModes lists the sources whose events are never stored (ack: delivered) and
@@ -336,7 +376,7 @@ func (d *Daemon) apply(cfg, live *config.Config, df configDiff) (err error) {
 	}
 	router := d.router
 	if df.Routes {
-		rs, err := d.routes(cfg.Routes)
+		rs, err := d.routes(live.Routes)
 		if err != nil {
 			rollback()
 			return err

@@ -109,6 +109,9 @@ func (r *reloadRig) reload(yaml string) (error, events.Event) {
 	r.t.Helper()
 	r.write(yaml)
 	err := r.d.Reload()
+	if err != nil {
+		r.t.Log("reload: ", err)
+	}
 	select {
 	case e := <-r.sub.C():
 		return err, e
@@ -525,4 +528,47 @@ routes: [ { from: [site], to: [hook] } ]
 		}
 		return true
 	}, 30*time.Second, 10*time.Millisecond, "every acknowledged event reaches the sink")
+}
+
+// TestReloadHeldSourceKeepsItsRoutes: a source that serves HTTP removed from the
+// file, with its routes (the file cannot keep a route from a source it no longer
+// has), keeps running until a restart, and keeps its routes too: what it answers
+// 200 for still reaches the sink instead of being dropped as unrouted.
+func TestReloadHeldSourceKeepsItsRoutes(t *testing.T) {
+	hook := newReceiver(t, 0, 0)
+	yaml := func(withIngest bool) func(dir, broker string) string {
+		return func(dir, broker string) string {
+			other := `{ name: other, type: mqtt, url: "tcp://127.0.0.1:1", topics: ["x/#"], qos: 1 }`
+			srcs := `[ { name: ingest, type: ilert_http, token: "token-one-1234" }, ` + other + ` ]`
+			routes := `[ { from: [ingest], to: [hook] }, { from: [other], to: [hook] } ]`
+			if !withIngest {
+				srcs, routes = `[ `+other+` ]`, `[ { from: [other], to: [hook] } ]`
+			}
+			return fmt.Sprintf(`
+store: { path: %s/q.db }
+http: { listen: "127.0.0.1:0" }
+broker: { enabled: "false" }
+sources: %s
+sinks: [ { name: hook, type: webhook, url: %q } ]
+routes: %s
+`, dir, srcs, hook.srv.URL, routes)
+		}
+	}
+	r := newReloadRig(t, yaml(true))
+	defer r.stop()
+	err, e := r.reload(yaml(false)(r.dir, r.brokerAddr))
+	require.NoError(t, err)
+	require.Equal(t, "sinks unchanged; sources unchanged; routes changed; "+
+		"needs a restart: source ingest (removed; it serves HTTP)", e.Reason)
+
+	req, _ := http.NewRequest(http.MethodPost, "http://"+r.d.Addr()+"/api/events",
+		strings.NewReader(`{"apiKey":"il1api","eventType":"ALERT","summary":"s","alertKey":"k","id":"held-1"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer token-one-1234")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "the held source still answers")
+	require.Eventually(t, func() bool { return hook.reqs.Load() > 0 }, 10*time.Second, 10*time.Millisecond,
+		"its event reaches the sink by the routes it was configured with")
 }
