@@ -185,6 +185,9 @@ func (d *Daemon) buildSources() error {
 		if err != nil {
 			return fmt.Errorf("source %s: %w", a.Name, err)
 		}
+		for _, c := range src.ready {
+			d.health.Set("source:"+a.Name, c, false, health.Critical, "starting")
+		}
 		d.sources = append(d.sources, src)
 	}
 	return nil
@@ -218,11 +221,9 @@ func (d *Daemon) buildSource(a config.Adapter) (source, error) {
 	if err != nil {
 		return source{}, err
 	}
-	src := source{name: a.Name, typ: a.Type, src: s, ready: a.Factory.Ready, serves: serves.Load()}
-	for _, c := range src.ready {
-		d.health.Set("source:"+a.Name, c, false, health.Critical, "starting")
-	}
-	return src, nil
+	// Its readiness conditions ("starting") are raised when it starts, not here: a
+	// reload refused after building it must leave /ready as it was.
+	return source{name: a.Name, typ: a.Type, src: s, ready: a.Factory.Ready, serves: serves.Load()}, nil
 }
 
 // embeddedSub reports whether source a reads the embedded broker, which buildSource

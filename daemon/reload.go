@@ -363,6 +363,10 @@ func (d *Daemon) apply(cfg, live *config.Config, df configDiff) (err error) {
 			_ = d.sinkClose[n]()
 		}
 		d.sinkClose = oldClose
+		// An added source never started: whatever its build reported goes again.
+		for _, n := range df.Sources.Added {
+			d.health.Remove("source:" + n)
+		}
 	}
 	newSinks := map[string]pipeline.Sink{}
 	for _, n := range slices.Concat(df.Sinks.Added, df.Sinks.Changed) {
