@@ -162,12 +162,14 @@ func (d *Daemon) buildSink(a config.Adapter) (pipeline.Sink, error) {
 	if err != nil {
 		return pipeline.Sink{}, err
 	}
+	var id atomic.Uint64
 	closeSink := sync.OnceValue(func() error {
+		d.dropStop(id.Load()) // closed by a reload: nothing to do at shutdown
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		return s.Close(ctx)
 	})
-	d.onStop("close sink "+a.Name, closeSink)
+	id.Store(d.onStop("close sink "+a.Name, closeSink))
 	if d.sinkClose == nil {
 		d.sinkClose = map[string]func() error{}
 	}

@@ -572,3 +572,29 @@ routes: %s
 	require.Eventually(t, func() bool { return hook.reqs.Load() > 0 }, 10*time.Second, 10*time.Millisecond,
 		"its event reaches the sink by the routes it was configured with")
 }
+
+// TestReloadDropsReplacedSinkCleanups: a sink a reload replaces is closed then, and
+// its shutdown step goes with it: many reloads do not grow the shutdown list.
+func TestReloadDropsReplacedSinkCleanups(t *testing.T) {
+	hook := newReceiver(t, 0, 0)
+	yaml := func(gen int) func(dir, broker string) string {
+		return func(dir, broker string) string {
+			return fmt.Sprintf(`
+store: { path: %s/q.db }
+http: { listen: "127.0.0.1:0" }
+broker: { enabled: "true", listen: %s }
+sources: [ { name: plant, type: mqtt, url: "tcp://%s", topics: ["a/#"], qos: 1 } ]
+sinks: [ { name: hook, type: webhook, url: %q, headers: { X-Gen: "%d" } } ]
+routes: [ { from: [plant], to: [hook] } ]
+`, dir, broker, broker, hook.srv.URL, gen)
+		}
+	}
+	r := newReloadRig(t, yaml(0))
+	defer r.stop()
+	before := daemon.StopCount(r.d)
+	for gen := 1; gen <= 20; gen++ {
+		err, _ := r.reload(yaml(gen)(r.dir, r.brokerAddr))
+		require.NoError(t, err)
+	}
+	require.Equal(t, before, daemon.StopCount(r.d))
+}
