@@ -162,12 +162,14 @@ func (d *Daemon) buildSink(a config.Adapter) (pipeline.Sink, error) {
 	if err != nil {
 		return pipeline.Sink{}, err
 	}
+	var id atomic.Uint64
 	closeSink := sync.OnceValue(func() error {
+		d.dropStop(id.Load()) // closed by a reload: nothing to do at shutdown
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		return s.Close(ctx)
 	})
-	d.onStop("close sink "+a.Name, closeSink)
+	id.Store(d.onStop("close sink "+a.Name, closeSink))
 	if d.sinkClose == nil {
 		d.sinkClose = map[string]func() error{}
 	}
@@ -184,6 +186,9 @@ func (d *Daemon) buildSources() error {
 		src, err := d.buildSource(a)
 		if err != nil {
 			return fmt.Errorf("source %s: %w", a.Name, err)
+		}
+		for _, c := range src.ready {
+			d.health.Set("source:"+a.Name, c, false, health.Critical, "starting")
 		}
 		d.sources = append(d.sources, src)
 	}
@@ -218,11 +223,9 @@ func (d *Daemon) buildSource(a config.Adapter) (source, error) {
 	if err != nil {
 		return source{}, err
 	}
-	src := source{name: a.Name, typ: a.Type, src: s, ready: a.Factory.Ready, serves: serves.Load()}
-	for _, c := range src.ready {
-		d.health.Set("source:"+a.Name, c, false, health.Critical, "starting")
-	}
-	return src, nil
+	// Its readiness conditions ("starting") are raised when it starts, not here: a
+	// reload refused after building it must leave /ready as it was.
+	return source{name: a.Name, typ: a.Type, src: s, ready: a.Factory.Ready, serves: serves.Load()}, nil
 }
 
 // embeddedSub reports whether source a reads the embedded broker, which buildSource

@@ -43,6 +43,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -172,19 +173,40 @@ type Daemon struct {
 	page     pageView
 	deadWake chan struct{}
 
-	cleanupMu sync.Mutex // guards cleanups
-	cleanups  []cleanup
+	cleanupMu  sync.Mutex // guards cleanups
+	cleanups   []cleanup
+	cleanupSeq uint64 // the last onStop handle; guarded by cleanupMu
 }
 
 type cleanup struct {
 	name string
 	fn   func() error
+	id   uint64 // dropStop's handle
 }
 
-func (d *Daemon) onStop(name string, fn func() error) {
+// onStop registers fn to run at shutdown and returns its handle for dropStop.
+func (d *Daemon) onStop(name string, fn func() error) uint64 {
 	d.cleanupMu.Lock()
 	defer d.cleanupMu.Unlock()
-	d.cleanups = append(d.cleanups, cleanup{name, fn})
+	d.cleanupSeq++
+	d.cleanups = append(d.cleanups, cleanup{name, fn, d.cleanupSeq})
+	return d.cleanupSeq
+}
+
+// dropStop unregisters the cleanup id once it ran early (a sink a reload replaced or
+// removed), so that reloads do not grow the list. Once shutdown has taken the list
+// it does nothing.
+func (d *Daemon) dropStop(id uint64) {
+	d.cleanupMu.Lock()
+	defer d.cleanupMu.Unlock()
+	d.cleanups = slices.DeleteFunc(d.cleanups, func(c cleanup) bool { return c.id == id })
+}
+
+// stopCount is how many cleanups wait for the shutdown (for tests).
+func (d *Daemon) stopCount() int {
+	d.cleanupMu.Lock()
+	defer d.cleanupMu.Unlock()
+	return len(d.cleanups)
 }
 
 // closeAll runs the registered cleanups in reverse order, logging each failure.

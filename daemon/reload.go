@@ -87,6 +87,7 @@ func (d *Daemon) Reload() error {
 	df := diffConfig(d.live, cfg)
 	d.holdServing(&df, serving)
 	live := liveConfig(d.live, cfg, df)
+	df.Routes = !sameRoutes(d.live.Routes, live.Routes) // with the held sources' routes
 	if err := d.apply(cfg, live, df); err != nil {
 		d.reloadFailed(err)
 		return err
@@ -282,12 +283,51 @@ func liveConfig(old, cur *config.Config, df configDiff) *config.Config {
 		}
 		// Added but held: not running, not in live.
 	}
+	heldRemoved := map[string]bool{}
 	for _, a := range old.Sources {
 		if !seen[a.Name] && !applied[a.Name] {
 			live.Sources = append(live.Sources, a) // removed, held: still runs
+			heldRemoved[a.Name] = true
 		}
 	}
+	live.Routes = heldRoutes(old.Routes, cur, heldRemoved)
 	return &live
+}
+
+// heldRoutes returns cur's routes followed by the old routes that name a source
+// removed from the file but held (it serves HTTP and keeps running until a restart):
+// the file cannot route it any more (validation refuses a route from an unknown
+// source), yet it goes on answering its senders, so its events keep the routes it
+// was configured with. Such a route keeps only the held sources in From and only
+// the sinks cur still has in To; one left without a sink is dropped.
+func heldRoutes(old []config.Route, cur *config.Config, held map[string]bool) []config.Route {
+	out := slices.Clone(cur.Routes)
+	if len(held) == 0 {
+		return out
+	}
+	sinks := map[string]bool{}
+	for _, a := range cur.Sinks {
+		sinks[a.Name] = true
+	}
+	for _, r := range old {
+		var from, to []string
+		for _, f := range r.From {
+			if held[f] {
+				from = append(from, f)
+			}
+		}
+		for _, t := range r.To {
+			if sinks[t] {
+				to = append(to, t)
+			}
+		}
+		if len(from) == 0 || len(to) == 0 {
+			continue
+		}
+		r.From, r.To = from, to
+		out = append(out, r)
+	}
+	return out
 }
 
 // intakeModes lists the sources whose events are never stored (ack: delivered) and
@@ -323,6 +363,10 @@ func (d *Daemon) apply(cfg, live *config.Config, df configDiff) (err error) {
 			_ = d.sinkClose[n]()
 		}
 		d.sinkClose = oldClose
+		// An added source never started: whatever its build reported goes again.
+		for _, n := range df.Sources.Added {
+			d.health.Remove("source:" + n)
+		}
 	}
 	newSinks := map[string]pipeline.Sink{}
 	for _, n := range slices.Concat(df.Sinks.Added, df.Sinks.Changed) {
@@ -336,7 +380,7 @@ func (d *Daemon) apply(cfg, live *config.Config, df configDiff) (err error) {
 	}
 	router := d.router
 	if df.Routes {
-		rs, err := d.routes(cfg.Routes)
+		rs, err := d.routes(live.Routes)
 		if err != nil {
 			rollback()
 			return err
@@ -347,7 +391,7 @@ func (d *Daemon) apply(cfg, live *config.Config, df configDiff) (err error) {
 	for _, n := range slices.Concat(df.Sources.Added, df.Sources.Changed) {
 		a := srcCfg[n]
 		if d.embeddedSub(a) {
-			continue // built once the old one is detached, below; it cannot fail
+			continue // attached below, before the old ones stop; it cannot fail
 		}
 		s, err := d.buildSource(a)
 		if err != nil {
@@ -358,6 +402,39 @@ func (d *Daemon) apply(cfg, live *config.Config, df configDiff) (err error) {
 	}
 
 	// From here on nothing fails but the pipeline refusing because it stops.
+	//
+	// The new in-process sources attach to the embedded broker before the old ones
+	// stop: an attachment that does not run yet makes a QoS 1/2 publisher of its
+	// topics wait for it (or disconnects it, so that it resends), where no
+	// attachment at all would let the broker acknowledge the message as one not
+	// for the relay, and lose it.
+	for _, n := range slices.Concat(df.Sources.Added, df.Sources.Changed) {
+		if a := srcCfg[n]; d.embeddedSub(a) {
+			s, _ := d.buildSource(a) // in-process: reports its problems from Run
+			newSrcs[n] = s
+		}
+	}
+	// The changed and removed sources stop before the routing changes: each event
+	// they acknowledged upstream is then routed by the routes they were configured
+	// with, never by new ones that no longer name them (rejects.unrouted would drop
+	// it, acknowledged). Until the new ones start, upstream holds what it sends.
+	stopped := map[string]*runningSource{}
+	for _, n := range slices.Concat(df.Sources.Changed, df.Sources.Removed) {
+		if rs := d.stopSourceLocked(n); rs != nil {
+			stopped[n] = rs
+		}
+	}
+	undoSources := func() {
+		for _, n := range slices.Concat(df.Sources.Added, df.Sources.Changed) {
+			if s, ok := newSrcs[n]; ok && s.inProcess {
+				d.broker.Detach(s.src)
+			}
+		}
+		for _, rs := range stopped {
+			d.startSourceLocked(rs.source) // still attached, if in-process
+		}
+	}
+
 	change := pipeline.Change{Remove: df.Sinks.Removed, Router: router}
 	for _, n := range df.Sinks.Added {
 		change.Add = append(change.Add, newSinks[n])
@@ -370,6 +447,7 @@ func (d *Daemon) apply(cfg, live *config.Config, df configDiff) (err error) {
 		change.Order = append(change.Order, a.Name)
 	}
 	if _, err := d.pipe.Reconfigure(change); err != nil {
+		undoSources()
 		rollback()
 		return err
 	}
@@ -380,10 +458,6 @@ func (d *Daemon) apply(cfg, live *config.Config, df configDiff) (err error) {
 				d.log.Warn("closing the replaced sink failed", "sink", n, "err", err)
 			}
 		}
-	}
-	for _, n := range df.Sinks.Removed {
-		delete(d.sinkClose, n)
-		d.health.Remove("sink:" + n)
 	}
 	sinks := make([]pipeline.Sink, 0, len(cfg.Sinks))
 	byName := map[string]pipeline.Sink{}
@@ -401,19 +475,14 @@ func (d *Daemon) apply(cfg, live *config.Config, df configDiff) (err error) {
 		d.restranded(cfg.Sinks)
 	}
 
-	for _, n := range slices.Concat(df.Sources.Changed, df.Sources.Removed) {
-		d.stopSourceLocked(n)
+	for n, rs := range stopped {
+		if rs.inProcess && d.broker != nil {
+			d.broker.Detach(rs.src) // its topics go to its successor only
+		}
 		d.health.Remove("source:" + n)
 	}
 	for _, n := range slices.Concat(df.Sources.Added, df.Sources.Changed) {
-		s, ok := newSrcs[n]
-		if !ok {
-			if s, err = d.buildSource(srcCfg[n]); err != nil {
-				// Not reached: an in-process source reports its problems from Run.
-				d.log.Error("source not restarted after a reload", "source", n, "err", err)
-				continue
-			}
-		}
+		s := newSrcs[n]
 		for _, c := range s.ready {
 			d.health.Set("source:"+n, c, false, health.Critical, "starting")
 		}
@@ -429,6 +498,12 @@ func (d *Daemon) apply(cfg, live *config.Config, df configDiff) (err error) {
 	d.adaptersMu.Lock()
 	d.sinks, d.sources, d.sinkTypes = sinks, srcs, sinkTypes(cfg.Sinks)
 	d.adaptersMu.Unlock()
+	// The removed sinks' conditions go once d.sinks no longer lists them, so that
+	// nothing reading it (the dead-letter refresh) raises one again.
+	for _, n := range df.Sinks.Removed {
+		delete(d.sinkClose, n)
+		d.health.Remove("sink:" + n)
+	}
 	if df.LogLevel != "" && d.opt.LogLevel != nil {
 		var lvl slog.Level
 		if lvl.UnmarshalText([]byte(df.LogLevel)) == nil {
@@ -460,19 +535,19 @@ func (d *Daemon) startSourceLocked(s source) {
 }
 
 // stopSourceLocked stops the source name and waits until its Run returned: from
-// then on it acknowledges nothing upstream. An in-process source is detached from
-// the embedded broker, so that its topics go to its successor only.
-func (d *Daemon) stopSourceLocked(name string) {
+// then on it acknowledges nothing upstream. It returns the stopped source (nil when
+// none ran), which can run again. An in-process source stays attached to the
+// embedded broker, not running: its publishers wait or are disconnected until the
+// caller detaches it (apply, once its successor is attached).
+func (d *Daemon) stopSourceLocked(name string) *runningSource {
 	rs := d.running[name]
 	if rs == nil {
-		return
+		return nil
 	}
 	rs.cancel()
 	<-rs.done
 	delete(d.running, name)
-	if rs.inProcess && d.broker != nil {
-		d.broker.Detach(rs.src)
-	}
+	return rs
 }
 
 // reloadOK reports an applied reload: its log line, the config conditions, the

@@ -216,3 +216,18 @@ routes: [ { to: [console] } ]
 	require.NoError(t, err)
 	require.Equal(t, map[string]bool{"plant": false, "ingest": true}, serving)
 }
+
+// TestBuildSourceLeavesReadiness: building a source (which a reload does before it
+// may still be refused) raises none of its conditions; starting it does.
+func TestBuildSourceLeavesReadiness(t *testing.T) {
+	base := strings.Replace(reloadBase, "/tmp/edgerelay-diff", t.TempDir(), 1)
+	d, err := New(Options{Config: parseDiff(t, base)})
+	require.NoError(t, err)
+	cur := parseDiff(t, strings.Replace(base, "sources:\n",
+		"sources:\n  - { name: newcomer, type: mqtt, url: \"tcp://10.0.0.3:1883\", topics: [\"n/#\"] }\n", 1))
+	_, err = d.buildSource(cur.Sources[0])
+	require.NoError(t, err)
+	for _, c := range d.health.Snapshot() {
+		require.NotEqual(t, "source:newcomer", c.Component, "a built source that never started reports nothing")
+	}
+}

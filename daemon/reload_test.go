@@ -109,6 +109,9 @@ func (r *reloadRig) reload(yaml string) (error, events.Event) {
 	r.t.Helper()
 	r.write(yaml)
 	err := r.d.Reload()
+	if err != nil {
+		r.t.Log("reload: ", err)
+	}
 	select {
 	case e := <-r.sub.C():
 		return err, e
@@ -472,4 +475,126 @@ routes: [ { to: [hook] } ]
 	require.Equal(t, "sinks unchanged; sources unchanged; routes unchanged", e.Reason)
 	require.Eventually(t, func() bool { code, _ := r.ready(); return code == http.StatusNoContent },
 		10*time.Second, 20*time.Millisecond)
+}
+
+// TestReloadRenameSourceLosesNothing renames the embedded broker's source (plant
+// removed, site added, the routes following) while a slow sink is removed in the
+// same reload, so that the removal drains for a while: the old source must not
+// acknowledge an event the new routes no longer route (they name site only), and
+// the embedded broker must not acknowledge a message while neither source is
+// attached. Every acknowledged event reaches the fast sink.
+func TestReloadRenameSourceLosesNothing(t *testing.T) {
+	hook := newReceiver(t, 0, 0)
+	slow := newReceiver(t, 0, 1500*time.Millisecond)
+	before := func(dir, broker string) string {
+		return fmt.Sprintf(`
+store: { path: %s/q.db, drain_timeout: 2s }
+http: { listen: "127.0.0.1:0" }
+broker: { enabled: "true", listen: %s }
+sources: [ { name: plant, type: mqtt, url: "tcp://%s", topics: ["a/#"], qos: 1 } ]
+sinks:
+  - { name: hook, type: webhook, url: %q, retry: { initial: 10ms, max: 100ms } }
+  - { name: slow, type: webhook, url: %q, max_in_flight: 4, retry: { initial: 10ms, max: 100ms } }
+routes: [ { from: [plant], to: [hook, slow] } ]
+`, dir, broker, broker, hook.srv.URL, slow.srv.URL)
+	}
+	after := func(dir, broker string) string {
+		return fmt.Sprintf(`
+store: { path: %s/q.db, drain_timeout: 2s }
+http: { listen: "127.0.0.1:0" }
+broker: { enabled: "true", listen: %s }
+sources: [ { name: site, type: mqtt, url: "tcp://%s", topics: ["a/#"], qos: 1 } ]
+sinks:
+  - { name: hook, type: webhook, url: %q, retry: { initial: 10ms, max: 100ms } }
+routes: [ { from: [site], to: [hook] } ]
+`, dir, broker, broker, hook.srv.URL)
+	}
+	r := newReloadRig(t, before)
+	defer r.stop()
+	pub := startPublisher(t, r.brokerAddr, "a/x", "a/y")
+	require.Eventually(t, func() bool { return pub.sent() >= 20 }, 30*time.Second, time.Millisecond)
+	err, e := r.reload(after(r.dir, r.brokerAddr))
+	require.NoError(t, err)
+	require.Equal(t, "sinks slow (removed); sources site (added), plant (removed); routes changed", e.Reason)
+	n := pub.sent()
+	require.Eventually(t, func() bool { return pub.sent() >= n+20 }, 30*time.Second, time.Millisecond,
+		"events flow through the renamed source")
+	sent := pub.halt()
+	require.Eventually(t, func() bool {
+		for _, id := range sent {
+			if !hook.has(id) {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 10*time.Millisecond, "every acknowledged event reaches the sink")
+}
+
+// TestReloadHeldSourceKeepsItsRoutes: a source that serves HTTP removed from the
+// file, with its routes (the file cannot keep a route from a source it no longer
+// has), keeps running until a restart, and keeps its routes too: what it answers
+// 200 for still reaches the sink instead of being dropped as unrouted.
+func TestReloadHeldSourceKeepsItsRoutes(t *testing.T) {
+	hook := newReceiver(t, 0, 0)
+	yaml := func(withIngest bool) func(dir, broker string) string {
+		return func(dir, broker string) string {
+			other := `{ name: other, type: mqtt, url: "tcp://127.0.0.1:1", topics: ["x/#"], qos: 1 }`
+			srcs := `[ { name: ingest, type: ilert_http, token: "token-one-1234" }, ` + other + ` ]`
+			routes := `[ { from: [ingest], to: [hook] }, { from: [other], to: [hook] } ]`
+			if !withIngest {
+				srcs, routes = `[ `+other+` ]`, `[ { from: [other], to: [hook] } ]`
+			}
+			return fmt.Sprintf(`
+store: { path: %s/q.db }
+http: { listen: "127.0.0.1:0" }
+broker: { enabled: "false" }
+sources: %s
+sinks: [ { name: hook, type: webhook, url: %q } ]
+routes: %s
+`, dir, srcs, hook.srv.URL, routes)
+		}
+	}
+	r := newReloadRig(t, yaml(true))
+	defer r.stop()
+	err, e := r.reload(yaml(false)(r.dir, r.brokerAddr))
+	require.NoError(t, err)
+	require.Equal(t, "sinks unchanged; sources unchanged; routes changed; "+
+		"needs a restart: source ingest (removed; it serves HTTP)", e.Reason)
+
+	req, _ := http.NewRequest(http.MethodPost, "http://"+r.d.Addr()+"/api/events",
+		strings.NewReader(`{"apiKey":"il1api","eventType":"ALERT","summary":"s","alertKey":"k","id":"held-1"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer token-one-1234")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "the held source still answers")
+	require.Eventually(t, func() bool { return hook.reqs.Load() > 0 }, 10*time.Second, 10*time.Millisecond,
+		"its event reaches the sink by the routes it was configured with")
+}
+
+// TestReloadDropsReplacedSinkCleanups: a sink a reload replaces is closed then, and
+// its shutdown step goes with it: many reloads do not grow the shutdown list.
+func TestReloadDropsReplacedSinkCleanups(t *testing.T) {
+	hook := newReceiver(t, 0, 0)
+	yaml := func(gen int) func(dir, broker string) string {
+		return func(dir, broker string) string {
+			return fmt.Sprintf(`
+store: { path: %s/q.db }
+http: { listen: "127.0.0.1:0" }
+broker: { enabled: "true", listen: %s }
+sources: [ { name: plant, type: mqtt, url: "tcp://%s", topics: ["a/#"], qos: 1 } ]
+sinks: [ { name: hook, type: webhook, url: %q, headers: { X-Gen: "%d" } } ]
+routes: [ { from: [plant], to: [hook] } ]
+`, dir, broker, broker, hook.srv.URL, gen)
+		}
+	}
+	r := newReloadRig(t, yaml(0))
+	defer r.stop()
+	before := daemon.StopCount(r.d)
+	for gen := 1; gen <= 20; gen++ {
+		err, _ := r.reload(yaml(gen)(r.dir, r.brokerAddr))
+		require.NoError(t, err)
+	}
+	require.Equal(t, before, daemon.StopCount(r.d))
 }

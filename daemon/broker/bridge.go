@@ -472,11 +472,13 @@ func (b *Broker) Source(name string, filters []string, keyPath, kind string) ada
 }
 
 // Detach removes src, a Source of this broker whose Run has returned, so that its
-// filters no longer take messages: a configuration reload that changes or removes
-// the source detaches the old one before it attaches its replacement. Until then a
-// matching QoS 1 or 2 message is not acknowledged (its client is disconnected and
-// resends it), so nothing is lost in between. Sources of another broker, and one
-// detached already, are ignored.
+// filters no longer take messages. A message no attachment matches is not for the
+// relay: the broker acknowledges it at once. So a configuration reload that changes
+// or renames an in-process source creates its successor (Source) first, then stops
+// and detaches the old one: a QoS 1 or 2 message matching an attachment that does
+// not run waits for it to start (startGrace) or is refused and its client
+// disconnected, so that it resends; nothing is acknowledged in between. Sources of
+// another broker, and one detached already, are ignored.
 func (b *Broker) Detach(src adapters.Source) {
 	s, ok := src.(*source)
 	if !ok || s.h != b.bridge || s.att == nil {

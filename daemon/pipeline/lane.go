@@ -116,7 +116,9 @@ func (l *lane) launch(ctx, sendCtx context.Context) {
 // gets up to timeout to finish and is then cancelled (a cancelled send is a failed
 // attempt: its event stays queued, and in the store when it was stored). The lane is
 // left disconnected, so that the writer no longer holds its events back for it.
-func (l *lane) halt(timeout time.Duration) {
+// When ctx ends (the pipeline stops) the sends are cancelled at once. A send that
+// ignores its cancellation is still waited for (see docs/reload.md).
+func (l *lane) halt(ctx context.Context, timeout time.Duration) {
 	l.cancel()
 	done := make(chan struct{})
 	go func() { l.running.Wait(); close(done) }() // exits once the goroutines have
@@ -124,12 +126,14 @@ func (l *lane) halt(timeout time.Duration) {
 	defer t.Stop()
 	select {
 	case <-done:
+	case <-ctx.Done():
+		l.cancelSends()
 	case <-t.C():
 		l.log.Warn("sink swap: cancelling in-flight sends after the drain timeout; their events are retried",
 			"timeout_s", timeout.Seconds())
 		l.cancelSends()
-		<-done
 	}
+	<-done
 	l.cancelSends()
 	l.mu.Lock()
 	if l.connected {

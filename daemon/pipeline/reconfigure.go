@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/edgerelay/edgerelay/adapters"
 )
@@ -137,9 +139,14 @@ func (p *Pipeline) Reconfigure(c Change) (old []adapters.Sink, err error) {
 			next.order = append(next.order, l)
 		}
 	}
+	// The lanes drain side by side: a reload waits one drain timeout, not one a sink.
+	var replaced []*lane
 	for _, s := range c.Replace {
-		l := cur.byName[s.Name]
-		l.halt(p.opt.DrainTimeout)
+		replaced = append(replaced, cur.byName[s.Name])
+	}
+	haltAll(ctx, replaced, p.opt.DrainTimeout)
+	for i, s := range c.Replace {
+		l := replaced[i]
 		old = append(old, l.swap(s))
 		l.launch(ctx, sendCtx)
 	}
@@ -154,12 +161,25 @@ func (p *Pipeline) Reconfigure(c Change) (old []adapters.Sink, err error) {
 	// A Publish that loaded the previous set may still queue an item on a removed
 	// lane after this point: halted and disconnected, the lane never holds it back,
 	// so the writer stores it in that sink's outbox like the others.
+	haltAll(ctx, removed, p.opt.DrainTimeout)
 	for _, l := range removed {
-		l.halt(p.opt.DrainTimeout)
 		l.stop()
 		old = append(old, l.sink)
 	}
 	return old, nil
+}
+
+// haltAll halts the lanes in parallel (lane.halt) and returns once all are halted.
+func haltAll(ctx context.Context, ls []*lane, timeout time.Duration) {
+	var wg sync.WaitGroup
+	for _, l := range ls {
+		wg.Add(1)
+		go func() { // returns once the lane halted
+			defer wg.Done()
+			l.halt(ctx, timeout)
+		}()
+	}
+	wg.Wait()
 }
 
 // reorder returns the lanes in byName ordered as names, then the others in their
