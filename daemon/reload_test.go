@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -108,7 +109,13 @@ func (r *reloadRig) write(yaml string) {
 func (r *reloadRig) reload(yaml string) (error, events.Event) {
 	r.t.Helper()
 	r.write(yaml)
+	// Until the pipeline has loaded the stored outboxes (after Started), a reload is
+	// refused with ErrNotRunning: only the first reload of a rig can meet that.
 	err := r.d.Reload()
+	for deadline := time.Now().Add(15 * time.Second); errors.Is(err, daemon.ErrNotRunning) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		err = r.d.Reload()
+	}
 	if err != nil {
 		r.t.Log("reload: ", err)
 	}
