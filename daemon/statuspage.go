@@ -84,15 +84,22 @@ type rateSample struct {
 	out map[string]uint64 // by sink
 }
 
+// counters reads the events received by each of sources and delivered by each of sinks.
+func (d *Daemon) counters(sources []source, sinks []pipeline.Sink) (in, out map[string]uint64) {
+	in, out = make(map[string]uint64, len(sources)), make(map[string]uint64, len(sinks))
+	for _, s := range sources {
+		in[s.name] = d.m.EventsIn(s.name).Get()
+	}
+	for _, s := range sinks {
+		out[s.Name] = d.m.EventsOut(s.Name).Get()
+	}
+	return in, out
+}
+
 // sample records the counters; the status loop calls it every statusEvery.
 func (d *Daemon) sampleRates() {
-	s := rateSample{at: d.now(), in: map[string]uint64{}, out: map[string]uint64{}}
-	for _, src := range d.sourceList() {
-		s.in[src.name] = d.m.EventsIn(src.name).Get()
-	}
-	for _, k := range d.sinkList() {
-		s.out[k.Name] = d.m.EventsOut(k.Name).Get()
-	}
+	s := rateSample{at: d.now()}
+	s.in, s.out = d.counters(d.sourceList(), d.sinkList())
 	v := &d.page
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -224,14 +231,8 @@ func (p statusPage) build() web.Status {
 			failing[c.Component] = append(failing[c.Component], c)
 		}
 	}
-	in, out := map[string]uint64{}, map[string]uint64{}
 	sources, sinks := d.sourceList(), d.sinkList() // a reload replaces them
-	for _, s := range sources {
-		in[s.name] = d.m.EventsIn(s.name).Get()
-	}
-	for _, s := range sinks {
-		out[s.Name] = d.m.EventsOut(s.Name).Get()
-	}
+	in, out := d.counters(sources, sinks)
 	rin, rout := d.page.rates(now, in, out)
 	for _, s := range sources {
 		info := web.SourceInfo{Name: s.name, Type: s.typ, State: "ok", Received: in[s.name], Rate: rin[s.name]}
