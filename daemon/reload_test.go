@@ -89,14 +89,7 @@ func newReloadRig(t *testing.T, yaml func(dir, broker string) string) *reloadRig
 	require.NoError(t, err)
 	r.d = d
 	r.sub = d.Events().Subscribe("reload-test", 64, events.ConfigReloaded)
-	started := d.Events().Subscribe("reload-test-started", 1, events.Started)
-	r.stop = runDaemon(t, d)
-	// A reload is refused until Run has started the sources (ErrNotRunning): wait.
-	select {
-	case <-started.C():
-	case <-time.After(15 * time.Second):
-		t.Fatal("the daemon did not start")
-	}
+	r.stop = runDaemon(t, d) // reload retries while the daemon is still starting
 	return r
 }
 
@@ -109,8 +102,9 @@ func (r *reloadRig) write(yaml string) {
 func (r *reloadRig) reload(yaml string) (error, events.Event) {
 	r.t.Helper()
 	r.write(yaml)
-	// Until the pipeline has loaded the stored outboxes (after Started), a reload is
-	// refused with ErrNotRunning: only the first reload of a rig can meet that.
+	// Until Run has started the sources and the pipeline has loaded the stored
+	// outboxes, a reload is refused with ErrNotRunning: only a rig's first reload can
+	// meet that.
 	err := r.d.Reload()
 	for deadline := time.Now().Add(15 * time.Second); errors.Is(err, daemon.ErrNotRunning) && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
