@@ -114,6 +114,12 @@ func (d *Driver) Show(p Pattern) error {
 			if err == nil || !errors.Is(err, ErrNoBlink) {
 				return d.write(err)
 			}
+			if err != ErrNoBlink && d.log != nil {
+				// The device gave up its own blinking (sysfs: the timer's delays could
+				// not be written); it answers the bare ErrNoBlink from now on, so this
+				// is said once.
+				d.log.Warn("status LED: the kernel cannot blink it; blinking in software", "err", err)
+			}
 		}
 	}
 	steps := p.Steps()

@@ -1,6 +1,8 @@
 package hw
 
 import (
+	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -191,10 +193,15 @@ func TestSysfsDelayRefused(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s, err := OpenSysfs(SysfsOptions{Root: root, Name: "ACT"})
 		require.NoError(t, err)
-		d := NewDriver(s, Options{})
+		var logs bytes.Buffer
+		d := NewDriver(s, Options{Log: slog.New(slog.NewTextHandler(&logs, nil))})
 		start := time.Now()
 		require.NoError(t, d.Show(Heartbeat))
 		require.Zero(t, time.Since(start), "not a permission refusal: no retry")
+		require.NoError(t, d.Show(Degraded))
+		require.Equal(t, 1, strings.Count(logs.String(), "blinking in software"), "said once: %s", logs.String())
+		require.Contains(t, logs.String(), "delay_on")
+		require.NoError(t, d.Show(Heartbeat))
 		require.Equal(t, "none", attr(t, root, "ACT", "trigger"))
 		require.Equal(t, "1", attr(t, root, "ACT", "brightness"))
 		time.Sleep(1500 * time.Millisecond)
